@@ -1,0 +1,51 @@
+# The two commands a newcomer needs: `make run` and `make test`. Nothing else is installed by hand.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.synced
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install run test lint check pytest clean-venv sbom
+
+$(BIN)/uv: requirements/bootstrap.txt
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || \
+	  { echo "Python 3.11 is required (found $$($(PYTHON) --version)); set PYTHON=/path/to/python3.11"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements/bootstrap.txt
+	@touch $@
+
+# Installs exactly what uv.lock pins (hash-checked), nothing more.
+$(STAMP): $(BIN)/uv pyproject.toml uv.lock
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(BIN)/uv sync --frozen --python $(BIN)/python --quiet
+	@touch $@
+
+install: $(STAMP)
+
+run: $(STAMP)
+	DJANGO_SETTINGS_MODULE=governance.settings.local $(BIN)/python manage.py migrate --no-input
+	DJANGO_SETTINGS_MODULE=governance.settings.local $(BIN)/python manage.py seed_demo
+	@echo "Serving on http://$(HOST):$(PORT)/  —  sign in at http://$(HOST):$(PORT)/accounts/login/ (control panel: /admin/)"
+	DJANGO_SETTINGS_MODULE=governance.settings.local $(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+check: $(STAMP)
+	source scripts/test-database.sh && \
+	  DJANGO_SETTINGS_MODULE=governance.settings.test $(BIN)/python manage.py check --fail-level WARNING && \
+	  DJANGO_SETTINGS_MODULE=governance.settings.test $(BIN)/python manage.py makemigrations --check --dry-run
+
+pytest: $(STAMP)
+	source scripts/test-database.sh && $(BIN)/pytest $(PYTEST_ARGS)
+
+test: lint check pytest
+
+sbom: $(STAMP)
+	$(BIN)/uv export --frozen --no-dev --format cyclonedx1.5 > var/sbom.cdx.json 2>/dev/null || \
+	  { echo "sbom: this uv cannot export CycloneDX"; exit 1; }
+
+clean-venv:
+	rm -rf $(VENV)

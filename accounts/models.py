@@ -1,0 +1,94 @@
+"""Users of the portal. E-mail is the login; nobody is a superuser."""
+
+from __future__ import annotations
+
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.models import PermissionsMixin
+from django.core.exceptions import ImproperlyConfigured
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+
+class UserManager(BaseUserManager):
+    """Creates users; refuses to create superusers (platform administrators are a role)."""
+
+    use_in_migrations = True
+
+    def create_user(self, email: str, password: str | None = None, **fields) -> User:
+        if not email:
+            raise ValueError("A user needs an e-mail address.")
+        user = self.model(email=self.normalize_email(email).lower(), **fields)
+        if password:
+            user.set_password(password)
+        else:
+            user.set_unusable_password()
+        user.full_clean(exclude=["password"])
+        user.save(using=self._db)
+        return user
+
+    def get_by_natural_key(self, username: str) -> User:
+        return self.get(email=(username or "").strip().lower())
+
+    def create_superuser(self, *args, **kwargs):
+        raise ImproperlyConfigured(
+            "Superusers are disabled. Create a platform administrator instead: "
+            "python manage.py create_platform_admin --organization SLUG --email ADDRESS"
+        )
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """A person who signs in. Belongs to one organisation; what they may do comes from roles.
+
+    ``is_superuser`` exists only because ``PermissionsMixin`` and django-guardian expect it;
+    a database constraint keeps it false, and permission checks never consult it.
+    """
+
+    email = models.EmailField("e-mail address", max_length=254, unique=True)
+    display_name = models.CharField(max_length=150, blank=True)
+    organization = models.ForeignKey("tenancy.Organization", on_delete=models.PROTECT, related_name="users")
+    is_active = models.BooleanField(default=True)
+    date_joined = models.DateTimeField(default=timezone.now)
+
+    objects = UserManager()
+
+    EMAIL_FIELD = "email"
+    USERNAME_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    class Meta:
+        ordering = ["email"]
+        constraints = [
+            models.UniqueConstraint(Lower("email"), name="accounts_user_email_ci_unique"),
+            models.CheckConstraint(
+                condition=models.Q(is_superuser=False), name="accounts_user_never_superuser"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name or self.email
+
+    def clean(self) -> None:
+        super().clean()
+        self.email = self.__class__.objects.normalize_email(self.email).lower()
+
+    def get_full_name(self) -> str:
+        return self.display_name or self.email
+
+    def get_short_name(self) -> str:
+        return self.display_name or self.email
+
+    # Permission questions always go through the authentication backends (and so through the
+    # decision point); PermissionsMixin would answer True for superusers without asking.
+    def has_perm(self, perm: str, obj=None) -> bool:
+        from django.contrib.auth.models import _user_has_perm
+
+        return self.is_active and _user_has_perm(self, perm, obj)
+
+    def has_perms(self, perm_list, obj=None) -> bool:
+        return all(self.has_perm(perm, obj) for perm in perm_list)
+
+    def has_module_perms(self, app_label: str) -> bool:
+        from django.contrib.auth.models import _user_has_module_perms
+
+        return self.is_active and _user_has_module_perms(self, app_label)

@@ -1,0 +1,110 @@
+"""Creating and changing user accounts, each with its ledger event."""
+
+from __future__ import annotations
+
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from accounts.models import User
+from audit.services import audit_event_record, diff_fields
+from governance.access.decision import require
+from governance.tenancy.models import Organization
+
+USER_FIELDS = ("email", "display_name")
+
+
+def user_create(
+    *, actor, organization: Organization, email: str, display_name: str = "", password: str | None = None
+) -> User:
+    """Create an account in ``organization``. ``actor`` None means the system (a command)."""
+    with transaction.atomic():
+        if actor is not None:
+            require(actor, "user.manage", organization, fresh=True)
+        email = User.objects.normalize_email(email).strip().lower()
+        if User.objects.filter(email=email).exists():
+            raise ValidationError({"email": "An account with this e-mail address exists already."})
+        user = User(email=email, display_name=display_name, organization=organization)
+        if password:
+            validate_password(password, user)
+            user.set_password(password)
+        else:
+            user.set_unusable_password()
+        user.full_clean(exclude=["password"])
+        user.save()
+        audit_event_record(
+            action="user.created",
+            actor=actor,
+            target=user,
+            organization_id=organization.pk,
+            data={"email": email, "display_name": display_name},
+        )
+    return user
+
+
+def user_update(*, actor, user: User, email: str | None = None, display_name: str | None = None) -> User:
+    """Change an account's e-mail or display name; the event carries the diff."""
+    with transaction.atomic():
+        user = User.objects.select_for_update().get(pk=user.pk)
+        require(actor, "user.manage", user, fresh=True)
+        before = {name: getattr(user, name) for name in USER_FIELDS}
+        if email is not None:
+            email = User.objects.normalize_email(email).strip().lower()
+            if User.objects.filter(email=email).exclude(pk=user.pk).exists():
+                raise ValidationError({"email": "An account with this e-mail address exists already."})
+            user.email = email
+        if display_name is not None:
+            user.display_name = display_name
+        user.full_clean(exclude=["password"])
+        diff = diff_fields(before, {name: getattr(user, name) for name in USER_FIELDS})
+        if diff:
+            user.save(update_fields=list(diff))
+            audit_event_record(
+                action="user.updated",
+                actor=actor,
+                target=user,
+                organization_id=user.organization_id,
+                data={"diff": diff},
+            )
+    return user
+
+
+def user_set_active(*, actor, user: User, active: bool) -> User:
+    """Deactivate (or reactivate) an account. A deactivated user is denied everything."""
+    with transaction.atomic():
+        user = User.objects.select_for_update().get(pk=user.pk)
+        require(actor, "user.manage", user, fresh=True)
+        if actor is not None and actor.pk == user.pk and not active:
+            raise ValidationError({"is_active": "You cannot deactivate your own account."})
+        if user.is_active == active:
+            return user
+        user.is_active = active
+        user.save(update_fields=["is_active"])
+        audit_event_record(
+            action="user.reactivated" if active else "user.deactivated",
+            actor=actor,
+            target=user,
+            organization_id=user.organization_id,
+        )
+    return user
+
+
+def api_token_create(*, actor, user: User, hours: int | None = 24) -> str:
+    """Issue an API token for ``user``; only its digest is stored, the token is returned once."""
+    from datetime import timedelta
+
+    from knox.models import AuthToken
+
+    with transaction.atomic():
+        if actor is not None and actor.pk != user.pk:
+            require(actor, "user.manage", user, fresh=True)
+        expiry = timedelta(hours=hours) if hours else None
+        instance, token = AuthToken.objects.create(user=user, expiry=expiry)
+        audit_event_record(
+            action="api_token.created",
+            actor=actor,
+            target=user,
+            organization_id=user.organization_id,
+            data={"token_prefix": instance.token_key, "expires": instance.expiry},
+        )
+    return token

@@ -1,0 +1,38 @@
+"""The event codes the ledger accepts. A code not listed here is refused at the service boundary."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Category(models.TextChoices):
+    ADMIN = "admin", "Administration"
+    WORKFLOW_LIFECYCLE = "workflow_lifecycle", "Workflow lifecycle"
+    EXECUTION = "execution", "Execution"
+    AUTHENTICATION = "authentication", "Authentication"
+    ACCESS = "access", "Access"
+    SYSTEM = "system", "System"
+
+
+EVENT_CATEGORIES: dict[str, Category] = {
+    "organization.created": Category.ADMIN,
+    "organization.updated": Category.ADMIN,
+    "workspace.created": Category.ADMIN,
+    "workspace.updated": Category.ADMIN,
+    "user.created": Category.ADMIN,
+    "user.updated": Category.ADMIN,
+    "user.deactivated": Category.ADMIN,
+    "user.reactivated": Category.ADMIN,
+    "membership.created": Category.ADMIN,
+    "membership.role_changed": Category.ADMIN,
+    "membership.removed": Category.ADMIN,
+    "grant.assigned": Category.ADMIN,
+    "grant.revoked": Category.ADMIN,
+    "api_token.created": Category.AUTHENTICATION,
+    "access.denied": Category.ACCESS,
+}
+
+
+def category_of(code: str) -> Category | None:
+    """Return the category of a known event code, or None."""
+    return EVENT_CATEGORIES.get(code)

@@ -1,0 +1,109 @@
+"""Writing to the ledger. Every service that changes state calls ``audit_event_record`` inside
+its own ``transaction.atomic()``, so the change and its record commit or fail together."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models, transaction
+
+from audit.events import category_of
+from audit.models import ActorType, AuditEvent, Outcome
+from governance.context import current_context
+
+MAX_DATA_BYTES = 64 * 1024
+
+
+class AuditError(ValueError):
+    """The event cannot be recorded as asked (unknown code, oversized data, no transaction)."""
+
+
+def _label(obj: Any) -> str:
+    return str(obj)[:254] if obj is not None else ""
+
+
+def audit_event_record(
+    *,
+    action: str,
+    actor: Any,
+    target: models.Model | None = None,
+    organization_id: int | None = None,
+    workspace_id: int | None = None,
+    outcome: str = Outcome.SUCCESS,
+    data: dict[str, Any] | None = None,
+    require_transaction: bool = True,
+) -> AuditEvent:
+    """Record one event in the caller's transaction; raise ``AuditError`` rather than write a bad one.
+
+    ``actor`` is a user, or None for the system. Request id, address and user agent come from
+    the bound ``ActorContext``.
+    """
+    category = category_of(action)
+    if category is None:
+        raise AuditError(f"Unknown audit action {action!r}; add it to audit.events first.")
+    if require_transaction and not transaction.get_connection().in_atomic_block:
+        raise AuditError("Audit events are written inside the transaction of the change they record.")
+    payload = json.loads(json.dumps(data or {}, cls=DjangoJSONEncoder, sort_keys=True))
+    size = len(json.dumps(payload, separators=(",", ":")).encode())
+    if size > MAX_DATA_BYTES:
+        raise AuditError(f"Audit data is {size} bytes; the limit is {MAX_DATA_BYTES}.")
+
+    context = current_context()
+    is_user = actor is not None and getattr(actor, "is_authenticated", False)
+    return AuditEvent.objects.create(
+        category=category,
+        action=action,
+        outcome=outcome,
+        actor_type=ActorType.USER if is_user else ActorType.SYSTEM,
+        actor_id=actor.pk if is_user else None,
+        actor_label=actor.email if is_user else "system",
+        organization_id=organization_id,
+        workspace_id=workspace_id,
+        target_type=target._meta.label_lower if target is not None else "",
+        target_id=str(target.pk) if target is not None and target.pk is not None else "",
+        target_label=_label(target),
+        request_id=context.request_id if context else "",
+        ip=context.ip if context else None,
+        user_agent=context.user_agent if context else "",
+        data=payload,
+    )
+
+
+def denials_record(*, decisions: Iterable[Any]) -> list[AuditEvent]:
+    """Record refused sensitive actions, once per action and target, in their own transaction."""
+    from accounts.models import User
+
+    seen: set[tuple] = set()
+    events = []
+    with transaction.atomic():
+        for decision in decisions:
+            target = decision.target
+            key = (decision.action, type(target), getattr(target, "pk", None))
+            if key in seen:
+                continue
+            seen.add(key)
+            actor = User.objects.filter(pk=decision.actor_id).first() if decision.actor_id else None
+            events.append(
+                audit_event_record(
+                    action="access.denied",
+                    actor=actor,
+                    target=target if isinstance(target, models.Model) and target.pk else None,
+                    organization_id=decision.organization_id or getattr(actor, "organization_id", None),
+                    workspace_id=decision.workspace_id,
+                    outcome=Outcome.DENIED,
+                    data={"action": decision.action, "reasons": list(decision.reasons)},
+                )
+            )
+    return events
+
+
+def diff_fields(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Return ``{field: {"before": old, "after": new}}`` for the fields whose values differ."""
+    return {
+        name: {"before": before.get(name), "after": after.get(name)}
+        for name in sorted(set(before) | set(after))
+        if before.get(name) != after.get(name)
+    }

@@ -1,0 +1,62 @@
+"""Every action the portal knows. An action not listed here is denied everywhere.
+
+Which role may perform which action is data (``tenancy.RolePermission``, filled by a
+migration); this module only names the actions and says how they are scoped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Scope(StrEnum):
+    """Where a grant of the action must be held to count."""
+
+    ORGANIZATION = "organization"  # an organisation-wide role (platform administrator)
+    WORKSPACE = "workspace"  # a role in the object's workspace, or organisation-wide
+
+
+@dataclass(frozen=True)
+class Action:
+    """A named operation. ``sensitive`` denials are recorded in the ledger."""
+
+    code: str
+    description: str
+    scope: Scope = Scope.WORKSPACE
+    sensitive: bool = False
+
+
+_ACTIONS = (
+    Action("admin.access", "Open the control panel (the admin)."),
+    Action("dashboard.view", "See dashboards and reports."),
+    Action("organization.view", "See the organisation's settings.", Scope.ORGANIZATION),
+    Action("organization.manage", "Change the organisation's settings.", Scope.ORGANIZATION, sensitive=True),
+    Action("user.view", "See user accounts of the organisation.", Scope.ORGANIZATION),
+    Action("user.manage", "Create, change and deactivate user accounts.", Scope.ORGANIZATION, sensitive=True),
+    Action("role.view", "See the roles and what each may do."),
+    Action("workspace.create", "Create workspaces.", Scope.ORGANIZATION, sensitive=True),
+    Action("workspace.view", "See a workspace."),
+    Action("workspace.manage", "Change a workspace's settings.", sensitive=True),
+    Action("membership.view", "See who belongs to a workspace, with which role."),
+    Action("membership.manage", "Add, change and remove workspace members.", sensitive=True),
+    Action("grant.manage", "Grant or revoke per-object permissions.", sensitive=True),
+    Action("workflow.view", "See workflows and their definitions."),
+    Action("workflow.edit", "Create and change workflow definitions, submit changes.", sensitive=True),
+    Action("workflow.approve", "Review and approve or reject workflow changes.", sensitive=True),
+    Action("workflow.activate", "Activate, deactivate or quarantine workflows.", sensitive=True),
+    Action("execution.view", "See workflow executions and their data."),
+    Action("execution.trigger", "Trigger, retry or stop executions.", sensitive=True),
+    Action("integration.manage", "Configure integrations.", sensitive=True),
+    Action("credential.manage", "Manage credentials.", sensitive=True),
+    Action("service_account.manage", "Manage service accounts.", sensitive=True),
+    Action("audit.view", "Search the audit ledger."),
+    Action("evidence.order", "Order and download evidence packages.", sensitive=True),
+)
+
+ACTIONS: dict[str, Action] = {action.code: action for action in _ACTIONS}
+
+
+def get_action(code: str) -> Action | None:
+    """Return the action for ``code``, or None when the portal does not know it."""
+    return ACTIONS.get(code)

@@ -1,0 +1,19 @@
+"""API error handling: service errors become field-level 400s, refusals 403s with the reason."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import exceptions
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from governance.access.decision import AccessDenied
+
+
+def exception_handler(exc, context):
+    """Turn service errors into field-level 400s and refusals into 403s with the reason."""
+    if isinstance(exc, DjangoValidationError):
+        detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        exc = exceptions.ValidationError(detail)
+    elif isinstance(exc, AccessDenied):
+        exc = exceptions.PermissionDenied(exc.decision.message)
+    return drf_exception_handler(exc, context)

@@ -1,0 +1,219 @@
+"""The one access decision point.
+
+``decide(actor, action, obj)`` answers every access question in the portal — admin, pages,
+API and tasks — by combining:
+
+1. the actor's roles: an organisation-wide role counts everywhere in that organisation, a
+   workspace role counts in its workspace (only for workspace-scoped actions);
+2. per-object grants held through django-guardian (direct foreign-key tables);
+3. deny rules, which win over any allow: an unknown action, an inactive or anonymous actor,
+   an object of another organisation. Attribute policies join the deny rules later.
+
+Nothing short-cuts it: ``is_superuser`` is never consulted (and is always false).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.db import models
+
+from governance.access.actions import Action, Scope, get_action
+from governance.access.resources import resource_for
+from governance.context import current_context
+
+_CACHE_ATTR = "_access_grants"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The answer of the decision point, with the reasons that led to it."""
+
+    allowed: bool
+    action: str
+    reasons: tuple[str, ...]
+    actor_id: int | None = None
+    target: models.Model | None = field(default=None, compare=False, repr=False)
+    organization_id: int | None = None
+    workspace_id: int | None = None
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+    @property
+    def message(self) -> str:
+        """A plain sentence for the person who was refused."""
+        if self.allowed:
+            return "Allowed: " + "; ".join(self.reasons)
+        action = get_action(self.action)
+        what = action.description.rstrip(".").lower() if action else self.action
+        return f"You may not {what}: " + "; ".join(self.reasons) + "."
+
+    @property
+    def sensitive(self) -> bool:
+        action = get_action(self.action)
+        return bool(action and action.sensitive)
+
+
+class AccessDenied(PermissionDenied):
+    """Raised by ``require`` and services; carries the decision for the error page and the ledger."""
+
+    def __init__(self, decision: Decision):
+        super().__init__(decision.message)
+        self.decision = decision
+
+
+@dataclass
+class _Grants:
+    """What an actor's memberships allow, loaded in one query and cached on the actor."""
+
+    org_actions: dict[int, set[str]] = field(default_factory=lambda: defaultdict(set))
+    org_roles: dict[int, set[str]] = field(default_factory=lambda: defaultdict(set))
+    ws_actions: dict[int, set[str]] = field(default_factory=lambda: defaultdict(set))
+    ws_roles: dict[int, str] = field(default_factory=dict)
+    object_perms: dict[tuple[type, Any], set[str]] = field(default_factory=dict)
+
+    def holds_anywhere(self, action: Action) -> str | None:
+        for org_id, actions in self.org_actions.items():
+            if action.code in actions:
+                return f"organisation-wide role {_join(self.org_roles[org_id])} grants {action.code}"
+        if action.scope is Scope.WORKSPACE:
+            for ws_id, actions in self.ws_actions.items():
+                if action.code in actions:
+                    return f"role {self.ws_roles[ws_id]} in workspace {ws_id} grants {action.code}"
+        return None
+
+
+def _join(codes: set[str]) -> str:
+    return ", ".join(sorted(codes))
+
+
+def _load_grants(actor) -> _Grants:
+    from governance.tenancy.models import Membership
+
+    grants = _Grants()
+    rows = Membership.objects.filter(user_id=actor.pk).values_list(
+        "organization_id", "workspace_id", "role_id", "role__permissions__action"
+    )
+    for organization_id, workspace_id, role_id, action in rows:
+        if workspace_id is None:
+            grants.org_roles[organization_id].add(role_id)
+            if action:
+                grants.org_actions[organization_id].add(action)
+        else:
+            grants.ws_roles[workspace_id] = role_id
+            if action:
+                grants.ws_actions[workspace_id].add(action)
+    return grants
+
+
+def _grants_of(actor, *, fresh: bool) -> _Grants:
+    grants = None if fresh else getattr(actor, _CACHE_ATTR, None)
+    if grants is None:
+        grants = _load_grants(actor)
+        setattr(actor, _CACHE_ATTR, grants)
+    return grants
+
+
+def forget(actor) -> None:
+    """Drop the cached grants of ``actor`` (after its memberships or grants changed)."""
+    if actor is not None and hasattr(actor, _CACHE_ATTR):
+        delattr(actor, _CACHE_ATTR)
+
+
+def _object_perms(actor, obj: models.Model, grants: _Grants) -> set[str]:
+    key = (type(obj), obj.pk)
+    if key not in grants.object_perms:
+        from guardian.core import ObjectPermissionChecker
+
+        grants.object_perms[key] = set(ObjectPermissionChecker(actor).get_perms(obj))
+    return grants.object_perms[key]
+
+
+def guardian_codenames(resource, action_code: str) -> list[str]:
+    """Guardian codenames (``<verb>_<model>``) that grant ``action_code`` on the resource's objects."""
+    model_name = resource.model._meta.model_name
+    return [f"{verb}_{model_name}" for verb, code in resource.actions.items() if code == action_code]
+
+
+def decide(
+    actor, action: str, obj: models.Model | None = None, context: dict | None = None, *, fresh: bool = False
+) -> Decision:
+    """Decide whether ``actor`` may perform ``action`` (on ``obj``, when given).
+
+    Without ``obj`` the question is whether the actor holds the action anywhere (used for
+    menus and list pages, which then show only ``restrict``-ed rows). ``context`` carries
+    request attributes for the attribute policies. ``fresh`` reloads the actor's grants from
+    the database, as services do inside their transaction.
+    """
+    decision = _decide(actor, action, obj, fresh=fresh)
+    if not decision.allowed and decision.sensitive:
+        request_context = current_context()
+        if request_context is not None:
+            request_context.denials.append(decision)
+    return decision
+
+
+def _decide(actor, action_code: str, obj, *, fresh: bool) -> Decision:
+    actor_id = getattr(actor, "pk", None)
+
+    def deny(reason: str, **where) -> Decision:
+        return Decision(False, action_code, (reason,), actor_id, obj, **where)
+
+    action = get_action(action_code)
+    if action is None:
+        return deny(f"the action {action_code!r} is unknown, and unknown actions are denied")
+    if actor is None or not getattr(actor, "is_authenticated", False):
+        return deny("you are not signed in")
+    if not actor.is_active:
+        return deny("the account is deactivated")
+
+    grants = _grants_of(actor, fresh=fresh)
+    resource = resource_for(obj) if obj is not None else None
+    if obj is not None and resource is None:
+        return deny(f"{type(obj).__name__} is not a governed object")
+
+    if obj is None or resource.organization_field is None:
+        reason = grants.holds_anywhere(action)
+        if reason:
+            return Decision(True, action_code, (reason,), actor_id, obj)
+        return deny("none of your roles grants this")
+
+    organization_id = resource.organization_id_of(obj)
+    workspace_id = resource.workspace_id_of(obj)
+    where = {"organization_id": organization_id, "workspace_id": workspace_id}
+    if organization_id != actor.organization_id:
+        return deny("it belongs to another organisation", **where)
+
+    reasons: list[str] = []
+    if action_code in grants.org_actions.get(organization_id, ()):
+        reasons.append(f"organisation-wide role {_join(grants.org_roles[organization_id])} grants it")
+    in_workspace = action.scope is Scope.WORKSPACE and workspace_id is not None
+    if in_workspace and action_code in grants.ws_actions.get(workspace_id, ()):
+        reasons.append(f"your role {grants.ws_roles[workspace_id]} in this workspace grants it")
+    if not reasons:
+        codenames = guardian_codenames(resource, action_code)
+        if codenames and obj.pk is not None:
+            held = _object_perms(actor, obj, grants).intersection(codenames)
+            if held:
+                reasons.append(f"a grant on this object ({_join(held)}) allows it")
+    if reasons:
+        return Decision(True, action_code, tuple(reasons), actor_id, obj, **where)
+    if (
+        workspace_id is not None
+        and workspace_id not in grants.ws_roles
+        and organization_id not in grants.org_roles
+    ):
+        return deny("you are not a member of this workspace", **where)
+    return deny("none of your roles here grants this", **where)
+
+
+def require(actor, action: str, obj: models.Model | None = None, *, fresh: bool = False) -> Decision:
+    """Return the allowing decision, or raise ``AccessDenied`` with the reasons."""
+    decision = decide(actor, action, obj, fresh=fresh)
+    if not decision.allowed:
+        raise AccessDenied(decision)
+    return decision

@@ -1,0 +1,61 @@
+"""Visible-to querysets: the decision point's answer for many rows, in one SQL query.
+
+``restrict(queryset, actor, action)`` keeps the rows on which ``decide`` would allow
+``action``: same organisation AND (an organisation-wide role granting it OR, for
+workspace-scoped actions, a role granting it in the row's workspace OR a per-object grant).
+Correlated EXISTS subqueries keep it one statement however many memberships exist.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Exists, OuterRef, Q
+from django.db.models.functions import Cast
+
+from governance.access.actions import Scope, get_action
+from governance.access.decision import guardian_codenames
+from governance.access.resources import resource_for
+
+
+def restrict(queryset: models.QuerySet, actor, action: str) -> models.QuerySet:
+    """Filter ``queryset`` to the rows ``actor`` may ``action``; unknown actions give no rows."""
+    from governance.tenancy.models import Membership, RolePermission
+
+    act = get_action(action)
+    resource = resource_for(queryset.model)
+    if act is None or resource is None or actor is None:
+        return queryset.none()
+    if not getattr(actor, "is_authenticated", False) or not actor.is_active:
+        return queryset.none()
+
+    granting_roles = RolePermission.objects.filter(action=action).values("role_id")
+    memberships = Membership.objects.filter(user_id=actor.pk, role_id__in=granting_roles)
+
+    if resource.organization_field is None:
+        holds = memberships if act.scope is Scope.WORKSPACE else memberships.filter(workspace__isnull=True)
+        return queryset.filter(Exists(holds))
+
+    org_path = resource.organization_field
+    allowed = Q(Exists(memberships.filter(workspace__isnull=True, organization_id=OuterRef(org_path))))
+    if act.scope is Scope.WORKSPACE and resource.workspace_field is not None:
+        allowed |= Q(Exists(memberships.filter(workspace_id=OuterRef(resource.workspace_field))))
+    codenames = guardian_codenames(resource, action)
+    if codenames:
+        allowed |= Q(Exists(_object_grants(resource.model, actor, codenames)))
+    return queryset.filter(Q(**{org_path: actor.organization_id}) & allowed)
+
+
+def _object_grants(model: type[models.Model], actor, codenames: list[str]) -> models.QuerySet:
+    from guardian.models import UserObjectPermission
+    from guardian.utils import get_user_obj_perms_model
+
+    grant_model = get_user_obj_perms_model(model)
+    grants = grant_model.objects.filter(user_id=actor.pk, permission__codename__in=codenames)
+    if grant_model is UserObjectPermission:
+        from django.contrib.contenttypes.models import ContentType
+
+        return grants.filter(
+            content_type=ContentType.objects.get_for_model(model),
+            object_pk=Cast(OuterRef("pk"), models.CharField()),
+        )
+    return grants.filter(content_object_id=OuterRef("pk"))

@@ -1,0 +1,138 @@
+"""The control panel: a custom admin site and the base class every governed ModelAdmin uses.
+
+The admin asks the decision point everything. ``GovernedModelAdmin`` filters
+``get_queryset`` with ``restrict``, answers ``has_*_permission(request, obj)`` with ``decide``
+(Django's defaults ignore ``obj``), turns off ``delete_selected`` and routes every write to a
+service, showing a service's refusal as a message instead of an error page.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponseRedirect
+
+from governance.access.decision import decide
+from governance.access.queries import restrict
+from governance.access.resources import resource_for
+
+
+class ControlPanelLoginForm(AdminAuthenticationForm):
+    """Admin login that asks the decision point instead of ``is_staff``."""
+
+    def confirm_login_allowed(self, user) -> None:
+        if not user.is_active:
+            raise ValidationError(self.error_messages["inactive"], code="inactive")
+        if not decide(user, "admin.access").allowed:
+            raise ValidationError(
+                "This account has no role that opens the control panel. "
+                "Builders and operators sign in at /accounts/login/.",
+                code="invalid_login",
+            )
+
+
+class ControlPanelSite(admin.AdminSite):
+    """Branding and an access rule: only roles granting ``admin.access`` open the control panel."""
+
+    site_header = "Governance control panel"
+    site_title = "Governance portal"
+    index_title = "Control panel"
+    login_form = ControlPanelLoginForm
+    enable_nav_sidebar = True
+
+    def has_permission(self, request) -> bool:
+        user = request.user
+        return bool(user.is_active and user.is_authenticated and decide(user, "admin.access").allowed)
+
+
+site = ControlPanelSite(name="admin")
+
+
+class GovernedModelAdmin(admin.ModelAdmin):
+    """Configuration plus delegation: permissions from the decision point, writes via services.
+
+    Subclasses implement ``service_save`` and, when deletion is allowed, ``service_delete``.
+    """
+
+    actions = None  # no delete_selected, no bulk action bypassing the services
+
+    def _action(self, verb: str) -> str | None:
+        resource = resource_for(self.model)
+        return resource.action_for(verb) if resource else None
+
+    def _allows(self, request, verb: str, obj=None) -> bool:
+        action = self._action(verb)
+        return action is not None and decide(request.user, action, obj).allowed
+
+    def get_queryset(self, request):
+        action = self._action("view")
+        queryset = super().get_queryset(request)
+        return restrict(queryset, request.user, action) if action else queryset.none()
+
+    def has_module_permission(self, request) -> bool:
+        return self._allows(request, "view")
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return self._allows(request, "view", obj)
+
+    def has_add_permission(self, request) -> bool:
+        return self._allows(request, "add")
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return self._allows(request, "change", obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return self._allows(request, "delete", obj)
+
+    def save_model(self, request, obj, form, change) -> None:
+        saved = self.service_save(request, obj, form, change)
+        if saved is not None and saved is not obj:
+            # The admin goes on with ``obj`` (log entry, redirect): point it at the saved row.
+            obj.pk = saved.pk
+            obj._state.adding = False
+            obj._state.db = saved._state.db
+
+    def delete_model(self, request, obj) -> None:
+        self.service_delete(request, obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        raise PermissionDenied("Bulk deletion is disabled for governed records.")
+
+    def service_save(self, request, obj, form, change):
+        raise PermissionDenied(f"{self.model._meta.verbose_name} cannot be changed here.")
+
+    def service_delete(self, request, obj) -> None:
+        raise PermissionDenied(f"{self.model._meta.verbose_name} cannot be deleted here.")
+
+    # A service may still refuse at save time (a race, or a rule the form could not see).
+    # Nothing was written: show why and send the user back to the form.
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ValidationError as error:
+            return self._refused(request, error)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except ValidationError as error:
+            return self._refused(request, error)
+
+    def _refused(self, request, error: ValidationError):
+        for message in error.messages:
+            messages.error(request, message)
+        return HttpResponseRedirect(request.get_full_path())
+
+
+class ReadOnlyModelAdmin(GovernedModelAdmin):
+    """For records nobody edits in the control panel (roles, ledger events)."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

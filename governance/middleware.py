@@ -1,0 +1,92 @@
+"""Request-scoped middleware: request id, actor context, denial auditing, security headers."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+
+from governance.context import ActorContext, _current, current_context
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+_MAX_USER_AGENT = 300
+
+
+def _client_ip(request: HttpRequest) -> str | None:
+    # REMOTE_ADDR only: a forwarded-for header is client-controlled unless a trusted proxy
+    # rewrites it, and then the proxy sets REMOTE_ADDR through the WSGI server's own option.
+    return request.META.get("REMOTE_ADDR") or None
+
+
+class RequestContextMiddleware:
+    """Give every request an id (kept from X-Request-ID when well-formed) and bind its context."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        incoming = request.headers.get("X-Request-ID", "")
+        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        context = ActorContext(
+            request_id=request_id,
+            ip=_client_ip(request),
+            user_agent=request.headers.get("User-Agent", "")[:_MAX_USER_AGENT],
+        )
+        request.request_id = request_id
+        token = _current.set(context)
+        try:
+            response = self.get_response(request)
+        finally:
+            _current.reset(token)
+        response["X-Request-ID"] = request_id
+        return response
+
+
+class ActorContextMiddleware:
+    """Name the authenticated user in the context and record refused sensitive actions.
+
+    The decision point notes each denial of a sensitive action in the context. When the
+    response is a refusal (403), those denials go to the ledger: by then the transaction of the
+    refused operation has been rolled back, so the denial record is not lost with it.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        context = current_context()
+        user = getattr(request, "user", None)
+        if context is not None and user is not None and user.is_authenticated:
+            context.actor = user
+        response = self.get_response(request)
+        if context is not None and context.denials and response.status_code == 403:
+            from audit.services import denials_record
+
+            denials_record(decisions=context.denials)
+        return response
+
+
+class ContentSecurityPolicyMiddleware:
+    """Send the Content-Security-Policy header from settings on every response."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        policy = settings.CONTENT_SECURITY_POLICY
+        if policy and "Content-Security-Policy" not in response:
+            response["Content-Security-Policy"] = policy
+        return response
+
+
+class RequestContextLogFilter(logging.Filter):
+    """Add ``request_id`` to every log record ('-' outside a request)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        context = current_context()
+        record.request_id = context.request_id if context else "-"
+        return True

@@ -1,0 +1,1 @@
+"""Settings profiles: base (shared), local (quick start), test, production."""

@@ -1,0 +1,34 @@
+"""Production profile: refuses to start without its secrets and passes ``check --deploy``."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+from django.core.exceptions import ImproperlyConfigured
+
+from governance.settings.base import *
+from governance.settings.env import env_bool, env_int, env_list, env_str
+
+DEBUG = False
+SECRET_KEY = env_str("SECRET_KEY", required=True)
+if len(SECRET_KEY) < 50:
+    raise ImproperlyConfigured("SECRET_KEY must be at least 50 characters of random data.")
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", required=True)
+if not os.environ.get("DATABASE_URL"):
+    raise ImproperlyConfigured(
+        "Set the environment variable DATABASE_URL; this profile refuses to start without it."
+    )
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [f"https://{host}" for host in ALLOWED_HOSTS])
+
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY", False) else None
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = True
+SESSION_COOKIE_SECURE = True
+SESSION_COOKIE_NAME = "__Host-sessionid"
+CSRF_COOKIE_SECURE = True
+CSRF_COOKIE_NAME = "__Host-csrftoken"
+REST_KNOX = {**REST_KNOX, "TOKEN_TTL": timedelta(hours=env_int("API_TOKEN_TTL_HOURS", 24))}

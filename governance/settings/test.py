@@ -1,0 +1,19 @@
+"""Test profile: real PostgreSQL (DATABASE_URL or the local server), fast hashing, eager tasks."""
+
+from __future__ import annotations
+
+import dj_database_url
+
+from governance.settings.base import *
+from governance.settings.env import env_str
+
+SECRET_KEY = "test-only-key-not-for-any-deployment-0123456789abcdefghijklmnop"  # noqa: S105
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
+    ),
+}
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+CELERY_TASK_ALWAYS_EAGER = True
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+LOGGING["root"]["level"] = "WARNING"

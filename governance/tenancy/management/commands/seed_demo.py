@@ -1,0 +1,111 @@
+"""Seed a demo organisation: two workspaces (EU, US) and one user per role. Safe to run again."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import time
+
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from accounts.models import User
+from accounts.services import user_create
+from governance.context import ActorContext, bind_context
+from governance.tenancy import roles
+from governance.tenancy.models import Membership, Organization, Workspace
+from governance.tenancy.services import membership_create, organization_create, workspace_create
+
+ORGANIZATION = ("Demo Corp", "demo")
+WORKSPACES = (
+    # slug, name, region, time zone
+    ("customer-ops-eu", "Customer Operations (EU)", "EU", "Europe/Berlin"),
+    ("finance-us", "Finance (US)", "US", "America/New_York"),
+)
+USERS = (
+    # e-mail, display name, role, workspace slug (None: organisation-wide)
+    ("admin@demo.example", "Pat Admin", roles.PLATFORM_ADMIN, None),
+    ("owner@demo.example", "Olu Owner", roles.WORKSPACE_OWNER, "customer-ops-eu"),
+    ("builder@demo.example", "Bea Builder", roles.WORKFLOW_BUILDER, "customer-ops-eu"),
+    ("operator@demo.example", "Omar Operator", roles.WORKFLOW_OPERATOR, "customer-ops-eu"),
+    ("viewer@demo.example", "Vic Viewer", roles.VIEWER, "customer-ops-eu"),
+    ("officer@demo.example", "Cora Officer", roles.COMPLIANCE_OFFICER, "customer-ops-eu"),
+    ("auditor@demo.example", "Ari Auditor", roles.AUDITOR, "customer-ops-eu"),
+)
+EXTRA_MEMBERSHIPS = (
+    ("owner@demo.example", roles.WORKSPACE_OWNER, "finance-us"),
+    ("officer@demo.example", roles.COMPLIANCE_OFFICER, "finance-us"),
+)
+
+
+class Command(BaseCommand):
+    help = "Create the demo organisation, workspaces and one account per role (idempotent)."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--reset-passwords",
+            action="store_true",
+            help="issue new passwords for the demo accounts and print them",
+        )
+
+    def handle(self, *args, **options) -> None:
+        with bind_context(ActorContext(user_agent="manage.py seed_demo")), transaction.atomic():
+            passwords = self._seed(reset=options["reset_passwords"])
+        if passwords:
+            self.stdout.write("Demo accounts (passwords are shown once and stored hashed):")
+            for email, role, password in passwords:
+                self.stdout.write(f"  {email:<24} {role:<20} {password}")
+        else:
+            self.stdout.write("Demo data already present; run with --reset-passwords to issue new passwords.")
+
+    def _seed(self, *, reset: bool) -> list[tuple[str, str, str]]:
+        name, slug = ORGANIZATION
+        organization = Organization.objects.filter(slug=slug).first() or organization_create(
+            actor=None, name=name, slug=slug
+        )
+        workspaces = {}
+        for ws_slug, ws_name, region, tz in WORKSPACES:
+            workspaces[ws_slug] = Workspace.objects.filter(
+                organization=organization, slug=ws_slug
+            ).first() or (
+                workspace_create(
+                    actor=None,
+                    organization=organization,
+                    name=ws_name,
+                    slug=ws_slug,
+                    data_region=region,
+                    time_zone=tz,
+                    business_hours_start=time(9),
+                    business_hours_end=time(18),
+                )
+            )
+        issued = []
+        for email, display_name, role, ws_slug in USERS:
+            user = User.objects.filter(email=email).first()
+            if user is None:
+                password = secrets.token_urlsafe(12)
+                user = user_create(
+                    actor=None,
+                    organization=organization,
+                    email=email,
+                    display_name=display_name,
+                    password=password,
+                )
+                issued.append((email, role, password))
+            elif reset:
+                password = secrets.token_urlsafe(12)
+                user.set_password(password)
+                user.save(update_fields=["password"])
+                issued.append((email, role, password))
+            self._ensure_membership(user, role, workspaces.get(ws_slug), organization)
+        for email, role, ws_slug in EXTRA_MEMBERSHIPS:
+            self._ensure_membership(User.objects.get(email=email), role, workspaces[ws_slug], organization)
+        return issued
+
+    def _ensure_membership(self, user, role, workspace, organization) -> None:
+        held = Membership.objects.filter(user=user, organization=organization, workspace=workspace)
+        if workspace is None:
+            held = held.filter(role_id=role)
+        if not held.exists():
+            membership_create(
+                actor=None, user=user, role=role, workspace=workspace, organization=organization
+            )

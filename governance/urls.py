@@ -1,0 +1,17 @@
+"""URL map: the control panel, the builders' pages, sign-in and the API."""
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from governance import views
+from governance.admin_site import site
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("admin/", site.urls),
+    path("accounts/", include("allauth.account.urls")),
+    path("api/v1/", include("governance.tenancy.api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+]

@@ -1,0 +1,70 @@
+"""Shared fixtures: a small world of two organisations with every role in one workspace."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from governance.tenancy import roles
+from governance.tenancy.models import Membership, Role, Workspace
+from tests.factories import AuditEventFactory, MembershipFactory, OrganizationFactory, UserFactory, WorkspaceFactory
+
+ROLE_ORDER = roles.ALL_ROLES
+PASSWORD = "correct horse battery staple"
+
+
+@dataclass
+class World:
+    """Organisation A: workspace ``ws`` with one user per role, a ``sibling`` workspace with its own
+    owner; organisation B: a ``foreign`` workspace with its own owner."""
+
+    org: object
+    ws: Workspace
+    sibling: Workspace
+    foreign_org: object
+    foreign: Workspace
+    users: dict[str, object] = field(default_factory=dict)
+    memberships: dict[str, Membership] = field(default_factory=dict)
+    sibling_membership: Membership | None = None
+    foreign_membership: Membership | None = None
+    events: dict[str, object] = field(default_factory=dict)
+    foreign_user: object = None
+
+
+def member(user, role_code: str, workspace: Workspace | None = None, organization=None) -> Membership:
+    return MembershipFactory(
+        user=user,
+        workspace=workspace,
+        organization=organization or (workspace.organization if workspace else user.organization),
+        role=Role.objects.get(pk=role_code),
+    )
+
+
+def build_world() -> World:
+    org = OrganizationFactory(name="Acme", slug="acme")
+    ws = WorkspaceFactory(organization=org, name="Ops EU", slug="ops-eu", data_region="EU")
+    sibling = WorkspaceFactory(organization=org, name="Finance US", slug="fin-us", data_region="US",
+                               time_zone="America/New_York")
+    foreign_org = OrganizationFactory(name="Globex", slug="globex")
+    foreign = WorkspaceFactory(organization=foreign_org, name="Globex Ops", slug="globex-ops")
+    world = World(org=org, ws=ws, sibling=sibling, foreign_org=foreign_org, foreign=foreign)
+    for code in ROLE_ORDER:
+        user = UserFactory(organization=org, email=f"{code}@acme.test")
+        world.users[code] = user
+        if code == roles.PLATFORM_ADMIN:
+            world.memberships[code] = member(user, code, organization=org)
+        else:
+            world.memberships[code] = member(user, code, ws)
+    world.sibling_membership = member(UserFactory(organization=org, email="owner@fin.acme.test"),
+                                      roles.WORKSPACE_OWNER, sibling)
+    world.foreign_user = UserFactory(organization=foreign_org, email="owner@globex.test")
+    world.foreign_membership = member(world.foreign_user, roles.WORKSPACE_OWNER, foreign)
+    for name, workspace in (("own", ws), ("sibling", sibling), ("foreign", foreign)):
+        world.events[name] = AuditEventFactory(workspace=workspace, organization=workspace.organization)
+    return world
+
+
+@pytest.fixture
+def world(db) -> World:
+    return build_world()
