@@ -8,7 +8,13 @@ import pytest
 
 from governance.tenancy import roles
 from governance.tenancy.models import Membership, Role, Workspace
-from tests.factories import AuditEventFactory, MembershipFactory, OrganizationFactory, UserFactory, WorkspaceFactory
+from tests.factories import (
+    AuditEventFactory,
+    MembershipFactory,
+    OrganizationFactory,
+    UserFactory,
+    WorkspaceFactory,
+)
 
 ROLE_ORDER = roles.ALL_ROLES
 PASSWORD = "correct horse battery staple"
@@ -44,8 +50,9 @@ def member(user, role_code: str, workspace: Workspace | None = None, organizatio
 def build_world() -> World:
     org = OrganizationFactory(name="Acme", slug="acme")
     ws = WorkspaceFactory(organization=org, name="Ops EU", slug="ops-eu", data_region="EU")
-    sibling = WorkspaceFactory(organization=org, name="Finance US", slug="fin-us", data_region="US",
-                               time_zone="America/New_York")
+    sibling = WorkspaceFactory(
+        organization=org, name="Finance US", slug="fin-us", data_region="US", time_zone="America/New_York"
+    )
     foreign_org = OrganizationFactory(name="Globex", slug="globex")
     foreign = WorkspaceFactory(organization=foreign_org, name="Globex Ops", slug="globex-ops")
     world = World(org=org, ws=ws, sibling=sibling, foreign_org=foreign_org, foreign=foreign)
@@ -56,8 +63,9 @@ def build_world() -> World:
             world.memberships[code] = member(user, code, organization=org)
         else:
             world.memberships[code] = member(user, code, ws)
-    world.sibling_membership = member(UserFactory(organization=org, email="owner@fin.acme.test"),
-                                      roles.WORKSPACE_OWNER, sibling)
+    world.sibling_membership = member(
+        UserFactory(organization=org, email="owner@fin.acme.test"), roles.WORKSPACE_OWNER, sibling
+    )
     world.foreign_user = UserFactory(organization=foreign_org, email="owner@globex.test")
     world.foreign_membership = member(world.foreign_user, roles.WORKSPACE_OWNER, foreign)
     for name, workspace in (("own", ws), ("sibling", sibling), ("foreign", foreign)):

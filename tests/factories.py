@@ -51,7 +51,9 @@ class MembershipFactory(DjangoModelFactory):
 
     user = factory.SubFactory(UserFactory)
     workspace = factory.SubFactory(WorkspaceFactory)
-    organization = factory.LazyAttribute(lambda m: m.workspace.organization if m.workspace else m.user.organization)
+    organization = factory.LazyAttribute(
+        lambda m: m.workspace.organization if m.workspace else m.user.organization
+    )
     role = factory.LazyFunction(lambda: Role.objects.get(pk="viewer"))
 
 

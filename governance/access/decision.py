@@ -133,8 +133,23 @@ def _object_perms(actor, obj: models.Model, grants: _Grants) -> set[str]:
     return grants.object_perms[key]
 
 
+def grant_model_for(model: type[models.Model]):
+    """The direct foreign-key grant table of ``model``, or None when its objects take no grants."""
+    from guardian.models import UserObjectPermission
+    from guardian.utils import get_user_obj_perms_model
+
+    grant_model = get_user_obj_perms_model(model)
+    return None if grant_model is UserObjectPermission else grant_model
+
+
 def guardian_codenames(resource, action_code: str) -> list[str]:
-    """Guardian codenames (``<verb>_<model>``) that grant ``action_code`` on the resource's objects."""
+    """Guardian codenames (``<verb>_<model>``) that grant ``action_code`` on the resource's objects.
+
+    Only models with a direct foreign-key grant table take per-object grants (guardian's
+    generic table would need a join on text ids, slow at scale and easy to get wrong).
+    """
+    if grant_model_for(resource.model) is None:
+        return []
     model_name = resource.model._meta.model_name
     return [f"{verb}_{model_name}" for verb, code in resource.actions.items() if code == action_code]
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
-from django.db.models.functions import Cast
 
 from governance.access.actions import Scope, get_action
-from governance.access.decision import guardian_codenames
+from governance.access.decision import grant_model_for, guardian_codenames
 from governance.access.resources import resource_for
 
 
@@ -46,16 +45,7 @@ def restrict(queryset: models.QuerySet, actor, action: str) -> models.QuerySet:
 
 
 def _object_grants(model: type[models.Model], actor, codenames: list[str]) -> models.QuerySet:
-    from guardian.models import UserObjectPermission
-    from guardian.utils import get_user_obj_perms_model
-
-    grant_model = get_user_obj_perms_model(model)
-    grants = grant_model.objects.filter(user_id=actor.pk, permission__codename__in=codenames)
-    if grant_model is UserObjectPermission:
-        from django.contrib.contenttypes.models import ContentType
-
-        return grants.filter(
-            content_type=ContentType.objects.get_for_model(model),
-            object_pk=Cast(OuterRef("pk"), models.CharField()),
-        )
-    return grants.filter(content_object_id=OuterRef("pk"))
+    grant_model = grant_model_for(model)
+    return grant_model.objects.filter(
+        user_id=actor.pk, permission__codename__in=codenames, content_object_id=OuterRef("pk")
+    )

@@ -150,8 +150,9 @@ def test_object_grant_allows_that_object_only_and_is_audited(world):
 
 def test_grant_across_organisations_is_refused(world):
     with pytest.raises(Exception, match="another organisation"):
-        object_grant_assign(actor=world.users["workspace_owner"], user=world.foreign_user, obj=world.ws,
-                            verb="view")
+        object_grant_assign(
+            actor=world.users["workspace_owner"], user=world.foreign_user, obj=world.ws, verb="view"
+        )
 
 
 def test_require_raises_with_reasons(world):

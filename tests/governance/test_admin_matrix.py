@@ -1,0 +1,224 @@
+"""Authorization matrix of the control panel: every role × every admin URL × own/sibling/foreign.
+
+The table below is the specification. A model registered in the admin without rows here fails
+``test_matrix_covers_every_admin_url``; any cell that differs fails the matrix test. Legend:
+OK 200 · DENY 403 · LOGIN redirected to the control-panel login · MISSING redirected to the
+index because the object is not visible to this user (it is indistinguishable from a missing one).
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from governance.admin_site import site
+from tests.conftest import ROLE_ORDER, build_world
+
+OK, DENY, LOGIN, MISSING = "OK", "DENY", "LOGIN", "MISSING"
+COLUMNS = ("anonymous", *ROLE_ORDER)
+VIEWS = ("changelist", "add", "change", "delete", "history")
+OBJECT_VIEWS = ("change", "delete", "history")
+
+# fmt: off
+# Non-admin roles (builder, operator, viewer) and anonymous visitors never get in: LOGIN.
+_ = LOGIN
+# columns:             anon p.admin owner    bld/op/view  officer  auditor
+MATRIX = {
+    # Users: platform administrators only; nobody deletes accounts (they are deactivated).
+    "accounts.user": {
+        "changelist":      (_, OK,      DENY,    _, _, _, DENY,    DENY),
+        "add":             (_, OK,      DENY,    _, _, _, DENY,    DENY),
+        "change/own":      (_, OK,      DENY,    _, _, _, DENY,    DENY),
+        "change/sibling":  (_, OK,      DENY,    _, _, _, DENY,    DENY),
+        "change/foreign":  (_, MISSING, DENY,    _, _, _, DENY,    DENY),
+        "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+        "delete/sibling":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+        "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+        "history/own":     (_, OK,      MISSING, _, _, _, MISSING, MISSING),
+        "history/sibling": (_, OK,      MISSING, _, _, _, MISSING, MISSING),
+        "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+    },
+    "tenancy.organization": {
+        "changelist":      (_, OK,      DENY,    _, _, _, DENY,    DENY),
+        "add":             (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+        "change/own":      (_, OK,      DENY,    _, _, _, DENY,    DENY),
+        "change/foreign":  (_, MISSING, DENY,    _, _, _, DENY,    DENY),
+        "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+        "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+        "history/own":     (_, OK,      MISSING, _, _, _, MISSING, MISSING),
+        "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+    },
+    # Officers and auditors see their workspace read-only (200 on the change page, no save).
+    "tenancy.workspace": {
+        "changelist":      (_, OK,      OK,      _, _, _, OK,      OK),
+        "add":             (_, OK,      DENY,    _, _, _, DENY,    DENY),
+        "change/own":      (_, OK,      OK,      _, _, _, OK,      OK),
+        "change/sibling":  (_, OK,      MISSING, _, _, _, MISSING, MISSING),
+        "change/foreign":  (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+        "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+        "delete/sibling":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+        "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+        "history/own":     (_, OK,      OK,      _, _, _, OK,      OK),
+        "history/sibling": (_, OK,      MISSING, _, _, _, MISSING, MISSING),
+        "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+    },
+    # Owners manage their own workspace's members only; the platform administrator all of the org.
+    "tenancy.membership": {
+        "changelist":      (_, OK,      OK,      _, _, _, OK,      OK),
+        "add":             (_, OK,      OK,      _, _, _, DENY,    DENY),
+        "change/own":      (_, OK,      OK,      _, _, _, OK,      OK),
+        "change/sibling":  (_, OK,      MISSING, _, _, _, MISSING, MISSING),
+        "change/foreign":  (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+        "delete/own":      (_, OK,      OK,      _, _, _, DENY,    DENY),
+        "delete/sibling":  (_, OK,      MISSING, _, _, _, DENY,    DENY),
+        "delete/foreign":  (_, MISSING, MISSING, _, _, _, DENY,    DENY),
+        "history/own":     (_, OK,      OK,      _, _, _, OK,      OK),
+        "history/sibling": (_, OK,      MISSING, _, _, _, MISSING, MISSING),
+        "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+    },
+    # The role table is read-only for everyone: it changes by migration.
+    "tenancy.role": {
+        "changelist":      (_, OK,      OK,      _, _, _, OK,      OK),
+        "add":             (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+        "change/own":      (_, OK,      OK,      _, _, _, OK,      OK),
+        "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+        "history/own":     (_, OK,      OK,      _, _, _, OK,      OK),
+    },
+    # The ledger is read-only for everyone; the platform administrator does not read it.
+    "audit.auditevent": {
+        "changelist":      (_, DENY,    OK,      _, _, _, OK,      OK),
+        "add":             (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+        "change/own":      (_, DENY,    OK,      _, _, _, OK,      OK),
+        "change/sibling":  (_, DENY,    MISSING, _, _, _, MISSING, MISSING),
+        "change/foreign":  (_, DENY,    MISSING, _, _, _, MISSING, MISSING),
+        "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+        "delete/sibling":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+        "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+        "history/own":     (_, MISSING, OK,      _, _, _, OK,      OK),
+        "history/sibling": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+        "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+    },
+}
+# fmt: on
+
+
+def _objects(world):
+    from governance.tenancy.models import Role
+
+    return {
+        "accounts.user": {
+            "own": world.users["viewer"],
+            "sibling": world.sibling_membership.user,
+            "foreign": world.foreign_user,
+        },
+        "tenancy.organization": {"own": world.org, "foreign": world.foreign_org},
+        "tenancy.workspace": {"own": world.ws, "sibling": world.sibling, "foreign": world.foreign},
+        "tenancy.membership": {
+            "own": world.memberships["viewer"],
+            "sibling": world.sibling_membership,
+            "foreign": world.foreign_membership,
+        },
+        "tenancy.role": {"own": Role.objects.get(pk="viewer")},
+        "audit.auditevent": world.events,
+    }
+
+
+def targets(world, model, view: str, scope: str | None) -> str | None:
+    """The URL of ``view`` for ``model`` (on the ``scope`` object for object views)."""
+    meta = model._meta
+    name = f"admin:{meta.app_label}_{meta.model_name}_{view}"
+    if scope is None:
+        return reverse(name)
+    obj = _objects(world)[meta.label_lower].get(scope)
+    return None if obj is None else reverse(name, args=[obj.pk])
+
+
+def classify(response) -> str:
+    if response.status_code == 200:
+        return OK
+    if response.status_code == 403:
+        return DENY
+    if response.status_code == 302:
+        location = response["Location"]
+        if location.startswith(reverse("admin:login")):
+            return LOGIN
+        if location == reverse("admin:index"):
+            return MISSING
+        return f"302 to {location}"
+    return str(response.status_code)
+
+
+def _cells():
+    for label, rows in MATRIX.items():
+        for key, expected in rows.items():
+            view, _, scope = key.partition("/")
+            for column, status in zip(COLUMNS, expected, strict=True):
+                yield pytest.param(label, view, scope or None, column, status, id=f"{label}:{key}:{column}")
+
+
+def _expected_keys(world) -> set[tuple[str, str]]:
+    keys = set()
+    for model in site._registry:
+        label = model._meta.label_lower
+        for view in VIEWS:
+            if view not in OBJECT_VIEWS:
+                keys.add((label, view))
+                continue
+            for scope in ("own", "sibling", "foreign"):
+                if targets(world, model, view, scope) is not None:
+                    keys.add((label, f"{view}/{scope}"))
+    return keys
+
+
+def test_matrix_covers_every_admin_url(db):
+    """Every registered model × view × scope has a row, and the table has no stale rows."""
+    world = build_world()
+    in_table = {(label, key) for label, rows in MATRIX.items() for key in rows}
+    assert in_table == _expected_keys(world)
+    for rows in MATRIX.values():
+        assert all(len(expected) == len(COLUMNS) for expected in rows.values())
+
+
+@pytest.mark.parametrize(("label", "view", "scope", "column", "expected"), list(_cells()))
+def test_admin_matrix(db, client, label, view, scope, column, expected):
+    world = build_world()
+    model = next(m for m in site._registry if m._meta.label_lower == label)
+    if column != "anonymous":
+        client.force_login(world.users[column])
+    response = client.get(targets(world, model, view, scope))
+    assert classify(response) == expected
+
+
+def test_no_unexpected_allows_via_post(db, client):
+    """Writes are refused for roles that may only view: a POST to a change page changes nothing."""
+    world = build_world()
+    membership = world.memberships["viewer"]
+    client.force_login(world.users["compliance_officer"])
+    url = reverse("admin:tenancy_membership_change", args=[membership.pk])
+    response = client.post(url, {"role": "workspace_owner"})
+    assert response.status_code == 403
+    membership.refresh_from_db()
+    assert membership.role_id == "viewer"
+
+
+@pytest.mark.parametrize(
+    ("column", "expected"),
+    [
+        ("anonymous", LOGIN),
+        *(
+            (
+                code,
+                OK
+                if code in {"platform_admin", "workspace_owner", "compliance_officer", "auditor"}
+                else LOGIN,
+            )
+            for code in ROLE_ORDER
+        ),
+    ],
+)
+def test_control_panel_index(db, client, column, expected):
+    """Only roles granting admin.access open the control panel; the others are sent to log in."""
+    world = build_world()
+    if column != "anonymous":
+        client.force_login(world.users[column])
+    assert classify(client.get(reverse("admin:index"))) == expected
