@@ -1,7 +1,7 @@
 """URL map: the control panel, the builders' pages, sign-in and the API."""
 
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from governance import views
 from governance.admin_site import site
@@ -13,5 +13,5 @@ urlpatterns = [
     path("accounts/", include("allauth.account.urls")),
     path("api/v1/", include("governance.tenancy.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
 ]

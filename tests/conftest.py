@@ -36,6 +36,7 @@ class World:
     foreign_membership: Membership | None = None
     events: dict[str, object] = field(default_factory=dict)
     foreign_user: object = None
+    newcomers: dict[int, object] = field(default_factory=dict)
 
 
 def member(user, role_code: str, workspace: Workspace | None = None, organization=None) -> Membership:
@@ -63,11 +64,18 @@ def build_world() -> World:
             world.memberships[code] = member(user, code, organization=org)
         else:
             world.memberships[code] = member(user, code, ws)
+    # Each other workspace has its owner, and a viewer whose membership the tests act on.
+    member(UserFactory(organization=org, email="owner@fin.acme.test"), roles.WORKSPACE_OWNER, sibling)
     world.sibling_membership = member(
-        UserFactory(organization=org, email="owner@fin.acme.test"), roles.WORKSPACE_OWNER, sibling
+        UserFactory(organization=org, email="viewer@fin.acme.test"), roles.VIEWER, sibling
     )
     world.foreign_user = UserFactory(organization=foreign_org, email="owner@globex.test")
-    world.foreign_membership = member(world.foreign_user, roles.WORKSPACE_OWNER, foreign)
+    member(world.foreign_user, roles.WORKSPACE_OWNER, foreign)
+    world.foreign_membership = member(
+        UserFactory(organization=foreign_org, email="viewer@globex.test"), roles.VIEWER, foreign
+    )
+    for organization in (org, foreign_org):
+        world.newcomers[organization.pk] = UserFactory(organization=organization)
     for name, workspace in (("own", ws), ("sibling", sibling), ("foreign", foreign)):
         world.events[name] = AuditEventFactory(workspace=workspace, organization=workspace.organization)
     return world

@@ -57,7 +57,10 @@ class MembershipCreateInput(serializers.Serializer):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        actor = self.context["request"].user
+        request = self.context.get("request")
+        if request is None:  # schema generation: no actor, no choices
+            return
+        actor = request.user
         self.fields["user"].queryset = get_user_model().objects.filter(
             organization_id=actor.organization_id, is_active=True
         )
