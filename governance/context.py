@@ -24,6 +24,8 @@ class ActorContext:
     user_agent: str = ""
     actor: Any = None
     denials: list[Any] = field(default_factory=list)
+    # The decision point's per-request cache of each actor's grants, keyed by user id.
+    grants: dict[Any, Any] = field(default_factory=dict)
 
 
 _current: contextvars.ContextVar[ActorContext | None] = contextvars.ContextVar("actor_context", default=None)

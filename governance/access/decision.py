@@ -25,8 +25,6 @@ from governance.access.actions import Action, Scope, get_action
 from governance.access.resources import resource_for
 from governance.context import current_context
 
-_CACHE_ATTR = "_access_grants"
-
 
 @dataclass(frozen=True)
 class Decision:
@@ -68,7 +66,7 @@ class AccessDenied(PermissionDenied):
 
 @dataclass
 class _Grants:
-    """What an actor's memberships allow, loaded in one query and cached on the actor."""
+    """What an actor's memberships allow, loaded in one query and cached for one request."""
 
     org_actions: dict[int, set[str]] = field(default_factory=lambda: defaultdict(set))
     org_roles: dict[int, set[str]] = field(default_factory=lambda: defaultdict(set))
@@ -111,17 +109,23 @@ def _load_grants(actor) -> _Grants:
 
 
 def _grants_of(actor, *, fresh: bool) -> _Grants:
-    grants = None if fresh else getattr(actor, _CACHE_ATTR, None)
+    # Cached in the request's (or job's) context only, never on the user object: a user object
+    # can outlive a change of its memberships, a request cannot.
+    context = current_context()
+    cache = context.grants if context is not None else None
+    grants = None if fresh or cache is None else cache.get(actor.pk)
     if grants is None:
         grants = _load_grants(actor)
-        setattr(actor, _CACHE_ATTR, grants)
+        if cache is not None:
+            cache[actor.pk] = grants
     return grants
 
 
 def forget(actor) -> None:
     """Drop the cached grants of ``actor`` (after its memberships or grants changed)."""
-    if actor is not None and hasattr(actor, _CACHE_ATTR):
-        delattr(actor, _CACHE_ATTR)
+    context = current_context()
+    if context is not None and actor is not None:
+        context.grants.pop(actor.pk, None)
 
 
 def _object_perms(actor, obj: models.Model, grants: _Grants) -> set[str]:
