@@ -23,9 +23,8 @@ class UserForm(forms.ModelForm):
             raise forms.ValidationError("An account with this e-mail address exists already.")
         return email
 
-    def _post_clean(self):
-        # The model's unique constraint would run against the not-yet-set organisation; the
-        # e-mail check above and the service cover what it checks.
+    def validate_unique(self):
+        # clean_email gives the clearer message for the one constraint a form can break.
         pass
 
 

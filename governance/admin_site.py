@@ -88,10 +88,12 @@ class GovernedModelAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change) -> None:
         saved = self.service_save(request, obj, form, change)
         if saved is not None and saved is not obj:
-            # The admin goes on with ``obj`` (log entry, redirect): point it at the saved row.
-            obj.pk = saved.pk
+            # The admin goes on with ``obj`` (log entry, message, redirect): make it the saved row.
+            for model_field in saved._meta.concrete_fields:
+                setattr(obj, model_field.attname, getattr(saved, model_field.attname))
             obj._state.adding = False
             obj._state.db = saved._state.db
+            obj._state.fields_cache = dict(saved._state.fields_cache)
 
     def delete_model(self, request, obj) -> None:
         self.service_delete(request, obj)

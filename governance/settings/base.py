@@ -196,9 +196,6 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
 
-# Admin index: how many rows a changelist shows before it paginates.
-ADMIN_LIST_PER_PAGE = env_int("ADMIN_LIST_PER_PAGE", 50)
-
 SILENCED_SYSTEM_CHECKS = [
     # guardian's backend is deliberately not installed: the decision point consults guardian's
     # grants itself, so that no backend can allow what a deny rule refuses.

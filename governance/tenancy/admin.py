@@ -119,8 +119,8 @@ class MembershipForm(forms.ModelForm):
         )
         return cleaned
 
-    def _post_clean(self):
-        # Model-level unique checks would repeat the service's clearer messages; skip them.
+    def validate_unique(self):
+        # The model's unique constraints would repeat membership_validate's clearer messages.
         pass
 
 

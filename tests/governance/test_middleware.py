@@ -1,0 +1,65 @@
+"""Request id, security headers, and the ledger record of a refused sensitive action."""
+
+from __future__ import annotations
+
+from django.urls import reverse
+from rest_framework.test import APIClient
+
+from audit.models import AuditEvent
+
+
+def test_request_id_is_kept_when_well_formed_and_replaced_otherwise(client, db):
+    response = client.get(reverse("healthz"), HTTP_X_REQUEST_ID="abc12345-trace")
+    assert response["X-Request-ID"] == "abc12345-trace"
+    response = client.get(reverse("healthz"), HTTP_X_REQUEST_ID="<script>alert(1)</script>")
+    assert response["X-Request-ID"] != "<script>alert(1)</script>"
+    assert len(response["X-Request-ID"]) == 32
+
+
+def test_security_headers(client, db):
+    response = client.get(reverse("account_login"))
+    assert "default-src 'self'" in response["Content-Security-Policy"]
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["Referrer-Policy"] == "same-origin"
+
+
+def test_refused_sensitive_action_is_in_the_ledger(world):
+    """An officer who tries to remove a member gets 403, and the ledger says who tried what."""
+    client = APIClient()
+    client.force_authenticate(world.users["compliance_officer"])
+    membership = world.memberships["viewer"]
+    response = client.delete(
+        reverse("membership-detail", args=[membership.pk]), HTTP_X_REQUEST_ID="req-denied-1"
+    )
+    assert response.status_code == 403
+    event = AuditEvent.objects.get(action="access.denied")
+    assert event.outcome == "denied"
+    assert event.actor_id == world.users["compliance_officer"].pk
+    assert event.data["action"] == "membership.manage"
+    assert event.request_id == "req-denied-1"
+    assert event.data["reasons"]
+
+
+def test_admin_refusal_is_recorded_too(world, client):
+    client.force_login(world.users["auditor"])
+    url = reverse("admin:tenancy_membership_delete", args=[world.memberships["viewer"].pk])
+    assert client.post(url, {"post": "yes"}).status_code == 403
+    event = AuditEvent.objects.get(action="access.denied")
+    assert event.target_id == str(world.memberships["viewer"].pk)
+    assert event.workspace_id == world.ws.pk
+
+
+def test_a_permitted_view_records_no_denial(world, client):
+    client.force_login(world.users["workspace_owner"])
+    assert client.get(reverse("admin:tenancy_membership_changelist")).status_code == 200
+    assert not AuditEvent.objects.filter(action="access.denied").exists()
+
+
+def test_home_lists_my_workspaces(world, client):
+    client.force_login(world.users["workflow_builder"])
+    body = client.get(reverse("home")).content.decode()
+    assert "Ops EU" in body
+    assert "Workflow builder" in body
+    assert "Globex" not in body
+    assert "control panel" not in body
