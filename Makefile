@@ -44,7 +44,7 @@ pytest: $(STAMP)
 test: lint check pytest
 
 sbom: $(STAMP)
-	$(BIN)/uv export --frozen --no-dev --format cyclonedx1.5 > var/sbom.cdx.json 2>/dev/null || \
+	mkdir -p var && $(BIN)/uv export --frozen --no-dev --preview-features sbom-export --format cyclonedx1.5 > var/sbom.cdx.json || \
 	  { echo "sbom: this uv cannot export CycloneDX"; exit 1; }
 
 clean-venv:
