@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.db import transaction
 
 from accounts.models import User
-from audit.services import audit_event_record, diff_fields
+from audit.services import audit_event_record, audited_transaction, diff_fields
 from governance.access.decision import require
 from governance.tenancy.models import Organization
 
@@ -18,7 +17,7 @@ def user_create(
     *, actor, organization: Organization, email: str, display_name: str = "", password: str | None = None
 ) -> User:
     """Create an account in ``organization``. ``actor`` None means the system (a command)."""
-    with transaction.atomic():
+    with audited_transaction():
         if actor is not None:
             require(actor, "user.manage", organization, fresh=True)
         email = User.objects.normalize_email(email).strip().lower()
@@ -44,7 +43,7 @@ def user_create(
 
 def user_update(*, actor, user: User, email: str | None = None, display_name: str | None = None) -> User:
     """Change an account's e-mail or display name; the event carries the diff."""
-    with transaction.atomic():
+    with audited_transaction():
         user = User.objects.select_for_update().get(pk=user.pk)
         require(actor, "user.manage", user, fresh=True)
         before = {name: getattr(user, name) for name in USER_FIELDS}
@@ -71,7 +70,7 @@ def user_update(*, actor, user: User, email: str | None = None, display_name: st
 
 def user_set_active(*, actor, user: User, active: bool) -> User:
     """Deactivate (or reactivate) an account. A deactivated user is denied everything."""
-    with transaction.atomic():
+    with audited_transaction():
         user = User.objects.select_for_update().get(pk=user.pk)
         require(actor, "user.manage", user, fresh=True)
         if actor is not None and actor.pk == user.pk and not active:
@@ -95,7 +94,7 @@ def api_token_create(*, actor, user: User, hours: int | None = 24) -> str:
 
     from knox.models import AuthToken
 
-    with transaction.atomic():
+    with audited_transaction():
         if actor is not None and actor.pk != user.pk:
             require(actor, "user.manage", user, fresh=True)
         expiry = timedelta(hours=hours) if hours else None

@@ -6,6 +6,7 @@ class AuditConfig(AppConfig):
     verbose_name = "Audit ledger"
 
     def ready(self) -> None:
+        import audit.receivers  # noqa: F401 - connects the authentication signal handlers
         from audit import resources
 
         resources.register()

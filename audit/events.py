@@ -30,6 +30,11 @@ EVENT_CATEGORIES: dict[str, Category] = {
     "grant.revoked": Category.ADMIN,
     "api_token.created": Category.AUTHENTICATION,
     "access.denied": Category.ACCESS,
+    "auth.login": Category.AUTHENTICATION,
+    "auth.login_failed": Category.AUTHENTICATION,
+    "auth.logout": Category.AUTHENTICATION,
+    "db.row_changed": Category.SYSTEM,
+    "ledger.verified": Category.SYSTEM,
 }
 
 

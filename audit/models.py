@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -22,13 +24,17 @@ class ActorType(models.TextChoices):
 
 
 class AuditEvent(models.Model):
-    """Who did what, where, when, with what outcome.
+    """Who did what, where, when, with what outcome: one entry of the append-only ledger.
 
-    References to users, organisations and workspaces carry no database constraint and are
-    never cascaded: deleting the thing an event talks about must not touch the event. The
-    actor's and target's names are copied so that the record reads the same years later.
+    ``canonical`` holds the RFC 8785 bytes of the event's content, fixed at insert; the columns
+    beside it are the same content, for filtering and display. The sealer later assigns the
+    gapless ``sequence`` and the hashes (the only update a row ever takes, enforced by a
+    trigger). References to users, organisations and workspaces carry no database constraint
+    and never cascade: deleting what an event talks about must not touch the event. Names are
+    copied so that the record reads the same years later.
     """
 
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     occurred_at = models.DateTimeField(default=timezone.now, db_index=True)
     category = models.CharField(max_length=32, choices=Category.choices)
     action = models.CharField(max_length=100)
@@ -66,10 +72,21 @@ class AuditEvent(models.Model):
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=300, blank=True)
     data = models.JSONField(default=dict, blank=True)
+    canonical = models.BinaryField(editable=False)
+    sequence = models.BigIntegerField(null=True, blank=True, unique=True, editable=False)
+    leaf_hash = models.BinaryField(null=True, blank=True, editable=False)
+    chain_hash = models.BinaryField(null=True, blank=True, editable=False)
+    sealed_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-id"]
         indexes = [
+            # The sealer's work queue: only unsealed rows are in this index, so it stays tiny.
+            models.Index(
+                fields=["id"], condition=models.Q(sequence__isnull=True), name="audit_event_unsealed"
+            ),
+            models.Index(fields=["category", "-id"], name="audit_event_category"),
+            models.Index(fields=["outcome", "-id"], name="audit_event_outcome"),
             models.Index(fields=["action", "-id"], name="audit_event_action"),
             models.Index(fields=["workspace", "-id"], name="audit_event_workspace"),
             models.Index(fields=["organization", "-id"], name="audit_event_organization"),
@@ -78,3 +95,63 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.action} by {self.actor_label or self.actor_type}"
+
+
+class LedgerState(models.Model):
+    """The sealer's bookkeeping (one row): tree size, Merkle frontier, chain head.
+
+    It is a cache of what the sealed events imply, trusted by nobody: verification recomputes
+    everything from the events and the signed tree heads.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    tree_size = models.BigIntegerField(default=0)
+    frontier = models.JSONField(default=dict)
+    chain_head = models.BinaryField(default=bytes)
+    sealed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"ledger of {self.tree_size} sealed events"
+
+
+class SignedTreeHead(models.Model):
+    """A signed commitment to the first ``tree_size`` sealed events (their Merkle root).
+
+    ``number`` is gapless; the signature (Ed25519, key outside the database) covers the number,
+    size, root, time and key id, so a head cannot be edited, replaced or forged.
+    """
+
+    number = models.BigIntegerField(unique=True)
+    tree_size = models.BigIntegerField()
+    root_hash = models.BinaryField()
+    issued_at = models.DateTimeField()
+    key_id = models.CharField(max_length=64)
+    signature = models.BinaryField()
+
+    class Meta:
+        ordering = ["-number"]
+
+    def __str__(self) -> str:
+        return f"tree head #{self.number}: {self.tree_size} events"
+
+
+class RowChange(models.Model):
+    """A change to a governed table made outside the services, captured by a database trigger.
+
+    The sealer turns each row into a ``db.row_changed`` ledger event and deletes it; this table
+    is a queue, not the record.
+    """
+
+    table_name = models.CharField(max_length=100)
+    operation = models.CharField(max_length=8)
+    row_id = models.CharField(max_length=64, blank=True)
+    old = models.JSONField(null=True, blank=True)
+    new = models.JSONField(null=True, blank=True)
+    db_user = models.CharField(max_length=100, blank=True)
+    application = models.CharField(max_length=100, blank=True)
+    actor_hint = models.CharField(max_length=254, blank=True)
+    transaction_id = models.BigIntegerField(null=True, blank=True)
+    occurred_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.operation} {self.table_name} {self.row_id}"

@@ -4,12 +4,16 @@ its own ``transaction.atomic()``, so the change and its record commit or fail to
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
+from django.utils import timezone
 
+from audit.canonical import CanonicalError, canonical_bytes
 from audit.events import category_of
 from audit.models import ActorType, AuditEvent, Outcome
 from governance.context import current_context
@@ -23,6 +27,21 @@ class AuditError(ValueError):
 
 def _label(obj: Any) -> str:
     return str(obj)[:254] if obj is not None else ""
+
+
+@contextmanager
+def audited_transaction() -> Iterator[None]:
+    """``transaction.atomic()`` for services: marks the transaction as recording its own events.
+
+    The completeness triggers skip writes made in a marked transaction (the service's event
+    says more than a row copy would); everything else is still captured.
+    """
+    with transaction.atomic():
+        connection = transaction.get_connection()
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT set_config('portal.audited', 'on', true)")
+        yield
 
 
 def audit_event_record(
@@ -53,23 +72,30 @@ def audit_event_record(
 
     context = current_context()
     is_user = actor is not None and getattr(actor, "is_authenticated", False)
-    return AuditEvent.objects.create(
-        category=category,
-        action=action,
-        outcome=outcome,
-        actor_type=ActorType.USER if is_user else ActorType.SYSTEM,
-        actor_id=actor.pk if is_user else None,
-        actor_label=actor.email if is_user else "system",
-        organization_id=organization_id,
-        workspace_id=workspace_id,
-        target_type=target._meta.label_lower if target is not None else "",
-        target_id=str(target.pk) if target is not None and target.pk is not None else "",
-        target_label=_label(target),
-        request_id=context.request_id if context else "",
-        ip=context.ip if context else None,
-        user_agent=context.user_agent if context else "",
-        data=payload,
-    )
+    values = {
+        "uid": uuid.uuid4(),
+        "occurred_at": timezone.now(),
+        "category": str(category),
+        "action": action,
+        "outcome": str(outcome),
+        "actor_type": str(ActorType.USER if is_user else ActorType.SYSTEM),
+        "actor_id": actor.pk if is_user else None,
+        "actor_label": actor.email if is_user else "system",
+        "organization_id": organization_id,
+        "workspace_id": workspace_id,
+        "target_type": target._meta.label_lower if target is not None else "",
+        "target_id": str(target.pk) if target is not None and target.pk is not None else "",
+        "target_label": _label(target),
+        "request_id": context.request_id if context else "",
+        "ip": context.ip if context else None,
+        "user_agent": context.user_agent if context else "",
+        "data": payload,
+    }
+    try:
+        canonical = canonical_bytes(values)
+    except CanonicalError as error:
+        raise AuditError(str(error)) from None
+    return AuditEvent.objects.create(canonical=canonical, **values)
 
 
 def denials_record(*, decisions: Iterable[Any]) -> list[AuditEvent]:

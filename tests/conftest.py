@@ -77,7 +77,7 @@ def build_world() -> World:
     for organization in (org, foreign_org):
         world.newcomers[organization.pk] = UserFactory(organization=organization)
     for name, workspace in (("own", ws), ("sibling", sibling), ("foreign", foreign)):
-        world.events[name] = AuditEventFactory(workspace=workspace, organization=workspace.organization)
+        world.events[name] = AuditEventFactory(workspace=workspace)
     return world
 
 

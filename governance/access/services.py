@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import models
 from guardian.shortcuts import assign_perm, remove_perm
 
-from audit.services import audit_event_record
+from audit.services import audit_event_record, audited_transaction
 from governance.access.decision import forget, require
 from governance.access.resources import resource_for
 
@@ -22,7 +22,7 @@ def object_grant_assign(*, actor, user, obj: models.Model, verb: str) -> None:
     """Let ``user`` perform ``verb`` on ``obj`` alone (e.g. view one workspace)."""
     codename = _codename(obj, verb)
     resource = resource_for(obj)
-    with transaction.atomic():
+    with audited_transaction():
         require(actor, "grant.manage", obj, fresh=True)
         if user.organization_id != resource.organization_id_of(obj):
             raise ValidationError({"user": "This user belongs to another organisation."})
@@ -42,7 +42,7 @@ def object_grant_revoke(*, actor, user, obj: models.Model, verb: str) -> None:
     """Withdraw a grant made by ``object_grant_assign``."""
     codename = _codename(obj, verb)
     resource = resource_for(obj)
-    with transaction.atomic():
+    with audited_transaction():
         require(actor, "grant.manage", obj, fresh=True)
         remove_perm(codename, user, obj)
         audit_event_record(

@@ -201,3 +201,15 @@ SILENCED_SYSTEM_CHECKS = [
     # grants itself, so that no backend can allow what a deny rule refuses.
     "guardian.W001",
 ]
+
+# The ledger: signing key outside the database (see docs/ledger.md).
+LEDGER_SIGNING_KEY = env_str("LEDGER_SIGNING_KEY", None)
+LEDGER_SIGNING_KEY_FILE = env_str("LEDGER_SIGNING_KEY_FILE", str(VAR_DIR / "ledger-signing-key.pem"))
+LEDGER_SIGNING_KEY_AUTOCREATE = False
+LEDGER_SEAL_BATCH = env_int("LEDGER_SEAL_BATCH", 20_000)
+LEDGER_HEAD_INTERVAL_SECONDS = env_int("LEDGER_HEAD_INTERVAL_SECONDS", 1)
+# Sealed events without a signed head for longer than this are reported by audit_verify.
+LEDGER_HEAD_GRACE_SECONDS = env_int("LEDGER_HEAD_GRACE_SECONDS", 600)
+CELERY_BEAT_SCHEDULE = {
+    "ledger-seal": {"task": "audit.tasks.ledger_seal", "schedule": 1.0},
+}

@@ -22,3 +22,4 @@ def _local_secret_key() -> str:
 
 SECRET_KEY = env_str("SECRET_KEY") or _local_secret_key()
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", True)
+LEDGER_SIGNING_KEY_AUTOCREATE = True

@@ -32,3 +32,9 @@ SESSION_COOKIE_NAME = "__Host-sessionid"
 CSRF_COOKIE_SECURE = True
 CSRF_COOKIE_NAME = "__Host-csrftoken"
 REST_KNOX = {**REST_KNOX, "TOKEN_TTL": timedelta(hours=env_int("API_TOKEN_TTL_HOURS", 24))}
+
+if not (LEDGER_SIGNING_KEY or os.environ.get("LEDGER_SIGNING_KEY_FILE")):
+    raise ImproperlyConfigured(
+        "Set LEDGER_SIGNING_KEY_FILE (a PEM Ed25519 key, mode 0600) or LEDGER_SIGNING_KEY; "
+        "this profile refuses to start without the ledger's signing key."
+    )

@@ -17,3 +17,5 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CELERY_TASK_ALWAYS_EAGER = True
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 LOGGING["root"]["level"] = "ERROR"
+LEDGER_SIGNING_KEY_FILE = str(VAR_DIR / "test-ledger-signing-key.pem")
+LEDGER_SIGNING_KEY_AUTOCREATE = True

@@ -12,10 +12,9 @@ from datetime import time
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.forms.models import model_to_dict
 
-from audit.services import audit_event_record, diff_fields
+from audit.services import audit_event_record, audited_transaction, diff_fields
 from governance.access.decision import forget, require
 from governance.tenancy.models import Membership, Organization, Role, RoleScope, Workspace
 from governance.tenancy.roles import PLATFORM_ADMIN, WORKSPACE_OWNER
@@ -39,7 +38,7 @@ def organization_create(*, actor, name: str, slug: str) -> Organization:
     """Create an organisation. Only the system (a management command) does this: ``actor`` is None."""
     if actor is not None:
         raise ValidationError("Organisations are created from the command line by an operator.")
-    with transaction.atomic():
+    with audited_transaction():
         organization = Organization(name=name, slug=slug)
         organization.full_clean()
         organization.save()
@@ -66,7 +65,7 @@ def workspace_create(
     business_days: str = "12345",
 ) -> Workspace:
     """Create a workspace in ``organization`` (platform administrators; the system when actor is None)."""
-    with transaction.atomic():
+    with audited_transaction():
         if actor is not None:
             require(actor, "workspace.create", organization, fresh=True)
         workspace = Workspace(
@@ -97,7 +96,7 @@ def workspace_update(*, actor, workspace: Workspace, **changes: Any) -> Workspac
     unknown = set(changes) - set(WORKSPACE_FIELDS)
     if unknown:
         raise ValidationError(dict.fromkeys(sorted(unknown), "This field cannot be changed here."))
-    with transaction.atomic():
+    with audited_transaction():
         workspace = Workspace.objects.select_for_update().get(pk=workspace.pk)
         require(actor, "workspace.manage", workspace, fresh=True)
         before = _snapshot(workspace, WORKSPACE_FIELDS)
@@ -195,7 +194,7 @@ def membership_create(
                 {"workspace": "Choose a workspace (or an organisation for organisation-wide roles)."}
             )
         organization = workspace.organization
-    with transaction.atomic():
+    with audited_transaction():
         if actor is not None:
             _require_manage(actor, organization=organization, workspace=workspace)
         _lock_scope(organization, workspace)
@@ -238,7 +237,7 @@ def _guard_last_holder(membership: Membership) -> None:
 def membership_change_role(*, actor, membership: Membership, role: Role | str) -> Membership:
     """Change the role of an existing membership (same workspace)."""
     role = _role(role)
-    with transaction.atomic():
+    with audited_transaction():
         membership = Membership.objects.select_related("user", "workspace", "organization", "role").get(
             pk=membership.pk
         )
@@ -271,7 +270,7 @@ def membership_change_role(*, actor, membership: Membership, role: Role | str) -
 
 def membership_remove(*, actor, membership: Membership) -> None:
     """Remove a membership; the last owner of a workspace cannot be removed."""
-    with transaction.atomic():
+    with audited_transaction():
         membership = Membership.objects.select_related("user", "workspace", "organization").get(
             pk=membership.pk
         )
@@ -296,7 +295,7 @@ def membership_remove(*, actor, membership: Membership) -> None:
 
 def organization_update(*, actor, organization: Organization, name: str) -> Organization:
     """Rename an organisation (platform administrators)."""
-    with transaction.atomic():
+    with audited_transaction():
         organization = Organization.objects.select_for_update().get(pk=organization.pk)
         require(actor, "organization.manage", organization, fresh=True)
         before = organization.name

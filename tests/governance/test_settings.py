@@ -15,11 +15,16 @@ GOOD = {
     "SECRET_KEY": secrets.token_urlsafe(64),
     "ALLOWED_HOSTS": "portal.example.com",
     "DATABASE_URL": "postgres://portal@db.internal:5432/portal",
+    "LEDGER_SIGNING_KEY_FILE": "/etc/portal/ledger-signing-key.pem",
 }
 
 
 def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if k not in {*GOOD, "DJANGO_SETTINGS_MODULE"}}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {*GOOD, "LEDGER_SIGNING_KEY", "DJANGO_SETTINGS_MODULE"}
+    }
     clean.update(env, DJANGO_SETTINGS_MODULE="governance.settings.production")
     return subprocess.run(  # noqa: S603 - fixed arguments, our own manage.py
         [sys.executable, "manage.py", *args], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=120

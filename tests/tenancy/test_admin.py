@@ -11,7 +11,7 @@ from django.urls import reverse
 from audit.models import AuditEvent
 from governance.tenancy.models import Membership, Workspace
 from tests.conftest import member
-from tests.factories import UserFactory, WorkspaceFactory
+from tests.factories import UserFactory, WorkspaceFactory, make_events
 
 
 def _counts():
@@ -153,20 +153,7 @@ def test_changelist_query_count_is_flat(world, client, url_name, role):
         _fill(world, rows)
         for _ in range(rows):
             WorkspaceFactory(organization=world.org)
-        from audit.models import AuditEvent as Event
-
-        Event.objects.bulk_create(
-            [
-                Event(
-                    category="admin",
-                    action="membership.created",
-                    actor_type="system",
-                    workspace=world.ws,
-                    organization=world.org,
-                )
-                for _ in range(rows)
-            ]
-        )
+        make_events(rows, workspace=world.ws)
         with CaptureQueriesContext(connection) as captured:
             response = client.get(reverse(url_name))
         assert response.status_code == 200

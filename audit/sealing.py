@@ -1,0 +1,201 @@
+"""The sealer: the single logical writer that orders committed events and hashes them.
+
+Requests insert events unsealed, in their own transactions, without touching any shared row
+(appends never queue behind each other). The sealer, under a lock on the one ``LedgerState``
+row, takes every committed event that has no sequence yet, in id order, and gives them the
+next sequence numbers, their leaf hashes (RFC 9162) and chain hashes; then, at most once a
+second, it signs a new tree head.
+
+Why no committed event is ever skipped: the sealer selects by ``sequence IS NULL``, not by an
+id watermark. A transaction that inserted an event with a low id but commits after a sealing
+pass simply finds its event unsealed by the next pass and gets the next free sequence number.
+Sequence numbers therefore follow sealing order, which is what the tree commits to.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from audit import merkle
+from audit.canonical import canonical_bytes
+from audit.models import AuditEvent, LedgerState, RowChange, SignedTreeHead
+from audit.signing import TreeHeadStatement, key_id_of, load_signing_key, sign_statement
+
+
+@dataclass(frozen=True)
+class SealResult:
+    """What one sealing pass did."""
+
+    sealed: int
+    tree_size: int
+    row_changes: int
+    head: SignedTreeHead | None
+
+
+def chain_hash(previous: bytes, leaf: bytes) -> bytes:
+    """Per-event chain: SHA-256(previous chain hash ‖ leaf hash); the first event chains to b''."""
+    return hashlib.sha256(previous + leaf).digest()
+
+
+def _lock_state() -> LedgerState:
+    LedgerState.objects.get_or_create(pk=1)
+    return LedgerState.objects.select_for_update().get(pk=1)
+
+
+def _row_change_events(limit: int) -> int:
+    """Turn captured out-of-service row changes into ledger events, and drop them from the queue."""
+    changes = list(RowChange.objects.order_by("id")[:limit])
+    if not changes:
+        return 0
+    events = []
+    for change in changes:
+        values = {
+            "uid": uuid.uuid4(),
+            "occurred_at": change.occurred_at,
+            "category": "system",
+            "action": "db.row_changed",
+            "outcome": "success",
+            "actor_type": "system",
+            "actor_id": None,
+            "actor_label": (change.actor_hint or f"db:{change.db_user}")[:254],
+            "organization_id": None,
+            "workspace_id": None,
+            "target_type": change.table_name,
+            "target_id": change.row_id,
+            "target_label": f"{change.operation} {change.table_name} {change.row_id}"[:254],
+            "request_id": "",
+            "ip": None,
+            "user_agent": (change.application or "")[:300],
+            "data": {
+                "operation": change.operation,
+                "before": change.old,
+                "after": change.new,
+                "transaction_id": change.transaction_id,
+                "db_user": change.db_user,
+            },
+        }
+        events.append(AuditEvent(canonical=canonical_bytes(values), **values))
+    AuditEvent.objects.bulk_create(events, batch_size=2000)
+    RowChange.objects.filter(id__in=[change.id for change in changes]).delete()
+    return len(changes)
+
+
+def _write_seals(rows: list[tuple[int, int, bytes, bytes]], sealed_at) -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE audit_auditevent AS e SET sequence = v.seq, leaf_hash = v.leaf, "
+                "chain_hash = v.chain, sealed_at = %s "
+                "FROM (SELECT unnest(%s::bigint[]) AS id, unnest(%s::bigint[]) AS seq, "
+                "unnest(%s::bytea[]) AS leaf, unnest(%s::bytea[]) AS chain) AS v WHERE e.id = v.id",
+                [
+                    sealed_at,
+                    [r[0] for r in rows],
+                    [r[1] for r in rows],
+                    [r[2] for r in rows],
+                    [r[3] for r in rows],
+                ],
+            )
+    else:
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                "UPDATE audit_auditevent SET sequence = %s, leaf_hash = %s, chain_hash = %s, sealed_at = %s "
+                "WHERE id = %s",
+                [(seq, leaf, chain, sealed_at, event_id) for event_id, seq, leaf, chain in rows],
+            )
+
+
+def _sign_head(state: LedgerState, frontier: merkle.Frontier, *, force: bool) -> SignedTreeHead | None:
+    last = SignedTreeHead.objects.order_by("-number").first()
+    if last is not None and last.tree_size == state.tree_size:
+        return None
+    now = timezone.now()
+    interval = timedelta(seconds=settings.LEDGER_HEAD_INTERVAL_SECONDS)
+    if not force and last is not None and now - last.issued_at < interval:
+        return None
+    if state.tree_size == 0:
+        return None
+    key = load_signing_key()
+    statement = TreeHeadStatement(
+        number=(last.number + 1) if last else 1,
+        tree_size=state.tree_size,
+        root_hash=frontier.root(),
+        issued_at=now,
+        key_id=key_id_of(key.public_key()),
+    )
+    return SignedTreeHead.objects.create(
+        number=statement.number,
+        tree_size=statement.tree_size,
+        root_hash=statement.root_hash,
+        issued_at=statement.issued_at,
+        key_id=statement.key_id,
+        signature=sign_statement(statement, key),
+    )
+
+
+def ledger_seal(*, batch_size: int | None = None, sign: bool = True, force_head: bool = False) -> SealResult:
+    """Seal up to ``batch_size`` committed events (and queued row changes); maybe sign a head."""
+    limit = batch_size or settings.LEDGER_SEAL_BATCH
+    with transaction.atomic():
+        state = _lock_state()
+        row_changes = _row_change_events(limit)
+        pending = list(
+            AuditEvent.objects.filter(sequence__isnull=True)
+            .order_by("id")
+            .values_list("id", "canonical")[:limit]
+        )
+        frontier = merkle.Frontier.from_json(state.frontier) if state.frontier else merkle.Frontier()
+        if frontier.size != state.tree_size:
+            raise RuntimeError(
+                "Ledger state is inconsistent: frontier and tree size differ; run audit_verify."
+            )
+        chain = bytes(state.chain_head)
+        seals = []
+        for event_id, canonical in pending:
+            leaf = merkle.leaf_hash(bytes(canonical))
+            chain = chain_hash(chain, leaf)
+            frontier.append(leaf)
+            seals.append((event_id, frontier.size, leaf, chain))
+        if seals:
+            sealed_at = timezone.now()
+            _write_seals(seals, sealed_at)
+            state.tree_size = frontier.size
+            state.frontier = frontier.to_json()
+            state.chain_head = chain
+            state.sealed_at = sealed_at
+            state.save(update_fields=["tree_size", "frontier", "chain_head", "sealed_at"])
+        head = _sign_head(state, frontier, force=force_head) if sign else None
+    return SealResult(sealed=len(seals), tree_size=state.tree_size, row_changes=row_changes, head=head)
+
+
+def ledger_seal_all(*, sign: bool = True) -> SealResult:
+    """Seal until nothing is pending (used by commands and tests); signs one head at the end."""
+    total = changes = 0
+    while True:
+        result = ledger_seal(sign=False)
+        total += result.sealed
+        changes += result.row_changes
+        if result.sealed == 0 and result.row_changes == 0:
+            break
+    head = None
+    if sign:
+        head = ledger_seal(sign=True, force_head=True).head
+    state = LedgerState.objects.get(pk=1)
+    return SealResult(sealed=total, tree_size=state.tree_size, row_changes=changes, head=head)
+
+
+def seal_loop(*, interval: float = 1.0, stop_after: float | None = None) -> None:
+    """Seal every ``interval`` seconds (for ``audit_seal --loop``); signs heads as work arrives."""
+    started = time.monotonic()
+    while stop_after is None or time.monotonic() - started < stop_after:
+        result = ledger_seal()
+        if result.sealed == 0:
+            time.sleep(interval)

@@ -1,0 +1,161 @@
+"""Database triggers of the ledger, as SQL. Used by migrations; kept here so tests can read them.
+
+Immutability (PostgreSQL and SQLite): ledger events refuse DELETE, and UPDATE except the one-time
+sealing step (sequence, hashes and seal time set once, nothing else changed); signed tree heads
+refuse both. TRUNCATE is refused by privileges, not a trigger (see ``privileges_sql``).
+
+Migrations install this SQL; changing it means adding a migration that installs the new version.
+
+Completeness backstop (PostgreSQL): statement-level triggers with transition tables copy every
+row that a statement outside the services inserted, changed or deleted in a governed table into
+``audit_rowchange``; the sealer turns those into ledger events. Services mark their transaction
+(``portal.audited``) because they write their own, richer event.
+"""
+
+from __future__ import annotations
+
+# Columns an UPDATE of a ledger event must leave unchanged (all but the sealing ones).
+EVENT_CONTENT_COLUMNS = (
+    "id", "uid", "occurred_at", "category", "action", "outcome", "actor_type", "actor_id", "actor_label",
+    "organization_id", "workspace_id", "target_type", "target_id", "target_label", "request_id", "ip",
+    "user_agent", "data", "canonical",
+)  # fmt: skip
+
+# Governed tables: (table, primary-key column, columns never copied into the ledger).
+GOVERNED_TABLES = (
+    # Password hashes never leave their table; a login's last_login update is not a change of note.
+    ("accounts_user", "id", ("password", "last_login")),
+    ("tenancy_organization", "id", ()),
+    ("tenancy_workspace", "id", ()),
+    ("tenancy_membership", "id", ()),
+    ("tenancy_role", "code", ()),
+    ("tenancy_rolepermission", "id", ()),
+    ("tenancy_workspaceusergrant", "id", ()),
+)
+
+
+def _unchanged(columns, old="OLD", new="NEW") -> str:
+    return " AND ".join(f"{new}.{column} IS NOT DISTINCT FROM {old}.{column}" for column in columns)
+
+
+POSTGRES_IMMUTABILITY = f"""
+CREATE OR REPLACE FUNCTION audit_event_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' AND OLD.sequence IS NULL AND NEW.sequence IS NOT NULL
+       AND OLD.leaf_hash IS NULL AND OLD.chain_hash IS NULL AND OLD.sealed_at IS NULL
+       AND {_unchanged(EVENT_CONTENT_COLUMNS)} THEN
+        RETURN NEW;
+    END IF;
+    RAISE EXCEPTION 'the audit ledger is append-only: % of event % refused', TG_OP, OLD.id
+        USING ERRCODE = 'insufficient_privilege';
+END $$;
+CREATE TRIGGER audit_event_immutable BEFORE UPDATE OR DELETE ON audit_auditevent
+    FOR EACH ROW EXECUTE FUNCTION audit_event_guard();
+
+CREATE OR REPLACE FUNCTION audit_head_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'signed tree heads are append-only: % refused', TG_OP USING ERRCODE = 'insufficient_privilege';
+END $$;
+CREATE TRIGGER audit_head_immutable BEFORE UPDATE OR DELETE ON audit_signedtreehead
+    FOR EACH ROW EXECUTE FUNCTION audit_head_guard();
+"""
+
+POSTGRES_IMMUTABILITY_REVERSE = """
+DROP TRIGGER IF EXISTS audit_event_immutable ON audit_auditevent;
+DROP TRIGGER IF EXISTS audit_head_immutable ON audit_signedtreehead;
+DROP FUNCTION IF EXISTS audit_event_guard();
+DROP FUNCTION IF EXISTS audit_head_guard();
+"""
+
+SQLITE_IMMUTABILITY = [
+    "CREATE TRIGGER audit_event_no_delete BEFORE DELETE ON audit_auditevent "
+    "BEGIN SELECT RAISE(ABORT, 'the audit ledger is append-only: DELETE refused'); END",
+    "CREATE TRIGGER audit_event_seal_only BEFORE UPDATE ON audit_auditevent WHEN NOT ("
+    "OLD.sequence IS NULL AND NEW.sequence IS NOT NULL AND OLD.leaf_hash IS NULL AND OLD.chain_hash IS NULL "
+    f"AND OLD.sealed_at IS NULL AND {_unchanged(EVENT_CONTENT_COLUMNS).replace('IS NOT DISTINCT FROM', 'IS')}) "
+    "BEGIN SELECT RAISE(ABORT, 'the audit ledger is append-only: UPDATE refused'); END",
+    "CREATE TRIGGER audit_head_no_delete BEFORE DELETE ON audit_signedtreehead "
+    "BEGIN SELECT RAISE(ABORT, 'signed tree heads are append-only: DELETE refused'); END",
+    "CREATE TRIGGER audit_head_no_update BEFORE UPDATE ON audit_signedtreehead "
+    "BEGIN SELECT RAISE(ABORT, 'signed tree heads are append-only: UPDATE refused'); END",
+]
+SQLITE_IMMUTABILITY_REVERSE = [
+    "DROP TRIGGER IF EXISTS audit_event_no_delete",
+    "DROP TRIGGER IF EXISTS audit_event_seal_only",
+    "DROP TRIGGER IF EXISTS audit_head_no_delete",
+    "DROP TRIGGER IF EXISTS audit_head_no_update",
+]
+
+POSTGRES_CAPTURE_FUNCTION = """
+CREATE OR REPLACE FUNCTION audit_capture_rows() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    pk text := TG_ARGV[0];
+    hidden text[] := TG_ARGV[1:];
+BEGIN
+    IF current_setting('portal.audited', true) = 'on' THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO audit_rowchange (table_name, operation, row_id, old, new, db_user, application,
+                                     actor_hint, transaction_id, occurred_at)
+        SELECT TG_TABLE_NAME, TG_OP, to_jsonb(n) ->> pk, NULL, to_jsonb(n) - hidden, current_user,
+               current_setting('application_name'), coalesce(current_setting('portal.actor', true), ''),
+               txid_current(), clock_timestamp()
+        FROM new_rows AS n;
+    ELSIF TG_OP = 'UPDATE' THEN
+        INSERT INTO audit_rowchange (table_name, operation, row_id, old, new, db_user, application,
+                                     actor_hint, transaction_id, occurred_at)
+        SELECT TG_TABLE_NAME, TG_OP, n.key, o.doc - hidden, n.doc - hidden, current_user,
+               current_setting('application_name'), coalesce(current_setting('portal.actor', true), ''),
+               txid_current(), clock_timestamp()
+        FROM (SELECT to_jsonb(r) ->> pk AS key, to_jsonb(r) AS doc FROM new_rows AS r) AS n
+        JOIN (SELECT to_jsonb(r) ->> pk AS key, to_jsonb(r) AS doc FROM old_rows AS r) AS o USING (key)
+        WHERE n.doc - hidden IS DISTINCT FROM o.doc - hidden;
+    ELSE
+        INSERT INTO audit_rowchange (table_name, operation, row_id, old, new, db_user, application,
+                                     actor_hint, transaction_id, occurred_at)
+        SELECT TG_TABLE_NAME, TG_OP, to_jsonb(o) ->> pk, to_jsonb(o) - hidden, NULL, current_user,
+               current_setting('application_name'), coalesce(current_setting('portal.actor', true), ''),
+               txid_current(), clock_timestamp()
+        FROM old_rows AS o;
+    END IF;
+    RETURN NULL;
+END $$;
+"""
+
+
+def capture_triggers_sql(table: str, pk: str, hidden: tuple[str, ...]) -> str:
+    args = ", ".join(f"'{value}'" for value in (pk, *hidden))
+    return f"""
+CREATE TRIGGER {table}_capture_insert AFTER INSERT ON {table}
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION audit_capture_rows({args});
+CREATE TRIGGER {table}_capture_update AFTER UPDATE ON {table}
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION audit_capture_rows({args});
+CREATE TRIGGER {table}_capture_delete AFTER DELETE ON {table}
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION audit_capture_rows({args});
+"""
+
+
+def drop_capture_triggers_sql(table: str) -> str:
+    return "".join(
+        f"DROP TRIGGER IF EXISTS {table}_capture_{op} ON {table};\n" for op in ("insert", "update", "delete")
+    )
+
+
+LEDGER_TABLES = ("audit_auditevent", "audit_signedtreehead")
+
+
+def privileges_sql(app_role: str) -> str:
+    """Least privilege for the application's database role (not the owner of the tables).
+
+    The role may read and append to the ledger and seal events (the four sealing columns), but
+    has no DELETE, no TRUNCATE and no other UPDATE; the triggers refuse the rest even to it.
+    """
+    return f"""
+REVOKE ALL ON audit_auditevent, audit_signedtreehead FROM {app_role};
+GRANT SELECT, INSERT ON audit_auditevent, audit_signedtreehead TO {app_role};
+GRANT UPDATE (sequence, leaf_hash, chain_hash, sealed_at) ON audit_auditevent TO {app_role};
+GRANT SELECT, INSERT, UPDATE ON audit_ledgerstate TO {app_role};
+GRANT SELECT, INSERT, DELETE ON audit_rowchange TO {app_role};
+GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {app_role};
+"""

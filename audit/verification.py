@@ -1,0 +1,276 @@
+"""Checking the ledger end to end, trusting nothing but the public key(s).
+
+``ledger_verify`` streams the sealed events in sequence order and, for each, recomputes the
+leaf hash from the stored canonical bytes, the chain hash, and checks that the columns say what
+the canonical bytes say; it rebuilds the Merkle tree as it goes and compares its root with every
+signed tree head at that head's size, after checking the head's signature. Recomputing every
+head's root from one and the same leaf sequence proves that successive heads are consistent
+(each is a prefix of the next), which is what a consistency proof would show.
+
+What each attack breaks:
+- an edited field: the columns no longer match the canonical bytes, or the leaf hash changes;
+- a deleted event: a gap in the sequence, and the roots of later heads;
+- an inserted or reordered event: the chain hash and the roots of later heads;
+- a cut-off tail: the last head covers more events than remain;
+- a replaced or rolled-back head: its signature, its gapless number, or the trusted head that an
+  earlier run (or an auditor) remembered;
+- a ledger rebuilt with fresh hashes: every head's signature.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from django.conf import settings
+from django.utils import timezone
+
+from audit import merkle
+from audit.canonical import format_time, parse
+from audit.models import AuditEvent, SignedTreeHead
+from audit.sealing import chain_hash
+from audit.signing import TreeHeadStatement, key_id_of, load_signing_key, verify_statement
+
+CHUNK = 20_000
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One failed check; ``sequence`` is the event it concerns (None for heads and the whole)."""
+
+    reason: str
+    sequence: int | None = None
+    head: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"sequence": self.sequence, "head": self.head, "reason": self.reason}
+
+
+@dataclass
+class Report:
+    """The outcome of a verification."""
+
+    events: int = 0
+    heads: int = 0
+    unsealed: int = 0
+    unsigned_tail: int = 0
+    root: bytes = merkle.EMPTY_ROOT
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def first(self) -> Problem | None:
+        return self.problems[0] if self.problems else None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "events_verified": self.events,
+            "heads_verified": self.heads,
+            "tree_size": self.events,
+            "root_hash": self.root.hex(),
+            "unsealed_events": self.unsealed,
+            "events_after_last_head": self.unsigned_tail,
+            "first_problem": self.first.as_dict() if self.first else None,
+            "problems": [problem.as_dict() for problem in self.problems[:100]],
+        }
+
+
+def _columns_match(doc: dict[str, Any], row: tuple) -> bool:
+    (_, _, _, _, uid, occurred_at, category, action, outcome, actor_type, actor_id, actor_label, organization_id,
+     workspace_id, target_type, target_id, target_label, request_id, ip, user_agent, data) = row  # fmt: skip
+    actor, target, request = doc["actor"], doc["target"], doc["request"]
+    return (
+        doc["uid"] == str(uid)
+        and doc["occurred_at"] == format_time(occurred_at)
+        and doc["category"] == category
+        and doc["action"] == action
+        and doc["outcome"] == outcome
+        and actor == {"type": actor_type, "id": actor_id, "label": actor_label}
+        and doc["organization_id"] == organization_id
+        and doc["workspace_id"] == workspace_id
+        and target == {"type": target_type, "id": target_id, "label": target_label}
+        and request == {"id": request_id, "ip": ip, "user_agent": user_agent}
+        and doc["data"] == data
+    )
+
+
+def _check_heads(heads: list[SignedTreeHead], keys: dict[str, Ed25519PublicKey], report: Report) -> list:
+    valid = []
+    previous = None
+    for expected_number, head in enumerate(heads, start=1):
+        if head.number != expected_number:
+            report.problems.append(
+                Problem(
+                    f"tree head #{expected_number} is missing (found #{head.number})", head=expected_number
+                )
+            )
+            return valid
+        key = keys.get(head.key_id)
+        statement = TreeHeadStatement(
+            head.number, head.tree_size, bytes(head.root_hash), head.issued_at, head.key_id
+        )
+        if key is None:
+            report.problems.append(
+                Problem(f"tree head #{head.number} is signed by unknown key {head.key_id}", head=head.number)
+            )
+            return valid
+        if not verify_statement(statement, bytes(head.signature), key):
+            report.problems.append(
+                Problem(f"tree head #{head.number} has an invalid signature", head=head.number)
+            )
+            return valid
+        if previous is not None and (
+            head.tree_size <= previous.tree_size or head.issued_at < previous.issued_at
+        ):
+            report.problems.append(
+                Problem(f"tree head #{head.number} does not extend head #{previous.number}", head=head.number)
+            )
+            return valid
+        valid.append(head)
+        previous = head
+    return valid
+
+
+def ledger_verify(
+    *,
+    public_keys: list[Ed25519PublicKey] | None = None,
+    trusted_head: dict[str, Any] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Report:
+    """Verify every sealed event and every signed tree head; return a report with the problems."""
+    report = Report()
+    if public_keys is None:
+        public_keys = [load_signing_key().public_key()]
+    keys = {key_id_of(key): key for key in public_keys}
+    heads = _check_heads(list(SignedTreeHead.objects.order_by("number")), keys, report)
+    report.heads = len(heads)
+    head_index = 0
+    frontier = merkle.Frontier()
+    chain = b""
+    expected = 1
+    rows = (
+        AuditEvent.objects.filter(sequence__isnull=False)
+        .order_by("sequence")
+        .values_list("sequence", "canonical", "leaf_hash", "chain_hash", "uid", "occurred_at", "category",
+                     "action", "outcome", "actor_type", "actor_id", "actor_label", "organization_id",
+                     "workspace_id", "target_type", "target_id", "target_label", "request_id", "ip",
+                     "user_agent", "data")
+        .iterator(chunk_size=CHUNK)
+    )  # fmt: skip
+    for row in rows:
+        sequence, canonical, stored_leaf, stored_chain = row[0], bytes(row[1]), row[2], row[3]
+        if sequence != expected:
+            reason = "is missing" if sequence > expected else "appears twice or out of order"
+            report.problems.append(Problem(f"event {expected} {reason}", sequence=expected))
+            break
+        leaf = merkle.leaf_hash(canonical)
+        if stored_leaf is None or bytes(stored_leaf) != leaf:
+            report.problems.append(
+                Problem("the event's content does not match its leaf hash", sequence=sequence)
+            )
+            break
+        chain = chain_hash(chain, leaf)
+        if stored_chain is None or bytes(stored_chain) != chain:
+            report.problems.append(
+                Problem("the chain hash breaks here (event inserted, removed or moved)", sequence=sequence)
+            )
+            break
+        if not _columns_match(parse(canonical), row):
+            report.problems.append(
+                Problem("a field was changed after the event was written", sequence=sequence)
+            )
+            break
+        frontier.append(leaf)
+        report.events = sequence
+        while head_index < len(heads) and heads[head_index].tree_size == sequence:
+            head = heads[head_index]
+            if bytes(head.root_hash) != frontier.root():
+                report.problems.append(
+                    Problem(
+                        f"tree head #{head.number} does not match the events up to {sequence}",
+                        sequence=sequence,
+                        head=head.number,
+                    )
+                )
+                break
+            head_index += 1
+        if report.problems:
+            break
+        if progress is not None and sequence % 100_000 == 0:
+            progress(sequence)
+        expected += 1
+    report.root = frontier.root()
+    if not report.problems and head_index < len(heads):
+        head = heads[head_index]
+        report.problems.append(
+            Problem(
+                f"tree head #{head.number} covers {head.tree_size} events but only {report.events} remain "
+                "(events were cut off or deleted)",
+                sequence=report.events + 1,
+                head=head.number,
+            )
+        )
+    covered = heads[-1].tree_size if heads else 0
+    report.unsigned_tail = max(report.events - covered, 0)
+    if report.unsigned_tail and not report.problems:
+        _check_unsigned_tail(covered, report)
+    report.unsealed = AuditEvent.objects.filter(sequence__isnull=True).count()
+    if trusted_head is not None:
+        _check_trusted(trusted_head, heads, report)
+    return report
+
+
+def _check_unsigned_tail(covered: int, report: Report) -> None:
+    """Heads are signed within seconds of sealing; sealed events long without one mean heads were removed."""
+    grace = timedelta(seconds=settings.LEDGER_HEAD_GRACE_SECONDS)
+    first = AuditEvent.objects.filter(sequence=covered + 1).values_list("sealed_at", flat=True).first()
+    if first is not None and timezone.now() - first > grace:
+        report.problems.append(
+            Problem(
+                f"events from {covered + 1} on were sealed at {format_time(first)} but no signed tree head covers "
+                "them: the latest heads were removed (rolled back)",
+                sequence=covered + 1,
+            )
+        )
+
+
+def _check_trusted(trusted: dict[str, Any], heads: list[SignedTreeHead], report: Report) -> None:
+    """A head remembered from before must still be there, unchanged (no rollback, no replacement)."""
+    number = trusted["number"]
+    match = next((head for head in heads if head.number == number), None)
+    if (
+        match is None
+        or match.tree_size != trusted["tree_size"]
+        or bytes(match.root_hash).hex() != trusted["root_hash"]
+    ):
+        report.problems.append(
+            Problem(
+                f"tree head #{number} seen earlier (size {trusted['tree_size']}) is gone or changed: "
+                "the ledger was rolled back or its heads replaced",
+                head=number,
+            )
+        )
+
+
+def head_as_trusted(head: SignedTreeHead) -> dict[str, Any]:
+    return {"number": head.number, "tree_size": head.tree_size, "root_hash": bytes(head.root_hash).hex()}
+
+
+def load_trusted(path: Path) -> dict[str, Any] | None:
+    if not path.exists():
+        return None
+    return json.loads(path.read_text())
+
+
+def save_trusted(path: Path, head: SignedTreeHead) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(head_as_trusted(head), sort_keys=True))
