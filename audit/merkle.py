@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import operator
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 __all__ = [
@@ -178,6 +178,15 @@ def inclusion_proof(leaves: Sequence[bytes], index: int, size: int | None = None
     entries. Raise ValueError unless 0 <= index < size <= len(leaves).
     """
     size = _tree_size(leaves, size)
+    return inclusion_path(index, size, lambda start, end: _subtree_root(leaves, start, end))
+
+
+def inclusion_path(index: int, size: int, subtree_root: Callable[[int, int], bytes]) -> list[bytes]:
+    """PATH(index, D[size]) given a function returning MTH of the leaves in [start, end).
+
+    Lets a caller that stores internal nodes (tiles) answer without reading every leaf.
+    Raise ValueError unless 0 <= index < size.
+    """
     index = operator.index(index)
     if not 0 <= index < size:
         raise ValueError(f"Leaf index {index} is outside a tree of {size} leaves.")
@@ -188,12 +197,12 @@ def inclusion_proof(leaves: Sequence[bytes], index: int, size: int | None = None
     proof = []
     start, end = 0, size
     while end - start > 1:
-        split = start + _largest_power_of_two_below(end - start)
+        split = start + largest_power_of_two_below(end - start)
         if index < split:
-            proof.append(_subtree_root(leaves, split, end))
+            proof.append(subtree_root(split, end))
             end = split
         else:
-            proof.append(_subtree_root(leaves, start, split))
+            proof.append(subtree_root(start, split))
             start = split
     proof.reverse()
     return proof
@@ -258,7 +267,7 @@ def consistency_proof(leaves: Sequence[bytes], old_size: int, new_size: int | No
     remaining = old_size
     known = True
     while remaining != end - start:
-        half = _largest_power_of_two_below(end - start)
+        half = largest_power_of_two_below(end - start)
         split = start + half
         if remaining <= half:
             proof.append(_subtree_root(leaves, split, end))
@@ -331,7 +340,7 @@ def verify_consistency(
     return sn == 0 and old_computed == old_root and new_computed == new_root
 
 
-def _largest_power_of_two_below(n: int) -> int:
+def largest_power_of_two_below(n: int) -> int:
     """Return the largest power of two strictly less than ``n`` (RFC 9162's k), for n >= 2."""
     return 1 << ((n - 1).bit_length() - 1)
 

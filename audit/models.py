@@ -90,7 +90,7 @@ class AuditEvent(models.Model):
             models.Index(fields=["action", "-id"], name="audit_event_action"),
             models.Index(fields=["workspace", "-id"], name="audit_event_workspace"),
             models.Index(fields=["organization", "-id"], name="audit_event_organization"),
-            models.Index(fields=["actor", "-id"], name="audit_event_actor"),
+            models.Index(fields=["actor_label", "-id"], name="audit_event_actor"),
         ]
 
     def __str__(self) -> str:
@@ -155,3 +155,20 @@ class RowChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.operation} {self.table_name} {self.row_id}"
+
+
+class MerkleTile(models.Model):
+    """The Merkle root of sealed events ``index * TILE_SIZE + 1`` to ``(index + 1) * TILE_SIZE``.
+
+    Derived data kept so that inclusion and consistency proofs read a few thousand hashes
+    instead of every leaf. A wrong tile cannot forge anything: every proof built from tiles is
+    checked against a signed tree head before it is shown.
+    """
+
+    TILE_SIZE = 1024
+
+    index = models.BigIntegerField(primary_key=True)
+    hash = models.BinaryField()
+
+    def __str__(self) -> str:
+        return f"tile {self.index}"

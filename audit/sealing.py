@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from audit import merkle
 from audit.canonical import canonical_bytes
-from audit.models import AuditEvent, LedgerState, RowChange, SignedTreeHead
+from audit.models import AuditEvent, LedgerState, MerkleTile, RowChange, SignedTreeHead
 from audit.signing import TreeHeadStatement, key_id_of, load_signing_key, sign_statement
 
 
@@ -113,6 +113,13 @@ def _write_seals(rows: list[tuple[int, int, bytes, bytes]], sealed_at) -> None:
             )
 
 
+def _open_tile_leaves(tree_size: int) -> list[bytes]:
+    """Leaf hashes already sealed in the tile that is not complete yet."""
+    start = tree_size - tree_size % MerkleTile.TILE_SIZE
+    rows = AuditEvent.objects.filter(sequence__gt=start, sequence__lte=tree_size).order_by("sequence")
+    return [bytes(leaf) for leaf in rows.values_list("leaf_hash", flat=True)]
+
+
 def _sign_head(state: LedgerState, frontier: merkle.Frontier, *, force: bool) -> SignedTreeHead | None:
     last = SignedTreeHead.objects.order_by("-number").first()
     if last is not None and last.tree_size == state.tree_size:
@@ -159,14 +166,26 @@ def ledger_seal(*, batch_size: int | None = None, sign: bool = True, force_head:
             )
         chain = bytes(state.chain_head)
         seals = []
+        tile_leaves = _open_tile_leaves(state.tree_size) if pending else []
+        tiles = []
         for event_id, canonical in pending:
             leaf = merkle.leaf_hash(bytes(canonical))
             chain = chain_hash(chain, leaf)
             frontier.append(leaf)
             seals.append((event_id, frontier.size, leaf, chain))
+            tile_leaves.append(leaf)
+            if frontier.size % MerkleTile.TILE_SIZE == 0:
+                tiles.append(
+                    MerkleTile(
+                        index=frontier.size // MerkleTile.TILE_SIZE - 1,
+                        hash=merkle.root_from_leaf_hashes(tile_leaves),
+                    )
+                )
+                tile_leaves = []
         if seals:
             sealed_at = timezone.now()
             _write_seals(seals, sealed_at)
+            MerkleTile.objects.bulk_create(tiles)
             state.tree_size = frontier.size
             state.frontier = frontier.to_json()
             state.chain_head = chain

@@ -3,6 +3,7 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from audit import views as ledger_views
 from governance import views
 from governance.admin_site import site
 
@@ -10,6 +11,8 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("admin/", site.urls),
+    path("ledger/public-key.pem", ledger_views.public_key, name="ledger-public-key"),
+    path("ledger/tree-head", ledger_views.latest_tree_head, name="ledger-tree-head"),
     path("accounts/", include("allauth.account.urls")),
     path("api/v1/", include("governance.tenancy.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -48,7 +48,18 @@ def member(user, role_code: str, workspace: Workspace | None = None, organizatio
     )
 
 
+def ensure_roles() -> None:
+    """Transactional tests flush every table, the migration-made roles included; put them back."""
+    import importlib
+
+    from django.apps import apps
+
+    if not Role.objects.exists():
+        importlib.import_module("governance.tenancy.migrations.0002_roles").create_roles(apps, None)
+
+
 def build_world() -> World:
+    ensure_roles()
     org = OrganizationFactory(name="Acme", slug="acme")
     ws = WorkspaceFactory(organization=org, name="Ops EU", slug="ops-eu", data_region="EU")
     sibling = WorkspaceFactory(
