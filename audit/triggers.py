@@ -14,12 +14,10 @@ row that a statement outside the services inserted, changed or deleted in a gove
 
 from __future__ import annotations
 
+from audit.canonical import CONTENT_COLUMNS
+
 # Columns an UPDATE of a ledger event must leave unchanged (all but the sealing ones).
-EVENT_CONTENT_COLUMNS = (
-    "id", "uid", "occurred_at", "category", "action", "outcome", "actor_type", "actor_id", "actor_label",
-    "organization_id", "workspace_id", "target_type", "target_id", "target_label", "request_id", "ip",
-    "user_agent", "data", "canonical",
-)  # fmt: skip
+EVENT_CONTENT_COLUMNS = ("id", *CONTENT_COLUMNS, "canonical")
 
 # Governed tables: (table, primary-key column, columns never copied into the ledger).
 GOVERNED_TABLES = (
