@@ -9,6 +9,8 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from governance.regions import DataRegion
+
 
 class UserManager(BaseUserManager):
     """Creates users; refuses to create superusers (platform administrators are a role)."""
@@ -48,6 +50,20 @@ class User(AbstractBaseUser, PermissionsMixin):
     display_name = models.CharField(max_length=150, blank=True)
     organization = models.ForeignKey("tenancy.Organization", on_delete=models.PROTECT, related_name="users")
     is_active = models.BooleanField(default=True)
+    # Attributes the access policies read (see governance/access/cedar.py).
+    region = models.CharField(
+        max_length=8,
+        blank=True,
+        choices=DataRegion.choices,
+        help_text="Data region this person may work on; empty means none.",
+    )
+    department = models.CharField(max_length=100, blank=True)
+    manager = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="reports"
+    )
+    security_training_expires_on = models.DateField(
+        null=True, blank=True, help_text="Security training is current until this day (inclusive)."
+    )
     date_joined = models.DateTimeField(default=timezone.now)
 
     objects = UserManager()

@@ -35,6 +35,11 @@ EVENT_CATEGORIES: dict[str, Category] = {
     "auth.logout": Category.AUTHENTICATION,
     "db.row_changed": Category.SYSTEM,
     "ledger.verified": Category.SYSTEM,
+    "policy.change_proposed": Category.ADMIN,
+    "policy.change_approved": Category.ADMIN,
+    "policy.change_rejected": Category.ADMIN,
+    "oncall.activated": Category.ACCESS,
+    "oncall.ended": Category.ACCESS,
 }
 
 

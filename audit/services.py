@@ -120,7 +120,11 @@ def denials_record(*, decisions: Iterable[Any]) -> list[AuditEvent]:
                     organization_id=decision.organization_id or getattr(actor, "organization_id", None),
                     workspace_id=decision.workspace_id,
                     outcome=Outcome.DENIED,
-                    data={"action": decision.action, "reasons": list(decision.reasons)},
+                    data={
+                        "action": decision.action,
+                        "reasons": list(decision.reasons),
+                        "policies": list(decision.policies),
+                    },
                 )
             )
     return events

@@ -26,6 +26,8 @@ class ActorContext:
     denials: list[Any] = field(default_factory=list)
     # The decision point's per-request cache of each actor's grants, keyed by user id.
     grants: dict[Any, Any] = field(default_factory=dict)
+    # Other per-request memos of the decision point (policies in force per workspace).
+    memo: dict[Any, Any] = field(default_factory=dict)
 
 
 _current: contextvars.ContextVar[ActorContext | None] = contextvars.ContextVar("actor_context", default=None)

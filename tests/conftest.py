@@ -56,6 +56,11 @@ def ensure_roles() -> None:
 
     if not Role.objects.exists():
         importlib.import_module("governance.tenancy.migrations.0002_roles").create_roles(apps, None)
+        importlib.import_module("governance.tenancy.migrations.0003_policy_permissions").grant(apps, None)
+    from governance.access.models import Policy
+
+    if not Policy.objects.exists():
+        importlib.import_module("governance.access.migrations.0002_shipped_policies").ship(apps, None)
 
 
 def build_world() -> World:

@@ -15,6 +15,7 @@ class Scope(StrEnum):
 
     ORGANIZATION = "organization"  # an organisation-wide role (platform administrator)
     WORKSPACE = "workspace"  # a role in the object's workspace, or organisation-wide
+    ANY_WORKSPACE = "any_workspace"  # a role in any workspace of the object's organisation
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,16 @@ _ACTIONS = (
     Action("service_account.manage", "Manage service accounts.", sensitive=True),
     Action("audit.view", "Search the audit ledger."),
     Action("evidence.order", "Order and download evidence packages.", sensitive=True),
+    Action("policy.view", "See the access policies.", Scope.ANY_WORKSPACE),
+    Action(
+        "policy.manage",
+        "Propose, approve or reject access policy changes.",
+        Scope.ANY_WORKSPACE,
+        sensitive=True,
+    ),
+    Action(
+        "oncall.activate", "Take an on-call override for production outside business hours.", sensitive=True
+    ),
 )
 
 ACTIONS: dict[str, Action] = {action.code: action for action in _ACTIONS}

@@ -7,7 +7,8 @@ API and tasks — by combining:
    workspace role counts in its workspace (only for workspace-scoped actions);
 2. per-object grants held through django-guardian (direct foreign-key tables);
 3. deny rules, which win over any allow: an unknown action, an inactive or anonymous actor,
-   an object of another organisation. Attribute policies join the deny rules later.
+   an object of another organisation, and the attribute policies (Cedar ``forbid`` policies,
+   see ``governance.access.cedar``), evaluated once roles or grants allowed.
 
 Nothing short-cuts it: ``is_superuser`` is never consulted (and is always false).
 """
@@ -22,6 +23,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import models
 
 from governance.access.actions import Action, Scope, get_action
+from governance.access.policies import policy_outcome
 from governance.access.resources import resource_for
 from governance.context import current_context
 
@@ -37,6 +39,7 @@ class Decision:
     target: models.Model | None = field(default=None, compare=False, repr=False)
     organization_id: int | None = None
     workspace_id: int | None = None
+    policies: tuple[str, ...] = ()
 
     def __bool__(self) -> bool:
         return self.allowed
@@ -46,6 +49,8 @@ class Decision:
         """A plain sentence for the person who was refused."""
         if self.allowed:
             return "Allowed: " + "; ".join(self.reasons)
+        if self.policies:  # policy messages are whole sentences written by their authors
+            return " ".join(self.reasons)
         action = get_action(self.action)
         what = action.description.rstrip(".").lower() if action else self.action
         return f"You may not {what}: " + "; ".join(self.reasons) + "."
@@ -72,13 +77,14 @@ class _Grants:
     org_roles: dict[int, set[str]] = field(default_factory=lambda: defaultdict(set))
     ws_actions: dict[int, set[str]] = field(default_factory=lambda: defaultdict(set))
     ws_roles: dict[int, str] = field(default_factory=dict)
+    ws_orgs: dict[int, int] = field(default_factory=dict)
     object_perms: dict[tuple[type, Any], set[str]] = field(default_factory=dict)
 
     def holds_anywhere(self, action: Action) -> str | None:
         for org_id, actions in self.org_actions.items():
             if action.code in actions:
                 return f"organisation-wide role {_join(self.org_roles[org_id])} grants {action.code}"
-        if action.scope is Scope.WORKSPACE:
+        if action.scope is not Scope.ORGANIZATION:
             for ws_id, actions in self.ws_actions.items():
                 if action.code in actions:
                     return f"role {self.ws_roles[ws_id]} in workspace {ws_id} grants {action.code}"
@@ -103,6 +109,7 @@ def _load_grants(actor) -> _Grants:
                 grants.org_actions[organization_id].add(action)
         else:
             grants.ws_roles[workspace_id] = role_id
+            grants.ws_orgs[workspace_id] = organization_id
             if action:
                 grants.ws_actions[workspace_id].add(action)
     return grants
@@ -168,7 +175,7 @@ def decide(
     request attributes for the attribute policies. ``fresh`` reloads the actor's grants from
     the database, as services do inside their transaction.
     """
-    decision = _decide(actor, action, obj, fresh=fresh)
+    decision = _decide(actor, action, obj, context, fresh=fresh)
     if not decision.allowed and decision.sensitive:
         request_context = current_context()
         if request_context is not None:
@@ -176,7 +183,7 @@ def decide(
     return decision
 
 
-def _decide(actor, action_code: str, obj, *, fresh: bool) -> Decision:
+def _decide(actor, action_code: str, obj, context: dict | None, *, fresh: bool) -> Decision:
     actor_id = getattr(actor, "pk", None)
 
     def deny(reason: str, **where) -> Decision:
@@ -213,6 +220,11 @@ def _decide(actor, action_code: str, obj, *, fresh: bool) -> Decision:
     in_workspace = action.scope is Scope.WORKSPACE and workspace_id is not None
     if in_workspace and action_code in grants.ws_actions.get(workspace_id, ()):
         reasons.append(f"your role {grants.ws_roles[workspace_id]} in this workspace grants it")
+    if action.scope is Scope.ANY_WORKSPACE and not reasons:
+        held = [ws for ws, actions in grants.ws_actions.items() if action_code in actions
+                and grants.ws_orgs.get(ws) == organization_id]  # fmt: skip
+        if held:
+            reasons.append(f"your role {grants.ws_roles[held[0]]} in workspace {held[0]} grants it")
     if not reasons:
         codenames = guardian_codenames(resource, action_code)
         if codenames and obj.pk is not None:
@@ -220,6 +232,11 @@ def _decide(actor, action_code: str, obj, *, fresh: bool) -> Decision:
             if held:
                 reasons.append(f"a grant on this object ({_join(held)}) allows it")
     if reasons:
+        outcome = policy_outcome(actor, action_code, obj, resource, organization_id, context)
+        if outcome is not None and outcome.forbidden:
+            return Decision(
+                False, action_code, outcome.messages, actor_id, obj, policies=outcome.policies, **where
+            )
         return Decision(True, action_code, tuple(reasons), actor_id, obj, **where)
     if (
         workspace_id is not None
@@ -230,9 +247,11 @@ def _decide(actor, action_code: str, obj, *, fresh: bool) -> Decision:
     return deny("none of your roles here grants this", **where)
 
 
-def require(actor, action: str, obj: models.Model | None = None, *, fresh: bool = False) -> Decision:
+def require(
+    actor, action: str, obj: models.Model | None = None, context: dict | None = None, *, fresh: bool = False
+) -> Decision:
     """Return the allowing decision, or raise ``AccessDenied`` with the reasons."""
-    decision = decide(actor, action, obj, fresh=fresh)
+    decision = decide(actor, action, obj, context, fresh=fresh)
     if not decision.allowed:
         raise AccessDenied(decision)
     return decision

@@ -31,13 +31,15 @@ def restrict(queryset: models.QuerySet, actor, action: str) -> models.QuerySet:
     memberships = Membership.objects.filter(user_id=actor.pk, role_id__in=granting_roles)
 
     if resource.organization_field is None:
-        holds = memberships if act.scope is Scope.WORKSPACE else memberships.filter(workspace__isnull=True)
+        holds = memberships.filter(workspace__isnull=True) if act.scope is Scope.ORGANIZATION else memberships
         return queryset.filter(Exists(holds))
 
     org_path = resource.organization_field
     allowed = Q(Exists(memberships.filter(workspace__isnull=True, organization_id=OuterRef(org_path))))
     if act.scope is Scope.WORKSPACE and resource.workspace_field is not None:
         allowed |= Q(Exists(memberships.filter(workspace_id=OuterRef(resource.workspace_field))))
+    if act.scope is Scope.ANY_WORKSPACE:
+        allowed |= Q(Exists(memberships.filter(organization_id=OuterRef(org_path))))
     codenames = guardian_codenames(resource, action)
     if codenames:
         allowed |= Q(Exists(_object_grants(resource.model, actor, codenames)))

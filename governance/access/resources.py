@@ -6,7 +6,9 @@ querysets, the authentication backend, the admin and the API all read this one t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db import models
 
@@ -21,12 +23,15 @@ class Resource:
     its organisation and workspace (``"pk"`` when the model is that object itself);
     ``workspace_field`` is None for organisation-level models and ``organization_field`` is None
     for platform-wide reference data. ``actions`` maps Django's verbs to portal actions.
+    ``policy_entity`` describes an object to the attribute policies.
     """
 
     model: type[models.Model]
     organization_field: str | None
     workspace_field: str | None
     actions: dict[str, str] = field(default_factory=dict)
+    # For models the attribute policies speak about: obj -> (Cedar type, attributes, workspace).
+    policy_entity: Callable[[Any], tuple[str, dict, Any]] | None = field(default=None, compare=False)
 
     def action_for(self, verb: str) -> str | None:
         return self.actions.get(verb)

@@ -11,6 +11,8 @@ from django.db import models
 from django.utils import timezone
 from guardian.models import UserObjectPermissionBase
 
+from governance.regions import DataRegion
+
 
 def validate_time_zone(value: str) -> None:
     """Accept IANA time-zone names only (Europe/Berlin, America/New_York, UTC)."""
@@ -22,11 +24,6 @@ def validate_business_days(value: str) -> None:
     """Accept ISO weekday digits 1 (Monday) to 7 (Sunday), each at most once, e.g. 12345."""
     if not value or any(day not in "1234567" for day in value) or len(set(value)) != len(value):
         raise ValidationError("Business days are ISO weekday digits, each once: 12345 is Monday to Friday.")
-
-
-class DataRegion(models.TextChoices):
-    EU = "EU", "European Union"
-    US = "US", "United States"
 
 
 class Organization(models.Model):

@@ -21,6 +21,11 @@ def register() -> None:
             organization_field="organization",
             workspace_field="pk",
             actions={"view": "workspace.view", "add": "workspace.create", "change": "workspace.manage"},
+            policy_entity=lambda ws: (
+                "Workspace",
+                {"data_region": ws.data_region, "time_zone": ws.time_zone},
+                ws,
+            ),
         )
     )
     access_resources.register(

@@ -47,6 +47,9 @@ EXPECTED_ON_OWN_WORKSPACE = {
     "user.view": {"platform_admin"},
     "user.manage": {"platform_admin"},
     "workspace.create": {"platform_admin"},
+    "policy.view": {"platform_admin", "workspace_owner", "compliance_officer", "auditor"},
+    "policy.manage": {"compliance_officer"},
+    "oncall.activate": {"workspace_owner", "workflow_builder", "workflow_operator"},
 }
 
 
