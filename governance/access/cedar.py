@@ -301,4 +301,4 @@ def evaluate(
 
 def _message(compiled: CompiledPolicies, policy_id: str, context: dict) -> str:
     template = compiled.messages.get(policy_id) or f"Denied by policy {compiled.names[policy_id]}"
-    return re.sub(r"\{(\w+)\}", lambda m: str(context.get(m.group(1), m.group(0))), template)
+    return re.sub(r"\{(\w+)\}", lambda m: str(context.get(m.group(1), "not set")), template)

@@ -65,7 +65,31 @@ def policy_outcome(
     if resource.policy_entity is None:
         return None
     kind, attributes, workspace = resource.policy_entity(obj)
-    extra = extra or {}
+    compiled = policies_in_force(organization_id, workspace.pk)
+    return evaluate_request(
+        actor,
+        action,
+        kind=kind,
+        resource_id=obj.pk,
+        attributes=attributes,
+        workspace=workspace,
+        extra=extra or {},
+        compiled=compiled,
+    )
+
+
+def evaluate_request(
+    actor,
+    action: str,
+    *,
+    kind: str,
+    resource_id,
+    attributes: dict,
+    workspace,
+    extra: dict[str, Any],
+    compiled: cedar.CompiledPolicies,
+) -> cedar.PolicyOutcome:
+    """Evaluate ``compiled`` for one request about a resource of type ``kind`` in ``workspace``."""
     at = extra.get("at") or timezone.now()
     context: dict[str, Any] = cedar.business_context(
         time_zone=workspace.time_zone, start=workspace.business_hours_start, end=workspace.business_hours_end,
@@ -76,15 +100,53 @@ def policy_outcome(
         context["source_ip"] = request.ip
     context.update({name: extra[name] for name in _OPTIONAL_CONTEXT if name in extra})
     principal = principal_entity(actor, workspace.pk, at)
-    resource_uid = cedar.uid(kind, obj.pk)
-    entities = [principal, {"uid": resource_uid, "attrs": attributes, "parents": []}]
-    if kind != "Workspace":
-        entities.append({"uid": cedar.uid("Workspace", workspace.pk),
-                         "attrs": {"data_region": workspace.data_region, "time_zone": workspace.time_zone},
-                         "parents": []})  # fmt: skip
+    resource_uid = cedar.uid(kind, resource_id)
+    workspace_uid = cedar.uid("Workspace", workspace.pk)
+    if kind == "Workspace":
+        entities = [principal, {"uid": resource_uid, "attrs": attributes, "parents": []}]
+    else:
+        attributes = {**attributes, "workspace": {"__entity": workspace_uid}}
+        entities = [principal, {"uid": resource_uid, "attrs": attributes, "parents": []},
+                    {"uid": workspace_uid, "attrs": {"data_region": workspace.data_region,
+                                                     "time_zone": workspace.time_zone}, "parents": []}]  # fmt: skip
     values = {f"principal_{k}": v for k, v in principal["attrs"].items()}
     values.update({f"resource_{k}": v for k, v in attributes.items() if not isinstance(v, dict)})
     return cedar.evaluate(
-        policies_in_force(organization_id, workspace.pk), principal=principal["uid"], action=action,
-        resource=resource_uid, entities=entities, context=context, message_values=values,
-    )  # fmt: skip
+        compiled,
+        principal=principal["uid"],
+        action=action,
+        resource=resource_uid,
+        entities=entities,
+        context=context,
+        message_values=values,
+    )
+
+
+def try_policies(
+    *,
+    subject,
+    action: str,
+    kind: str,
+    attributes: dict,
+    workspace,
+    extra: dict[str, Any],
+    draft: tuple[str, str] | None = None,
+) -> cedar.PolicyOutcome:
+    """The "try it" form: the policies in force in ``workspace`` (plus a draft, if given) for a
+    hypothetical resource. Roles are not consulted: this shows what the policies alone say."""
+    in_force = Policy.objects.filter(Q(organization__isnull=True) | Q(organization_id=workspace.organization_id),
+                                     enabled=True).exclude(disabled_workspaces=workspace.pk)  # fmt: skip
+    texts = [(name, text) for name, text in in_force.order_by("name", "id").values_list("name", "text")
+             if draft is None or name != draft[0]]  # fmt: skip
+    if draft is not None:
+        texts.append(draft)
+    return evaluate_request(
+        subject,
+        action,
+        kind=kind,
+        resource_id="hypothetical",
+        attributes=attributes,
+        workspace=workspace,
+        extra=extra,
+        compiled=cedar.compile_policies(tuple(texts)),
+    )

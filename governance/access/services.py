@@ -1,13 +1,20 @@
-"""Per-object grants (django-guardian), assigned and revoked with their ledger events."""
+"""Access changes with their ledger events: per-object grants (django-guardian), attribute
+policy changes (proposed by one compliance officer, approved by another) and on-call overrides."""
 
 from __future__ import annotations
 
+import difflib
+from datetime import timedelta
+
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, transaction
+from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
-from audit.services import audit_event_record, audited_transaction
+from audit.services import audit_event_record, audited_transaction, diff_fields
+from governance.access.cedar import validate_policy_text
 from governance.access.decision import forget, require
+from governance.access.models import ChangeStatus, OnCallOverride, Policy, PolicyChange
 from governance.access.resources import resource_for
 
 
@@ -54,3 +61,212 @@ def object_grant_revoke(*, actor, user, obj: models.Model, verb: str) -> None:
             data={"user": user.email, "permission": codename},
         )
     forget(user)
+
+
+# --- Attribute policies: every change proposed by one officer, applied when another approves ----
+
+
+def _policy_state(*, text: str, enabled: bool, disabled_workspaces, description: str) -> dict:
+    return {
+        "text": text,
+        "enabled": enabled,
+        "disabled_workspaces": sorted(w.slug for w in disabled_workspaces),
+        "description": description,
+    }
+
+
+def _text_diff(before: str, after: str) -> list[str]:
+    return list(
+        difflib.unified_diff(before.splitlines(), after.splitlines(), "in force", "proposed", lineterm="")
+    )
+
+
+def _validation_error(text: str) -> ValidationError | None:
+    problems = validate_policy_text(text)
+    return ValidationError({"text": [str(problem) for problem in problems]}) if problems else None
+
+
+def policy_change_propose(
+    *,
+    actor,
+    organization,
+    name: str,
+    text: str,
+    reason: str,
+    policy: Policy | None = None,
+    enabled: bool = True,
+    disabled_workspaces=(),
+    description: str = "",
+) -> PolicyChange:
+    """Propose a new policy or a new state of one; nothing takes effect until another officer approves."""
+    with audited_transaction():
+        require(actor, "policy.manage", organization, fresh=True)
+        error = _validation_error(text)
+        if error is not None:
+            raise error
+        if not reason.strip():
+            raise ValidationError({"reason": "Say why this change is needed."})
+        if policy is None and Policy.objects.filter(organization=organization, name=name).exists():
+            raise ValidationError({"name": "A policy with this name exists; propose a change to it instead."})
+        if policy is not None and policy.organization_id not in (None, organization.pk):
+            raise ValidationError({"policy": "This policy belongs to another organisation."})
+        foreign = [w for w in disabled_workspaces if w.organization_id != organization.pk]
+        if foreign:
+            raise ValidationError(
+                {"disabled_workspaces": "Only workspaces of your organisation can be listed."}
+            )
+        change = PolicyChange.objects.create(
+            policy=policy, organization=organization, name=policy.name if policy else name, description=description,
+            text=text, enabled=enabled, reason=reason, proposed_by=actor,
+        )  # fmt: skip
+        change.disabled_workspaces.set(disabled_workspaces)
+        before = policy.text if policy else ""
+        audit_event_record(
+            action="policy.change_proposed", actor=actor, target=change, organization_id=organization.pk,
+            data={"policy": change.name, "reason": reason, "text_diff": _text_diff(before, text),
+                  "after": _policy_state(text=text, enabled=enabled, disabled_workspaces=disabled_workspaces,
+                                         description=description)},
+        )  # fmt: skip
+    transaction.on_commit(lambda: _notify_officers(change.pk))
+    return change
+
+
+def _decided(change: PolicyChange, actor) -> PolicyChange:
+    change = PolicyChange.objects.select_for_update().get(pk=change.pk)
+    if change.status != ChangeStatus.PENDING:
+        raise ValidationError({"status": f"This change was already {change.get_status_display().lower()}."})
+    if change.proposed_by_id == actor.pk:
+        raise ValidationError(
+            {"decided_by": "You proposed this change; another compliance officer must decide it."}
+        )
+    return change
+
+
+def policy_change_approve(*, actor, change: PolicyChange, comment: str) -> Policy:
+    """Approve a proposal (not your own) and put it in force, with the diff in the ledger."""
+    with audited_transaction():
+        require(actor, "policy.manage", change.organization, fresh=True)
+        change = _decided(change, actor)
+        if not comment.strip():
+            raise ValidationError({"comment": "Say why you approve."})
+        error = _validation_error(change.text)  # the schema may have moved on since the proposal
+        if error is not None:
+            raise error
+        policy = change.policy
+        if policy is None:
+            policy = Policy(organization=change.organization, name=change.name)
+            before = {}
+        else:
+            policy = Policy.objects.select_for_update().get(pk=policy.pk)
+            before = _policy_state(
+                text=policy.text,
+                enabled=policy.enabled,
+                disabled_workspaces=policy.disabled_workspaces.all(),
+                description=policy.description,
+            )
+            policy.version += 1
+        policy.text, policy.enabled, policy.description = change.text, change.enabled, change.description
+        policy.updated_at = timezone.now()
+        policy.save()
+        policy.disabled_workspaces.set(change.disabled_workspaces.all())
+        change.status, change.decided_by, change.decided_at = ChangeStatus.APPROVED, actor, timezone.now()
+        change.decision_comment = comment
+        change.save(update_fields=["status", "decided_by", "decided_at", "decision_comment", "policy"])
+        if change.policy_id is None:
+            change.policy = policy
+            change.save(update_fields=["policy"])
+        after = _policy_state(
+            text=policy.text,
+            enabled=policy.enabled,
+            disabled_workspaces=policy.disabled_workspaces.all(),
+            description=policy.description,
+        )
+        audit_event_record(
+            action="policy.change_approved", actor=actor, target=policy, organization_id=change.organization_id,
+            data={"policy": policy.name, "version": policy.version, "proposed_by": change.proposed_by.email,
+                  "comment": comment, "text_diff": _text_diff(before.get("text", ""), policy.text),
+                  "diff": diff_fields(before, after)},
+        )  # fmt: skip
+    return policy
+
+
+def policy_change_reject(*, actor, change: PolicyChange, comment: str) -> PolicyChange:
+    """Reject a proposal (not your own) with a reason."""
+    with audited_transaction():
+        require(actor, "policy.manage", change.organization, fresh=True)
+        change = _decided(change, actor)
+        if not comment.strip():
+            raise ValidationError({"comment": "Say why you reject."})
+        change.status, change.decided_by, change.decided_at = ChangeStatus.REJECTED, actor, timezone.now()
+        change.decision_comment = comment
+        change.save(update_fields=["status", "decided_by", "decided_at", "decision_comment"])
+        audit_event_record(
+            action="policy.change_rejected",
+            actor=actor,
+            target=change,
+            organization_id=change.organization_id,
+            data={"policy": change.name, "comment": comment},
+        )
+    return change
+
+
+def _notify_officers(change_id: int) -> None:
+    from governance.access.tasks import notify_policy_change
+
+    notify_policy_change.delay(change_id)
+
+
+# --- On-call overrides: break glass, time-limited, reasoned, notified, recorded -----------------
+
+MAX_OVERRIDE = timedelta(hours=12)
+
+
+def oncall_override_activate(*, actor, workspace, reason: str, duration: timedelta) -> OnCallOverride:
+    """Take an on-call override in ``workspace`` for ``duration`` (at most 12 hours) with a reason."""
+    with audited_transaction():
+        require(actor, "oncall.activate", workspace, fresh=True)
+        if len(reason.strip()) < 10:
+            raise ValidationError({"reason": "Describe the incident or task (at least 10 characters)."})
+        if not timedelta(minutes=5) <= duration <= MAX_OVERRIDE:
+            raise ValidationError({"duration": "An override lasts between 5 minutes and 12 hours."})
+        now = timezone.now()
+        override = OnCallOverride.objects.create(
+            user=actor, workspace=workspace, reason=reason.strip(), starts_at=now, ends_at=now + duration
+        )
+        audit_event_record(
+            action="oncall.activated",
+            actor=actor,
+            target=override,
+            organization_id=workspace.organization_id,
+            workspace_id=workspace.pk,
+            data={"reason": override.reason, "ends_at": override.ends_at},
+        )
+    transaction.on_commit(lambda: _notify_override(override.pk))
+    return override
+
+
+def oncall_override_end(*, actor, override: OnCallOverride) -> OnCallOverride:
+    """End an override early (its holder, or whoever governs policies in that organisation)."""
+    with audited_transaction():
+        override = OnCallOverride.objects.select_for_update().get(pk=override.pk)
+        if override.user_id != actor.pk:
+            require(actor, "policy.manage", override.workspace, fresh=True)
+        if override.ended_at is not None or override.ends_at <= timezone.now():
+            raise ValidationError({"ended_at": "This override has already ended."})
+        override.ended_at, override.ended_by = timezone.now(), actor
+        override.save(update_fields=["ended_at", "ended_by"])
+        audit_event_record(
+            action="oncall.ended",
+            actor=actor,
+            target=override,
+            organization_id=override.workspace.organization_id,
+            workspace_id=override.workspace_id,
+            data={"holder": override.user.email},
+        )
+    return override
+
+
+def _notify_override(override_id: int) -> None:
+    from governance.access.tasks import notify_oncall_override
+
+    notify_oncall_override.delay(override_id)
