@@ -45,6 +45,11 @@ class ControlPanelSite(admin.AdminSite):
         user = request.user
         return bool(user.is_active and user.is_authenticated and decide(user, "admin.access").allowed)
 
+    def index(self, request, extra_context=None):
+        from governance.posture import posture_for
+
+        return super().index(request, {"posture": posture_for(request.user), **(extra_context or {})})
+
 
 site = ControlPanelSite(name="admin")
 

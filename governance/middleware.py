@@ -62,10 +62,13 @@ class ActorContextMiddleware:
         if context is not None and user is not None and user.is_authenticated:
             context.actor = user
         response = self.get_response(request)
-        if context is not None and context.denials and response.status_code == 403:
+        sensitive = (
+            [decision for decision in context.denials if decision.sensitive] if context is not None else []
+        )
+        if sensitive and response.status_code == 403:
             from audit.services import denials_record
 
-            denials_record(decisions=context.denials)
+            denials_record(decisions=sensitive)
         return response
 
 

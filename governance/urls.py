@@ -5,11 +5,14 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from audit import views as ledger_views
 from governance import views
+from governance.access import views as access_views
 from governance.admin_site import site
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("oncall/", access_views.oncall, name="oncall"),
+    path("oncall/<int:override_id>/end/", access_views.oncall_end, name="oncall-end"),
     path("admin/", site.urls),
     path("ledger/public-key.pem", ledger_views.public_key, name="ledger-public-key"),
     path("ledger/tree-head", ledger_views.latest_tree_head, name="ledger-tree-head"),

@@ -22,6 +22,7 @@ def home(request: HttpRequest) -> HttpResponse:
         {
             "memberships": my_memberships(request.user),
             "can_open_control_panel": decide(request.user, "admin.access").allowed,
+            "can_go_on_call": decide(request.user, "oncall.activate").allowed,
         },
     )
 

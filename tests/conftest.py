@@ -35,6 +35,9 @@ class World:
     sibling_membership: Membership | None = None
     foreign_membership: Membership | None = None
     events: dict[str, object] = field(default_factory=dict)
+    policies: dict[str, object] = field(default_factory=dict)
+    policy_changes: dict[str, object] = field(default_factory=dict)
+    overrides: dict[str, object] = field(default_factory=dict)
     foreign_user: object = None
     newcomers: dict[int, object] = field(default_factory=dict)
 
@@ -94,7 +97,44 @@ def build_world() -> World:
         world.newcomers[organization.pk] = UserFactory(organization=organization)
     for name, workspace in (("own", ws), ("sibling", sibling), ("foreign", foreign)):
         world.events[name] = AuditEventFactory(workspace=workspace)
+    _access_objects(world)
     return world
+
+
+def _access_objects(world: World) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from governance.access.models import OnCallOverride, Policy, PolicyChange
+
+    rule = (
+        '@id("x")\nforbid(principal, action, resource is Portal::Workflow) when { resource.handles_pii };\n'
+    )
+    world.policies["own"] = Policy.objects.get(organization__isnull=True, name="production-business-hours")
+    world.policies["foreign"] = Policy.objects.create(
+        organization=world.foreign_org, name="globex-rule", text=rule
+    )
+    for name, organization, author in (
+        ("own", world.org, world.users["compliance_officer"]),
+        ("foreign", world.foreign_org, world.foreign_user),
+    ):
+        world.policy_changes[name] = PolicyChange.objects.create(
+            organization=organization, name=f"{name}-rule", text=rule, reason="test", proposed_by=author
+        )
+    now = timezone.now()
+    for name, workspace, holder in (
+        ("own", world.ws, world.users["workflow_operator"]),
+        ("sibling", world.sibling, world.sibling_membership.user),
+        ("foreign", world.foreign, world.foreign_user),
+    ):
+        world.overrides[name] = OnCallOverride.objects.create(
+            user=holder,
+            workspace=workspace,
+            reason="incident",
+            starts_at=now,
+            ends_at=now + timedelta(hours=1),
+        )
 
 
 @pytest.fixture

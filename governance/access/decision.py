@@ -176,7 +176,8 @@ def decide(
     the database, as services do inside their transaction.
     """
     decision = _decide(actor, action, obj, context, fresh=fresh)
-    if not decision.allowed and decision.sensitive:
+    if not decision.allowed:
+        # Kept for the request: the 403 page explains them, the middleware records sensitive ones.
         request_context = current_context()
         if request_context is not None:
             request_context.denials.append(decision)

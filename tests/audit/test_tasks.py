@@ -32,7 +32,7 @@ def test_a_real_worker_seals_and_signs():
         with transaction.atomic():
             audit_event_record(action="workspace.updated", actor=None, data={"n": index})
 
-    app.conf.update(task_always_eager=False, broker_url="redis://127.0.0.1:6379/15", result_backend=None)
+    app.conf.update(task_always_eager=False, result_backend=None)
     try:
         with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
             ledger_seal.delay()

@@ -98,6 +98,41 @@ MATRIX = {
         "history/sibling": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
         "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
     },
+    # Policies: shipped and own ones, read-only; a change is proposed (officers only) and decided apart.
+    "access.policy": {
+        "changelist":      (_, OK,      OK,      _, _, _, OK,      OK),
+        "add":             (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+        "change/own":      (_, OK,      OK,      _, _, _, OK,      OK),
+        "change/foreign":  (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+        "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+        "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+        "history/own":     (_, OK,      OK,      _, _, _, OK,      OK),
+        "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+    },
+    "access.policychange": {
+        "changelist":      (_, OK,      OK,      _, _, _, OK,      OK),
+        "add":             (_, DENY,    DENY,    _, _, _, OK,      DENY),
+        "change/own":      (_, OK,      OK,      _, _, _, OK,      OK),
+        "change/foreign":  (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+        "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+        "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+        "history/own":     (_, OK,      OK,      _, _, _, OK,      OK),
+        "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+    },
+    # On-call overrides: taken by those on call (owners here; builders and operators on their page).
+    "access.oncalloverride": {
+        "changelist":      (_, OK,      OK,      _, _, _, OK,      OK),
+        "add":             (_, DENY,    OK,      _, _, _, DENY,    DENY),
+        "change/own":      (_, OK,      OK,      _, _, _, OK,      OK),
+        "change/sibling":  (_, OK,      MISSING, _, _, _, MISSING, MISSING),
+        "change/foreign":  (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+        "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+        "delete/sibling":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+        "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+        "history/own":     (_, OK,      OK,      _, _, _, OK,      OK),
+        "history/sibling": (_, OK,      MISSING, _, _, _, MISSING, MISSING),
+        "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+    },
 }
 # fmt: on
 
@@ -120,6 +155,9 @@ def _objects(world):
         },
         "tenancy.role": {"own": Role.objects.get(pk="viewer")},
         "audit.auditevent": world.events,
+        "access.policy": world.policies,
+        "access.policychange": world.policy_changes,
+        "access.oncalloverride": world.overrides,
     }
 
 

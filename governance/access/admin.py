@@ -1,0 +1,372 @@
+"""Attribute policies, their governed changes, the "try it" form and on-call overrides in the control panel."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+
+from governance.access import services
+from governance.access.actions import ACTIONS
+from governance.access.decision import decide
+from governance.access.models import ChangeStatus, OnCallOverride, Policy, PolicyChange
+from governance.access.policies import try_policies
+from governance.access.queries import restrict
+from governance.admin_site import GovernedModelAdmin, ReadOnlyModelAdmin, site
+from governance.regions import DataRegion
+from governance.tenancy.models import Workspace
+from governance.tenancy.selectors import workspaces_visible_to
+
+
+def _own_workspaces(user):
+    return Workspace.objects.filter(organization_id=user.organization_id)
+
+
+@admin.register(Policy, site=site)
+class PolicyAdmin(ReadOnlyModelAdmin):
+    """Policies in force. Changing one means proposing a change (see Policy changes)."""
+
+    list_display = ["name", "scope", "enabled", "version", "updated_at"]
+    fields = ["name", "scope", "description", "text", "enabled", "switched_off_in", "version", "updated_at"]
+    readonly_fields = fields
+    change_form_template = "admin/access/policy/change_form.html"
+    change_list_template = "admin/access/policy/change_list.html"
+
+    @admin.display(description="applies to")
+    def scope(self, policy: Policy) -> str:
+        return "every organisation (shipped)" if policy.organization_id is None else str(policy.organization)
+
+    @admin.display(description="switched off in")
+    def switched_off_in(self, policy: Policy) -> str:
+        return ", ".join(w.name for w in policy.disabled_workspaces.all()) or "—"
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .filter(Q(organization__isnull=True) | Q(organization_id=request.user.organization_id))
+        )
+
+    def get_urls(self):
+        return [
+            path("try/", self.admin_site.admin_view(self.try_view), name="access_policy_try"),
+            *super().get_urls(),
+        ]
+
+    def try_view(self, request):
+        if not decide(request.user, "policy.view").allowed:
+            raise PermissionDenied
+        form = TryPolicyForm(request.GET or None, actor=request.user)
+        outcome = form.outcome() if form.is_bound and form.is_valid() else None
+        context = {**self.admin_site.each_context(request), "title": "Try the policies", "form": form,
+                   "outcome": outcome, "opts": self.model._meta}  # fmt: skip
+        return TemplateResponse(request, "admin/access/policy/try.html", context)
+
+
+class TryPolicyForm(forms.Form):
+    """Who does what to which (hypothetical) resource, when: what do the policies say?"""
+
+    subject = forms.ModelChoiceField(queryset=None, help_text="The person acting.")
+    action = forms.ChoiceField(choices=[(code, code) for code in ACTIONS])
+    kind = forms.ChoiceField(label="Resource", choices=[("Workflow", "Workflow"), ("Integration", "Integration"),
+                                                         ("Workspace", "Workspace")])  # fmt: skip
+    workspace = forms.ModelChoiceField(queryset=None)
+    data_region = forms.ChoiceField(choices=DataRegion.choices, required=False, help_text="Workflows")
+    environment = forms.ChoiceField(choices=[(v, v) for v in ("production", "staging", "development")],
+                                    required=False, help_text="Workflows")  # fmt: skip
+    handles_pii = forms.BooleanField(required=False, label="Handles personal data", help_text="Workflows")
+    sensitivity = forms.ChoiceField(choices=[(v, v) for v in ("none", "financial", "hr")], required=False,
+                                    help_text="Integrations")  # fmt: skip
+    when = forms.DateTimeField(
+        required=False, help_text="Empty: now. Interpreted in UTC, e.g. 2026-06-16 17:40"
+    )
+    privacy_approved = forms.BooleanField(required=False)
+    manager_approved = forms.BooleanField(required=False)
+    draft = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 8, "cols": 100}),
+                            help_text="Optional: policy text to try as if it were in force.")  # fmt: skip
+
+    def __init__(self, *args, actor, **kwargs):
+        super().__init__(*args, **kwargs)
+        from accounts.models import User
+
+        self.fields["subject"].queryset = User.objects.filter(
+            organization_id=actor.organization_id, is_active=True
+        )
+        self.fields["workspace"].queryset = workspaces_visible_to(actor)
+
+    def clean_draft(self) -> str:
+        from governance.access.cedar import validate_policy_text
+
+        draft = self.cleaned_data["draft"]
+        if draft.strip():
+            problems = validate_policy_text(draft)
+            if problems:
+                raise forms.ValidationError([str(problem) for problem in problems])
+        return draft
+
+    def outcome(self):
+        data = self.cleaned_data
+        kind = data["kind"]
+        if kind == "Workflow":
+            attributes = {"data_region": data["data_region"] or "EU", "environment": data["environment"] or
+                          "production", "handles_pii": data["handles_pii"]}  # fmt: skip
+        elif kind == "Integration":
+            attributes = {"sensitivity": data["sensitivity"] or "none"}
+        else:
+            attributes = {
+                "data_region": data["workspace"].data_region,
+                "time_zone": data["workspace"].time_zone,
+            }
+        extra = {"at": data["when"] or timezone.now()}
+        for name in ("privacy_approved", "manager_approved"):
+            if data[name]:
+                extra[name] = True
+        draft = ("draft", data["draft"]) if data["draft"].strip() else None
+        return try_policies(
+            subject=data["subject"],
+            action=data["action"],
+            kind=kind,
+            attributes=attributes,
+            workspace=data["workspace"],
+            extra=extra,
+            draft=draft,
+        )
+
+
+class PolicyChangeForm(forms.ModelForm):
+    """A proposal: the policy's full new state and why. The text is checked before anything is saved."""
+
+    class Meta:
+        model = PolicyChange
+        fields = ["policy", "name", "description", "text", "enabled", "disabled_workspaces", "reason"]
+        widgets = {"text": forms.Textarea(attrs={"rows": 14, "cols": 100, "class": "vLargeTextField",
+                                                 "spellcheck": "false"})}  # fmt: skip
+
+    def __init__(self, *args, actor=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.actor = actor
+        if "policy" not in self.fields:  # a proposal on display: every field is read-only
+            return
+        self.fields["policy"].queryset = Policy.objects.filter(
+            Q(organization__isnull=True) | Q(organization_id=actor.organization_id)
+        )
+        self.fields["policy"].required = False
+        self.fields["policy"].help_text = "Leave empty to propose a new policy."
+        self.fields["name"].required = False
+        self.fields["disabled_workspaces"].queryset = _own_workspaces(actor)
+        self.fields["disabled_workspaces"].required = False
+        policy_id = self.initial.get("policy")
+        if policy_id and not self.is_bound:
+            policy = self.fields["policy"].queryset.filter(pk=policy_id).first()
+            if policy is not None:
+                self.initial.update(
+                    name=policy.name,
+                    text=policy.text,
+                    description=policy.description,
+                    enabled=policy.enabled,
+                    disabled_workspaces=list(policy.disabled_workspaces.all()),
+                )
+
+    def clean_text(self) -> str:
+        from governance.access.cedar import validate_policy_text
+
+        text = self.cleaned_data["text"]
+        problems = validate_policy_text(text)
+        if problems:
+            raise forms.ValidationError([str(problem) for problem in problems])
+        return text
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("policy") is None and not cleaned.get("name"):
+            self.add_error(
+                "name", "Name the new policy (e.g. weekend-freeze), or choose the policy to change."
+            )
+        return cleaned
+
+    def validate_unique(self):
+        pass  # the service checks name clashes with a clearer message
+
+
+@admin.register(PolicyChange, site=site)
+class PolicyChangeAdmin(GovernedModelAdmin):
+    form = PolicyChangeForm
+    list_display = ["name", "status", "proposed_by", "proposed_at", "decided_by", "decided_at"]
+    list_filter = ["status"]
+    list_select_related = ["proposed_by", "decided_by"]
+    change_form_template = "admin/access/policychange/change_form.html"
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        base = super().get_form(request, obj, change, **kwargs)
+
+        class BoundForm(base):
+            def __init__(self, *args, **form_kwargs):
+                super().__init__(*args, actor=request.user, **form_kwargs)
+
+        return BoundForm
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
+        return ["policy", "name", "description", "text", "enabled", "disabled_workspaces", "reason", "status",
+                "proposed_by", "proposed_at", "decided_by", "decided_at", "decision_comment"]  # fmt: skip
+
+    def get_fields(self, request, obj=None):
+        return self.get_readonly_fields(request, obj) if obj is not None else super().get_fields(request, obj)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # decisions go through their own confirmation page, never through edits
+
+    def service_save(self, request, obj, form, change):
+        data = form.cleaned_data
+        policy = data.get("policy")
+        return services.policy_change_propose(
+            actor=request.user, organization=request.user.organization, policy=policy,
+            name=policy.name if policy else data["name"], text=data["text"], reason=data["reason"],
+            enabled=data["enabled"], disabled_workspaces=list(data["disabled_workspaces"]),
+            description=data["description"],
+        )  # fmt: skip
+
+    def save_related(self, request, form, formsets, change):
+        pass  # the service set the workspaces
+
+    def get_urls(self):
+        return [
+            path("<int:change_id>/decide/", self.admin_site.admin_view(self.decide_view),
+                 name="access_policychange_decide"),
+            *super().get_urls(),
+        ]  # fmt: skip
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        change = self.get_object(request, object_id)
+        context = dict(extra_context or {})
+        if change is not None:
+            context["can_decide"] = (
+                change.status == ChangeStatus.PENDING
+                and change.proposed_by_id != request.user.pk
+                and decide(request.user, "policy.manage", change.organization).allowed
+            )
+            current = change.policy.text if change.policy_id and change.status == ChangeStatus.PENDING else ""
+            context["text_diff"] = services._text_diff(current, change.text)
+        return super().change_view(request, object_id, form_url, context)
+
+    def decide_view(self, request, change_id: int):
+        change = get_object_or_404(
+            restrict(PolicyChange.objects.all(), request.user, "policy.view"), pk=change_id
+        )
+        if not decide(request.user, "policy.manage", change.organization).allowed:
+            raise PermissionDenied
+        form = DecisionForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                if form.cleaned_data["decision"] == "approve":
+                    services.policy_change_approve(
+                        actor=request.user, change=change, comment=form.cleaned_data["comment"]
+                    )
+                    messages.success(request, f"Approved: {change.name} is now in force.")
+                else:
+                    services.policy_change_reject(
+                        actor=request.user, change=change, comment=form.cleaned_data["comment"]
+                    )
+                    messages.success(request, f"Rejected the change to {change.name}.")
+                return HttpResponseRedirect(reverse("admin:access_policychange_change", args=[change.pk]))
+            except ValidationError as error:
+                for message in error.messages:
+                    form.add_error(None, message)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Decide on the change to {change.name}",
+            "change": change,
+            "form": form,
+            "opts": self.model._meta,
+            "text_diff": services._text_diff(change.policy.text if change.policy_id else "", change.text),
+        }
+        return TemplateResponse(request, "admin/access/policychange/decide.html", context)
+
+
+class DecisionForm(forms.Form):
+    decision = forms.ChoiceField(choices=[("approve", "Approve and put in force"), ("reject", "Reject")],
+                                 widget=forms.RadioSelect)  # fmt: skip
+    comment = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), help_text="Required: why.")
+
+
+class OnCallOverrideForm(forms.ModelForm):
+    """Break the glass: where, why, for how long."""
+
+    hours = forms.IntegerField(min_value=1, max_value=12, initial=2, help_text="At most 12 hours.")
+
+    class Meta:
+        model = OnCallOverride
+        fields = ["workspace", "reason"]
+
+    def __init__(self, *args, actor=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "workspace" in self.fields:  # absent when an override is on display (read-only)
+            self.fields["workspace"].queryset = restrict(Workspace.objects.all(), actor, "oncall.activate")
+
+    def validate_unique(self):
+        pass
+
+
+@admin.register(OnCallOverride, site=site)
+class OnCallOverrideAdmin(GovernedModelAdmin):
+    form = OnCallOverrideForm
+    list_display = ["user", "workspace", "starts_at", "ends_at", "active"]
+    list_select_related = ["user", "workspace"]
+    change_form_template = "admin/access/oncalloverride/change_form.html"
+
+    @admin.display(boolean=True)
+    def active(self, override: OnCallOverride) -> bool:
+        return override.is_active()
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        base = super().get_form(request, obj, change, **kwargs)
+
+        class BoundForm(base):
+            def __init__(self, *args, **form_kwargs):
+                super().__init__(*args, actor=request.user, **form_kwargs)
+
+        return BoundForm
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["workspace", "reason", "hours"]
+        return ["user", "workspace", "reason", "starts_at", "ends_at", "ended_at", "ended_by"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.get_fields(request, obj) if obj is not None else []
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def service_save(self, request, obj, form, change):
+        return services.oncall_override_activate(
+            actor=request.user,
+            workspace=form.cleaned_data["workspace"],
+            reason=form.cleaned_data["reason"],
+            duration=timedelta(hours=form.cleaned_data["hours"]),
+        )
+
+    def get_urls(self):
+        return [path("<int:override_id>/end/", self.admin_site.admin_view(self.end_view),
+                     name="access_oncalloverride_end"), *super().get_urls()]  # fmt: skip
+
+    def end_view(self, request, override_id: int):
+        override = get_object_or_404(self.get_queryset(request), pk=override_id)
+        if request.method != "POST":
+            return HttpResponseRedirect(reverse("admin:access_oncalloverride_change", args=[override.pk]))
+        try:
+            services.oncall_override_end(actor=request.user, override=override)
+            messages.success(request, "The override has ended.")
+        except ValidationError as error:
+            for message in error.messages:
+                messages.error(request, message)
+        return HttpResponseRedirect(reverse("admin:access_oncalloverride_change", args=[override.pk]))
