@@ -15,7 +15,15 @@ class UserForm(forms.ModelForm):
 
     class Meta:
         model = User
-        fields = ["email", "display_name", "is_active"]
+        fields = [
+            "email",
+            "display_name",
+            "is_active",
+            "region",
+            "department",
+            "manager",
+            "security_training_expires_on",
+        ]
 
     def clean_email(self):
         email = User.objects.normalize_email(self.cleaned_data["email"]).strip().lower()
@@ -37,21 +45,33 @@ class UserAdmin(GovernedModelAdmin):
     readonly_fields = ["last_login", "date_joined"]
 
     def get_fields(self, request, obj=None):
-        fields = ["email", "display_name"]
+        fields = ["email", "display_name", "region", "department", "manager", "security_training_expires_on"]
         return [*fields, "is_active", "last_login", "date_joined"] if obj is not None else fields
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "manager":
+            kwargs["queryset"] = User.objects.filter(
+                organization_id=request.user.organization_id, is_active=True
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def service_save(self, request, obj, form, change):
         data = form.cleaned_data
         if not change:
-            return services.user_create(
+            user = services.user_create(
                 actor=request.user,
                 organization=request.user.organization,
                 email=data["email"],
                 display_name=data.get("display_name", ""),
             )
-        user = services.user_update(
-            actor=request.user, user=obj, email=data["email"], display_name=data["display_name"]
-        )
+            profile = {
+                name: data[name]
+                for name in ("region", "department", "manager", "security_training_expires_on")
+                if data.get(name)
+            }
+            return services.user_update(actor=request.user, user=user, **profile) if profile else user
+        profile = {name: data[name] for name in services.USER_FIELDS if name in data}
+        user = services.user_update(actor=request.user, user=obj, **profile)
         if "is_active" in data:
             user = services.user_set_active(actor=request.user, user=user, active=data["is_active"])
         return user

@@ -10,7 +10,7 @@ from audit.services import audit_event_record, audited_transaction, diff_fields
 from governance.access.decision import require
 from governance.tenancy.models import Organization
 
-USER_FIELDS = ("email", "display_name")
+USER_FIELDS = ("email", "display_name", "region", "department", "manager", "security_training_expires_on")
 
 
 def user_create(
@@ -41,23 +41,44 @@ def user_create(
     return user
 
 
-def user_update(*, actor, user: User, email: str | None = None, display_name: str | None = None) -> User:
-    """Change an account's e-mail or display name; the event carries the diff."""
+def _profile(user: User) -> dict:
+    return {
+        "email": user.email,
+        "display_name": user.display_name,
+        "region": user.region,
+        "department": user.department,
+        "manager": user.manager.email if user.manager_id else None,
+        "security_training_expires_on": user.security_training_expires_on,
+    }
+
+
+def user_update(*, actor, user: User, **changes) -> User:
+    """Change an account's profile (e-mail, display name and the attributes policies read:
+    region, department, manager, security training expiry); the event carries the diff."""
+    unknown = set(changes) - set(USER_FIELDS)
+    if unknown:
+        raise ValidationError(dict.fromkeys(sorted(unknown), "This field cannot be changed here."))
     with audited_transaction():
-        user = User.objects.select_for_update().get(pk=user.pk)
-        require(actor, "user.manage", user, fresh=True)
-        before = {name: getattr(user, name) for name in USER_FIELDS}
-        if email is not None:
-            email = User.objects.normalize_email(email).strip().lower()
+        user = User.objects.select_for_update(of=("self",)).select_related("manager").get(pk=user.pk)
+        if actor is not None:  # None: the system (a management command)
+            require(actor, "user.manage", user, fresh=True)
+        before = _profile(user)
+        if changes.get("email") is not None:
+            email = User.objects.normalize_email(changes.pop("email")).strip().lower()
             if User.objects.filter(email=email).exclude(pk=user.pk).exists():
                 raise ValidationError({"email": "An account with this e-mail address exists already."})
             user.email = email
-        if display_name is not None:
-            user.display_name = display_name
+        manager = changes.pop("manager", user.manager)
+        if manager is not None and (manager.pk == user.pk or manager.organization_id != user.organization_id):
+            raise ValidationError({"manager": "Choose another person of the same organisation."})
+        user.manager = manager
+        for name, value in changes.items():
+            if value is not None:
+                setattr(user, name, value)
         user.full_clean(exclude=["password"])
-        diff = diff_fields(before, {name: getattr(user, name) for name in USER_FIELDS})
+        diff = diff_fields(before, _profile(user))
         if diff:
-            user.save(update_fields=list(diff))
+            user.save()
             audit_event_record(
                 action="user.updated",
                 actor=actor,

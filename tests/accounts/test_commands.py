@@ -80,3 +80,33 @@ def test_api_token_command_prints_once(db):
     assert "shown once" in out
     with pytest.raises(CommandError, match="No active user"):
         call_command("api_token_create", "--email", "nobody@demo.example")
+
+
+def test_user_profile_attributes_are_governed(db):
+    from datetime import date
+
+    from accounts.services import user_update
+    from tests.conftest import build_world
+
+    world = build_world()
+    admin = world.users["platform_admin"]
+    builder = world.users["workflow_builder"]
+    user_update(
+        actor=admin,
+        user=builder,
+        region="EU",
+        department="Payroll",
+        manager=world.users["workspace_owner"],
+        security_training_expires_on=date(2027, 1, 31),
+    )
+    event = AuditEvent.objects.filter(action="user.updated").latest("id")
+    assert event.data["diff"]["manager"] == {"before": None, "after": "workspace_owner@acme.test"}
+    assert event.data["diff"]["region"] == {"before": "", "after": "EU"}
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError) as raised:
+        user_update(actor=admin, user=builder, manager=world.foreign_user)
+    assert "manager" in raised.value.message_dict
+    with pytest.raises(ValidationError) as raised:
+        user_update(actor=admin, user=builder, region="MARS")
+    assert "region" in raised.value.message_dict

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import secrets
-from datetime import time
+from datetime import time, timedelta
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.models import User
-from accounts.services import user_create
+from accounts.services import user_create, user_update
 from governance.context import ActorContext, bind_context
 from governance.tenancy import roles
 from governance.tenancy.models import Membership, Organization, Workspace
@@ -97,6 +98,14 @@ class Command(BaseCommand):
                 user.save(update_fields=["password"])
                 issued.append((email, role, password))
             self._ensure_membership(user, role, workspaces.get(ws_slug), organization)
+            if not user.region:
+                # Region and current security training: what the attribute policies look at.
+                user_update(
+                    actor=None,
+                    user=user,
+                    region="EU",
+                    security_training_expires_on=timezone.now().date() + timedelta(days=365),
+                )
         for email, role, ws_slug in EXTRA_MEMBERSHIPS:
             self._ensure_membership(User.objects.get(email=email), role, workspaces[ws_slug], organization)
         return issued
