@@ -278,6 +278,30 @@ def evaluate(
         "context": context,
     }
     result = cedarpy.is_authorized(request, compiled.policy_set, entities)
+    return _outcome(compiled, result, {**context, **(message_values or {})})
+
+
+def evaluate_batch(
+    compiled: CompiledPolicies,
+    *,
+    principal: dict,
+    action: str,
+    resources: list[dict],
+    entities: list[dict],
+    context: dict,
+    message_values: list[dict],
+) -> list[PolicyOutcome]:
+    """``evaluate`` for many resources sharing the principal and context, in one call to Cedar."""
+    requests = [{"principal": principal, "action": uid("Action", action), "resource": resource, "context": context}
+                for resource in resources]  # fmt: skip
+    results = cedarpy.is_authorized_batch(requests, compiled.policy_set, entities)
+    return [
+        _outcome(compiled, result, {**context, **values})
+        for result, values in zip(results, message_values, strict=True)
+    ]
+
+
+def _outcome(compiled: CompiledPolicies, result, values: dict) -> PolicyOutcome:
     errors = [str(error) for error in result.diagnostics.errors]
     if errors:
         failing = re.findall(r"policy `(policy\d+)`", " ".join(errors))
@@ -294,7 +318,6 @@ def evaluate(
         return PolicyOutcome(False, (), ())
     forbidding = [p for p in result.diagnostics.reasons if p in compiled.names and p != "policy0"]
     names = tuple(compiled.names[p] for p in forbidding) or ("default-deny",)
-    values = {**context, **(message_values or {})}
     messages = tuple(_message(compiled, p, values) for p in forbidding) or ("Denied: no policy permits this",)
     return PolicyOutcome(True, names, messages)
 

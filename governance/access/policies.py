@@ -78,6 +78,35 @@ def policy_outcome(
     )
 
 
+def _request_context(workspace, extra: dict[str, Any]) -> tuple[datetime, dict[str, Any]]:
+    at = extra.get("at") or timezone.now()
+    context: dict[str, Any] = cedar.business_context(
+        time_zone=workspace.time_zone, start=workspace.business_hours_start, end=workspace.business_hours_end,
+        days=workspace.business_days, at=at,
+    )  # fmt: skip
+    request = current_context()
+    if request is not None and request.ip:
+        context["source_ip"] = request.ip
+    context.update({name: extra[name] for name in _OPTIONAL_CONTEXT if name in extra})
+    return at, context
+
+
+def _resource_entity(kind: str, resource_id, attributes: dict, workspace) -> tuple[dict, dict]:
+    """The resource's Cedar entity, and the values its messages may quote."""
+    if kind != "Workspace":
+        attributes = {**attributes, "workspace": {"__entity": cedar.uid("Workspace", workspace.pk)}}
+    entity = {"uid": cedar.uid(kind, resource_id), "attrs": attributes, "parents": []}
+    return entity, {f"resource_{k}": v for k, v in attributes.items() if not isinstance(v, dict)}
+
+
+def _workspace_entity(workspace) -> dict:
+    return {
+        "uid": cedar.uid("Workspace", workspace.pk),
+        "attrs": {"data_region": workspace.data_region, "time_zone": workspace.time_zone},
+        "parents": [],
+    }
+
+
 def evaluate_request(
     actor,
     action: str,
@@ -90,36 +119,53 @@ def evaluate_request(
     compiled: cedar.CompiledPolicies,
 ) -> cedar.PolicyOutcome:
     """Evaluate ``compiled`` for one request about a resource of type ``kind`` in ``workspace``."""
-    at = extra.get("at") or timezone.now()
-    context: dict[str, Any] = cedar.business_context(
-        time_zone=workspace.time_zone, start=workspace.business_hours_start, end=workspace.business_hours_end,
-        days=workspace.business_days, at=at,
-    )  # fmt: skip
-    request = current_context()
-    if request is not None and request.ip:
-        context["source_ip"] = request.ip
-    context.update({name: extra[name] for name in _OPTIONAL_CONTEXT if name in extra})
+    at, context = _request_context(workspace, extra)
     principal = principal_entity(actor, workspace.pk, at)
-    resource_uid = cedar.uid(kind, resource_id)
-    workspace_uid = cedar.uid("Workspace", workspace.pk)
-    if kind == "Workspace":
-        entities = [principal, {"uid": resource_uid, "attrs": attributes, "parents": []}]
-    else:
-        attributes = {**attributes, "workspace": {"__entity": workspace_uid}}
-        entities = [principal, {"uid": resource_uid, "attrs": attributes, "parents": []},
-                    {"uid": workspace_uid, "attrs": {"data_region": workspace.data_region,
-                                                     "time_zone": workspace.time_zone}, "parents": []}]  # fmt: skip
-    values = {f"principal_{k}": v for k, v in principal["attrs"].items()}
-    values.update({f"resource_{k}": v for k, v in attributes.items() if not isinstance(v, dict)})
+    resource, resource_values = _resource_entity(kind, resource_id, attributes, workspace)
+    entities = [principal, resource]
+    if kind != "Workspace":
+        entities.append(_workspace_entity(workspace))
+    values = {f"principal_{k}": v for k, v in principal["attrs"].items()} | resource_values
     return cedar.evaluate(
         compiled,
         principal=principal["uid"],
         action=action,
-        resource=resource_uid,
+        resource=resource["uid"],
         entities=entities,
         context=context,
         message_values=values,
     )
+
+
+def policy_outcomes(
+    actor, action: str, objects: list, resource, organization_id: int | None, extra: dict[str, Any] | None
+) -> dict[Any, cedar.PolicyOutcome]:
+    """``policy_outcome`` for many objects of one model: one Cedar batch per workspace (their
+    business hours and the actor's on-call state differ by workspace). Keyed by primary key."""
+    if resource.policy_entity is None:
+        return {}
+    extra = extra or {}
+    groups: dict[int, tuple[Any, list]] = {}
+    for obj in objects:
+        kind, attributes, workspace = resource.policy_entity(obj)
+        groups.setdefault(workspace.pk, (workspace, []))[1].append((obj.pk, kind, attributes))
+    outcomes = {}
+    for workspace, members in groups.values():
+        at, context = _request_context(workspace, extra)
+        principal = principal_entity(actor, workspace.pk, at)
+        principal_values = {f"principal_{k}": v for k, v in principal["attrs"].items()}
+        entities, resources, values = [principal, _workspace_entity(workspace)], [], []
+        for pk, kind, attributes in members:
+            entity, resource_values = _resource_entity(kind, pk, attributes, workspace)
+            if kind != "Workspace":
+                entities.append(entity)
+            resources.append(entity["uid"])
+            values.append(principal_values | resource_values)
+        batch = cedar.evaluate_batch(policies_in_force(organization_id, workspace.pk), principal=principal["uid"],
+                                     action=action, resources=resources, entities=entities, context=context,
+                                     message_values=values)  # fmt: skip
+        outcomes.update({pk: outcome for (pk, _, _), outcome in zip(members, batch, strict=True)})
+    return outcomes
 
 
 def try_policies(

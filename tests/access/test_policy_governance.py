@@ -212,3 +212,30 @@ def test_on_call_override_is_reasoned_limited_notified_and_recorded(
             reason="want to help",
             duration=timedelta(hours=1),
         )
+
+
+def test_decide_many_agrees_with_decide_one_by_one(world, officers):
+    """Batch evaluation for lists gives exactly the single-object answers."""
+    from governance.access.decision import decide_many
+    from governance.tenancy.models import Workspace
+
+    first, second = officers
+    change = services.policy_change_propose(
+        actor=first,
+        organization=world.org,
+        name="workspace-region",
+        text=SAME_REGION_ONLY,
+        reason="residency",
+    )
+    services.policy_change_approve(actor=second, change=change, comment="ok")
+    admin = world.users["platform_admin"]
+    admin.region = "US"
+    admin.save(update_fields=["region"])
+    workspaces = list(Workspace.objects.all())
+    many = decide_many(admin, "workspace.manage", workspaces)
+    one_by_one = [decide(admin, "workspace.manage", workspace) for workspace in workspaces]
+    assert [d.allowed for d in many] == [d.allowed for d in one_by_one]
+    assert [d.policies for d in many] == [d.policies for d in one_by_one]
+    assert [d.reasons for d in many] == [d.reasons for d in one_by_one]
+    assert any(d.policies == ("workspace-region",) for d in many)  # the EU workspace
+    assert any(d.allowed for d in many)  # the US one
