@@ -6,7 +6,7 @@ object that the policies speak about (a resource registered with a ``policy_enti
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import Q
@@ -19,28 +19,61 @@ from governance.context import current_context
 _OPTIONAL_CONTEXT = ("privacy_approved", "manager_approved", "authentication", "mfa_age_seconds")
 
 
+def _memo(key, compute):
+    """Per-request memo in the bound context; computed afresh when there is none."""
+    context = current_context()
+    if context is None:
+        return compute()
+    if key not in context.memo:
+        context.memo[key] = compute()
+    return context.memo[key]
+
+
+def _organization_policies(organization_id: int | None) -> list[tuple[str, str, frozenset[int]]]:
+    """(name, text, workspaces where switched off) of the enabled policies, in one query."""
+    rows = (
+        Policy.objects.filter(Q(organization__isnull=True) | Q(organization_id=organization_id), enabled=True)
+        .order_by("name", "id")
+        .values_list("id", "name", "text", "disabled_workspaces")
+    )
+    policies: dict[int, tuple[str, str, set[int]]] = {}
+    for policy_id, name, text, disabled in rows:
+        entry = policies.setdefault(policy_id, (name, text, set()))
+        if disabled is not None:
+            entry[2].add(disabled)
+    return [(name, text, frozenset(disabled)) for name, text, disabled in policies.values()]
+
+
 def policies_in_force(organization_id: int | None, workspace_id: int | None) -> cedar.CompiledPolicies:
     """The enabled policies (shipped and the organisation's own) not switched off in this workspace."""
-    context = current_context()
-    key = ("policies", organization_id, workspace_id)
-    if context is not None and key in context.memo:
-        return context.memo[key]
-    policies = Policy.objects.filter(
-        Q(organization__isnull=True) | Q(organization_id=organization_id), enabled=True
-    )
-    if workspace_id is not None:
-        policies = policies.exclude(disabled_workspaces=workspace_id)
-    texts = tuple(policies.order_by("name", "id").values_list("name", "text"))
-    compiled = cedar.compile_policies(texts)
-    if context is not None:
-        context.memo[key] = compiled
-    return compiled
+    policies = _memo(("policies", organization_id), lambda: _organization_policies(organization_id))
+    texts = tuple((name, text) for name, text, disabled in policies if workspace_id not in disabled)
+    return cedar.compile_policies(texts)
+
+
+_RECENT = timedelta(hours=24)
 
 
 def oncall_active(user, workspace_id: int, at: datetime) -> bool:
-    return OnCallOverride.objects.filter(
-        user_id=user.pk, workspace_id=workspace_id, ended_at__isnull=True, starts_at__lte=at, ends_at__gt=at
-    ).exists()
+    """Whether ``user`` holds an active on-call override in the workspace at ``at``.
+
+    The user's recent overrides are read once per request; a question about the more distant
+    past (the try-it form, tests) asks the table directly.
+    """
+    cutoff = timezone.now() - _RECENT
+    if at < cutoff:
+        return OnCallOverride.objects.filter(
+            user_id=user.pk,
+            workspace_id=workspace_id,
+            ended_at__isnull=True,
+            starts_at__lte=at,
+            ends_at__gt=at,
+        ).exists()
+    windows = _memo(("oncall", user.pk, cutoff.date()), lambda: list(
+        OnCallOverride.objects.filter(user_id=user.pk, ended_at__isnull=True, ends_at__gt=cutoff)
+        .values_list("workspace_id", "starts_at", "ends_at")
+    ))  # fmt: skip
+    return any(ws == workspace_id and start <= at < end for ws, start, end in windows)
 
 
 def principal_entity(user, workspace_id: int, at: datetime) -> dict:
