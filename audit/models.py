@@ -44,6 +44,7 @@ class AuditEvent(models.Model):
         settings.AUTH_USER_MODEL,
         on_delete=models.DO_NOTHING,
         db_constraint=False,
+        db_index=False,  # the composite (column, -id) indexes below serve every lookup
         null=True,
         blank=True,
         related_name="+",
@@ -53,6 +54,7 @@ class AuditEvent(models.Model):
         "tenancy.Organization",
         on_delete=models.DO_NOTHING,
         db_constraint=False,
+        db_index=False,  # the composite (column, -id) indexes below serve every lookup
         null=True,
         blank=True,
         related_name="+",
@@ -61,6 +63,7 @@ class AuditEvent(models.Model):
         "tenancy.Workspace",
         on_delete=models.DO_NOTHING,
         db_constraint=False,
+        db_index=False,  # the composite (column, -id) indexes below serve every lookup
         null=True,
         blank=True,
         related_name="+",

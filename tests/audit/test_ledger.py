@@ -444,3 +444,15 @@ def test_sequence_is_unique(db):
     sealed_ledger(2, 2)
     with triggers_disabled() as cursor, pytest.raises(IntegrityError), transaction.atomic():
         cursor.execute("UPDATE audit_auditevent SET sequence = 1 WHERE sequence = 2")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_column_check_on_its_own_connection():
+    """Outside a transaction the column check runs on a second connection, beside the hashing."""
+    sealed_ledger(20, 10)
+    assert ledger_verify(parallel=True).ok
+    with triggers_disabled() as cursor:
+        cursor.execute("UPDATE audit_auditevent SET target_label = 'forged' WHERE sequence = 7")
+    report = ledger_verify(parallel=True)
+    assert report.first.sequence == 7
+    assert "field was changed" in report.first.reason
