@@ -5,6 +5,8 @@ sealing step (sequence, hashes and seal time set once, nothing else changed); si
 refuse both. TRUNCATE is refused by privileges, not a trigger (see ``privileges_sql``).
 
 Migrations install this SQL; changing it means adding a migration that installs the new version.
+SQLite rebuilds a table to alter a column, which drops its triggers: a migration that alters an
+audit table must reinstall them (as 0004 does); the quick-start test catches a forgotten one.
 
 Completeness backstop (PostgreSQL): statement-level triggers with transition tables copy every
 row that a statement outside the services inserted, changed or deleted in a governed table into

@@ -4,6 +4,15 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
+from audit import triggers
+
+
+def reinstall_sqlite_triggers(apps, schema_editor):
+    # SQLite alters a column by rebuilding the table, which drops its triggers: put them back.
+    if schema_editor.connection.vendor == "sqlite":
+        for statement in (*triggers.SQLITE_IMMUTABILITY_REVERSE, *triggers.SQLITE_IMMUTABILITY):
+            schema_editor.execute(statement, params=None)
+
 
 class Migration(migrations.Migration):
     dependencies = [
@@ -52,4 +61,5 @@ class Migration(migrations.Migration):
                 to="tenancy.workspace",
             ),
         ),
+        migrations.RunPython(reinstall_sqlite_triggers, migrations.RunPython.noop),
     ]
