@@ -40,6 +40,17 @@ EVENT_CATEGORIES: dict[str, Category] = {
     "policy.change_rejected": Category.ADMIN,
     "oncall.activated": Category.ACCESS,
     "oncall.ended": Category.ACCESS,
+    "integration.created": Category.ADMIN,
+    "workflow.created": Category.WORKFLOW_LIFECYCLE,
+    "workflow.version.created": Category.WORKFLOW_LIFECYCLE,
+    "workflow.change.submitted": Category.WORKFLOW_LIFECYCLE,
+    "workflow.change.withdrawn": Category.WORKFLOW_LIFECYCLE,
+    "workflow.change.superseded": Category.WORKFLOW_LIFECYCLE,
+    "workflow.change.approved": Category.WORKFLOW_LIFECYCLE,
+    "workflow.change.rejected": Category.WORKFLOW_LIFECYCLE,
+    "workflow.change.applied": Category.WORKFLOW_LIFECYCLE,
+    "workflow.activated": Category.WORKFLOW_LIFECYCLE,
+    "workflow.deactivated": Category.WORKFLOW_LIFECYCLE,
 }
 
 

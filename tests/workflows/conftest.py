@@ -1,0 +1,64 @@
+"""A workspace with integrations, an EU builder with a manager, and two compliance officers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from unittest import mock
+
+import pytest
+
+from tests.conftest import member
+from tests.factories import UserFactory
+from workflows import services
+from workflows.models import Integration
+
+TRIAGE = {
+    "trigger": {"type": "webhook", "path": "/tickets"},
+    "steps": [
+        {"id": "fetch", "type": "http_request", "integration": "crm", "method": "GET", "path": "/tickets/new",
+         "next": "route"},
+        {"id": "route", "type": "branch", "condition": "ticket.priority == 'high'", "then": "page", "else": "tag"},
+        {"id": "page", "type": "human_approval", "approver_role": "workspace_owner", "next": None},
+        {"id": "tag", "type": "transform", "expression": "ticket.tags + ['triaged']", "next": None},
+    ],
+}  # fmt: skip
+
+AI_STEP = {"id": "classify", "type": "ai_prompt", "provider": "llm", "model": "small-eu",
+           "prompt": "Classify: {{ticket}}", "output_schema": {"type": "object"},
+           "guardrails": {"redact_pii": True, "max_tokens": 200}, "next": None}  # fmt: skip
+
+BUSINESS_HOURS = datetime.fromisoformat("2026-06-16T08:00:00+00:00")  # Tuesday 10:00 in Berlin
+
+
+@pytest.fixture(autouse=True)
+def _in_business_hours():
+    """Workflow tests run on a Tuesday morning in Berlin unless they say otherwise."""
+    with mock.patch("governance.access.policies.timezone.now", return_value=BUSINESS_HOURS):
+        yield
+
+
+@pytest.fixture
+def shop(world):
+    """The builder (EU, manager = owner), a second officer, and the workspace's integrations."""
+    for code in ("workflow_builder", "workspace_owner", "compliance_officer", "workflow_operator", "viewer"):
+        world.users[code].region = "EU"  # the workspace's data region: region-data-residency lets them in
+        world.users[code].save(update_fields=["region"])
+    builder = world.users["workflow_builder"]
+    builder.manager = world.users["workspace_owner"]
+    builder.save(update_fields=["manager"])
+    second = UserFactory(organization=world.org, email="officer2@acme.test", region="EU")
+    member(second, "compliance_officer", world.ws)
+    for slug, sensitivity in (("crm", "none"), ("llm", "none"), ("payroll", "financial"), ("hris", "hr")):
+        Integration.objects.create(
+            workspace=world.ws, name=slug.upper(), slug=slug, kind="api", sensitivity=sensitivity
+        )
+    world.second_officer = second
+    return world
+
+
+def new_workflow(world, *, environment="staging", handles_pii=False, definition=None, slug="triage"):
+    return services.workflow_create(
+        actor=world.users["workflow_builder"], workspace=world.ws, name="Ticket triage", slug=slug,
+        environment=environment, data_region="EU", handles_pii=handles_pii, definition=definition or TRIAGE,
+        summary="First version",
+    )  # fmt: skip

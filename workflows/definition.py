@@ -1,0 +1,235 @@
+"""Workflow definitions: the published JSON Schema, the checks it cannot express, and diffs.
+
+A definition is ``{"trigger": {...}, "steps": [...]}``. Steps run from the first one; each names
+the step that follows (``next``) or, for a branch, the steps for each outcome (``then``/``else``).
+Errors come back keyed by the JSON path of the field that is wrong (``steps[2].integration``), so
+forms and the API show them where they belong.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import jsonschema
+import rfc8785
+
+MAX_DEFINITION_BYTES = 64 * 1024
+MAX_STEPS = 100
+STEP_TYPES = ("http_request", "transform", "branch", "ai_prompt", "human_approval")
+
+_ID = {"type": "string", "pattern": "^[a-z][a-z0-9_-]{0,39}$"}
+_NEXT = {"type": ["string", "null"]}
+
+
+def _step(type_name: str, properties: dict, required: list[str]) -> dict:
+    return {
+        "type": "object",
+        "properties": {"id": _ID, "type": {"const": type_name}, "name": {"type": "string", "maxLength": 120},
+                       **properties},
+        "required": ["id", "type", *required],
+        "additionalProperties": False,
+    }  # fmt: skip
+
+
+SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://governance-portal.invalid/schemas/workflow-definition-1.json",
+    "title": "Workflow definition",
+    "type": "object",
+    "required": ["trigger", "steps"],
+    "additionalProperties": False,
+    "properties": {
+        "trigger": {
+            "oneOf": [
+                {"type": "object", "properties": {"type": {"const": "manual"}}, "required": ["type"],
+                 "additionalProperties": False},
+                {"type": "object", "properties": {"type": {"const": "schedule"},
+                                                  "cron": {"type": "string", "pattern": r"^(\S+\s+){4}\S+$"}},
+                 "required": ["type", "cron"], "additionalProperties": False},
+                {"type": "object", "properties": {"type": {"const": "webhook"},
+                                                  "path": {"type": "string", "pattern": "^/[A-Za-z0-9/_-]{1,100}$"}},
+                 "required": ["type", "path"], "additionalProperties": False},
+            ]
+        },
+        "steps": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": MAX_STEPS,
+            "items": {
+                "type": "object",
+                "required": ["id", "type"],
+                "properties": {"type": {"enum": list(STEP_TYPES)}},
+                "allOf": [
+                    {"if": {"properties": {"type": {"const": "http_request"}}},
+                     "then": _step("http_request", {
+                         "integration": {"type": "string", "minLength": 1},
+                         "method": {"enum": ["GET", "POST", "PUT", "PATCH", "DELETE"]},
+                         "path": {"type": "string", "pattern": "^/", "maxLength": 500},
+                         "next": _NEXT}, ["integration", "method", "path"])},
+                    {"if": {"properties": {"type": {"const": "transform"}}},
+                     "then": _step("transform", {"expression": {"type": "string", "minLength": 1, "maxLength": 4000},
+                                                 "next": _NEXT}, ["expression"])},
+                    {"if": {"properties": {"type": {"const": "branch"}}},
+                     "then": _step("branch", {"condition": {"type": "string", "minLength": 1, "maxLength": 1000},
+                                              "then": {"type": "string"}, "else": {"type": "string"}},
+                                   ["condition", "then", "else"])},
+                    {"if": {"properties": {"type": {"const": "ai_prompt"}}},
+                     "then": _step("ai_prompt", {
+                         "provider": {"type": "string", "minLength": 1},
+                         "model": {"type": "string", "minLength": 1, "maxLength": 100},
+                         "prompt": {"type": "string", "minLength": 1, "maxLength": 20000},
+                         "output_schema": {"type": "object"},
+                         "guardrails": {"type": "object", "properties": {
+                             "redact_pii": {"type": "boolean"}, "max_tokens": {"type": "integer", "minimum": 1,
+                                                                             "maximum": 100000},
+                             "human_review": {"type": "boolean"}}, "additionalProperties": False},
+                         "next": _NEXT}, ["provider", "model", "prompt", "output_schema", "guardrails"])},
+                    {"if": {"properties": {"type": {"const": "human_approval"}}},
+                     "then": _step("human_approval", {"approver_role": {"type": "string", "minLength": 1},
+                                                      "next": _NEXT}, ["approver_role"])},
+                ],
+            },
+        },
+    },
+}  # fmt: skip
+
+_VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
+
+
+@dataclass(frozen=True)
+class DefinitionError:
+    """One problem, at a JSON path such as ``steps[2].integration`` (empty for the whole)."""
+
+    path: str
+    message: str
+
+
+def _path(parts) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def validate_definition(definition: Any, *, integrations: dict[str, Any]) -> list[DefinitionError]:
+    """Every problem of ``definition``; ``integrations`` maps the workspace's integration slugs."""
+    try:
+        size = len(rfc8785.dumps(definition))
+    except (rfc8785.CanonicalizationError, TypeError, ValueError):
+        return [DefinitionError("", "The definition holds values that JSON cannot represent exactly.")]
+    if size > MAX_DEFINITION_BYTES:
+        return [
+            DefinitionError("", f"The definition is {size:,} bytes; the limit is {MAX_DEFINITION_BYTES:,}.")
+        ]
+    errors = [DefinitionError(_path(error.absolute_path), _schema_message(error))
+              for error in _VALIDATOR.iter_errors(definition)]  # fmt: skip
+    if errors:
+        return sorted(set(errors), key=lambda e: e.path)
+    steps = definition["steps"]
+    ids: dict[str, int] = {}
+    for index, step in enumerate(steps):
+        if step["id"] in ids:
+            errors.append(DefinitionError(f"steps[{index}].id", f"Step id {step['id']!r} is used twice."))
+        ids.setdefault(step["id"], index)
+    for index, step in enumerate(steps):
+        for key in ("next", "then", "else"):
+            target = step.get(key)
+            if target is not None and target not in ids:
+                errors.append(DefinitionError(f"steps[{index}].{key}", f"No step has the id {target!r}."))
+        for key in ("integration", "provider"):
+            slug = step.get(key)
+            if slug is not None and slug not in integrations:
+                errors.append(DefinitionError(f"steps[{index}].{key}",
+                                              f"{slug!r} is not an integration of this workspace."))  # fmt: skip
+    if not errors:
+        cycle = _find_cycle(steps)
+        if cycle:
+            errors.append(DefinitionError(f"steps[{ids[cycle[0]]}]",
+                                          "The steps loop: " + " → ".join([*cycle, cycle[0]]) + "."))  # fmt: skip
+    return errors
+
+
+def _schema_message(error: jsonschema.ValidationError) -> str:
+    if error.validator == "additionalProperties":
+        return error.message.replace("Additional properties are not allowed", "Unknown field(s)")
+    if error.validator == "enum" and error.absolute_path and error.absolute_path[-1] == "type":
+        return f"Unknown step type {error.instance!r}; use one of {', '.join(STEP_TYPES)}."
+    if error.validator == "oneOf" and list(error.absolute_path) == ["trigger"]:
+        return "The trigger must be manual, schedule (with cron) or webhook (with path)."
+    return error.message
+
+
+def _successors(step: dict) -> list[str]:
+    return [step[key] for key in ("next", "then", "else") if step.get(key)]
+
+
+def _find_cycle(steps: list[dict]) -> list[str] | None:
+    by_id = {step["id"]: step for step in steps}
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(step_id: str) -> list[str] | None:
+        state[step_id] = 1
+        path.append(step_id)
+        for successor in _successors(by_id[step_id]):
+            if state.get(successor) == 1:
+                return path[path.index(successor) :]
+            if successor not in state:
+                found = visit(successor)
+                if found:
+                    return found
+        path.pop()
+        state[step_id] = 2
+        return None
+
+    for step in steps:
+        if step["id"] not in state:
+            found = visit(step["id"])
+            if found:
+                return found
+    return None
+
+
+def content_hash(definition: dict) -> str:
+    """SHA-256 of the definition's RFC 8785 bytes: equal definitions, equal hashes."""
+    return hashlib.sha256(rfc8785.dumps(definition)).hexdigest()
+
+
+def schema_json() -> str:
+    """The published schema (served at /workflows/schema.json and in docs/workflows.md)."""
+    return json.dumps(SCHEMA, indent=2)
+
+
+# --- Diffs ---------------------------------------------------------------------------------------
+
+
+def diff_definitions(before: dict | None, after: dict) -> dict[str, Any]:
+    """What changed from ``before`` (None for a new workflow) to ``after``, step by step."""
+    old_steps = {s["id"]: s for s in (before or {}).get("steps", [])}
+    new_steps = {s["id"]: s for s in after["steps"]}
+    changes: list[dict] = []
+    for step_id, step in new_steps.items():
+        old = old_steps.get(step_id)
+        if old is None:
+            changes.append({"step": step_id, "kind": "added", "type": step["type"], "after": step})
+        elif old != step:
+            fields = sorted(k for k in set(old) | set(step) if old.get(k) != step.get(k))
+            changes.append({"step": step_id, "kind": "changed", "type": step["type"], "fields": fields,
+                            "before": old, "after": step})  # fmt: skip
+    for step_id, step in old_steps.items():
+        if step_id not in new_steps:
+            changes.append({"step": step_id, "kind": "removed", "type": step["type"], "before": step})
+    order = [s["id"] for s in after["steps"]] + [s for s in old_steps if s not in new_steps]
+    changes.sort(key=lambda c: order.index(c["step"]))
+    trigger_before = (before or {}).get("trigger")
+    return {
+        "new_workflow": before is None,
+        "trigger": None if trigger_before == after["trigger"] else {"before": trigger_before,
+                                                                     "after": after["trigger"]},
+        "steps": changes,
+        "order_changed": before is not None and [s["id"] for s in before["steps"] if s["id"] in new_steps]
+        != [s["id"] for s in after["steps"] if s["id"] in old_steps],
+    }  # fmt: skip

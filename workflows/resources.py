@@ -1,0 +1,38 @@
+"""Workflow models as governed resources; workflows and integrations are described to the policies."""
+
+from governance.access import resources as access_resources
+from governance.access.resources import Resource
+
+
+def _workflow_entity(workflow):
+    attributes = {"data_region": workflow.data_region, "handles_pii": workflow.handles_pii,
+                  "environment": workflow.environment}  # fmt: skip
+    return "Workflow", attributes, workflow.workspace
+
+
+def _integration_entity(integration):
+    return "Integration", {"sensitivity": integration.sensitivity}, integration.workspace
+
+
+def register() -> None:
+    """Register the workflow models (called from the app's ``ready``)."""
+    from workflows.models import ChangeRequest, Integration, Workflow, WorkflowVersion
+
+    access_resources.register(Resource(
+        Workflow, organization_field="workspace__organization", workspace_field="workspace",
+        actions={"view": "workflow.view", "add": "workflow.edit", "change": "workflow.edit"},
+        policy_entity=_workflow_entity,
+    ))  # fmt: skip
+    access_resources.register(Resource(
+        WorkflowVersion, organization_field="workflow__workspace__organization",
+        workspace_field="workflow__workspace", actions={"view": "workflow.view"},
+    ))  # fmt: skip
+    access_resources.register(Resource(
+        ChangeRequest, organization_field="workflow__workspace__organization",
+        workspace_field="workflow__workspace", actions={"view": "workflow.view"},
+    ))  # fmt: skip
+    access_resources.register(Resource(
+        Integration, organization_field="workspace__organization", workspace_field="workspace",
+        actions={"view": "workflow.view", "add": "integration.manage", "change": "integration.manage"},
+        policy_entity=_integration_entity,
+    ))  # fmt: skip
