@@ -38,6 +38,8 @@ class World:
     policies: dict[str, object] = field(default_factory=dict)
     policy_changes: dict[str, object] = field(default_factory=dict)
     overrides: dict[str, object] = field(default_factory=dict)
+    workflows: dict[str, object] = field(default_factory=dict)
+    changes: dict[str, object] = field(default_factory=dict)
     foreign_user: object = None
     newcomers: dict[int, object] = field(default_factory=dict)
 
@@ -77,7 +79,7 @@ def build_world() -> World:
     foreign = WorkspaceFactory(organization=foreign_org, name="Globex Ops", slug="globex-ops")
     world = World(org=org, ws=ws, sibling=sibling, foreign_org=foreign_org, foreign=foreign)
     for code in ROLE_ORDER:
-        user = UserFactory(organization=org, email=f"{code}@acme.test")
+        user = UserFactory(organization=org, email=f"{code}@acme.test", region="EU")
         world.users[code] = user
         if code == roles.PLATFORM_ADMIN:
             world.memberships[code] = member(user, code, organization=org)
@@ -98,7 +100,59 @@ def build_world() -> World:
     for name, workspace in (("own", ws), ("sibling", sibling), ("foreign", foreign)):
         world.events[name] = AuditEventFactory(workspace=workspace)
     _access_objects(world)
+    _workflow_objects(world)
     return world
+
+
+SIMPLE_DEFINITION = {
+    "trigger": {"type": "manual"},
+    "steps": [{"id": "tag", "type": "transform", "expression": "x", "next": None}],
+}
+
+
+def _workflow_objects(world: World) -> None:
+    from django.utils import timezone
+
+    from workflows.definition import content_hash, diff_definitions
+    from workflows.models import ChangeRequest, Workflow, WorkflowVersion
+
+    for name, workspace, author in (
+        ("own", world.ws, world.users["workflow_builder"]),
+        ("sibling", world.sibling, world.sibling_membership.user),
+        ("foreign", world.foreign, world.foreign_user),
+    ):
+        workflow = Workflow.objects.create(
+            workspace=workspace,
+            name=f"{name} flow",
+            slug=f"{name}-flow",
+            data_region=workspace.data_region,
+            owner=author,
+        )
+        version = WorkflowVersion.objects.create(
+            workflow=workflow,
+            number=1,
+            definition=SIMPLE_DEFINITION,
+            content_hash=content_hash(SIMPLE_DEFINITION),
+            created_by=author,
+        )
+        world.workflows[name] = workflow
+        world.changes[name] = ChangeRequest.objects.create(
+            workflow=workflow,
+            version=version,
+            author=author,
+            summary=f"{name} change",
+            state="submitted",
+            submitted_at=timezone.now(),
+            diff=diff_definitions(None, SIMPLE_DEFINITION),
+            required_tiers=[
+                {
+                    "code": "compliance",
+                    "reason": "always",
+                    "approver": "compliance_officer",
+                    "checklist": False,
+                }
+            ],
+        )
 
 
 def _access_objects(world: World) -> None:

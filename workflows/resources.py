@@ -1,6 +1,7 @@
 """Workflow models as governed resources; workflows and integrations are described to the policies."""
 
 from governance.access import resources as access_resources
+from governance.access.policies import region_list_filter
 from governance.access.resources import Resource
 
 
@@ -21,7 +22,7 @@ def register() -> None:
     access_resources.register(Resource(
         Workflow, organization_field="workspace__organization", workspace_field="workspace",
         actions={"view": "workflow.view", "add": "workflow.edit", "change": "workflow.edit"},
-        policy_entity=_workflow_entity,
+        policy_entity=_workflow_entity, list_policy=region_list_filter,
     ))  # fmt: skip
     access_resources.register(Resource(
         WorkflowVersion, organization_field="workflow__workspace__organization",

@@ -229,3 +229,15 @@ def try_policies(
         extra=extra,
         compiled=cedar.compile_policies(tuple(texts)),
     )
+
+
+def region_list_filter(actor, *, region_field: str = "data_region", workspace_field: str = "workspace"):
+    """The shipped region-data-residency rule as SQL, for lists: rows of the actor's region, or of
+    workspaces where the rule is switched off. Single objects are still decided by Cedar."""
+    rule = _memo(("region-rule",), lambda: Policy.objects.filter(
+        organization__isnull=True, name="region-data-residency", enabled=True
+    ).prefetch_related("disabled_workspaces").first())  # fmt: skip
+    if rule is None:
+        return Q()
+    switched_off = Q(**{f"{workspace_field}__in": [w.pk for w in rule.disabled_workspaces.all()]})
+    return (Q(**{region_field: actor.region}) | switched_off) if actor.region else switched_off

@@ -43,7 +43,8 @@ def restrict(queryset: models.QuerySet, actor, action: str) -> models.QuerySet:
     codenames = guardian_codenames(resource, action)
     if codenames:
         allowed |= Q(Exists(_object_grants(resource.model, actor, codenames)))
-    return queryset.filter(Q(**{org_path: actor.organization_id}) & allowed)
+    narrowed = queryset.filter(Q(**{org_path: actor.organization_id}) & allowed)
+    return narrowed.filter(resource.list_policy(actor)) if resource.list_policy is not None else narrowed
 
 
 def _object_grants(model: type[models.Model], actor, codenames: list[str]) -> models.QuerySet:

@@ -32,6 +32,8 @@ class Resource:
     actions: dict[str, str] = field(default_factory=dict)
     # For models the attribute policies speak about: obj -> (Cedar type, attributes, workspace).
     policy_entity: Callable[[Any], tuple[str, dict, Any]] | None = field(default=None, compare=False)
+    # For long lists: the attribute policies' coarse part as SQL (actor -> Q), e.g. the region rule.
+    list_policy: Callable[[Any], Any] | None = field(default=None, compare=False)
 
     def action_for(self, verb: str) -> str | None:
         return self.actions.get(verb)

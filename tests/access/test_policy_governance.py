@@ -76,8 +76,11 @@ def test_the_refusal_reaches_the_api_user_and_the_ledger(world, officers):
         reason="residency",
     )
     services.policy_change_approve(actor=second, change=change, comment="ok")
+    owner = world.users["workspace_owner"]
+    owner.region = ""  # no region: the rule's `principal has region` fails, so it forbids
+    owner.save(update_fields=["region"])
     client = APIClient()
-    client.force_authenticate(world.users["workspace_owner"])  # no region set: denied
+    client.force_authenticate(owner)
     response = client.get(reverse("workspace-detail", args=[world.ws.pk]))
     assert response.status_code == 200  # viewing is not affected
     from governance.tenancy import services as tenancy_services
@@ -96,7 +99,10 @@ def test_admin_refusal_by_policy_is_recorded_with_the_policy_id(world, officers,
         reason="residency",
     )
     services.policy_change_approve(actor=second, change=change, comment="ok")
-    client.force_login(world.users["workspace_owner"])
+    owner = world.users["workspace_owner"]
+    owner.region = "US"
+    owner.save(update_fields=["region"])
+    client.force_login(owner)
     url = reverse("admin:tenancy_workspace_change", args=[world.ws.pk])
     response = client.post(
         url,

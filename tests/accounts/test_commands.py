@@ -94,14 +94,14 @@ def test_user_profile_attributes_are_governed(db):
     user_update(
         actor=admin,
         user=builder,
-        region="EU",
+        region="US",
         department="Payroll",
         manager=world.users["workspace_owner"],
         security_training_expires_on=date(2027, 1, 31),
     )
     event = AuditEvent.objects.filter(action="user.updated").latest("id")
     assert event.data["diff"]["manager"] == {"before": None, "after": "workspace_owner@acme.test"}
-    assert event.data["diff"]["region"] == {"before": "", "after": "EU"}
+    assert event.data["diff"]["region"] == {"before": "EU", "after": "US"}
     from django.core.exceptions import ValidationError
 
     with pytest.raises(ValidationError) as raised:

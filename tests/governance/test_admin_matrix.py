@@ -133,6 +133,34 @@ MATRIX = {
         "history/sibling": (_, OK,      MISSING, _, _, _, MISSING, MISSING),
         "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
     },
+    # Workflows and their changes: members with a control-panel role read them; the platform
+    # administrator sees no workflow data; reviews go through the decision page, never edits.
+    "workflows.workflow": {
+        "changelist":      (_, DENY,    OK,      _, _, _, OK,      OK),
+        "add":             (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+        "change/own":      (_, DENY,    OK,      _, _, _, OK,      OK),
+        "change/sibling":  (_, DENY,    MISSING, _, _, _, MISSING, MISSING),
+        "change/foreign":  (_, DENY,    MISSING, _, _, _, MISSING, MISSING),
+        "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+        "delete/sibling":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+        "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+        "history/own":     (_, MISSING, OK,      _, _, _, OK,      OK),
+        "history/sibling": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+        "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+    },
+    "workflows.changerequest": {
+        "changelist":      (_, DENY,    OK,      _, _, _, OK,      OK),
+        "add":             (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+        "change/own":      (_, DENY,    OK,      _, _, _, OK,      OK),
+        "change/sibling":  (_, DENY,    MISSING, _, _, _, MISSING, MISSING),
+        "change/foreign":  (_, DENY,    MISSING, _, _, _, MISSING, MISSING),
+        "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+        "delete/sibling":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+        "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+        "history/own":     (_, MISSING, OK,      _, _, _, OK,      OK),
+        "history/sibling": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+        "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+    },
 }
 # fmt: on
 
@@ -158,6 +186,8 @@ def _objects(world):
         "access.policy": world.policies,
         "access.policychange": world.policy_changes,
         "access.oncalloverride": world.overrides,
+        "workflows.workflow": world.workflows,
+        "workflows.changerequest": world.changes,
     }
 
 
