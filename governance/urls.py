@@ -12,6 +12,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("oncall/", access_views.oncall, name="oncall"),
+    path("workflows/", include("workflows.urls")),
     path("oncall/<int:override_id>/end/", access_views.oncall_end, name="oncall-end"),
     path("admin/", site.urls),
     path("ledger/public-key.pem", ledger_views.public_key, name="ledger-public-key"),
