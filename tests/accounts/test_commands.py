@@ -54,7 +54,7 @@ def test_create_platform_admin_creates_organisation_user_and_role(db):
 def test_seed_demo_is_idempotent_and_prints_passwords_once(db):
     first = _run("seed_demo")
     lines = [line.split() for line in first.splitlines() if "@demo.example" in line]
-    assert len(lines) == 7
+    assert len(lines) == 8  # one per role, and a second compliance officer
     assert {line[1] for line in lines} == {
         "platform_admin",
         "workspace_owner",

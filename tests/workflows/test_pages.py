@@ -144,3 +144,35 @@ def test_withdraw_and_the_published_schema(shop, client):
     schema = client.get(reverse("workflow-schema"))
     assert schema["Content-Type"] == "application/schema+json"
     assert json.loads(schema.content)["title"] == "Workflow definition"
+
+
+def test_demo_journey_officer_approves_the_waiting_change(db, client):
+    """After seed_demo, the officer's inbox holds the demo changes; approving the CRM sync's
+    schedule change makes version 2 active."""
+    from unittest import mock
+
+    from django.core.management import call_command
+
+    from accounts.models import User
+    from tests.workflows.conftest import BUSINESS_HOURS
+    from workflows.selectors import inbox_for
+
+    with mock.patch("governance.access.policies.timezone.now", return_value=BUSINESS_HOURS):
+        call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
+        officer = User.objects.get(email="officer@demo.example")
+        inbox = list(inbox_for(officer))
+        assert {c.workflow.slug for c in inbox} == {"crm-sync", "ticket-triage", "payroll-export"}
+        payroll = next(c for c in inbox if c.workflow.slug == "payroll-export")
+        assert [t["code"] for t in payroll.required_tiers] == ["compliance", "privacy", "security", "manager"]
+        crm = next(c for c in inbox if c.workflow.slug == "crm-sync")
+        assert [t["code"] for t in crm.required_tiers] == ["compliance"]
+        client.force_login(officer)
+        response = client.post(
+            reverse("admin:workflows_changerequest_decide", args=[crm.pk]),
+            {"tier": "compliance", "decision": "approve", "comment": "fine"},
+            follow=True,
+        )
+        assert "now applied" in response.content.decode()
+    workflow = Workflow.objects.get(slug="crm-sync")
+    assert workflow.active_version.number == 2
+    assert workflow.active_version.definition["trigger"]["cron"] == "0 6 * * 1-5"

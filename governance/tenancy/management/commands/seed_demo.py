@@ -31,6 +31,8 @@ USERS = (
     ("viewer@demo.example", "Vic Viewer", roles.VIEWER, "customer-ops-eu"),
     ("officer@demo.example", "Cora Officer", roles.COMPLIANCE_OFFICER, "customer-ops-eu"),
     ("auditor@demo.example", "Ari Auditor", roles.AUDITOR, "customer-ops-eu"),
+    # A second compliance officer: changes touching personal data, AI or integrations need two.
+    ("privacy@demo.example", "Priya Privacy", roles.COMPLIANCE_OFFICER, "customer-ops-eu"),
 )
 EXTRA_MEMBERSHIPS = (
     ("owner@demo.example", roles.WORKSPACE_OWNER, "finance-us"),
@@ -108,6 +110,22 @@ class Command(BaseCommand):
                 )
         for email, role, ws_slug in EXTRA_MEMBERSHIPS:
             self._ensure_membership(User.objects.get(email=email), role, workspaces[ws_slug], organization)
+        builder, owner = (
+            User.objects.get(email="builder@demo.example"),
+            User.objects.get(email="owner@demo.example"),
+        )
+        if builder.manager_id is None:
+            user_update(actor=None, user=builder, manager=owner)
+        from workflows.demo import seed_workflows
+
+        seed_workflows(
+            workspace=workspaces["customer-ops-eu"],
+            builder=User.objects.get(pk=builder.pk),
+            officers=[
+                User.objects.get(email="officer@demo.example"),
+                User.objects.get(email="privacy@demo.example"),
+            ],
+        )
         return issued
 
     def _ensure_membership(self, user, role, workspace, organization) -> None:
