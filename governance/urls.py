@@ -19,6 +19,7 @@ urlpatterns = [
     path("ledger/tree-head", ledger_views.latest_tree_head, name="ledger-tree-head"),
     path("accounts/", include("allauth.account.urls")),
     path("api/v1/", include("governance.tenancy.api.urls")),
+    path("api/v1/", include("workflows.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
 ]

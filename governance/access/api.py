@@ -33,6 +33,10 @@ def _model_of(view):
 
 
 def _action(request, view) -> str | None:
+    # A view may name the portal action of its extra endpoints (e.g. {"submit": "workflow.edit"}).
+    named = getattr(view, "portal_actions", {}).get(getattr(view, "action", None))
+    if named is not None:
+        return named
     model = _model_of(view)
     resource = resource_for(model) if model is not None else None
     verb = _VERBS.get(request.method)

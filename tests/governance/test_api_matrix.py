@@ -26,6 +26,8 @@ def _target(world, scope):
 
 
 def _request(client, world, endpoint: str, scope: str | None):
+    if endpoint.startswith(("api-workflow", "api-change")):
+        return _workflow_request(client, world, endpoint, scope)
     if endpoint == "workspace-list":
         return client.get(reverse("workspace-list"))
     if endpoint == "membership-list":
@@ -54,6 +56,70 @@ def _request(client, world, endpoint: str, scope: str | None):
     raise AssertionError(endpoint)
 
 
+def _draft(world, scope):
+    """A fresh draft change on the scope's workflow, by the workflow's author."""
+    from workflows.definition import diff_definitions
+    from workflows.models import ChangeRequest, WorkflowVersion
+
+    workflow = world.workflows[scope]
+    latest = workflow.versions.order_by("-number").first()
+    version = WorkflowVersion.objects.create(workflow=workflow, number=latest.number + 1,
+                                             definition=latest.definition, content_hash=latest.content_hash,
+                                             created_by=workflow.owner)  # fmt: skip
+    return ChangeRequest.objects.create(
+        workflow=workflow,
+        version=version,
+        author=workflow.owner,
+        summary="draft",
+        diff=diff_definitions(latest.definition, latest.definition),
+    )
+
+
+def _workflow_request(client, world, endpoint: str, scope: str | None):
+    from tests.conftest import SIMPLE_DEFINITION
+
+    if endpoint == "api-workflow-list":
+        return client.get(reverse("api-workflow-list"))
+    if endpoint == "api-change-list":
+        return client.get(reverse("api-change-list"))
+    workspace = {"own": world.ws, "sibling": world.sibling, "foreign": world.foreign}[scope]
+    workflow, change = world.workflows[scope], world.changes[scope]
+    if endpoint == "api-workflow-create":
+        return client.post(
+            reverse("api-workflow-list"),
+            {
+                "workspace": workspace.pk,
+                "name": "New",
+                "slug": "new-flow",
+                "environment": "staging",
+                "data_region": workspace.data_region,
+                "definition": SIMPLE_DEFINITION,
+                "summary": "new",
+            },
+            format="json",
+        )
+    if endpoint == "api-workflow-detail":
+        return client.get(reverse("api-workflow-detail", args=[workflow.pk]))
+    if endpoint == "api-workflow-versions":
+        latest = workflow.versions.order_by("-number").first()
+        return client.post(
+            reverse("api-workflow-versions", args=[workflow.pk]),
+            {"definition": SIMPLE_DEFINITION, "base_version": latest.pk, "summary": "edit"},
+            format="json",
+        )
+    if endpoint == "api-change-detail":
+        return client.get(reverse("api-change-detail", args=[change.pk]))
+    if endpoint in ("api-change-submit", "api-change-withdraw"):
+        return client.post(reverse(endpoint, args=[_draft(world, scope).pk]))
+    if endpoint == "api-change-decide":
+        return client.post(
+            reverse("api-change-decide", args=[change.pk]),
+            {"tier": "compliance", "approve": True, "comment": "ok"},
+            format="json",
+        )
+    raise AssertionError(endpoint)
+
+
 # fmt: off
 # columns:                 anon p.admin owner builder operator viewer officer auditor
 MATRIX = {
@@ -76,6 +142,32 @@ MATRIX = {
     "membership-delete/own":     (401, 204, 204, 403, 403, 403, 403, 403),
     "membership-delete/sibling": (401, 204, 404, 403, 403, 403, 403, 403),
     "membership-delete/foreign": (401, 404, 404, 403, 403, 403, 403, 403),
+    # Workflows: the platform administrator sees none; builders and owners create and edit; the
+    # service refuses (400, with the reason) what the role allows but the change's rules do not
+    # (the author deciding, an operator reviewing).
+    "api-workflow-list":             (401, 403, 200, 200, 200, 200, 200, 200),
+    "api-change-list":               (401, 403, 200, 200, 200, 200, 200, 200),
+    "api-workflow-create/own":       (401, 403, 201, 201, 403, 403, 403, 403),
+    "api-workflow-create/sibling":   (401, 403, 400, 400, 403, 403, 403, 403),
+    "api-workflow-create/foreign":   (401, 403, 400, 400, 403, 403, 403, 403),
+    "api-workflow-detail/own":       (401, 403, 200, 200, 200, 200, 200, 200),
+    "api-workflow-detail/sibling":   (401, 403, 404, 404, 404, 404, 404, 404),
+    "api-workflow-detail/foreign":   (401, 403, 404, 404, 404, 404, 404, 404),
+    "api-workflow-versions/own":     (401, 403, 201, 201, 403, 403, 403, 403),
+    "api-workflow-versions/sibling": (401, 403, 404, 404, 403, 403, 403, 403),
+    "api-workflow-versions/foreign": (401, 403, 404, 404, 403, 403, 403, 403),
+    "api-change-detail/own":         (401, 403, 200, 200, 200, 200, 200, 200),
+    "api-change-detail/sibling":     (401, 403, 404, 404, 404, 404, 404, 404),
+    "api-change-detail/foreign":     (401, 403, 404, 404, 404, 404, 404, 404),
+    "api-change-submit/own":         (401, 403, 400, 200, 403, 403, 403, 403),
+    "api-change-submit/sibling":     (401, 403, 404, 404, 403, 403, 403, 403),
+    "api-change-submit/foreign":     (401, 403, 404, 404, 403, 403, 403, 403),
+    "api-change-withdraw/own":       (401, 403, 400, 200, 403, 403, 403, 403),
+    "api-change-withdraw/sibling":   (401, 403, 404, 404, 403, 403, 403, 403),
+    "api-change-withdraw/foreign":   (401, 403, 404, 404, 403, 403, 403, 403),
+    "api-change-decide/own":         (401, 403, 400, 400, 400, 400, 200, 400),
+    "api-change-decide/sibling":     (401, 403, 404, 404, 404, 404, 404, 404),
+    "api-change-decide/foreign":     (401, 403, 404, 404, 404, 404, 404, 404),
 }
 # fmt: on
 
@@ -90,6 +182,15 @@ ROUTES = {
     "membership-detail": ("membership-detail", "GET"),
     "membership-update": ("membership-detail", "PATCH"),
     "membership-delete": ("membership-detail", "DELETE"),
+    "api-workflow-list": ("api-workflow-list", "GET"),
+    "api-workflow-create": ("api-workflow-list", "POST"),
+    "api-workflow-detail": ("api-workflow-detail", "GET"),
+    "api-workflow-versions": ("api-workflow-versions", "POST"),
+    "api-change-list": ("api-change-list", "GET"),
+    "api-change-detail": ("api-change-detail", "GET"),
+    "api-change-submit": ("api-change-submit", "POST"),
+    "api-change-withdraw": ("api-change-withdraw", "POST"),
+    "api-change-decide": ("api-change-decide", "POST"),
 }
 
 
@@ -137,11 +238,23 @@ def test_api_matrix(db, endpoint, scope, column, expected):
     client = APIClient()
     if column != "anonymous":
         client.force_authenticate(world.users[column])
-    before = Membership.objects.count()
+    from workflows.models import Approval, Workflow, WorkflowVersion
+
+    def counts():
+        return (
+            Membership.objects.count(),
+            Workflow.objects.count(),
+            WorkflowVersion.objects.count(),
+            Approval.objects.count(),
+        )
+
+    before = counts()
     response = _request(client, world, endpoint, scope)
     assert response.status_code == expected, getattr(response, "data", None)
-    if expected >= 400:
-        assert Membership.objects.count() == before  # a refusal writes nothing
+    if expected >= 400 and not endpoint.startswith("api-change-"):
+        assert counts() == before  # a refusal writes nothing
+    if expected >= 400 and endpoint == "api-change-decide":
+        assert Approval.objects.count() == before[3]
 
 
 @pytest.mark.parametrize("column", ROLE_ORDER)

@@ -1,0 +1,9 @@
+from rest_framework.routers import SimpleRouter
+
+from workflows.api import views
+
+router = SimpleRouter()
+router.register("workflows", views.WorkflowViewSet, basename="api-workflow")
+router.register("changes", views.ChangeViewSet, basename="api-change")
+
+urlpatterns = router.urls
