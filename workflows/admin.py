@@ -126,6 +126,18 @@ class DecisionForm(forms.Form):
                 self.fields[f"check_{code}"] = forms.BooleanField(required=False, label=label)
 
 
+class StatusForm(forms.Form):
+    status = forms.ChoiceField(
+        choices=[
+            ("active", "Activate"),
+            ("inactive", "Deactivate"),
+            ("quarantined", "Quarantine (incident: stop now)"),
+        ],
+        widget=forms.RadioSelect,
+    )
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), help_text="Required: why.")
+
+
 @admin.register(Workflow, site=site)
 class WorkflowAdmin(ReadOnlyModelAdmin):
     list_display = ["name", "workspace", "environment", "status", "active_version"]
@@ -142,3 +154,34 @@ class WorkflowAdmin(ReadOnlyModelAdmin):
         "active_version",
     ]
     readonly_fields = fields
+    change_form_template = "admin/workflows/workflow/change_form.html"
+
+    def get_urls(self):
+        return [path("<int:workflow_id>/status/", self.admin_site.admin_view(self.status_view),
+                     name="workflows_workflow_status"), *super().get_urls()]  # fmt: skip
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        workflow = self.get_object(request, object_id)
+        context = dict(extra_context or {})
+        if workflow is not None:
+            context["can_set_status"] = decide(request.user, "workflow.activate", workflow).allowed
+        return super().change_view(request, object_id, form_url, context)
+
+    def status_view(self, request, workflow_id: int):
+        workflow = get_object_or_404(self.get_queryset(request), pk=workflow_id)
+        decision = decide(request.user, "workflow.activate", workflow)
+        if not decision.allowed:
+            raise PermissionDenied(decision.message)
+        form = StatusForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                services.workflow_set_status(actor=request.user, workflow=workflow, **form.cleaned_data)
+            except ValidationError as error:
+                for field, errors in error.message_dict.items():
+                    form.add_error(field if field in form.fields else None, errors)
+            else:
+                messages.success(request, f"{workflow} is now {form.cleaned_data['status']}.")
+                return HttpResponseRedirect(reverse("admin:workflows_workflow_change", args=[workflow.pk]))
+        context = {**self.admin_site.each_context(request), "title": f"Activate, deactivate or quarantine {workflow}",
+                   "form": form, "workflow": workflow, "opts": self.model._meta}  # fmt: skip
+        return TemplateResponse(request, "admin/workflows/workflow/status.html", context)

@@ -335,3 +335,37 @@ def reviewers_of(change: ChangeRequest) -> list[str]:
         emails.add(change.author.manager.email)
     emails.discard(change.author.email)
     return sorted(emails)
+
+
+def workflow_set_status(*, actor, workflow: Workflow, status: str, reason: str) -> Workflow:
+    """Deactivate, reactivate or quarantine a workflow (officers and owners), with a reason.
+
+    Quarantine is the incident switch: the workflow stops at once and stays stopped until it is
+    reactivated on purpose.
+    """
+    allowed = {WorkflowStatus.ACTIVE, WorkflowStatus.INACTIVE, WorkflowStatus.QUARANTINED}
+    if status not in allowed:
+        raise ValidationError({"status": "Choose active, inactive or quarantined."})
+    if not reason.strip():
+        raise ValidationError({"reason": "Say why."})
+    with audited_transaction():
+        workflow = Workflow.objects.select_for_update().select_related("workspace").get(pk=workflow.pk)
+        require(actor, "workflow.activate", workflow, fresh=True)
+        if status == WorkflowStatus.ACTIVE and workflow.active_version_id is None:
+            raise ValidationError({"status": "No approved version yet: approve a change first."})
+        if workflow.status == status:
+            raise ValidationError(
+                {"status": f"The workflow is already {workflow.get_status_display().lower()}."}
+            )
+        before = workflow.status
+        workflow.status = status
+        workflow.save(update_fields=["status"])
+        action = "workflow.activated" if status == WorkflowStatus.ACTIVE else "workflow.deactivated"
+        audit_event_record(
+            action=action,
+            actor=actor,
+            target=workflow,
+            **_where(workflow),
+            data={"diff": {"status": {"before": before, "after": status}}, "reason": reason.strip()},
+        )
+    return workflow

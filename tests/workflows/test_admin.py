@@ -78,3 +78,34 @@ def test_inbox_query_count_is_flat(shop, client):
             client.get(reverse("admin:workflows_changerequest_changelist"), {"inbox": "mine"})
         counts.append(len(captured))
     assert counts[0] == counts[1], counts
+
+
+def test_officer_quarantines_and_reactivates_a_workflow(shop, client):
+    from audit.models import AuditEvent
+    from workflows.models import Workflow
+
+    world = shop
+    change = _submitted(world)
+    services.change_request_decide(
+        actor=world.users["compliance_officer"], change=change, tier="compliance", approve=True, comment="ok"
+    )
+    services.change_request_decide(
+        actor=world.second_officer, change=change, tier="security", approve=True, comment="ok"
+    )
+    workflow = Workflow.objects.get(pk=change.workflow_id)
+    client.force_login(world.users["compliance_officer"])
+    url = reverse("admin:workflows_workflow_status", args=[workflow.pk])
+    assert "Reason" in client.get(url).content.decode()
+    assert "This field is required" in client.post(url, {"status": "quarantined"}).content.decode()
+    client.post(url, {"status": "quarantined", "reason": "INC-9: suspicious export"})
+    workflow.refresh_from_db()
+    assert workflow.status == "quarantined"
+    event = AuditEvent.objects.filter(action="workflow.deactivated").latest("id")
+    assert event.data["reason"] == "INC-9: suspicious export"
+    again = client.post(url, {"status": "quarantined", "reason": "twice"})
+    assert "already quarantined" in again.content.decode()
+    client.post(url, {"status": "active", "reason": "INC-9 closed"})
+    workflow.refresh_from_db()
+    assert workflow.status == "active"
+    client.force_login(world.users["auditor"])
+    assert client.get(url).status_code == 403
