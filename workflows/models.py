@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from guardian.models import UserObjectPermissionBase
 
 from governance.regions import DataRegion
 
@@ -173,3 +174,14 @@ class Approval(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_decision_display()} {self.tier} by {self.reviewer}"
+
+
+class WorkflowUserGrant(UserObjectPermissionBase):
+    """A per-object permission of one user on one workflow (django-guardian, direct foreign key),
+    e.g. a builder of another team allowed to edit this workflow only."""
+
+    content_object = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="user_grants")
+
+    class Meta(UserObjectPermissionBase.Meta):
+        abstract = False
+        verbose_name = "workflow grant"

@@ -359,3 +359,31 @@ def test_two_officers_approving_at_once_apply_exactly_once():
     assert "cannot decide" in sorted(outcomes)[0] or "already" in sorted(outcomes)[0], outcomes
     assert AuditEvent.objects.filter(action="workflow.change.applied").count() == 1
     assert change.approvals.filter(tier="security").count() == 1
+
+
+def test_a_grant_lets_a_builder_of_another_workspace_edit_one_workflow(shop):
+    """Guardian grants on a single workflow: edit this one, nothing else of that workspace."""
+    from governance.access.decision import decide
+    from governance.access.services import object_grant_assign
+    from tests.conftest import member
+    from tests.factories import UserFactory
+
+    world = shop
+    change = new_workflow(world)
+    workflow = Workflow.objects.get(pk=change.workflow_id)
+    outsider = UserFactory(organization=world.org, region="EU")
+    member(outsider, "workflow_builder", world.sibling)
+    assert not decide(outsider, "workflow.edit", workflow).allowed
+    object_grant_assign(actor=world.users["workspace_owner"], user=outsider, obj=workflow, verb="change")
+    assert decide(outsider, "workflow.edit", workflow).allowed
+    assert "grant on this object" in decide(outsider, "workflow.edit", workflow).message
+    other = new_workflow(world, slug="other")
+    assert not decide(outsider, "workflow.edit", Workflow.objects.get(pk=other.workflow_id)).allowed
+    edited = services.workflow_version_create(
+        actor=outsider,
+        workflow=workflow,
+        definition=TRIAGE,
+        base_version=change.version,
+        summary="granted edit",
+    )
+    assert edited.author == outsider
