@@ -176,3 +176,20 @@ def test_demo_journey_officer_approves_the_waiting_change(db, client):
     workflow = Workflow.objects.get(slug="crm-sync")
     assert workflow.active_version.number == 2
     assert workflow.active_version.definition["trigger"]["cron"] == "0 6 * * 1-5"
+
+
+def test_builders_list_query_count_is_flat(shop, client):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    world = shop
+    client.force_login(world.users["workflow_builder"])
+    counts = []
+    for batch in (2, 10):
+        for index in range(batch):
+            new_workflow(world, slug=f"list-{batch}-{index}")
+        client.get(reverse("workflow-list"))
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(reverse("workflow-list")).status_code == 200
+        counts.append(len(captured))
+    assert counts[0] == counts[1], counts
