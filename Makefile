@@ -39,6 +39,7 @@ check: $(STAMP)
 	  DJANGO_SETTINGS_MODULE=governance.settings.test $(BIN)/python manage.py makemigrations --check --dry-run
 
 pytest: $(STAMP)
+	bash scripts/ensure-chromium.sh
 	source scripts/test-database.sh && $(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint check pytest
