@@ -133,6 +133,19 @@ class GovernedModelAdmin(admin.ModelAdmin):
         return HttpResponseRedirect(request.get_full_path())
 
 
+class ActorFormMixin:
+    """Hand the signed-in user to the admin form as ``actor``."""
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        base = super().get_form(request, obj, change, **kwargs)
+
+        class BoundForm(base):
+            def __init__(self, *args, **form_kwargs):
+                super().__init__(*args, actor=request.user, **form_kwargs)
+
+        return BoundForm
+
+
 class ReadOnlyModelAdmin(GovernedModelAdmin):
     """For records nobody edits in the control panel (roles, ledger events)."""
 

@@ -20,7 +20,7 @@ from governance.access.decision import decide
 from governance.access.models import ChangeStatus, OnCallOverride, Policy, PolicyChange
 from governance.access.policies import try_policies
 from governance.access.queries import restrict
-from governance.admin_site import GovernedModelAdmin, ReadOnlyModelAdmin, site
+from governance.admin_site import ActorFormMixin, GovernedModelAdmin, ReadOnlyModelAdmin, site
 from governance.regions import DataRegion
 from governance.tenancy.models import Workspace
 from governance.tenancy.selectors import workspaces_visible_to
@@ -197,21 +197,12 @@ class PolicyChangeForm(forms.ModelForm):
 
 
 @admin.register(PolicyChange, site=site)
-class PolicyChangeAdmin(GovernedModelAdmin):
+class PolicyChangeAdmin(ActorFormMixin, GovernedModelAdmin):
     form = PolicyChangeForm
     list_display = ["name", "status", "proposed_by", "proposed_at", "decided_by", "decided_at"]
     list_filter = ["status"]
     list_select_related = ["proposed_by", "decided_by"]
     change_form_template = "admin/access/policychange/change_form.html"
-
-    def get_form(self, request, obj=None, change=False, **kwargs):
-        base = super().get_form(request, obj, change, **kwargs)
-
-        class BoundForm(base):
-            def __init__(self, *args, **form_kwargs):
-                super().__init__(*args, actor=request.user, **form_kwargs)
-
-        return BoundForm
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
@@ -317,7 +308,7 @@ class OnCallOverrideForm(forms.ModelForm):
 
 
 @admin.register(OnCallOverride, site=site)
-class OnCallOverrideAdmin(GovernedModelAdmin):
+class OnCallOverrideAdmin(ActorFormMixin, GovernedModelAdmin):
     form = OnCallOverrideForm
     list_display = ["user", "workspace", "starts_at", "ends_at", "active"]
     list_select_related = ["user", "workspace"]
@@ -326,15 +317,6 @@ class OnCallOverrideAdmin(GovernedModelAdmin):
     @admin.display(boolean=True)
     def active(self, override: OnCallOverride) -> bool:
         return override.is_active()
-
-    def get_form(self, request, obj=None, change=False, **kwargs):
-        base = super().get_form(request, obj, change, **kwargs)
-
-        class BoundForm(base):
-            def __init__(self, *args, **form_kwargs):
-                super().__init__(*args, actor=request.user, **form_kwargs)
-
-        return BoundForm
 
     def get_fields(self, request, obj=None):
         if obj is None:

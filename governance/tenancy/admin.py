@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 
-from governance.admin_site import GovernedModelAdmin, ReadOnlyModelAdmin, site
+from governance.admin_site import ActorFormMixin, GovernedModelAdmin, ReadOnlyModelAdmin, site
 from governance.tenancy import selectors, services
 from governance.tenancy.models import Membership, Organization, Role, RolePermission, Workspace
 
@@ -49,19 +49,6 @@ class WorkspaceForm(forms.ModelForm):
         if taken.exclude(pk=self.instance.pk).exists():
             raise forms.ValidationError("Another workspace of this organisation uses this slug.")
         return slug
-
-
-class ActorFormMixin:
-    """Hand the signed-in user to the admin form as ``actor``."""
-
-    def get_form(self, request, obj=None, change=False, **kwargs):
-        base = super().get_form(request, obj, change, **kwargs)
-
-        class BoundForm(base):
-            def __init__(self, *args, **form_kwargs):
-                super().__init__(*args, actor=request.user, **form_kwargs)
-
-        return BoundForm
 
 
 @admin.register(Workspace, site=site)
