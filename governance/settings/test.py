@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import dj_database_url
-
 from governance.settings.base import *
-from governance.settings.env import env_str
+from governance.settings.env import database_from_url, env_str
 
 SECRET_KEY = "test-only-key-not-for-any-deployment-0123456789abcdefghijklmnop"  # noqa: S105
 DATABASES = {
-    "default": dj_database_url.parse(
-        env_str("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
-    ),
+    "default": database_from_url(env_str("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"))
 }
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CELERY_TASK_ALWAYS_EAGER = True
