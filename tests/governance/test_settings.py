@@ -20,11 +20,9 @@ GOOD = {
 
 
 def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {*GOOD, "LEDGER_SIGNING_KEY", "DJANGO_SETTINGS_MODULE"}
-    }
+    # Only what the test sets: nothing from the test process's own environment leaks in.
+    unwanted = {*GOOD, "LEDGER_SIGNING_KEY", "DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    clean = {k: v for k, v in os.environ.items() if k not in unwanted}
     clean.update(env, DJANGO_SETTINGS_MODULE="governance.settings.production")
     return subprocess.run(  # noqa: S603 - fixed arguments, our own manage.py
         [sys.executable, "manage.py", *args], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=120

@@ -18,14 +18,15 @@ pytestmark = [
     ),
     pytest.mark.django_db(transaction=True),
 ]
-# Playwright's sync API runs an event loop; Django's async-safety check would otherwise refuse the ORM.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 @pytest.fixture
-def browser():
+def browser(monkeypatch):
     from playwright.sync_api import sync_playwright
 
+    # Playwright's sync API runs an event loop in this thread; Django's async-safety check would
+    # otherwise refuse the ORM calls the test makes beside it. For this test only.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_playwright() as playwright:
         instance = playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True,
@@ -42,7 +43,9 @@ def demo(live_server):
     from django.core.management import call_command
 
     from accounts.models import User
+    from tests.conftest import ensure_roles
 
+    ensure_roles()  # an earlier transactional test may have flushed the migration-made rows
     with mock.patch("governance.access.policies.timezone.now", return_value=BUSINESS_HOURS):
         call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115
         for user in User.objects.all():
