@@ -14,7 +14,7 @@ from django.forms import formset_factory
 
 from governance.regions import DataRegion
 from workflows.definition import STEP_TYPES
-from workflows.models import Environment
+from workflows.models import Environment, Sensitivity
 
 STEP_FIELDS = {
     "http_request": ("integration", "method", "path", "next"),
@@ -181,3 +181,24 @@ def place_definition_errors(messages: list[str], change_form: forms.Form, step_f
             change_form.add_error("trigger_type", message.split(": ", 1)[-1])
         else:
             change_form.add_error(None, message)
+
+
+class IntegrationRequestForm(forms.Form):
+    """Ask to connect a system; financial and HR systems wait for your manager."""
+
+    workspace = forms.ModelChoiceField(queryset=None, empty_label=None)
+    name = forms.CharField(max_length=120)
+    slug = forms.SlugField(max_length=60, help_text="How workflow steps refer to it, e.g. crm.")
+    kind = forms.CharField(max_length=40, help_text="e.g. crm, hris, erp, ai_provider")
+    sensitivity = forms.ChoiceField(choices=Sensitivity.choices)
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), help_text="What it is for.")
+
+    def __init__(self, *args, workspaces, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["workspace"].queryset = workspaces
+
+
+class ManagerDecisionForm(forms.Form):
+    decision = forms.ChoiceField(choices=[("approve", "Approve and connect"), ("reject", "Reject")],
+                                 widget=forms.RadioSelect)  # fmt: skip
+    comment = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), help_text="Required: why.")

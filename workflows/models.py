@@ -185,3 +185,38 @@ class WorkflowUserGrant(UserObjectPermissionBase):
     class Meta(UserObjectPermissionBase.Meta):
         abstract = False
         verbose_name = "workflow grant"
+
+
+class RequestStatus(models.TextChoices):
+    PENDING = "pending", "Waiting for the manager"
+    CONNECTED = "connected", "Connected"
+    REJECTED = "rejected", "Rejected"
+
+
+class IntegrationRequest(models.Model):
+    """A request to connect an integration. Financial and HR systems wait for the requester's
+    manager to approve (the sensitive-integration-manager-approval policy); others connect at once."""
+
+    workspace = models.ForeignKey("tenancy.Workspace", on_delete=models.PROTECT, related_name="+")
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=60)
+    kind = models.CharField(max_length=40)
+    sensitivity = models.CharField(max_length=16, choices=Sensitivity.choices, default=Sensitivity.NONE)
+    reason = models.TextField()
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=16, choices=RequestStatus.choices, default=RequestStatus.PENDING)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    comment = models.TextField(blank=True)
+    integration = models.ForeignKey(
+        Integration, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-requested_at"]
+
+    def __str__(self) -> str:
+        return f"connect {self.name} ({self.get_status_display().lower()})"

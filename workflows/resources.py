@@ -17,7 +17,7 @@ def _integration_entity(integration):
 
 def register() -> None:
     """Register the workflow models (called from the app's ``ready``)."""
-    from workflows.models import ChangeRequest, Integration, Workflow, WorkflowVersion
+    from workflows.models import ChangeRequest, Integration, IntegrationRequest, Workflow, WorkflowVersion
 
     access_resources.register(Resource(
         Workflow, organization_field="workspace__organization", workspace_field="workspace",
@@ -36,4 +36,8 @@ def register() -> None:
         Integration, organization_field="workspace__organization", workspace_field="workspace",
         actions={"view": "workflow.view", "add": "integration.manage", "change": "integration.manage"},
         policy_entity=_integration_entity,
+    ))  # fmt: skip
+    access_resources.register(Resource(
+        IntegrationRequest, organization_field="workspace__organization", workspace_field="workspace",
+        actions={"view": "integration.manage"},
     ))  # fmt: skip

@@ -36,3 +36,16 @@ def inbox_for(actor) -> QuerySet[ChangeRequest]:
     mine = Approval.objects.filter(change=OuterRef("pk"), reviewer=actor)
     return (reviewable.filter(~Exists(mine)).select_related("workflow__workspace", "version", "author")
             .order_by("submitted_at", "id"))  # fmt: skip
+
+
+def integration_requests_visible_to(actor) -> QuerySet:
+    """Requests the actor made, must decide as the requester's manager, or manages as an owner."""
+    from django.db.models import Q
+
+    from workflows.models import IntegrationRequest
+
+    managed = restrict(IntegrationRequest.objects.all(), actor, "integration.manage").values("pk")
+    return IntegrationRequest.objects.filter(
+        Q(requested_by=actor) | Q(requested_by__manager=actor) | Q(pk__in=managed),
+        workspace__organization_id=actor.organization_id,
+    ).select_related("workspace", "requested_by", "decided_by", "integration")

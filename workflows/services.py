@@ -22,6 +22,8 @@ from workflows.models import (
     ChangeRequest,
     ChangeState,
     Integration,
+    IntegrationRequest,
+    RequestStatus,
     Workflow,
     WorkflowStatus,
     WorkflowVersion,
@@ -47,35 +49,115 @@ def _where(workflow: Workflow) -> dict[str, int]:
 
 
 def integration_create(
-    *,
-    actor,
-    workspace,
-    name: str,
-    slug: str,
-    kind: str,
-    sensitivity: str = "none",
-    manager_approved: bool = False,
+    *, actor, workspace, name: str, slug: str, kind: str, sensitivity: str = "none"
 ) -> Integration:
-    """Connect an integration (the policies may require the requester's manager's approval)."""
+    """Connect an integration directly (the system, or a sensitivity no policy guards)."""
     with audited_transaction():
-        integration = Integration(
-            workspace=workspace, name=name, slug=slug, kind=kind, sensitivity=sensitivity
-        )
-        if actor is not None:
-            require(
-                actor, "integration.manage", integration, {"manager_approved": manager_approved}, fresh=True
-            )
-        integration.full_clean()
-        integration.save()
-        audit_event_record(
-            action="integration.created",
+        return _connect(
             actor=actor,
-            target=integration,
+            workspace=workspace,
+            name=name,
+            slug=slug,
+            kind=kind,
+            sensitivity=sensitivity,
+            approved_by=None,
+        )
+
+
+def _connect(*, actor, workspace, name, slug, kind, sensitivity, approved_by) -> Integration:
+    integration = Integration(workspace=workspace, name=name, slug=slug, kind=kind, sensitivity=sensitivity)
+    if actor is not None:
+        # The manager's approval, when there is one, is a fact the policies are told — never a
+        # flag a caller sets: only integration_request_decide passes it.
+        require(
+            actor,
+            "integration.manage",
+            integration,
+            {"manager_approved": approved_by is not None},
+            fresh=True,
+        )
+    integration.full_clean()
+    integration.save()
+    audit_event_record(action="integration.created", actor=actor, target=integration,
+                       organization_id=workspace.organization_id, workspace_id=workspace.pk,
+                       data={"slug": slug, "kind": kind, "sensitivity": sensitivity,
+                             "manager_approval": approved_by.email if approved_by else None})  # fmt: skip
+    return integration
+
+
+def integration_request_create(
+    *, actor, workspace, name: str, slug: str, kind: str, sensitivity: str, reason: str
+) -> IntegrationRequest:
+    """Ask to connect an integration; a financial or HR one waits for the requester's manager."""
+    with audited_transaction():
+        require(actor, "integration.manage", workspace, fresh=True)
+        if not reason.strip():
+            raise ValidationError({"reason": "Say what the integration is for."})
+        if Integration.objects.filter(workspace=workspace, slug=slug).exists():
+            raise ValidationError({"slug": "An integration with this slug is connected already."})
+        request = IntegrationRequest(workspace=workspace, name=name, slug=slug, kind=kind, sensitivity=sensitivity,
+                                     reason=reason.strip(), requested_by=actor)  # fmt: skip
+        request.full_clean()
+        sensitive = sensitivity in ("financial", "hr")
+        if sensitive and actor.manager_id is None:
+            raise ValidationError({"sensitivity": "Connecting a financial or HR system needs your manager's "
+                                                  "approval, and no manager is recorded for you. Ask a platform "
+                                                  "administrator to record your manager."})  # fmt: skip
+        request.save()
+        audit_event_record(
+            action="integration.requested",
+            actor=actor,
+            target=request,
             organization_id=workspace.organization_id,
             workspace_id=workspace.pk,
-            data={"slug": slug, "kind": kind, "sensitivity": sensitivity},
+            data={"slug": slug, "sensitivity": sensitivity, "reason": request.reason},
         )
-    return integration
+        if not sensitive:
+            request.integration = _connect(actor=actor, workspace=workspace, name=name, slug=slug, kind=kind,
+                                           sensitivity=sensitivity, approved_by=None)  # fmt: skip
+            request.status = RequestStatus.CONNECTED
+            request.save(update_fields=["integration", "status"])
+    if request.status == RequestStatus.PENDING:
+        transaction.on_commit(lambda: _notify_manager(request.pk))
+    return request
+
+
+def integration_request_decide(
+    *, actor, request: IntegrationRequest, approve: bool, comment: str
+) -> IntegrationRequest:
+    """The requester's manager approves (and the integration is connected) or rejects."""
+    with audited_transaction():
+        request = (IntegrationRequest.objects.select_for_update(of=("self",))
+                   .select_related("requested_by", "workspace").get(pk=request.pk))  # fmt: skip
+        if request.status != RequestStatus.PENDING:
+            raise ValidationError(
+                {"status": f"This request is already {request.get_status_display().lower()}."}
+            )
+        if request.requested_by.manager_id != actor.pk:
+            raise ValidationError({"decided_by": "Only the requester's manager decides this request."})
+        if not comment.strip():
+            raise ValidationError({"comment": "A comment is required: say why."})
+        request.decided_by, request.decided_at, request.comment = actor, timezone.now(), comment.strip()
+        if approve:
+            request.integration = _connect(actor=request.requested_by, workspace=request.workspace, name=request.name,
+                                           slug=request.slug, kind=request.kind, sensitivity=request.sensitivity,
+                                           approved_by=actor)  # fmt: skip
+            request.status = RequestStatus.CONNECTED
+        else:
+            request.status = RequestStatus.REJECTED
+        request.save(update_fields=["decided_by", "decided_at", "comment", "integration", "status"])
+        audit_event_record(action="integration.request.approved" if approve else "integration.request.rejected",
+                           actor=actor, target=request, organization_id=request.workspace.organization_id,
+                           workspace_id=request.workspace_id,
+                           data={"slug": request.slug, "requester": request.requested_by.email,
+                                 "comment": request.comment})  # fmt: skip
+    return request
+
+
+def _notify_manager(request_id: int) -> None:
+    from workflows.tasks import notify_integration_request
+
+    notify_integration_request.delay(request_id)
 
 
 def workflow_create(

@@ -18,7 +18,9 @@ from workflows import selectors, services
 from workflows.definition import schema_json
 from workflows.forms import (
     ChangeForm,
+    IntegrationRequestForm,
     JsonDefinitionForm,
+    ManagerDecisionForm,
     StepFormSet,
     WorkflowSettingsForm,
     definition_from,
@@ -26,7 +28,7 @@ from workflows.forms import (
     step_initial,
     trigger_initial,
 )
-from workflows.models import ChangeState, WorkflowVersion
+from workflows.models import ChangeState, Integration, WorkflowVersion
 
 STARTER = {"trigger": {"type": "manual"},
            "steps": [{"id": "start", "type": "transform", "expression": "input", "next": None}]}  # fmt: skip
@@ -202,3 +204,60 @@ def change_withdraw(request, change_id: int):
 def definition_schema(request):
     """The published JSON Schema of workflow definitions."""
     return HttpResponse(schema_json(), content_type="application/schema+json")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def integrations(request):
+    """Connected integrations and requests; owners ask to connect new ones here."""
+    workspaces = restrict(Workspace.objects.all(), request.user, "integration.manage")
+    form = (
+        IntegrationRequestForm(request.POST or None, workspaces=workspaces) if workspaces.exists() else None
+    )
+    if request.method == "POST":
+        if form is None:
+            raise PermissionDenied("None of your roles lets you connect integrations.")
+        if form.is_valid():
+            try:
+                created = services.integration_request_create(actor=request.user, **form.cleaned_data)
+            except ValidationError as error:
+                for field, problems in error.message_dict.items():
+                    form.add_error(field if field in form.fields else None, problems)
+            else:
+                messages.success(request, "Connected." if created.status == "connected" else
+                                 "Requested: your manager has been asked to approve it.")  # fmt: skip
+                return redirect("integrations")
+    connected = restrict(Integration.objects.select_related("workspace"), request.user, "workflow.view")
+    requests = selectors.integration_requests_visible_to(request.user)[:50]
+    return render(
+        request,
+        "workflows/integrations.html",
+        {"form": form, "integrations": connected, "requests": requests},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def integration_request(request, request_id: int):
+    """One request; the requester's manager approves or rejects it here."""
+    item = get_object_or_404(selectors.integration_requests_visible_to(request.user), pk=request_id)
+    is_manager = item.requested_by.manager_id == request.user.pk and item.status == "pending"
+    form = ManagerDecisionForm(request.POST or None) if is_manager else None
+    if request.method == "POST":
+        if form is None:
+            raise PermissionDenied("Only the requester's manager decides this request.")
+        if form.is_valid():
+            try:
+                services.integration_request_decide(
+                    actor=request.user,
+                    request=item,
+                    approve=form.cleaned_data["decision"] == "approve",
+                    comment=form.cleaned_data["comment"],
+                )
+            except ValidationError as error:
+                for problems in error.message_dict.values():
+                    form.add_error(None, problems)
+            else:
+                messages.success(request, "Recorded.")
+                return redirect("integration-request", request_id=item.pk)
+    return render(request, "workflows/integration_request.html", {"item": item, "form": form})
