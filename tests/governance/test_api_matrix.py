@@ -26,7 +26,7 @@ def _target(world, scope):
 
 
 def _request(client, world, endpoint: str, scope: str | None):
-    if endpoint.startswith(("api-workflow", "api-change")):
+    if endpoint.startswith(("api-workflow", "api-change", "api-integration")):
         return _workflow_request(client, world, endpoint, scope)
     if endpoint == "workspace-list":
         return client.get(reverse("workspace-list"))
@@ -75,8 +75,47 @@ def _draft(world, scope):
     )
 
 
+def _integration_request(world, scope):
+    """A pending request in the scope's workspace; in ours the owner asks and the auditor is the manager."""
+    from workflows.models import IntegrationRequest
+
+    owner = world.users["workspace_owner"]
+    owner.manager = world.users["auditor"]
+    owner.save(update_fields=["manager"])
+    requester = {"own": owner, "sibling": world.sibling_membership.user, "foreign": world.foreign_user}[scope]
+    workspace = {"own": world.ws, "sibling": world.sibling, "foreign": world.foreign}[scope]
+    return IntegrationRequest.objects.create(
+        workspace=workspace,
+        name="HR",
+        slug="hris",
+        kind="hris",
+        sensitivity="hr",
+        reason="payroll",
+        requested_by=requester,
+    )
+
+
 def _workflow_request(client, world, endpoint: str, scope: str | None):
     from tests.conftest import SIMPLE_DEFINITION
+
+    if endpoint == "api-integration-request-list":
+        return client.get(reverse("api-integration-request-list"))
+    if endpoint == "api-integration-request-create":
+        workspace = {"own": world.ws, "sibling": world.sibling, "foreign": world.foreign}[scope]
+        return client.post(reverse("api-integration-request-list"), {
+            "workspace": workspace.pk, "name": "CRM", "slug": "crm", "kind": "crm", "sensitivity": "none",
+            "reason": "tickets"}, format="json")  # fmt: skip
+    if endpoint == "api-integration-request-detail":
+        return client.get(
+            reverse("api-integration-request-detail", args=[_integration_request(world, scope).pk])
+        )
+    if endpoint == "api-integration-request-decide":
+        item = _integration_request(world, scope)
+        return client.post(
+            reverse("api-integration-request-decide", args=[item.pk]),
+            {"approve": True, "comment": "ok"},
+            format="json",
+        )
 
     if endpoint == "api-workflow-list":
         return client.get(reverse("api-workflow-list"))
@@ -168,6 +207,18 @@ MATRIX = {
     "api-change-decide/own":         (401, 403, 400, 400, 400, 400, 200, 400),
     "api-change-decide/sibling":     (401, 403, 404, 404, 404, 404, 404, 404),
     "api-change-decide/foreign":     (401, 403, 404, 404, 404, 404, 404, 404),
+    # Integration requests: owners ask (here the owner's manager is the auditor, who alone decides);
+    # nobody else sees a request, whatever their role.
+    "api-integration-request-list":           (401, 200, 200, 200, 200, 200, 200, 200),
+    "api-integration-request-create/own":     (401, 403, 201, 403, 403, 403, 403, 403),
+    "api-integration-request-create/sibling": (401, 403, 400, 403, 403, 403, 403, 403),
+    "api-integration-request-create/foreign": (401, 403, 400, 403, 403, 403, 403, 403),
+    "api-integration-request-detail/own":     (401, 404, 200, 404, 404, 404, 404, 200),
+    "api-integration-request-detail/sibling": (401, 404, 404, 404, 404, 404, 404, 404),
+    "api-integration-request-detail/foreign": (401, 404, 404, 404, 404, 404, 404, 404),
+    "api-integration-request-decide/own":     (401, 404, 400, 404, 404, 404, 404, 200),
+    "api-integration-request-decide/sibling": (401, 404, 404, 404, 404, 404, 404, 404),
+    "api-integration-request-decide/foreign": (401, 404, 404, 404, 404, 404, 404, 404),
 }
 # fmt: on
 
@@ -191,6 +242,10 @@ ROUTES = {
     "api-change-submit": ("api-change-submit", "POST"),
     "api-change-withdraw": ("api-change-withdraw", "POST"),
     "api-change-decide": ("api-change-decide", "POST"),
+    "api-integration-request-list": ("api-integration-request-list", "GET"),
+    "api-integration-request-create": ("api-integration-request-list", "POST"),
+    "api-integration-request-detail": ("api-integration-request-detail", "GET"),
+    "api-integration-request-decide": ("api-integration-request-decide", "POST"),
 }
 
 

@@ -133,3 +133,39 @@ def test_pages_request_and_manager_decision(world, owner, client):
     assert request.status == "connected"
     client.force_login(world.users["workflow_builder"])
     assert client.get(reverse("integration-request", args=[request.pk])).status_code == 404
+
+
+def test_api_request_and_manager_decision(world, owner):
+    from rest_framework.test import APIClient
+
+    requester = APIClient()
+    requester.force_authenticate(owner)
+    created = requester.post(reverse("api-integration-request-list"), {
+        "workspace": world.ws.pk, "name": "HR", "slug": "hris", "kind": "hris", "sensitivity": "hr",
+        "reason": "payroll"}, format="json")  # fmt: skip
+    assert created.status_code == 201
+    assert created.json()["status"] == "pending"
+    self_approval = requester.post(
+        reverse("api-integration-request-decide", args=[created.json()["id"]]),
+        {"approve": True, "comment": "me"},
+        format="json",
+    )
+    assert self_approval.status_code == 400
+    assert "requester's manager" in self_approval.json()["decided_by"][0]
+    member(world.manager, "viewer", world.sibling)
+    manager = APIClient()
+    manager.force_authenticate(world.manager)
+    decided = manager.post(
+        reverse("api-integration-request-decide", args=[created.json()["id"]]),
+        {"approve": True, "comment": "ok"},
+        format="json",
+    )
+    assert decided.status_code == 200
+    assert decided.json()["status"] == "connected"
+    bad = requester.post(
+        reverse("api-integration-request-list"),
+        {"workspace": world.ws.pk, "slug": "Not A Slug", "sensitivity": "nuclear"},
+        format="json",
+    )
+    assert bad.status_code == 400
+    assert {"slug", "sensitivity", "name", "kind", "reason"} <= set(bad.json())

@@ -5,5 +5,6 @@ from workflows.api import views
 router = SimpleRouter()
 router.register("workflows", views.WorkflowViewSet, basename="api-workflow")
 router.register("changes", views.ChangeViewSet, basename="api-change")
+router.register("integration-requests", views.IntegrationRequestViewSet, basename="api-integration-request")
 
 urlpatterns = router.urls
