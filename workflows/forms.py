@@ -92,6 +92,23 @@ class StepForm(forms.Form):
                     self.add_error(name, f"Not valid JSON: {error.msg} (line {error.lineno}).")
         return cleaned
 
+    def relevant_fields(self) -> list:
+        """The fields of this step's type (all of them for the empty "add a step" row), so the
+        editor shows what matters without JavaScript; a changed type shows its own after saving."""
+        step_type = (self.data.get(self.add_prefix("type")) if self.is_bound else None) or self.initial.get(
+            "type"
+        )
+        if step_type not in STEP_FIELDS:
+            return list(self)
+        names = [
+            "id",
+            "type",
+            *("else_" if n == "else" else n for n in STEP_FIELDS[step_type]),
+            "ORDER",
+            "DELETE",
+        ]
+        return [self[name] for name in names if name in self.fields]
+
     def to_step(self) -> dict:
         data = self.cleaned_data
         step = {"id": data["id"], "type": data["type"]}

@@ -193,3 +193,18 @@ def test_builders_list_query_count_is_flat(shop, client):
             assert client.get(reverse("workflow-list")).status_code == 200
         counts.append(len(captured))
     assert counts[0] == counts[1], counts
+
+
+def test_editor_shows_the_fields_of_each_steps_type(shop, client):
+    """Without JavaScript: a step shows only its type's fields; choosing another type asks for
+    that type's fields on the next page, with the error at the step."""
+    world = shop
+    client.force_login(world.users["workflow_builder"])
+    steps = [{"id": "tag", "type": "branch", "expression": "x"}]  # was a transform, now a branch
+    response = client.post(
+        reverse("workflow-create"), {**SETTINGS, "workspace": world.ws.pk, **structured(steps=steps)}
+    )
+    body = response.content.decode()
+    assert "&#x27;condition&#x27; is a required property" in body
+    assert 'name="steps-0-condition"' in body
+    assert 'name="steps-0-expression"' not in body
