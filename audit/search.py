@@ -16,7 +16,7 @@ def search_events(queryset: models.QuerySet, terms: str) -> models.QuerySet:
     if not terms:
         return queryset
     if connection.vendor == "postgresql":
-        # The document is a constant of this module; the terms travel as a bound parameter.
+        # The column name is a constant of this module; the terms travel as a bound parameter.
         match = RawSQL(  # noqa: S611
             f"{DOCUMENT} @@ websearch_to_tsquery('simple'::regconfig, %s)",
             [terms],

@@ -34,7 +34,8 @@ GOVERNED_TABLES = (
 )
 
 
-def _unchanged(columns, old="OLD", new="NEW") -> str:
+def unchanged(columns, old="OLD", new="NEW") -> str:
+    """SQL: every one of ``columns`` is the same in NEW as in OLD."""
     return " AND ".join(f"{new}.{column} IS NOT DISTINCT FROM {old}.{column}" for column in columns)
 
 
@@ -43,7 +44,7 @@ CREATE OR REPLACE FUNCTION audit_event_guard() RETURNS trigger LANGUAGE plpgsql 
 BEGIN
     IF TG_OP = 'UPDATE' AND OLD.sequence IS NULL AND NEW.sequence IS NOT NULL
        AND OLD.leaf_hash IS NULL AND OLD.chain_hash IS NULL AND OLD.sealed_at IS NULL
-       AND {_unchanged(EVENT_CONTENT_COLUMNS)} THEN
+       AND {unchanged(EVENT_CONTENT_COLUMNS)} THEN
         RETURN NEW;
     END IF;
     RAISE EXCEPTION 'the audit ledger is append-only: % of event % refused', TG_OP, OLD.id
@@ -72,7 +73,7 @@ SQLITE_IMMUTABILITY = [
     "BEGIN SELECT RAISE(ABORT, 'the audit ledger is append-only: DELETE refused'); END",
     "CREATE TRIGGER audit_event_seal_only BEFORE UPDATE ON audit_auditevent WHEN NOT ("
     "OLD.sequence IS NULL AND NEW.sequence IS NOT NULL AND OLD.leaf_hash IS NULL AND OLD.chain_hash IS NULL "
-    f"AND OLD.sealed_at IS NULL AND {_unchanged(EVENT_CONTENT_COLUMNS).replace('IS NOT DISTINCT FROM', 'IS')}) "
+    f"AND OLD.sealed_at IS NULL AND {unchanged(EVENT_CONTENT_COLUMNS).replace('IS NOT DISTINCT FROM', 'IS')}) "
     "BEGIN SELECT RAISE(ABORT, 'the audit ledger is append-only: UPDATE refused'); END",
     "CREATE TRIGGER audit_head_no_delete BEFORE DELETE ON audit_signedtreehead "
     "BEGIN SELECT RAISE(ABORT, 'signed tree heads are append-only: DELETE refused'); END",

@@ -456,3 +456,15 @@ def test_parallel_column_check_on_its_own_connection():
     report = ledger_verify(parallel=True)
     assert report.first.sequence == 7
     assert "field was changed" in report.first.reason
+
+
+def test_the_search_document_is_written_once_and_cannot_be_changed(db):
+    record(1, data={"note": "quarterly payroll"})
+    event = AuditEvent.objects.get()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT search::text FROM audit_auditevent WHERE id = %s", [event.pk])
+        assert "payroll" in cursor.fetchone()[0]
+    with pytest.raises((InternalError, ProgrammingError), match="append-only"), transaction.atomic(), \\
+            connection.cursor() as cursor:  # fmt: skip
+        cursor.execute("UPDATE audit_auditevent SET sequence = 1, search = to_tsvector('hidden') WHERE id = %s",
+                       [event.pk])
