@@ -464,7 +464,12 @@ def test_the_search_document_is_written_once_and_cannot_be_changed(db):
     with connection.cursor() as cursor:
         cursor.execute("SELECT search::text FROM audit_auditevent WHERE id = %s", [event.pk])
         assert "payroll" in cursor.fetchone()[0]
-    with pytest.raises((InternalError, ProgrammingError), match="append-only"), transaction.atomic(), \\
-            connection.cursor() as cursor:  # fmt: skip
-        cursor.execute("UPDATE audit_auditevent SET sequence = 1, search = to_tsvector('hidden') WHERE id = %s",
-                       [event.pk])
+    with (
+        pytest.raises((InternalError, ProgrammingError), match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(
+            "UPDATE audit_auditevent SET sequence = 1, search = to_tsvector('hidden') WHERE id = %s",
+            [event.pk],
+        )
