@@ -107,9 +107,17 @@ def _insert(values: dict[str, Any], canonical: bytes) -> AuditEvent:
     params.append(canonical)
     columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
     placeholders = ", ".join(["%s"] * (len(fields) + 1))
+    if connection.vendor == "postgresql":
+        # The search document, computed here once (the trigger only covers other insert paths).
+        columns += ", canonical, search"
+        placeholders += ", to_tsvector('simple'::regconfig, %s)"
+        params.append(" ".join((values["action"], values["target_label"], values["actor_label"],
+                                json.dumps(values["data"]))))  # fmt: skip
+    else:
+        columns += ", canonical"
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO audit_auditevent ({columns}, canonical) VALUES ({placeholders}) RETURNING id",  # noqa: S608
+            f"INSERT INTO audit_auditevent ({columns}) VALUES ({placeholders}) RETURNING id",  # noqa: S608
             params,
         )
         event_id = cursor.fetchone()[0]
