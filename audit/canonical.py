@@ -54,10 +54,58 @@ def content_of(values: dict[str, Any]) -> dict[str, Any]:
 
 def canonical_bytes(values: dict[str, Any]) -> bytes:
     """RFC 8785 bytes of the event's content."""
+    return canonicalize(content_of(values))
+
+
+def canonicalize(document: Any) -> bytes:
+    """RFC 8785 bytes of ``document``.
+
+    Most events hold only strings, integers, booleans and nulls; for those Python's own (C) JSON
+    encoder writes exactly the RFC 8785 bytes (a property test holds it to the reference
+    implementation), several times faster. Anything else — floats, integers beyond ±(2^53−1),
+    keys beyond the Basic Multilingual Plane, lone surrogates — goes to the reference ``rfc8785``.
+    """
     try:
-        return rfc8785.dumps(content_of(values))
+        if _plain(document):
+            return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
+                "utf-8"
+            )
+        return rfc8785.dumps(document)
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as error:
         raise CanonicalError(f"Event content cannot be canonicalised: {error}") from None
+
+
+_SAFE_INTEGER = 2**53 - 1
+
+
+def _plain_text(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")  # fails on lone surrogates
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _plain(value: Any) -> bool:
+    """True when Python's encoder and RFC 8785 agree byte for byte on ``value``.
+
+    RFC 8785 sorts keys by UTF-16 code units and Python by code points; the orders differ only
+    for characters beyond U+FFFF, so such keys take the reference path.
+    """
+    if value is None or value is True or value is False:
+        return True
+    if type(value) is str:
+        return _plain_text(value)
+    if type(value) is int:
+        return -_SAFE_INTEGER <= value <= _SAFE_INTEGER
+    if type(value) is dict:
+        return all(type(key) is str and _plain_text(key) and (key.isascii() or max(key) < "\U00010000")
+                   and _plain(item) for key, item in value.items())  # fmt: skip
+    if type(value) is list:
+        return all(_plain(item) for item in value)
+    return False
 
 
 def parse(canonical: bytes) -> dict[str, Any]:

@@ -8,6 +8,8 @@ import pytest
 from django.core.management import call_command
 from django.db import IntegrityError, InternalError, ProgrammingError, connection, transaction
 from django.test import override_settings
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from audit import merkle
 from audit.models import AuditEvent, LedgerState, SignedTreeHead
@@ -473,3 +475,33 @@ def test_the_search_document_is_written_once_and_cannot_be_changed(db):
             "UPDATE audit_auditevent SET sequence = 1, search = to_tsvector('hidden') WHERE id = %s",
             [event.pk],
         )
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**60), max_value=2**60)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(document=JSON_VALUES)
+def test_fast_canonical_form_is_byte_identical_to_rfc8785(document):
+    """The C-encoder path gives exactly the reference RFC 8785 bytes, whatever the document."""
+    import rfc8785
+
+    from audit.canonical import CanonicalError, canonicalize
+
+    try:
+        expected = rfc8785.dumps(document)
+    except Exception:  # the reference refuses it (e.g. an integer beyond 2^53): so must we
+        with pytest.raises(CanonicalError):
+            canonicalize(document)
+        return
+    assert canonicalize(document) == expected
