@@ -163,10 +163,20 @@ def membership_validate(
         raise ValidationError(errors)
 
 
-def _require_manage(actor, *, organization: Organization, workspace: Workspace | None) -> None:
+# Roles that review or audit others: a workspace owner must not pick the people who approve or
+# audit their own workspace's changes (segregation of duties), so only organisation-wide
+# administrators give or take them.
+OVERSIGHT_ROLES = {"compliance_officer", "auditor"}
+
+
+def _require_manage(
+    actor, *, organization: Organization, workspace: Workspace | None, roles: tuple[str, ...] = ()
+) -> None:
     # Organisation-wide memberships are managed at the organisation (platform administrators);
     # workspace memberships by whoever may manage that workspace's members.
-    require(actor, "membership.manage", workspace if workspace is not None else organization, fresh=True)
+    oversight = bool(OVERSIGHT_ROLES.intersection(roles))
+    target = organization if workspace is None or oversight else workspace
+    require(actor, "membership.manage", target, fresh=True)
 
 
 def _lock_scope(organization: Organization, workspace: Workspace | None) -> None:
@@ -196,7 +206,7 @@ def membership_create(
         organization = workspace.organization
     with audited_transaction():
         if actor is not None:
-            _require_manage(actor, organization=organization, workspace=workspace)
+            _require_manage(actor, organization=organization, workspace=workspace, roles=(role.pk,))
         _lock_scope(organization, workspace)
         membership_validate(user=user, organization=organization, workspace=workspace, role=role)
         membership = Membership.objects.create(
@@ -241,7 +251,12 @@ def membership_change_role(*, actor, membership: Membership, role: Role | str) -
         membership = Membership.objects.select_related("user", "workspace", "organization", "role").get(
             pk=membership.pk
         )
-        _require_manage(actor, organization=membership.organization, workspace=membership.workspace)
+        _require_manage(
+            actor,
+            organization=membership.organization,
+            workspace=membership.workspace,
+            roles=(role.pk, membership.role_id),
+        )
         _lock_scope(membership.organization, membership.workspace)
         if role.pk == membership.role_id:
             return membership
@@ -274,7 +289,12 @@ def membership_remove(*, actor, membership: Membership) -> None:
         membership = Membership.objects.select_related("user", "workspace", "organization").get(
             pk=membership.pk
         )
-        _require_manage(actor, organization=membership.organization, workspace=membership.workspace)
+        _require_manage(
+            actor,
+            organization=membership.organization,
+            workspace=membership.workspace,
+            roles=(membership.role_id,),
+        )
         _lock_scope(membership.organization, membership.workspace)
         _guard_last_holder(membership)
         audit_event_record(

@@ -50,7 +50,7 @@ def _request(client, world, endpoint: str, scope: str | None):
     if endpoint == "membership-detail":
         return client.get(url)
     if endpoint == "membership-update":
-        return client.patch(url, {"role": "auditor"}, format="json")
+        return client.patch(url, {"role": "workflow_operator"}, format="json")
     if endpoint == "membership-delete":
         return client.delete(url)
     raise AssertionError(endpoint)

@@ -199,3 +199,16 @@ def test_workspace_update_records_the_diff_and_validates(world):
     assert "organization" in raised.value.message_dict
     world.ws.refresh_from_db()
     assert world.ws.time_zone == "Europe/Paris"
+
+
+@pytest.mark.parametrize("role", ["compliance_officer", "auditor"])
+def test_owners_cannot_appoint_their_own_reviewers_or_auditors(world, role):
+    """Segregation of duties: only organisation-wide administrators give oversight roles."""
+    owner, admin = world.users["workspace_owner"], world.users["platform_admin"]
+    with pytest.raises(AccessDenied):
+        services.membership_create(actor=owner, user=world.newcomers[world.org.pk], role=role, workspace=world.ws)
+    with pytest.raises(AccessDenied):
+        services.membership_change_role(actor=owner, membership=world.memberships["viewer"], role=role)
+    with pytest.raises(AccessDenied):  # nor remove the workspace's officer or auditor
+        services.membership_remove(actor=owner, membership=world.memberships[role])
+    services.membership_create(actor=admin, user=world.newcomers[world.org.pk], role=role, workspace=world.ws)
