@@ -374,7 +374,10 @@ def change_request_apply(*, actor, change: ChangeRequest) -> ChangeRequest:
         previous = workflow.active_version
         workflow.active_version = change.version
         was_active = workflow.status == WorkflowStatus.ACTIVE
-        workflow.status = WorkflowStatus.ACTIVE
+        if workflow.status == WorkflowStatus.DRAFT:
+            workflow.status = WorkflowStatus.ACTIVE  # a new workflow's first version starts it
+        # An inactive or quarantined workflow keeps its status: approving a change never lifts a
+        # quarantine; reactivating is its own, deliberate decision.
         workflow.save(update_fields=["active_version", "status"])
         audit_event_record(
             action="workflow.change.applied",
@@ -387,7 +390,7 @@ def change_request_apply(*, actor, change: ChangeRequest) -> ChangeRequest:
                 "content_hash": change.version.content_hash,
             },
         )
-        if not was_active:
+        if not was_active and workflow.status == WorkflowStatus.ACTIVE:
             audit_event_record(
                 action="workflow.activated",
                 actor=actor,

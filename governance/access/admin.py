@@ -44,9 +44,14 @@ class PolicyAdmin(ReadOnlyModelAdmin):
     def scope(self, policy: Policy) -> str:
         return "every organisation (shipped)" if policy.organization_id is None else str(policy.organization)
 
-    @admin.display(description="switched off in")
+    @admin.display(description="switched off in (your workspaces)")
     def switched_off_in(self, policy: Policy) -> str:
-        return ", ".join(w.name for w in policy.disabled_workspaces.all()) or "—"
+        mine = policy.disabled_workspaces.filter(organization_id=self._viewer_org)
+        return ", ".join(w.name for w in mine) or "—"
+
+    def get_object(self, request, object_id, from_field=None):
+        self._viewer_org = request.user.organization_id  # switched_off_in shows only these
+        return super().get_object(request, object_id, from_field)
 
     def get_queryset(self, request):
         return (

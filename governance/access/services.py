@@ -66,11 +66,18 @@ def object_grant_revoke(*, actor, user, obj: models.Model, verb: str) -> None:
 # --- Attribute policies: every change proposed by one officer, applied when another approves ----
 
 
-def _policy_state(*, text: str, enabled: bool, disabled_workspaces, description: str) -> dict:
+def _policy_state(
+    *, text: str, enabled: bool, disabled_workspaces, description: str, organization_id: int | None = None
+) -> dict:
+    """A policy's state as one organisation sees it (only its own workspaces' switches)."""
     return {
         "text": text,
         "enabled": enabled,
-        "disabled_workspaces": sorted(w.slug for w in disabled_workspaces),
+        "disabled_workspaces": sorted(
+            w.slug
+            for w in disabled_workspaces
+            if organization_id is None or w.organization_id == organization_id
+        ),
         "description": description,
     }
 
@@ -110,6 +117,13 @@ def policy_change_propose(
             raise ValidationError({"name": "A policy with this name exists; propose a change to it instead."})
         if policy is not None and policy.organization_id not in (None, organization.pk):
             raise ValidationError({"policy": "This policy belongs to another organisation."})
+        if policy is not None and policy.organization_id is None and (text != policy.text or not enabled):
+            raise ValidationError(
+                {
+                    "text": "Shipped policies are the same for every organisation: you can switch one "
+                    "off in your workspaces, or propose a policy of your own."
+                }
+            )
         foreign = [w for w in disabled_workspaces if w.organization_id != organization.pk]
         if foreign:
             raise ValidationError(
@@ -163,12 +177,22 @@ def policy_change_approve(*, actor, change: PolicyChange, comment: str) -> Polic
                 enabled=policy.enabled,
                 disabled_workspaces=policy.disabled_workspaces.all(),
                 description=policy.description,
+                organization_id=change.organization_id,
             )
             policy.version += 1
-        policy.text, policy.enabled, policy.description = change.text, change.enabled, change.description
-        policy.updated_at = timezone.now()
-        policy.save()
-        policy.disabled_workspaces.set(change.disabled_workspaces.all())
+        if policy.organization_id is None:
+            # A shipped policy is shared: this organisation changes only its own workspaces' switches.
+            if change.text != policy.text or not change.enabled:
+                raise ValidationError({"text": "Shipped policies cannot be edited by an organisation."})
+            others = policy.disabled_workspaces.exclude(organization_id=change.organization_id)
+            policy.updated_at = timezone.now()
+            policy.save(update_fields=["version", "updated_at"])
+            policy.disabled_workspaces.set([*others, *change.disabled_workspaces.all()])
+        else:
+            policy.text, policy.enabled, policy.description = change.text, change.enabled, change.description
+            policy.updated_at = timezone.now()
+            policy.save()
+            policy.disabled_workspaces.set(change.disabled_workspaces.all())
         change.status, change.decided_by, change.decided_at = ChangeStatus.APPROVED, actor, timezone.now()
         change.decision_comment = comment
         change.save(update_fields=["status", "decided_by", "decided_at", "decision_comment", "policy"])
@@ -180,6 +204,7 @@ def policy_change_approve(*, actor, change: PolicyChange, comment: str) -> Polic
             enabled=policy.enabled,
             disabled_workspaces=policy.disabled_workspaces.all(),
             description=policy.description,
+            organization_id=change.organization_id,
         )
         audit_event_record(
             action="policy.change_approved", actor=actor, target=policy, organization_id=change.organization_id,

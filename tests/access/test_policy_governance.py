@@ -245,3 +245,42 @@ def test_decide_many_agrees_with_decide_one_by_one(world, officers):
     assert [d.reasons for d in many] == [d.reasons for d in one_by_one]
     assert any(d.policies == ("workspace-region",) for d in many)  # the EU workspace
     assert any(d.allowed for d in many)  # the US one
+
+
+def test_an_organisation_cannot_edit_a_shipped_policy_for_everyone(world, officers):
+    first, second = officers
+    shipped = Policy.objects.get(name="region-data-residency", organization__isnull=True)
+    with pytest.raises(ValidationError, match="same for every organisation"):
+        services.policy_change_propose(
+            actor=first,
+            organization=world.org,
+            name=shipped.name,
+            policy=shipped,
+            text='@id("x")\nforbid(principal, action, resource);',
+            reason="lock out",
+        )
+    with pytest.raises(ValidationError, match="same for every organisation"):
+        services.policy_change_propose(
+            actor=first,
+            organization=world.org,
+            name=shipped.name,
+            policy=shipped,
+            text=shipped.text,
+            enabled=False,
+            reason="off for all",
+        )
+    # Another organisation's switches survive this organisation's change.
+    shipped.disabled_workspaces.add(world.foreign)
+    change = services.policy_change_propose(
+        actor=first,
+        organization=world.org,
+        name=shipped.name,
+        policy=shipped,
+        text=shipped.text,
+        disabled_workspaces=[world.ws],
+        reason="EU only",
+    )
+    services.policy_change_approve(actor=second, change=change, comment="ok")
+    assert set(shipped.disabled_workspaces.all()) == {world.ws, world.foreign}
+    event = AuditEvent.objects.get(action="policy.change_approved")
+    assert event.data["diff"]["disabled_workspaces"] == {"before": [], "after": ["ops-eu"]}

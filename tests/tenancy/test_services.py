@@ -206,7 +206,9 @@ def test_owners_cannot_appoint_their_own_reviewers_or_auditors(world, role):
     """Segregation of duties: only organisation-wide administrators give oversight roles."""
     owner, admin = world.users["workspace_owner"], world.users["platform_admin"]
     with pytest.raises(AccessDenied):
-        services.membership_create(actor=owner, user=world.newcomers[world.org.pk], role=role, workspace=world.ws)
+        services.membership_create(
+            actor=owner, user=world.newcomers[world.org.pk], role=role, workspace=world.ws
+        )
     with pytest.raises(AccessDenied):
         services.membership_change_role(actor=owner, membership=world.memberships["viewer"], role=role)
     with pytest.raises(AccessDenied):  # nor remove the workspace's officer or auditor

@@ -109,3 +109,32 @@ def test_officer_quarantines_and_reactivates_a_workflow(shop, client):
     assert workflow.status == "active"
     client.force_login(world.users["auditor"])
     assert client.get(url).status_code == 403
+
+
+def test_approving_a_change_does_not_lift_a_quarantine(shop):
+    from workflows.models import Workflow
+
+    world = shop
+    change = _submitted(world)
+    officer, second = world.users["compliance_officer"], world.second_officer
+    services.change_request_decide(
+        actor=officer, change=change, tier="compliance", approve=True, comment="ok"
+    )
+    services.change_request_decide(actor=second, change=change, tier="security", approve=True, comment="ok")
+    workflow = Workflow.objects.get(pk=change.workflow_id)
+    services.workflow_set_status(actor=officer, workflow=workflow, status="quarantined", reason="INC-1")
+    edit = services.workflow_version_create(
+        actor=world.users["workflow_builder"],
+        workflow=workflow,
+        definition=change.version.definition,
+        base_version=change.version,
+        summary="fix",
+    )
+    edit = services.change_request_submit(actor=world.users["workflow_builder"], change=edit)
+    done = services.change_request_decide(
+        actor=officer, change=edit, tier="compliance", approve=True, comment="ok"
+    )
+    assert done.state == ChangeState.APPLIED
+    workflow.refresh_from_db()
+    assert workflow.status == "quarantined"
+    assert workflow.active_version == edit.version
