@@ -1,5 +1,7 @@
 """Workflow models as governed resources; workflows and integrations are described to the policies."""
 
+from functools import partial
+
 from governance.access import resources as access_resources
 from governance.access.policies import region_list_filter
 from governance.access.resources import Resource
@@ -9,6 +11,16 @@ def _workflow_entity(workflow):
     attributes = {"data_region": workflow.data_region, "handles_pii": workflow.handles_pii,
                   "environment": workflow.environment}  # fmt: skip
     return "Workflow", attributes, workflow.workspace
+
+
+def _through_workflow(obj):
+    """Versions and changes carry their workflow's data: the policies see them as that workflow."""
+    return _workflow_entity(obj.workflow)
+
+
+_workflow_list_policy = partial(
+    region_list_filter, region_field="workflow__data_region", workspace_field="workflow__workspace"
+)
 
 
 def _integration_entity(integration):
@@ -27,10 +39,12 @@ def register() -> None:
     access_resources.register(Resource(
         WorkflowVersion, organization_field="workflow__workspace__organization",
         workspace_field="workflow__workspace", actions={"view": "workflow.view"},
+        policy_entity=_through_workflow, list_policy=_workflow_list_policy,
     ))  # fmt: skip
     access_resources.register(Resource(
         ChangeRequest, organization_field="workflow__workspace__organization",
         workspace_field="workflow__workspace", actions={"view": "workflow.view"},
+        policy_entity=_through_workflow, list_policy=_workflow_list_policy,
     ))  # fmt: skip
     access_resources.register(Resource(
         Integration, organization_field="workspace__organization", workspace_field="workspace",

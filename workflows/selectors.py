@@ -19,23 +19,31 @@ def workflows_visible_to(actor) -> QuerySet[Workflow]:
 
 
 def changes_visible_to(actor) -> QuerySet[ChangeRequest]:
-    return restrict(
-        ChangeRequest.objects.select_related("workflow__workspace", "version", "author"),
-        actor,
-        "workflow.view",
-    )
+    """Changes of workflows the actor may see, and those whose author reports to the actor (the
+    manager approval may fall to someone without a role in that workspace)."""
+    from django.db.models import Q
+
+    visible = restrict(ChangeRequest.objects.all(), actor, "workflow.view").values("pk")
+    return ChangeRequest.objects.filter(
+        Q(pk__in=visible)
+        | Q(author__manager=actor, workflow__workspace__organization_id=actor.organization_id)
+    ).select_related("workflow__workspace", "version", "author")
 
 
 def inbox_for(actor) -> QuerySet[ChangeRequest]:
     """Changes waiting for a review the actor may give, oldest first (not their own, not yet decided by them)."""
-    reviewable = (
-        restrict(ChangeRequest.objects.all(), actor, "workflow.view")
-        .filter(state__in=(ChangeState.SUBMITTED, ChangeState.IN_REVIEW))
-        .exclude(author=actor)
-    )
+    from django.db.models import Q
+
+    by_role = restrict(ChangeRequest.objects.all(), actor, "workflow.view").values("pk")
+    # A manager reviews only changes that need a manager's approval (the tiers are JSON text).
+    as_manager = Q(author__manager=actor, required_tiers__icontains='"manager"')
+    reviewable = ChangeRequest.objects.filter(
+        Q(pk__in=by_role) | as_manager,
+        workflow__workspace__organization_id=actor.organization_id,
+        state__in=(ChangeState.SUBMITTED, ChangeState.IN_REVIEW),
+    ).select_related("workflow__workspace", "version", "author")
     mine = Approval.objects.filter(change=OuterRef("pk"), reviewer=actor)
-    return (reviewable.filter(~Exists(mine)).select_related("workflow__workspace", "version", "author")
-            .order_by("submitted_at", "id"))  # fmt: skip
+    return reviewable.exclude(author=actor).filter(~Exists(mine)).order_by("submitted_at", "id")
 
 
 def integration_requests_visible_to(actor) -> QuerySet:

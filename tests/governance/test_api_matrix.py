@@ -181,11 +181,12 @@ MATRIX = {
     "membership-delete/own":     (401, 204, 204, 403, 403, 403, 403, 403),
     "membership-delete/sibling": (401, 204, 404, 403, 403, 403, 403, 403),
     "membership-delete/foreign": (401, 404, 404, 403, 403, 403, 403, 403),
-    # Workflows: the platform administrator sees none; builders and owners create and edit; the
+    # Workflows: the platform administrator sees none (changes: an empty list, every one 404);
+    # builders and owners create and edit; the
     # service refuses (400, with the reason) what the role allows but the change's rules do not
     # (the author deciding, an operator reviewing).
     "api-workflow-list":             (401, 403, 200, 200, 200, 200, 200, 200),
-    "api-change-list":               (401, 403, 200, 200, 200, 200, 200, 200),
+    "api-change-list":               (401, 200, 200, 200, 200, 200, 200, 200),
     "api-workflow-create/own":       (401, 403, 201, 201, 403, 403, 403, 403),
     "api-workflow-create/sibling":   (401, 403, 400, 400, 403, 403, 403, 403),
     "api-workflow-create/foreign":   (401, 403, 400, 400, 403, 403, 403, 403),
@@ -195,18 +196,18 @@ MATRIX = {
     "api-workflow-versions/own":     (401, 403, 201, 201, 403, 403, 403, 403),
     "api-workflow-versions/sibling": (401, 403, 404, 404, 403, 403, 403, 403),
     "api-workflow-versions/foreign": (401, 403, 404, 404, 403, 403, 403, 403),
-    "api-change-detail/own":         (401, 403, 200, 200, 200, 200, 200, 200),
-    "api-change-detail/sibling":     (401, 403, 404, 404, 404, 404, 404, 404),
-    "api-change-detail/foreign":     (401, 403, 404, 404, 404, 404, 404, 404),
+    "api-change-detail/own":         (401, 404, 200, 200, 200, 200, 200, 200),
+    "api-change-detail/sibling":     (401, 404, 404, 404, 404, 404, 404, 404),
+    "api-change-detail/foreign":     (401, 404, 404, 404, 404, 404, 404, 404),
     "api-change-submit/own":         (401, 403, 400, 200, 403, 403, 403, 403),
     "api-change-submit/sibling":     (401, 403, 404, 404, 403, 403, 403, 403),
     "api-change-submit/foreign":     (401, 403, 404, 404, 403, 403, 403, 403),
     "api-change-withdraw/own":       (401, 403, 400, 200, 403, 403, 403, 403),
     "api-change-withdraw/sibling":   (401, 403, 404, 404, 403, 403, 403, 403),
     "api-change-withdraw/foreign":   (401, 403, 404, 404, 403, 403, 403, 403),
-    "api-change-decide/own":         (401, 403, 400, 400, 400, 400, 200, 400),
-    "api-change-decide/sibling":     (401, 403, 404, 404, 404, 404, 404, 404),
-    "api-change-decide/foreign":     (401, 403, 404, 404, 404, 404, 404, 404),
+    "api-change-decide/own":         (401, 404, 400, 400, 400, 400, 200, 400),
+    "api-change-decide/sibling":     (401, 404, 404, 404, 404, 404, 404, 404),
+    "api-change-decide/foreign":     (401, 404, 404, 404, 404, 404, 404, 404),
     # Integration requests: owners ask (here the owner's manager is the auditor, who alone decides);
     # nobody else sees a request, whatever their role.
     "api-integration-request-list":           (401, 200, 200, 200, 200, 200, 200, 200),

@@ -387,3 +387,39 @@ def test_a_grant_lets_a_builder_of_another_workspace_edit_one_workflow(shop):
         summary="granted edit",
     )
     assert edited.author == outsider
+
+
+def test_region_rule_covers_changes_and_versions_and_managers_see_their_reports_changes(shop):
+    """A US viewer sees no EU change (404 and not listed); the author's manager sees and decides
+    the manager approval without any role in the workspace."""
+    from django.urls import reverse
+    from rest_framework.test import APIClient
+
+    from tests.conftest import member
+    from tests.factories import UserFactory
+
+    world = shop
+    change = _activate(world, new_workflow(world))
+    viewer = world.users["viewer"]
+    viewer.region = "US"
+    viewer.save(update_fields=["region"])
+    client = APIClient()
+    client.force_authenticate(viewer)
+    assert client.get(reverse("api-change-detail", args=[change.pk])).status_code == 404
+    assert change.pk not in [c["id"] for c in client.get(reverse("api-change-list")).json()["results"]]
+
+    manager = UserFactory(organization=world.org, email="boss@acme.test", region="EU")
+    member(manager, "viewer", world.sibling)
+    builder = world.users["workflow_builder"]
+    builder.manager = manager
+    builder.save(update_fields=["manager"])
+    edit = submit(world, _edited(world, change, add_payroll))
+    client.force_authenticate(manager)
+    inbox = client.get(reverse("api-change-list"), {"inbox": "mine"}).json()
+    assert [c["id"] for c in inbox["results"]] == [edit.pk], inbox
+    decided = client.post(
+        reverse("api-change-decide", args=[edit.pk]),
+        {"tier": "manager", "approve": True, "comment": "budget ok"},
+        format="json",
+    )
+    assert decided.status_code == 200, decided.json()

@@ -49,11 +49,15 @@ class ChangeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     ).prefetch_related("approvals__reviewer")
     serializer_class = serializers.ChangeOutput
     pagination_class = IdCursorPagination
-    # Who may review is decided per tier by the service (a manager needs no reviewing role).
-    portal_actions = {"submit": "workflow.edit", "withdraw": "workflow.edit", "decide": "workflow.view"}
+    # Visibility is the selector's (it includes changes whose author reports to you); who may
+    # review is decided per tier by the service (a manager needs no reviewing role).
+    visibility_by_selector = True
+    filter_backends: list = []
+    portal_actions = {"list": "dashboard.view", "retrieve": "dashboard.view", "submit": "workflow.edit",
+                      "withdraw": "workflow.edit", "decide": "dashboard.view"}  # fmt: skip
 
     def get_queryset(self):
-        queryset = super().get_queryset()
+        queryset = selectors.changes_visible_to(self.request.user).prefetch_related("approvals__reviewer")
         if self.request.query_params.get("inbox") == "mine":
             queryset = queryset.filter(pk__in=selectors.inbox_for(self.request.user).values("pk"))
         return queryset
