@@ -125,6 +125,6 @@ def api_token_create(*, actor, user: User, hours: int | None = 24) -> str:
             actor=actor,
             target=user,
             organization_id=user.organization_id,
-            data={"token_prefix": instance.token_key, "expires": instance.expiry},
+            data={"token_digest_prefix": instance.digest[:16], "expires": instance.expiry},
         )
     return token

@@ -48,6 +48,9 @@ def record_logout(sender, request, user, **kwargs) -> None:
 def record_login_failure(sender, credentials, request=None, **kwargs) -> None:
     # Django masks secrets in ``credentials``; only the identifier is kept, trimmed.
     login = str(credentials.get("email") or credentials.get("username") or "")[:254]
+    if "@" not in login or " " in login:
+        # Not shaped like an address: perhaps a password typed into the wrong field. Keep a digest.
+        login = "sha256:" + hashlib.sha256(login.encode()).hexdigest()[:16]
     with transaction.atomic():
         audit_event_record(
             action="auth.login_failed", actor=None, outcome=Outcome.FAILED, data={"login": login}

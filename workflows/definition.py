@@ -153,6 +153,10 @@ def validate_definition(definition: Any, *, integrations: dict[str, Any]) -> lis
 
 
 def _schema_message(error: jsonschema.ValidationError) -> str:
+    if error.validator == "maxLength":
+        return f"Too long: at most {error.validator_value:,} characters."
+    if error.validator == "maxItems":
+        return f"Too many: at most {error.validator_value} items."
     if error.validator == "additionalProperties":
         return error.message.replace("Additional properties are not allowed", "Unknown field(s)")
     if error.validator == "enum" and error.absolute_path and error.absolute_path[-1] == "type":

@@ -90,6 +90,8 @@ class StepForm(forms.Form):
                     cleaned[name] = json.loads(raw)
                 except json.JSONDecodeError as error:
                     self.add_error(name, f"Not valid JSON: {error.msg} (line {error.lineno}).")
+                except RecursionError:
+                    self.add_error(name, "The JSON is nested too deeply.")
         return cleaned
 
     def relevant_fields(self) -> list:
@@ -178,6 +180,8 @@ class JsonDefinitionForm(forms.Form):
             raise forms.ValidationError(
                 f"Not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}."
             ) from None
+        except RecursionError:
+            raise forms.ValidationError("The JSON is nested too deeply.") from None
 
 
 _STEP_ERROR = re.compile(r"^steps\[(\d+)\](?:\.(\w+))?: (.*)$")

@@ -208,6 +208,18 @@ def workflow_version_create(
         )
 
 
+def diff_summary(diff: dict) -> dict:
+    """What the ledger keeps of a diff: which steps changed how, not their bodies (those live in
+    the immutable versions, identified by their content hash), so an event stays small."""
+    return {
+        "new_workflow": diff.get("new_workflow", False),
+        "trigger_changed": diff.get("trigger") is not None,
+        "order_changed": diff.get("order_changed", False),
+        "steps": [{"step": c["step"], "kind": c["kind"], "type": c["type"], "fields": c.get("fields", [])}
+                  for c in diff.get("steps", [])],
+    }  # fmt: skip
+
+
 def _new_version(*, actor, workflow: Workflow, definition: dict, base, summary: str) -> ChangeRequest:
     if not summary.strip():
         raise ValidationError({"summary": "Say in a line what this change does."})
@@ -230,7 +242,7 @@ def _new_version(*, actor, workflow: Workflow, definition: dict, base, summary: 
                                           diff=diff_definitions(active, definition))  # fmt: skip
     audit_event_record(action="workflow.version.created", actor=actor, target=version, **_where(workflow),
                        data={"version": number, "content_hash": version.content_hash, "summary": change.summary,
-                             "diff": change.diff})  # fmt: skip
+                             "diff": diff_summary(change.diff)})  # fmt: skip
     return change
 
 
@@ -251,7 +263,7 @@ def change_request_submit(*, actor, change: ChangeRequest) -> ChangeRequest:
         transition(change, "submit")
         audit_event_record(action="workflow.change.submitted", actor=actor, target=change, **_where(change.workflow),
                            data={"summary": change.summary, "version": change.version.number,
-                                 "tiers": [t.code for t in tiers], "diff": change.diff})  # fmt: skip
+                                 "tiers": [t.code for t in tiers], "diff": diff_summary(change.diff)})  # fmt: skip
     transaction.on_commit(lambda: _notify("submitted", change.pk))
     return change
 

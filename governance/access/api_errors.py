@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import exceptions
+from rest_framework.parsers import JSONParser
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from governance.access.decision import AccessDenied
@@ -17,3 +18,13 @@ def exception_handler(exc, context):
     elif isinstance(exc, AccessDenied):
         exc = exceptions.PermissionDenied(exc.decision.message)
     return drf_exception_handler(exc, context)
+
+
+class SafeJSONParser(JSONParser):
+    """DRF's JSON parser, with deeply nested documents refused as a 400 rather than a crash."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise exceptions.ParseError("JSON parse error - the document is nested too deeply.") from None

@@ -166,9 +166,22 @@ def _token_line(statement: Statement, message: str) -> int:
     return statement.line
 
 
+MAX_POLICY_TEXT = 32 * 1024
+MAX_STATEMENTS = 50
+
+
 def validate_policy_text(text: str) -> list[PolicyError]:
     """Every problem in ``text`` with its line; an empty list means it may be saved."""
+    if len(text) > MAX_POLICY_TEXT:
+        return [PolicyError(1, f"The text is {len(text):,} characters; the limit is {MAX_POLICY_TEXT:,}.")]
     statements = split_statements(text)
+    if len(statements) > MAX_STATEMENTS:
+        return [
+            PolicyError(
+                statements[MAX_STATEMENTS].line,
+                f"At most {MAX_STATEMENTS} policies in one text; split it into several.",
+            )
+        ]
     if not statements:
         return [PolicyError(1, "The text holds no policy.")]
     errors: list[PolicyError] = []

@@ -96,3 +96,37 @@ def test_list_query_counts_are_flat(shop):
                 assert officer.get(reverse(name)).status_code == 200
             counts[name].append(len(captured))
     assert all(first == second for first, second in counts.values()), counts
+
+
+def test_large_edits_and_deep_json_are_clear_errors_not_500s(shop):
+    """A definition near the size limit edited in full keeps a small ledger event; deeply nested
+    JSON is a 400."""
+    world = shop
+    big = copy.deepcopy(TRIAGE)
+    big["steps"] = [{"id": f"s{i}", "type": "transform", "expression": "x" * 3_900,
+                     "next": f"s{i + 1}" if i < 5 else None} for i in range(6)]  # fmt: skip
+    change = new_workflow(world, definition=big)
+    edited = copy.deepcopy(big)
+    for step in edited["steps"]:
+        step["expression"] = "y" * 3_900
+    builder = client_for(world.users["workflow_builder"])
+    response = builder.post(
+        reverse("api-workflow-versions", args=[change.workflow_id]),
+        {"definition": edited, "base_version": change.version.pk, "summary": "all"},
+        format="json",
+    )
+    assert response.status_code == 201, response.content[:300]
+    deep = builder.generic(
+        "POST", reverse("api-workflow-list"), "[" * 100_000, content_type="application/json"
+    )
+    assert deep.status_code == 400
+
+
+def test_bad_policy_text_size_is_refused():
+    from governance.access.cedar import validate_policy_text
+
+    assert "limit is" in validate_policy_text(";" * 40_000)[0].message
+    assert (
+        "At most 50 policies"
+        in validate_policy_text('@id("x") forbid(principal, action, resource);\n' * 60)[0].message
+    )
