@@ -164,12 +164,12 @@ class WorkflowAdmin(ReadOnlyModelAdmin):
         workflow = self.get_object(request, object_id)
         context = dict(extra_context or {})
         if workflow is not None:
-            context["can_set_status"] = decide(request.user, "workflow.activate", workflow).allowed
+            context["can_set_status"] = decide(request.user, "workflow.stop", workflow).allowed
         return super().change_view(request, object_id, form_url, context)
 
     def status_view(self, request, workflow_id: int):
         workflow = get_object_or_404(self.get_queryset(request), pk=workflow_id)
-        decision = decide(request.user, "workflow.activate", workflow)
+        decision = decide(request.user, "workflow.stop", workflow)
         if not decision.allowed:
             raise PermissionDenied(decision.message)
         form = StatusForm(request.POST or None)

@@ -447,7 +447,14 @@ def workflow_set_status(*, actor, workflow: Workflow, status: str, reason: str) 
         raise ValidationError({"reason": "Say why."})
     with audited_transaction():
         workflow = Workflow.objects.select_for_update().select_related("workspace").get(pk=workflow.pk)
-        require(actor, "workflow.activate", workflow, fresh=True)
+        # Stopping is its own action: the rules that guard activation (business hours, privacy
+        # approval) must never stand in the way of the incident switch.
+        require(
+            actor,
+            "workflow.activate" if status == WorkflowStatus.ACTIVE else "workflow.stop",
+            workflow,
+            fresh=True,
+        )
         if status == WorkflowStatus.ACTIVE and workflow.active_version_id is None:
             raise ValidationError({"status": "No approved version yet: approve a change first."})
         if workflow.status == status:

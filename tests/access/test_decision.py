@@ -34,6 +34,7 @@ EXPECTED_ON_OWN_WORKSPACE = {
     "workflow.edit": {"workspace_owner", "workflow_builder"},
     "workflow.approve": {"compliance_officer"},
     "workflow.activate": {"workspace_owner", "compliance_officer"},
+    "workflow.stop": {"workspace_owner", "compliance_officer"},
     "execution.view": WORKSPACE_ROLES - {"auditor"},
     "execution.trigger": {"workspace_owner", "workflow_operator"},
     "integration.manage": {"workspace_owner"},

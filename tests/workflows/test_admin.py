@@ -138,3 +138,26 @@ def test_approving_a_change_does_not_lift_a_quarantine(shop):
     workflow.refresh_from_db()
     assert workflow.status == "quarantined"
     assert workflow.active_version == edit.version
+
+
+def test_the_incident_switch_works_outside_business_hours_and_on_personal_data(shop):
+    """Quarantine is never blocked by the rules that guard activation."""
+    from datetime import datetime
+    from unittest import mock
+
+    from workflows.models import Workflow
+
+    world = shop
+    change = _submitted(world, environment="production", handles_pii=True)
+    workflow = Workflow.objects.get(pk=change.workflow_id)
+    Workflow.objects.filter(pk=workflow.pk).update(status="active")
+    night = datetime.fromisoformat("2026-06-16T23:00:00+00:00")
+    with mock.patch("governance.access.policies.timezone.now", return_value=night):
+        services.workflow_set_status(
+            actor=world.users["compliance_officer"],
+            workflow=workflow,
+            status="quarantined",
+            reason="INC-2 at night",
+        )
+    workflow.refresh_from_db()
+    assert workflow.status == "quarantined"
