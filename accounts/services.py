@@ -89,6 +89,22 @@ def user_update(*, actor, user: User, **changes) -> User:
     return user
 
 
+def user_password_set(*, actor, user: User, password: str) -> User:
+    """Set a password (the system when ``actor`` is None, e.g. seed_demo --reset-passwords).
+    The event says that it changed, never what it is."""
+    with audited_transaction():
+        user = User.objects.select_for_update().get(pk=user.pk)
+        if actor is not None:
+            require(actor, "user.manage", user, fresh=True)
+        validate_password(password, user)
+        user.set_password(password)
+        user.save(update_fields=["password"])
+        audit_event_record(
+            action="user.password_set", actor=actor, target=user, organization_id=user.organization_id
+        )
+    return user
+
+
 def user_set_active(*, actor, user: User, active: bool) -> User:
     """Deactivate (or reactivate) an account. A deactivated user is denied everything."""
     with audited_transaction():

@@ -23,6 +23,7 @@ EVENT_CATEGORIES: dict[str, Category] = {
     "user.updated": Category.ADMIN,
     "user.deactivated": Category.ADMIN,
     "user.reactivated": Category.ADMIN,
+    "user.password_set": Category.ADMIN,
     "membership.created": Category.ADMIN,
     "membership.role_changed": Category.ADMIN,
     "membership.removed": Category.ADMIN,

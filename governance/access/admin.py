@@ -35,7 +35,7 @@ class PolicyAdmin(ReadOnlyModelAdmin):
     """Policies in force. Changing one means proposing a change (see Policy changes)."""
 
     list_display = ["name", "scope", "enabled", "version", "updated_at"]
-    fields = ["name", "scope", "description", "text", "enabled", "switched_off_in", "version", "updated_at"]
+    fields = ["name", "scope", "description", "text", "enabled", "version", "updated_at"]
     readonly_fields = fields
     change_form_template = "admin/access/policy/change_form.html"
     change_list_template = "admin/access/policy/change_list.html"
@@ -44,14 +44,15 @@ class PolicyAdmin(ReadOnlyModelAdmin):
     def scope(self, policy: Policy) -> str:
         return "every organisation (shipped)" if policy.organization_id is None else str(policy.organization)
 
-    @admin.display(description="switched off in (your workspaces)")
-    def switched_off_in(self, policy: Policy) -> str:
-        mine = policy.disabled_workspaces.filter(organization_id=self._viewer_org)
-        return ", ".join(w.name for w in mine) or "—"
-
-    def get_object(self, request, object_id, from_field=None):
-        self._viewer_org = request.user.organization_id  # switched_off_in shows only these
-        return super().get_object(request, object_id, from_field)
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # Per request, never on the admin instance (it is shared by every request): the viewer
+        # sees only their own organisation's switches of a shipped policy.
+        policy = self.get_object(request, object_id)
+        context = dict(extra_context or {})
+        if policy is not None:
+            mine = policy.disabled_workspaces.filter(organization_id=request.user.organization_id)
+            context["switched_off_in"] = ", ".join(w.name for w in mine) or "—"
+        return super().change_view(request, object_id, form_url, context)
 
     def get_queryset(self, request):
         return (

@@ -156,3 +156,12 @@ def test_403_page_explains_the_refusal(world, client):
     url = reverse("admin:tenancy_membership_delete", args=[world.memberships["viewer"].pk])
     response = client.post(url, {"post": "yes"})
     assert response.status_code == 403
+
+
+def test_policy_page_shows_only_my_organisations_switches(world, client):
+    shipped = Policy.objects.get(name="production-business-hours", organization__isnull=True)
+    shipped.disabled_workspaces.add(world.ws, world.foreign)
+    client.force_login(world.users["auditor"])
+    body = client.get(reverse("admin:access_policy_change", args=[shipped.pk])).content.decode()
+    assert "Ops EU" in body
+    assert "Globex Ops" not in body

@@ -72,6 +72,14 @@ def test_seed_demo_is_idempotent_and_prints_passwords_once(db):
     assert "@demo.example" not in second
     assert (User.objects.count(), Membership.objects.count(), Workspace.objects.count()) == counts
     assert set(Workspace.objects.values_list("data_region", flat=True)) == {"EU", "US"}
+    reset = _run("seed_demo", "--reset-passwords")
+    new_password = next(line.split()[2] for line in reset.splitlines() if line.strip().startswith(email))
+    assert authenticate(email=email, password=new_password) is not None
+    event = AuditEvent.objects.filter(
+        action="user.password_set", target_id=str(User.objects.get(email=email).pk)
+    )
+    assert event.count() == 1
+    assert new_password.encode() not in bytes(event.get().canonical)
 
 
 def test_api_token_command_prints_once(db):

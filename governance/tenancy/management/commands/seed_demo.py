@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
-from accounts.services import user_create, user_update
+from accounts.services import user_create, user_password_set, user_update
 from governance.context import ActorContext, bind_context
 from governance.tenancy import roles
 from governance.tenancy.models import Membership, Organization, Workspace
@@ -96,8 +96,7 @@ class Command(BaseCommand):
                 issued.append((email, role, password))
             elif reset:
                 password = secrets.token_urlsafe(12)
-                user.set_password(password)
-                user.save(update_fields=["password"])
+                user_password_set(actor=None, user=user, password=password)
                 issued.append((email, role, password))
             self._ensure_membership(user, role, workspaces.get(ws_slug), organization)
             if not user.region:
