@@ -160,3 +160,21 @@ GRANT SELECT, INSERT, UPDATE ON audit_ledgerstate TO {app_role};
 GRANT SELECT, INSERT, DELETE ON audit_rowchange TO {app_role};
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {app_role};
 """
+
+
+def capture_operation(*tables: tuple[str, str, tuple[str, ...]]):
+    """A migration operation that puts the completeness backstop on ``tables`` (PostgreSQL), and
+    takes it off when the migration is reversed. Each table is (name, primary key, hidden columns)."""
+    from django.db import migrations
+
+    def install(apps, schema_editor):
+        if schema_editor.connection.vendor == "postgresql":
+            for table, pk, hidden in tables:
+                schema_editor.execute(capture_triggers_sql(table, pk, hidden), params=None)
+
+    def uninstall(apps, schema_editor):
+        if schema_editor.connection.vendor == "postgresql":
+            for table, _, _ in tables:
+                schema_editor.execute(drop_capture_triggers_sql(table), params=None)
+
+    return migrations.RunPython(install, uninstall)

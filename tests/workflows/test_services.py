@@ -423,3 +423,21 @@ def test_region_rule_covers_changes_and_versions_and_managers_see_their_reports_
         format="json",
     )
     assert decided.status_code == 200, decided.json()
+
+
+def test_versions_are_immutable_in_the_database(shop):
+    from django.db import InternalError, ProgrammingError, transaction
+
+    from workflows.models import WorkflowVersion
+
+    version = new_workflow(shop).version
+    with pytest.raises((InternalError, ProgrammingError), match="immutable"), transaction.atomic():
+        WorkflowVersion.objects.filter(pk=version.pk).update(
+            definition={"trigger": {"type": "manual"}, "steps": []}
+        )
+    with (
+        pytest.raises((InternalError, ProgrammingError), match="immutable"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("DELETE FROM workflows_workflowversion WHERE id = %s", [version.pk])

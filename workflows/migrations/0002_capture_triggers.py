@@ -25,8 +25,6 @@ CREATE TRIGGER workflows_version_immutable BEFORE UPDATE OR DELETE ON workflows_
 
 def install(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        for table, pk, hidden in TABLES:
-            schema_editor.execute(triggers.capture_triggers_sql(table, pk, hidden), params=None)
         schema_editor.execute(IMMUTABLE_VERSIONS, params=None)
 
 
@@ -37,11 +35,9 @@ def uninstall(apps, schema_editor):
             "DROP FUNCTION IF EXISTS workflows_version_guard();",
             params=None,
         )
-        for table, _, _ in TABLES:
-            schema_editor.execute(triggers.drop_capture_triggers_sql(table), params=None)
 
 
 class Migration(migrations.Migration):
     dependencies = [("workflows", "0001_initial"), ("audit", "0002_ledger_triggers")]
 
-    operations = [migrations.RunPython(install, uninstall)]
+    operations = [triggers.capture_operation(*TABLES), migrations.RunPython(install, uninstall)]

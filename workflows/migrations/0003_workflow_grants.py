@@ -7,18 +7,6 @@ from django.db import migrations, models
 from audit import triggers
 
 
-def capture(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(
-            triggers.capture_triggers_sql("workflows_workflowusergrant", "id", ()), params=None
-        )
-
-
-def uncapture(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(triggers.drop_capture_triggers_sql("workflows_workflowusergrant"), params=None)
-
-
 class Migration(migrations.Migration):
     dependencies = [
         ("auth", "0012_alter_user_first_name_max_length"),
@@ -61,5 +49,5 @@ class Migration(migrations.Migration):
                 "unique_together": {("user", "permission", "content_object")},
             },
         ),
-        migrations.RunPython(capture, uncapture),
+        triggers.capture_operation(("workflows_workflowusergrant", "id", ())),
     ]

@@ -8,18 +8,6 @@ from django.db import migrations, models
 from audit import triggers
 
 
-def capture(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(
-            triggers.capture_triggers_sql("workflows_integrationrequest", "id", ()), params=None
-        )
-
-
-def uncapture(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(triggers.drop_capture_triggers_sql("workflows_integrationrequest"), params=None)
-
-
 class Migration(migrations.Migration):
     dependencies = [
         ("tenancy", "0003_policy_permissions"),
@@ -103,5 +91,5 @@ class Migration(migrations.Migration):
                 "ordering": ["-requested_at"],
             },
         ),
-        migrations.RunPython(capture, uncapture),
+        triggers.capture_operation(("workflows_integrationrequest", "id", ())),
     ]
