@@ -55,6 +55,41 @@ EVENT_CATEGORIES: dict[str, Category] = {
     "workflow.change.applied": Category.WORKFLOW_LIFECYCLE,
     "workflow.activated": Category.WORKFLOW_LIFECYCLE,
     "workflow.deactivated": Category.WORKFLOW_LIFECYCLE,
+    # Keys and encryption.
+    "key.created": Category.SYSTEM,
+    "key.rotated": Category.SYSTEM,
+    "key.byok_configured": Category.ADMIN,
+    "data_key.created": Category.SYSTEM,
+    "data_key.rotation_started": Category.SYSTEM,
+    "data_key.rotation_completed": Category.SYSTEM,
+    "data_key.destroyed": Category.SYSTEM,
+    "crypto.decrypt_failed": Category.SYSTEM,
+    # Credentials (values never in the ledger: fingerprints only).
+    "credential.created": Category.ADMIN,
+    "credential.version_staged": Category.ADMIN,
+    "credential.version_tested": Category.ADMIN,
+    "credential.version_promoted": Category.ADMIN,
+    "credential.version_revoked": Category.ADMIN,
+    "credential.rotation_required": Category.ADMIN,
+    "credential.runbook_started": Category.ADMIN,
+    "credential.runbook_completed": Category.ADMIN,
+    # Connectors, integrations and the network boundary.
+    "connector.created": Category.ADMIN,
+    "connector.vetted": Category.ADMIN,
+    "integration.updated": Category.ADMIN,
+    "integration.outbound_refused": Category.ACCESS,
+    "network.allow_rule_created": Category.ADMIN,
+    "network.allow_rule_removed": Category.ADMIN,
+    # Service accounts.
+    "service_account.created": Category.ADMIN,
+    "service_account.token_issued": Category.AUTHENTICATION,
+    "service_account.token_revoked": Category.AUTHENTICATION,
+    "service_account.authenticated": Category.AUTHENTICATION,
+    "service_account.authentication_failed": Category.AUTHENTICATION,
+    "service_account.used": Category.ACCESS,
+    "service_account.rotation_warning": Category.SYSTEM,
+    "service_account.disabled": Category.ADMIN,
+    "service_account.reactivated": Category.ADMIN,
 }
 
 
