@@ -25,6 +25,7 @@ install: $(STAMP)
 
 run: $(STAMP)
 	DJANGO_SETTINGS_MODULE=governance.settings.local $(BIN)/python manage.py migrate --no-input
+	DJANGO_SETTINGS_MODULE=governance.settings.local $(BIN)/python manage.py migrate --no-input --database secrets
 	DJANGO_SETTINGS_MODULE=governance.settings.local $(BIN)/python manage.py seed_demo
 	@echo "Serving on http://$(HOST):$(PORT)/  —  sign in at http://$(HOST):$(PORT)/accounts/login/ (control panel: /admin/)"
 	DJANGO_SETTINGS_MODULE=governance.settings.local $(BIN)/python manage.py runserver $(HOST):$(PORT)
@@ -40,6 +41,7 @@ check: $(STAMP)
 
 pytest: $(STAMP)
 	bash scripts/ensure-chromium.sh
+	bash scripts/ensure-softhsm.sh
 	source scripts/test-database.sh && $(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint check pytest

@@ -18,6 +18,7 @@ from audit.canonical import CONTENT_COLUMNS, CanonicalError, canonical_bytes
 from audit.events import category_of
 from audit.models import ActorType, AuditEvent, Outcome
 from governance.context import current_context
+from governance.redaction import redact_data
 
 MAX_EVENT_BYTES = 64 * 1024  # the canonical record, data included
 
@@ -68,18 +69,22 @@ def audit_event_record(
         raise AuditError("Audit events are written inside the transaction of the change they record.")
     # Dates, decimals and UUIDs become the strings DjangoJSONEncoder gives them, once.
     payload = json.loads(json.dumps(data or {}, cls=DjangoJSONEncoder))
+    # No event may carry a credential: known secrets and credential formats are redacted here.
+    payload = redact_data(payload)
 
     context = current_context()
-    is_user = actor is not None and getattr(actor, "is_authenticated", False)
+    is_service_account = getattr(actor, "is_service_account", False)
+    is_user = actor is not None and getattr(actor, "is_authenticated", False) and not is_service_account
     values = {
         "uid": uuid.uuid4(),
         "occurred_at": timezone.now(),
         "category": str(category),
         "action": action,
         "outcome": str(outcome),
-        "actor_type": str(ActorType.USER if is_user else ActorType.SYSTEM),
+        "actor_type": str(_actor_type(is_user=is_user, is_service_account=is_service_account)),
+        # actor_id names users only; a service account is named by its label (and the target).
         "actor_id": actor.pk if is_user else None,
-        "actor_label": actor.email if is_user else "system",
+        "actor_label": actor.email if is_user else (actor.label if is_service_account else "system"),
         "organization_id": organization_id,
         "workspace_id": workspace_id,
         "target_type": target._meta.label_lower if target is not None else "",
@@ -97,6 +102,12 @@ def audit_event_record(
     if len(canonical) > MAX_EVENT_BYTES:
         raise AuditError(f"The event is {len(canonical)} bytes; the limit is {MAX_EVENT_BYTES}.")
     return _insert(values, canonical)
+
+
+def _actor_type(*, is_user: bool, is_service_account: bool) -> ActorType:
+    if is_service_account:
+        return ActorType.SERVICE_ACCOUNT
+    return ActorType.USER if is_user else ActorType.SYSTEM
 
 
 def _insert(values: dict[str, Any], canonical: bytes) -> AuditEvent:

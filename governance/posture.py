@@ -16,6 +16,8 @@ class Posture:
     pending_policy_changes: int | None = None
     latest_head: object = None
     unsealed_events: int | None = None
+    # Service accounts of the user's workspaces: {dormant, overdue, due_soon}, or None.
+    service_accounts: dict[str, int] | None = None
 
 
 def posture_for(user) -> Posture:
@@ -37,4 +39,12 @@ def posture_for(user) -> Posture:
     if decide(user, "audit.view").allowed:
         posture.latest_head = SignedTreeHead.objects.order_by("-number").first()
         posture.unsealed_events = AuditEvent.objects.filter(sequence__isnull=True).count()
+    posture.service_accounts = _service_accounts(user)
     return posture
+
+
+def _service_accounts(user) -> dict[str, int] | None:
+    """Dormant, overdue and due-soon service accounts where the user manages them."""
+    from workflows.selectors import service_account_posture
+
+    return service_account_posture(user)

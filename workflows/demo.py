@@ -153,3 +153,17 @@ def _approve_all(change, officers) -> None:
         change = services.change_request_decide(
             actor=reviewer, change=change, tier=tier["code"], approve=True, comment="Reviewed for the demo."
         )
+
+
+def seed_credentials(*, workspace, owner) -> None:
+    """One credential per demo integration, with a random value: the secrets store in action
+    (only the fingerprint is ever shown; the value is generated here and printed nowhere)."""
+    import secrets as random_source
+
+    from workflows.credentials import STORE, credential_create
+    from workflows.models import Credential
+
+    for integration in Integration.objects.filter(workspace=workspace).order_by("pk"):
+        if not Credential.objects.using(STORE).filter(integration_id=integration.pk).exists():
+            credential_create(actor=owner, integration=integration, name="api_key",
+                              value=f"demo-{random_source.token_urlsafe(24)}")  # fmt: skip

@@ -55,3 +55,48 @@ def register() -> None:
         IntegrationRequest, organization_field="workspace__organization", workspace_field="workspace",
         actions={"view": "integration.manage"},
     ))  # fmt: skip
+    _register_network_boundary()
+    _register_service_accounts()
+    _register_credential_runbooks()
+
+
+def _register_network_boundary() -> None:
+    """Connector types (vetted by officers) and allow-list rules (platform administrators)."""
+    from workflows.models import ConnectorType, NetworkAllowRule
+
+    access_resources.register(Resource(
+        ConnectorType, organization_field="organization", workspace_field=None,
+        actions={"view": "connector.vet", "add": "connector.vet", "change": "connector.vet"},
+    ))  # fmt: skip
+    access_resources.register(Resource(
+        NetworkAllowRule, organization_field="organization", workspace_field=None,
+        actions={"view": "network.allowlist", "add": "network.allowlist", "delete": "network.allowlist"},
+    ))  # fmt: skip
+
+
+def _register_service_accounts() -> None:
+    """Service accounts and their tokens: managed by workspace owners, in their workspace only.
+
+    Tokens are listed through their account; nobody edits a service account's row by hand
+    (its changes are the services' actions), so the admin offers view and add only.
+    """
+    from workflows.models import ServiceAccount, ServiceAccountToken
+
+    access_resources.register(Resource(
+        ServiceAccount, organization_field="workspace__organization", workspace_field="workspace",
+        actions={"view": "service_account.manage", "add": "service_account.manage"},
+    ))  # fmt: skip
+    access_resources.register(Resource(
+        ServiceAccountToken, organization_field="service_account__workspace__organization",
+        workspace_field="service_account__workspace", actions={"view": "service_account.manage"},
+    ))  # fmt: skip
+
+
+def _register_credential_runbooks() -> None:
+    """Incident runbooks: started and followed by owners and compliance officers of the workspace."""
+    from workflows.models import CredentialRunbook
+
+    access_resources.register(Resource(
+        CredentialRunbook, organization_field="workspace__organization", workspace_field="workspace",
+        actions={"view": "credential.rotate_all", "add": "credential.rotate_all"},
+    ))  # fmt: skip

@@ -17,6 +17,16 @@ from audit.services import audit_event_record, audited_transaction
 from governance.access.decision import decide, require
 from governance.tenancy.roles import COMPLIANCE_OFFICER
 from workflows.definition import content_hash, diff_definitions, validate_definition
+from workflows.integrations import (  # noqa: F401 (connector and allow-list services, re-exported)
+    connector_type_create,
+    connector_type_vet,
+    connector_usable,
+    endpoint_settings_clean,
+    integration_update,
+    network_allow_rule_create,
+    network_allow_rule_remove,
+    shown_endpoint,
+)
 from workflows.models import (
     Approval,
     ChangeRequest,
@@ -49,9 +59,22 @@ def _where(workflow: Workflow) -> dict[str, int]:
 
 
 def integration_create(
-    *, actor, workspace, name: str, slug: str, kind: str, sensitivity: str = "none"
+    *,
+    actor,
+    workspace,
+    name: str,
+    slug: str,
+    kind: str,
+    sensitivity: str = "none",
+    connector=None,
+    endpoint_url: str = "",
+    spki_pins: list[str] | None = None,
 ) -> Integration:
-    """Connect an integration directly (the system, or a sensitivity no policy guards)."""
+    """Connect an integration directly (the system, or a sensitivity no policy guards).
+
+    A ``connector`` must be an approved connector type; the ``endpoint_url`` must pass the network
+    boundary (https, no internal address unless allow-listed).
+    """
     with audited_transaction():
         return _connect(
             actor=actor,
@@ -61,10 +84,11 @@ def integration_create(
             kind=kind,
             sensitivity=sensitivity,
             approved_by=None,
+            endpoint={"connector": connector, "endpoint_url": endpoint_url, "spki_pins": spki_pins},
         )
 
 
-def _connect(*, actor, workspace, name, slug, kind, sensitivity, approved_by) -> Integration:
+def _connect(*, actor, workspace, name, slug, kind, sensitivity, approved_by, endpoint=None) -> Integration:
     integration = Integration(workspace=workspace, name=name, slug=slug, kind=kind, sensitivity=sensitivity)
     if actor is not None:
         # The manager's approval, when there is one, is a fact the policies are told — never a
@@ -76,12 +100,24 @@ def _connect(*, actor, workspace, name, slug, kind, sensitivity, approved_by) ->
             {"manager_approved": approved_by is not None},
             fresh=True,
         )
+    endpoint = endpoint or {}
+    integration.connector = connector_usable(
+        endpoint.get("connector"), organization_id=workspace.organization_id
+    )
+    integration.endpoint_url, integration.spki_pins, _ = endpoint_settings_clean(
+        organization_id=workspace.organization_id,
+        endpoint_url=endpoint.get("endpoint_url", ""),
+        spki_pins=endpoint.get("spki_pins"),
+    )
     integration.full_clean()
     integration.save()
     audit_event_record(action="integration.created", actor=actor, target=integration,
                        organization_id=workspace.organization_id, workspace_id=workspace.pk,
                        data={"slug": slug, "kind": kind, "sensitivity": sensitivity,
-                             "manager_approval": approved_by.email if approved_by else None})  # fmt: skip
+                             "manager_approval": approved_by.email if approved_by else None,
+                             "connector": integration.connector.code if integration.connector else None,
+                             "endpoint": shown_endpoint(integration.endpoint_url),
+                             "spki_pins": integration.spki_pins})  # fmt: skip
     return integration
 
 
@@ -473,3 +509,17 @@ def workflow_set_status(*, actor, workflow: Workflow, status: str, reason: str) 
             data={"diff": {"status": {"before": before, "after": status}}, "reason": reason.strip()},
         )
     return workflow
+
+
+# --- Service accounts ----------------------------------------------------------------------------
+# Their services live in workflows.service_accounts (one module per concern keeps files readable);
+# they are re-exported here, where callers look for the app's services.
+from workflows.service_accounts import (  # noqa: E402, F401 (re-exported)
+    service_account_authenticate,
+    service_account_create,
+    service_account_disable,
+    service_account_reactivate,
+    service_account_token_issue,
+    service_account_token_revoke,
+    service_accounts_sweep,
+)

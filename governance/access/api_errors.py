@@ -8,16 +8,22 @@ from rest_framework.parsers import JSONParser
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from governance.access.decision import AccessDenied
+from governance.redaction import redact_data
 
 
 def exception_handler(exc, context):
-    """Turn service errors into field-level 400s and refusals into 403s with the reason."""
+    """Turn service errors into field-level 400s and refusals into 403s with the reason; redact secrets."""
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         exc = exceptions.ValidationError(detail)
     elif isinstance(exc, AccessDenied):
         exc = exceptions.PermissionDenied(exc.decision.message)
-    return drf_exception_handler(exc, context)
+    response = drf_exception_handler(exc, context)
+    if response is not None:
+        # Error messages may echo the input; a credential in it is not sent back. Field names
+        # stay as they are (a "password" field's error is still that field's error).
+        response.data = redact_data(response.data, by_key=False)
+    return response
 
 
 class SafeJSONParser(JSONParser):

@@ -187,6 +187,8 @@ def decide(
 def _decide(
     actor, action_code: str, obj, context: dict | None, *, fresh: bool, policies: bool = True
 ) -> Decision:
+    if getattr(actor, "is_service_account", False):
+        return decide_for_service_account(actor, action_code, obj)
     actor_id = getattr(actor, "pk", None)
 
     def deny(reason: str, **where) -> Decision:
@@ -258,6 +260,8 @@ def decide_many(actor, action: str, objects: list, context: dict | None = None) 
     Lists are first narrowed in SQL (``restrict``); this decides the rows on display one by one
     without one policy evaluation call per row.
     """
+    if getattr(actor, "is_service_account", False):
+        return [decide(actor, action, obj) for obj in objects]
     decisions = [_decide(actor, action, obj, context, fresh=False, policies=False) for obj in objects]
     allowed = [(index, obj) for index, (obj, decision) in enumerate(zip(objects, decisions, strict=True))
                if decision.allowed]  # fmt: skip
@@ -295,3 +299,45 @@ def require(
     if not decision.allowed:
         raise AccessDenied(decision)
     return decision
+
+
+# --- Service accounts -------------------------------------------------------------------------
+
+
+def decide_for_service_account(principal, action_code: str, obj: models.Model | None = None) -> Decision:
+    """The rule for a service account's principal: one of its scopes must map to the action and
+    the object must be in the account's own workspace; everything else is denied.
+
+    A principal carries ``allowed_actions`` (from its scopes), ``workspace_id``,
+    ``organization_id``, ``is_active`` and ``label``. Roles and grants are people's; the attribute
+    policies speak about people (region, manager, training), so they are not asked: the scopes
+    and the workspace confine the account. ``actor_id`` stays None: it names users only.
+    """
+
+    def deny(reason: str, **where) -> Decision:
+        return Decision(False, action_code, (f"{principal.label}: {reason}",), None, obj, **where)
+
+    action = get_action(action_code)
+    if action is None:
+        return deny(f"the action {action_code!r} is unknown, and unknown actions are denied")
+    if not principal.is_active:
+        return deny("the service account is disabled")
+    if action_code not in principal.allowed_actions or action_code == "admin.access":
+        return deny("none of its scopes grants this")
+    if obj is None:
+        return Decision(True, action_code, (f"{principal.label}: a scope grants {action_code}",))
+    resource = resource_for(obj)
+    if resource is None or resource.workspace_field is None:
+        return deny(f"{type(obj).__name__} is not an object of a workspace")
+    where = {
+        "organization_id": resource.organization_id_of(obj),
+        "workspace_id": resource.workspace_id_of(obj),
+    }
+    if (
+        where["workspace_id"] != principal.workspace_id
+        or where["organization_id"] != principal.organization_id
+    ):
+        return deny("it belongs to another workspace", **where)
+    return Decision(
+        True, action_code, (f"{principal.label}: a scope grants it in its workspace",), None, obj, **where
+    )

@@ -24,6 +24,8 @@ def restrict(queryset: models.QuerySet, actor, action: str) -> models.QuerySet:
     resource = resource_for(queryset.model)
     if act is None or resource is None or actor is None:
         return queryset.none()
+    if getattr(actor, "is_service_account", False):
+        return _restrict_for_service_account(queryset, actor, action, resource)
     if not getattr(actor, "is_authenticated", False) or not actor.is_active:
         return queryset.none()
 
@@ -52,3 +54,13 @@ def _object_grants(model: type[models.Model], actor, codenames: list[str]) -> mo
     return grant_model.objects.filter(
         user_id=actor.pk, permission__codename__in=codenames, content_object_id=OuterRef("pk")
     )
+
+
+def _restrict_for_service_account(
+    queryset: models.QuerySet, principal, action: str, resource
+) -> models.QuerySet:
+    """A service account sees the rows of its own workspace, for the actions its scopes grant."""
+    allowed = principal.is_active and action in principal.allowed_actions and action != "admin.access"
+    if not allowed or resource.workspace_field is None:
+        return queryset.none()
+    return queryset.filter(**{resource.workspace_field: principal.workspace_id})

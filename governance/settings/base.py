@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
+
+from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
 
 from governance.settings.env import database_from_url, env_bool, env_int, env_list, env_str
 
@@ -18,6 +22,7 @@ INSTALLED_APPS = [
     "governance.tenancy",
     "governance.access",
     "audit",
+    "governance.crypto",
     "workflows",
     "django.contrib.admin",
     "django.contrib.auth",
@@ -47,6 +52,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "governance.middleware.ActorContextMiddleware",
+    # Records each API request a service account makes, with the response's status.
+    "workflows.middleware.ServiceAccountUsageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
@@ -78,6 +85,13 @@ DATABASES = {
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
     ),
 }
+# Credentials live in a database of their own (see governance.dbrouters and docs/keys.md):
+# its own PostgreSQL database in test and production, its own SQLite file in the quick start.
+DATABASES["secrets"] = database_from_url(
+    env_str("SECRETS_DATABASE_URL", f"sqlite:///{VAR_DIR / 'secrets.sqlite3'}"),
+    conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+)
+DATABASE_ROUTERS = ["governance.dbrouters.SecretsRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
@@ -143,6 +157,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "knox.auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
+        "workflows.api.authentication.ServiceAccountAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["governance.access.api.DecisionPointPermission"],
     "DEFAULT_FILTER_BACKENDS": ["governance.access.api.VisibleToFilterBackend"],
@@ -179,22 +194,57 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
+# Workers keep the LOGGING below (with its redacting filter) instead of installing their own handlers.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "governance@localhost")
 
+# Every handler redacts secrets (governance.redaction). Django's own handlers are declared here
+# too, with the filter, so that none of its defaults writes an unredacted record: the "django"
+# logger mails errors to ADMINS (when DEBUG is off) and prints through the root console.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_context": {"()": "governance.middleware.RequestContextLogFilter"}},
+    "filters": {
+        "request_context": {"()": "governance.middleware.RequestContextLogFilter"},
+        "redact": {"()": "governance.redaction.RedactingFilter"},
+        "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "django.server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        },
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request_context"]},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["request_context", "redact"],
+        },
+        "django.server": {
+            "class": "logging.StreamHandler",
+            "formatter": "django.server",
+            "filters": ["redact"],
+        },
+        "mail_admins": {
+            "level": "ERROR",
+            "class": "django.utils.log.AdminEmailHandler",
+            "filters": ["require_debug_false", "redact"],
+        },
+    },
+    "loggers": {
+        "django": {"handlers": ["mail_admins"], "level": "INFO"},
+        "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
     },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
+# Error pages and error e-mails redact known secrets and credential formats, with DEBUG on or off.
+DEFAULT_EXCEPTION_REPORTER = "governance.redaction.RedactingExceptionReporter"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "governance.redaction.RedactingExceptionReporterFilter"
 
 SILENCED_SYSTEM_CHECKS = [
     # guardian's backend is deliberately not installed: the decision point consults guardian's
@@ -212,4 +262,39 @@ LEDGER_HEAD_INTERVAL_SECONDS = env_int("LEDGER_HEAD_INTERVAL_SECONDS", 1)
 LEDGER_HEAD_GRACE_SECONDS = env_int("LEDGER_HEAD_GRACE_SECONDS", 600)
 CELERY_BEAT_SCHEDULE = {
     "ledger-seal": {"task": "audit.tasks.ledger_seal", "schedule": 1.0},
+}
+
+# Service accounts: tokens rotate at least every 90 days (a lower ceiling may be configured),
+# the previous token keeps working for a grace window after a rotation, unused accounts are
+# disabled by the daily sweep.
+SERVICE_ACCOUNT_ROTATION_DAYS = env_int("SERVICE_ACCOUNT_ROTATION_DAYS", 90)
+if not 1 <= SERVICE_ACCOUNT_ROTATION_DAYS <= 90:
+    raise ImproperlyConfigured("SERVICE_ACCOUNT_ROTATION_DAYS must be between 1 and 90.")
+SERVICE_ACCOUNT_ROTATION_GRACE = timedelta(hours=env_int("SERVICE_ACCOUNT_ROTATION_GRACE_HOURS", 24))
+SERVICE_ACCOUNT_ROTATION_WARNING_DAYS = env_int("SERVICE_ACCOUNT_ROTATION_WARNING_DAYS", 14)
+SERVICE_ACCOUNT_DORMANT_DAYS = env_int("SERVICE_ACCOUNT_DORMANT_DAYS", 30)
+CELERY_BEAT_SCHEDULE["service-accounts-sweep"] = {
+    "task": "workflows.service_accounts_sweep",
+    "schedule": crontab(hour=3, minute=17),
+}
+
+# Keys (see docs/keys.md): the key provider holding the key-encryption keys, and how long an
+# unwrapped data key may stay in a process's memory. A rotation waits that long before it
+# retires the previous data key, so that no process still encrypts under it.
+CRYPTO_KEY_PROVIDER = env_str("CRYPTO_KEY_PROVIDER", "local")
+CRYPTO_LOCAL_KEY_FILE = env_str("CRYPTO_LOCAL_KEY_FILE", str(VAR_DIR / "keys" / "kek.json"))
+CRYPTO_PKCS11_MODULE = env_str("CRYPTO_PKCS11_MODULE", "")
+CRYPTO_PKCS11_TOKEN_LABEL = env_str("CRYPTO_PKCS11_TOKEN_LABEL", "")
+CRYPTO_PKCS11_PIN = env_str("CRYPTO_PKCS11_PIN", "")
+CRYPTO_KEY_CACHE_SECONDS = env_int("CRYPTO_KEY_CACHE_SECONDS", 60)
+CRYPTO_ROTATION_SETTLE_SECONDS = env_int("CRYPTO_ROTATION_SETTLE_SECONDS", CRYPTO_KEY_CACHE_SECONDS)
+CRYPTO_RETIRED_KEY_GRACE_SECONDS = env_int("CRYPTO_RETIRED_KEY_GRACE_SECONDS", 30)
+CELERY_BEAT_SCHEDULE["crypto-rotations-resume"] = {
+    "task": "governance.crypto.tasks.rotation_jobs_resume",
+    "schedule": 60.0,
+}
+CREDENTIAL_ROTATION_GRACE_SECONDS = env_int("CREDENTIAL_ROTATION_GRACE_SECONDS", 3600)
+CELERY_BEAT_SCHEDULE["credential-versions-expire"] = {
+    "task": "workflows.tasks.credential_versions_expire_task",
+    "schedule": 300.0,
 }

@@ -23,3 +23,5 @@ def _local_secret_key() -> str:
 SECRET_KEY = env_str("SECRET_KEY") or _local_secret_key()
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", True)
 LEDGER_SIGNING_KEY_AUTOCREATE = True
+# One process in the quick start: a rotation need not wait for other processes' key caches.
+CRYPTO_ROTATION_SETTLE_SECONDS = 0

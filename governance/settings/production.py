@@ -20,6 +20,14 @@ if not os.environ.get("DATABASE_URL"):
         "Set the environment variable DATABASE_URL; this profile refuses to start without it."
     )
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if not os.environ.get("SECRETS_DATABASE_URL"):
+    raise ImproperlyConfigured(
+        "Set SECRETS_DATABASE_URL; this profile refuses to start without it "
+        "(credentials live in a database of their own, apart from DATABASE_URL)."
+    )
+if os.environ["SECRETS_DATABASE_URL"] == os.environ["DATABASE_URL"]:
+    raise ImproperlyConfigured("SECRETS_DATABASE_URL must name another database than DATABASE_URL.")
+DATABASES["secrets"]["CONN_HEALTH_CHECKS"] = True
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [f"https://{host}" for host in ALLOWED_HOSTS])
 
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)

@@ -51,6 +51,12 @@ EXPECTED_ON_OWN_WORKSPACE = {
     "policy.view": {"platform_admin", "workspace_owner", "compliance_officer", "auditor"},
     "policy.manage": {"compliance_officer"},
     "oncall.activate": {"workspace_owner", "workflow_builder", "workflow_operator"},
+    "service_account.reactivate": {"workspace_owner"},
+    "credential.rotate_all": {"workspace_owner", "compliance_officer"},
+    "connector.vet": {"platform_admin", "compliance_officer"},
+    "network.allowlist": {"platform_admin"},
+    "key.view": {"platform_admin", "workspace_owner", "compliance_officer", "auditor"},
+    "key.manage": {"platform_admin", "workspace_owner"},
 }
 
 

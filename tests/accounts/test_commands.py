@@ -51,7 +51,8 @@ def test_create_platform_admin_creates_organisation_user_and_role(db):
     assert "already" in _run("create_platform_admin", "--organization", "acme", "--email", "admin@acme.test")
 
 
-def test_seed_demo_is_idempotent_and_prints_passwords_once(db):
+@pytest.mark.django_db(databases=["default", "secrets"])  # the demo stores credentials
+def test_seed_demo_is_idempotent_and_prints_passwords_once():
     first = _run("seed_demo")
     lines = [line.split() for line in first.splitlines() if "@demo.example" in line]
     assert len(lines) == 8  # one per role, and a second compliance officer
@@ -82,7 +83,8 @@ def test_seed_demo_is_idempotent_and_prints_passwords_once(db):
     assert new_password.encode() not in bytes(event.get().canonical)
 
 
-def test_api_token_command_prints_once(db):
+@pytest.mark.django_db(databases=["default", "secrets"])
+def test_api_token_command_prints_once():
     _run("seed_demo")
     out = _run("api_token_create", "--email", "auditor@demo.example", "--hours", "2")
     assert "shown once" in out

@@ -13,6 +13,12 @@ from django.urls import reverse
 
 from governance.admin_site import site
 from tests.conftest import ROLE_ORDER, build_world
+from tests.workflows.network_boundary_world import network_boundary_of
+from tests.workflows.secrets_world import secrets_objects_of
+from tests.workflows.service_account_world import service_accounts_of
+
+# The credentials admin reads the secrets store.
+pytestmark = pytest.mark.django_db(databases=["default", "secrets"])
 
 OK, DENY, LOGIN, MISSING = "OK", "DENY", "LOGIN", "MISSING"
 COLUMNS = ("anonymous", *ROLE_ORDER)
@@ -162,6 +168,126 @@ MATRIX = {
         "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
     },
 }
+# Service accounts: workspace owners manage their own workspace's only; nobody deletes one (it is
+# disabled) and nobody edits its row (tokens, disabling and reactivation are their own pages).
+MATRIX["workflows.serviceaccount"] = {
+    "changelist":      (_, DENY,    OK,      _, _, _, DENY,    DENY),
+    "add":             (_, DENY,    OK,      _, _, _, DENY,    DENY),
+    "change/own":      (_, DENY,    OK,      _, _, _, DENY,    DENY),
+    "change/sibling":  (_, DENY,    MISSING, _, _, _, DENY,    DENY),
+    "change/foreign":  (_, DENY,    MISSING, _, _, _, DENY,    DENY),
+    "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+    "delete/sibling":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+    "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+    "history/own":     (_, MISSING, OK,      _, _, _, MISSING, MISSING),
+    "history/sibling": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+    "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+}
+# Connector types: officers and platform administrators register and vet them (the change page is
+# the vetting form); allow-list rules: platform administrators only, added or removed, never edited;
+# integrations: owners connect and configure their workspace's, officers and auditors read them.
+MATRIX["workflows.connectortype"] = {
+    "changelist":      (_, OK,      DENY,    _, _, _, OK,      DENY),
+    "add":             (_, OK,      DENY,    _, _, _, OK,      DENY),
+    "change/own":      (_, OK,      DENY,    _, _, _, OK,      DENY),
+    "change/foreign":  (_, MISSING, DENY,    _, _, _, MISSING, DENY),
+    "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+    "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+    "history/own":     (_, OK,      MISSING, _, _, _, OK,      MISSING),
+    "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+}
+MATRIX["workflows.networkallowrule"] = {
+    "changelist":      (_, OK,      DENY,    _, _, _, DENY,    DENY),
+    "add":             (_, OK,      DENY,    _, _, _, DENY,    DENY),
+    "change/own":      (_, OK,      DENY,    _, _, _, DENY,    DENY),
+    "change/foreign":  (_, MISSING, DENY,    _, _, _, DENY,    DENY),
+    "delete/own":      (_, OK,      DENY,    _, _, _, DENY,    DENY),
+    "delete/foreign":  (_, MISSING, DENY,    _, _, _, DENY,    DENY),
+    "history/own":     (_, OK,      MISSING, _, _, _, MISSING, MISSING),
+    "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+}
+MATRIX["workflows.integration"] = {
+    "changelist":      (_, DENY,    OK,      _, _, _, OK,      OK),
+    "add":             (_, DENY,    OK,      _, _, _, DENY,    DENY),
+    "change/own":      (_, DENY,    OK,      _, _, _, OK,      OK),
+    "change/sibling":  (_, DENY,    MISSING, _, _, _, MISSING, MISSING),
+    "change/foreign":  (_, DENY,    MISSING, _, _, _, MISSING, MISSING),
+    "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+    "delete/sibling":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+    "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+    "history/own":     (_, MISSING, OK,      _, _, _, OK,      OK),
+    "history/sibling": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+    "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+}
+# Keys: read-only status pages for key viewers of the workspace (platform administrators see every
+# workspace of their organisation); rotation and BYOK are their own pages.
+MATRIX["crypto.keyencryptionkey"] = {
+    "changelist":      (_, OK,      OK,      _, _, _, OK,      OK),
+    "add":             (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+    "change/own":      (_, OK,      OK,      _, _, _, OK,      OK),
+    "change/sibling":  (_, OK,      MISSING, _, _, _, MISSING, MISSING),
+    "change/foreign":  (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+    "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+    "delete/sibling":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+    "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+    "history/own":     (_, OK,      OK,      _, _, _, OK,      OK),
+    "history/sibling": (_, OK,      MISSING, _, _, _, MISSING, MISSING),
+    "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+}
+MATRIX["crypto.datakey"] = {
+    "changelist":      (_, OK,      OK,      _, _, _, OK,      OK),
+    "add":             (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+    "change/own":      (_, OK,      OK,      _, _, _, OK,      OK),
+    "change/sibling":  (_, OK,      MISSING, _, _, _, MISSING, MISSING),
+    "change/foreign":  (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+    "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+    "delete/sibling":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+    "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+    "history/own":     (_, OK,      OK,      _, _, _, OK,      OK),
+    "history/sibling": (_, OK,      MISSING, _, _, _, MISSING, MISSING),
+    "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+}
+MATRIX["crypto.rotationjob"] = {
+    "changelist":      (_, OK,      OK,      _, _, _, OK,      OK),
+    "add":             (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+    "change/own":      (_, OK,      OK,      _, _, _, OK,      OK),
+    "change/sibling":  (_, OK,      MISSING, _, _, _, MISSING, MISSING),
+    "change/foreign":  (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+    "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+    "delete/sibling":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+    "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+    "history/own":     (_, OK,      OK,      _, _, _, OK,      OK),
+    "history/sibling": (_, OK,      MISSING, _, _, _, MISSING, MISSING),
+    "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+}
+# Credentials (in the secrets store): workspace owners only, never deleted (versions are revoked).
+MATRIX["workflows.credential"] = {
+    "changelist":      (_, DENY,    OK,      _, _, _, DENY,    DENY),
+    "add":             (_, DENY,    OK,      _, _, _, DENY,    DENY),
+    "change/own":      (_, DENY,    OK,      _, _, _, DENY,    DENY),
+    "change/sibling":  (_, DENY,    MISSING, _, _, _, DENY,    DENY),
+    "change/foreign":  (_, DENY,    MISSING, _, _, _, DENY,    DENY),
+    "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+    "delete/sibling":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+    "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+    "history/own":     (_, MISSING, OK,      _, _, _, MISSING, MISSING),
+    "history/sibling": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+    "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+}
+# The incident runbook: owners and compliance officers start and follow it; it is never edited.
+MATRIX["workflows.credentialrunbook"] = {
+    "changelist":      (_, DENY,    OK,      _, _, _, OK,      DENY),
+    "add":             (_, DENY,    OK,      _, _, _, OK,      DENY),
+    "change/own":      (_, DENY,    OK,      _, _, _, OK,      DENY),
+    "change/sibling":  (_, DENY,    MISSING, _, _, _, MISSING, DENY),
+    "change/foreign":  (_, DENY,    MISSING, _, _, _, MISSING, DENY),
+    "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+    "delete/sibling":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+    "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+    "history/own":     (_, MISSING, OK,      _, _, _, OK,      MISSING),
+    "history/sibling": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+    "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+}
 # fmt: on
 
 
@@ -188,6 +314,9 @@ def _objects(world):
         "access.oncalloverride": world.overrides,
         "workflows.workflow": world.workflows,
         "workflows.changerequest": world.changes,
+        "workflows.serviceaccount": service_accounts_of(world),
+        **network_boundary_of(world),
+        **secrets_objects_of(world),
     }
 
 

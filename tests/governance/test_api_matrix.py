@@ -15,6 +15,8 @@ from governance.tenancy.models import Membership
 from tests.conftest import ROLE_ORDER, build_world
 
 COLUMNS = ("anonymous", *ROLE_ORDER)
+# The credentials endpoints read the secrets store.
+pytestmark = pytest.mark.django_db(databases=["default", "secrets"])
 
 
 def _target(world, scope):
@@ -26,6 +28,10 @@ def _target(world, scope):
 
 
 def _request(client, world, endpoint: str, scope: str | None):
+    if endpoint.startswith("api-service-account"):
+        return _service_account_request(client, world, endpoint, scope)
+    if endpoint.startswith("api-credential"):
+        return _credential_request(client, world, endpoint, scope)
     if endpoint.startswith(("api-workflow", "api-change", "api-integration")):
         return _workflow_request(client, world, endpoint, scope)
     if endpoint == "workspace-list":
@@ -159,6 +165,41 @@ def _workflow_request(client, world, endpoint: str, scope: str | None):
     raise AssertionError(endpoint)
 
 
+def _service_account_request(client, world, endpoint: str, scope: str | None):
+    from tests.workflows.service_account_world import free_integration, service_accounts_of
+
+    if endpoint == "api-service-account-list":
+        return client.get(reverse("api-service-account-list"))
+    if endpoint == "api-service-account-create":
+        return client.post(reverse("api-service-account-list"), {
+            "integration": free_integration(world, scope).pk, "name": "ERP sync",
+            "scopes": ["workflows:read"]}, format="json")  # fmt: skip
+    account = service_accounts_of(world)[scope]
+    if endpoint == "api-service-account-detail":
+        return client.get(reverse("api-service-account-detail", args=[account.pk]))
+    if endpoint == "api-service-account-rotate":
+        return client.post(reverse("api-service-account-rotate", args=[account.pk]))
+    raise AssertionError(endpoint)
+
+
+def _credential_request(client, world, endpoint: str, scope: str | None):
+    from tests.workflows.secrets_world import secrets_objects_of
+
+    if endpoint == "api-credential-list":
+        return client.get(reverse("api-credential-list"))
+    credential = secrets_objects_of(world)["workflows.credential"][scope]
+    if endpoint == "api-credential-create":
+        return client.post(reverse("api-credential-list"), {
+            "integration": credential.integration_id, "name": "second", "value": "a-new-secret-value"},
+            format="json")  # fmt: skip
+    if endpoint == "api-credential-detail":
+        return client.get(reverse("api-credential-detail", args=[credential.pk]))
+    if endpoint == "api-credential-versions":
+        return client.post(reverse("api-credential-versions", args=[credential.pk]),
+                           {"value": "a-rotated-secret-value"}, format="json")  # fmt: skip
+    raise AssertionError(endpoint)
+
+
 # fmt: off
 # columns:                 anon p.admin owner builder operator viewer officer auditor
 MATRIX = {
@@ -221,6 +262,36 @@ MATRIX = {
     "api-integration-request-decide/sibling": (401, 404, 404, 404, 404, 404, 404, 404),
     "api-integration-request-decide/foreign": (401, 404, 404, 404, 404, 404, 404, 404),
 }
+# Service accounts: workspace owners only, in their own workspace (another's integration is not a
+# valid choice: 400; another's account is not visible: 404).
+# columns:                                 anon p.admin owner builder operator viewer officer auditor
+MATRIX.update({
+    "api-service-account-list":           (401, 403, 200, 403, 403, 403, 403, 403),
+    "api-service-account-create/own":     (401, 403, 201, 403, 403, 403, 403, 403),
+    "api-service-account-create/sibling": (401, 403, 400, 403, 403, 403, 403, 403),
+    "api-service-account-create/foreign": (401, 403, 400, 403, 403, 403, 403, 403),
+    "api-service-account-detail/own":     (401, 403, 200, 403, 403, 403, 403, 403),
+    "api-service-account-detail/sibling": (401, 403, 404, 403, 403, 403, 403, 403),
+    "api-service-account-detail/foreign": (401, 403, 404, 403, 403, 403, 403, 403),
+    "api-service-account-rotate/own":     (401, 403, 201, 403, 403, 403, 403, 403),
+    "api-service-account-rotate/sibling": (401, 403, 404, 403, 403, 403, 403, 403),
+    "api-service-account-rotate/foreign": (401, 403, 404, 403, 403, 403, 403, 403),
+})
+# Credentials (values write-only): workspace owners, their own workspace's only. Another
+# workspace's integration is not a valid choice (400); another's credential is not visible (404).
+# columns:                              anon p.admin owner builder operator viewer officer auditor
+MATRIX.update({
+    "api-credential-list":              (401, 403, 200, 403, 403, 403, 403, 403),
+    "api-credential-create/own":        (401, 403, 201, 403, 403, 403, 403, 403),
+    "api-credential-create/sibling":    (401, 403, 400, 403, 403, 403, 403, 403),
+    "api-credential-create/foreign":    (401, 403, 400, 403, 403, 403, 403, 403),
+    "api-credential-detail/own":        (401, 403, 200, 403, 403, 403, 403, 403),
+    "api-credential-detail/sibling":    (401, 403, 404, 403, 403, 403, 403, 403),
+    "api-credential-detail/foreign":    (401, 403, 404, 403, 403, 403, 403, 403),
+    "api-credential-versions/own":      (401, 403, 201, 403, 403, 403, 403, 403),
+    "api-credential-versions/sibling":  (401, 403, 404, 403, 403, 403, 403, 403),
+    "api-credential-versions/foreign":  (401, 403, 404, 403, 403, 403, 403, 403),
+})
 # fmt: on
 
 # Which route and method each row exercises.
@@ -248,6 +319,18 @@ ROUTES = {
     "api-integration-request-detail": ("api-integration-request-detail", "GET"),
     "api-integration-request-decide": ("api-integration-request-decide", "POST"),
 }
+ROUTES.update(
+    {
+        "api-service-account-list": ("api-service-account-list", "GET"),
+        "api-service-account-create": ("api-service-account-list", "POST"),
+        "api-service-account-detail": ("api-service-account-detail", "GET"),
+        "api-service-account-rotate": ("api-service-account-rotate", "POST"),
+        "api-credential-list": ("api-credential-list", "GET"),
+        "api-credential-create": ("api-credential-list", "POST"),
+        "api-credential-detail": ("api-credential-detail", "GET"),
+        "api-credential-versions": ("api-credential-versions", "POST"),
+    }
+)
 
 
 def _api_routes() -> set[tuple[str, str]]:

@@ -32,11 +32,19 @@ def _manage(*args: str, var: Path) -> subprocess.CompletedProcess:
 
 def test_quick_start_on_sqlite(tmp_path):
     assert _manage("migrate", "--no-input", var=tmp_path).returncode == 0
+    assert _manage("migrate", "--no-input", "--database", "secrets", var=tmp_path).returncode == 0
     seeded = _manage("seed_demo", var=tmp_path)
     assert seeded.returncode == 0, seeded.stderr
     assert "builder@demo.example" in seeded.stdout
     assert (tmp_path / "portal.sqlite3").exists()
     assert oct((tmp_path / "secret_key").stat().st_mode & 0o777) == "0o600"
+    # Credentials went to their own SQLite file, under a key file that only the owner can read.
+    assert oct((tmp_path / "keys" / "kek.json").stat().st_mode & 0o777) == "0o600"
+    listed = _manage("shell", "-c", "from workflows.models import Credential as C; print(C.objects.using('secrets').count())",
+                     var=tmp_path)  # fmt: skip
+    assert int(listed.stdout.split()[-1]) >= 1, listed.stderr
+    assert b"demo-" not in (tmp_path / "portal.sqlite3").read_bytes()
+    assert b"demo-" not in (tmp_path / "secrets.sqlite3").read_bytes()  # encrypted there
     sealed = _manage("audit_seal", var=tmp_path)
     assert "signed tree head #1" in sealed.stdout, sealed.stderr
     assert oct((tmp_path / "ledger-signing-key.pem").stat().st_mode & 0o777) == "0o600"

@@ -15,6 +15,7 @@ GOOD = {
     "SECRET_KEY": secrets.token_urlsafe(64),
     "ALLOWED_HOSTS": "portal.example.com",
     "DATABASE_URL": "postgres://portal@db.internal:5432/portal",
+    "SECRETS_DATABASE_URL": "postgres://portal_secrets@secrets-db.internal:5432/portal_secrets",
     "LEDGER_SIGNING_KEY_FILE": "/etc/portal/ledger-signing-key.pem",
 }
 
@@ -54,3 +55,9 @@ def test_no_secret_in_settings_output():
     """The secret key never shows up in what the check prints (e.g. on an error)."""
     result = _manage("check", "--deploy", env=GOOD)
     assert GOOD["SECRET_KEY"] not in result.stdout + result.stderr
+
+
+def test_production_refuses_the_main_database_as_the_secrets_store():
+    result = _manage("check", env={**GOOD, "SECRETS_DATABASE_URL": GOOD["DATABASE_URL"]})
+    assert result.returncode != 0
+    assert "another database" in result.stderr

@@ -16,7 +16,7 @@ pytestmark = [
     pytest.mark.skipif(
         not os.path.exists(CHROMIUM), reason="needs Debian's chromium (apt-get install chromium)"
     ),
-    pytest.mark.django_db(transaction=True),
+    pytest.mark.django_db(transaction=True, databases=["default", "secrets"]),
 ]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from django.urls import reverse
 
 from audit.models import AuditEvent
@@ -146,7 +147,8 @@ def test_withdraw_and_the_published_schema(shop, client):
     assert json.loads(schema.content)["title"] == "Workflow definition"
 
 
-def test_demo_journey_officer_approves_the_waiting_change(db, client):
+@pytest.mark.django_db(databases=["default", "secrets"])  # the demo stores credentials
+def test_demo_journey_officer_approves_the_waiting_change(client):
     """After seed_demo, the officer's inbox holds the demo changes; approving the CRM sync's
     schedule change makes version 2 active."""
     from unittest import mock

@@ -7,7 +7,16 @@ from rest_framework import serializers
 from governance.access.queries import restrict
 from governance.regions import DataRegion
 from governance.tenancy.models import Workspace
-from workflows.models import ChangeRequest, Environment, IntegrationRequest, Sensitivity, Workflow
+from workflows.models import (
+    MAX_ROTATION_DAYS,
+    SERVICE_ACCOUNT_SCOPES,
+    ChangeRequest,
+    Environment,
+    Integration,
+    IntegrationRequest,
+    Sensitivity,
+    Workflow,
+)
 
 
 class WorkflowOutput(serializers.ModelSerializer):
@@ -137,3 +146,110 @@ class IntegrationRequestInput(serializers.Serializer):
 class ManagerDecisionInput(serializers.Serializer):
     approve = serializers.BooleanField()
     comment = serializers.CharField(max_length=5000)
+
+
+# --- Service accounts ----------------------------------------------------------------------------
+
+
+class ServiceAccountTokenOutput(serializers.Serializer):
+    """What anyone ever sees of a token: its prefix and its dates (never a digest)."""
+
+    prefix = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField()
+    revoked_at = serializers.DateTimeField(allow_null=True)
+    grace_until = serializers.DateTimeField(allow_null=True)
+
+
+class ServiceAccountOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    workspace = serializers.CharField(source="workspace.slug")
+    integration = serializers.CharField(source="integration.slug")
+    name = serializers.CharField()
+    scopes = serializers.ListField(child=serializers.CharField())
+    is_active = serializers.BooleanField()
+    disabled_reason = serializers.CharField()
+    disabled_at = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    last_used_at = serializers.DateTimeField(allow_null=True)
+    rotation_period_days = serializers.IntegerField()
+    last_rotated_at = serializers.DateTimeField(allow_null=True)
+    rotation_due_at = serializers.DateTimeField()
+    tokens = ServiceAccountTokenOutput(many=True, read_only=True)
+
+
+class ServiceAccountCreateInput(serializers.Serializer):
+    integration = serializers.PrimaryKeyRelatedField(queryset=Integration.objects.none())
+    name = serializers.CharField(max_length=120)
+    scopes = serializers.ListField(child=serializers.ChoiceField(choices=sorted(SERVICE_ACCOUNT_SCOPES)),
+                                   allow_empty=False)  # fmt: skip
+    rotation_period_days = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ROTATION_DAYS)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        request = self.context.get("request")
+        if request is not None:
+            self.fields["integration"].queryset = Integration.objects.filter(
+                workspace__in=restrict(Workspace.objects.all(), request.user, "service_account.manage")
+            )
+
+
+class IssuedTokenOutput(serializers.Serializer):
+    """A new token: ``token`` is the plaintext, shown in this response only."""
+
+    token = serializers.CharField(source="plaintext")
+    prefix = serializers.CharField(source="token.prefix")
+    expires_at = serializers.DateTimeField(source="token.expires_at")
+
+
+# --- Credentials: values are write-only ------------------------------------------------------
+
+
+class CredentialOutput(serializers.Serializer):
+    """What the API shows of a credential: never its value."""
+
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    integration = serializers.IntegerField(source="integration_id")
+    workspace = serializers.IntegerField(source="workspace_id")
+    rotation_required = serializers.BooleanField()
+    fingerprint = serializers.SerializerMethodField()
+    last_rotation = serializers.SerializerMethodField()
+    versions = serializers.SerializerMethodField()
+
+    def _versions(self, obj):
+        if not hasattr(obj, "_shown_versions"):
+            obj._shown_versions = list(obj.versions.using("secrets").defer("value").order_by("-number"))
+        return obj._shown_versions
+
+    def _active(self, obj):
+        return next((v for v in self._versions(obj) if v.status == "active"), None)
+
+    def get_fingerprint(self, obj) -> str | None:
+        active = self._active(obj)
+        return active.fingerprint if active else None
+
+    def get_last_rotation(self, obj) -> str | None:
+        active = self._active(obj)
+        return active.promoted_at.isoformat() if active and active.promoted_at else None
+
+    def get_versions(self, obj) -> list[dict]:
+        return [
+            {"number": v.number, "status": v.status, "fingerprint": v.fingerprint, "created_at": v.created_at,
+             "promoted_at": v.promoted_at, "grace_until": v.grace_until, "revoked_at": v.revoked_at,
+             "test_ok": v.test_ok}
+            for v in self._versions(obj)
+        ]  # fmt: skip
+
+
+class CredentialInput(serializers.Serializer):
+    integration = serializers.IntegerField()
+    name = serializers.CharField(max_length=120)
+    value = serializers.CharField(write_only=True, trim_whitespace=False, max_length=16 * 1024,
+                                  style={"input_type": "password"})  # fmt: skip
+
+
+class CredentialVersionInput(serializers.Serializer):
+    value = serializers.CharField(write_only=True, trim_whitespace=False, max_length=16 * 1024,
+                                  style={"input_type": "password"})  # fmt: skip
+    promote = serializers.BooleanField(default=False)

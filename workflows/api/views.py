@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError as DRFValidationError
 from rest_framework.response import Response
 
 from governance.access.api import IdCursorPagination
-from workflows import selectors, services
+from governance.access.queries import restrict
+from workflows import credentials, selectors, services
 from workflows.api import serializers
-from workflows.models import ChangeRequest, IntegrationRequest, Workflow, WorkflowVersion
+from workflows.models import (
+    ChangeRequest,
+    Credential,
+    Integration,
+    IntegrationRequest,
+    ServiceAccount,
+    Workflow,
+    WorkflowVersion,
+)
 
 
 class WorkflowViewSet(viewsets.ReadOnlyModelViewSet):
@@ -125,3 +136,90 @@ class IntegrationRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin
         data.is_valid(raise_exception=True)
         decided = services.integration_request_decide(actor=request.user, request=item, **data.validated_data)
         return Response(serializers.IntegrationRequestOutput(decided).data)
+
+
+class ServiceAccountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Service accounts of the workspaces you manage them in; ``rotate`` issues a new token and
+    returns it once (the previous one keeps working for the grace window)."""
+
+    queryset = ServiceAccount.objects.select_related("workspace", "integration").prefetch_related("tokens")
+    serializer_class = serializers.ServiceAccountOutput
+    pagination_class = IdCursorPagination
+    portal_actions = {"rotate": "service_account.manage"}
+
+    @extend_schema(
+        request=serializers.ServiceAccountCreateInput, responses={201: serializers.ServiceAccountOutput}
+    )
+    def create(self, request):
+        data = serializers.ServiceAccountCreateInput(data=request.data, context={"request": request})
+        data.is_valid(raise_exception=True)
+        account = services.service_account_create(actor=request.user, **data.validated_data)
+        return Response(serializers.ServiceAccountOutput(account).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={201: serializers.IssuedTokenOutput})
+    @action(detail=True, methods=["post"])
+    def rotate(self, request, pk=None):
+        issued = services.service_account_token_issue(actor=request.user, account=self.get_object())
+        response = Response(serializers.IssuedTokenOutput(issued).data, status=status.HTTP_201_CREATED)
+        response["Cache-Control"] = "no-store"  # the plaintext must not linger in any cache
+        return response
+
+
+class CredentialViewSet(viewsets.ViewSet):
+    """Credentials of the integrations you manage them for. Values go in and never come out:
+    responses carry fingerprints, versions and rotation dates. ``versions`` stages a new value
+    (and promotes it when asked); the previous value stays valid for the grace period."""
+
+    pagination_class = None
+    portal_actions = {"list": "credential.manage", "retrieve": "credential.manage",
+                      "create": "credential.manage", "versions": "credential.manage"}  # fmt: skip
+    queryset = Credential.objects.none()  # for the schema; the store is read through the selector
+
+    def _visible(self):
+        return credentials.credentials_visible_to(self.request.user)
+
+    def _get(self, pk):
+        from django.http import Http404
+
+        try:
+            return self._visible().get(pk=pk)
+        except (Credential.DoesNotExist, ValueError, DjangoValidationError):
+            raise Http404 from None
+
+    @extend_schema(responses={200: serializers.CredentialOutput(many=True)})
+    def list(self, request):
+        rows = self._visible().order_by("name", "id")[:500]
+        return Response(serializers.CredentialOutput(rows, many=True).data)
+
+    @extend_schema(responses={200: serializers.CredentialOutput})
+    def retrieve(self, request, pk=None):
+        return Response(serializers.CredentialOutput(self._get(pk)).data)
+
+    @extend_schema(request=serializers.CredentialInput, responses={201: serializers.CredentialOutput})
+    def create(self, request):
+        data = serializers.CredentialInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        integration = (
+            restrict(Integration.objects.select_related("workspace"), request.user, "workflow.view")
+            .filter(pk=data.validated_data["integration"])
+            .first()
+        )
+        if integration is None:
+            raise DRFValidationError({"integration": ["No such integration."]})
+        created = credentials.credential_create(
+            actor=request.user, integration=integration, name=data.validated_data["name"],
+            value=data.validated_data["value"],
+        )  # fmt: skip
+        return Response(serializers.CredentialOutput(created).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=serializers.CredentialVersionInput, responses={201: serializers.CredentialOutput})
+    @action(detail=True, methods=["post"])
+    def versions(self, request, pk=None):
+        credential = self._get(pk)
+        data = serializers.CredentialVersionInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        version = credentials.credential_stage(actor=request.user, credential=credential,
+                                               value=data.validated_data["value"])  # fmt: skip
+        if data.validated_data["promote"]:
+            credentials.credential_promote(actor=request.user, version=version)
+        return Response(serializers.CredentialOutput(credential).data, status=status.HTTP_201_CREATED)

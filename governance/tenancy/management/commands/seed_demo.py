@@ -125,6 +125,9 @@ class Command(BaseCommand):
                 User.objects.get(email="privacy@demo.example"),
             ],
         )
+        from workflows.demo import seed_credentials
+
+        seed_credentials(workspace=workspaces["customer-ops-eu"], owner=User.objects.get(pk=owner.pk))
         return issued
 
     def _ensure_membership(self, user, role, workspace, organization) -> None:

@@ -1,0 +1,245 @@
+"""Changes to connector types, the network allow-list and integrations' endpoints, with their events.
+
+Re-exported by ``workflows.services``. Each function re-checks the actor's permission inside its
+transaction, locks the rows it decides on and records its ledger event in that transaction.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from audit.services import audit_event_record, audited_transaction
+from governance.access.decision import require
+from workflows.models import (
+    ConnectorType,
+    Integration,
+    IntegrationRequest,
+    NetworkAllowRule,
+    RequestStatus,
+    Sensitivity,
+    VettingStatus,
+)
+from workflows.outbound import (
+    CheckedEndpoint,
+    allow_rule_destination_clean,
+    endpoint_check,
+    spki_pins_clean,
+    url_shown,
+)
+
+KEEP: Any = object()  # "leave this field as it is" in integration_update
+_NARROWEST_BROAD_PREFIX = {4: 8, 6: 16}  # an allow rule wider than this would lift almost everything
+
+
+def connector_type_create(
+    *, actor, organization, code: str, name: str, maintainer: str, documentation_url: str = ""
+) -> ConnectorType:
+    """Register a connector type; it waits for vetting (pending) before integrations may use it."""
+    with audited_transaction():
+        connector = ConnectorType(organization=organization, code=code, name=name.strip(),
+                                  maintainer=maintainer.strip(), documentation_url=documentation_url.strip())  # fmt: skip
+        require(actor, "connector.vet", connector, fresh=True)
+        if not connector.maintainer:
+            raise ValidationError({"maintainer": "Say who maintains it: the vendor, a team or a person."})
+        if ConnectorType.objects.filter(organization=organization, code=code).exists():
+            raise ValidationError({"code": "A connector type with this code exists already."})
+        connector.full_clean()
+        connector.save()
+        audit_event_record(action="connector.created", actor=actor, target=connector,
+                           organization_id=organization.pk,
+                           data={"code": connector.code, "name": connector.name, "maintainer": connector.maintainer,
+                                 "documentation_url": connector.documentation_url,
+                                 "vetting_status": connector.vetting_status})  # fmt: skip
+    return connector
+
+
+def connector_type_vet(*, actor, connector: ConnectorType, status: str, note: str) -> ConnectorType:
+    """Approve, hold (pending) or block a connector type, saying how it was vetted."""
+    if status not in VettingStatus.values:
+        raise ValidationError({"vetting_status": "Choose approved, pending or blocked."})
+    if not note.strip():
+        raise ValidationError({"vetting_note": "Say how it was vetted, or why it is held or blocked."})
+    with audited_transaction():
+        connector = ConnectorType.objects.select_for_update().get(pk=connector.pk)
+        require(actor, "connector.vet", connector, fresh=True)
+        before = connector.vetting_status
+        connector.vetting_status, connector.vetting_note = status, note.strip()
+        connector.vetted_by, connector.vetted_at = actor, timezone.now()
+        connector.save(update_fields=["vetting_status", "vetting_note", "vetted_by", "vetted_at"])
+        audit_event_record(action="connector.vetted", actor=actor, target=connector,
+                           organization_id=connector.organization_id,
+                           data={"code": connector.code, "note": connector.vetting_note,
+                                 "diff": {"vetting_status": {"before": before, "after": status}}})  # fmt: skip
+    return connector
+
+
+def network_allow_rule_create(*, actor, organization, destination: str, reason: str) -> NetworkAllowRule:
+    """Let the organisation's integrations reach an internal host name or network, with a reason."""
+    try:
+        destination = allow_rule_destination_validate(destination)
+    except ValidationError as error:
+        raise ValidationError({"destination": error.messages}) from None
+    if not reason.strip():
+        raise ValidationError({"reason": "Say why integrations must reach this destination."})
+    with audited_transaction():
+        rule = NetworkAllowRule(organization=organization, destination=destination, reason=reason.strip(),
+                                created_by=actor)  # fmt: skip
+        require(actor, "network.allowlist", rule, fresh=True)
+        if NetworkAllowRule.objects.filter(organization=organization, destination=destination).exists():
+            raise ValidationError({"destination": f"{destination} is allow-listed already."})
+        rule.full_clean()
+        rule.save()
+        audit_event_record(action="network.allow_rule_created", actor=actor, target=rule,
+                           organization_id=organization.pk,
+                           data={"destination": destination, "reason": rule.reason})  # fmt: skip
+    return rule
+
+
+def network_allow_rule_remove(*, actor, rule: NetworkAllowRule) -> None:
+    """Take an exception off the allow-list; endpoints that needed it are refused from now on."""
+    with audited_transaction():
+        rule = NetworkAllowRule.objects.select_for_update().get(pk=rule.pk)
+        require(actor, "network.allowlist", rule, fresh=True)
+        audit_event_record(action="network.allow_rule_removed", actor=actor, target=rule,
+                           organization_id=rule.organization_id,
+                           data={"destination": rule.destination, "reason": rule.reason})  # fmt: skip
+        rule.delete()
+
+
+def allow_rule_destination_validate(destination: str) -> str:
+    """The normalised destination (host name or CIDR) of a new rule; refused when malformed or too broad."""
+    destination = allow_rule_destination_clean(destination)
+    try:
+        network = ipaddress.ip_network(destination)
+    except ValueError:
+        return destination  # a host name
+    narrowest = _NARROWEST_BROAD_PREFIX[network.version]
+    if network.prefixlen < narrowest:
+        raise ValidationError(f"{destination} is too broad: allow-list at most a /{narrowest} network.")
+    return destination
+
+
+def connector_usable(connector: ConnectorType | None, *, organization_id: int) -> ConnectorType | None:
+    """The connector, locked and re-read, if an integration may use it now; else a field error."""
+    if connector is None:
+        return None
+    connector = ConnectorType.objects.select_for_update().filter(pk=connector.pk).first()
+    if connector is None or connector.organization_id != organization_id:
+        raise ValidationError({"connector": "Choose a connector type of your organisation."})
+    if connector.vetting_status == VettingStatus.BLOCKED:
+        note = f" ({connector.vetting_note})" if connector.vetting_note else ""
+        raise ValidationError({"connector": f"The connector type {connector.name} is blocked{note}; "
+                                            "choose another one."})  # fmt: skip
+    if connector.vetting_status != VettingStatus.APPROVED:
+        raise ValidationError({"connector": f"The connector type {connector.name} has not been vetted yet; "
+                                            "a compliance officer must approve it first."})  # fmt: skip
+    return connector
+
+
+def endpoint_settings_clean(
+    *, organization_id: int, endpoint_url: str, spki_pins: Any
+) -> tuple[str, list[str], CheckedEndpoint | None]:
+    """The endpoint URL (checked against the network boundary) and pins, or field errors saying why."""
+    errors: dict[str, list[str]] = {}
+    endpoint_url = (endpoint_url or "").strip()
+    checked = None
+    if endpoint_url:
+        try:
+            checked = endpoint_check(endpoint_url, organization=organization_id)
+        except ValidationError as error:
+            errors["endpoint_url"] = error.messages
+    try:
+        pins = spki_pins_clean(spki_pins)
+    except ValidationError as error:
+        errors["spki_pins"] = error.messages
+        pins = []
+    if errors:
+        raise ValidationError(errors)
+    return endpoint_url, pins, checked
+
+
+def _manager_approved(integration: Integration) -> bool:
+    """Whether the requester's manager approved connecting this integration (a recorded fact)."""
+    return IntegrationRequest.objects.filter(
+        integration=integration, status=RequestStatus.CONNECTED, decided_by__isnull=False
+    ).exists()
+
+
+def integration_update(
+    *,
+    actor,
+    integration: Integration,
+    name: str = KEEP,
+    connector: ConnectorType | None = KEEP,
+    endpoint_url: str = KEEP,
+    spki_pins: list[str] = KEEP,
+    sensitivity: str = KEEP,
+) -> Integration:
+    """Change an integration's connector, endpoint, pins, name or (raise only) sensitivity.
+
+    The endpoint is checked against the network boundary again, and the connector must be approved;
+    nothing changes, and no event is written, when every value is as it was.
+    """
+    with audited_transaction():
+        integration = (Integration.objects.select_for_update(of=("self",)).select_related("workspace")
+                       .get(pk=integration.pk))  # fmt: skip
+        approved = {"manager_approved": _manager_approved(integration)}
+        require(actor, "integration.manage", integration, approved, fresh=True)
+        before = _snapshot(integration)
+        _apply_changes(integration, name=name, connector=connector, endpoint_url=endpoint_url,
+                       spki_pins=spki_pins, sensitivity=sensitivity)  # fmt: skip
+        after = _snapshot(integration)
+        diff = {
+            key: {"before": before[key], "after": after[key]} for key in after if before[key] != after[key]
+        }
+        if not diff:
+            return integration
+        # The policies judge the integration as it will be (e.g. a raised sensitivity).
+        require(actor, "integration.manage", integration, approved, fresh=True)
+        integration.full_clean(exclude=["workspace"])
+        integration.save(update_fields=["name", "connector", "endpoint_url", "spki_pins", "sensitivity"])
+        audit_event_record(action="integration.updated", actor=actor, target=integration,
+                           organization_id=integration.workspace.organization_id,
+                           workspace_id=integration.workspace_id, data={"slug": integration.slug, "diff": diff})  # fmt: skip
+    return integration
+
+
+def _apply_changes(
+    integration: Integration, *, name, connector, endpoint_url, spki_pins, sensitivity
+) -> None:
+    organization_id = integration.workspace.organization_id
+    if name is not KEEP:
+        integration.name = name.strip()
+    if sensitivity is not KEEP:
+        if integration.sensitivity != Sensitivity.NONE and sensitivity == Sensitivity.NONE:
+            raise ValidationError({"sensitivity": "The sensitivity of a connected financial or HR system is "
+                                                  "not lowered here: connect the system anew if it changed."})  # fmt: skip
+        integration.sensitivity = sensitivity
+    chosen = integration.connector if connector is KEEP else connector
+    integration.connector = connector_usable(chosen, organization_id=organization_id)
+    url, pins, _ = endpoint_settings_clean(
+        organization_id=organization_id,
+        endpoint_url=integration.endpoint_url if endpoint_url is KEEP else endpoint_url,
+        spki_pins=integration.spki_pins if spki_pins is KEEP else spki_pins,
+    )
+    integration.endpoint_url, integration.spki_pins = url, pins
+
+
+def _snapshot(integration: Integration) -> dict[str, Any]:
+    """What the ledger keeps of an integration's settings (the endpoint without its query)."""
+    return {
+        "name": integration.name,
+        "sensitivity": integration.sensitivity,
+        "connector": integration.connector.code if integration.connector_id else None,
+        "endpoint": shown_endpoint(integration.endpoint_url),
+        "spki_pins": list(integration.spki_pins or []),
+    }
+
+
+def shown_endpoint(url: str) -> str:
+    """An endpoint URL without user info and query (a token may hide there), for events."""
+    return url_shown(url) if url else ""

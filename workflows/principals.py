@@ -1,0 +1,51 @@
+"""The principal a service account acts as: what the decision point and the ledger see of it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ServiceAccountPrincipal:
+    """A signed-in service account, as the API's ``request.user``.
+
+    It is never a user: ``is_service_account`` sends every access question to the decision
+    point's service-account rule (its scopes, its workspace), and the ledger names it by
+    ``label``. It has no password, no roles, no grants and no way into the control panel.
+    """
+
+    pk: int
+    name: str
+    workspace_id: int
+    organization_id: int
+    scopes: tuple[str, ...]
+    allowed_actions: frozenset[str]
+    token_prefix: str
+    is_active: bool = True
+
+    is_service_account = True
+    is_authenticated = True
+    is_anonymous = False
+    is_staff = False
+    is_superuser = False
+
+    @classmethod
+    def of(cls, account, *, token_prefix: str) -> ServiceAccountPrincipal:
+        """The principal of ``account`` (a ``ServiceAccount`` with its workspace loaded)."""
+        return cls(
+            pk=account.pk,
+            name=account.name,
+            workspace_id=account.workspace_id,
+            organization_id=account.workspace.organization_id,
+            scopes=tuple(account.scopes),
+            allowed_actions=account.allowed_actions,
+            token_prefix=token_prefix,
+            is_active=account.is_active,
+        )
+
+    @property
+    def label(self) -> str:
+        return f"service account {self.name} (#{self.pk})"
+
+    def __str__(self) -> str:
+        return self.label
