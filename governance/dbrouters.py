@@ -1,17 +1,21 @@
 """Routes the secrets store's models to the ``secrets`` database and everything else away from it.
 
-A model joins the secrets store by setting ``secrets_store = True`` on the class. Data
-migrations (RunPython, RunSQL) of other apps never run on the secrets database, and the secrets
-store's tables are never created in the main one.
+The store's models are named here, by (app label, model name), including names they had before
+a rename: a migration of a store model is then routed by its name alone, whether or not the
+model still exists in the code. Data migrations (RunPython, RunSQL) never run on the secrets
+database, and the secrets store's tables are never created in the main one.
 """
 
 from __future__ import annotations
 
 SECRETS = "secrets"
 
+STORE_MODELS = frozenset({("workflows", "credential"), ("workflows", "credentialversion")})
 
-def _in_store(model) -> bool:
-    return bool(getattr(model, "secrets_store", False))
+
+def _in_store(model_or_instance) -> bool:
+    meta = getattr(model_or_instance, "_meta", None)  # also through lazy objects (request.user)
+    return meta is not None and (meta.app_label, meta.model_name) in STORE_MODELS
 
 
 class SecretsRouter:
@@ -22,23 +26,13 @@ class SecretsRouter:
         return SECRETS if _in_store(model) else None
 
     def allow_relation(self, obj1, obj2, **hints):
-        if _in_store(type(obj1)) != _in_store(type(obj2)):
+        if _in_store(obj1) != _in_store(obj2):
             return False  # no foreign key crosses the boundary: the main database holds ids only
         return None
 
     def allow_migrate(self, db, app_label, model_name=None, **hints):
-        # Migrations hand over historical models, which lack class attributes: ask the real one.
         model = hints.get("model")
         name = model_name or (model._meta.model_name if model is not None else None)
-        if name is not None and _in_store(_real_model(app_label, name)):
+        if name is not None and (app_label, name.lower()) in STORE_MODELS:
             return db == SECRETS
         return db != SECRETS
-
-
-def _real_model(app_label: str, model_name: str):
-    from django.apps import apps
-
-    try:
-        return apps.get_model(app_label, model_name)
-    except LookupError:
-        return None

@@ -93,3 +93,27 @@ class RequestContextLogFilter(logging.Filter):
         context = current_context()
         record.request_id = context.request_id if context else "-"
         return True
+
+
+class CryptoErrorMiddleware:
+    """A request that meets unavailable keys or a value that does not decrypt gets a page saying
+    so (503, 410 or 500) instead of a bare server error; the log gets the operator's detail."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        from django.template.response import TemplateResponse
+
+        from governance.crypto.errors import CryptoError, explain
+
+        if not isinstance(exception, CryptoError):
+            return None
+        status, message = explain(exception)
+        logging.getLogger("governance.crypto").error("%s: %s", type(exception).__name__, exception)
+        context = {"message": message, "request_id": getattr(request, "request_id", "")}
+        response = TemplateResponse(request, "crypto_error.html", context, status=status)
+        return response.render()

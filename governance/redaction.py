@@ -61,28 +61,33 @@ _ASSIGNED_WORDS = {
 }
 # Further words that make a data key sensitive (its value is replaced whole).
 _KEY_ONLY_WORDS = {"a": r"uthorization", "c": r"redentials?|ookie"}
-_ASSIGNMENT_VALUE = rf"[\"']?+\s*+[=:]\s*+[\"']?+(?P<v>){_NOT_REDACTED}[^\s&\"',;<>]+"
+_ASSIGNMENT_VALUE = rf"[\"']?+\s*+[=:]\s*+[\"']?+(?P<v>){_NOT_REDACTED}[^\s&\"',;<>]{{1,4096}}"
 
+# Every repetition is bounded: an attacker-supplied text (an echoed form value, a log line) then
+# costs time linear in its length, never quadratic, however it repeats a pattern's prefix.
 # (kind, regular expression). Where a pattern has the empty group ``(?P<v>)``, the text before it
 # stays (a header name, the ``password=`` of an assignment, a URL's user name) and only the rest
 # of the match is replaced.
 PATTERNS: tuple[tuple[str, str], ...] = (
     (
         "private_key",
-        r"-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----[\s\S]*?"
-        r"(?:-----END[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----|\Z)",
+        r"-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----"
+        r"(?:[\s\S]{0,16384}?-----END[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----|[\s\S]{0,16384})",
     ),
-    ("slack_webhook", r"https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9/_-]+"),
-    ("discord_webhook", rf"https://(?:ptb\.|canary\.)?discord(?:app)?\.com/api/webhooks/\d+/{_URLSAFE}+"),
+    ("slack_webhook", r"https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9/_-]{1,512}"),
+    (
+        "discord_webhook",
+        rf"https://(?:ptb\.|canary\.)?discord(?:app)?\.com/api/webhooks/\d{{1,32}}/{_URLSAFE}{{1,256}}",
+    ),
     ("url_password", rf"://[^\s/?#@:\"'<>]{{0,256}}:(?P<v>){_NOT_REDACTED}[^\s/?#@\"'<>]{{1,256}}(?=@)"),
     (
         "authorization",
         r"[Aa](?ai:uthorization)[\"']?+\s*+[:=]\s*+[\"']?+(?:(?ai:bearer|basic|token|bot|digest|negotiate)\s++)?+"
-        rf"(?P<v>){_NOT_REDACTED}[^\s\"',;]+",
+        rf"(?P<v>){_NOT_REDACTED}[^\s\"',;]{{1,4096}}",
     ),
     (
         "bearer_token",
-        rf"[Bb]{_WORD_START}(?ai:earer)\s++(?P<v>){_NOT_REDACTED}(?=[A-Za-z0-9._~+/-]*\d)[A-Za-z0-9._~+/-]{{8,}}=*",
+        rf"[Bb]{_WORD_START}(?ai:earer)\s++(?P<v>){_NOT_REDACTED}(?=[A-Za-z0-9._~+/-]{{0,512}}\d)[A-Za-z0-9._~+/-]{{8,4096}}={{0,3}}",
     ),
     *(
         ("assignment", rf"[{letter.upper()}{letter}](?ai:{rest}){_ASSIGNMENT_VALUE}")
@@ -94,18 +99,21 @@ PATTERNS: tuple[tuple[str, str], ...] = (
     ),
     ("github_token", rf"g{_WORD_START}h[pousr]_[A-Za-z0-9]{{36,255}}(?![A-Za-z0-9_])"),
     ("github_token", rf"g{_WORD_START}ithub_pat_[A-Za-z0-9_]{{22,255}}"),
-    ("gitlab_token", rf"g{_WORD_START}l(?:pat|ptt|dt|rt)-{_URLSAFE}{{20,}}"),
-    ("slack_token", rf"x{_WORD_START}(?:ox[abprse]|app-\d)-[A-Za-z0-9-]{{10,}}"),
+    ("gitlab_token", rf"g{_WORD_START}l(?:pat|ptt|dt|rt)-{_URLSAFE}{{20,256}}"),
+    ("slack_token", rf"x{_WORD_START}(?:ox[abprse]|app-\d)-[A-Za-z0-9-]{{10,256}}"),
     ("bot_token", rf"[0-9]{_WORD_START}[0-9]{{7,9}}:{_URLSAFE}{{35}}(?!{_URLSAFE})"),
     (
         "bot_token",
         rf"[MNO]{_WORD_START}{_URLSAFE}{{23,27}}\.{_URLSAFE}{{6}}\.{_URLSAFE}{{27,40}}(?!{_URLSAFE})",
     ),
-    ("stripe_key", rf"[rs]{_WORD_START}k_(?:live|test)_[A-Za-z0-9]{{10,}}"),
-    ("stripe_key", rf"w{_WORD_START}hsec_[A-Za-z0-9]{{20,}}"),
-    ("api_key", rf"s{_WORD_START}k-(?={_URLSAFE}*[A-Z])(?={_URLSAFE}*\d){_URLSAFE}{{20,}}"),
+    ("stripe_key", rf"[rs]{_WORD_START}k_(?:live|test)_[A-Za-z0-9]{{10,256}}"),
+    ("stripe_key", rf"w{_WORD_START}hsec_[A-Za-z0-9]{{20,256}}"),
+    (
+        "api_key",
+        rf"s{_WORD_START}k-(?={_URLSAFE}{{0,256}}[A-Z])(?={_URLSAFE}{{0,256}}\d){_URLSAFE}{{20,512}}",
+    ),
     ("google_api_key", rf"A{_WORD_START}Iza{_URLSAFE}{{35}}(?!{_URLSAFE})"),
-    ("jwt", rf"e{_WORD_START}yJ{_URLSAFE}{{5,}}\.{_URLSAFE}{{5,}}\.{_URLSAFE}*"),
+    ("jwt", rf"e{_WORD_START}yJ{_URLSAFE}{{5,4096}}\.{_URLSAFE}{{5,8192}}\.{_URLSAFE}{{0,1024}}"),
 )
 
 

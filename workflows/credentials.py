@@ -7,9 +7,12 @@ rotated. Rotation never interrupts executions: a new version is staged, optional
 the integration, promoted; the previous one stays valid for ``CREDENTIAL_ROTATION_GRACE`` so
 that running executions finish with it, then the sweep revokes it and erases its value.
 
-Two databases are involved: the secrets store and the main one (the ledger). The secret's write
-commits first, inside the ledger's transaction, so a ledger failure leaves at most an unused
-staged row, never a change without its record.
+Two databases are involved: the secrets store and the main one (the ledger). The ledger's
+transaction is the inner one and commits first: if the event cannot be written, nothing is
+written to the store either (fail closed). The one window left — the store failing to commit
+right after the ledger did — leaves an event for a change that did not happen, never a change
+without its event. The workspace's credentials data key is made before either transaction
+opens, so no stored value can name a data key that a rollback removed.
 """
 
 from __future__ import annotations
@@ -88,7 +91,10 @@ def credential_create(*, actor, integration: Integration, name: str, value: str)
         raise ValidationError({"name": "Name the credential (e.g. api_key)."})
     if Credential.objects.using(STORE).filter(integration_id=integration.pk, name=name).exists():
         raise ValidationError({"name": f"The integration already has a credential named {name!r}."})
-    with audited_transaction(), transaction.atomic(using=STORE):
+    active_key(
+        integration.workspace_id, "credentials"
+    )  # committed on its own when we are not in a transaction
+    with transaction.atomic(using=STORE), audited_transaction():
         credential = Credential.objects.using(STORE).create(
             workspace_id=integration.workspace_id, integration_id=integration.pk, name=name,
             created_by_id=actor.pk,
@@ -108,7 +114,8 @@ def credential_stage(*, actor, credential: Credential, value: str) -> Credential
     integration = _integration_of(credential)
     require(actor, "credential.manage", integration)
     value = _clean_value(value)
-    with audited_transaction(), transaction.atomic(using=STORE):
+    active_key(credential.workspace_id, "credentials")
+    with transaction.atomic(using=STORE), audited_transaction():
         Credential.objects.using(STORE).select_for_update().get(pk=credential.pk)
         version = _new_version(credential, value, actor, CredentialStatus.STAGED)
         audit_event_record(
@@ -129,7 +136,7 @@ def credential_test(
     integration = _integration_of(credential)
     require(actor, "credential.manage", integration)
     ok, message = (probe or _http_probe)(integration, version.value)
-    with audited_transaction(), transaction.atomic(using=STORE):
+    with transaction.atomic(using=STORE), audited_transaction():
         version.tested_at, version.test_ok, version.test_message = timezone.now(), ok, message[:300]
         version.save(using=STORE, update_fields=["tested_at", "test_ok", "test_message"])
         audit_event_record(
@@ -161,7 +168,7 @@ def credential_promote(*, actor, version: CredentialVersion) -> CredentialVersio
     integration = _integration_of(credential)
     require(actor, "credential.manage", integration)
     now = timezone.now()
-    with audited_transaction(), transaction.atomic(using=STORE):
+    with transaction.atomic(using=STORE), audited_transaction():
         locked = CredentialVersion.objects.using(STORE).select_for_update().get(pk=version.pk)
         if locked.status != CredentialStatus.STAGED:
             raise ValidationError(
@@ -202,7 +209,7 @@ def credential_version_revoke(*, actor, version: CredentialVersion, reason: str)
     integration = _integration_of(credential)
     if actor is not None:
         require(actor, "credential.manage", integration)
-    with audited_transaction(), transaction.atomic(using=STORE):
+    with transaction.atomic(using=STORE), audited_transaction():
         CredentialVersion.objects.using(STORE).filter(pk=version.pk).update(
             status=CredentialStatus.REVOKED, revoked_at=timezone.now(), value=None, grace_until=None
         )
@@ -299,7 +306,7 @@ def credential_runbook_advance(*, runbook_id: int):
     items = _runbook_items(runbook.workspace)
     while runbook.status == "running" and runbook.done < len(items):
         kind, item_id = items[runbook.done]
-        with audited_transaction(), transaction.atomic(using=STORE):
+        with transaction.atomic(using=STORE), audited_transaction():
             entry = (_runbook_credential if kind == "credential" else _runbook_account)(runbook, item_id)
             CredentialRunbook.objects.filter(pk=runbook.pk).update(done=runbook.done + 1,
                                                                    report=[*runbook.report, entry])  # fmt: skip

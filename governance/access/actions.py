@@ -75,7 +75,9 @@ _ACTIONS = (
         sensitive=True,
     ),
     Action("key.view", "See the status of encryption keys (provider, version, last rotation)."),
-    Action("key.manage", "Rotate data keys and configure a customer-managed key (BYOK).", sensitive=True),
+    Action(
+        "key.manage", "Rotate the workspace's data keys and configure its own key (BYOK).", sensitive=True
+    ),
     Action("audit.view", "Search the audit ledger."),
     Action("evidence.order", "Order and download evidence packages.", sensitive=True),
     Action("policy.view", "See the access policies.", Scope.ANY_WORKSPACE),

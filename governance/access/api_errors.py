@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import exceptions
 from rest_framework.parsers import JSONParser
+from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from governance.access.decision import AccessDenied
+from governance.crypto.errors import CryptoError, explain
 from governance.redaction import redact_data
 
 
@@ -18,6 +22,10 @@ def exception_handler(exc, context):
         exc = exceptions.ValidationError(detail)
     elif isinstance(exc, AccessDenied):
         exc = exceptions.PermissionDenied(exc.decision.message)
+    elif isinstance(exc, CryptoError):
+        status, message = explain(exc)
+        logging.getLogger("governance.crypto").error("%s: %s", type(exc).__name__, exc)
+        return Response({"detail": message}, status=status)
     response = drf_exception_handler(exc, context)
     if response is not None:
         # Error messages may echo the input; a credential in it is not sent back. Field names

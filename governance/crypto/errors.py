@@ -21,3 +21,20 @@ class DecryptionError(CryptoError):
 
 class KeyDestroyedError(DecryptionError):
     """The data key was destroyed on purpose (crypto-shredding): the data is gone for good."""
+
+
+def explain(error: CryptoError) -> tuple[int, str]:
+    """The HTTP status and the message a person sees when a request meets ``error``: unavailable
+    keys are the service's trouble (503, try later), a value that does not open is a data fault
+    (500, recorded in the ledger). The operator's detail goes to the log, with the request id."""
+    if isinstance(error, KeyUnavailableError):
+        return 503, (
+            "The encryption keys are unavailable right now (the key provider does not answer), so "
+            "nothing was read or saved. Please try again later; operators have been told."
+        )
+    if isinstance(error, KeyDestroyedError):
+        return 410, "This value was erased for good: its encryption key was destroyed."
+    return 500, (
+        "A stored value could not be decrypted: it was altered or copied from elsewhere. Nothing was "
+        "changed; the attempt is recorded in the audit ledger."
+    )

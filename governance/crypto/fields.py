@@ -133,7 +133,8 @@ class EncryptedTextField(models.BinaryField):
 
         try:
             header = envelope.header_of(blob)
-            plaintext = envelope.open_sealed(aead_for(header.key_id), blob, self.context(instance)).decode()
+            aead = aead_for(header.key_id, owner=(self.workspace_id_of(instance), self.purpose))
+            plaintext = envelope.open_sealed(aead, blob, self.context(instance)).decode()
         except DecryptionError as error:
             _report_decrypt_failure(instance, self, error)
             raise

@@ -33,7 +33,7 @@ class ActiveKey:
 
 
 _lock = threading.Lock()
-_by_id: dict[int, tuple[AESGCM, float]] = {}
+_by_id: dict[int, tuple[AESGCM, float, tuple[int | None, str]]] = {}
 _active: dict[tuple, tuple[ActiveKey, float]] = {}
 _uncommitted: set[int] = set()
 
@@ -59,14 +59,25 @@ def unwrap(data_key: DataKey) -> bytes:
     return provider_of(kek).unwrap(kek.key_ref, bytes(data_key.wrapped), data_key.binding())
 
 
-def aead_for(key_id: int) -> AESGCM:
-    """The cipher of data key ``key_id`` for decryption: active, retiring or retired keys open;
-    a destroyed key raises KeyDestroyedError."""
+def aead_for(key_id: int, *, owner: tuple[int | None, str] | None = None) -> AESGCM:
+    """The cipher of data key ``key_id`` for decryption: active and retiring keys open, a retired
+    one for a short grace; a destroyed key raises KeyDestroyedError. ``owner`` — the (workspace
+    id, purpose) of the row being read — must be the key's own: a ciphertext moved to a row of
+    another workspace (or purpose) is refused even though its header names a real key."""
     now = time.monotonic()
     with _lock:
         hit = _by_id.get(key_id)
-    if hit is not None and hit[1] > now:
-        return hit[0]
+    if hit is None or hit[1] <= now:
+        hit = _load(key_id, now)
+    aead, _expiry, key_owner = hit
+    if owner is not None and owner != key_owner:
+        raise DecryptionError(
+            f"The ciphertext names data key {key_id} of another workspace or purpose than its row's."
+        )
+    return aead
+
+
+def _load(key_id: int, now: float) -> tuple[AESGCM, float, tuple[int | None, str]]:
     data_key = DataKey.objects.select_related("kek").filter(pk=key_id).first()
     if data_key is None:
         raise DecryptionError(f"The ciphertext names data key {key_id}, which does not exist.")
@@ -79,11 +90,11 @@ def aead_for(key_id: int) -> AESGCM:
             f"Data key {key_id} was retired on {data_key.retired_at:%Y-%m-%d %H:%M} after its values were "
             "re-encrypted; a value still under it was written by an outdated copy."
         )
-    aead = AESGCM(unwrap(data_key))
+    hit = (AESGCM(unwrap(data_key)), now + _ttl(), (data_key.workspace_id, data_key.purpose))
     if key_id not in _uncommitted:
         with _lock:
-            _by_id[key_id] = (aead, now + _ttl())
-    return aead
+            _by_id[key_id] = hit
+    return hit
 
 
 def _past_grace(data_key: DataKey) -> bool:
@@ -114,26 +125,34 @@ def active_key(workspace_id: int | None, purpose: str, subject: str = "") -> Act
     if data_key.pk not in _uncommitted:
         with _lock:
             _active[slot] = (key, now + _ttl())
-            _by_id[data_key.pk] = (key.aead, now + _ttl())
+            _by_id[data_key.pk] = (key.aead, now + _ttl(), (workspace_id, purpose))
     return key
 
 
 def active_kek(workspace_id: int | None) -> KeyEncryptionKey:
     """The workspace's own KEK (BYOK) when it has one, else the platform's, created on first use.
 
-    Inside a transaction the row is locked (FOR UPDATE), so a data key created while the KEK is
-    being rotated waits for the rotation and is wrapped by the new KEK, never the retiring one."""
-    for _attempt in range(2):
-        # After waiting on a rotation's lock the retired row no longer matches, and the new one is
-        # not in that statement's snapshot: ask once more.
+    Inside a transaction the row is locked (FOR UPDATE): a data key created while its KEK is being
+    rotated waits for the rotation and is wrapped by the new KEK, never the retiring one. A
+    workspace that has a key of its own never falls back to the platform's."""
+    for _attempt in range(3):
+        # After waiting on a rotation's lock the retired row no longer matches and the new one is
+        # not in that statement's snapshot: the next statement sees it.
         if workspace_id is not None:
             own = _active_kek_row(workspace_id=workspace_id)
             if own is not None:
                 return own
+            if KeyEncryptionKey.objects.filter(workspace_id=workspace_id).exists():
+                continue
         platform = _active_kek_row(workspace_id=None)
         if platform is not None:
             return platform
-    return kek_create(workspace_id=None, provider=settings.CRYPTO_KEY_PROVIDER)
+        if not KeyEncryptionKey.objects.filter(workspace__isnull=True).exists():
+            return kek_create(workspace_id=None, provider=settings.CRYPTO_KEY_PROVIDER)
+    raise KeyUnavailableError(
+        "No active key-encryption key: the workspace's own key or the platform's is retired without "
+        "a successor. Rotate it (manage.py crypto_rotate_kek)."
+    )
 
 
 def _active_kek_row(*, workspace_id: int | None) -> KeyEncryptionKey | None:
@@ -196,7 +215,14 @@ def _create_data_key(workspace_id: int | None, purpose: str, subject: str) -> Da
 
 
 def data_key_new(*, workspace_id: int | None, purpose: str, subject: str, version: int) -> DataKey:
-    """Insert a fresh random data key, wrapped by the active KEK (inside the caller's transaction)."""
+    """Insert a fresh random data key, wrapped by the active KEK (inside the caller's transaction).
+
+    The workspace row is locked first, as by ``workspace_key_configure``: a data key created while
+    the workspace takes its own key is either rewrapped by it or wrapped under it, never missed."""
+    if workspace_id is not None:
+        from governance.tenancy.models import Workspace
+
+        Workspace.objects.select_for_update().filter(pk=workspace_id).first()
     kek = active_kek(workspace_id)
     data_key = DataKey(workspace_id=workspace_id, purpose=purpose, subject=subject, version=version, kek=kek)
     material = secrets.token_bytes(KEY_BYTES)

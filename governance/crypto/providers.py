@@ -14,10 +14,13 @@ provider: a key label of its own on the token, or key material it imported.
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import os
 import secrets
+import tempfile
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -88,16 +91,39 @@ class LocalFileProvider:
         except (ValueError, KeyError, TypeError) as exc:
             raise KeyUnavailableError(f"The key file {self.path} is not a valid key file ({exc}).") from None
 
-    def _write(self, keys: dict[str, bytes]) -> None:
+    @contextmanager
+    def _exclusive(self):
+        """Hold the key file's lock: writers in every process take turns (a lost update would lose
+        a key-encryption key, and with it every data key it wraps)."""
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        temporary = self.path.with_suffix(".tmp")
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            encoded = {ref: base64.b64encode(value).decode() for ref, value in keys.items()}
-            json.dump({"version": 1, "keys": encoded}, handle, indent=1)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, self.path)
+        descriptor = os.open(self.path.with_suffix(".lock"), os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(descriptor, fcntl.LOCK_UN)
+            os.close(descriptor)
+
+    def _write(self, keys: dict[str, bytes]) -> None:
+        """Replace the file atomically (a temporary file in the same directory, fsynced, renamed,
+        then the directory fsynced): a crash leaves the old file or the new one, never half."""
+        descriptor, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".kek-", suffix=".tmp")
+        try:
+            with os.fdopen(descriptor, "w") as handle:
+                encoded = {ref: base64.b64encode(value).decode() for ref, value in keys.items()}
+                json.dump({"version": 1, "keys": encoded}, handle, indent=1)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, self.path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        directory = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+        self._cache = None
 
     def _key(self, key_ref: str) -> bytes:
         keys = self._read()
@@ -117,11 +143,13 @@ class LocalFileProvider:
             raise KeyUnavailableError(
                 f"A key-encryption key is {KEY_BYTES} bytes (AES-256); got {len(material)}."
             )
-        keys = self._read()
-        if key_ref in keys:
-            raise KeyUnavailableError(f"The key file already holds a key named {key_ref!r}.")
-        keys[key_ref] = material
-        self._write(keys)
+        with self._exclusive():
+            self._cache = None  # read what is on disk now, under the lock
+            keys = dict(self._read())
+            if key_ref in keys:
+                raise KeyUnavailableError(f"The key file already holds a key named {key_ref!r}.")
+            keys[key_ref] = material
+            self._write(keys)
 
     def has_key(self, key_ref: str) -> bool:
         return key_ref in self._read()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import struct
+import time
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -37,6 +38,7 @@ from governance.crypto.models import (
     RotationStatus,
 )
 from governance.crypto.providers import KEY_BYTES, key_check_value, provider_named
+from governance.tenancy.models import Workspace
 
 REWRAP_BATCH = 2_000
 
@@ -52,6 +54,8 @@ def kek_rotate(*, actor, workspace=None, provider: str | None = None) -> KeyEncr
         require(actor, "key.manage", workspace)
     workspace_id = workspace.pk if workspace is not None else None
     with audited_transaction():
+        if workspace is not None:
+            Workspace.objects.select_for_update().get(pk=workspace.pk)
         old = (
             KeyEncryptionKey.objects.select_for_update()
             .filter(workspace_id=workspace_id, status=KeyStatus.ACTIVE)
@@ -93,6 +97,8 @@ def workspace_key_configure(
         )
     material = _decode_material(material_b64) if material_b64 else b""
     with audited_transaction():
+        # Serialised with data_key_new: no data key of the workspace escapes the rewrap below.
+        Workspace.objects.select_for_update().get(pk=workspace.pk)
         old = (
             KeyEncryptionKey.objects.select_for_update()
             .filter(workspace=workspace, status=KeyStatus.ACTIVE)
@@ -264,6 +270,12 @@ def rotation_job_advance(
     job = RotationJob.objects.select_related("from_key", "to_key").get(pk=job_id)
     if job.status != RotationStatus.RUNNING:
         return job
+    if "settle_from" not in job.cursor:
+        # The settle time counts from the first run, which comes after the rotation committed:
+        # from then on no process picks the old key as active once its cache entry expires.
+        with audited_transaction():
+            RotationJob.objects.filter(pk=job.pk).update(cursor=job.cursor | {"settle_from": time.time()})
+        job.refresh_from_db()
     old_aead = keyring.aead_for(job.from_key_id)
     new_key = keyring.ActiveKey(job.to_key_id, keyring.aead_for(job.to_key_id))
     batches = 0
@@ -311,15 +323,18 @@ def _reencrypt_batch(job, model, field, old_aead, new_key, batch_size):
     if not rows:
         return 0, [], None
     updates, failures = [], []
-    for pk, blob in rows:
+    for raw_pk, blob in rows:
         blob = bytes(blob)
-        if blob[:9] != prefix or str(pk) in skipped:
+        if blob[:9] != prefix or str(raw_pk) in skipped:
             continue
-        context = envelope.context_of(model._meta.db_table, field.column, pk)
+        # The associated data names the key as the model has it (a UUID with dashes), whatever the
+        # database returns (SQLite stores it as 32 hex digits); SQL gets the raw value back.
+        pk = raw_pk
+        context = envelope.context_of(model._meta.db_table, field.column, model._meta.pk.to_python(raw_pk))
         try:
             plaintext = envelope.open_sealed(old_aead, blob, context)
         except DecryptionError:
-            failures.append(str(pk))
+            failures.append(str(raw_pk))
             continue
         updates.append((pk, envelope.seal(new_key.aead, new_key.key_id, plaintext, context), blob))
     moved = _write_reencrypted(connection, table, column, pk_column, updates)
@@ -367,12 +382,13 @@ def _finish_if_settled(job: RotationJob) -> RotationJob:
     active for up to CRYPTO_KEY_CACHE_SECONDS after the rotation started: wait that long, then
     sweep again from the start before retiring."""
     settle = float(settings.CRYPTO_ROTATION_SETTLE_SECONDS)
-    if settle > 0 and (timezone.now() - job.started_at).total_seconds() < settle:
+    settle_from = job.cursor.get("settle_from")
+    if settle > 0 and (settle_from is None or time.time() - settle_from < settle):
         return job
     remaining = values_under(job.from_key) - len(job.cursor.get("failed", []))
     if remaining > 0:
         with audited_transaction():
-            kept = {"failed": job.cursor.get("failed", [])}
+            kept = {"failed": job.cursor.get("failed", []), "settle_from": settle_from}
             RotationJob.objects.filter(pk=job.pk).update(cursor=kept, total=job.total + remaining)
         job.refresh_from_db()
         return rotation_job_advance(job_id=job.pk)

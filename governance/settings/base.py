@@ -52,6 +52,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "governance.middleware.ActorContextMiddleware",
+    "governance.middleware.CryptoErrorMiddleware",
     # Records each API request a service account makes, with the response's status.
     "workflows.middleware.ServiceAccountUsageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -287,7 +288,9 @@ CRYPTO_PKCS11_MODULE = env_str("CRYPTO_PKCS11_MODULE", "")
 CRYPTO_PKCS11_TOKEN_LABEL = env_str("CRYPTO_PKCS11_TOKEN_LABEL", "")
 CRYPTO_PKCS11_PIN = env_str("CRYPTO_PKCS11_PIN", "")
 CRYPTO_KEY_CACHE_SECONDS = env_int("CRYPTO_KEY_CACHE_SECONDS", 60)
-CRYPTO_ROTATION_SETTLE_SECONDS = env_int("CRYPTO_ROTATION_SETTLE_SECONDS", CRYPTO_KEY_CACHE_SECONDS)
+# Twice the cache time: a transaction that encrypted under the old key just before its cache entry
+# expired has that long again to commit before the final sweep.
+CRYPTO_ROTATION_SETTLE_SECONDS = env_int("CRYPTO_ROTATION_SETTLE_SECONDS", 2 * CRYPTO_KEY_CACHE_SECONDS)
 CRYPTO_RETIRED_KEY_GRACE_SECONDS = env_int("CRYPTO_RETIRED_KEY_GRACE_SECONDS", 30)
 CELERY_BEAT_SCHEDULE["crypto-rotations-resume"] = {
     "task": "governance.crypto.tasks.rotation_jobs_resume",

@@ -56,7 +56,7 @@ EXPECTED_ON_OWN_WORKSPACE = {
     "connector.vet": {"platform_admin", "compliance_officer"},
     "network.allowlist": {"platform_admin"},
     "key.view": {"platform_admin", "workspace_owner", "compliance_officer", "auditor"},
-    "key.manage": {"platform_admin", "workspace_owner"},
+    "key.manage": {"workspace_owner"},
 }
 
 

@@ -134,3 +134,26 @@ def test_world_readable_key_file_is_refused_at_start_up(world, integration, key_
     errors = key_provider_check()
     assert [error.id for error in errors] == ["crypto.E002"]
     assert "chmod 600" in errors[0].msg
+
+
+def test_the_router_keeps_the_store_and_the_main_database_apart():
+    from governance.dbrouters import SecretsRouter
+
+    router = SecretsRouter()
+    assert router.allow_migrate("secrets", "workflows", "credentialversion") is True
+    assert router.allow_migrate("default", "workflows", "credentialversion") is False
+    assert router.allow_migrate("secrets", "workflows", "workflow") is False
+    assert router.allow_migrate("secrets", "tenancy") is False  # data migrations stay off the store
+    assert router.allow_migrate("default", "tenancy") is True
+
+
+def test_a_ciphertext_moved_to_another_workspaces_row_is_refused(world, integration):
+    """Even with its own row id (the associated data matches), a value whose data key belongs to
+    another workspace is refused: the row's workspace must own the key."""
+    version = _version(credential_create(actor=world.users["workspace_owner"], integration=integration,
+                                         name="k", value="owned-by-ops-eu"))  # fmt: skip
+    with connections["secrets"].cursor() as cursor:
+        cursor.execute("UPDATE workflows_credentialversion SET workspace_id = %s WHERE id = %s",
+                       [world.sibling.pk, version.pk])  # fmt: skip
+    with pytest.raises(DecryptionError, match="another workspace"):
+        _ = CredentialVersion.objects.using("secrets").get(pk=version.pk).value

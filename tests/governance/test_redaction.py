@@ -521,3 +521,16 @@ def test_redact_data_stays_json_and_the_fast_path_agrees_with_the_full_walk(data
     json.dumps(result)
     assert result == redaction._walk(data, True)
     assert redact_data(result) == result
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["sk-" * 21_000, "eyJaaaaa." * 8_000, "-----BEGIN PRIVATE KEY-----\n" * 2_500, "Bearer 1" * 9_000,
+     "authorization: " * 5_000, "ghp_" * 16_000],
+)  # fmt: skip
+def test_repeated_prefixes_are_scanned_in_bounded_steps(text):
+    """Every repetition in the patterns is bounded, so a text that repeats a pattern's prefix (an
+    echoed form value, a log line) is scanned in linear time. (bench/redaction.py measures it; this
+    checks that such texts are handled and stay idempotent.)"""
+    once = redact_text(text)
+    assert redact_text(once) == once

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import os
+
 from governance.crypto import keyring
-from governance.crypto.models import DataKey, KeyEncryptionKey, RotationJob
+from governance.crypto.models import DataKey, RotationJob
+from governance.crypto.services import workspace_key_configure
+from governance.tenancy.models import Membership
 from workflows.models import Credential, CredentialRunbook, CredentialVersion, Integration
 
 
@@ -18,13 +23,13 @@ def secrets_objects_of(world) -> dict[str, dict[str, object]]:
     scopes = (("own", world.ws, world.users["workspace_owner"]), ("sibling", world.sibling, world.sibling_membership.user),
               ("foreign", world.foreign, world.foreign_user))  # fmt: skip
     for scope, workspace, person in scopes:
-        made["crypto.keyencryptionkey"][scope] = KeyEncryptionKey.objects.create(
+        # The workspace brings its own key (imported material, as a customer would).
+        owner = Membership.objects.get(workspace=workspace, role_id="workspace_owner").user
+        made["crypto.keyencryptionkey"][scope] = workspace_key_configure(
+            actor=owner,
             workspace=workspace,
             provider="local",
-            key_ref=f"matrix-{scope}",
-            origin="external",
-            version=1,
-            status="retired",  # a row to look at; the workspace keeps using the platform key
+            material_b64=base64.b64encode(os.urandom(32)).decode(),
         )
         keyring.forget_keys()
         integration = Integration.objects.create(
@@ -37,10 +42,8 @@ def secrets_objects_of(world) -> dict[str, dict[str, object]]:
                                     fingerprint="fp:matrix")  # fmt: skip
         made["workflows.credential"][scope] = credential
         made["crypto.datakey"][scope] = data_key = DataKey.objects.create(
-            workspace=workspace, purpose="general", version=1, kek=KeyEncryptionKey.objects.get(
-                workspace__isnull=True, status="active") if KeyEncryptionKey.objects.filter(
-                workspace__isnull=True, status="active").exists() else keyring.active_kek(None),
-            wrapped=b"\x00" * 60,
+            workspace=workspace, purpose="general", version=1, kek=made["crypto.keyencryptionkey"][scope],
+            wrapped=b"\x00" * 60,  # a row to look at: never unwrapped by these tests
         )  # fmt: skip
         version.__dict__["value"] = None
         version.save(using="secrets")

@@ -130,3 +130,32 @@ def test_admin_hides_other_workspaces_credentials(world, integration, client):
         403,
         404,
     )
+
+
+def test_unavailable_keys_are_a_clear_503_and_nothing_is_written(
+    world, integration, client, settings, tmp_path
+):
+    """GIVEN a key file that is gone WHEN a credential is added in the control panel or the API
+    THEN the answer says the keys are unavailable (503), and no row is written."""
+    from rest_framework.test import APIClient
+
+    from governance.crypto import keyring, providers
+
+    owner = world.users["workspace_owner"]
+    services.credential_create(actor=owner, integration=integration, name="first", value="value-one-111")
+    key_file = tmp_path / "elsewhere" / "kek.json"
+    settings.CRYPTO_LOCAL_KEY_FILE = str(key_file)  # the file the data keys need is not there
+    providers.forget_providers()
+    keyring.forget_keys()
+    client.force_login(owner)
+    page = client.post(reverse("admin:workflows_credential_add"),
+                       {"integration": integration.pk, "name": "second", "value": "value-two-222"})  # fmt: skip
+    assert page.status_code == 503
+    assert "encryption keys are unavailable" in page.content.decode()
+    api = APIClient()
+    api.force_authenticate(owner)
+    answer = api.post(reverse("api-credential-list"), {"integration": integration.pk, "name": "third",
+                                                        "value": "value-three-333"}, format="json")  # fmt: skip
+    assert answer.status_code == 503
+    assert "encryption keys are unavailable" in answer.json()["detail"]
+    assert list(Credential.objects.using("secrets").values_list("name", flat=True)) == ["first"]

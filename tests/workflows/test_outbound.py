@@ -58,6 +58,9 @@ REFUSED = [
     ("https://0x7f.0.0.1/", "127.0.0.1 is a loopback address"),
     ("https://0x7f000001/", "127.0.0.1 is a loopback address"),
     ("https://127.1/", "127.0.0.1 is a loopback address"),
+    ("https://[64:ff9b:1::a9fe:a9fe]/", "a local-use translation (NAT64) address"),
+    ("https://[::ffff:0:a9fe:a9fe]/", "a cloud metadata address"),
+    ("https://[fec0::1]/", "a reserved address"),
     ("https://127.0.1/", "127.0.0.1 is a loopback address"),
     ("https://017700000001/", "127.0.0.1 is a loopback address"),
     ("https://127.0.0.1./", "127.0.0.1 is a loopback address"),
@@ -438,6 +441,15 @@ def test_a_cross_origin_redirect_drops_the_callers_headers(loopback_allowed, pki
     assert response.url == server.url("/ok", "api.acme.test")
     assert _Handler.seen["/to-name"] == "Bearer first-origin"
     assert _Handler.seen["/ok"] is None
+
+
+def test_a_cross_origin_redirect_that_repeats_the_body_is_refused(loopback_allowed, pki, server):
+    """A 307/308 repeats the request with its body (a client secret): never to another origin."""
+    resolver = resolver_of({"api.acme.test": ["127.0.0.1"]})
+    with pytest.raises(OutboundError, match="with a body to another origin"):
+        client(loopback_allowed, pki, resolver=resolver).request(
+            "POST", server.url("/to-name"), body=b"client_secret=never-forwarded"
+        )
 
 
 def test_redirect_loops_stop(loopback_allowed, pki, server):

@@ -53,11 +53,19 @@ _INTERNAL_RANGES: tuple[tuple[str, tuple[Network, ...]], ...] = tuple(
         ("a private address", ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")),
         ("a shared (carrier-grade NAT) address", ("100.64.0.0/10",)),
         ("a multicast address", ("224.0.0.0/4", "ff00::/8")),
-        ("a reserved address", ("240.0.0.0/4",)),
+        ("a reserved address", ("240.0.0.0/4", "fec0::/10")),
+        # Local-use NAT64 (RFC 8215): translates to IPv4 addresses of the operator's choosing.
+        ("a local-use translation (NAT64) address", ("64:ff9b:1::/48",)),
     )
 )
 # IPv6 forms that carry an IPv4 address in their last 32 bits (mapped ones are unwrapped apart).
-_EMBEDDING_IPV4 = (ipaddress.ip_network("::/96"), ipaddress.ip_network("64:ff9b::/96"))
+# SIIT (``::ffff:0:a.b.c.d``) translates to IPv4 on networks that run it: judged by the IPv4
+# address it carries, like the well-known NAT64 prefix.
+_EMBEDDING_IPV4 = (
+    ipaddress.ip_network("::/96"),
+    ipaddress.ip_network("64:ff9b::/96"),
+    ipaddress.ip_network("::ffff:0:0:0/96"),
+)
 
 _DECIMAL = re.compile(r"[0-9]+\Z")
 _HEXADECIMAL = re.compile(r"0x[0-9a-f]*\Z")

@@ -159,6 +159,13 @@ class OutboundClient:
             following = self._check(location, origin=endpoint, hop=hop)
             if following.origin != endpoint.origin:
                 headers = {}  # the caller's headers (tokens) were meant for the first origin only
+                if status in (307, 308) and body:
+                    # These redirects repeat the request with its body (a client secret, a form):
+                    # never towards another origin.
+                    raise self._refused(
+                        f"{endpoint.shown} redirected a request with a body to another origin; refused.",
+                        endpoint.shown,
+                    )
             if status == 303 or (status in (301, 302) and method not in ("GET", "HEAD")):
                 method, body = "GET", None
             endpoint = following

@@ -1,8 +1,10 @@
 """Who manages keys, connectors, network exceptions and service accounts.
 
-Platform administrators manage keys and network exceptions; workspace owners manage their
-workspace's keys and are the only role that reactivates a disabled service account; compliance
-officers vet connector types and may start the credential-rotation runbook in an incident."""
+Platform administrators see key status and manage network exceptions; the platform's own key is
+rotated by the operator at the command line. Workspace owners alone manage their workspace's keys
+(an organisation-wide role holding key.manage could swap any workspace's key for material it
+chose) and alone reactivate a disabled service account; compliance officers vet connector types
+and may start the credential-rotation runbook in an incident."""
 
 from django.db import migrations
 
@@ -12,7 +14,7 @@ GRANTS = {
     "connector.vet": ["platform_admin", "compliance_officer"],
     "network.allowlist": ["platform_admin"],
     "key.view": ["platform_admin", "workspace_owner", "compliance_officer", "auditor"],
-    "key.manage": ["platform_admin", "workspace_owner"],
+    "key.manage": ["workspace_owner"],
 }
 
 
