@@ -6,7 +6,15 @@ redact) is what the request path pays. Measured: that path with an empty registr
 ``--known`` registered secrets; for context, a payload that does hold a credential (the full walk),
 and ``redact_text`` on a log line. No database is needed.
 
+Adversarial input: ``redact_text`` on texts that repeat a pattern's prefix (``"sk-" * 21000``,
+63,000 characters, and ``"eyJaaaaa." * 8000``, 72,000), against ``json.dumps`` of the same string
+in the same run, and against ``redact_text`` on about half of it. With bounded repetitions the
+cost is linear in the length (doubling it about doubles the time); a regression to quadratic
+scanning shows as a ratio to ``json.dumps`` about a hundred times larger (tens of thousands), and
+a doubling factor near 4.
+
     .venv/bin/python bench/redaction.py [--calls 20000] [--repeat 7] [--known 1000]
+                                        [--adversarial-calls 5]
 """
 
 from __future__ import annotations
@@ -90,11 +98,52 @@ def compare(label: str, data: list[dict], calls: int, repeat: int) -> float:
     return cost / base
 
 
+# (repeated unit, repetitions): "sk-" * 21000 is 63,000 characters, "eyJaaaaa." * 8000 is 72,000.
+ADVERSARIAL = (("sk-", 21_000), ("eyJaaaaa.", 8_000))
+
+
+def adversarial(calls: int, repeat: int) -> None:
+    """``redact_text`` on each adversarial text against ``json.dumps`` of it (alternating, best of
+    two alternations), and against ``redact_text`` on about half of it (the doubling factor).
+
+    The half keeps the same number of repetitions modulo 3, so that it ends like the full text: the
+    JWT pattern takes three ``eyJaaaaa.`` at a time, and a leftover one costs a second full pass."""
+    from governance.redaction import redact_text
+
+    for unit, count in ADVERSARIAL:
+        text = unit * count
+        half_count = count // 2 - (count // 2 - count) % 3
+        half = unit * half_count
+        redact_text(text), redact_text(half)  # warm-up
+        dumps_time, redact_time, half_time = [], [], []
+        for _ in range(2):
+            dumps_time.append(per_call(lambda text=text: json.dumps(text), calls * 200, repeat))
+            redact_time.append(per_call(lambda text=text: redact_text(text), calls, repeat))
+            half_time.append(per_call(lambda half=half: redact_text(half), calls, repeat))
+        base, cost, cost_half = min(dumps_time), min(redact_time), min(half_time)
+        # Time for exactly twice the length, per character from the half's measurement.
+        doubling = (cost / len(text)) / (cost_half / len(half)) * 2
+        name = f'"{unit}" * {count} ({len(text):,} chars)'
+        common.show(f"{name}: json.dumps (baseline)", f"{base * 1e6:.1f} µs")
+        common.show(
+            f"{name}: redact_text", f"{cost * 1e3:.2f} ms", f"{cost / len(text) * 1e9:.0f} ns per character"
+        )
+        common.show(f"{name}: ratio redact_text / json.dumps", f"{cost / base:,.0f}")
+        common.show(
+            f"{name}: doubling the length ({half_count:,} → {count:,})",
+            f"{doubling:.2f}×",
+            f"half: {cost_half * 1e3:.2f} ms; ≈2 linear, ≈4 quadratic",
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=20_000, help="calls per sample (default 20,000)")
     parser.add_argument("--repeat", type=int, default=7, help="samples per figure, median taken (default 7)")
     parser.add_argument("--known", type=int, default=1000, help="registered secrets in the second part")
+    parser.add_argument(
+        "--adversarial-calls", type=int, default=5, help="redact_text calls per sample on adversarial input"
+    )
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", common.SETTINGS_MODULE)
 
@@ -128,6 +177,9 @@ def main() -> None:
     common.show("redact_text on an 88-character log line", f"{text_time * 1e6:.2f} µs")
     common.show("  ratio to %-formatting the same line", f"{text_time / format_time:.1f}")
     registry.clear()
+
+    common.title("Adversarial input: repeated pattern prefixes (empty registry)")
+    adversarial(args.adversarial_calls, args.repeat)
 
 
 if __name__ == "__main__":

@@ -157,3 +157,20 @@ class ReadOnlyModelAdmin(GovernedModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+class ReadOnlyInlineMixin:
+    """Inline rows shown for reference only: nobody adds, edits or deletes them from the parent's
+    page (their changes are services of their own)."""
+
+    can_delete = False
+    extra = 0
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

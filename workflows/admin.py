@@ -14,7 +14,13 @@ from django.utils.html import format_html
 
 from governance.access.decision import decide
 from governance.access.queries import restrict
-from governance.admin_site import ActorFormMixin, GovernedModelAdmin, ReadOnlyModelAdmin, site
+from governance.admin_site import (
+    ActorFormMixin,
+    GovernedModelAdmin,
+    ReadOnlyInlineMixin,
+    ReadOnlyModelAdmin,
+    site,
+)
 from governance.tenancy.models import Workspace
 from workflows import selectors, services
 from workflows.models import (
@@ -246,28 +252,17 @@ class ServiceAccountNoteForm(forms.Form):
     note = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), help_text="Required: why.")
 
 
-class ServiceAccountTokenInline(admin.TabularInline):
+class ServiceAccountTokenInline(ReadOnlyInlineMixin, admin.TabularInline):
     """A service account's tokens, read-only: prefix and dates, never a digest."""
 
     model = ServiceAccountToken
     fields = ["prefix", "created_at", "expires_at", "revoked_at", "grace_until", "created_by"]
     readonly_fields = fields
-    extra = 0
-    can_delete = False
 
     def has_view_permission(self, request, obj=None) -> bool:
         # ``obj`` is the account (None when Django asks about the inline's queryset, which it
         # then narrows to that account's tokens).
         return decide(request.user, "service_account.manage", obj).allowed
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(ServiceAccount, site=site)

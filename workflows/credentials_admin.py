@@ -16,7 +16,7 @@ from django.utils.html import format_html, format_html_join
 
 from governance.access.decision import decide
 from governance.access.queries import restrict
-from governance.admin_site import ActorFormMixin, GovernedModelAdmin, site
+from governance.admin_site import ActorFormMixin, GovernedModelAdmin, ReadOnlyInlineMixin, site
 from governance.tenancy.models import Workspace
 from workflows import credentials as services
 from workflows.models import Credential, CredentialRunbook, CredentialStatus, CredentialVersion, Integration
@@ -59,12 +59,10 @@ class CredentialRotateForm(forms.ModelForm):
         self.actor = actor
 
 
-class CredentialVersionInline(admin.TabularInline):
+class CredentialVersionInline(ReadOnlyInlineMixin, admin.TabularInline):
     model = CredentialVersion
     fields = readonly_fields = ("number", "status", "fingerprint", "created_at", "tested_at", "test_ok",
                                 "promoted_at", "grace_until", "revoked_at")  # fmt: skip
-    extra = 0
-    can_delete = False
     show_change_link = False
 
     def get_queryset(self, request):
@@ -72,15 +70,6 @@ class CredentialVersionInline(admin.TabularInline):
 
     def has_view_permission(self, request, obj=None) -> bool:
         return decide(request.user, "credential.manage").allowed  # the credential itself was checked
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(Credential, site=site)

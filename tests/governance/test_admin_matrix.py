@@ -221,7 +221,7 @@ MATRIX["workflows.integration"] = {
 }
 # Keys: read-only status pages for key viewers of the workspace (platform administrators see every
 # workspace of their organisation); rotation and BYOK are their own pages.
-MATRIX["crypto.keyencryptionkey"] = {
+_KEY_STATUS_ROWS = {
     "changelist":      (_, OK,      OK,      _, _, _, OK,      OK),
     "add":             (_, DENY,    DENY,    _, _, _, DENY,    DENY),
     "change/own":      (_, OK,      OK,      _, _, _, OK,      OK),
@@ -234,32 +234,8 @@ MATRIX["crypto.keyencryptionkey"] = {
     "history/sibling": (_, OK,      MISSING, _, _, _, MISSING, MISSING),
     "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
 }
-MATRIX["crypto.datakey"] = {
-    "changelist":      (_, OK,      OK,      _, _, _, OK,      OK),
-    "add":             (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-    "change/own":      (_, OK,      OK,      _, _, _, OK,      OK),
-    "change/sibling":  (_, OK,      MISSING, _, _, _, MISSING, MISSING),
-    "change/foreign":  (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
-    "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-    "delete/sibling":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-    "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-    "history/own":     (_, OK,      OK,      _, _, _, OK,      OK),
-    "history/sibling": (_, OK,      MISSING, _, _, _, MISSING, MISSING),
-    "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
-}
-MATRIX["crypto.rotationjob"] = {
-    "changelist":      (_, OK,      OK,      _, _, _, OK,      OK),
-    "add":             (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-    "change/own":      (_, OK,      OK,      _, _, _, OK,      OK),
-    "change/sibling":  (_, OK,      MISSING, _, _, _, MISSING, MISSING),
-    "change/foreign":  (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
-    "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-    "delete/sibling":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-    "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-    "history/own":     (_, OK,      OK,      _, _, _, OK,      OK),
-    "history/sibling": (_, OK,      MISSING, _, _, _, MISSING, MISSING),
-    "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
-}
+for _label in ("crypto.keyencryptionkey", "crypto.datakey", "crypto.rotationjob"):
+    MATRIX[_label] = _KEY_STATUS_ROWS
 # Credentials (in the secrets store): workspace owners only, never deleted (versions are revoked).
 MATRIX["workflows.credential"] = {
     "changelist":      (_, DENY,    OK,      _, _, _, DENY,    DENY),
