@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
 
 from accounts import services
-from accounts.models import User
+from accounts.models import User, UserSession
+from accounts.sessions import user_sessions_end_all
+from governance.access.decision import decide
 from governance.admin_site import GovernedModelAdmin, site
 
 
@@ -39,7 +48,7 @@ class UserForm(forms.ModelForm):
 @admin.register(User, site=site)
 class UserAdmin(GovernedModelAdmin):
     form = UserForm
-    list_display = ["email", "display_name", "is_active", "last_login", "date_joined"]
+    list_display = ["email", "display_name", "is_active", "last_login", "date_joined", "live_sessions"]
     list_filter = ["is_active"]
     search_fields = ["email", "display_name"]
     readonly_fields = ["last_login", "date_joined"]
@@ -75,3 +84,38 @@ class UserAdmin(GovernedModelAdmin):
         if "is_active" in data:
             user = services.user_set_active(actor=request.user, user=user, active=data["is_active"])
         return user
+
+    def get_queryset(self, request):
+        live = Count("sessions", filter=Q(sessions__ended_at__isnull=True))
+        return super().get_queryset(request).annotate(live_session_count=live)
+
+    @admin.display(description="sessions")
+    def live_sessions(self, user) -> str:
+        count = user.live_session_count
+        if not count:
+            return "—"
+        url = reverse("admin:accounts_user_force_logout", args=[user.pk])
+        return format_html('{} live · <a href="{}">Sign out everywhere…</a>', count, url)
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.force_logout_view)
+        return [
+            path("<int:user_id>/force-logout/", view, name="accounts_user_force_logout"),
+            *super().get_urls(),
+        ]
+
+    def force_logout_view(self, request, user_id):
+        """End every session of the user and revoke their API tokens (user.manage; recorded)."""
+        user = get_object_or_404(self.get_queryset(request), pk=user_id)
+        if not decide(request.user, "user.manage", user).allowed:
+            raise PermissionDenied
+        if request.method == "POST":
+            ended = user_sessions_end_all(actor=request.user, user=user)
+            messages.success(
+                request, f"{user} is signed out everywhere ({ended} session(s)); API tokens revoked."
+            )
+            return HttpResponseRedirect(reverse("admin:accounts_user_changelist"))
+        live = UserSession.objects.filter(user=user, ended_at__isnull=True).order_by("-last_seen_at")
+        context = {**self.admin_site.each_context(request), "title": f"Sign {user} out everywhere",
+                   "target": user, "live": live, "opts": self.model._meta}  # fmt: skip
+        return TemplateResponse(request, "admin/accounts/force_logout.html", context)

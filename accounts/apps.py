@@ -6,6 +6,6 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts"
 
     def ready(self) -> None:
-        from accounts import resources
+        from accounts import receivers, resources  # noqa: F401  (receivers: session records)
 
         resources.register()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.core.exceptions import ImproperlyConfigured
@@ -108,3 +109,45 @@ class User(AbstractBaseUser, PermissionsMixin):
         from django.contrib.auth.models import _user_has_module_perms
 
         return self.is_active and _user_has_module_perms(self, app_label)
+
+
+class SessionEnd(models.TextChoices):
+    LOGOUT = "logout", "Signed out"
+    IDLE = "idle", "Idle timeout"
+    ABSOLUTE = "absolute", "Absolute timeout"
+    ENDED_BY_USER = "ended_by_user", "Ended by its user from another session"
+    FORCED = "forced", "Ended by an administrator"
+    LIMIT = "limit", "Ended: too many sessions (the oldest gives way)"
+    REFUSED = "refused", "Refused: too many sessions"
+    DEACTIVATED = "deactivated", "The account was deactivated"
+
+
+class UserSession(models.Model):
+    """One signed-in session: who, from where, since when, last seen, and how it ended.
+
+    It names the Django session by a SHA-256 digest of its key, never the key itself. Every
+    request of a session checks its row (``SessionControlMiddleware``), so ending the row — by
+    its user, an administrator, a timeout or the concurrency limit — ends the session at its
+    next request.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sessions")
+    session_ref = models.CharField(max_length=64, unique=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+    mfa_verified_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.CharField(max_length=16, choices=SessionEnd.choices, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["user", "ended_at"], name="accounts_session_live")]
+
+    def __str__(self) -> str:
+        return f"{self.user} since {self.created_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def is_live(self) -> bool:
+        return self.ended_at is None

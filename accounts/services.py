@@ -122,6 +122,12 @@ def user_set_active(*, actor, user: User, active: bool) -> User:
             target=user,
             organization_id=user.organization_id,
         )
+        if not active:
+            # Cut off at once: every session ends and every API token is revoked.
+            from accounts.models import SessionEnd
+            from accounts.sessions import user_sessions_end_all
+
+            user_sessions_end_all(actor=actor, user=user, reason=SessionEnd.DEACTIVATED)
     return user
 
 

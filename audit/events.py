@@ -34,6 +34,9 @@ EVENT_CATEGORIES: dict[str, Category] = {
     "auth.login": Category.AUTHENTICATION,
     "auth.login_failed": Category.AUTHENTICATION,
     "auth.logout": Category.AUTHENTICATION,
+    "session.started": Category.AUTHENTICATION,
+    "session.ended": Category.AUTHENTICATION,
+    "session.forced_end": Category.AUTHENTICATION,
     "db.row_changed": Category.SYSTEM,
     "ledger.verified": Category.SYSTEM,
     "policy.change_proposed": Category.ADMIN,
@@ -90,6 +93,8 @@ EVENT_CATEGORIES: dict[str, Category] = {
     "service_account.rotation_warning": Category.SYSTEM,
     "service_account.disabled": Category.ADMIN,
     "service_account.reactivated": Category.ADMIN,
+    # Evidence packages (see docs/evidence.md).
+    "evidence.package_built": Category.ACCESS,
 }
 
 

@@ -117,3 +117,50 @@ class CryptoErrorMiddleware:
         context = {"message": message, "request_id": getattr(request, "request_id", "")}
         response = TemplateResponse(request, "crypto_error.html", context, status=status)
         return response.render()
+
+
+class SessionControlMiddleware:
+    """Ends a signed-in session whose record says so: ended by its user or an administrator,
+    past its idle or absolute timeout, over the concurrency limit, or of a deactivated account.
+    The browser goes back to the login page with the reason; an API call gets a 401."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        ended = self._check(request)
+        if ended is not None:
+            return ended
+        return self.get_response(request)
+
+    def _check(self, request: HttpRequest) -> HttpResponse | None:
+        from accounts.models import UserSession
+        from accounts.sessions import session_ref_of, session_seen, session_start, session_timeouts_apply
+
+        session = getattr(request, "session", None)
+        key = getattr(session, "session_key", None)
+        if key is None or not request.user.is_authenticated:
+            return None
+        row = UserSession.objects.filter(session_ref=session_ref_of(key)).first()
+        if row is None:  # a session from before session control: recorded from now on
+            row = session_start(user=request.user, session_key=key, ip=_client_ip(request),
+                                user_agent=request.headers.get("User-Agent", ""))  # fmt: skip
+        if row.ended_at is None and session_timeouts_apply(row=row) is None:
+            session_seen(row=row)
+            return None
+        row.refresh_from_db()
+        return _signed_out(request, row.get_end_reason_display())
+
+
+def _signed_out(request: HttpRequest, reason: str) -> HttpResponse:
+    from django.contrib import messages
+    from django.contrib.auth import logout
+    from django.http import HttpResponseRedirect, JsonResponse
+    from django.urls import reverse
+
+    logout(request)
+    message = f"Your session has ended ({reason.lower()}). Please sign in again."
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": message}, status=401)
+    messages.warning(request, message)
+    return HttpResponseRedirect(f"{reverse('account_login')}?next={request.path}")

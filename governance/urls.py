@@ -3,6 +3,7 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from accounts import views as account_views
 from audit import views as ledger_views
 from governance import views
 from governance.access import views as access_views
@@ -17,6 +18,7 @@ urlpatterns = [
     path("admin/", site.urls),
     path("ledger/public-key.pem", ledger_views.public_key, name="ledger-public-key"),
     path("ledger/tree-head", ledger_views.latest_tree_head, name="ledger-tree-head"),
+    path("accounts/sessions/", account_views.sessions, name="account-sessions"),
     path("accounts/", include("allauth.account.urls")),
     path("api/v1/", include("governance.tenancy.api.urls")),
     path("api/v1/", include("workflows.api.urls")),

@@ -56,6 +56,8 @@ MIDDLEWARE = [
     # Records each API request a service account makes, with the response's status.
     "workflows.middleware.ServiceAccountUsageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Ends sessions that were ended elsewhere or timed out (after messages: it says why).
+    "governance.middleware.SessionControlMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
 ]
@@ -132,6 +134,14 @@ GUARDIAN_RAISE_403 = True
 
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 8 * 60 * 60)
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+# Session control (accounts.sessions): idle and absolute timeouts, and how many sessions a person
+# may hold at once — past it, the oldest ends ("end_oldest") or the new one is refused ("refuse").
+SESSION_IDLE_TIMEOUT = env_int("SESSION_IDLE_TIMEOUT", 30 * 60)
+SESSION_ABSOLUTE_TIMEOUT = env_int("SESSION_ABSOLUTE_TIMEOUT", 12 * 60 * 60)
+SESSION_CONCURRENCY_LIMIT = env_int("SESSION_CONCURRENCY_LIMIT", 5)
+SESSION_LIMIT_POLICY = env_str("SESSION_LIMIT_POLICY", "end_oldest")
+if SESSION_LIMIT_POLICY not in ("end_oldest", "refuse"):
+    raise ImproperlyConfigured("SESSION_LIMIT_POLICY must be end_oldest or refuse.")
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True

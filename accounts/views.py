@@ -1,0 +1,33 @@
+"""The signed-in person's own pages: their sessions, each of which they can end."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods
+
+from accounts.models import UserSession
+from accounts.sessions import session_end, session_ref_of
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def sessions(request: HttpRequest) -> HttpResponse:
+    """Your sessions — where and when each started, when it was last seen — and a button to end
+    any of them (ending one elsewhere signs that browser out at its next request)."""
+    mine = UserSession.objects.filter(user=request.user)
+    if request.method == "POST":
+        row = get_object_or_404(mine, pk=request.POST.get("session"))
+        session_end(actor=request.user, row=row)
+        messages.success(request, "The session has ended.")
+        return HttpResponseRedirect(reverse("account-sessions"))
+    current = session_ref_of(request.session.session_key) if request.session.session_key else ""
+    context = {
+        "live": list(mine.filter(ended_at__isnull=True).order_by("-last_seen_at")),
+        "ended": list(mine.filter(ended_at__isnull=False).order_by("-ended_at")[:20]),
+        "current": current,
+    }
+    return render(request, "accounts/sessions.html", context)
