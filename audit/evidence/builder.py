@@ -1,0 +1,352 @@
+"""Build an evidence package: one workspace, one period, proven against one signed tree head.
+
+Every file is streamed into the ZIP from querysets read with ``.iterator()`` while its SHA-256
+and size are computed, so memory does not grow with the number of events or records; the
+manifest, listing them all, is written and signed last. The ZIP is written to a temporary file
+beside the destination and renamed only when complete: a failed build leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import tomllib
+import zipfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Max
+from django.utils import timezone
+
+from audit import merkle
+from audit.canonical import format_time, parse
+from audit.evidence import verify as verifier
+from audit.evidence.exports import csv_rows, json_array, json_text, jsonl_line
+from audit.evidence.records import (
+    APPROVALS_HEADER,
+    CREDENTIALS_HEADER,
+    MEMBERSHIPS_HEADER,
+    ROLE_CHANGES_HEADER,
+    SERVICE_ACCOUNTS_HEADER,
+    Findings,
+    Scope,
+    approval_records,
+    approval_row,
+    credential_rows,
+    membership_rows,
+    policies_in_force,
+    role_change_rows,
+    service_account_rows,
+)
+from audit.evidence.sbom import sbom_document
+from audit.evidence.summary import summary_html
+from audit.models import AuditEvent, SignedTreeHead
+from audit.proofs import TILE, SealedTree
+from audit.services import audit_event_record, audited_transaction
+from audit.signing import (
+    TreeHeadStatement,
+    key_id_of,
+    load_signing_key,
+    public_key_pem,
+    verify_statement,
+)
+from governance.tenancy.models import Workspace
+
+CHUNK = 2000
+
+
+class EvidenceError(ValueError):
+    """The package cannot be built as asked; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    path: Path
+    events: int
+    head_number: int
+    manifest_sha256: str
+    findings: Findings
+
+
+class _ProofTree(SealedTree):
+    """``SealedTree`` with bounded caches, for proving many events in sequence order.
+
+    Keeps the leaves of at most a few tiles (the current one and the open tail) and the roots
+    of recently used subtrees, which consecutive events share: a proof then costs a handful of
+    hashes instead of rehashing its tile.
+    """
+
+    MAX_TILES = 4
+    MAX_ROOTS = 4096
+
+    def __init__(self, size: int):
+        super().__init__(size)
+        self._roots: dict[tuple[int, int], bytes] = {}
+
+    def _leaves_of_tile(self, tile: int) -> list[bytes]:
+        if tile not in self._tile_leaves and len(self._tile_leaves) >= self.MAX_TILES:
+            tail = (self.size - 1) // TILE
+            for cached in [cached for cached in self._tile_leaves if cached != tail]:
+                del self._tile_leaves[cached]
+        return super()._leaves_of_tile(tile)
+
+    def subtree_root(self, start: int, end: int) -> bytes:
+        # Consecutive events share most of their proof's siblings: remember recent subtree roots.
+        if end - start == 1:
+            return super().subtree_root(start, end)
+        key = (start, end)
+        if key not in self._roots:
+            if len(self._roots) >= self.MAX_ROOTS:
+                self._roots.clear()
+            self._roots[key] = super().subtree_root(start, end)
+        return self._roots[key]
+
+
+def _generator() -> str:
+    try:
+        project = tomllib.loads((Path(settings.BASE_DIR) / "pyproject.toml").read_text(encoding="utf-8"))
+        version = project["project"]["version"]
+    except (OSError, KeyError, ValueError):
+        version = "unknown"
+    return f"governance-portal {version} evidence-builder/{verifier.PACKAGE_FORMAT}"
+
+
+def _head_document(head: SignedTreeHead) -> dict[str, Any]:
+    return {
+        "number": head.number,
+        "tree_size": head.tree_size,
+        "root_hash": bytes(head.root_hash).hex(),
+        "issued_at": format_time(head.issued_at),
+        "key_id": head.key_id,
+        "signature": base64.b64encode(bytes(head.signature)).decode(),
+    }
+
+
+class _PackageWriter:
+    """Writes entries into the ZIP, hashing each as it streams, and remembers them for the manifest."""
+
+    def __init__(self, archive: zipfile.ZipFile, built_at: datetime):
+        self.archive = archive
+        self.date_time = built_at.astimezone(UTC).timetuple()[:6]
+        self.files: list[dict[str, Any]] = []
+
+    def write(self, name: str, chunks: Iterable[bytes] | bytes) -> None:
+        if isinstance(chunks, bytes):
+            chunks = [chunks]
+        info = zipfile.ZipInfo(name, date_time=self.date_time)
+        info.compress_type = zipfile.ZIP_DEFLATED
+        info.external_attr = 0o644 << 16
+        digest = hashlib.sha256()
+        size = 0
+        with self.archive.open(info, "w", force_zip64=True) as handle:
+            for chunk in chunks:
+                digest.update(chunk)
+                size += len(chunk)
+                handle.write(chunk)
+        self.files.append({"name": name, "sha256": digest.hexdigest(), "size": size})
+
+
+def _period_events(scope: Scope, tree_size: int):
+    return (
+        AuditEvent.objects.filter(
+            scope.in_period("occurred_at"), workspace=scope.workspace, sequence__lte=tree_size
+        )
+        .order_by("sequence")
+        .values_list("sequence", "canonical")
+    )
+
+
+def _check_scope(scope: Scope) -> tuple[SignedTreeHead, int]:
+    """The head to prove against and the number of events; EvidenceError when the ledger is not ready."""
+    in_scope = AuditEvent.objects.filter(scope.in_period("occurred_at"), workspace=scope.workspace)
+    found = in_scope.aggregate(last=Max("sequence"))
+    if not in_scope.exists():
+        raise EvidenceError(
+            f"No ledger events for workspace {scope.workspace.slug!r} between {format_time(scope.start)} "
+            f"and {format_time(scope.end)}: there is nothing to prove. Choose another period."
+        )
+    unsealed = in_scope.filter(sequence__isnull=True).count()
+    if unsealed:
+        raise EvidenceError(
+            f"{unsealed} ledger event(s) in scope are not sealed yet. Run `python manage.py audit_seal` "
+            "(or wait for the sealer) and build again."
+        )
+    head = SignedTreeHead.objects.order_by("-number").first()
+    if head is None or head.tree_size < found["last"]:
+        raise EvidenceError(
+            f"Sealed event {found['last']} is not yet covered by a signed tree head. Run "
+            "`python manage.py audit_seal` (it signs a head) and build again."
+        )
+    public_key = load_signing_key().public_key()
+    statement = TreeHeadStatement(
+        number=head.number, tree_size=head.tree_size, root_hash=bytes(head.root_hash),
+        issued_at=head.issued_at, key_id=head.key_id,
+    )  # fmt: skip
+    if head.key_id != key_id_of(public_key) or not verify_statement(
+        statement, bytes(head.signature), public_key
+    ):
+        raise EvidenceError(
+            f"Signed tree head #{head.number} does not verify with the configured ledger key; run "
+            "`python manage.py audit_verify` before building evidence."
+        )
+    # Counted as the writers read them (sealed, under this head): an event that a slow
+    # transaction commits during the build is not half-included.
+    return head, _period_events(scope, head.tree_size).count()
+
+
+def _event_lines(scope: Scope, tree_size: int, expected: int) -> Iterator[bytes]:
+    count = 0
+    for sequence, canonical in _period_events(scope, tree_size).iterator(chunk_size=CHUNK):
+        data = bytes(canonical)
+        # Written as a JSON string: decodes to exactly these bytes, with control characters escaped.
+        yield jsonl_line({"sequence": sequence, "canonical": data.decode("utf-8")})
+        count += 1
+    if count != expected:
+        raise EvidenceError(
+            f"The events in scope changed during the build ({expected} → {count}); build again."
+        )
+
+
+def _proof_lines(scope: Scope, head: SignedTreeHead) -> Iterator[bytes]:
+    tree = _ProofTree(head.tree_size)
+    root = bytes(head.root_hash)
+    for sequence, canonical in _period_events(scope, head.tree_size).iterator(chunk_size=CHUNK):
+        leaf = merkle.leaf_hash(bytes(canonical))
+        path = tree.inclusion_proof(sequence)
+        if not merkle.verify_inclusion(leaf, sequence - 1, head.tree_size, path, root):
+            raise EvidenceError(
+                f"The inclusion proof of event {sequence} does not reach signed tree head #{head.number}: "
+                "the ledger is damaged. Run `python manage.py audit_verify`."
+            )
+        yield jsonl_line({
+            "sequence": sequence, "leaf_index": sequence - 1, "leaf_hash": leaf.hex(),
+            "tree_size": head.tree_size, "path": [node.hex() for node in path],
+        })  # fmt: skip
+
+
+def _check_workspace_of_events(scope: Scope, tree_size: int) -> None:
+    """Defence in depth: the canonical record, not only the column, must name the workspace."""
+    for sequence, canonical in _period_events(scope, tree_size).iterator(chunk_size=CHUNK):
+        if parse(bytes(canonical)).get("workspace_id") != scope.workspace.pk:
+            raise EvidenceError(f"Event {sequence}'s record names another workspace; run `audit_verify`.")
+
+
+def evidence_package_build(
+    *, actor, workspace: Workspace, start: datetime, end: datetime, out: Path
+) -> BuildResult:
+    """Write the evidence package of ``workspace`` for ``[start, end)`` to ``out``; record that it was built.
+
+    ``actor`` is the person it is built for (None when run by an operator from the command
+    line); permission to order evidence is checked by the caller.
+    """
+    now = timezone.now()
+    if start.tzinfo is None or end.tzinfo is None:
+        raise EvidenceError("The period must be given in timezone-aware times.")
+    if end <= start:
+        raise EvidenceError(
+            f"The period is inverted or empty: it ends ({format_time(end)}) before it starts "
+            f"({format_time(start)})."
+        )
+    if start >= now:
+        raise EvidenceError(f"The period starts in the future ({format_time(start)}).")
+    scope = Scope(workspace=workspace, start=start, end=min(end, now), built_at=now)
+    head, expected = _check_scope(scope)
+    _check_workspace_of_events(scope, head.tree_size)
+
+    out = Path(out)
+    partial = out.with_name(f".{out.name}.partial-{os.getpid()}")
+    key = load_signing_key()
+    key_id = key_id_of(key.public_key())
+    findings = Findings()
+    findings.count("ledger events", expected)
+    generator = _generator()
+    head_document = _head_document(head)
+    renamed = False
+    try:
+        with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
+            writer = _PackageWriter(archive, now)
+            writer.write(verifier.EVENTS, _event_lines(scope, head.tree_size, expected))
+            writer.write(verifier.PROOFS, _proof_lines(scope, head))
+            writer.write(verifier.TREE_HEAD, (json_text(head_document, indent=2) + "\n").encode())
+            writer.write(verifier.PUBLIC_KEY, public_key_pem(key.public_key()).encode())
+            writer.write("approvals.json", json_array(approval_records(scope, findings)))
+            writer.write(
+                "approvals.csv",
+                csv_rows(APPROVALS_HEADER, (approval_row(r) for r in approval_records(scope, Findings()))),
+            )
+            writer.write("memberships.csv", csv_rows(MEMBERSHIPS_HEADER, membership_rows(scope, findings)))
+            writer.write("role-changes.csv", csv_rows(ROLE_CHANGES_HEADER, role_change_rows(scope, findings)))
+            writer.write(
+                "service-accounts.csv",
+                csv_rows(SERVICE_ACCOUNTS_HEADER, service_account_rows(scope, findings)),
+            )
+            writer.write("credentials.csv", csv_rows(CREDENTIALS_HEADER, credential_rows(scope, findings)))
+            writer.write(
+                "policies.json", (json_text(policies_in_force(scope, findings), indent=2) + "\n").encode()
+            )
+            sbom, sbom_source = sbom_document()
+            writer.write("sbom.cdx.json", sbom)
+            writer.write("verify.py", Path(verifier.__file__).read_bytes())
+            writer.write(
+                "summary.html",
+                summary_html(
+                    scope=scope,
+                    head=head_document,
+                    key_id=key_id,
+                    findings=findings,
+                    generator=generator,
+                    sbom_source=sbom_source,
+                ),
+            )
+            manifest = {
+                "format": verifier.PACKAGE_FORMAT,
+                "generator": generator,
+                "built_at": format_time(now),
+                "scope": {
+                    "organization": {
+                        "id": workspace.organization_id,
+                        "slug": workspace.organization.slug,
+                        "name": workspace.organization.name,
+                    },
+                    "workspace_id": workspace.pk,
+                    "workspace": {"slug": workspace.slug, "name": workspace.name},
+                    "start": format_time(scope.start),
+                    "end": format_time(scope.end),
+                    "requested_end": format_time(end),
+                },
+                "tree_head": head_document,
+                "key_id": key_id,
+                "counts": {
+                    "events": expected,
+                    **{k: v for k, v in findings.counts.items() if k != "ledger events"},
+                },
+                "exceptions": {kind: finding.count for kind, finding in findings.exceptions.items()},
+                "sbom_source": sbom_source,
+                "files": writer.files,
+            }
+            manifest_bytes = (json_text(manifest, indent=2) + "\n").encode()
+            writer.write(verifier.MANIFEST, manifest_bytes)
+            signature = key.sign(verifier.MANIFEST_CONTEXT + manifest_bytes)
+            writer.write(verifier.MANIFEST_SIGNATURE, base64.b64encode(signature) + b"\n")
+        manifest_sha256 = hashlib.sha256(manifest_bytes).hexdigest()
+        with audited_transaction():
+            audit_event_record(
+                action="evidence.package_built", actor=actor, target=workspace,
+                organization_id=workspace.organization_id, workspace_id=workspace.pk,
+                data={"start": format_time(scope.start), "end": format_time(scope.end), "events": expected,
+                      "tree_head": head.number, "manifest_sha256": manifest_sha256},
+            )  # fmt: skip
+            os.replace(partial, out)
+            renamed = True
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        if renamed:  # the record did not commit: the package must not exist without it
+            out.unlink(missing_ok=True)
+        raise
+    return BuildResult(path=out, events=expected, head_number=head.number,
+                       manifest_sha256=manifest_sha256, findings=findings)  # fmt: skip

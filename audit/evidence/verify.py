@@ -1,0 +1,469 @@
+#!/usr/bin/env python3
+"""Verify an evidence package of the governance portal, offline.
+
+Needs only Python 3.11+ and the ``cryptography`` package; it imports nothing of the portal, so an
+auditor can read it in one sitting and run it anywhere::
+
+    python verify.py package.zip --public-key ledger.pem     # or --key-id HEX
+
+It checks the manifest's Ed25519 signature, every file's size and SHA-256, the signed tree head,
+and, for every event, the RFC 9162 inclusion proof from its canonical bytes up to the signed
+root. Exit status: 0 when everything holds, 1 when something does not (each failure is printed
+with the file, line and sequence number), 2 when the package cannot be read at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import hashlib
+import json
+import sys
+import zipfile
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+PACKAGE_FORMAT = 1
+MANIFEST = "manifest.json"
+MANIFEST_SIGNATURE = "manifest.sig"
+PUBLIC_KEY = "public-key.pem"
+TREE_HEAD = "tree-head.json"
+EVENTS = "events.jsonl"
+PROOFS = "proofs.jsonl"
+REQUIRED = (MANIFEST, MANIFEST_SIGNATURE, PUBLIC_KEY, TREE_HEAD, EVENTS, PROOFS)
+# Signed bytes are this prefix and the manifest: a manifest signature can never pass for a
+# signature over a tree-head statement made with the same key, nor the other way round.
+MANIFEST_CONTEXT = b"governance-portal/evidence-manifest/v1\n"
+TREE_HEAD_STATEMENT_VERSION = 1
+MAX_LINE = 1 << 20  # an event's canonical record is at most 64 KiB; its escaped line far less than this
+
+
+class PackageError(Exception):
+    """The package cannot be read at all (not a ZIP, no manifest, …)."""
+
+
+@dataclass
+class Report:
+    """What the verification found: ``problems`` (each a failure) and ``notes`` (information)."""
+
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    events: int = 0
+    key_id: str = ""
+    key_trusted: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def fail(self, message: str) -> None:
+        self.problems.append(message)
+
+
+# --- RFC 9162 (the same algorithms as audit/merkle.py, repeated here to stay stand-alone) ----------
+
+
+def leaf_hash(data: bytes) -> bytes:
+    """SHA-256(0x00 ‖ data): the hash of a leaf entry."""
+    return hashlib.sha256(b"\x00" + data).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    """SHA-256(0x01 ‖ left ‖ right): the hash of an interior node."""
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def verify_inclusion(leaf: bytes, index: int, size: int, proof: list[bytes], root: bytes) -> bool:
+    """RFC 9162 §2.1.3.2: whether ``proof`` leads from ``leaf`` at ``index`` to ``root``."""
+    if not 0 <= index < size or any(len(node) != 32 for node in proof):
+        return False
+    fn, sn = index, size - 1
+    computed = leaf
+    for sibling in proof:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            computed = node_hash(sibling, computed)
+            while not fn & 1 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        else:
+            computed = node_hash(computed, sibling)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and computed == root
+
+
+# --- Keys and statements ----------------------------------------------------------------------
+
+
+def key_id_of(public_key: Ed25519PublicKey) -> str:
+    """First 16 bytes of SHA-256 over the raw public key, in hex (the ledger's key id)."""
+    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()[:32]
+
+
+def load_public_key(pem: bytes) -> Ed25519PublicKey:
+    key = serialization.load_pem_public_key(pem)
+    if not isinstance(key, Ed25519PublicKey):
+        raise ValueError("not an Ed25519 public key")
+    return key
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**53
+
+
+def tree_head_statement(head: dict[str, Any]) -> bytes:
+    """The RFC 8785 bytes the ledger signs for a tree head.
+
+    Its members are small integers and ASCII strings, for which sorted keys, no whitespace and
+    Python's encoder give exactly the RFC 8785 form; anything else is refused.
+    """
+    statement = {
+        "v": TREE_HEAD_STATEMENT_VERSION,
+        "number": head["number"],
+        "tree_size": head["tree_size"],
+        "root_hash": head["root_hash"],
+        "issued_at": head["issued_at"],
+        "key_id": head["key_id"],
+    }
+    if not (_is_int(statement["number"]) and _is_int(statement["tree_size"])):
+        raise ValueError("number and tree_size must be integers")
+    if not all(
+        isinstance(statement[k], str) and statement[k].isascii() for k in ("root_hash", "issued_at", "key_id")
+    ):
+        raise ValueError("root_hash, issued_at and key_id must be ASCII strings")
+    return json.dumps(statement, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _signature_ok(public_key: Ed25519PublicKey, signature: bytes, message: bytes) -> bool:
+    try:
+        public_key.verify(signature, message)
+    except InvalidSignature:
+        return False
+    return True
+
+
+def _b64(text: Any) -> bytes:
+    if not isinstance(text, str):
+        raise ValueError("not a base64 string")
+    return base64.b64decode(text.strip(), validate=True)
+
+
+# --- The package ------------------------------------------------------------------------------
+
+
+def _read(archive: zipfile.ZipFile, name: str, limit: int = 16 << 20) -> bytes:
+    with archive.open(name) as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise PackageError(f"{name} is larger than {limit} bytes")
+    return data
+
+
+def _file_digest(archive: zipfile.ZipFile, name: str) -> tuple[int, str]:
+    digest = hashlib.sha256()
+    size = 0
+    with archive.open(name) as handle:
+        while chunk := handle.read(1 << 16):
+            digest.update(chunk)
+            size += len(chunk)
+    return size, digest.hexdigest()
+
+
+def _check_key(
+    report: Report, public_key: Ed25519PublicKey, trusted_pem: bytes | None, key_id: str | None
+) -> None:
+    report.key_id = key_id_of(public_key)
+    if trusted_pem is not None:
+        try:
+            trusted = load_public_key(trusted_pem)
+        except ValueError as error:
+            raise PackageError(f"the trusted public key cannot be read: {error}") from None
+        if key_id_of(trusted) != report.key_id:
+            report.fail(
+                f"{PUBLIC_KEY}: the package's key (key id {report.key_id}) is not the trusted key "
+                f"(key id {key_id_of(trusted)})"
+            )
+        else:
+            report.key_trusted = True
+    if key_id is not None:
+        expected = key_id.strip().lower()
+        if expected != report.key_id:
+            report.fail(f"{PUBLIC_KEY}: key id {report.key_id} is not the expected key id {expected}")
+        else:
+            report.key_trusted = True
+    if trusted_pem is None and key_id is None:
+        report.notes.append(
+            f"WARNING: the public key (key id {report.key_id}) was only checked against itself; anyone "
+            "can make a package that passes this way. Pass --public-key or --key-id with the ledger key "
+            "the portal publishes."
+        )
+
+
+def _check_files(report: Report, archive: zipfile.ZipFile, manifest: dict[str, Any]) -> set[str]:
+    """Sizes and hashes of the listed files; returns the names that match the manifest."""
+    names = [info.filename for info in archive.infolist()]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        report.fail(f"{name}: the ZIP holds this name more than once")
+    listed = manifest.get("files")
+    if not isinstance(listed, list):
+        report.fail(f"{MANIFEST}: 'files' is missing")
+        return set()
+    good = set()
+    seen = set()
+    for entry in listed:
+        name = entry.get("name") if isinstance(entry, dict) else None
+        if not isinstance(name, str):
+            report.fail(f"{MANIFEST}: a file entry has no name")
+            continue
+        seen.add(name)
+        if name not in names:
+            report.fail(f"{name}: listed in the manifest but missing from the package")
+            continue
+        size, digest = _file_digest(archive, name)
+        if size != entry.get("size"):
+            report.fail(f"{name}: size {size} differs from the manifest's {entry.get('size')}")
+        if digest != entry.get("sha256"):
+            report.fail(f"{name}: SHA-256 {digest} differs from the manifest's {entry.get('sha256')}")
+        else:
+            good.add(name)
+    for name in sorted(set(names) - seen - {MANIFEST, MANIFEST_SIGNATURE}):
+        report.fail(f"{name}: in the package but not listed in the manifest")
+    return good
+
+
+def _check_tree_head(
+    report: Report, archive: zipfile.ZipFile, manifest: dict[str, Any], public_key: Ed25519PublicKey
+) -> dict[str, Any] | None:
+    try:
+        head = json.loads(_read(archive, TREE_HEAD))
+        statement = tree_head_statement(head)
+        signature = _b64(head.get("signature"))
+        root = bytes.fromhex(head["root_hash"])
+    except (KeyError, ValueError, TypeError, AttributeError, binascii.Error) as error:
+        report.fail(f"{TREE_HEAD}: malformed ({error})")
+        return None
+    if len(root) != 32:
+        report.fail(f"{TREE_HEAD}: the root hash is not 32 bytes")
+        return None
+    if head.get("key_id") != report.key_id:
+        report.fail(
+            f"{TREE_HEAD}: signed by key id {head.get('key_id')}, but the package's key is {report.key_id}"
+        )
+    if not _signature_ok(public_key, signature, statement):
+        report.fail(
+            f"{TREE_HEAD}: the signature of tree head #{head.get('number')} does not verify with the package's key"
+        )
+    claimed = manifest.get("tree_head")
+    if not isinstance(claimed, dict) or any(
+        claimed.get(k) != head.get(k)
+        for k in ("number", "tree_size", "root_hash", "issued_at", "key_id", "signature")
+    ):
+        report.fail(f"{TREE_HEAD}: differs from the tree head named in the manifest")
+    return {"size": head["tree_size"], "root": root, "number": head["number"]}
+
+
+def _lines(archive: zipfile.ZipFile, name: str):
+    """(line number, parsed object or None, error) for each line; reads one line at a time."""
+    with archive.open(name) as handle:
+        number = 0
+        while True:
+            raw = handle.readline(MAX_LINE + 1)
+            if not raw:
+                return
+            number += 1
+            if len(raw) > MAX_LINE:
+                yield number, None, f"longer than {MAX_LINE} bytes; not read further"
+                return
+            try:
+                yield number, json.loads(raw), None
+            except ValueError as error:
+                yield number, None, f"not JSON ({error})"
+
+
+def _check_event(report, scope, number, event, proof, head) -> None:
+    """One event line and its proof line."""
+    where = f"{EVENTS} line {number}"
+    sequence = event.get("sequence") if isinstance(event, dict) else None
+    canonical = event.get("canonical") if isinstance(event, dict) else None
+    if not _is_int(sequence) or not isinstance(canonical, str):
+        report.fail(f"{where}: malformed (needs an integer 'sequence' and a string 'canonical')")
+        return
+    where = f"{where} (event sequence {sequence})"
+    try:
+        data = canonical.encode("utf-8")
+        document = json.loads(data)
+    except (UnicodeEncodeError, ValueError):
+        report.fail(f"{where}: the canonical record is not valid UTF-8 JSON")
+        return
+    if not isinstance(document, dict):
+        report.fail(f"{where}: the canonical record is not an object")
+        return
+    if document.get("workspace_id") != scope.get("workspace_id"):
+        report.fail(
+            f"{where}: belongs to workspace {document.get('workspace_id')}, outside the package's "
+            f"scope (workspace {scope.get('workspace_id')})"
+        )
+    occurred = document.get("occurred_at")
+    if not isinstance(occurred, str) or not scope.get("start", "") <= occurred < scope.get("end", ""):
+        report.fail(
+            f"{where}: occurred at {occurred}, outside the period {scope.get('start')} – {scope.get('end')}"
+        )
+    if not isinstance(proof, dict):
+        report.fail(f"{where}: {PROOFS} has no proof for it (line {number})")
+        return
+    if proof.get("sequence") != sequence:
+        report.fail(f"{where}: {PROOFS} line {number} proves sequence {proof.get('sequence')} instead")
+        return
+    leaf = leaf_hash(data)
+    if proof.get("leaf_hash") != leaf.hex():
+        report.fail(f"{where}: the leaf hash of its canonical bytes is not the one in {PROOFS} line {number}")
+    try:
+        path = [bytes.fromhex(node) for node in proof.get("path", [])]
+    except (TypeError, ValueError):
+        report.fail(
+            f"{PROOFS} line {number} (event sequence {sequence}): the path is not a list of hex hashes"
+        )
+        return
+    if head is None:
+        return
+    if proof.get("leaf_index") != sequence - 1 or proof.get("tree_size") != head["size"]:
+        report.fail(
+            f"{PROOFS} line {number} (event sequence {sequence}): leaf index/tree size "
+            f"{proof.get('leaf_index')}/{proof.get('tree_size')} should be {sequence - 1}/{head['size']}"
+        )
+    if not verify_inclusion(leaf, sequence - 1, head["size"], path, head["root"]):
+        report.fail(
+            f"{where}: the inclusion proof does not lead to the root of signed tree head #{head['number']}"
+        )
+
+
+def _check_events(report: Report, archive: zipfile.ZipFile, manifest: dict[str, Any], head) -> None:
+    scope = manifest.get("scope") if isinstance(manifest.get("scope"), dict) else {}
+    events = _lines(archive, EVENTS)
+    proofs = _lines(archive, PROOFS)
+    previous = 0
+    count = 0
+    while True:
+        event_line = next(events, None)
+        proof_line = next(proofs, None)
+        if event_line is None and proof_line is None:
+            break
+        if event_line is None:
+            number, proof, _ = proof_line
+            sequence = proof.get("sequence") if isinstance(proof, dict) else "?"
+            report.fail(f"{PROOFS} line {number}: a proof for sequence {sequence} with no event in {EVENTS}")
+            continue
+        number, event, error = event_line
+        count += 1
+        if error:
+            report.fail(f"{EVENTS} line {number}: {error}")
+            continue
+        proof = None
+        if proof_line is not None:
+            proof = proof_line[1] if not proof_line[2] else None
+            if proof_line[2]:
+                report.fail(f"{PROOFS} line {proof_line[0]}: {proof_line[2]}")
+        sequence = event.get("sequence") if isinstance(event, dict) else None
+        if _is_int(sequence):
+            if sequence <= previous:
+                report.fail(
+                    f"{EVENTS} line {number} (event sequence {sequence}): out of order, follows sequence "
+                    f"{previous} (events must be in increasing sequence order, each once)"
+                )
+            if head is not None and sequence > head["size"]:
+                report.fail(
+                    f"{EVENTS} line {number} (event sequence {sequence}): beyond the signed tree head's {head['size']} events"
+                )
+            previous = max(previous, sequence)
+        _check_event(report, scope, number, event, proof, head)
+    report.events = count
+    expected = (manifest.get("counts") or {}).get("events")
+    if expected != count:
+        report.fail(f"{EVENTS}: holds {count} events, the manifest says {expected}")
+
+
+def verify_package(
+    source: str | IO[bytes], *, public_key_pem: bytes | None = None, key_id: str | None = None
+) -> Report:
+    """Verify the package at ``source`` (a path or a binary file); raise PackageError if unreadable."""
+    report = Report()
+    try:
+        archive = zipfile.ZipFile(source)
+    except (OSError, zipfile.BadZipFile) as error:
+        raise PackageError(f"not a readable ZIP file: {error}") from None
+    with archive:
+        names = set(archive.namelist())
+        missing = [name for name in REQUIRED if name not in names]
+        if missing:
+            raise PackageError(f"missing {', '.join(missing)}")
+        try:
+            public_key = load_public_key(_read(archive, PUBLIC_KEY))
+        except ValueError as error:
+            raise PackageError(f"{PUBLIC_KEY}: cannot be read ({error})") from None
+        _check_key(report, public_key, public_key_pem, key_id)
+        manifest_bytes = _read(archive, MANIFEST)
+        try:
+            manifest = json.loads(manifest_bytes)
+            signature = _b64(_read(archive, MANIFEST_SIGNATURE).decode("ascii"))
+        except (ValueError, UnicodeDecodeError, binascii.Error) as error:
+            raise PackageError(f"{MANIFEST} or {MANIFEST_SIGNATURE} is malformed ({error})") from None
+        if not isinstance(manifest, dict):
+            raise PackageError(f"{MANIFEST} is not a JSON object")
+        if not _signature_ok(public_key, signature, MANIFEST_CONTEXT + manifest_bytes):
+            report.fail(
+                f"{MANIFEST}: the signature in {MANIFEST_SIGNATURE} does not verify with the package's key"
+            )
+        if manifest.get("format") != PACKAGE_FORMAT:
+            report.fail(f"{MANIFEST}: unknown package format {manifest.get('format')!r}")
+        if manifest.get("key_id") != report.key_id:
+            report.fail(
+                f"{MANIFEST}: names key id {manifest.get('key_id')}, but the package's key is {report.key_id}"
+            )
+        _check_files(report, archive, manifest)
+        head = _check_tree_head(report, archive, manifest, public_key)
+        _check_events(report, archive, manifest, head)
+    return report
+
+
+def main(argv: list[str] | None = None, out: IO[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Verify an evidence package of the governance portal.")
+    parser.add_argument("package", help="the evidence package (ZIP)")
+    parser.add_argument(
+        "--public-key", help="PEM file of the ledger's public key, as the portal publishes it"
+    )
+    parser.add_argument("--key-id", help="the ledger key id (hex) the package must be signed with")
+    args = parser.parse_args(argv)
+    out = out or sys.stdout
+    try:
+        pem = None
+        if args.public_key:
+            with open(args.public_key, "rb") as handle:
+                pem = handle.read()
+        report = verify_package(args.package, public_key_pem=pem, key_id=args.key_id)
+    except (OSError, PackageError) as error:
+        out.write(f"FAILED: cannot verify {args.package}: {error}\n")
+        return 2
+    for note in report.notes:
+        out.write(note + "\n")
+    if report.ok:
+        trust = "a trusted key" if report.key_trusted else "its own key (NOT checked against a trusted key)"
+        out.write(
+            f"OK: {report.events} events proven against the signed tree head; signed with {trust}, key id {report.key_id}.\n"
+        )
+        return 0
+    out.write(f"FAILED: {len(report.problems)} problem(s):\n")
+    for problem in report.problems:
+        out.write(f"  - {problem}\n")
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
