@@ -41,8 +41,8 @@ check: $(STAMP)
 	    $(BIN)/python manage.py makemigrations --check --dry-run  # reads migration history only: one existing database serves both aliases
 
 pytest: $(STAMP)
-	bash scripts/ensure-chromium.sh
-	bash scripts/ensure-softhsm.sh
+	bash scripts/ensure-debian-package.sh chromium chromium "the browser journeys"
+	bash scripts/ensure-debian-package.sh softhsm2 /usr/lib/softhsm/libsofthsm2.so "the HSM tests"
 	source scripts/test-database.sh && $(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint check pytest

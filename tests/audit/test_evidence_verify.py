@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.core.management import call_command
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from audit.evidence import verify
 from audit.models import SignedTreeHead
@@ -388,3 +390,34 @@ def test_a_non_zip_cannot_be_verified(tmp_path):
     status, out = run(path)
     assert status == 2
     assert "not a readable ZIP file" in out
+
+
+@given(size=st.integers(min_value=1, max_value=70), data=st.data())
+@settings(max_examples=60, deadline=None)
+def test_the_standalone_verifier_agrees_with_the_ledgers_merkle_module(size, data):
+    """verify.py must stay a single stand-alone file, so it carries its own copy of the RFC 9162
+    checks: it accepts exactly the proofs audit.merkle accepts, and computes the same key id."""
+    from audit import merkle
+    from audit.evidence import verify
+
+    leaves = [merkle.leaf_hash(bytes([i % 256, i // 256])) for i in range(size)]
+    index = data.draw(st.integers(min_value=0, max_value=size - 1))
+    root = merkle.root_from_leaf_hashes(leaves)
+    proof = merkle.inclusion_proof(leaves, index)
+    assert verify.leaf_hash(b"x") == merkle.leaf_hash(b"x")
+    assert verify.verify_inclusion(leaves[index], index, size, proof, root)
+    assert merkle.verify_inclusion(leaves[index], index, size, proof, root)
+    if proof:
+        bent = [proof[0][:-1] + bytes([proof[0][-1] ^ 1]), *proof[1:]]
+        assert verify.verify_inclusion(leaves[index], index, size, bent, root) is False
+        assert merkle.verify_inclusion(leaves[index], index, size, bent, root) is False
+
+
+def test_the_standalone_key_id_is_the_ledgers():
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from audit import signing
+    from audit.evidence import verify
+
+    public = Ed25519PrivateKey.generate().public_key()
+    assert verify.key_id_of(public) == signing.key_id_of(public)

@@ -33,7 +33,9 @@ def softhsm_token(tmp_path_factory):
     """A SoftHSM2 token initialised for this test session (module from Debian's softhsm2)."""
     if not Path(SOFTHSM_MODULE).exists() or shutil.which("softhsm2-util") is None:
         if os.environ.get("CI"):
-            pytest.fail("SoftHSM2 is missing in CI; scripts/ensure-system-packages.sh installs it.")
+            pytest.fail(
+                "SoftHSM2 is missing in CI; `make pytest` installs it (scripts/ensure-debian-package.sh)."
+            )
         pytest.skip("SoftHSM2 is not installed (Debian: apt-get install softhsm2).")
     directory = tmp_path_factory.mktemp("softhsm")
     (directory / "tokens").mkdir()

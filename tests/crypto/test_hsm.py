@@ -9,7 +9,6 @@ from governance.crypto import keyring, providers
 from governance.crypto.errors import KeyUnavailableError
 from governance.crypto.models import DataKey, KeyEncryptionKey
 from governance.crypto.services import kek_rotate, workspace_key_configure
-from tests.crypto.conftest import SOFTHSM_MODULE
 from workflows.credentials import credential_create
 from workflows.models import CredentialVersion
 
@@ -105,9 +104,3 @@ def test_unreachable_hsm_is_a_clear_start_up_and_request_error(
             actor=world.users["workspace_owner"], integration=integration, name="k", value="v" * 12
         )
     assert not CredentialVersion.objects.using("secrets").exists()
-
-
-def test_module_path_is_debians(softhsm_token):
-    from pathlib import Path
-
-    assert Path(SOFTHSM_MODULE).exists()

@@ -13,7 +13,7 @@ from django.db import connections
 from audit.models import AuditEvent
 from governance.access.decision import AccessDenied
 from governance.crypto import envelope, keyring
-from governance.crypto.errors import KeyDestroyedError
+from governance.crypto.errors import DecryptionError, KeyDestroyedError
 from governance.crypto.models import DataKey, KeyEncryptionKey, RotationJob
 from governance.crypto.services import (
     data_key_destroy,
@@ -281,3 +281,25 @@ def test_commands_rotate_and_check(world, integration, django_capture_on_commit_
         call_command("crypto_rotate_kek", "--workspace", world.ws.slug)
     with pytest.raises(CommandError, match="No workspace"):
         call_command("crypto_rotate_kek", "--workspace", "nope")
+
+
+def test_after_the_rotation_the_retired_key_opens_nothing(
+    world, integration, settings, django_capture_on_commit_callbacks
+):
+    """Retired versions stay readable until the job ends; then, past the short grace for reads
+    under way, a value still under the old key (an outdated copy) is refused."""
+    _credentials(world, integration, 2)
+    old = DataKey.objects.get(workspace=world.ws, purpose="credentials")
+    with django_capture_on_commit_callbacks(execute=True):
+        data_key_rotate(actor=world.users["workspace_owner"], workspace=world.ws, purpose="credentials")
+    old.refresh_from_db()
+    assert old.status == "retired"
+    version = CredentialVersion.objects.using("secrets").first()
+    context = envelope.context_of("workflows_credentialversion", "value", version.pk)
+    settings.CRYPTO_RETIRED_KEY_GRACE_SECONDS = 3600
+    keyring.forget_keys()
+    stale = envelope.seal(keyring.aead_for(old.pk), old.pk, b"outdated copy", context)  # within the grace
+    settings.CRYPTO_RETIRED_KEY_GRACE_SECONDS = -1
+    keyring.forget_keys()
+    with pytest.raises(DecryptionError, match="retired"):
+        envelope.open_sealed(keyring.aead_for(old.pk), stale, context)

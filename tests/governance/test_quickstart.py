@@ -45,6 +45,10 @@ def test_quick_start_on_sqlite(tmp_path):
     assert int(listed.stdout.split()[-1]) >= 1, listed.stderr
     assert b"demo-" not in (tmp_path / "portal.sqlite3").read_bytes()
     assert b"demo-" not in (tmp_path / "secrets.sqlite3").read_bytes()  # encrypted there
+    # A data key rotation on SQLite (its UUIDs are stored without dashes) moves every value.
+    rotated = _manage("crypto_rotate_data_key", "--workspace", "customer-ops-eu", "--purpose", "credentials",
+                      var=tmp_path)  # fmt: skip
+    assert "completed" in rotated.stdout, rotated.stdout + rotated.stderr
     sealed = _manage("audit_seal", var=tmp_path)
     assert "signed tree head #1" in sealed.stdout, sealed.stderr
     assert oct((tmp_path / "ledger-signing-key.pem").stat().st_mode & 0o777) == "0o600"
