@@ -95,6 +95,13 @@ EVENT_CATEGORIES: dict[str, Category] = {
     "service_account.reactivated": Category.ADMIN,
     # Evidence packages (see docs/evidence.md).
     "evidence.package_built": Category.ACCESS,
+    "evidence.ordered": Category.ACCESS,
+    "evidence.order_started": Category.SYSTEM,
+    "evidence.order_ready": Category.SYSTEM,
+    "evidence.order_failed": Category.SYSTEM,
+    "evidence.order_expired": Category.SYSTEM,
+    "evidence.downloaded": Category.ACCESS,
+    "evidence.download_denied": Category.ACCESS,
 }
 
 

@@ -175,3 +175,69 @@ class MerkleTile(models.Model):
 
     def __str__(self) -> str:
         return f"tile {self.index}"
+
+
+class EvidenceFramework(models.TextChoices):
+    SOC2 = "soc2", "SOC 2"
+    ISO27001 = "iso27001", "ISO/IEC 27001"
+    EU_AI_ACT = "eu_ai_act", "EU AI Act"
+    NIST_AI_RMF = "nist_ai_rmf", "NIST AI RMF"
+
+
+class EvidenceOrderState(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    BUILDING = "building", "Building"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+    EXPIRED = "expired", "Expired"
+
+
+class EvidenceOrder(models.Model):
+    """An auditor's request for an evidence package of one workspace and period, and its build.
+
+    One workspace per order: a package proves one workspace's events (see docs/evidence.md).
+    The period is whole UTC days, ``period_end`` included. State, progress and the file change
+    only through the services of ``audit.evidence.orders``; the file lives under
+    ``settings.EVIDENCE_DIR`` as ``file_name`` and is served only through a signed link.
+    """
+
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    requester = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    organization = models.ForeignKey("tenancy.Organization", on_delete=models.PROTECT, related_name="+")
+    workspace = models.ForeignKey("tenancy.Workspace", on_delete=models.PROTECT, related_name="+")
+    period_start = models.DateField("from")
+    period_end = models.DateField("to (included)")
+    framework = models.CharField(max_length=20, choices=EvidenceFramework.choices, blank=True)
+    state = models.CharField(
+        max_length=16, choices=EvidenceOrderState.choices, default=EvidenceOrderState.QUEUED
+    )
+    phase = models.CharField(max_length=40, blank=True)
+    progress_done = models.BigIntegerField(default=0)
+    progress_total = models.BigIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True)
+    file_name = models.CharField(max_length=100, blank=True)
+    file_size = models.BigIntegerField(null=True, blank=True)
+    file_sha256 = models.CharField(max_length=64, blank=True)
+    manifest_sha256 = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["requester", "-id"], name="evidence_order_requester")]
+
+    def __str__(self) -> str:
+        return f"evidence order #{self.pk}: {self.workspace} {self.period_start}–{self.period_end}"
+
+    @property
+    def in_progress(self) -> bool:
+        return self.state in (EvidenceOrderState.QUEUED, EvidenceOrderState.BUILDING)
+
+    @property
+    def percent(self) -> int:
+        if self.state == EvidenceOrderState.READY:
+            return 100
+        return int(100 * self.progress_done / self.progress_total) if self.progress_total else 0

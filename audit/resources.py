@@ -1,4 +1,7 @@
-"""Ledger events as a governed resource: visible to those who may search the audit trail."""
+"""Ledger events and evidence orders as governed resources.
+
+Events are visible to those who may search the audit trail; evidence orders to those who may
+order evidence in the order's workspace (the control panel narrows them to one's own orders)."""
 
 from governance.access import resources as access_resources
 from governance.access.resources import Resource
@@ -6,7 +9,7 @@ from governance.access.resources import Resource
 
 def register() -> None:
     """Register the event model (called from the app's ``ready``)."""
-    from audit.models import AuditEvent
+    from audit.models import AuditEvent, EvidenceOrder
 
     access_resources.register(
         Resource(
@@ -14,5 +17,13 @@ def register() -> None:
             organization_field="organization",
             workspace_field="workspace",
             actions={"view": "audit.view"},
+        )
+    )
+    access_resources.register(
+        Resource(
+            EvidenceOrder,
+            organization_field="organization",
+            workspace_field="workspace",
+            actions={"view": "evidence.order", "add": "evidence.order"},
         )
     )

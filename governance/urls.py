@@ -18,6 +18,7 @@ urlpatterns = [
     path("admin/", site.urls),
     path("ledger/public-key.pem", ledger_views.public_key, name="ledger-public-key"),
     path("ledger/tree-head", ledger_views.latest_tree_head, name="ledger-tree-head"),
+    path("evidence/<str:token>/download", ledger_views.evidence_download, name="evidence-download"),
     path("accounts/sessions/", account_views.sessions, name="account-sessions"),
     path("accounts/", include("allauth.account.urls")),
     path("api/v1/", include("governance.tenancy.api.urls")),

@@ -13,7 +13,7 @@ import hashlib
 import os
 import tomllib
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -236,13 +236,29 @@ def _check_workspace_of_events(scope: Scope, tree_size: int) -> None:
             raise EvidenceError(f"Event {sequence}'s record names another workspace; run `audit_verify`.")
 
 
+Progress = Callable[[str, int, int], None]
+
+
+def _reported(
+    lines: Iterable[bytes], progress: Progress, phase: str, offset: int, total: int
+) -> Iterator[bytes]:
+    """Pass ``lines`` through, telling ``progress`` every CHUNK lines how far the build is."""
+    for done, line in enumerate(lines, 1):
+        if done % CHUNK == 0:
+            progress(phase, offset + done, total)
+        yield line
+
+
 def evidence_package_build(
-    *, actor, workspace: Workspace, start: datetime, end: datetime, out: Path
-) -> BuildResult:
+    *, actor, workspace: Workspace, start: datetime, end: datetime, out: Path,
+    framework: str = "", progress: Progress | None = None,
+) -> BuildResult:  # fmt: skip
     """Write the evidence package of ``workspace`` for ``[start, end)`` to ``out``; record that it was built.
 
     ``actor`` is the person it is built for (None when run by an operator from the command
-    line); permission to order evidence is checked by the caller.
+    line); permission to order evidence is checked by the caller. ``framework`` (a name such as
+    "SOC 2") is recorded in the manifest's scope; ``progress(phase, done, total)`` is called as
+    the events and proofs are written (units: one per event and proof, one for the rest).
     """
     now = timezone.now()
     if start.tzinfo is None or end.tzinfo is None:
@@ -267,11 +283,19 @@ def evidence_package_build(
     generator = _generator()
     head_document = _head_document(head)
     renamed = False
+    report = progress or (lambda phase, done, total: None)
+    total = 2 * expected + 1
     try:
         with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
             writer = _PackageWriter(archive, now)
-            writer.write(verifier.EVENTS, _event_lines(scope, head.tree_size, expected))
-            writer.write(verifier.PROOFS, _proof_lines(scope, head))
+            report("events", 0, total)
+            writer.write(verifier.EVENTS, _reported(_event_lines(scope, head.tree_size, expected), report,
+                                                    "events", 0, total))  # fmt: skip
+            report("proofs", expected, total)
+            writer.write(
+                verifier.PROOFS, _reported(_proof_lines(scope, head), report, "proofs", expected, total)
+            )
+            report("records", 2 * expected, total)
             writer.write(verifier.TREE_HEAD, (json_text(head_document, indent=2) + "\n").encode())
             writer.write(verifier.PUBLIC_KEY, public_key_pem(key.public_key()).encode())
             writer.write("approvals.json", json_array(approval_records(scope, findings)))
@@ -318,6 +342,7 @@ def evidence_package_build(
                     "start": format_time(scope.start),
                     "end": format_time(scope.end),
                     "requested_end": format_time(end),
+                    **({"framework": framework} if framework else {}),
                 },
                 "tree_head": head_document,
                 "key_id": key_id,

@@ -311,3 +311,15 @@ CELERY_BEAT_SCHEDULE["credential-versions-expire"] = {
     "task": "workflows.tasks.credential_versions_expire_task",
     "schedule": 300.0,
 }
+
+# Evidence packages ordered in the control panel (see docs/evidence.md): where the built ZIPs
+# live (a directory of their own, 0700; files 0600), how long a download link works, how long a
+# package is kept before the beat deletes it, and how many times a build is attempted.
+EVIDENCE_DIR = Path(env_str("PORTAL_EVIDENCE_DIR", str(VAR_DIR / "evidence")))
+EVIDENCE_LINK_TTL_SECONDS = env_int("EVIDENCE_LINK_TTL_SECONDS", 24 * 3600)
+EVIDENCE_RETENTION_DAYS = env_int("EVIDENCE_RETENTION_DAYS", 7)
+EVIDENCE_BUILD_MAX_ATTEMPTS = env_int("EVIDENCE_BUILD_MAX_ATTEMPTS", 3)
+CELERY_BEAT_SCHEDULE["evidence-orders-expire"] = {
+    "task": "audit.tasks.evidence_orders_expire",
+    "schedule": 3600.0,
+}
