@@ -31,7 +31,7 @@ def evidence_order_build(self, order_id: int) -> str:
 
     with bind_context(ActorContext()):
         try:
-            return build(order_id=order_id)
+            state = build(order_id=order_id)
         except Exception as error:
             logger.exception("Evidence order %s: the build failed", order_id)
             if self.request.retries >= self.max_retries:
@@ -42,6 +42,11 @@ def evidence_order_build(self, order_id: int) -> str:
                 )
                 return "failed"
             raise self.retry(exc=error, countdown=30 * (self.request.retries + 1)) from None
+    if state == "busy":
+        # Another worker holds the order's build lock (a duplicate delivery, or the session of a
+        # killed worker the database has not closed yet): look again later; it ends either way.
+        raise self.retry(countdown=30, max_retries=None)
+    return state
 
 
 @shared_task(name="audit.tasks.evidence_orders_expire", ignore_result=True)
