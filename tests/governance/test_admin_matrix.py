@@ -12,6 +12,7 @@ import pytest
 from django.urls import reverse
 
 from governance.admin_site import site
+from tests.audit.evidence_world import evidence_orders_of
 from tests.conftest import ROLE_ORDER, build_world
 from tests.workflows.network_boundary_world import network_boundary_of
 from tests.workflows.secrets_world import secrets_objects_of
@@ -264,6 +265,21 @@ MATRIX["workflows.credentialrunbook"] = {
     "history/sibling": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
     "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
 }
+# Evidence orders: auditors order packages of their workspaces and see only their own orders;
+# nobody edits or deletes one (it expires).
+MATRIX["audit.evidenceorder"] = {
+    "changelist":      (_, DENY,    DENY,    _, _, _, DENY,    OK),
+    "add":             (_, DENY,    DENY,    _, _, _, DENY,    OK),
+    "change/own":      (_, DENY,    DENY,    _, _, _, DENY,    OK),
+    "change/sibling":  (_, DENY,    DENY,    _, _, _, DENY,    MISSING),
+    "change/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    MISSING),
+    "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+    "delete/sibling":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+    "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+    "history/own":     (_, MISSING, MISSING, _, _, _, MISSING, OK),
+    "history/sibling": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+    "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+}
 # fmt: on
 
 
@@ -293,6 +309,7 @@ def _objects(world):
         "workflows.serviceaccount": service_accounts_of(world),
         **network_boundary_of(world),
         **secrets_objects_of(world),
+        **evidence_orders_of(world),
     }
 
 
