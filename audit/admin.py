@@ -15,7 +15,6 @@ from functools import cached_property
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.template.defaultfilters import filesizeformat
@@ -30,7 +29,7 @@ from audit.proofs import event_inclusion
 from audit.search import search_events
 from audit.services import denials_record
 from audit.signing import key_id_of, load_signing_key, public_key_pem
-from governance.access.decision import AccessDenied, decide
+from governance.access.decision import decide
 from governance.access.queries import restrict
 from governance.admin_site import ActorFormMixin, GovernedModelAdmin, ReadOnlyModelAdmin, site
 from governance.tenancy.models import Workspace
@@ -295,6 +294,11 @@ class EvidenceOrderAdmin(ActorFormMixin, GovernedModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).filter(requester_id=request.user.pk)
 
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "workspace":  # a plain list: no buttons to add or edit workspaces
+            return db_field.formfield(**kwargs)
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
     def get_fields(self, request, obj=None):
         return EvidenceOrderForm.Meta.fields if obj is None else ORDER_FIELDS
 
@@ -331,14 +335,12 @@ class EvidenceOrderAdmin(ActorFormMixin, GovernedModelAdmin):
 
     def service_save(self, request, obj, form, change):
         data = form.cleaned_data
-        try:
-            return evidence_order_create(
-                actor=request.user, workspace=data["workspace"], period_start=data["period_start"],
-                period_end=data["period_end"], framework=data.get("framework") or "",
-            )  # fmt: skip
-        except AccessDenied as denied:  # assignment withdrawn between the form and the save
-            denials_record(decisions=[denied.decision])
-            raise ValidationError(denied.decision.message) from None
+        # An assignment withdrawn between the form and the save raises AccessDenied: a 403 page,
+        # and the middleware records the denial once this transaction has rolled back.
+        return evidence_order_create(
+            actor=request.user, workspace=data["workspace"], period_start=data["period_start"],
+            period_end=data["period_end"], framework=data.get("framework") or "",
+        )  # fmt: skip
 
     def changelist_view(self, request, extra_context=None):
         building = self.get_queryset(request).filter(

@@ -244,6 +244,7 @@ def evidence_directory() -> Path:
     """``settings.EVIDENCE_DIR``, created readable by the portal's user only."""
     directory = Path(settings.EVIDENCE_DIR)
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    directory.chmod(0o700)  # also when it existed before: partial files are not yet 0600
     return directory
 
 

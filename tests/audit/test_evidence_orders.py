@@ -267,3 +267,18 @@ def test_a_stale_partial_file_is_removed_before_rebuilding(world, auditor):
     assert evidence_order_build(order_id=order.pk) == "ready"
     assert not stale.exists()
     assert verify.verify_package(str(path)).ok
+
+
+def test_the_service_check_stands_behind_the_form(client, world, auditor):
+    """GIVEN a form that (wrongly) let a sibling workspace through WHEN the order is saved THEN the
+    service refuses it: 403, no order, and the denial recorded in the ledger."""
+    allow = mock.Mock(return_value=mock.Mock(allowed=True))
+    client.force_login(auditor)
+    with mock.patch("audit.admin.decide", allow):
+        response = client.post(ADD_URL, form(world.sibling))
+    assert response.status_code == 403
+    assert not EvidenceOrder.objects.exists()
+    denials = AuditEvent.objects.filter(action="access.denied")
+    assert [(denial.data["action"], denial.workspace_id) for denial in denials] == [
+        ("evidence.order", world.sibling.pk)
+    ]
