@@ -93,6 +93,19 @@ EVENT_CATEGORIES: dict[str, Category] = {
     "service_account.rotation_warning": Category.SYSTEM,
     "service_account.disabled": Category.ADMIN,
     "service_account.reactivated": Category.ADMIN,
+    # SCIM provisioning (see docs/identity.md): tokens, refused calls, every change applied.
+    "scim.token_created": Category.ADMIN,
+    "scim.token_revoked": Category.ADMIN,
+    "scim.auth_failed": Category.AUTHENTICATION,
+    "scim.user_created": Category.ADMIN,
+    "scim.user_replaced": Category.ADMIN,
+    "scim.user_patched": Category.ADMIN,
+    "scim.user_deactivated": Category.ADMIN,
+    "scim.user_deleted": Category.ADMIN,
+    "scim.group_created": Category.ADMIN,
+    "scim.group_replaced": Category.ADMIN,
+    "scim.group_patched": Category.ADMIN,
+    "scim.group_deleted": Category.ADMIN,
     # Evidence packages (see docs/evidence.md).
     "evidence.package_built": Category.ACCESS,
 }

@@ -20,6 +20,8 @@ urlpatterns = [
     path("ledger/tree-head", ledger_views.latest_tree_head, name="ledger-tree-head"),
     path("accounts/sessions/", account_views.sessions, name="account-sessions"),
     path("accounts/", include("allauth.account.urls")),
+    # SCIM 2.0 for identity providers: SCIM-token authentication only (accounts/scim/views.py).
+    path("scim/v2/", include("accounts.scim.urls")),
     path("api/v1/", include("governance.tenancy.api.urls")),
     path("api/v1/", include("workflows.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
