@@ -119,3 +119,7 @@ class UserAdmin(GovernedModelAdmin):
         context = {**self.admin_site.each_context(request), "title": f"Sign {user} out everywhere",
                    "target": user, "live": live, "opts": self.model._meta}  # fmt: skip
         return TemplateResponse(request, "admin/accounts/force_logout.html", context)
+
+
+# SCIM tokens and groups are registered from their own module.
+from accounts import scim_admin  # noqa: E402, F401

@@ -80,3 +80,23 @@ def scim_error(response) -> dict:
     assert body["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"], body
     assert body["status"] == str(response.status_code)
     return body
+
+
+def scim_objects_of(world) -> dict[str, dict[str, object]]:
+    """A SCIM token and a SCIM group in each organisation of the world (made once per world)."""
+    objects = getattr(world, "scim_objects", None)
+    if objects is not None:
+        return objects
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from accounts.models import ScimGroup, ScimToken
+
+    tokens, groups = {}, {}
+    for scope, organization in (("own", world.org), ("foreign", world.foreign_org)):
+        tokens[scope] = ScimToken.objects.create(organization=organization, name=f"{scope} IdP", prefix=f"{scope}0000"[:8],
+                                                 digest="0" * 64, expires_at=timezone.now() + timedelta(days=30))  # fmt: skip
+        groups[scope] = ScimGroup.objects.create(organization=organization, display_name=f"{scope} engineers")
+    world.scim_objects = {"accounts.scimtoken": tokens, "accounts.scimgroup": groups}
+    return world.scim_objects
