@@ -161,8 +161,10 @@ def parse_patch(body: Any) -> list[PatchOperation]:
         path = operation.get("path", "")
         if path is None:
             path = ""
-        if not isinstance(path, str) or len(path) > 500:
-            raise ScimError(400, "'path' must be a string.", "invalidPath")
+        if not isinstance(path, str) or len(path) > 500 or not path.isprintable():
+            raise ScimError(
+                400, "'path' must be a printable string of at most 500 characters.", "invalidPath"
+            )
         if op.lower() != "remove" and "value" not in operation:
             raise invalid(f"'{op}' needs a 'value'.")
         if not path.strip() and op.lower() == "remove":
