@@ -117,7 +117,12 @@ def user_set_active(*, actor, user: User, active: bool) -> User:
         if user.is_active == active:
             return user
         user.is_active = active
-        user.save(update_fields=["is_active"])
+        fields = ["is_active"]
+        if active and user.deprovisioned_at is not None:
+            # Reactivated by hand: the account is back under SCIM provisioning too.
+            user.deprovisioned_at = None
+            fields.append("deprovisioned_at")
+        user.save(update_fields=fields)
         audit_event_record(
             action="user.reactivated" if active else "user.deactivated",
             actor=actor,

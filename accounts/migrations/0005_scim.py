@@ -112,9 +112,10 @@ class Migration(migrations.Migration):
                 ],
             },
         ),
-        # Changes made outside the services reach the ledger too; a token's digest never does.
+        # Changes made outside the services reach the ledger too; a token's digest never does, and
+        # its last use (bookkeeping, like a user's last_login) is no change of note.
         triggers.capture_operation(
-            ("accounts_scimtoken", "id", ("digest",)),
+            ("accounts_scimtoken", "id", ("digest", "last_used_at")),
             ("accounts_scimgroup", "id", ()),
             ("accounts_scimgroup_members", "id", ()),
         ),

@@ -68,6 +68,12 @@ def scim_user_create(*, actor: ScimPrincipal, changes: dict[str, Any]) -> User:
         with audited_transaction():
             organization = Organization.objects.get(pk=actor.organization_id)
             require(actor, "user.manage", organization, fresh=True)
+            gone = User.objects.filter(organization=organization, email__iexact=changes["email"],
+                                       deprovisioned_at__isnull=False)  # fmt: skip
+            if gone.exists():
+                # Not revived silently: the old account would bring its old roles back.
+                raise ScimError(409, "This userName belongs to a deprovisioned account; a platform "
+                                     "administrator can reactivate it in the control panel.", "uniqueness")  # fmt: skip
             user = user_create(actor=actor, organization=organization, email=changes["email"],
                                display_name=changes.get("display_name", ""))  # fmt: skip
             create_changes = {key: value for key, value in changes.items()

@@ -187,3 +187,40 @@ def test_a_token_sees_and_changes_only_its_own_organisation(world, scim):
     assert scim.get("/Users", filter=f'userName eq "{foreign.email}"').json()["totalResults"] == 0
     foreign.refresh_from_db()
     assert foreign.is_active
+
+
+def test_a_deprovisioned_account_is_not_revived_by_a_new_post(world, scim):
+    """GIVEN a user the IdP deleted WHEN it POSTs the same userName again THEN 409: reviving the old
+    account would bring back its roles; a platform administrator reactivates it by hand, after
+    which SCIM sees it again."""
+    from accounts.services import user_set_active
+
+    person = world.users["viewer"]
+    scim.delete(f"/Users/{person.pk}")
+    response = scim.post("/Users", new_user("viewer"))
+    assert response.status_code == 409
+    assert "deprovisioned" in scim_error(response)["detail"]
+    user_set_active(actor=world.users["platform_admin"], user=person, active=True)
+    person.refresh_from_db()
+    assert person.deprovisioned_at is None
+    assert scim.get(f"/Users/{person.pk}").json()["active"] is True
+
+
+def test_bad_values_are_field_errors_and_change_nothing(world, scim):
+    person = world.users["viewer"]
+    for patch in (
+        {"Operations": [{"op": "replace", "path": "active", "value": "maybe"}]},
+        {"Operations": [{"op": "replace", "path": "userName", "value": "not-an-email"}]},
+        {"Operations": [{"op": "replace", "path": "favouriteColour", "value": "blue"}]},
+        {"Operations": [{"op": "remove", "path": "active"}]},
+        {"Operations": [{"op": "replace", "path": "displayName", "value": 42}]},
+    ):
+        response = scim.patch(f"/Users/{person.pk}", patch)
+        assert response.status_code == 400, patch
+        assert scim_error(response)["scimType"] in ("invalidValue", "invalidPath", "mutability")
+    person.refresh_from_db()
+    assert person.is_active
+    assert not AuditEvent.objects.filter(action__startswith="scim.user").exists()
+    response = scim.get("/Users", filter='title sw "x"')
+    assert response.status_code == 400
+    assert scim_error(response)["scimType"] == "invalidFilter"
