@@ -13,6 +13,7 @@ import json
 import logging
 from typing import Any
 
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from django.utils.decorators import method_decorator
 from django.views import View
@@ -102,10 +103,21 @@ class ScimView(View):
         content_type = request.content_type or ""
         if content_type not in ("application/scim+json", "application/json", "", "text/plain"):
             raise ScimError(415, "Send application/scim+json.")
-        if len(request.body) > MAX_BODY_BYTES:
-            raise ScimError(413, "The request body is too large.", "tooLarge")
+        too_large = ScimError(413, f"The request body is larger than {MAX_BODY_BYTES} bytes.", "tooLarge")
         try:
-            return json.loads(request.body.decode("utf-8"))
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            raise ScimError(400, "The Content-Length header is not a number.", "invalidSyntax") from None
+        if declared > MAX_BODY_BYTES:
+            raise too_large
+        try:
+            body = request.body
+        except RequestDataTooBig:
+            raise too_large from None
+        if len(body) > MAX_BODY_BYTES:
+            raise too_large
+        try:
+            return json.loads(body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError, RecursionError):
             raise ScimError(400, "The request body is not valid JSON.", "invalidSyntax") from None
 

@@ -65,9 +65,19 @@ def test_create_with_any_document(scim, body, target):
 
 
 @FUZZ
-@given(body=documents)
-def test_replace_with_any_document(world, scim, body):
-    _never_a_server_error(scim.put(f"/Users/{world.users['viewer'].pk}", body))
+@given(body=documents, target=st.sampled_from(["users", "groups"]))
+def test_replace_with_any_document(world, scim, body, target):
+    if target == "users":
+        _never_a_server_error(scim.put(f"/Users/{world.users['viewer'].pk}", body))
+    else:
+        _never_a_server_error(scim.put(f"/Groups/{_fuzz_group(scim)}", body))
+
+
+def _fuzz_group(scim) -> str:
+    created = scim.post("/Groups", {"displayName": "Fuzzers"})
+    if created.status_code == 201:
+        return created.json()["id"]
+    return scim.get("/Groups", filter='displayName eq "Fuzzers"').json()["Resources"][0]["id"]
 
 
 @FUZZ
@@ -76,10 +86,7 @@ def test_patch_with_any_operations(world, scim, body, target):
     if target == "users":
         path = f"/Users/{world.users['workflow_operator'].pk}"
     else:
-        created = scim.post("/Groups", {"displayName": "Fuzzers"})
-        group_id = created.json()["id"] if created.status_code == 201 else scim.get(
-            "/Groups", filter='displayName eq "Fuzzers"').json()["Resources"][0]["id"]  # fmt: skip
-        path = f"/Groups/{group_id}"
+        path = f"/Groups/{_fuzz_group(scim)}"
     _never_a_server_error(scim.patch(path, body))
 
 
@@ -122,3 +129,6 @@ def test_unsupported_methods_and_media_types_get_scim_errors(world, scim):
     deep = ("[" * 100_000 + "]" * 100_000).encode()
     _never_a_server_error(scim.post("/Users", raw=deep))
     _never_a_server_error(scim.post("/Users", raw=json.dumps({"userName": "a@b.c" + "x" * 300}).encode()))
+    too_big = scim.post("/Users", raw=b" " * (3 * 1024 * 1024) + b"{}")
+    assert too_big.status_code == 413
+    assert scim_error(too_big)["scimType"] == "tooLarge"
