@@ -51,11 +51,13 @@ class UserAdmin(GovernedModelAdmin):
     list_display = ["email", "display_name", "is_active", "last_login", "date_joined", "live_sessions"]
     list_filter = ["is_active"]
     search_fields = ["email", "display_name"]
-    readonly_fields = ["last_login", "date_joined"]
+    readonly_fields = ["last_login", "date_joined", "scim_external_id", "deprovisioned_at"]
 
     def get_fields(self, request, obj=None):
         fields = ["email", "display_name", "region", "department", "manager", "security_training_expires_on"]
-        return [*fields, "is_active", "last_login", "date_joined"] if obj is not None else fields
+        if obj is None:
+            return fields
+        return [*fields, "is_active", "last_login", "date_joined", "scim_external_id", "deprovisioned_at"]
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "manager":
@@ -119,3 +121,7 @@ class UserAdmin(GovernedModelAdmin):
         context = {**self.admin_site.each_context(request), "title": f"Sign {user} out everywhere",
                    "target": user, "live": live, "opts": self.model._meta}  # fmt: skip
         return TemplateResponse(request, "admin/accounts/force_logout.html", context)
+
+
+# SCIM tokens and groups are registered from their own module.
+from accounts import scim_admin  # noqa: E402, F401

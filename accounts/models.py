@@ -66,6 +66,10 @@ class User(AbstractBaseUser, PermissionsMixin):
         null=True, blank=True, help_text="Security training is current until this day (inclusive)."
     )
     date_joined = models.DateTimeField(default=timezone.now)
+    # Set by SCIM provisioning: the identity provider's own id, and when it deprovisioned the
+    # account (a SCIM DELETE deactivates and marks; rows the ledger names are never deleted).
+    scim_external_id = models.CharField("SCIM externalId", max_length=255, blank=True)
+    deprovisioned_at = models.DateTimeField(null=True, blank=True)
 
     objects = UserManager()
 
@@ -151,3 +155,75 @@ class UserSession(models.Model):
     @property
     def is_live(self) -> bool:
         return self.ended_at is None
+
+
+# --- SCIM provisioning (see accounts/scim/ and docs/identity.md) ---------------------------------
+
+
+class ScimToken(models.Model):
+    """A bearer token with which an organisation's identity provider provisions users over SCIM.
+
+    Read ``gpscim_<prefix>_<secret>``: the prefix is public and finds the row, the secret is 256
+    random bits of which only the SHA-256 digest is stored (a fast hash suits a random secret:
+    there is nothing to guess that a slow, salted hash would protect). The plaintext is shown
+    once, when the token is created, and never again.
+    """
+
+    organization = models.ForeignKey(
+        "tenancy.Organization", on_delete=models.PROTECT, related_name="scim_tokens"
+    )
+    name = models.CharField(max_length=120, help_text="Which identity provider uses it, e.g. 'Entra ID'.")
+    prefix = models.CharField(max_length=16, unique=True, editable=False)
+    digest = models.CharField(max_length=64, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["organization", "-created_at"]
+        verbose_name = "SCIM token"
+
+    def __str__(self) -> str:
+        return f"{self.name} (gpscim_{self.prefix}_…)"
+
+    def refusal(self, at) -> str | None:
+        """Why the token is not accepted at ``at``, or None when it is."""
+        if self.revoked_at is not None and self.revoked_at <= at:
+            return "revoked"
+        if self.expires_at <= at:
+            return "expired"
+        return None
+
+
+class ScimGroup(models.Model):
+    """A group the identity provider pushed over SCIM, with its members.
+
+    Groups carry no permission by themselves: a mapping from an identity-provider group to a role
+    is a separate decision (its ``display_name`` and ``external_id`` are what such a mapping
+    names). Membership changes are SCIM calls, each with its ledger event.
+    """
+
+    organization = models.ForeignKey(
+        "tenancy.Organization", on_delete=models.PROTECT, related_name="scim_groups"
+    )
+    display_name = models.CharField(max_length=255)
+    external_id = models.CharField(max_length=255, blank=True)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="scim_groups", blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["organization", "display_name"]
+        verbose_name = "SCIM group"
+        constraints = [
+            models.UniqueConstraint(
+                "organization", Lower("display_name"), name="accounts_scimgroup_name_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name

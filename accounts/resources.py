@@ -1,12 +1,12 @@
-"""Users as a governed resource of the decision point."""
+"""Users (and SCIM tokens and groups) as governed resources of the decision point."""
 
 from governance.access import resources as access_resources
 from governance.access.resources import Resource
 
 
 def register() -> None:
-    """Register the user model (called from the app's ``ready``)."""
-    from accounts.models import User
+    """Register the account models (called from the app's ``ready``)."""
+    from accounts.models import ScimGroup, ScimToken, User
 
     access_resources.register(
         Resource(
@@ -14,5 +14,24 @@ def register() -> None:
             organization_field="organization",
             workspace_field=None,
             actions={"view": "user.view", "add": "user.manage", "change": "user.manage"},
+        )
+    )
+    # SCIM tokens are organisation-level configuration: platform administrators only.
+    access_resources.register(
+        Resource(
+            ScimToken,
+            organization_field="organization",
+            workspace_field=None,
+            actions={
+                "view": "organization.manage",
+                "add": "organization.manage",
+                "change": "organization.manage",
+            },
+        )
+    )
+    # Groups are written by the identity provider only (SCIM); people read them.
+    access_resources.register(
+        Resource(
+            ScimGroup, organization_field="organization", workspace_field=None, actions={"view": "user.view"}
         )
     )

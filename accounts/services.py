@@ -110,12 +110,19 @@ def user_set_active(*, actor, user: User, active: bool) -> User:
     with audited_transaction():
         user = User.objects.select_for_update().get(pk=user.pk)
         require(actor, "user.manage", user, fresh=True)
-        if actor is not None and actor.pk == user.pk and not active:
+        # A machine principal's pk is not a user's: only a person can be deactivating themself.
+        is_person = actor is not None and not getattr(actor, "is_service_account", False)
+        if is_person and actor.pk == user.pk and not active:
             raise ValidationError({"is_active": "You cannot deactivate your own account."})
         if user.is_active == active:
             return user
         user.is_active = active
-        user.save(update_fields=["is_active"])
+        fields = ["is_active"]
+        if active and user.deprovisioned_at is not None:
+            # Reactivated by hand: the account is back under SCIM provisioning too.
+            user.deprovisioned_at = None
+            fields.append("deprovisioned_at")
+        user.save(update_fields=fields)
         audit_event_record(
             action="user.reactivated" if active else "user.deactivated",
             actor=actor,

@@ -21,6 +21,8 @@ urlpatterns = [
     path("evidence/<str:token>/download", ledger_views.evidence_download, name="evidence-download"),
     path("accounts/sessions/", account_views.sessions, name="account-sessions"),
     path("accounts/", include("allauth.account.urls")),
+    # SCIM 2.0 for identity providers: SCIM-token authentication only (accounts/scim/views.py).
+    path("scim/v2/", include("accounts.scim.urls")),
     path("api/v1/", include("governance.tenancy.api.urls")),
     path("api/v1/", include("workflows.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -308,6 +308,7 @@ def decide_for_service_account(principal, action_code: str, obj: models.Model | 
     """The rule for a service account's principal: one of its scopes must map to the action and
     the object must be in the account's own workspace; everything else is denied.
 
+    A principal whose ``workspace_id`` is None (a SCIM token) is confined to its organisation.
     A principal carries ``allowed_actions`` (from its scopes), ``workspace_id``,
     ``organization_id``, ``is_active`` and ``label``. Roles and grants are people's; the attribute
     policies speak about people (region, manager, training), so they are not asked: the scopes
@@ -327,6 +328,19 @@ def decide_for_service_account(principal, action_code: str, obj: models.Model | 
     if obj is None:
         return Decision(True, action_code, (f"{principal.label}: a scope grants {action_code}",))
     resource = resource_for(obj)
+    if principal.workspace_id is None:
+        # An organisation-wide machine principal (a SCIM token): confined to its organisation.
+        if resource is None or resource.organization_field is None:
+            return deny(f"{type(obj).__name__} is not an object of an organisation")
+        where = {
+            "organization_id": resource.organization_id_of(obj),
+            "workspace_id": resource.workspace_id_of(obj),
+        }
+        if where["organization_id"] != principal.organization_id:
+            return deny("it belongs to another organisation", **where)
+        return Decision(
+            True, action_code, (f"{principal.label}: allowed in its organisation",), None, obj, **where
+        )
     if resource is None or resource.workspace_field is None:
         return deny(f"{type(obj).__name__} is not an object of a workspace")
     where = {

@@ -59,8 +59,12 @@ def _object_grants(model: type[models.Model], actor, codenames: list[str]) -> mo
 def _restrict_for_service_account(
     queryset: models.QuerySet, principal, action: str, resource
 ) -> models.QuerySet:
-    """A service account sees the rows of its own workspace, for the actions its scopes grant."""
+    """A service account sees the rows of its own workspace (a SCIM token: of its organisation),
+    for the actions its scopes grant."""
     allowed = principal.is_active and action in principal.allowed_actions and action != "admin.access"
+    if allowed and principal.workspace_id is None and resource.organization_field is not None:
+        # An organisation-wide machine principal (a SCIM token) sees its organisation's rows.
+        return queryset.filter(**{resource.organization_field: principal.organization_id})
     if not allowed or resource.workspace_field is None:
         return queryset.none()
     return queryset.filter(**{resource.workspace_field: principal.workspace_id})

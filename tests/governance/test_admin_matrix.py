@@ -13,6 +13,7 @@ from django.urls import reverse
 
 from governance.admin_site import site
 from tests.audit.evidence_world import evidence_orders_of
+from tests.accounts.scim_world import scim_objects_of
 from tests.conftest import ROLE_ORDER, build_world
 from tests.workflows.network_boundary_world import network_boundary_of
 from tests.workflows.secrets_world import secrets_objects_of
@@ -280,6 +281,20 @@ MATRIX["audit.evidenceorder"] = {
     "history/sibling": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
     "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
 }
+# SCIM tokens are organisation configuration (platform administrators create and revoke them; a
+# token is never edited or deleted); SCIM groups are read-only, written by the identity provider.
+_SCIM_ROWS = {
+    "changelist":      (_, OK,      DENY,    _, _, _, DENY,    DENY),
+    "add":             (_, OK,      DENY,    _, _, _, DENY,    DENY),
+    "change/own":      (_, OK,      DENY,    _, _, _, DENY,    DENY),
+    "change/foreign":  (_, MISSING, DENY,    _, _, _, DENY,    DENY),
+    "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+    "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+    "history/own":     (_, OK,      MISSING, _, _, _, MISSING, MISSING),
+    "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+}
+MATRIX["accounts.scimtoken"] = _SCIM_ROWS
+MATRIX["accounts.scimgroup"] = {**_SCIM_ROWS, "add": (_, DENY, DENY, _, _, _, DENY, DENY)}
 # fmt: on
 
 
@@ -310,6 +325,7 @@ def _objects(world):
         **network_boundary_of(world),
         **secrets_objects_of(world),
         **evidence_orders_of(world),
+        **scim_objects_of(world),
     }
 
 

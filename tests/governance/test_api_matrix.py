@@ -421,3 +421,59 @@ def test_openapi_schema_is_valid_and_complete(tmp_path):
     text = out.read_text()
     assert "/api/v1/memberships/" in text
     assert "MembershipCreateInput" in text
+
+
+# SCIM (/scim/v2/) answers only to SCIM tokens: every role, signed in with a session, gets 401
+# (a SCIM error), on every route and method; the SCIM tests cover what a token may do.
+SCIM_ROUTES = {
+    ("scim-config", "GET"), ("scim-resource-types", "GET"), ("scim-resource-type", "GET"),
+    ("scim-schemas", "GET"), ("scim-schema", "GET"),
+    ("scim-users", "GET"), ("scim-users", "POST"),
+    ("scim-user", "GET"), ("scim-user", "PUT"), ("scim-user", "PATCH"), ("scim-user", "DELETE"),
+    ("scim-groups", "GET"), ("scim-groups", "POST"),
+    ("scim-group", "GET"), ("scim-group", "PUT"), ("scim-group", "PATCH"), ("scim-group", "DELETE"),
+}  # fmt: skip
+
+
+def _scim_routes() -> set[tuple[str, str]]:
+    found = set()
+
+    def walk(patterns, prefix=""):
+        for pattern in patterns:
+            route = prefix + str(pattern.pattern)
+            if hasattr(pattern, "url_patterns"):
+                walk(pattern.url_patterns, route)
+            elif "scim/" in route and pattern.name is not None:
+                view_class = pattern.callback.view_class
+                methods = {m.upper() for m in view_class.http_method_names if getattr(view_class, m, None)}
+                found.update((pattern.name, method) for method in methods)
+
+    walk(get_resolver().url_patterns)
+    return found
+
+
+def test_scim_table_covers_every_scim_route():
+    assert _scim_routes() == SCIM_ROUTES
+
+
+@pytest.mark.parametrize("column", COLUMNS)
+def test_scim_refuses_every_role_without_a_scim_token(db, column):
+    from django.test import Client
+
+    world = build_world()
+    client = Client()
+    if column != "anonymous":
+        client.force_login(world.users[column])
+    target = str(world.users["viewer"].pk)
+    args = {"scim-user": [target], "scim-group": ["1"], "scim-resource-type": ["User"],
+            "scim-schema": ["urn:ietf:params:scim:schemas:core:2.0:User"]}  # fmt: skip
+    for name, method in sorted(SCIM_ROUTES):
+        url = reverse(name, args=args.get(name, []))
+        if method in ("GET", "DELETE"):
+            response = getattr(client, method.lower())(url)
+        else:
+            response = getattr(client, method.lower())(url, data="{}", content_type="application/scim+json")
+        assert response.status_code == 401, (name, method, response.content)
+        assert response.json()["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]
+    world.users["viewer"].refresh_from_db()
+    assert world.users["viewer"].is_active

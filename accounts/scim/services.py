@@ -1,0 +1,291 @@
+"""Applying an identity provider's SCIM changes. Each function is one use case with its ledger
+event (``scim.*``) in the same transaction as the change; the account services it builds on
+(``user_create``, ``user_update``, ``user_set_active``) write their own events alongside.
+
+The actor is the token's ``ScimPrincipal``; the decision point confines it to its organisation.
+Deactivation goes through ``user_set_active``, which ends every session and revokes every API
+token of the person at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError
+from django.utils import timezone
+
+from accounts.models import ScimGroup, User
+from accounts.scim.principal import ScimPrincipal
+from accounts.scim.protocol import PatchOperation, ScimError, as_string, invalid, member_filter_value
+from accounts.scim.resources import member_ids
+from accounts.services import user_create, user_set_active, user_update
+from audit.services import audit_event_record, audited_transaction
+from governance.access.decision import require
+from governance.tenancy.models import Organization
+
+
+def _conflict_or_invalid(error: ValidationError) -> ScimError:
+    messages = error.message_dict if hasattr(error, "error_dict") else {"": error.messages}
+    if "email" in messages and any("exists already" in message for message in messages["email"]):
+        return ScimError(409, "An account with this userName exists already.", "uniqueness")
+    field, texts = next(iter(messages.items()))
+    return invalid(f"{field + ': ' if field else ''}{' '.join(texts)}")
+
+
+def _event(action: str, *, actor: ScimPrincipal, target, **data) -> None:
+    audit_event_record(action=action, actor=actor, target=target, organization_id=actor.organization_id,
+                       data={"token_prefix": actor.token_prefix, **data})  # fmt: skip
+
+
+def _apply_user(actor: ScimPrincipal, user: User, changes: dict[str, Any]) -> tuple[User, list[str], bool]:
+    """Apply profile, externalId and active changes; return the user, what changed, and whether
+    this deactivated the account."""
+    changed: list[str] = []
+    profile = {}
+    for field in ("email", "display_name", "department"):
+        if field in changes and changes[field] != getattr(user, field):
+            profile[field] = changes[field]
+    if profile:
+        user = user_update(actor=actor, user=user, **profile)
+        changed.extend(sorted(profile))
+    if "external_id" in changes and changes["external_id"] != user.scim_external_id:
+        user.scim_external_id = changes["external_id"]
+        user.save(update_fields=["scim_external_id"])
+        changed.append("external_id")
+    deactivated = False
+    if "active" in changes and changes["active"] != user.is_active:
+        user = user_set_active(actor=actor, user=user, active=changes["active"])
+        changed.append("active")
+        deactivated = not changes["active"]
+    return user, changed, deactivated
+
+
+def scim_user_create(*, actor: ScimPrincipal, changes: dict[str, Any]) -> User:
+    """Create an account in the token's organisation: no password (it signs in through the
+    identity provider) and no role (roles are given in the portal, never by provisioning)."""
+    try:
+        with audited_transaction():
+            organization = Organization.objects.get(pk=actor.organization_id)
+            require(actor, "user.manage", organization, fresh=True)
+            gone = User.objects.filter(organization=organization, email__iexact=changes["email"],
+                                       deprovisioned_at__isnull=False)  # fmt: skip
+            if gone.exists():
+                # Not revived silently: the old account would bring its old roles back.
+                raise ScimError(409, "This userName belongs to a deprovisioned account; a platform "
+                                     "administrator can reactivate it in the control panel.", "uniqueness")  # fmt: skip
+            user = user_create(actor=actor, organization=organization, email=changes["email"],
+                               display_name=changes.get("display_name", ""))  # fmt: skip
+            create_changes = {key: value for key, value in changes.items()
+                              if key in ("department", "external_id", "active")}  # fmt: skip
+            user, _, _ = _apply_user(actor, user, create_changes)
+            _event("scim.user_created", actor=actor, target=user, email=user.email,
+                   external_id=user.scim_external_id, active=user.is_active)  # fmt: skip
+    except ValidationError as error:
+        raise _conflict_or_invalid(error) from None
+    except IntegrityError:
+        raise ScimError(409, "An account with this userName exists already.", "uniqueness") from None
+    return user
+
+
+def _locked_user(actor: ScimPrincipal, user: User) -> User:
+    user = User.objects.select_for_update(of=("self",)).get(pk=user.pk)
+    require(actor, "user.manage", user, fresh=True)
+    if user.deprovisioned_at is not None:
+        raise ScimError(404, "No such user.")
+    return user
+
+
+def scim_user_replace(*, actor: ScimPrincipal, user: User, changes: dict[str, Any]) -> User:
+    """PUT: the document replaces the account's SCIM attributes (absent ones become empty)."""
+    try:
+        with audited_transaction():
+            user = _locked_user(actor, user)
+            user, changed, deactivated = _apply_user(actor, user, changes)
+            _event("scim.user_replaced", actor=actor, target=user, changed=changed)
+            if deactivated:
+                _event("scim.user_deactivated", actor=actor, target=user, via="PUT")
+    except ValidationError as error:
+        raise _conflict_or_invalid(error) from None
+    except IntegrityError:
+        raise ScimError(409, "An account with this userName exists already.", "uniqueness") from None
+    return user
+
+
+def scim_user_patch(
+    *, actor: ScimPrincipal, user: User, changes: dict[str, Any], operations: list[dict]
+) -> User:
+    """PATCH: apply the operations' changes; ``active`` false cuts the person off at once."""
+    try:
+        with audited_transaction():
+            user = _locked_user(actor, user)
+            user, changed, deactivated = _apply_user(actor, user, changes)
+            _event("scim.user_patched", actor=actor, target=user, operations=operations, changed=changed)
+            if deactivated:
+                _event("scim.user_deactivated", actor=actor, target=user, via="PATCH")
+    except ValidationError as error:
+        raise _conflict_or_invalid(error) from None
+    except IntegrityError:
+        raise ScimError(409, "An account with this userName exists already.", "uniqueness") from None
+    return user
+
+
+def scim_user_delete(*, actor: ScimPrincipal, user: User) -> User:
+    """DELETE: deactivate (every session ends, every API token is revoked) and mark the account
+    deprovisioned. The row stays, because the ledger and approvals name it; SCIM no longer shows it."""
+    with audited_transaction():
+        user = _locked_user(actor, user)
+        was_active = user.is_active
+        if was_active:
+            user = user_set_active(actor=actor, user=user, active=False)
+        user.deprovisioned_at = timezone.now()
+        user.save(update_fields=["deprovisioned_at"])
+        ScimGroup.members.through.objects.filter(user_id=user.pk).delete()
+        _event("scim.user_deleted", actor=actor, target=user, deactivated=was_active,
+               kept_as="deactivated and deprovisioned")  # fmt: skip
+    return user
+
+
+# --- Groups ---------------------------------------------------------------------------------------
+
+
+def _members(actor: ScimPrincipal, ids: list[str]) -> list[User]:
+    """The users named by ``ids``: each must be a provisioned account of the token's organisation."""
+    wanted = set()
+    for value in ids:
+        if not value.isdigit() or len(value) > 18:
+            raise invalid(f"No user with id '{value[:40]}'.")
+        wanted.add(int(value))
+    users = list(User.objects.filter(pk__in=wanted, organization_id=actor.organization_id,
+                                     deprovisioned_at__isnull=True))  # fmt: skip
+    missing = wanted - {user.pk for user in users}
+    if missing:
+        raise invalid(f"No user with id '{min(missing)}'.")
+    return users
+
+
+def _ids(users) -> list[int]:
+    return sorted(user.pk for user in users)
+
+
+def _group_saved(group: ScimGroup) -> None:
+    group.updated_at = timezone.now()
+    try:
+        group.full_clean(exclude=["organization", "members"])
+        group.save()
+    except ValidationError as error:
+        raise _conflict_or_invalid(error) from None
+
+
+def _name_taken(actor: ScimPrincipal, name: str, *, exclude: int | None = None) -> None:
+    taken = ScimGroup.objects.filter(organization_id=actor.organization_id, display_name__iexact=name)
+    if taken.exclude(pk=exclude).exists():
+        raise ScimError(409, "A group with this displayName exists already.", "uniqueness")
+
+
+def scim_group_create(*, actor: ScimPrincipal, changes: dict[str, Any]) -> ScimGroup:
+    with audited_transaction():
+        organization = Organization.objects.select_for_update().get(pk=actor.organization_id)
+        require(actor, "user.manage", organization, fresh=True)
+        _name_taken(actor, changes["display_name"])
+        group = ScimGroup(organization=organization, display_name=changes["display_name"],
+                          external_id=changes["external_id"])  # fmt: skip
+        _group_saved(group)
+        members = _members(actor, changes["members"])
+        group.members.set(members)
+        _event("scim.group_created", actor=actor, target=group, display_name=group.display_name,
+               external_id=group.external_id, members=_ids(members))  # fmt: skip
+    return group
+
+
+def _locked_group(actor: ScimPrincipal, group: ScimGroup) -> ScimGroup:
+    # The organisation row serialises name checks, so two creations cannot take one name.
+    Organization.objects.select_for_update().get(pk=actor.organization_id)
+    group = ScimGroup.objects.select_for_update().get(pk=group.pk)
+    require(actor, "user.manage", group, fresh=True)
+    return group
+
+
+def scim_group_replace(*, actor: ScimPrincipal, group: ScimGroup, changes: dict[str, Any]) -> ScimGroup:
+    with audited_transaction():
+        group = _locked_group(actor, group)
+        _name_taken(actor, changes["display_name"], exclude=group.pk)
+        before = {"display_name": group.display_name, "external_id": group.external_id,
+                  "members": _ids(group.members.all())}  # fmt: skip
+        group.display_name, group.external_id = changes["display_name"], changes["external_id"]
+        _group_saved(group)
+        members = _members(actor, changes["members"])
+        group.members.set(members)
+        _event("scim.group_replaced", actor=actor, target=group, before=before,
+               after={"display_name": group.display_name, "external_id": group.external_id,
+                      "members": _ids(members)})  # fmt: skip
+    return group
+
+
+def scim_group_patch(
+    *, actor: ScimPrincipal, group: ScimGroup, operations: list[PatchOperation]
+) -> ScimGroup:
+    """PATCH: add, remove or replace members (by ``members`` with a value list, or Okta's
+    ``members[value eq "<id>"]``), replace ``displayName`` or ``externalId``."""
+    with audited_transaction():
+        group = _locked_group(actor, group)
+        added: set[int] = set()
+        removed: set[int] = set()
+        renamed = {}
+        for operation in operations:
+            path = operation.path.lower()
+            if path == "members" or (not path and operation.op == "remove"):
+                users = _members(actor, member_ids(operation.value)) if operation.value is not None else None
+                if operation.op == "add":
+                    group.members.add(*users)
+                    added |= set(_ids(users))
+                elif operation.op == "remove":
+                    gone = users if users is not None else list(group.members.all())
+                    group.members.remove(*gone)
+                    removed |= set(_ids(gone))
+                else:
+                    removed |= set(_ids(group.members.all())) - set(_ids(users))
+                    added |= set(_ids(users))
+                    group.members.set(users)
+            elif member_filter_value(operation.path) is not None and operation.op == "remove":
+                users = _members(actor, [member_filter_value(operation.path)])
+                group.members.remove(*users)
+                removed |= set(_ids(users))
+            elif operation.op in ("add", "replace"):
+                values = {path: operation.value} if path else operation.value
+                for key, value in values.items():
+                    name = key.lower()
+                    if name == "displayname":
+                        renamed["display_name"] = as_string(value, "displayName", required=True)
+                    elif name == "externalid":
+                        renamed["external_id"] = as_string(value, "externalId")
+                    elif name == "members":
+                        users = _members(actor, member_ids(value))
+                        group.members.add(*users)
+                        added |= set(_ids(users))
+                    elif name == "id" and str(value) == str(group.pk):
+                        continue
+                    else:
+                        raise ScimError(400, f"The attribute '{key[:100]}' is not supported.", "invalidPath")
+            elif path == "externalid":
+                renamed["external_id"] = ""
+            else:
+                raise ScimError(400, f"'{operation.path[:100]}' cannot be removed.", "invalidPath")
+        if "display_name" in renamed:
+            _name_taken(actor, renamed["display_name"], exclude=group.pk)
+        for field, value in renamed.items():
+            setattr(group, field, value)
+        _group_saved(group)
+        _event("scim.group_patched", actor=actor, target=group, added=sorted(added - removed),
+               removed=sorted(removed - added), **renamed)  # fmt: skip
+    return group
+
+
+def scim_group_delete(*, actor: ScimPrincipal, group: ScimGroup) -> None:
+    """DELETE: the group and its memberships go (a group owns nothing the ledger refers to)."""
+    with audited_transaction():
+        group = _locked_group(actor, group)
+        _event("scim.group_deleted", actor=actor, target=group, display_name=group.display_name,
+               external_id=group.external_id, members=_ids(group.members.all()))  # fmt: skip
+        group.members.clear()
+        group.delete()

@@ -1,0 +1,135 @@
+"""SCIM tokens: creation (the plaintext returned once), revocation, and authentication with its
+ledger events. The failure event names the token's public prefix only, never the token."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import NoReturn
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import ScimToken
+from accounts.scim.principal import ScimPrincipal
+from audit.models import Outcome
+from audit.services import audit_event_record, audited_transaction
+from governance.access.decision import require
+from governance.tenancy.models import Organization
+
+TOKEN_MARK = "gpscim_"  # noqa: S105 - the public mark of SCIM tokens, not a secret
+TOKEN_PATTERN = re.compile(r"^gpscim_(?P<prefix>[0-9a-f]{8})_(?P<secret>[A-Za-z0-9_-]{43})$")
+_PREFIX_PATTERN = re.compile(r"^gpscim_(?P<prefix>[0-9a-f]{8})_")
+MAX_LIFETIME_DAYS = 730
+DEFAULT_LIFETIME_DAYS = 365
+
+
+class ScimAuthenticationError(Exception):
+    """A token was refused; ``reason`` is for the ledger, never for the caller."""
+
+    def __init__(self, reason: str):
+        super().__init__("The SCIM token was refused.")
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class IssuedScimToken:
+    """A freshly created token: the stored row and the plaintext, shown once and dropped."""
+
+    token: ScimToken
+    plaintext: str = field(repr=False)
+
+
+def token_digest(secret: str) -> str:
+    """SHA-256 hex of a token's secret part."""
+    return hashlib.sha256(secret.encode("ascii")).hexdigest()
+
+
+def _new_prefix() -> str:
+    while True:
+        prefix = secrets.token_hex(4)
+        if not ScimToken.objects.filter(prefix=prefix).exists():
+            return prefix
+
+
+def scim_token_create(
+    *, actor, organization: Organization, name: str, days: int = DEFAULT_LIFETIME_DAYS
+) -> IssuedScimToken:
+    """Create a SCIM token for ``organization`` (``organization.manage``); return its plaintext once."""
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": "Name the identity provider that will use this token."})
+    if not isinstance(days, int) or not 1 <= days <= MAX_LIFETIME_DAYS:
+        raise ValidationError({"days": f"Choose a lifetime of 1 to {MAX_LIFETIME_DAYS} days."})
+    with audited_transaction():
+        require(actor, "organization.manage", organization, fresh=True)
+        now = timezone.now()
+        secret = secrets.token_urlsafe(32)
+        token = ScimToken(organization=organization, name=name[:120], prefix=_new_prefix(),
+                          digest=token_digest(secret), created_by=actor, created_at=now,
+                          expires_at=now + timedelta(days=days))  # fmt: skip
+        token.save()
+        audit_event_record(action="scim.token_created", actor=actor, target=token,
+                           organization_id=organization.pk,
+                           data={"prefix": token.prefix, "name": token.name, "expires_at": token.expires_at})  # fmt: skip
+    return IssuedScimToken(token=token, plaintext=f"{TOKEN_MARK}{token.prefix}_{secret}")
+
+
+def scim_token_revoke(*, actor, token: ScimToken, reason: str = "") -> ScimToken:
+    """Revoke a token at once: it is refused from the next request on."""
+    with audited_transaction():
+        token = ScimToken.objects.select_for_update().select_related("organization").get(pk=token.pk)
+        require(actor, "organization.manage", token.organization, fresh=True)
+        if token.revoked_at is not None:
+            raise ValidationError({"revoked_at": "This token is already revoked."})
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+        audit_event_record(action="scim.token_revoked", actor=actor, target=token,
+                           organization_id=token.organization_id,
+                           data={"prefix": token.prefix, "reason": (reason or "").strip()[:500]})  # fmt: skip
+    return token
+
+
+def scim_token_authenticate(*, token: str, now: datetime | None = None) -> ScimPrincipal:
+    """Return the principal of a valid token, or record the refusal and raise.
+
+    Refused: a missing or malformed token, an unknown prefix, a wrong secret, an expired or
+    revoked token. The digest is compared in constant time, and also for an unknown prefix, so
+    both cost the same. A success moves ``last_used_at`` on (at most once a minute).
+    """
+    now = now or timezone.now()
+    match = TOKEN_PATTERN.match(token or "")
+    if match is None:
+        loose = _PREFIX_PATTERN.match(token or "")
+        _refuse(prefix=loose["prefix"] if loose else "",
+                reason="missing" if not token else "malformed")  # fmt: skip
+    prefix, secret = match["prefix"], match["secret"]
+    row = ScimToken.objects.filter(prefix=prefix).first()
+    expected = row.digest if row is not None else "0" * 64
+    if not hmac.compare_digest(expected, token_digest(secret)) or row is None:
+        _refuse(prefix=prefix, reason="unknown prefix" if row is None else "wrong secret",
+                                 row=row)  # fmt: skip
+    refusal = row.refusal(now)
+    if refusal is not None:
+        _refuse(prefix=prefix, reason=refusal, row=row)
+    if row.last_used_at is None or now - row.last_used_at >= timedelta(seconds=60):
+        ScimToken.objects.filter(pk=row.pk).update(last_used_at=now)
+    return ScimPrincipal(pk=row.pk, name=row.name, organization_id=row.organization_id, token_prefix=prefix)
+
+
+def scim_auth_failure_record(*, prefix: str, reason: str, row: ScimToken | None = None) -> None:
+    """Record a refused SCIM call: ``scim.auth_failed`` with the token's prefix and the reason only."""
+    with transaction.atomic():
+        audit_event_record(action="scim.auth_failed", actor=None, target=row, outcome=Outcome.FAILED,
+                           organization_id=row.organization_id if row is not None else None,
+                           data={"prefix": prefix, "reason": reason})  # fmt: skip
+
+
+def _refuse(*, prefix: str, reason: str, row: ScimToken | None = None) -> NoReturn:
+    scim_auth_failure_record(prefix=prefix, reason=reason, row=row)
+    raise ScimAuthenticationError(reason)
