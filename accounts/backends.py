@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from allauth.account.auth_backends import AuthenticationBackend
 from axes.backends import AxesStandaloneBackend
+from django.core.exceptions import PermissionDenied
 
 
 class PasswordOnlyBackend(AuthenticationBackend):
@@ -41,4 +42,10 @@ class LockoutBackend(AxesStandaloneBackend):
     def authenticate(self, request, username=None, password=None, **kwargs):
         if request is None:
             return None
-        return super().authenticate(request, username=username, password=password, **kwargs)
+        try:
+            return super().authenticate(request, username=username, password=password, **kwargs)
+        except PermissionDenied:
+            from accounts.lockout import REFUSED_LOCKED
+
+            setattr(request, REFUSED_LOCKED, True)
+            raise

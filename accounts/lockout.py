@@ -23,6 +23,10 @@ from governance.access.decision import require
 _DIGEST_SALT = "accounts.lockout.identifier"
 _IDENTIFIER_FIELDS = ("email", "username", "login")
 
+# Set on a request by ``LockoutBackend`` when it refused the attempt because of a lockout (before
+# any signal runs, so receivers need not depend on their order).
+REFUSED_LOCKED = "sign_in_refused_locked"
+
 LOCKOUT_MESSAGE = (
     "Too many failed sign-in attempts. Sign-in is paused for a while; try again later, "
     "or ask an administrator to unlock your account."
@@ -84,9 +88,11 @@ def login_failure_record(*, request: HttpRequest | None, credentials: dict, surf
     record itself does not tell known accounts from unknown ones by its timing.
     """
     typed = _typed_identifier(None, credentials)
-    user = User.objects.filter(email=identifier_normalize(typed)).only("pk", "email", "organization_id",
-                                                                       "is_active").first()  # fmt: skip
-    if getattr(request, "axes_locked_out", False):
+    # display_name too: the event's label reads it, and a deferred field would cost a second
+    # query for known accounts only.
+    user = (User.objects.filter(email=identifier_normalize(typed))
+            .only("pk", "email", "display_name", "organization_id", "is_active").first())  # fmt: skip
+    if getattr(request, REFUSED_LOCKED, False):
         reason = FailureReason.LOCKED_OUT
     elif user is not None and not user.is_active:
         reason = FailureReason.INACTIVE
@@ -111,8 +117,8 @@ def _failed(*, user: User | None, digest: str, reason: str, surface: str) -> Non
 
 def lockout_record(*, request: HttpRequest | None, identifier: str | None) -> None:
     """Write ``login.locked_out`` when a lockout begins (not for each refused attempt during it)."""
-    if request is None or getattr(request, "axes_failures_since_start", None) is None:
-        return  # axes refused an attempt of a lockout already recorded
+    if request is None or getattr(request, REFUSED_LOCKED, False):
+        return  # an attempt refused during a lockout already recorded
     user = _user_of_digest(request, identifier)
     with audited_transaction():
         audit_event_record(
@@ -141,8 +147,9 @@ def account_failures(*, user: User) -> int:
 
 
 def account_failures_clear(*, user: User) -> int:
-    """A successful sign-in clears its account's count (never its address's: an attacker could
-    otherwise reset the per-address count by signing in to an account of their own)."""
+    """A successful sign-in forgets its account's failures (from every address), never other
+    accounts' failures from its address: signing in to an account of one's own does not reset
+    the count of an address that tried others."""
     from axes.models import AccessAttempt
 
     deleted, _ = AccessAttempt.objects.filter(username=identifier_digest(user.email)).delete()
