@@ -12,6 +12,7 @@ import pytest
 from django.urls import reverse
 
 from governance.admin_site import site
+from tests.accounts.conditional_world import conditional_access_of
 from tests.conftest import ROLE_ORDER, build_world
 from tests.workflows.network_boundary_world import network_boundary_of
 from tests.workflows.secrets_world import secrets_objects_of
@@ -264,6 +265,18 @@ MATRIX["workflows.credentialrunbook"] = {
     "history/sibling": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
     "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
 }
+# Conditional access: the platform administrator's own organisation only (organization.manage);
+# never deleted (switched off instead).
+MATRIX["accounts.conditionalaccesspolicy"] = {
+    "changelist":      (_, OK,      DENY,    _, _, _, DENY,    DENY),
+    "add":             (_, OK,      DENY,    _, _, _, DENY,    DENY),
+    "change/own":      (_, OK,      DENY,    _, _, _, DENY,    DENY),
+    "change/foreign":  (_, MISSING, DENY,    _, _, _, DENY,    DENY),
+    "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+    "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+    "history/own":     (_, OK,      MISSING, _, _, _, MISSING, MISSING),
+    "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+}
 # fmt: on
 
 
@@ -292,6 +305,7 @@ def _objects(world):
         "workflows.changerequest": world.changes,
         "workflows.serviceaccount": service_accounts_of(world),
         **network_boundary_of(world),
+        **conditional_access_of(world),
         **secrets_objects_of(world),
     }
 
