@@ -251,9 +251,7 @@ def decision_compute(
     return Decision(Outcomes.ALLOW, score, reasons)
 
 
-def conditional_access_evaluate(
-    *, user: User, request: HttpRequest, trigger: str, exclude_session_ref: str | None = None
-) -> Decision | None:
+def conditional_access_evaluate(*, user: User, request: HttpRequest, trigger: str) -> Decision | None:
     """Decide for ``user``'s request and record the decision; None when the organisation has no
     enabled policy (nothing is decided, nothing recorded)."""
     from accounts.lockout import account_failures
@@ -263,8 +261,6 @@ def conditional_access_evaluate(
         return None
     signals = signals_of(request)
     earlier = UserSession.objects.filter(user=user).order_by("-last_seen_at")
-    if exclude_session_ref:
-        earlier = earlier.exclude(session_ref=exclude_session_ref)
     history = list(earlier.only("ip", "country", "last_seen_at")[:_HISTORY])
     decision = decision_compute(policy=policy, signals=signals, history=history,
                                 failures=account_failures(user=user), now=timezone.now())  # fmt: skip

@@ -227,8 +227,8 @@ def _network_check(request: HttpRequest, row) -> HttpResponse | None:
     request.session[ACCESS_CHECKED_ADDRESS] = address
     if checked is None:  # a session from before conditional access: this address is its baseline
         return None
-    decision = conditional_access_evaluate(user=request.user, request=request, trigger="network_change",
-                                           exclude_session_ref=row.session_ref)  # fmt: skip
+    # The session's own row is history too: where it started is this person's known network.
+    decision = conditional_access_evaluate(user=request.user, request=request, trigger="network_change")
     if decision is None or decision.outcome == Outcomes.ALLOW:
         return None
     if decision.outcome == Outcomes.STEP_UP:

@@ -11,7 +11,9 @@ def conditional_access_of(world) -> dict[str, dict]:
     if made is None:
         made = {
             "accounts.conditionalaccesspolicy": {
-                scope: ConditionalAccessPolicy.objects.create(organization=org, denied_networks=["192.0.2.0/24"])
+                scope: ConditionalAccessPolicy.objects.create(
+                    organization=org, denied_networks=["192.0.2.0/24"]
+                )
                 for scope, org in (("own", world.org), ("foreign", world.foreign_org))
             }
         }
