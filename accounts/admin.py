@@ -1,10 +1,11 @@
-"""User accounts in the control panel (platform administrators, own organisation only)."""
+"""User accounts (with sign-in lockouts) and conditional access in the control panel (platform
+administrators, own organisation only)."""
 
 from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Q
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -13,10 +14,12 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from accounts import services
-from accounts.models import User, UserSession
+from accounts.conditional import POLICY_FIELDS, cidr_list_clean, conditional_access_policy_save
+from accounts.lockout import account_failures, identifier_digest, locked_digests, user_sign_in_unlock
+from accounts.models import ConditionalAccessPolicy, User, UserSession
 from accounts.sessions import user_sessions_end_all
 from governance.access.decision import decide
-from governance.admin_site import GovernedModelAdmin, site
+from governance.admin_site import ActorFormMixin, GovernedModelAdmin, site
 
 
 class UserForm(forms.ModelForm):
@@ -45,10 +48,20 @@ class UserForm(forms.ModelForm):
         pass
 
 
+class UnlockForm(forms.Form):
+    """Unlocking an account; the address its attempts came from may be unlocked with it."""
+
+    address = forms.GenericIPAddressField(
+        required=False, unpack_ipv4=True,
+        help_text="Optional: also unlock sign-in from this address (locked after too many failures from it).",
+    )  # fmt: skip
+
+
 @admin.register(User, site=site)
 class UserAdmin(GovernedModelAdmin):
     form = UserForm
-    list_display = ["email", "display_name", "is_active", "last_login", "date_joined", "live_sessions"]
+    list_display = ["email", "display_name", "is_active", "last_login", "date_joined", "live_sessions",
+                    "sign_in"]  # fmt: skip
     list_filter = ["is_active"]
     search_fields = ["email", "display_name"]
     readonly_fields = ["last_login", "date_joined", "scim_external_id", "deprovisioned_at"]
@@ -101,10 +114,45 @@ class UserAdmin(GovernedModelAdmin):
 
     def get_urls(self):
         view = self.admin_site.admin_view(self.force_logout_view)
+        unlock = self.admin_site.admin_view(self.unlock_view)
         return [
             path("<int:user_id>/force-logout/", view, name="accounts_user_force_logout"),
+            path("<int:user_id>/unlock-sign-in/", unlock, name="accounts_user_unlock"),
             *super().get_urls(),
         ]
+
+    def get_changelist_instance(self, request):
+        changelist = super().get_changelist_instance(request)
+        # One query for the page: which of its accounts are locked out now.
+        digests = {user.pk: identifier_digest(user.email) for user in changelist.result_list}
+        locked = locked_digests(list(digests.values()))
+        for user in changelist.result_list:  # marked on this request's rows, not on the shared admin
+            user.sign_in_locked = digests[user.pk] in locked
+        return changelist
+
+    @admin.display(description="sign-in")
+    def sign_in(self, user) -> str:
+        if not getattr(user, "sign_in_locked", False):
+            return "—"
+        url = reverse("admin:accounts_user_unlock", args=[user.pk])
+        return format_html('locked out · <a href="{}">Unlock…</a>', url)
+
+    def unlock_view(self, request, user_id):
+        """Lift a sign-in lockout of the account, and optionally of an address (user.manage; recorded)."""
+        user = get_object_or_404(self.get_queryset(request), pk=user_id)
+        if not decide(request.user, "user.manage", user).allowed:
+            raise PermissionDenied
+        form = UnlockForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            cleared = user_sign_in_unlock(actor=request.user, user=user, address=form.cleaned_data["address"])
+            messages.success(
+                request, f"Sign-in of {user} is unlocked ({cleared} failed attempt record(s) cleared)."
+            )
+            return HttpResponseRedirect(reverse("admin:accounts_user_changelist"))
+        context = {**self.admin_site.each_context(request), "title": f"Unlock sign-in of {user}",
+                   "target": user, "form": form, "failures": account_failures(user=user),
+                   "opts": self.model._meta}  # fmt: skip
+        return TemplateResponse(request, "admin/accounts/unlock.html", context)
 
     def force_logout_view(self, request, user_id):
         """End every session of the user and revoke their API tokens (user.manage; recorded)."""
@@ -125,3 +173,79 @@ class UserAdmin(GovernedModelAdmin):
 
 # SCIM tokens and groups are registered from their own module.
 from accounts import scim_admin  # noqa: E402, F401
+
+
+class NetworkListField(forms.CharField):
+    """CIDR networks, one per line (IPv4 or IPv6); every malformed line is named in the error."""
+
+    widget = forms.Textarea(attrs={"rows": 4, "cols": 50, "spellcheck": "false"})
+
+    def prepare_value(self, value):
+        return "\n".join(value) if isinstance(value, list) else value
+
+    def to_python(self, value) -> list[str]:
+        return cidr_list_clean(super().to_python(value) or "")
+
+
+class ConditionalAccessPolicyForm(forms.ModelForm):
+    """The organisation's conditional-access rules and risk weights."""
+
+    allowed_networks = NetworkListField(
+        required=False,
+        help_text="When set, sign-in only from these networks (CIDR, one per line, e.g. 192.0.2.0/24 or "
+        "2001:db8::/32).",
+    )
+    denied_networks = NetworkListField(required=False, help_text="Never sign-in from these networks.")
+
+    class Meta:
+        model = ConditionalAccessPolicy
+        fields = list(POLICY_FIELDS)
+
+    def __init__(self, *args, actor, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is None:
+            self.instance.organization = actor.organization
+
+    def clean(self):
+        data = super().clean()
+        step_up, deny = data.get("step_up_score"), data.get("deny_score")
+        if step_up is not None and deny is not None and step_up > deny:
+            self.add_error("step_up_score", "The step-up score cannot be above the deny score.")
+        return data
+
+    def validate_unique(self) -> None:
+        pass  # one policy per organisation: the service says so plainly
+
+
+@admin.register(ConditionalAccessPolicy, site=site)
+class ConditionalAccessPolicyAdmin(ActorFormMixin, GovernedModelAdmin):
+    """Conditional access of the administrator's organisation (organization.manage); never deleted,
+    switched off with *enabled* instead."""
+
+    form = ConditionalAccessPolicyForm
+    list_display = [
+        "organization",
+        "enabled",
+        "device_compliance",
+        "step_up_score",
+        "deny_score",
+        "updated_at",
+    ]
+    list_select_related = ["organization"]
+    fieldsets = [
+        (None, {"fields": ["enabled"]}),
+        ("Networks", {"fields": ["allowed_networks", "denied_networks"]}),
+        ("Device", {"fields": ["device_compliance"]}),
+        ("Risk score", {"fields": ["new_network_weight", "new_country_weight", "recent_failure_weight",
+                                   "impossible_travel_weight", "travel_window_minutes",
+                                   "step_up_score", "deny_score"]}),
+    ]  # fmt: skip
+
+    def service_save(self, request, obj, form, change):
+        organization = obj.organization if change else request.user.organization
+        if not change and ConditionalAccessPolicy.objects.filter(organization=organization).exists():
+            raise ValidationError(
+                "Your organisation has a conditional-access policy already; change that one."
+            )
+        values = {name: form.cleaned_data[name] for name in POLICY_FIELDS if name in form.cleaned_data}
+        return conditional_access_policy_save(actor=request.user, organization=organization, **values)

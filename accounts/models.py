@@ -124,6 +124,7 @@ class SessionEnd(models.TextChoices):
     LIMIT = "limit", "Ended: too many sessions (the oldest gives way)"
     REFUSED = "refused", "Refused: too many sessions"
     DEACTIVATED = "deactivated", "The account was deactivated"
+    CONDITIONAL = "conditional", "Refused by the organisation's access policy"
 
 
 class UserSession(models.Model):
@@ -138,6 +139,8 @@ class UserSession(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sessions")
     session_ref = models.CharField(max_length=64, unique=True)
     ip = models.GenericIPAddressField(null=True, blank=True)
+    # From a trusted proxy's header only (governance.middleware.client_country); empty when unknown.
+    country = models.CharField(max_length=2, blank=True)
     user_agent = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     last_seen_at = models.DateTimeField(default=timezone.now)
@@ -227,3 +230,61 @@ class ScimGroup(models.Model):
 
     def __str__(self) -> str:
         return self.display_name
+
+
+class DeviceCompliance(models.TextChoices):
+    OFF = "off", "Not required"
+    STEP_UP = "step_up", "Required, or a second factor"
+    REQUIRE = "require", "Required: refuse other devices"
+
+
+def _networks() -> list:
+    return []
+
+
+class ConditionalAccessPolicy(models.Model):
+    """An organisation's conditional-access rules, weighed at every sign-in and whenever a live
+    session's network changes (``accounts.conditional``).
+
+    Network lists hold normalised CIDRs (IPv4 and IPv6). A denied network, or an allow-list the
+    address is not on, refuses outright; so does a non-compliant device when ``device_compliance``
+    is ``require``. Otherwise the risk factors add up to a score: at ``step_up_score`` a second
+    factor is required, at ``deny_score`` the sign-in is refused.
+    """
+
+    organization = models.OneToOneField(
+        "tenancy.Organization", on_delete=models.PROTECT, related_name="conditional_access_policy"
+    )
+    enabled = models.BooleanField(default=True)
+    allowed_networks = models.JSONField(default=_networks, blank=True)
+    denied_networks = models.JSONField(default=_networks, blank=True)
+    device_compliance = models.CharField(
+        max_length=8, choices=DeviceCompliance.choices, default=DeviceCompliance.OFF
+    )
+    step_up_score = models.PositiveSmallIntegerField(default=30)
+    deny_score = models.PositiveSmallIntegerField(default=80)
+    new_network_weight = models.PositiveSmallIntegerField(default=20)
+    new_country_weight = models.PositiveSmallIntegerField(default=30)
+    recent_failure_weight = models.PositiveSmallIntegerField(
+        default=10, help_text="Per failed sign-in counted against the account now (at most three)."
+    )
+    impossible_travel_weight = models.PositiveSmallIntegerField(default=60)
+    travel_window_minutes = models.PositiveIntegerField(
+        default=120,
+        help_text="A sign-in from another country than a session seen this many minutes ago is "
+        "impossible travel.",
+    )
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "conditional access policy"
+        verbose_name_plural = "conditional access policies"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(step_up_score__lte=models.F("deny_score")),
+                name="accounts_conditional_step_up_below_deny",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Conditional access · {self.organization}"

@@ -1,12 +1,20 @@
-"""Session records from Django's login and logout signals (allauth signs in through them)."""
+"""Session records, conditional access and brute-force records from the signals of frameworks we
+do not own: Django's login, logout and failed-login signals (allauth signs in through them) and
+axes' lockout signal."""
 
 from __future__ import annotations
 
-from django.contrib.auth.signals import user_logged_in, user_logged_out
+from axes.signals import user_locked_out
+from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 
 from accounts.models import SessionEnd, UserSession
 from accounts.sessions import session_end, session_ref_of, session_start
+
+# The address a session was last weighed from: a request from another one is weighed again.
+ACCESS_CHECKED_ADDRESS = "conditional_access_address"
+# Set on a session whose sign-in conditional access refused: it is signed out, never used.
+ACCESS_DENIED = "conditional_access_denied"
 
 
 def _key(request) -> str | None:
@@ -16,13 +24,28 @@ def _key(request) -> str | None:
 
 @receiver(user_logged_in, dispatch_uid="accounts.session_start")
 def start_session(sender, request, user, **kwargs) -> None:
+    """Weigh the sign-in (conditional access), then act on the decision: a refusal records no
+    session and marks this one refused (``SessionControlMiddleware`` signs it out with the
+    response, or at its next request at the latest); a step-up marks the session for the MFA
+    enforcement; otherwise the session is recorded and the account's failure count cleared."""
     key = _key(request)
     if key is None:
         return
-    from governance.middleware import _client_ip
+    from accounts.conditional import STEP_UP_SESSION_KEY, Outcomes, conditional_access_evaluate
+    from accounts.lockout import account_failures_clear
+    from governance.middleware import _client_ip, client_country
 
-    session_start(user=user, session_key=key, ip=_client_ip(request),
+    decision = conditional_access_evaluate(user=user, request=request, trigger="sign_in")
+    if decision is not None and decision.outcome == Outcomes.DENY:
+        request.session[ACCESS_DENIED] = True
+        return
+    ip = _client_ip(request)
+    session_start(user=user, session_key=key, ip=ip, country=client_country(request) or "",
                   user_agent=request.headers.get("User-Agent", ""))  # fmt: skip
+    request.session[ACCESS_CHECKED_ADDRESS] = ip or ""
+    if decision is not None and decision.outcome == Outcomes.STEP_UP:
+        request.session[STEP_UP_SESSION_KEY] = True
+    account_failures_clear(user=user)
 
 
 @receiver(user_logged_out, dispatch_uid="accounts.session_end")
@@ -33,3 +56,23 @@ def end_session(sender, request, user, **kwargs) -> None:
     row = UserSession.objects.filter(session_ref=session_ref_of(key), ended_at__isnull=True).first()
     if row is not None:
         session_end(actor=user, row=row, reason=SessionEnd.LOGOUT)
+
+
+@receiver(user_login_failed, dispatch_uid="accounts.login_failed")
+def record_login_failure(sender, credentials, request=None, **kwargs) -> None:
+    # Django masks secrets in ``credentials``; the identifier is kept only as a keyed digest.
+    from accounts.lockout import login_failure_record
+
+    login_failure_record(request=request, credentials=credentials, surface=_surface(request))
+
+
+@receiver(user_locked_out, dispatch_uid="accounts.locked_out")
+def record_lockout(sender, request=None, username=None, ip_address=None, **kwargs) -> None:
+    from accounts.lockout import lockout_record
+
+    lockout_record(request=request, identifier=username)
+
+
+def _surface(request) -> str:
+    path = getattr(request, "path", "") or ""
+    return "control_panel" if path.startswith("/admin/") else "sign_in"

@@ -1,4 +1,4 @@
-"""Users (and SCIM tokens and groups) as governed resources of the decision point."""
+"""Users, SCIM tokens and groups, and conditional-access policies as governed resources of the decision point."""
 
 from governance.access import resources as access_resources
 from governance.access.resources import Resource
@@ -6,7 +6,7 @@ from governance.access.resources import Resource
 
 def register() -> None:
     """Register the account models (called from the app's ``ready``)."""
-    from accounts.models import ScimGroup, ScimToken, User
+    from accounts.models import ConditionalAccessPolicy, ScimGroup, ScimToken, User
 
     access_resources.register(
         Resource(
@@ -16,19 +16,21 @@ def register() -> None:
             actions={"view": "user.view", "add": "user.manage", "change": "user.manage"},
         )
     )
-    # SCIM tokens are organisation-level configuration: platform administrators only.
-    access_resources.register(
-        Resource(
-            ScimToken,
-            organization_field="organization",
-            workspace_field=None,
-            actions={
-                "view": "organization.manage",
-                "add": "organization.manage",
-                "change": "organization.manage",
-            },
+    # SCIM tokens and conditional-access policies are organisation-level configuration:
+    # platform administrators only.
+    for model in (ScimToken, ConditionalAccessPolicy):
+        access_resources.register(
+            Resource(
+                model,
+                organization_field="organization",
+                workspace_field=None,
+                actions={
+                    "view": "organization.manage",
+                    "add": "organization.manage",
+                    "change": "organization.manage",
+                },
+            )
         )
-    )
     # Groups are written by the identity provider only (SCIM); people read them.
     access_resources.register(
         Resource(

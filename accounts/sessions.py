@@ -33,13 +33,19 @@ def _event(action: str, *, actor, row: UserSession, **data) -> None:
     )  # fmt: skip
 
 
-def session_start(*, user: User, session_key: str, ip: str | None, user_agent: str) -> UserSession:
+def session_start(
+    *, user: User, session_key: str, ip: str | None, user_agent: str, country: str = ""
+) -> UserSession:
     """Record a new session; past the limit, end the oldest or refuse this one (as configured)."""
     limit = settings.SESSION_CONCURRENCY_LIMIT
     with audited_transaction():
         User.objects.select_for_update().filter(pk=user.pk).first()  # one login at a time per user
         row = UserSession.objects.create(
-            user=user, session_ref=session_ref_of(session_key), ip=ip, user_agent=user_agent[:300]
+            user=user,
+            session_ref=session_ref_of(session_key),
+            ip=ip,
+            country=country,
+            user_agent=user_agent[:300],
         )
         _event("session.started", actor=user, row=row, ip=ip)
         live = list(UserSession.objects.filter(user=user, ended_at__isnull=True).exclude(pk=row.pk)

@@ -31,8 +31,18 @@ EVENT_CATEGORIES: dict[str, Category] = {
     "grant.revoked": Category.ADMIN,
     "api_token.created": Category.AUTHENTICATION,
     "access.denied": Category.ACCESS,
+    # Sign-in (docs/identity.md): success, failure with its reason, lockouts and their lifting.
+    "login.succeeded": Category.AUTHENTICATION,
+    "login.failed": Category.AUTHENTICATION,
+    "login.locked_out": Category.AUTHENTICATION,
+    "login.unlocked": Category.ADMIN,
+    # Older names of login.succeeded and login.failed: still accepted so that older rows read alike.
     "auth.login": Category.AUTHENTICATION,
     "auth.login_failed": Category.AUTHENTICATION,
+    # Conditional access: each decision with its score and reasons; the per-organisation rules.
+    "access.conditional_decision": Category.ACCESS,
+    "conditional_access.policy_created": Category.ADMIN,
+    "conditional_access.policy_updated": Category.ADMIN,
     "auth.logout": Category.AUTHENTICATION,
     "session.started": Category.AUTHENTICATION,
     "session.ended": Category.AUTHENTICATION,

@@ -1,14 +1,15 @@
-"""Authentication events from Django's signals (allauth signs in through django.contrib.auth)."""
+"""Authentication events from Django's signals (allauth signs in through django.contrib.auth).
+
+Failed sign-ins and lockouts are recorded by ``accounts.receivers`` (see ``accounts.lockout``)."""
 
 from __future__ import annotations
 
 import hashlib
 
-from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.db import transaction
 from django.dispatch import receiver
 
-from audit.models import Outcome
 from audit.services import audit_event_record
 
 
@@ -22,7 +23,7 @@ def _session_ref(request) -> str:
 def record_login(sender, request, user, **kwargs) -> None:
     with transaction.atomic():
         audit_event_record(
-            action="auth.login",
+            action="login.succeeded",
             actor=user,
             target=user,
             organization_id=user.organization_id,
@@ -41,17 +42,4 @@ def record_logout(sender, request, user, **kwargs) -> None:
             target=user,
             organization_id=user.organization_id,
             data={"session": _session_ref(request)},
-        )
-
-
-@receiver(user_login_failed, dispatch_uid="audit.login_failed")
-def record_login_failure(sender, credentials, request=None, **kwargs) -> None:
-    # Django masks secrets in ``credentials``; only the identifier is kept, trimmed.
-    login = str(credentials.get("email") or credentials.get("username") or "")[:254]
-    if "@" not in login or " " in login:
-        # Not shaped like an address: perhaps a password typed into the wrong field. Keep a digest.
-        login = "sha256:" + hashlib.sha256(login.encode()).hexdigest()[:16]
-    with transaction.atomic():
-        audit_event_record(
-            action="auth.login_failed", actor=None, outcome=Outcome.FAILED, data={"login": login}
         )

@@ -61,9 +61,9 @@ RENAMES = ("Operations", "Finance", "Logistics", "Research", "Support", "Billing
 
 # (action, outcome, weight): weights are shares of all events, in percent.
 MIX = (
-    ("auth.login", "success", 22.0),
+    ("login.succeeded", "success", 22.0),
     ("auth.logout", "success", 12.0),
-    ("auth.login_failed", "failed", 2.0),
+    ("login.failed", "failed", 2.0),
     ("workspace.updated", "success", 10.0),
     ("membership.created", "success", 3.0),
     ("membership.role_changed", "success", 4.0),

@@ -25,6 +25,11 @@ class ControlPanelLoginForm(AdminAuthenticationForm):
         if not user.is_active:
             raise ValidationError(self.error_messages["inactive"], code="inactive")
         if not decide(user, "admin.access").allowed:
+            from accounts.lockout import FailureReason, login_refusal_record
+
+            login_refusal_record(
+                user=user, reason=FailureReason.NO_CONTROL_PANEL_ROLE, surface="control_panel"
+            )
             raise ValidationError(
                 "This account has no role that opens the control panel. "
                 "Builders and operators sign in at /accounts/login/.",

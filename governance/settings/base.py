@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import timedelta
 from pathlib import Path
 
@@ -32,6 +33,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "allauth",
     "allauth.account",
+    # Brute-force protection (accounts.lockout): after audit and accounts, so that the ledger's
+    # failure receiver sees a refused attempt before axes counts it.
+    "axes",
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
@@ -60,6 +64,8 @@ MIDDLEWARE = [
     "governance.middleware.SessionControlMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # Turns a sign-in refused for too many failures into the lockout page (last: it sees the response).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "governance.urls"
@@ -99,6 +105,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out account or address before any password is checked.
+    "accounts.backends.LockoutBackend",
     # Passwords are checked by a backend that never answers permission questions (see
     # accounts.backends); every permission question goes to the decision point.
     "accounts.backends.PasswordOnlyBackend",
@@ -127,6 +135,28 @@ ACCOUNT_ADAPTER = "accounts.adapters.ClosedSignupAccountAdapter"
 ACCOUNT_LOGOUT_ON_GET = False
 ACCOUNT_SESSION_REMEMBER = False
 ACCOUNT_PREVENT_ENUMERATION = True
+# Failed sign-ins are counted by axes (below), in the database, for every login page alike;
+# allauth's own cache-based counter for them is off so that one rule, with one message, applies.
+ACCOUNT_RATE_LIMITS = {"login_failed": None}
+
+# Brute-force protection (accounts.lockout, docs/identity.md): LOGIN_FAILURE_LIMIT failed sign-ins
+# for one account, or from one address, lock that account or address for LOGIN_LOCKOUT_SECONDS.
+# Accounts are counted by a keyed digest of the identifier typed in (existing or not: the same
+# answer either way); a successful sign-in clears its account's count, never its address's.
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+if AXES_FAILURE_LIMIT < 1:
+    raise ImproperlyConfigured("LOGIN_FAILURE_LIMIT must be at least 1.")
+AXES_COOLOFF_TIME = timedelta(seconds=env_int("LOGIN_LOCKOUT_SECONDS", 15 * 60))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own: the account OR the address
+AXES_USERNAME_CALLABLE = "accounts.lockout.attempt_identifier"
+AXES_CLIENT_IP_CALLABLE = "accounts.lockout.attempt_address"
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+AXES_RESET_ON_SUCCESS = False  # accounts.receivers clears the account's count only
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # a lockout ends when its cool-off says
+AXES_DISABLE_ACCESS_LOG = True  # successful sign-ins are in the ledger and in UserSession
+AXES_ENABLE_ADMIN = False  # the control panel shows lockouts on the user list instead
+AXES_SENSITIVE_PARAMETERS = ["username", "login", "email", "password", "ip_address"]
+AXES_VERBOSE = False
 
 # django-guardian: no anonymous user row; grants use direct foreign-key tables.
 ANONYMOUS_USER_NAME = None
@@ -323,3 +353,19 @@ CELERY_BEAT_SCHEDULE["evidence-orders-expire"] = {
     "task": "audit.tasks.evidence_orders_expire",
     "schedule": 3600.0,
 }
+# Conditional access (accounts.conditional, docs/identity.md). TRUSTED_PROXIES: CIDRs of reverse
+# proxies whose X-Forwarded-For and country header are believed; from any other peer both are
+# ignored. The country header is set by such a proxy (no GeoIP database ships with the portal).
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
+for _proxy in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"TRUSTED_PROXIES: {_proxy!r} is not an address or CIDR network."
+        ) from None
+CONDITIONAL_ACCESS_COUNTRY_HEADER = env_str("CONDITIONAL_ACCESS_COUNTRY_HEADER", "X-Client-Country")
+# The device-management proxy signs X-Device-Compliance with this HMAC-SHA256 key (empty: no device
+# is ever compliant by header); a signature older than the window is stale.
+DEVICE_COMPLIANCE_KEY = env_str("DEVICE_COMPLIANCE_KEY", "")
+DEVICE_COMPLIANCE_MAX_AGE_SECONDS = env_int("DEVICE_COMPLIANCE_MAX_AGE_SECONDS", 300)

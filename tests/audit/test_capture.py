@@ -100,13 +100,14 @@ def test_an_update_that_changes_nothing_of_note_is_not_recorded(drained):
 
 def test_login_success_failure_and_logout_are_recorded(world, client):
     client.post(reverse("account_login"), {"login": "viewer@acme.test", "password": "wrong password"})
-    failed = AuditEvent.objects.get(action="auth.login_failed")
+    failed = AuditEvent.objects.get(action="login.failed")
     assert failed.outcome == "failed"
-    assert failed.data == {"login": "viewer@acme.test"}
+    assert failed.data["reason"] == "bad_credentials"
+    assert failed.target_id == str(world.users["viewer"].pk)
     assert b"wrong password" not in bytes(failed.canonical)
 
     client.post(reverse("account_login"), {"login": "viewer@acme.test", "password": PASSWORD})
-    login = AuditEvent.objects.get(action="auth.login")
+    login = AuditEvent.objects.get(action="login.succeeded")
     assert login.actor_id == world.users["viewer"].pk
     assert len(login.data["session"]) == 16
 

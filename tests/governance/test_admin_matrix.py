@@ -12,8 +12,9 @@ import pytest
 from django.urls import reverse
 
 from governance.admin_site import site
-from tests.audit.evidence_world import evidence_orders_of
+from tests.accounts.conditional_world import conditional_access_of
 from tests.accounts.scim_world import scim_objects_of
+from tests.audit.evidence_world import evidence_orders_of
 from tests.conftest import ROLE_ORDER, build_world
 from tests.workflows.network_boundary_world import network_boundary_of
 from tests.workflows.secrets_world import secrets_objects_of
@@ -281,9 +282,11 @@ MATRIX["audit.evidenceorder"] = {
     "history/sibling": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
     "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
 }
-# SCIM tokens are organisation configuration (platform administrators create and revoke them; a
-# token is never edited or deleted); SCIM groups are read-only, written by the identity provider.
-_SCIM_ROWS = {
+# Organisation configuration (platform administrators of their own organisation only, through
+# organization.manage): SCIM tokens are created and revoked, never edited or deleted; SCIM groups
+# are read-only, written by the identity provider; the conditional-access policy is switched off,
+# never deleted.
+_ORG_CONFIG_ROWS = {
     "changelist":      (_, OK,      DENY,    _, _, _, DENY,    DENY),
     "add":             (_, OK,      DENY,    _, _, _, DENY,    DENY),
     "change/own":      (_, OK,      DENY,    _, _, _, DENY,    DENY),
@@ -293,8 +296,9 @@ _SCIM_ROWS = {
     "history/own":     (_, OK,      MISSING, _, _, _, MISSING, MISSING),
     "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
 }
-MATRIX["accounts.scimtoken"] = _SCIM_ROWS
-MATRIX["accounts.scimgroup"] = {**_SCIM_ROWS, "add": (_, DENY, DENY, _, _, _, DENY, DENY)}
+MATRIX["accounts.scimtoken"] = _ORG_CONFIG_ROWS
+MATRIX["accounts.scimgroup"] = {**_ORG_CONFIG_ROWS, "add": (_, DENY, DENY, _, _, _, DENY, DENY)}
+MATRIX["accounts.conditionalaccesspolicy"] = _ORG_CONFIG_ROWS
 # fmt: on
 
 
@@ -323,6 +327,7 @@ def _objects(world):
         "workflows.changerequest": world.changes,
         "workflows.serviceaccount": service_accounts_of(world),
         **network_boundary_of(world),
+        **conditional_access_of(world),
         **secrets_objects_of(world),
         **evidence_orders_of(world),
         **scim_objects_of(world),
