@@ -206,6 +206,19 @@ def mfa_device_for(user):
     return device or TOTPDevice.objects.create(user=user, name="Test app", confirmed=True)
 
 
+def app_code_of(device, ahead: int = 0) -> str:
+    """The code the person's authenticator app shows now (``ahead`` steps later), computed from
+    the device's key the way the app does."""
+    import time
+
+    from django_otp.oath import TOTP
+
+    device.refresh_from_db()
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift + ahead)
+    totp.time = time.time()
+    return f"{totp.token():0{device.digits}d}"
+
+
 def mfa_complete(client, user) -> None:
     """Verify the client's session with the user's TOTP device through django-otp's own session
     login (what a correct code does), and note it on the session's record."""

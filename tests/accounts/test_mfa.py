@@ -5,31 +5,21 @@ removal and the administrator's reset."""
 from __future__ import annotations
 
 import logging
-import time
 
 import pytest
 from django.test import Client
 from django.urls import reverse
 from django_otp import DEVICE_ID_SESSION_KEY
-from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import mfa
 from accounts.models import BackupCode, BackupCodeDevice, UserSession
 from accounts.sessions import session_ref_of
 from audit.models import AuditEvent
-from tests.conftest import PASSWORD, mfa_device_for
+from tests.conftest import PASSWORD, app_code_of, mfa_device_for
 
 pytestmark = pytest.mark.no_auto_mfa
 HOME = "/"
-
-
-def code_of(device: TOTPDevice, ahead: int = 0) -> str:
-    """The code the person's app shows now (``ahead`` steps later), computed from the device key."""
-    device.refresh_from_db()
-    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift + ahead)
-    totp.time = time.time()
-    return f"{totp.token():0{device.digits}d}"
 
 
 def signed_in(user) -> Client:
@@ -65,16 +55,20 @@ def test_first_sign_in_forces_enrolment_with_a_qr_code_then_shows_backup_codes_o
     assert "otpauth://" not in page.content.decode()
     device = TOTPDevice.objects.get(user=viewer, confirmed=False)
 
-    confirmed = client.post(reverse("account-mfa-enrol"), {"code": code_of(device), "name": "Phone", "next": "/"})
+    confirmed = client.post(
+        reverse("account-mfa-enrol"), {"code": app_code_of(device), "name": "Phone", "next": "/"}
+    )
     assert confirmed.status_code == 200
     codes = confirmed.context["codes"]
     assert len(codes) == 10
     assert "no-store" in confirmed["Cache-Control"]
     device.refresh_from_db()
-    assert device.confirmed and device.name == "Phone"
+    assert device.confirmed
+    assert device.name == "Phone"
     assert client.session.session_key != key_before
     row = session_row(client)
-    assert row.pk == row_before.pk and row.mfa_verified_at is not None
+    assert row.pk == row_before.pk
+    assert row.mfa_verified_at is not None
     assert UserSession.objects.filter(user=viewer).count() == 1
     assert client.get(HOME).status_code == 200
     assert [e.data["method"] for e in events("mfa.enrolled")] == ["totp"]
@@ -107,9 +101,11 @@ def test_enrolled_person_verifies_with_their_app_and_goes_where_they_were_going(
     response = client.get(reverse("workflow-list"))
     assert response["Location"] == f"{reverse('account-mfa-verify')}?next=%2Fworkflows%2F"
     wrong = client.post(reverse("account-mfa-verify"), {"code": "12345", "next": "/workflows/"})
-    assert wrong.status_code == 200 and "not correct" in wrong.content.decode()
-    ok = client.post(reverse("account-mfa-verify"), {"code": code_of(device), "next": "/workflows/"})
-    assert ok.status_code == 302 and ok["Location"] == "/workflows/"
+    assert wrong.status_code == 200
+    assert "not correct" in wrong.content.decode()
+    ok = client.post(reverse("account-mfa-verify"), {"code": app_code_of(device), "next": "/workflows/"})
+    assert ok.status_code == 302
+    assert ok["Location"] == "/workflows/"
     assert client.get(reverse("workflow-list")).status_code == 200
     assert [e.data["method"] for e in events("mfa.verified")] == ["totp"]
     assert events("mfa.failed")[0].outcome == "failed"
@@ -120,7 +116,9 @@ def test_verification_never_redirects_off_site(world):
     builder = world.users["workflow_builder"]
     device = mfa_device_for(builder)
     client = signed_in(builder)
-    ok = client.post(reverse("account-mfa-verify"), {"code": code_of(device), "next": "https://evil.test/"})
+    ok = client.post(
+        reverse("account-mfa-verify"), {"code": app_code_of(device), "next": "https://evil.test/"}
+    )
     assert ok["Location"] == reverse("home")
 
 
@@ -130,7 +128,7 @@ def test_totp_replay_is_refused_recorded_and_creates_no_verified_session(world):
     officer = world.users["compliance_officer"]
     device = mfa_device_for(officer)
     first = signed_in(officer)
-    code = code_of(device)
+    code = app_code_of(device)
     assert first.post(reverse("account-mfa-verify"), {"code": code})["Location"] == reverse("home")
 
     attacker = signed_in(officer)
@@ -156,7 +154,7 @@ def test_failures_are_throttled_and_recorded_as_such(world, settings):
     device = mfa_device_for(builder)
     client = signed_in(builder)
     client.post(reverse("account-mfa-verify"), {"code": "000000"})
-    response = client.post(reverse("account-mfa-verify"), {"code": code_of(device)})
+    response = client.post(reverse("account-mfa-verify"), {"code": app_code_of(device)})
     assert "Too many wrong codes" in response.content.decode()
     assert [e.data["reason"] for e in events("mfa.failed")] == ["bad_code", "throttled"]
     assert client.get(HOME).status_code == 302
@@ -177,7 +175,8 @@ def test_backup_codes_work_once_each_and_are_stored_only_as_keyed_digests(world)
     assert again.status_code == 200
     assert events("mfa.failed")[0].data["reason"] == "bad_code"
     digests = list(BackupCode.objects.values_list("digest", flat=True))
-    assert len(digests) == 9 and all(len(d) == 64 for d in digests)
+    assert len(digests) == 9
+    assert all(len(d) == 64 for d in digests)
     assert not any(code.replace("-", "") in digest.upper() for code in codes for digest in digests)
 
 
@@ -203,7 +202,12 @@ def test_session_api_calls_need_mfa_token_calls_do_not(world):
 
 @pytest.mark.parametrize(
     ("path", "status"),
-    [("/healthz", 200), ("/ledger/public-key.pem", 200), ("/accounts/logout/", 200), ("/static/css/portal.css", None)],
+    [
+        ("/healthz", 200),
+        ("/ledger/public-key.pem", 200),
+        ("/accounts/logout/", 200),
+        ("/static/css/portal.css", None),
+    ],
 )
 def test_only_sign_in_out_mfa_pages_static_health_and_ledger_keys_are_exempt(world, path, status):
     """GIVEN a password-only session WHEN it opens an exempt path THEN it is not sent to MFA."""
@@ -214,7 +218,9 @@ def test_only_sign_in_out_mfa_pages_static_health_and_ledger_keys_are_exempt(wor
         assert response.status_code == status
 
 
-@pytest.mark.parametrize("path", ["/no-such-page/", "/oncall/", "/admin/", "/accounts/sessions/", "/workflows/"])
+@pytest.mark.parametrize(
+    "path", ["/no-such-page/", "/oncall/", "/admin/", "/accounts/sessions/", "/workflows/"]
+)
 def test_every_other_path_is_enforced_unknown_ones_too(world, path):
     """GIVEN a password-only session WHEN it opens any other path, known or not THEN MFA first."""
     client = signed_in(world.users["viewer"])
@@ -255,7 +261,7 @@ def test_idp_mfa_claim_counts_unless_a_step_up_is_required(world):
     assert response["Location"].startswith(reverse("account-mfa-enrol"))
     device = mfa_device_for(viewer)
     assert client.get(HOME)["Location"].startswith(reverse("account-mfa-verify"))
-    client.post(reverse("account-mfa-verify"), {"code": code_of(device)})
+    client.post(reverse("account-mfa-verify"), {"code": app_code_of(device)})
     assert client.get(HOME).status_code == 200
 
     other = signed_in(world.users["auditor"])
@@ -276,7 +282,7 @@ def test_control_panel_needs_a_verified_session_and_its_login_leads_through_mfa(
     index = client.get(reverse("admin:index"))
     assert index["Location"] == f"{reverse('account-mfa-verify')}?next=%2Fadmin%2F"
     assert client.get(reverse("admin:login"))["Location"].startswith(reverse("account-mfa-verify"))
-    client.post(reverse("account-mfa-verify"), {"code": code_of(device), "next": "/admin/"})
+    client.post(reverse("account-mfa-verify"), {"code": app_code_of(device), "next": "/admin/"})
     assert client.get(reverse("admin:index")).status_code == 200
 
 
@@ -307,7 +313,8 @@ def test_people_see_and_remove_their_own_devices_only(world):
 
     mfa_complete(client, builder)
     page = client.get(reverse("account-mfa"))
-    assert page.status_code == 200 and "Test app" in page.content.decode()
+    assert page.status_code == 200
+    assert "Test app" in page.content.decode()
     stranger = client.post(reverse("account-mfa-device-remove", args=["totp", others.pk]))
     assert stranger.status_code == 404
     removed = client.post(reverse("account-mfa-device-remove", args=["totp", device.pk]))
@@ -364,7 +371,7 @@ def test_the_otpauth_uri_and_the_key_are_never_logged(world):
         client = signed_in(world.users["viewer"])
         client.get(reverse("account-mfa-enrol"))
         device = TOTPDevice.objects.get(user=world.users["viewer"], confirmed=False)
-        client.post(reverse("account-mfa-enrol"), {"code": code_of(device)})
+        client.post(reverse("account-mfa-enrol"), {"code": app_code_of(device)})
         logging.getLogger("accounts").info("capture works")
     finally:
         root.removeHandler(handler)
@@ -374,4 +381,5 @@ def test_the_otpauth_uri_and_the_key_are_never_logged(world):
     assert "otpauth" not in text
     assert device.key not in text
     ledger = "".join(bytes(e.canonical).decode() for e in AuditEvent.objects.all())
-    assert device.key not in ledger and "otpauth" not in ledger
+    assert device.key not in ledger
+    assert "otpauth" not in ledger
