@@ -13,7 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from accounts import services
+from accounts import mfa, services
 from accounts.conditional import POLICY_FIELDS, cidr_list_clean, conditional_access_policy_save
 from accounts.lockout import account_failures, identifier_digest, locked_digests, user_sign_in_unlock
 from accounts.models import ConditionalAccessPolicy, User, UserSession
@@ -61,7 +61,7 @@ class UnlockForm(forms.Form):
 class UserAdmin(GovernedModelAdmin):
     form = UserForm
     list_display = ["email", "display_name", "is_active", "last_login", "date_joined", "live_sessions",
-                    "sign_in"]  # fmt: skip
+                    "sign_in", "mfa_status"]  # fmt: skip
     list_filter = ["is_active"]
     search_fields = ["email", "display_name"]
     readonly_fields = ["last_login", "date_joined", "scim_external_id", "deprovisioned_at"]
@@ -112,12 +112,19 @@ class UserAdmin(GovernedModelAdmin):
         url = reverse("admin:accounts_user_force_logout", args=[user.pk])
         return format_html('{} live · <a href="{}">Sign out everywhere…</a>', count, url)
 
+    @admin.display(description="MFA")
+    def mfa_status(self, user) -> str:
+        url = reverse("admin:accounts_user_mfa_reset", args=[user.pk])
+        return format_html('<a href="{}">Reset MFA…</a>', url)
+
     def get_urls(self):
         view = self.admin_site.admin_view(self.force_logout_view)
         unlock = self.admin_site.admin_view(self.unlock_view)
+        reset = self.admin_site.admin_view(self.mfa_reset_view)
         return [
             path("<int:user_id>/force-logout/", view, name="accounts_user_force_logout"),
             path("<int:user_id>/unlock-sign-in/", unlock, name="accounts_user_unlock"),
+            path("<int:user_id>/mfa-reset/", reset, name="accounts_user_mfa_reset"),
             *super().get_urls(),
         ]
 
@@ -169,6 +176,23 @@ class UserAdmin(GovernedModelAdmin):
         context = {**self.admin_site.each_context(request), "title": f"Sign {user} out everywhere",
                    "target": user, "live": live, "opts": self.model._meta}  # fmt: skip
         return TemplateResponse(request, "admin/accounts/force_logout.html", context)
+
+    def mfa_reset_view(self, request, user_id):
+        """Remove every MFA device of the user (lost phone); their next request leads to
+        enrolment. Needs user.manage; recorded as ``mfa.reset``."""
+        user = get_object_or_404(self.get_queryset(request), pk=user_id)
+        if not decide(request.user, "user.manage", user).allowed:
+            raise PermissionDenied
+        if request.method == "POST":
+            removed = mfa.mfa_reset(actor=request.user, user=user)
+            messages.success(
+                request, f"Two-step verification of {user} is reset ({removed} device(s) removed)."
+            )
+            return HttpResponseRedirect(reverse("admin:accounts_user_changelist"))
+        context = {**self.admin_site.each_context(request), "title": f"Reset two-step verification of {user}",
+                   "target": user, "devices": mfa.second_factors_of(user),
+                   "backup_left": mfa.backup_codes_remaining(user), "opts": self.model._meta}  # fmt: skip
+        return TemplateResponse(request, "admin/accounts/mfa_reset.html", context)
 
 
 # SCIM tokens and groups are registered from their own module.

@@ -9,6 +9,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
+from django_otp.models import Device, ThrottlingMixin, TimestampMixin
 
 from governance.regions import DataRegion
 
@@ -288,3 +290,59 @@ class ConditionalAccessPolicy(models.Model):
 
     def __str__(self) -> str:
         return f"Conditional access · {self.organization}"
+
+
+def backup_code_digest(*, user_id: int, code: str) -> str:
+    """Keyed digest of one backup code (HMAC-SHA-256 under the SECRET_KEY, bound to its user).
+
+    Codes carry 50 random bits: a plain hash could be searched offline from a copy of the
+    database; without the key, a digest is useless. Changing the SECRET_KEY voids every code.
+    """
+    normalized = "".join(code.split()).replace("-", "").upper()
+    return salted_hmac("accounts.backup-code", f"{user_id}:{normalized}", algorithm="sha256").hexdigest()
+
+
+class BackupCodeDevice(TimestampMixin, ThrottlingMixin, Device):
+    """One person's set of single-use backup codes, a django-otp device.
+
+    The codes are kept only as keyed digests (``BackupCode``), never in clear — unlike
+    django-otp's static plugin, which stores its tokens as typed. A code is spent by deleting
+    its row, so two requests cannot both use it. Failures are throttled like the TOTP device's.
+    """
+
+    class Meta(Device.Meta):
+        verbose_name = "backup code set"
+
+    def verify_token(self, token) -> bool:
+        allowed, _ = self.verify_is_allowed()
+        if not allowed:
+            return False
+        digest = backup_code_digest(user_id=self.user_id, code=str(token))
+        spent, _ = self.codes.filter(digest=digest).delete()
+        if spent:
+            self.throttle_reset(commit=False)
+            self.set_last_used_timestamp(commit=False)
+            self.save()
+            return True
+        self.throttle_increment(commit=True)
+        return False
+
+    def get_throttle_factor(self) -> int:
+        return settings.MFA_BACKUP_CODE_THROTTLE_FACTOR
+
+    @property
+    def remaining(self) -> int:
+        return self.codes.count()
+
+
+class BackupCode(models.Model):
+    """One unused backup code of a ``BackupCodeDevice``, as its keyed digest."""
+
+    device = models.ForeignKey(BackupCodeDevice, on_delete=models.CASCADE, related_name="codes")
+    digest = models.CharField(max_length=64)
+
+    class Meta:
+        indexes = [models.Index(fields=["device", "digest"], name="accounts_backupcode_lookup")]
+
+    def __str__(self) -> str:
+        return f"backup code of {self.device.user}"

@@ -38,7 +38,9 @@ class ControlPanelLoginForm(AdminAuthenticationForm):
 
 
 class ControlPanelSite(admin.AdminSite):
-    """Branding and an access rule: only roles granting ``admin.access`` open the control panel."""
+    """Branding and an access rule: only roles granting ``admin.access`` open the control panel,
+    and only in a session that has passed MFA (an OTP-verified admin site). Its password form
+    signs in like the portal's; the MFA middleware then sends the session to verification."""
 
     site_header = "Governance control panel"
     site_title = "Governance portal"
@@ -47,8 +49,15 @@ class ControlPanelSite(admin.AdminSite):
     enable_nav_sidebar = True
 
     def has_permission(self, request) -> bool:
+        from accounts.mfa import session_is_verified
+
         user = request.user
-        return bool(user.is_active and user.is_authenticated and decide(user, "admin.access").allowed)
+        return bool(
+            user.is_active
+            and user.is_authenticated
+            and session_is_verified(request)
+            and decide(user, "admin.access").allowed
+        )
 
     def index(self, request, extra_context=None):
         from governance.posture import posture_for

@@ -3,6 +3,7 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from accounts import mfa_views
 from accounts import views as account_views
 from audit import views as ledger_views
 from governance import views
@@ -20,6 +21,16 @@ urlpatterns = [
     path("ledger/tree-head", ledger_views.latest_tree_head, name="ledger-tree-head"),
     path("evidence/<str:token>/download", ledger_views.evidence_download, name="evidence-download"),
     path("accounts/sessions/", account_views.sessions, name="account-sessions"),
+    path("accounts/mfa/", mfa_views.devices, name="account-mfa"),
+    path("accounts/mfa/enrol/", mfa_views.enrol, name="account-mfa-enrol"),
+    path("accounts/mfa/verify/", mfa_views.verify, name="account-mfa-verify"),
+    path("accounts/mfa/backup-codes/", mfa_views.backup_codes, name="account-mfa-backup-codes"),
+    path(
+        "accounts/mfa/devices/<str:kind>/<int:device_id>/remove/",
+        mfa_views.device_remove,
+        name="account-mfa-device-remove",
+    ),
+    path("accounts/mfa/webauthn/", include("accounts.webauthn_urls")),
     path("accounts/", include("allauth.account.urls")),
     # SCIM 2.0 for identity providers: SCIM-token authentication only (accounts/scim/views.py).
     path("scim/v2/", include("accounts.scim.urls")),

@@ -196,3 +196,61 @@ def _access_objects(world: World) -> None:
 @pytest.fixture
 def world(db) -> World:
     return build_world()
+
+
+def mfa_device_for(user):
+    """The user's confirmed TOTP device (made once): what a person enrolled at first sign-in has."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    return device or TOTPDevice.objects.create(user=user, name="Test app", confirmed=True)
+
+
+def app_code_of(device, ahead: int = 0) -> str:
+    """The code the person's authenticator app shows now (``ahead`` steps later), computed from
+    the device's key the way the app does."""
+    import time
+
+    from django_otp.oath import TOTP
+
+    device.refresh_from_db()
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift + ahead)
+    totp.time = time.time()
+    return f"{totp.token():0{device.digits}d}"
+
+
+def mfa_complete(client, user) -> None:
+    """Verify the client's session with the user's TOTP device through django-otp's own session
+    login (what a correct code does), and note it on the session's record."""
+    from django.http import HttpRequest
+    from django.utils import timezone
+    from django_otp import login as otp_login
+
+    from accounts.models import UserSession
+    from accounts.sessions import session_ref_of
+
+    request = HttpRequest()
+    request.session = client.session
+    request.user = user
+    otp_login(request, mfa_device_for(user))
+    request.session.save()
+    UserSession.objects.filter(session_ref=session_ref_of(request.session.session_key)).update(
+        mfa_verified_at=timezone.now()
+    )
+
+
+@pytest.fixture(autouse=True)
+def _force_login_completes_mfa(request, monkeypatch):
+    """Every page is behind MFA: ``client.force_login`` also passes MFA for the session, the way
+    a person does after their password. Tests of MFA itself opt out with ``no_auto_mfa``."""
+    if request.node.get_closest_marker("no_auto_mfa"):
+        return
+    from django.test import Client
+
+    original = Client.force_login
+
+    def force_login(self, user, backend=None):
+        original(self, user, backend)
+        mfa_complete(self, user)
+
+    monkeypatch.setattr(Client, "force_login", force_login)

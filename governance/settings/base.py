@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
+    "django_otp_webauthn",
     "guardian",
     "rest_framework",
     "knox",
@@ -62,6 +63,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     # Ends sessions that were ended elsewhere or timed out (after messages: it says why).
     "governance.middleware.SessionControlMiddleware",
+    # A signed-in session that has not passed MFA reaches only sign-in/out and the MFA pages
+    # (after OTPMiddleware, which tells whether it has, and after session control).
+    "accounts.middleware.MFAEnforcementMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     # Turns a sign-in refused for too many failures into the lockout page (last: it sees the response).
@@ -172,6 +176,18 @@ SESSION_CONCURRENCY_LIMIT = env_int("SESSION_CONCURRENCY_LIMIT", 5)
 SESSION_LIMIT_POLICY = env_str("SESSION_LIMIT_POLICY", "end_oldest")
 if SESSION_LIMIT_POLICY not in ("end_oldest", "refuse"):
     raise ImproperlyConfigured("SESSION_LIMIT_POLICY must be end_oldest or refuse.")
+# MFA (accounts.mfa, docs/identity.md): TOTP apps, single-use backup codes, WebAuthn keys.
+# Failed codes slow a device down: 1 s after the first failure, doubling with each further one.
+OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "Governance portal")
+OTP_TOTP_THROTTLE_FACTOR = env_int("OTP_TOTP_THROTTLE_FACTOR", 1)
+MFA_BACKUP_CODE_COUNT = 10
+MFA_BACKUP_CODE_THROTTLE_FACTOR = env_int("MFA_BACKUP_CODE_THROTTLE_FACTOR", 1)
+# WebAuthn: the relying party is the portal's domain; credentials are bound to it for good.
+OTP_WEBAUTHN_RP_ID = env_str("OTP_WEBAUTHN_RP_ID", "localhost")
+OTP_WEBAUTHN_RP_NAME = env_str("OTP_WEBAUTHN_RP_NAME", "Governance portal")
+OTP_WEBAUTHN_ALLOWED_ORIGINS = env_list("OTP_WEBAUTHN_ALLOWED_ORIGINS", ["http://localhost:8000"])
+# A key is a second factor here, never a way to sign in without the password (or SSO).
+OTP_WEBAUTHN_ALLOW_PASSWORDLESS_LOGIN = False
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True

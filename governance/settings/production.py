@@ -29,6 +29,11 @@ if os.environ["SECRETS_DATABASE_URL"] == os.environ["DATABASE_URL"]:
     raise ImproperlyConfigured("SECRETS_DATABASE_URL must name another database than DATABASE_URL.")
 DATABASES["secrets"]["CONN_HEALTH_CHECKS"] = True
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [f"https://{host}" for host in ALLOWED_HOSTS])
+# WebAuthn: the first allowed host is the relying party unless said otherwise; origins are https.
+OTP_WEBAUTHN_RP_ID = env_str("OTP_WEBAUTHN_RP_ID", ALLOWED_HOSTS[0])
+OTP_WEBAUTHN_ALLOWED_ORIGINS = env_list(
+    "OTP_WEBAUTHN_ALLOWED_ORIGINS", [f"https://{host}" for host in ALLOWED_HOSTS]
+)
 
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY", False) else None

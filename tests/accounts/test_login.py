@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from django.urls import reverse
 
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, app_code_of, mfa_device_for
 
 
 def test_builder_signs_in_and_lands_on_home(world, client):
+    """GIVEN an enrolled builder WHEN they type their password and their app's code THEN home."""
+    device = mfa_device_for(world.users["workflow_builder"])
     response = client.post(
         reverse("account_login"), {"login": "WORKFLOW_BUILDER@acme.test", "password": PASSWORD}
     )
     assert response.status_code == 302
     assert response["Location"] == reverse("home")
+    assert client.get(reverse("home"))["Location"].startswith(reverse("account-mfa-verify"))
+    client.post(reverse("account-mfa-verify"), {"code": app_code_of(device)})
     assert "Ops EU" in client.get(reverse("home")).content.decode()
 
 
@@ -32,10 +36,15 @@ def test_builder_cannot_open_the_control_panel(world, client):
 
 
 def test_officer_opens_the_control_panel(world, client):
+    """GIVEN an enrolled officer WHEN they sign in at the control panel THEN after their app's
+    code (the panel sends them to verification) it opens."""
+    device = mfa_device_for(world.users["compliance_officer"])
     response = client.post(
         reverse("admin:login"), {"username": "compliance_officer@acme.test", "password": PASSWORD}
     )
     assert response.status_code == 302
+    assert client.get(reverse("admin:index")).status_code == 302
+    client.post(reverse("account-mfa-verify"), {"code": app_code_of(device)})
     assert client.get(reverse("admin:index")).status_code == 200
 
 

@@ -43,7 +43,7 @@ def demo(live_server):
     from django.core.management import call_command
 
     from accounts.models import User
-    from tests.conftest import ensure_roles
+    from tests.conftest import ensure_roles, mfa_device_for
 
     ensure_roles()  # an earlier transactional test may have flushed the migration-made rows
     with mock.patch("governance.access.policies.timezone.now", return_value=BUSINESS_HOURS):
@@ -51,6 +51,7 @@ def demo(live_server):
         for user in User.objects.all():
             user.set_password("journey passphrase 2026")
             user.save(update_fields=["password"])
+            mfa_device_for(user)  # everyone enrolled an authenticator app at first sign-in
         yield live_server.url
 
 
@@ -65,6 +66,20 @@ def sign_in(page, base: str, email: str, *, admin: bool = False) -> None:
     with page.expect_navigation():
         page.keyboard.press("Enter")
     assert "/login/" not in page.url, page.content()[:2000]
+    # Every sign-in goes on to two-step verification: the code the person's app shows now.
+    page.wait_for_url("**/accounts/mfa/verify/**")
+    page.fill("input[name=code]", app_code(email))
+    with page.expect_navigation():
+        page.get_by_role("button", name="Verify").click()
+    assert "/accounts/mfa/" not in page.url, page.content()[:2000]
+
+
+def app_code(email: str) -> str:
+    """What the person's authenticator app shows now, computed from their device's key."""
+    from accounts.models import User
+    from tests.conftest import app_code_of, mfa_device_for
+
+    return app_code_of(mfa_device_for(User.objects.get(email=email)))
 
 
 def test_builder_changes_officer_approves_version_goes_live(browser, demo):
