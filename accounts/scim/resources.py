@@ -101,9 +101,10 @@ def _name_to_display(value: Any) -> str:
     return formatted or " ".join(part for part in (given, family) if part)[:150]
 
 
-def user_document(document: Any) -> dict[str, Any]:
+def user_document(document: Any, *, creating: bool) -> dict[str, Any]:
     """The changes a full User document (POST or PUT) asks for; unknown attributes are refused,
-    those listed in ``IGNORED_USER_ATTRIBUTES`` ignored."""
+    those listed in ``IGNORED_USER_ATTRIBUTES`` ignored. ``active`` left out of a PUT leaves the
+    account as it is: a replacement that forgot it must not reactivate a deactivated person."""
     document = as_object(document, "The request body")
     schemas = document.get("schemas")
     if schemas is not None and (not isinstance(schemas, list) or USER_SCHEMA not in schemas):
@@ -121,7 +122,8 @@ def user_document(document: Any) -> dict[str, Any]:
     changes.setdefault("display_name", "")
     changes.setdefault("external_id", "")
     changes.setdefault("department", "")
-    changes.setdefault("active", True)
+    if creating:
+        changes.setdefault("active", True)
     return changes
 
 

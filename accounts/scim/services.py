@@ -140,9 +140,11 @@ def scim_user_delete(*, actor: ScimPrincipal, user: User) -> User:
             user = user_set_active(actor=actor, user=user, active=False)
         user.deprovisioned_at = timezone.now()
         user.save(update_fields=["deprovisioned_at"])
-        ScimGroup.members.through.objects.filter(user_id=user.pk).delete()
+        memberships = ScimGroup.members.through.objects.filter(user_id=user.pk)
+        groups_left = sorted(memberships.values_list("scimgroup_id", flat=True))
+        memberships.delete()
         _event("scim.user_deleted", actor=actor, target=user, deactivated=was_active,
-               kept_as="deactivated and deprovisioned")  # fmt: skip
+               kept_as="deactivated and deprovisioned", groups_left=groups_left)  # fmt: skip
     return user
 
 
@@ -235,7 +237,9 @@ def scim_group_patch(
         for operation in operations:
             path = operation.path.lower()
             if path == "members" or (not path and operation.op == "remove"):
-                users = _members(actor, member_ids(operation.value)) if operation.value is not None else None
+                # A remove without a value removes every member; add and replace need members.
+                bare_remove = operation.op == "remove" and operation.value is None
+                users = None if bare_remove else _members(actor, member_ids(operation.value))
                 if operation.op == "add":
                     group.members.add(*users)
                     added |= set(_ids(users))

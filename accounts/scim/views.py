@@ -163,7 +163,7 @@ class UsersView(ScimView):
         return self.page(request, queryset, lambda user: user_resource(user, self.base_url))
 
     def post(self, request: HttpRequest) -> HttpResponse:
-        changes = display_name_of(user_document(self.body(request)))
+        changes = display_name_of(user_document(self.body(request), creating=True))
         user = services.scim_user_create(actor=self.principal, changes=changes)
         resource = user_resource(user, self.base_url)
         return scim_response(resource, 201, {"Location": resource["meta"]["location"]})
@@ -177,7 +177,7 @@ class UserView(UsersView):
 
     def put(self, request: HttpRequest, user_id: str) -> HttpResponse:
         user = _by_id(self.users(), user_id)
-        changes = display_name_of(user_document(self.body(request)))
+        changes = display_name_of(user_document(self.body(request), creating=False))
         user = services.scim_user_replace(actor=self.principal, user=user, changes=changes)
         return scim_response(user_resource(user, self.base_url))
 

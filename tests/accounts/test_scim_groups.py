@@ -148,3 +148,24 @@ def test_discovery_documents(scim):
     user_schema = scim.get("/Schemas/urn:ietf:params:scim:schemas:core:2.0:User").json()
     assert "userName" in {attribute["name"] for attribute in user_schema["attributes"]}
     assert scim.get("/Schemas/nope").status_code == 404
+
+
+@pytest.mark.parametrize("op", ["add", "replace"])
+def test_member_operations_without_members_are_refused(world, scim, op):
+    created = _group(scim, members=[world.users["viewer"]])
+    response = scim.patch(
+        f"/Groups/{created['id']}", {"Operations": [{"op": op, "path": "members", "value": None}]}
+    )
+    assert response.status_code == 400
+    assert scim_error(response)["scimType"] == "invalidValue"
+    assert ScimGroup.objects.get(pk=created["id"]).members.count() == 1
+
+
+def test_a_bare_remove_empties_the_group_and_a_deleted_user_leaves_it(world, scim):
+    viewer, builder = world.users["viewer"], world.users["workflow_builder"]
+    created = _group(scim, members=[viewer, builder])
+    assert scim.delete(f"/Users/{viewer.pk}").status_code == 204
+    assert _member_ids(scim.get(f"/Groups/{created['id']}").json()) == {str(builder.pk)}
+    assert AuditEvent.objects.get(action="scim.user_deleted").data["groups_left"] == [int(created["id"])]
+    response = scim.patch(f"/Groups/{created['id']}", {"Operations": [{"op": "remove", "path": "members"}]})
+    assert _member_ids(response.json()) == set()

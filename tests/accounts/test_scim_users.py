@@ -172,6 +172,7 @@ def test_delete_deactivates_and_marks_deprovisioned_keeping_the_row(world, scim)
     assert scim.delete(f"/Users/{person.pk}").status_code == 404
     event = AuditEvent.objects.get(action="scim.user_deleted")
     assert event.data["deactivated"] is True
+    assert event.data["groups_left"] == []
 
 
 def test_a_token_sees_and_changes_only_its_own_organisation(world, scim):
@@ -224,3 +225,14 @@ def test_bad_values_are_field_errors_and_change_nothing(world, scim):
     response = scim.get("/Users", filter='title sw "x"')
     assert response.status_code == 400
     assert scim_error(response)["scimType"] == "invalidFilter"
+
+
+def test_a_replacement_without_active_leaves_a_deactivated_person_deactivated(world, scim):
+    person = world.users["viewer"]
+    scim.patch(f"/Users/{person.pk}", OKTA_DEACTIVATE)
+    document = {"userName": person.email, "displayName": "Still out"}
+    response = scim.put(f"/Users/{person.pk}", document)
+    assert response.status_code == 200, response.content
+    assert response.json()["active"] is False
+    person.refresh_from_db()
+    assert (person.is_active, person.display_name) == (False, "Still out")
