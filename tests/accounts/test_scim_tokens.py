@@ -55,11 +55,17 @@ def test_a_name_and_a_sane_lifetime_are_required(world):
         scim_token_create(actor=admin, organization=world.org, name="IdP", days=0)
 
 
-def _refused(response) -> None:
+def _refused(response, *, session_key: str | None = None) -> None:
+    """401 with the SCIM error; no session made. A browser's own session may be refreshed by
+    the session bookkeeping every request gets, but never replaced by another."""
     assert response.status_code == 401
     assert response["WWW-Authenticate"] == 'Bearer realm="scim"'
     scim_error(response)
-    assert not response.cookies
+    if session_key is None:
+        assert not response.cookies
+    else:
+        assert set(response.cookies) <= {"sessionid"}
+        assert all(cookie.value == session_key for cookie in response.cookies.values())
 
 
 def _no_session_anywhere() -> None:
@@ -132,9 +138,10 @@ def test_a_session_cookie_does_not_authenticate_scim(world):
     THEN 401: the session is no credential here (and so CSRF is not needed)."""
     browser = Client()
     browser.force_login(world.users["platform_admin"])
-    _refused(browser.get("/scim/v2/Users"))
+    key = browser.session.session_key
+    _refused(browser.get("/scim/v2/Users"), session_key=key)
     response = browser.post("/scim/v2/Users", new_user("eve"), content_type="application/scim+json")
-    _refused(response)
+    _refused(response, session_key=key)
     assert not User.objects.filter(email="eve@acme.test").exists()
 
 
