@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render, resolve_url
@@ -84,6 +85,14 @@ def enrol(request: HttpRequest) -> HttpResponse:
                 codes = mfa.backup_codes_generate(actor=request.user)
                 return _show_backup_codes(request, codes, _next_url(request))
             return HttpResponseRedirect(_next_url(request))
+        if result.reason == mfa.Reason.REPLAY:
+            # A code that already opened a session, typed again: someone may have seen it. The
+            # half-signed-in session ends (recorded as a sign-out); a new sign-in needs a new code.
+            logout(request)
+            messages.error(
+                request, _FAILURE_MESSAGES[result.reason] + " For your safety you were signed out."
+            )
+            return HttpResponseRedirect(reverse("account_login"))
         form.add_error("code", _FAILURE_MESSAGES[result.reason])
     context = {
         "form": form,
@@ -123,6 +132,14 @@ def verify(request: HttpRequest) -> HttpResponse:
                     request, f"Backup code used: {left} left. Generate new ones when few are left."
                 )
             return HttpResponseRedirect(_next_url(request))
+        if result.reason == mfa.Reason.REPLAY:
+            # A code that already opened a session, typed again: someone may have seen it. The
+            # half-signed-in session ends (recorded as a sign-out); a new sign-in needs a new code.
+            logout(request)
+            messages.error(
+                request, _FAILURE_MESSAGES[result.reason] + " For your safety you were signed out."
+            )
+            return HttpResponseRedirect(reverse("account_login"))
         form.add_error("code", _FAILURE_MESSAGES[result.reason])
     context = {
         "form": form,

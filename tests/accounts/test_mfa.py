@@ -124,7 +124,8 @@ def test_verification_never_redirects_off_site(world):
 
 def test_totp_replay_is_refused_recorded_and_creates_no_verified_session(world):
     """GIVEN a code that verified one session WHEN it is typed again in another session (same
-    time step) THEN it is refused as a replay, recorded, and that session stays unverified."""
+    time step) THEN it is refused as a replay, recorded, and that half-signed-in session ends:
+    no session is left to the one who replayed it."""
     officer = world.users["compliance_officer"]
     device = mfa_device_for(officer)
     first = signed_in(officer)
@@ -132,18 +133,21 @@ def test_totp_replay_is_refused_recorded_and_creates_no_verified_session(world):
     assert first.post(reverse("account-mfa-verify"), {"code": code})["Location"] == reverse("home")
 
     attacker = signed_in(officer)
+    row = session_row(attacker)
     response = attacker.post(reverse("account-mfa-verify"), {"code": code})
-    assert response.status_code == 200
-    assert "used already" in response.content.decode()
+    assert response.status_code == 302
+    assert response["Location"] == reverse("account_login")
     failed = events("mfa.failed")
-    assert [(e.data["reason"], e.data["session"]) for e in failed] == [
-        ("replay", session_row(attacker).session_ref[:16])
-    ]
-    assert session_row(attacker).mfa_verified_at is None
+    assert [(e.data["reason"], e.data["session"]) for e in failed] == [("replay", row.session_ref[:16])]
+    row.refresh_from_db()
+    assert row.mfa_verified_at is None
+    assert row.ended_at is not None
+    assert "_auth_user_id" not in attacker.session
     assert DEVICE_ID_SESSION_KEY not in attacker.session
     assert attacker.get(HOME).status_code == 302
     assert attacker.get(reverse("admin:index")).status_code == 302
     assert UserSession.objects.filter(user=officer, mfa_verified_at__isnull=False).count() == 1
+    assert UserSession.objects.filter(user=officer, ended_at__isnull=True).count() == 1
 
 
 def test_failures_are_throttled_and_recorded_as_such(world, settings):
