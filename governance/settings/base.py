@@ -153,6 +153,7 @@ if AXES_FAILURE_LIMIT < 1:
 AXES_COOLOFF_TIME = timedelta(seconds=env_int("LOGIN_LOCKOUT_SECONDS", 15 * 60))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own: the account OR the address
 AXES_USERNAME_CALLABLE = "accounts.lockout.attempt_identifier"
+AXES_USERNAME_FORM_FIELD = "email"  # a plain string: axes' lazy default trips code that reads settings
 AXES_CLIENT_IP_CALLABLE = "accounts.lockout.attempt_address"
 AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
 AXES_RESET_ON_SUCCESS = False  # accounts.receivers clears the account's count only
