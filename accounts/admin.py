@@ -119,3 +119,6 @@ class UserAdmin(GovernedModelAdmin):
         context = {**self.admin_site.each_context(request), "title": f"Sign {user} out everywhere",
                    "target": user, "live": live, "opts": self.model._meta}  # fmt: skip
         return TemplateResponse(request, "admin/accounts/force_logout.html", context)
+
+
+from accounts import sso_admin  # noqa: E402, F401  (identity providers, mappings, sign-in policy)

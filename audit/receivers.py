@@ -26,7 +26,10 @@ def record_login(sender, request, user, **kwargs) -> None:
             actor=user,
             target=user,
             organization_id=user.organization_id,
-            data={"session": _session_ref(request), "method": "password"},
+            data={
+                "session": _session_ref(request),
+                "method": getattr(request, "portal_login_method", "password"),
+            },
         )
 
 
@@ -51,7 +54,12 @@ def record_login_failure(sender, credentials, request=None, **kwargs) -> None:
     if "@" not in login or " " in login:
         # Not shaped like an address: perhaps a password typed into the wrong field. Keep a digest.
         login = "sha256:" + hashlib.sha256(login.encode()).hexdigest()[:16]
+    # The reason when a backend gave one (e.g. the organisation allows SSO only).
+    reason = getattr(request, "portal_login_refusal", None) or "bad_credentials"
     with transaction.atomic():
         audit_event_record(
-            action="auth.login_failed", actor=None, outcome=Outcome.FAILED, data={"login": login}
+            action="auth.login_failed",
+            actor=None,
+            outcome=Outcome.FAILED,
+            data={"login": login, "reason": reason},
         )

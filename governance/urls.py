@@ -1,5 +1,6 @@
 """URL map: the control panel, the builders' pages, sign-in and the API."""
 
+from allauth.socialaccount import views as social_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
@@ -20,6 +21,13 @@ urlpatterns = [
     path("ledger/tree-head", ledger_views.latest_tree_head, name="ledger-tree-head"),
     path("accounts/sessions/", account_views.sessions, name="account-sessions"),
     path("accounts/", include("allauth.account.urls")),
+    # Single sign-on: /accounts/oidc/<slug>/login/(callback/) and /accounts/saml/<slug>/(acs|metadata|login)/
+    path("accounts/", include("allauth.socialaccount.providers.openid_connect.urls")),
+    path("accounts/", include("allauth.socialaccount.providers.saml.urls")),
+    path(
+        "accounts/social/login/cancelled/", social_views.login_cancelled, name="socialaccount_login_cancelled"
+    ),
+    path("accounts/social/login/error/", social_views.login_error, name="socialaccount_login_error"),
     path("api/v1/", include("governance.tenancy.api.urls")),
     path("api/v1/", include("workflows.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

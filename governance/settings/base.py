@@ -32,6 +32,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "allauth",
     "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
+    "allauth.socialaccount.providers.saml",
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
@@ -127,6 +130,18 @@ ACCOUNT_ADAPTER = "accounts.adapters.ClosedSignupAccountAdapter"
 ACCOUNT_LOGOUT_ON_GET = False
 ACCOUNT_SESSION_REMEMBER = False
 ACCOUNT_PREVENT_ENUMERATION = True
+
+# Single sign-on (accounts.sso): the identity providers are our own governed rows, handed to
+# allauth by the adapter; the provider classes add a nonce, always check ID token signatures and
+# keep what SAML replay protection and the MFA decision need.
+SOCIALACCOUNT_ADAPTER = "accounts.sso.adapter.GovernedSocialAccountAdapter"
+SOCIALACCOUNT_PROVIDERS = {
+    "openid_connect": {"provider_class": "accounts.sso.providers.PortalOIDCProvider"},
+    "saml": {"provider_class": "accounts.sso.providers.PortalSAMLProvider"},
+}
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False  # accounts are matched by our own rules (same organisation)
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_REQUESTS_TIMEOUT = env_int("SOCIALACCOUNT_REQUESTS_TIMEOUT", 10)
 
 # django-guardian: no anonymous user row; grants use direct foreign-key tables.
 ANONYMOUS_USER_NAME = None
