@@ -70,6 +70,16 @@ class PortalOIDCProvider(OpenIDConnectProvider):
 class PortalSAMLProvider(SAMLProvider):
     """SAML, remembering what the adapter checks after python3-saml has validated the response."""
 
+    def unstash_redirect_state(self, request, state_id):
+        from django.core.exceptions import PermissionDenied
+
+        try:
+            return super().unstash_redirect_state(request, state_id)
+        except PermissionDenied:
+            # No sign-in of this browser waits for this response (replayed, or answering another
+            # browser's request): an empty state, which the adapter refuses and records.
+            return {}
+
     def sociallogin_from_response(self, request, response):
         login = super().sociallogin_from_response(request, response)
         login.portal_saml = {

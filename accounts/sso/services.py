@@ -5,7 +5,7 @@ applied, the outcome recorded. Each state change writes its ledger event in its 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -48,6 +48,16 @@ def _snapshot(provider: IdentityProvider) -> dict[str, Any]:
     return {name: getattr(provider, name) for name in PROVIDER_FIELDS}
 
 
+def _is_pem_certificate(text: str) -> bool:
+    from cryptography import x509
+
+    try:
+        x509.load_pem_x509_certificate(text.strip().encode())
+    except ValueError:
+        return False
+    return True
+
+
 def _validate(provider: IdentityProvider, client_secret_set: bool) -> None:
     errors: dict[str, str] = {}
     if provider.kind == ProviderKind.OIDC:
@@ -58,7 +68,7 @@ def _validate(provider: IdentityProvider, client_secret_set: bool) -> None:
         for name in ("saml_idp_entity_id", "saml_idp_sso_url", "saml_idp_x509_cert"):
             if not getattr(provider, name):
                 errors[name] = "Required for a SAML identity provider."
-        if provider.saml_idp_x509_cert and "BEGIN CERTIFICATE" not in provider.saml_idp_x509_cert:
+        if provider.saml_idp_x509_cert and not _is_pem_certificate(provider.saml_idp_x509_cert):
             errors["saml_idp_x509_cert"] = "Paste the certificate in PEM form (-----BEGIN CERTIFICATE-----…)."
     if provider.trust_idp_mfa and not provider.accepted_mfa_claims:
         errors["accepted_mfa_claims"] = "Name the amr/acr or AuthnContextClassRef values that count as MFA."
@@ -214,7 +224,13 @@ def saml_assertion_consume(
     """Mark an assertion as used; the second use of the same assertion is a replay."""
     if not assertion_id:
         raise SsoRefusedError("saml: the assertion has no id")
-    expires = datetime.fromtimestamp(not_on_or_after, tz=UTC) if not_on_or_after else timezone.now()
+    # Kept past the assertion's own expiry by the clock skew python3-saml allows, so it can never
+    # be accepted again; an assertion without an expiry is kept for an hour.
+    expires = (
+        datetime.fromtimestamp(not_on_or_after, tz=UTC)
+        if not_on_or_after
+        else timezone.now() + timedelta(hours=1)
+    ) + timedelta(minutes=5)
     try:
         with transaction.atomic():
             SamlAssertionUse.objects.filter(expires_at__lt=timezone.now()).delete()

@@ -71,3 +71,55 @@ def oidc_sign_in(client, login: str, password: str, slug: str = OIDC_SLUG):
     """The whole sign-in through the OpenID provider; returns the portal's answer to the callback."""
     callback = idp_authorize(start_oidc_login(client, slug), login, password)
     return client.get(local_path(callback))
+
+
+SP_ENTITY_ID = "https://portal.test/sp"
+
+
+def saml_acs(base: str = TESTSERVER, slug: str = SAML_SLUG) -> str:
+    return f"{base}/accounts/saml/{slug}/acs/"
+
+
+def connect_saml(world, idp, *, trust_mfa: bool = False, accepted=(), slug: str = SAML_SLUG):
+    """The world's organisation connects the running SAML IdP; builders' group → builder role."""
+    admin = world.users["platform_admin"]
+    provider = services.identity_provider_create(
+        actor=admin, organization=world.org, kind=ProviderKind.SAML, name="Acme SAML", slug=slug,
+        saml_idp_entity_id=idp.entity_id, saml_idp_sso_url=idp.sso_url, saml_idp_x509_cert=idp.cert_pem,
+        saml_sp_entity_id=SP_ENTITY_ID, trust_idp_mfa=trust_mfa, accepted_mfa_claims=list(accepted),
+    )  # fmt: skip
+    services.group_mapping_create(
+        actor=admin, provider=provider, group="portal-builders", workspace=world.ws,
+        role=Role.objects.get(pk="workflow_builder"),
+    )  # fmt: skip
+    return provider
+
+
+def start_saml_login(client, slug: str = SAML_SLUG) -> str:
+    """Press the SAML sign-in button; return the IdP URL (with the AuthnRequest) it redirects to."""
+    response = client.post(f"/accounts/saml/{slug}/login/")
+    assert response.status_code == 302, response.content[:500]
+    return response["Location"]
+
+
+def saml_request_of(redirect_url: str) -> tuple[str, str]:
+    from urllib.parse import parse_qs
+
+    query = parse_qs(urlsplit(redirect_url).query)
+    return query["SAMLRequest"][0], query.get("RelayState", [""])[0]
+
+
+def post_to_acs(client, saml_response: str, relay_state: str = "", slug: str = SAML_SLUG):
+    """Post a SAMLResponse to the portal's ACS as the browser would, and follow to the finish step."""
+    response = client.post(
+        f"/accounts/saml/{slug}/acs/", {"SAMLResponse": saml_response, "RelayState": relay_state}
+    )
+    assert response.status_code == 302, response.content[:500]
+    return client.get(response["Location"])
+
+
+def saml_sign_in(client, idp, login: str, slug: str = SAML_SLUG):
+    """The whole SP-initiated sign-in; returns (the portal's answer, the SAMLResponse it got)."""
+    saml_request, relay = saml_request_of(start_saml_login(client, slug))
+    saml_response = idp.respond(idp.parse_request(saml_request), login)
+    return post_to_acs(client, saml_response, relay, slug), saml_response
