@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from accounts import views as account_views
+from accounts.sso import views as sso_views
 from audit import views as ledger_views
 from governance import views
 from governance.access import views as access_views
@@ -22,7 +23,12 @@ urlpatterns = [
     path("accounts/sessions/", account_views.sessions, name="account-sessions"),
     path("accounts/", include("allauth.account.urls")),
     # Single sign-on: /accounts/oidc/<slug>/login/(callback/) and /accounts/saml/<slug>/(acs|metadata|login)/
-    path("accounts/", include("allauth.socialaccount.providers.openid_connect.urls")),
+    path("accounts/oidc/<str:provider_id>/login/", sso_views.oidc_login, name="openid_connect_login"),
+    path(
+        "accounts/oidc/<str:provider_id>/login/callback/",
+        sso_views.oidc_callback,
+        name="openid_connect_callback",
+    ),
     path("accounts/", include("allauth.socialaccount.providers.saml.urls")),
     path(
         "accounts/social/login/cancelled/", social_views.login_cancelled, name="socialaccount_login_cancelled"

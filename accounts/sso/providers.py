@@ -26,6 +26,21 @@ ID_TOKEN_ALGORITHMS = frozenset(
 class PortalOIDCAdapter(OpenIDConnectOAuth2Adapter):
     """Decodes the ID token with its signature checked, whatever channel brought it."""
 
+    def complete_login(self, request, app, token, **kwargs):
+        from allauth.socialaccount.providers.oauth2.client import OAuth2Error
+
+        # The ID token first: nothing is asked of the provider with an access token that came
+        # with an ID token that does not verify.
+        id_token = kwargs["response"].get("id_token")
+        if not id_token:
+            raise OAuth2Error("Invalid id_token: the token response has none")
+        data = {"id_token": self._decode_id_token(app, id_token)}
+        if app.settings.get("fetch_userinfo", True):
+            data["userinfo"] = self._fetch_user_info(token.token)
+            if data["userinfo"].get("sub") != data["id_token"].get("sub"):
+                raise OAuth2Error("userinfo describes another subject than the ID token")
+        return self.get_provider().sociallogin_from_response(request, data)
+
     def _decode_id_token(self, app, id_token: str) -> dict:
         from allauth.core.internal.deferred import jwt
         from allauth.socialaccount.providers.oauth2.client import OAuth2Error

@@ -113,7 +113,7 @@ def test_wrong_audience_is_refused(connected, idp, client):
 def test_replayed_assertion_is_refused(connected, idp, client):
     """GIVEN Grace signed in with a response WHEN the same response is posted again (her sign-in
     ended, a new one started) THEN it is refused, recorded, and no second session starts."""
-    response, saml_response = saml_sign_in(client, idp, "grace")
+    _, saml_response = saml_sign_in(client, idp, "grace")
     assert "_auth_user_id" in client.session
     client.logout()
     start_saml_login(client)
