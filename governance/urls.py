@@ -29,6 +29,7 @@ urlpatterns = [
         sso_views.oidc_callback,
         name="openid_connect_callback",
     ),
+    path("accounts/saml/<str:organization_slug>/login/", sso_views.saml_login, name="saml_login"),
     path("accounts/", include("allauth.socialaccount.providers.saml.urls")),
     path(
         "accounts/social/login/cancelled/", social_views.login_cancelled, name="socialaccount_login_cancelled"
