@@ -40,7 +40,7 @@ class IdentityProviderForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        if self.instance.pk:
+        if not self.instance._state.adding:  # the UUID primary key is set before the first save
             self.fields["kind"].disabled = True
             self.fields["slug"].disabled = True
             self.initial["accepted_mfa_claims"] = ", ".join(self.instance.accepted_mfa_claims or [])

@@ -100,11 +100,13 @@ class GovernedSocialAccountAdapter(DefaultSocialAccountAdapter):
     def list_apps(self, request, provider=None, client_id=None):
         apps = []
         for row in IdentityProvider.objects.filter(enabled=True).order_by("name"):
-            app = social_app_for(row, with_secret=provider is not None)
+            app = social_app_for(row, with_secret=False)
             if provider and provider not in (app.provider, app.provider_id):
                 continue
             if client_id and app.client_id != client_id:
                 continue
+            if provider and row.kind == ProviderKind.OIDC:
+                app.secret = row.oidc_client_secret or ""  # decrypted only for the sign-in that needs it
             apps.append(app)
         return apps
 

@@ -102,7 +102,7 @@ def test_login_success_failure_and_logout_are_recorded(world, client):
     client.post(reverse("account_login"), {"login": "viewer@acme.test", "password": "wrong password"})
     failed = AuditEvent.objects.get(action="auth.login_failed")
     assert failed.outcome == "failed"
-    assert failed.data == {"login": "viewer@acme.test"}
+    assert failed.data == {"login": "viewer@acme.test", "reason": "bad_credentials"}
     assert b"wrong password" not in bytes(failed.canonical)
 
     client.post(reverse("account_login"), {"login": "viewer@acme.test", "password": PASSWORD})
