@@ -195,10 +195,6 @@ class UserAdmin(GovernedModelAdmin):
         return TemplateResponse(request, "admin/accounts/mfa_reset.html", context)
 
 
-# SCIM tokens and groups are registered from their own module.
-from accounts import scim_admin  # noqa: E402, F401
-
-
 class NetworkListField(forms.CharField):
     """CIDR networks, one per line (IPv4 or IPv6); every malformed line is named in the error."""
 
@@ -273,3 +269,8 @@ class ConditionalAccessPolicyAdmin(ActorFormMixin, GovernedModelAdmin):
             )
         values = {name: form.cleaned_data[name] for name in POLICY_FIELDS if name in form.cleaned_data}
         return conditional_access_policy_save(actor=request.user, organization=organization, **values)
+
+
+# SCIM tokens and groups, and single sign-on (identity providers, mappings, sign-in policy),
+# are registered from their own modules.
+from accounts import scim_admin, sso_admin  # noqa: E402, F401

@@ -7,5 +7,6 @@ class AccountsConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts import receivers, resources  # noqa: F401  (receivers: session records)
+        from accounts.sso import receivers as sso_receivers  # noqa: F401  (after an SSO sign-in)
 
         resources.register()

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from allauth.account.auth_backends import AuthenticationBackend
 from axes.backends import AxesStandaloneBackend
+from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+
+SSO_ONLY_MESSAGE = "Your organisation signs in through single sign-on only: use its sign-in button below."
 
 
 class PasswordOnlyBackend(AuthenticationBackend):
@@ -13,6 +16,21 @@ class PasswordOnlyBackend(AuthenticationBackend):
     The parent (a ``ModelBackend``) would grant permissions from ``user_permissions`` and
     groups; here only ``governance.access.backends.DecisionPointBackend`` answers them.
     """
+
+    def authenticate(self, request, **credentials):
+        user = super().authenticate(request, **credentials)
+        if user is not None:
+            from accounts.sso.services import local_password_disabled
+
+            if local_password_disabled(user.organization_id):
+                # PermissionDenied stops every other backend; the failure signal carries the
+                # reason to the ledger (audit.receivers), the message tells the person what to do.
+                if request is not None:
+                    request.portal_login_refusal = "local_password_disabled"
+                    if hasattr(request, "_messages"):
+                        messages.error(request, SSO_ONLY_MESSAGE)
+                raise PermissionDenied(SSO_ONLY_MESSAGE)
+        return user
 
     def get_user_permissions(self, user_obj, obj=None) -> set[str]:
         return set()

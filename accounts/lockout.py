@@ -94,6 +94,8 @@ def login_failure_record(*, request: HttpRequest | None, credentials: dict, surf
             .only("pk", "email", "display_name", "organization_id", "is_active").first())  # fmt: skip
     if getattr(request, REFUSED_LOCKED, False):
         reason = FailureReason.LOCKED_OUT
+    elif getattr(request, "portal_login_refusal", None):  # e.g. the organisation allows SSO only
+        reason = request.portal_login_refusal
     elif user is not None and not user.is_active:
         reason = FailureReason.INACTIVE
     else:

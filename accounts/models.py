@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
@@ -12,6 +14,7 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django_otp.models import Device, ThrottlingMixin, TimestampMixin
 
+from governance.crypto.fields import EncryptedTextField
 from governance.regions import DataRegion
 
 
@@ -346,3 +349,144 @@ class BackupCode(models.Model):
 
     def __str__(self) -> str:
         return f"backup code of {self.device.user}"
+
+
+# --- Single sign-on (OIDC and SAML through django-allauth; see accounts/sso and docs/identity.md) ---
+
+
+class ProviderKind(models.TextChoices):
+    OIDC = "oidc", "OpenID Connect"
+    SAML = "saml", "SAML 2.0"
+
+
+def _claim_list_validator(value) -> None:
+    from django.core.exceptions import ValidationError
+
+    if not isinstance(value, list) or not all(isinstance(item, str) and item.strip() for item in value):
+        raise ValidationError("Give a list of non-empty values.")
+
+
+class IdentityProvider(models.Model):
+    """An organisation's OpenID provider or SAML identity provider, fed to django-allauth by
+    ``accounts.sso.adapter`` (never through allauth's own SocialApp table, which no service governs).
+
+    The OIDC client secret is stored encrypted (platform key, purpose ``credentials``) and bound to
+    this row; the MFA choice says whether the IdP's MFA claim is trusted, and which values count.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(
+        "tenancy.Organization", on_delete=models.PROTECT, related_name="identity_providers"
+    )
+    kind = models.CharField(max_length=8, choices=ProviderKind.choices)
+    name = models.CharField(max_length=100, help_text="Shown on the sign-in button.")
+    slug = models.SlugField(
+        max_length=50,
+        unique=True,
+        help_text="Part of the sign-in, callback and ACS addresses; never change it.",
+    )
+    enabled = models.BooleanField(default=True)
+    # OpenID Connect
+    oidc_issuer = models.URLField(
+        blank=True, help_text="Issuer URL (its /.well-known/openid-configuration is read)."
+    )
+    oidc_client_id = models.CharField(max_length=255, blank=True)
+    oidc_client_secret = EncryptedTextField(purpose="credentials", workspace_field=None, null=True)
+    # SAML 2.0
+    saml_idp_entity_id = models.CharField(max_length=255, blank=True)
+    saml_idp_sso_url = models.URLField(blank=True)
+    saml_idp_x509_cert = models.TextField(blank=True, help_text="The IdP's signing certificate (PEM).")
+    saml_sp_entity_id = models.CharField(
+        max_length=255, blank=True, help_text="Our entity id at the IdP; empty: the metadata URL."
+    )
+    groups_claim = models.CharField(
+        max_length=255,
+        default="groups",
+        help_text="OIDC claim or SAML attribute that lists the person's groups.",
+    )
+    email_claim = models.CharField(
+        max_length=255, blank=True, help_text="SAML attribute holding the e-mail address (empty: the NameID)."
+    )
+    # MFA: trust the IdP's claim (OIDC amr/acr, SAML AuthnContextClassRef) or demand local MFA too.
+    trust_idp_mfa = models.BooleanField(default=False)
+    accepted_mfa_claims = models.JSONField(default=list, blank=True, validators=[_claim_list_validator])
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["organization", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_kind_display()})"
+
+
+class GroupRoleMapping(models.Model):
+    """An IdP group gives a role in one workspace of the provider's organisation. Only these rows
+    give roles to people who sign in through SSO; workspace roles only (no organisation-wide role,
+    so no IdP group can make anyone a platform administrator)."""
+
+    provider = models.ForeignKey(IdentityProvider, on_delete=models.CASCADE, related_name="group_mappings")
+    group = models.CharField(max_length=255)
+    workspace = models.ForeignKey("tenancy.Workspace", on_delete=models.PROTECT, related_name="+")
+    role = models.ForeignKey("tenancy.Role", on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["provider", "group", "workspace"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "group", "workspace"], name="accounts_group_mapping_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.group} → {self.role_id} in {self.workspace}"
+
+
+class SsoMembership(models.Model):
+    """Marks a membership as given by a group mapping, so that later sign-ins may take it away
+    again (memberships given by hand are never touched by SSO)."""
+
+    membership = models.OneToOneField("tenancy.Membership", on_delete=models.CASCADE, related_name="sso_link")
+    provider = models.ForeignKey(IdentityProvider, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    def __str__(self) -> str:
+        return f"{self.membership} (from {self.provider.slug})"
+
+
+class SignInPolicy(models.Model):
+    """How an organisation's people sign in: with ``local_password_disabled`` only through its
+    identity providers (password sign-in is refused and recorded)."""
+
+    organization = models.OneToOneField(
+        "tenancy.Organization", on_delete=models.PROTECT, related_name="sign_in_policy"
+    )
+    local_password_disabled = models.BooleanField(
+        default=False, help_text="SSO is mandatory: refuse password sign-in for this organisation's people."
+    )
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "sign-in policies"
+
+    def __str__(self) -> str:
+        return f"Sign-in policy of {self.organization}"
+
+
+class SamlAssertionUse(models.Model):
+    """Each SAML assertion id that signed someone in, kept until the assertion expires: the same
+    assertion presented again is a replay and is refused."""
+
+    provider = models.ForeignKey(IdentityProvider, on_delete=models.CASCADE, related_name="+")
+    assertion_id = models.CharField(max_length=255)
+    used_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "assertion_id"], name="accounts_saml_assertion_once")
+        ]
+
+    def __str__(self) -> str:
+        return self.assertion_id

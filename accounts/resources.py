@@ -6,7 +6,15 @@ from governance.access.resources import Resource
 
 def register() -> None:
     """Register the account models (called from the app's ``ready``)."""
-    from accounts.models import ConditionalAccessPolicy, ScimGroup, ScimToken, User
+    from accounts.models import (
+        ConditionalAccessPolicy,
+        GroupRoleMapping,
+        IdentityProvider,
+        ScimGroup,
+        ScimToken,
+        SignInPolicy,
+        User,
+    )
 
     access_resources.register(
         Resource(
@@ -37,3 +45,15 @@ def register() -> None:
             ScimGroup, organization_field="organization", workspace_field=None, actions={"view": "user.view"}
         )
     )
+    # Single sign-on configuration is organisation-level: platform administrators only.
+    manage = "organization.manage"
+    for model, verbs in (
+        (IdentityProvider, ("view", "add", "change")),
+        (GroupRoleMapping, ("view", "add", "delete")),
+        (SignInPolicy, ("view", "add", "change")),
+    ):
+        access_resources.register(
+            Resource(model, organization_field="organization" if model is not GroupRoleMapping
+                     else "provider__organization", workspace_field=None,
+                     actions=dict.fromkeys(verbs, manage))
+        )  # fmt: skip

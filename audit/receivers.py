@@ -27,7 +27,10 @@ def record_login(sender, request, user, **kwargs) -> None:
             actor=user,
             target=user,
             organization_id=user.organization_id,
-            data={"session": _session_ref(request), "method": "password"},
+            data={
+                "session": _session_ref(request),
+                "method": getattr(request, "portal_login_method", "password"),
+            },
         )
 
 

@@ -1,10 +1,12 @@
 """URL map: the control panel, the builders' pages, sign-in and the API."""
 
+from allauth.socialaccount import views as social_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from accounts import mfa_views
 from accounts import views as account_views
+from accounts.sso import views as sso_views
 from audit import views as ledger_views
 from governance import views
 from governance.access import views as access_views
@@ -34,6 +36,19 @@ urlpatterns = [
     path("accounts/", include("allauth.account.urls")),
     # SCIM 2.0 for identity providers: SCIM-token authentication only (accounts/scim/views.py).
     path("scim/v2/", include("accounts.scim.urls")),
+    # Single sign-on: /accounts/oidc/<slug>/login/(callback/) and /accounts/saml/<slug>/(acs|metadata|login)/
+    path("accounts/oidc/<str:provider_id>/login/", sso_views.oidc_login, name="openid_connect_login"),
+    path(
+        "accounts/oidc/<str:provider_id>/login/callback/",
+        sso_views.oidc_callback,
+        name="openid_connect_callback",
+    ),
+    path("accounts/saml/<str:organization_slug>/login/", sso_views.saml_login, name="saml_login"),
+    path("accounts/", include("allauth.socialaccount.providers.saml.urls")),
+    path(
+        "accounts/social/login/cancelled/", social_views.login_cancelled, name="socialaccount_login_cancelled"
+    ),
+    path("accounts/social/login/error/", social_views.login_error, name="socialaccount_login_error"),
     path("api/v1/", include("governance.tenancy.api.urls")),
     path("api/v1/", include("workflows.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -36,6 +36,9 @@ INSTALLED_APPS = [
     # Brute-force protection (accounts.lockout): after audit and accounts, so that the ledger's
     # failure receiver sees a refused attempt before axes counts it.
     "axes",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
+    "allauth.socialaccount.providers.saml",
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
@@ -162,6 +165,18 @@ AXES_DISABLE_ACCESS_LOG = True  # successful sign-ins are in the ledger and in U
 AXES_ENABLE_ADMIN = False  # the control panel shows lockouts on the user list instead
 AXES_SENSITIVE_PARAMETERS = ["username", "login", "email", "password", "ip_address"]
 AXES_VERBOSE = False
+
+# Single sign-on (accounts.sso): the identity providers are our own governed rows, handed to
+# allauth by the adapter; the provider classes add a nonce, always check ID token signatures and
+# keep what SAML replay protection and the MFA decision need.
+SOCIALACCOUNT_ADAPTER = "accounts.sso.adapter.GovernedSocialAccountAdapter"
+SOCIALACCOUNT_PROVIDERS = {
+    "openid_connect": {"provider_class": "accounts.sso.providers.PortalOIDCProvider"},
+    "saml": {"provider_class": "accounts.sso.providers.PortalSAMLProvider"},
+}
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False  # accounts are matched by our own rules (same organisation)
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_REQUESTS_TIMEOUT = env_int("SOCIALACCOUNT_REQUESTS_TIMEOUT", 10)
 
 # django-guardian: no anonymous user row; grants use direct foreign-key tables.
 ANONYMOUS_USER_NAME = None

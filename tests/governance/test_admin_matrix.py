@@ -14,6 +14,7 @@ from django.urls import reverse
 from governance.admin_site import site
 from tests.accounts.conditional_world import conditional_access_of
 from tests.accounts.scim_world import scim_objects_of
+from tests.accounts.sso_admin_world import sso_objects_of
 from tests.audit.evidence_world import evidence_orders_of
 from tests.conftest import ROLE_ORDER, build_world
 from tests.workflows.network_boundary_world import network_boundary_of
@@ -45,6 +46,40 @@ MATRIX = {
         "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
         "history/own":     (_, OK,      MISSING, _, _, _, MISSING, MISSING),
         "history/sibling": (_, OK,      MISSING, _, _, _, MISSING, MISSING),
+        "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+    },
+    # Single sign-on configuration: platform administrators of the organisation only
+    # (organization.manage). Providers and policies are never deleted (they are disabled);
+    # mappings are added and removed, never edited (their change page is read-only).
+    "accounts.identityprovider": {
+        "changelist":      (_, OK,      DENY,    _, _, _, DENY,    DENY),
+        "add":             (_, OK,      DENY,    _, _, _, DENY,    DENY),
+        "change/own":      (_, OK,      DENY,    _, _, _, DENY,    DENY),
+        "change/foreign":  (_, MISSING, DENY,    _, _, _, DENY,    DENY),
+        "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+        "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+        "history/own":     (_, OK,      MISSING, _, _, _, MISSING, MISSING),
+        "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+    },
+    "accounts.grouprolemapping": {
+        "changelist":      (_, OK,      DENY,    _, _, _, DENY,    DENY),
+        "add":             (_, OK,      DENY,    _, _, _, DENY,    DENY),
+        "change/own":      (_, OK,      DENY,    _, _, _, DENY,    DENY),
+        "change/foreign":  (_, MISSING, DENY,    _, _, _, DENY,    DENY),
+        "delete/own":      (_, OK,      DENY,    _, _, _, DENY,    DENY),
+        "delete/foreign":  (_, MISSING, DENY,    _, _, _, DENY,    DENY),
+        "history/own":     (_, OK,      MISSING, _, _, _, MISSING, MISSING),
+        "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+    },
+    # One policy per organisation: added once (the add page refuses once it exists).
+    "accounts.signinpolicy": {
+        "changelist":      (_, OK,      DENY,    _, _, _, DENY,    DENY),
+        "add":             (_, OK,      DENY,    _, _, _, DENY,    DENY),
+        "change/own":      (_, OK,      DENY,    _, _, _, DENY,    DENY),
+        "change/foreign":  (_, MISSING, DENY,    _, _, _, DENY,    DENY),
+        "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+        "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+        "history/own":     (_, OK,      MISSING, _, _, _, MISSING, MISSING),
         "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
     },
     "tenancy.organization": {
@@ -331,6 +366,7 @@ def _objects(world):
         **secrets_objects_of(world),
         **evidence_orders_of(world),
         **scim_objects_of(world),
+        **sso_objects_of(world),
     }
 
 

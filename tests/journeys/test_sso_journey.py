@@ -1,0 +1,99 @@
+"""Single sign-on in a real browser (headless Chromium): a person signs in through the
+organisation's OpenID provider (oidc-provider) and through its SAML IdP (pysaml2), both started
+on 127.0.0.1 by the test, and lands signed in with the role the group mapping gives."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from tests.accounts.sso_world import SP_ENTITY_ID, connect_oidc, connect_saml, oidc_callback, saml_acs
+from tests.conftest import build_world
+from tests.identity_providers import openid_provider, saml_idp
+from tests.identity_providers.common import unavailable
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "secrets"])
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    if not os.path.exists(CHROMIUM):
+        unavailable("needs Debian's chromium (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; Django's async-safety check would
+    # otherwise refuse the ORM calls the test makes beside it. For this test only.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run"],
+        )  # fmt: skip
+        yield instance
+        instance.close()
+
+
+def _signed_in_as(email: str, workspace, role: str) -> None:
+    from accounts.models import User, UserSession
+    from governance.tenancy.models import Membership
+
+    user = User.objects.get(email=email)
+    assert UserSession.objects.filter(user=user, ended_at__isnull=True).count() == 1
+    assert list(Membership.objects.filter(user=user).values_list("workspace_id", "role_id")) == [
+        (workspace.pk, role)
+    ]
+
+
+def test_sign_in_through_the_openid_provider(browser, live_server):
+    """GIVEN Acme's OpenID provider is connected WHEN Ada picks it on the sign-in page and signs in
+    at the provider THEN she is back in the portal, signed in, a builder in Ops EU."""
+    idp = openid_provider.start([oidc_callback(live_server.url)])
+    try:
+        world = build_world()
+        connect_oidc(world, idp, trust_mfa=True)
+        page = browser.new_page()
+        page.goto(f"{live_server.url}/accounts/login/")
+        page.get_by_role("link", name="Acme login").click()
+        with page.expect_navigation():
+            page.get_by_role("button", name="Continue").click()
+        assert page.url.startswith(idp.issuer), page.url
+        page.fill("input[name=login]", "ada")
+        page.fill("input[name=password]", "ada-idp-pass")
+        with page.expect_navigation(url=f"{live_server.url}/**"):
+            page.get_by_role("button", name="Sign in at the IdP").click()
+        page.wait_for_load_state()
+        assert "/login" not in page.url, page.content()[:2000]
+        _signed_in_as("ada@acme.example", world.ws, "workflow_builder")
+        page.close()
+    finally:
+        openid_provider.stop(idp)
+
+
+def test_sign_in_through_the_saml_idp(browser, live_server):
+    """GIVEN Acme's SAML IdP is connected WHEN Grace picks it and signs in at the IdP THEN the
+    signed response is posted back to the portal and she is signed in, a builder in Ops EU."""
+    idp = saml_idp.start(SP_ENTITY_ID, [saml_acs(live_server.url)])
+    try:
+        world = build_world()
+        connect_saml(world, idp)
+        page = browser.new_page()
+        page.goto(f"{live_server.url}/accounts/login/")
+        page.get_by_role("link", name="Acme SAML").click()
+        with page.expect_navigation():
+            page.get_by_role("button", name="Continue").click()
+        assert page.url.startswith(idp.base), page.url
+        page.fill("input[name=login]", "grace")
+        page.fill("input[name=password]", "grace-idp-pass")
+        page.get_by_role("button", name="Sign in at the SAML IdP").click()
+        page.wait_for_url(f"{live_server.url}/**")
+        page.wait_for_load_state()
+        assert "/login" not in page.url, page.content()[:2000]
+        assert "/saml/" not in page.url
+        _signed_in_as("grace@acme.example", world.ws, "workflow_builder")
+        page.close()
+    finally:
+        saml_idp.stop(idp)
