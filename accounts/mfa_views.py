@@ -36,6 +36,14 @@ _FAILURE_MESSAGES = {
 }
 
 
+def _signed_out_after_replay(request: HttpRequest) -> HttpResponse:
+    """A code that already opened a session, typed again: someone may have seen it. The
+    half-signed-in session ends (recorded as a sign-out); a new sign-in needs a new code."""
+    logout(request)
+    messages.error(request, _FAILURE_MESSAGES[mfa.Reason.REPLAY] + " For your safety you were signed out.")
+    return HttpResponseRedirect(reverse("account_login"))
+
+
 def _next_url(request: HttpRequest) -> str:
     candidate = request.POST.get("next") or request.GET.get("next") or ""
     if candidate and url_has_allowed_host_and_scheme(
@@ -86,13 +94,7 @@ def enrol(request: HttpRequest) -> HttpResponse:
                 return _show_backup_codes(request, codes, _next_url(request))
             return HttpResponseRedirect(_next_url(request))
         if result.reason == mfa.Reason.REPLAY:
-            # A code that already opened a session, typed again: someone may have seen it. The
-            # half-signed-in session ends (recorded as a sign-out); a new sign-in needs a new code.
-            logout(request)
-            messages.error(
-                request, _FAILURE_MESSAGES[result.reason] + " For your safety you were signed out."
-            )
-            return HttpResponseRedirect(reverse("account_login"))
+            return _signed_out_after_replay(request)
         form.add_error("code", _FAILURE_MESSAGES[result.reason])
     context = {
         "form": form,
@@ -133,13 +135,7 @@ def verify(request: HttpRequest) -> HttpResponse:
                 )
             return HttpResponseRedirect(_next_url(request))
         if result.reason == mfa.Reason.REPLAY:
-            # A code that already opened a session, typed again: someone may have seen it. The
-            # half-signed-in session ends (recorded as a sign-out); a new sign-in needs a new code.
-            logout(request)
-            messages.error(
-                request, _FAILURE_MESSAGES[result.reason] + " For your safety you were signed out."
-            )
-            return HttpResponseRedirect(reverse("account_login"))
+            return _signed_out_after_replay(request)
         form.add_error("code", _FAILURE_MESSAGES[result.reason])
     context = {
         "form": form,

@@ -240,6 +240,15 @@ def mfa_complete(client, user) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Each test starts with an empty cache: allauth's per-address rate limit of the sign-in page
+    (30 a minute) lives there, and earlier tests' sign-ins from the same addresses must not count."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _force_login_completes_mfa(request, monkeypatch):
     """Every page is behind MFA: ``client.force_login`` also passes MFA for the session, the way
     a person does after their password. Tests of MFA itself opt out with ``no_auto_mfa``."""

@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -24,9 +23,6 @@ OFFICE, HOME_NET, CAFE = "198.51.100.7", "203.0.113.9", "192.0.2.44"
 @pytest.fixture(autouse=True)
 def _small_limit(settings):
     settings.AXES_FAILURE_LIMIT = LIMIT
-    # allauth's per-address rate limit of the login page (30 a minute) lives in the process's cache:
-    # earlier tests' sign-ins from the same test addresses must not count here.
-    cache.clear()
 
 
 def _sign_in(client, login, password, *, ip=OFFICE):

@@ -4,37 +4,13 @@ submits it; an officer approves it in the control panel; the new version is live
 from __future__ import annotations
 
 import os
-import shutil
 from unittest import mock
 
 import pytest
 
 from tests.workflows.conftest import BUSINESS_HOURS
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = [
-    pytest.mark.skipif(
-        not os.path.exists(CHROMIUM), reason="needs Debian's chromium (apt-get install chromium)"
-    ),
-    pytest.mark.django_db(transaction=True, databases=["default", "secrets"]),
-]
-
-
-@pytest.fixture
-def browser(monkeypatch):
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; Django's async-safety check would
-    # otherwise refuse the ORM calls the test makes beside it. For this test only.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run"],
-        )  # fmt: skip
-        yield instance
-        instance.close()
+pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "secrets"])
 
 
 @pytest.fixture

@@ -4,16 +4,9 @@ sign-in the key verifies the session."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
-from tests.journeys.test_approval_journey import CHROMIUM, browser  # noqa: F401 (the fixture)
-
 pytestmark = [
-    pytest.mark.skipif(
-        not os.path.exists(CHROMIUM), reason="needs Debian's chromium (apt-get install chromium)"
-    ),
     pytest.mark.django_db(transaction=True, databases=["default", "secrets"]),
     pytest.mark.no_auto_mfa,
 ]
@@ -41,7 +34,7 @@ def _password(page, base: str, email: str) -> None:
         page.keyboard.press("Enter")
 
 
-def test_newcomer_enrols_a_security_key_then_signs_in_with_it(browser, live_server, newcomer):  # noqa: F811
+def test_newcomer_enrols_a_security_key_then_signs_in_with_it(browser, live_server, newcomer):
     from playwright.sync_api import expect
 
     from audit.models import AuditEvent
@@ -84,7 +77,7 @@ def test_newcomer_enrols_a_security_key_then_signs_in_with_it(browser, live_serv
     page.close()
 
 
-def test_newcomer_enrols_an_authenticator_app_with_the_key_shown_on_the_page(browser, live_server, newcomer):  # noqa: F811
+def test_newcomer_enrols_an_authenticator_app_with_the_key_shown_on_the_page(browser, live_server, newcomer):
     """The key under the QR code, typed into an app: the app's code confirms it."""
     import base64
     import time

@@ -4,37 +4,13 @@ on 127.0.0.1 by the test, and lands signed in with the role the group mapping gi
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import pytest
 
 from tests.accounts.sso_world import SP_ENTITY_ID, connect_oidc, connect_saml, oidc_callback, saml_acs
 from tests.conftest import build_world
 from tests.identity_providers import openid_provider, saml_idp
-from tests.identity_providers.common import unavailable
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "secrets"])
-
-
-@pytest.fixture
-def browser(monkeypatch):
-    if not os.path.exists(CHROMIUM):
-        unavailable("needs Debian's chromium (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; Django's async-safety check would
-    # otherwise refuse the ORM calls the test makes beside it. For this test only.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run"],
-        )  # fmt: skip
-        yield instance
-        instance.close()
 
 
 def _signed_in_as(email: str, workspace, role: str) -> None:
