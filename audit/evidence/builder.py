@@ -45,6 +45,7 @@ from audit.evidence.records import (
 )
 from audit.evidence.sbom import sbom_document
 from audit.evidence.summary import summary_html
+from audit.evidence.summary_pdf import summary_pdf
 from audit.models import AuditEvent, SignedTreeHead
 from audit.proofs import TILE, SealedTree
 from audit.services import audit_event_record, audited_transaction
@@ -292,17 +293,12 @@ def evidence_package_build(
             sbom, sbom_source = sbom_document()
             writer.write("sbom.cdx.json", sbom)
             writer.write("verify.py", Path(verifier.__file__).read_bytes())
-            writer.write(
-                "summary.html",
-                summary_html(
-                    scope=scope,
-                    head=head_document,
-                    key_id=key_id,
-                    findings=findings,
-                    generator=generator,
-                    sbom_source=sbom_source,
-                ),
-            )
+            summary = {
+                "scope": scope, "head": head_document, "key_id": key_id, "findings": findings,
+                "generator": generator, "sbom_source": sbom_source,
+            }  # fmt: skip
+            writer.write("summary.html", summary_html(**summary))
+            writer.write("summary.pdf", summary_pdf(**summary))
             manifest = {
                 "format": verifier.PACKAGE_FORMAT,
                 "generator": generator,

@@ -147,6 +147,7 @@ FILE_MESSAGES = {
     "policies.json": "policies.json: SHA-256",
     "sbom.cdx.json": "sbom.cdx.json: SHA-256",
     "summary.html": "summary.html: SHA-256",
+    "summary.pdf": "summary.pdf: SHA-256",
     "verify.py": "verify.py: SHA-256",
     "tree-head.json": "tree-head.json: the signature of tree head",
     "public-key.pem": "public-key.pem",
