@@ -55,9 +55,14 @@ GENERATED_ACTION = "workspace.updated"
 def scoped_values(index: int, occurred_at: datetime, *, organization: int, workspace: int, others: list[int]):
     """``common.event_values`` placed in the bench workspace, or one in 21 in another workspace."""
     values = common.event_values(index, occurred_at)
-    target = others[index // OTHER_EVERY % len(others)] if index % OTHER_EVERY == OTHER_EVERY - 1 else workspace
+    target = (
+        others[index // OTHER_EVERY % len(others)] if index % OTHER_EVERY == OTHER_EVERY - 1 else workspace
+    )
     values.update(
-        organization_id=organization, workspace_id=target, target_id=str(target), target_label=f"Workspace {target}"
+        organization_id=organization,
+        workspace_id=target,
+        target_id=str(target),
+        target_label=f"Workspace {target}",
     )
     return values
 
@@ -99,7 +104,9 @@ def build_ledger(events: int) -> None:
     values = functools.partial(
         scoped_values, organization=organization.pk, workspace=workspace.pk, others=[w.pk for w in others]
     )
-    common.show("generate with COPY (canonical_bytes)", common.rate(total, common.copy_events(total, values=values)))
+    common.show(
+        "generate with COPY (canonical_bytes)", common.rate(total, common.copy_events(total, values=values))
+    )
     common.vacuum_analyze("audit_auditevent")
     started, sealed = time.perf_counter(), 0
     while result := ledger_seal(sign=False).sealed:
@@ -198,9 +205,15 @@ def child_profile(database: str, workspace_id: int, start: str, end: str, out: s
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--events", type=int, default=1_000_000, help="events of the bench workspace (default 1000000)")
-    parser.add_argument("--reuse", action="store_true", help="keep the ledger if the workspace already holds --events")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--events", type=int, default=1_000_000, help="events of the bench workspace (default 1000000)"
+    )
+    parser.add_argument(
+        "--reuse", action="store_true", help="keep the ledger if the workspace already holds --events"
+    )
     parser.add_argument("--runs", type=int, default=1, help="COPY/build pairs to time (default 1)")
     parser.add_argument("--keep", help="write the package here instead of a temporary directory")
     parser.add_argument("--profile", help="also build once under cProfile, writing the stats to this file")
@@ -229,7 +242,11 @@ def main() -> None:
         build_ledger(options.events)
     seal_pending()
     head = SignedTreeHead.objects.order_by("-number").first()
-    first = AuditEvent.objects.filter(workspace=workspace).order_by("occurred_at").values_list("occurred_at", flat=True)[0]
+    first = (
+        AuditEvent.objects.filter(workspace=workspace)
+        .order_by("occurred_at")
+        .values_list("occurred_at", flat=True)[0]
+    )
     start = first.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     end = datetime.now(UTC) + timedelta(seconds=1)
     query = scope_sql(workspace.pk, start, end, head.tree_size)
@@ -244,7 +261,10 @@ def main() -> None:
         common.title(f"Run {run + 1}: COPY TO of the scope, then the package build (subprocess)")
         rows, size, seconds = time_copy(query)
         copies.append(seconds)
-        common.show("baseline: COPY (sequence, canonical) TO STDOUT", f"{common.rate(rows, seconds)}, {size / 1e6:,.0f} MB")
+        common.show(
+            "baseline: COPY (sequence, canonical) TO STDOUT",
+            f"{common.rate(rows, seconds)}, {size / 1e6:,.0f} MB",
+        )
         # The build's own ledger event would be unsealed in scope for the next run: the window
         # ends now, and pending events are sealed before each run.
         report, wall, peak = run_child([
@@ -257,14 +277,26 @@ def main() -> None:
         common.show("  subprocess wall time (with start-up)", f"{wall:.2f} s")
         common.show("  package size", f"{out.stat().st_size / 1e6:,.1f} MB")
         if rows != report["events"]:
-            common.show("  event counts differ", f"COPY {rows:,} / package {report['events']:,}", "equal", False)
+            common.show(
+                "  event counts differ", f"COPY {rows:,} / package {report['events']:,}", "equal", False
+            )
         seal_pending()
 
     common.title("Result")
     copy_seconds, build_seconds = min(copies), min(builds)
     ratio = copy_seconds / build_seconds
-    common.show("ratio COPY time / build time (best runs)", f"{ratio:.3f}", f">= {TARGET_RATIO}", ratio >= TARGET_RATIO)
-    common.show("peak RSS of the build process", f"{max(rss):,.0f} MB", f"< {TARGET_RSS_MB} MB", max(rss) < TARGET_RSS_MB)
+    common.show(
+        "ratio COPY time / build time (best runs)",
+        f"{ratio:.3f}",
+        f">= {TARGET_RATIO}",
+        ratio >= TARGET_RATIO,
+    )
+    common.show(
+        "peak RSS of the build process",
+        f"{max(rss):,.0f} MB",
+        f"< {TARGET_RSS_MB} MB",
+        max(rss) < TARGET_RSS_MB,
+    )
 
     common.title("Verify the package with its own verify.py (subprocess)")
     pem = directory / "ledger.pem"
