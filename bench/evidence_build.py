@@ -13,8 +13,9 @@ head's size):
 (a) the baseline, ``COPY (SELECT sequence, canonical ... ORDER BY sequence) TO STDOUT``, read to
     the end by psycopg and discarded: the rows the package is made of, as fast as PostgreSQL hands
     them out;
-(b) ``evidence_package_build()`` in a fresh subprocess (the time inside it, and its peak RSS from
-    ``wait4``); the ratio COPY time / build time has the target ≥ 0.30, peak RSS < 300 MB;
+(b) ``evidence_package_build()`` in a fresh subprocess (the time inside it, and its peak RSS, read
+    by the subprocess from ``VmHWM`` in /proc/self/status); the ratio COPY time / build time has
+    the target ≥ 0.30, peak RSS < 300 MB;
 (c) the package's own ``verify.py``, extracted from the ZIP and run in a subprocess as an auditor
     would (time and peak RSS; no target).
 
@@ -26,7 +27,6 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -159,25 +159,20 @@ def time_copy(query: str) -> tuple[int, int, float]:
     return rows, size, seconds
 
 
-def run_child(arguments: list[str]) -> tuple[dict, float, float]:
-    """Run a child process; return its JSON report (last stdout line, if any), wall seconds, peak RSS MB."""
+def run_child(arguments: list[str]) -> tuple[dict, float]:
+    """Run a child process; return its JSON report (last stdout line) and wall seconds."""
     started = time.perf_counter()
-    child = subprocess.Popen(arguments, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    # wait4 gives this child's own rusage, not the maximum over every child so far.
-    output = child.stdout.read()
-    errors = child.stderr.read()
-    _, status, usage = os.wait4(child.pid, 0)
-    child.returncode = os.waitstatus_to_exitcode(status)
+    child = subprocess.run(arguments, capture_output=True, check=False)
+    output, errors = child.stdout, child.stderr
     seconds = time.perf_counter() - started
-    if child.returncode not in (0, 1):
+    if child.returncode != 0:
         raise SystemExit(f"{arguments[1]} failed ({child.returncode}):\n{errors.decode()[-3000:]}")
     lines = output.decode().strip().splitlines()
     try:
         report = json.loads(lines[-1]) if lines else {}
     except ValueError:
         report = {"output": lines[-3:]}
-    report["status"] = child.returncode
-    return report, seconds, usage.ru_maxrss / 1024
+    return report, seconds
 
 
 def child_build(database: str, workspace_id: int, start: str, end: str, out: str) -> None:
@@ -193,7 +188,47 @@ def child_build(database: str, workspace_id: int, start: str, end: str, out: str
         out=Path(out),
     )  # fmt: skip
     seconds = time.perf_counter() - started
-    print(json.dumps({"events": result.events, "seconds": seconds, "head": result.head_number}))
+    print(
+        json.dumps(
+            {
+                "events": result.events,
+                "seconds": seconds,
+                "head": result.head_number,
+                "peak_mb": peak_rss_mb(),
+            }
+        )
+    )
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set since it started (VmHWM, reset by exec; in MB).
+
+    Not ``ru_maxrss`` of the child from the parent (``wait4``, ``RUSAGE_CHILDREN``): it includes
+    the parent's resident pages at the fork, before exec."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def child_verify(verifier: str, package: str, pem: str) -> None:
+    """In the subprocess: run the extracted verify.py as ``__main__``; print its verdict and peak RSS."""
+    import contextlib
+    import io
+    import runpy
+
+    sys.argv = [verifier, package, "--public-key", pem]
+    output = io.StringIO()
+    started = time.perf_counter()
+    with contextlib.redirect_stdout(output):
+        try:
+            runpy.run_path(verifier, run_name="__main__")
+            status = 0
+        except SystemExit as exit_:
+            status = exit_.code
+    seconds = time.perf_counter() - started
+    verdict = output.getvalue().strip().splitlines()[-1:] or ["(no output)"]
+    print(json.dumps({"status": status, "seconds": seconds, "verdict": verdict[0], "peak_mb": peak_rss_mb()}))
 
 
 def child_profile(database: str, workspace_id: int, start: str, end: str, out: str, profile: str) -> None:
@@ -219,12 +254,15 @@ def main() -> None:
     parser.add_argument("--profile", help="also build once under cProfile, writing the stats to this file")
     parser.add_argument("--child-build", nargs=4, help=argparse.SUPPRESS)
     parser.add_argument("--child-profile", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument("--child-verify", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--database", default=DB_NAME, help=f"benchmark database (default {DB_NAME})")
     parser.add_argument("--fresh", action="store_true", help="drop and recreate the benchmark database first")
     options = parser.parse_args()
     if options.child_build:
         workspace_id, start, end, out = options.child_build
         return child_build(options.database, int(workspace_id), start, end, out)
+    if options.child_verify:
+        return child_verify(*options.child_verify)
     if options.child_profile:
         workspace_id, start, end, out, profile = options.child_profile
         return child_profile(options.database, int(workspace_id), start, end, out, profile)
@@ -267,12 +305,13 @@ def main() -> None:
         )
         # The build's own ledger event would be unsealed in scope for the next run: the window
         # ends now, and pending events are sealed before each run.
-        report, wall, peak = run_child([
+        report, wall = run_child([
             sys.executable, __file__, "--database", options.database,
             "--child-build", str(workspace.pk), start.isoformat(), end.isoformat(), str(out),
         ])  # fmt: skip
         builds.append(report["seconds"])
-        rss.append(peak)
+        rss.append(report["peak_mb"])
+        events = report["events"]
         common.show("ours: evidence_package_build()", f"{common.rate(report['events'], report['seconds'])}")
         common.show("  subprocess wall time (with start-up)", f"{wall:.2f} s")
         common.show("  package size", f"{out.stat().st_size / 1e6:,.1f} MB")
@@ -303,18 +342,13 @@ def main() -> None:
     pem.write_text(public_key_pem(load_signing_key().public_key()))
     with zipfile.ZipFile(out) as archive:
         (directory / "verify.py").write_bytes(archive.read("verify.py"))
-    started = time.perf_counter()
-    child = subprocess.Popen(
-        [sys.executable, str(directory / "verify.py"), str(out), "--public-key", str(pem)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    output = child.stdout.read().decode()
-    _, status, usage = os.wait4(child.pid, 0)
-    seconds = time.perf_counter() - started
-    ok = os.waitstatus_to_exitcode(status) == 0
-    common.show("verify.py", f"{common.rate(builds and report['events'], seconds)}", "exit 0", ok)
-    common.show("  peak RSS of the verifier", f"{usage.ru_maxrss / 1024:,.0f} MB")
-    common.show("  its verdict", output.strip().splitlines()[-1][:100] if output.strip() else "(no output)")
+    report, _ = run_child([
+        sys.executable, __file__, "--child-verify", str(directory / "verify.py"), str(out), str(pem),
+    ])  # fmt: skip
+    ok = report.get("status") == 0
+    common.show("verify.py", common.rate(events, report["seconds"]), "exit 0", ok)
+    common.show("  peak RSS of the verifier", f"{report['peak_mb']:,.0f} MB")
+    common.show("  its verdict", report["verdict"][:100])
 
     if options.profile:
         common.title(f"Profile of one build (cProfile, {options.profile})")
