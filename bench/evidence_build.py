@@ -145,9 +145,12 @@ def scope_sql(workspace_id: int, start: datetime, end: datetime, tree_size: int)
     )
 
 
-def time_copy(query: str) -> tuple[int, int, float]:
-    """COPY (query) TO STDOUT, read to the end and discarded: rows, bytes, seconds."""
+def time_copy(query: str) -> tuple[int, int, float, float]:
+    """COPY (query) TO STDOUT, read to the end and discarded: rows, bytes, seconds, CPU seconds
+    (this process and its database backend)."""
     connection = common.raw_connection()
+    backend = common.backend_pid()
+    server, client = common.server_cpu(backend), common.client_cpu()
     started = time.perf_counter()
     size = 0
     with connection.cursor() as cursor, cursor.copy(f"COPY ({query}) TO STDOUT") as copy:
@@ -155,8 +158,9 @@ def time_copy(query: str) -> tuple[int, int, float]:
             size += len(block)
         rows = cursor.rowcount
     seconds = time.perf_counter() - started
+    cpu = common.client_cpu() - client + common.server_cpu(backend) - server
     connection.commit()
-    return rows, size, seconds
+    return rows, size, seconds, cpu
 
 
 def run_child(arguments: list[str]) -> tuple[dict, float]:
@@ -182,22 +186,20 @@ def child_build(database: str, workspace_id: int, start: str, end: str, out: str
     from governance.tenancy.models import Workspace
 
     workspace = Workspace.objects.select_related("organization").get(pk=workspace_id)
+    backend = common.backend_pid()
+    server, client = common.server_cpu(backend), common.client_cpu()
     started = time.perf_counter()
     result = evidence_package_build(
         actor=None, workspace=workspace, start=datetime.fromisoformat(start), end=datetime.fromisoformat(end),
         out=Path(out),
     )  # fmt: skip
     seconds = time.perf_counter() - started
-    print(
-        json.dumps(
-            {
-                "events": result.events,
-                "seconds": seconds,
-                "head": result.head_number,
-                "peak_mb": peak_rss_mb(),
-            }
-        )
-    )
+    client = common.client_cpu() - client
+    server = common.server_cpu(backend) - server
+    print(json.dumps({
+        "events": result.events, "seconds": seconds, "head": result.head_number, "peak_mb": peak_rss_mb(),
+        "client_cpu": client, "server_cpu": server,
+    }))  # fmt: skip
 
 
 def peak_rss_mb() -> float:
@@ -294,10 +296,10 @@ def main() -> None:
 
     directory = Path(tempfile.mkdtemp(prefix="bench-evidence-"))
     out = Path(options.keep) if options.keep else directory / "package.zip"
-    copies, builds, rss = [], [], []
+    copies, builds, rss, cpus = [], [], [], []
     for run in range(options.runs):
         common.title(f"Run {run + 1}: COPY TO of the scope, then the package build (subprocess)")
-        rows, size, seconds = time_copy(query)
+        rows, size, seconds, copy_cpu = time_copy(query)
         copies.append(seconds)
         common.show(
             "baseline: COPY (sequence, canonical) TO STDOUT",
@@ -314,6 +316,12 @@ def main() -> None:
         events = report["events"]
         common.show("ours: evidence_package_build()", f"{common.rate(report['events'], report['seconds'])}")
         common.show("  subprocess wall time (with start-up)", f"{wall:.2f} s")
+        build_cpu = report["client_cpu"] + report["server_cpu"]
+        cpus.append((copy_cpu, build_cpu))
+        common.show(
+            "  CPU s: COPY (client+server) / build",
+            f"{copy_cpu:.1f} / {build_cpu:.1f} ({report['client_cpu']:.1f} + {report['server_cpu']:.1f} server)",
+        )
         common.show("  package size", f"{out.stat().st_size / 1e6:,.1f} MB")
         if rows != report["events"]:
             common.show(
@@ -329,6 +337,10 @@ def main() -> None:
         f"{ratio:.3f}",
         f">= {TARGET_RATIO}",
         ratio >= TARGET_RATIO,
+    )
+    common.show(
+        "ratio of CPU seconds COPY / build (context)",
+        f"{min(c for c, _ in cpus) / min(b for _, b in cpus):.3f} (steadier than wall time under load)",
     )
     common.show(
         "peak RSS of the build process",
