@@ -230,7 +230,10 @@ def child_verify(verifier: str, package: str, pem: str) -> None:
             status = exit_.code
     seconds = time.perf_counter() - started
     verdict = output.getvalue().strip().splitlines()[-1:] or ["(no output)"]
-    print(json.dumps({"status": status, "seconds": seconds, "verdict": verdict[0], "peak_mb": peak_rss_mb()}))
+    print(json.dumps({
+        "status": status, "seconds": seconds, "verdict": verdict[0], "peak_mb": peak_rss_mb(),
+        "cpu": common.client_cpu(),
+    }))  # fmt: skip
 
 
 def child_profile(database: str, workspace_id: int, start: str, end: str, out: str, profile: str) -> None:
@@ -359,6 +362,10 @@ def main() -> None:
     ])  # fmt: skip
     ok = report.get("status") == 0
     common.show("verify.py", common.rate(events, report["seconds"]), "exit 0", ok)
+    common.show(
+        "  CPU seconds of the verifier",
+        f"{report['cpu']:.1f} ({events / report['cpu']:,.0f} events per CPU second)",
+    )
     common.show("  peak RSS of the verifier", f"{report['peak_mb']:,.0f} MB")
     common.show("  its verdict", report["verdict"][:100])
 
