@@ -6,6 +6,7 @@ import csv
 import hashlib
 import io
 import json
+import uuid
 import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,6 +17,7 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from audit import merkle
+from audit.canonical import canonical_bytes
 from audit.evidence import verify
 from audit.evidence.builder import _ProofTree
 from audit.evidence.exports import csv_cell, csv_rows, jsonl_line
@@ -94,7 +96,7 @@ def test_the_package_holds_every_file_listed_and_signed(package):
     assert set(files) == {
         "manifest.json", "manifest.sig", "public-key.pem", "tree-head.json", "events.jsonl", "proofs.jsonl",
         "approvals.csv", "approvals.json", "memberships.csv", "role-changes.csv", "service-accounts.csv",
-        "credentials.csv", "policies.json", "sbom.cdx.json", "summary.html", "verify.py",
+        "credentials.csv", "policies.json", "sbom.cdx.json", "summary.html", "summary.pdf", "verify.py",
     }  # fmt: skip
     manifest = json.loads(files["manifest.json"])
     assert {entry["name"] for entry in manifest["files"]} == set(files) - {"manifest.json", "manifest.sig"}
@@ -317,3 +319,69 @@ def test_a_workspace_outside_the_auditors_assignment_is_refused(world, tmp_path)
     ledger_seal_all()  # the denials are events of the period too
     build(world, tmp_path / "p.zip", extra=("--as", "auditor@acme.test"))
     assert AuditEvent.objects.get(action="evidence.package_built").actor_label == "auditor@acme.test"
+
+
+# --- At ledger scale: tile-wise proofs, streamed lines --------------------------------------------
+
+
+def test_proofs_of_dense_sparse_and_open_tiles_equal_the_reference(world, tmp_path):
+    """GIVEN own events filling most of a full tile, a few in a tile of another workspace's events,
+    and some in the open last tile WHEN the package is built THEN every proof equals the merkle
+    module's proof over all leaves, and every line is exactly what ``jsonl_line`` writes."""
+    make_events(TILE - 40, workspace=world.ws)
+    make_events(600, workspace=world.sibling)
+    make_events(3, workspace=world.ws)
+    make_events(TILE, workspace=world.sibling)
+    make_events(120, workspace=world.ws)
+    ledger_seal_all()
+    files = members(build(world, tmp_path / "p.zip"))
+    sealed = AuditEvent.objects.filter(sequence__isnull=False).order_by("sequence")
+    leaves = [bytes(v) for v in sealed.values_list("leaf_hash", flat=True)]
+    size = json.loads(files["tree-head.json"])["tree_size"]
+    events = files["events.jsonl"].splitlines(keepends=True)
+    proofs = files["proofs.jsonl"].splitlines(keepends=True)
+    assert len(events) == len(proofs) >= TILE - 40 + 3 + 120
+    tiles = {(json.loads(line)["sequence"] - 1) // TILE for line in proofs}
+    assert (size - 1) // TILE in tiles  # the open last tile
+    assert len(tiles) >= 3
+    for event_line, proof_line in zip(events, proofs, strict=True):
+        event, proof = json.loads(event_line), json.loads(proof_line)
+        assert jsonl_line(event) == event_line
+        assert jsonl_line(proof) == proof_line
+        assert proof["leaf_hash"] == merkle.leaf_hash(event["canonical"].encode()).hex()
+        expected = merkle.inclusion_proof(leaves[:size], proof["sequence"] - 1)
+        assert [bytes.fromhex(node) for node in proof["path"]] == expected
+
+
+def test_a_tree_leaf_that_is_not_the_events_hash_stops_the_build(world, tmp_path, monkeypatch):
+    """GIVEN a sealed tree whose stored leaf for one event is not the hash of its bytes WHEN the
+    package is built THEN the build stops and leaves no file."""
+    make_events(TILE + 10, workspace=world.ws)
+    ledger_seal_all()
+    original = _ProofTree._leaves_of_tile
+
+    def damaged(self, tile):
+        leaves = list(original(self, tile))
+        leaves[5] = bytes(32)
+        return leaves
+
+    monkeypatch.setattr(_ProofTree, "_leaves_of_tile", damaged)
+    with pytest.raises(CommandError, match="the ledger is damaged"):
+        build(world, tmp_path / "p.zip")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_record_naming_another_workspace_stops_the_build(world, tmp_path):
+    """GIVEN an event filed under the workspace whose canonical record names another WHEN the
+    package is built THEN the build refuses and names the event."""
+    make_events(3, workspace=world.ws)
+    values = {
+        "uid": uuid.uuid4(), "occurred_at": timezone.now(), "category": "admin", "action": "membership.created",
+        "outcome": "success", "actor_type": "system", "actor_id": None, "actor_label": "system",
+        "organization_id": world.sibling.organization_id, "workspace_id": world.sibling.pk, "target_type": "",
+        "target_id": "", "target_label": "", "request_id": "", "ip": None, "user_agent": "", "data": {},
+    }  # fmt: skip
+    AuditEvent.objects.create(canonical=canonical_bytes(values), **{**values, "workspace_id": world.ws.pk})
+    ledger_seal_all()
+    with pytest.raises(CommandError, match="names another workspace"):
+        build(world, tmp_path / "p.zip")

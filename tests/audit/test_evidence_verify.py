@@ -147,6 +147,7 @@ FILE_MESSAGES = {
     "policies.json": "policies.json: SHA-256",
     "sbom.cdx.json": "sbom.cdx.json: SHA-256",
     "summary.html": "summary.html: SHA-256",
+    "summary.pdf": "summary.pdf: SHA-256",
     "verify.py": "verify.py: SHA-256",
     "tree-head.json": "tree-head.json: the signature of tree head",
     "public-key.pem": "public-key.pem",
@@ -411,6 +412,39 @@ def test_the_standalone_verifier_agrees_with_the_ledgers_merkle_module(size, dat
         bent = [proof[0][:-1] + bytes([proof[0][-1] ^ 1]), *proof[1:]]
         assert verify.verify_inclusion(leaves[index], index, size, bent, root) is False
         assert merkle.verify_inclusion(leaves[index], index, size, bent, root) is False
+
+
+@given(size=st.integers(min_value=1, max_value=300), data=st.data())
+@settings(max_examples=40, deadline=None)
+def test_the_reusing_checker_decides_every_proof_as_the_plain_algorithm(size, data):
+    """GIVEN a run of proofs against one tree, in order or not, some bent (a node, the index or the
+    length changed) WHEN each goes through one InclusionChecker THEN every verdict equals
+    verify_inclusion's: reusing an accepted proof's work never accepts a wrong one."""
+    from audit import merkle
+    from audit.evidence import verify
+
+    leaves = [merkle.leaf_hash(i.to_bytes(2, "big")) for i in range(size)]
+    root = merkle.root_from_leaf_hashes(leaves)
+    checker = verify.InclusionChecker(size, root)
+    for _ in range(data.draw(st.integers(min_value=1, max_value=30))):
+        index = data.draw(st.integers(min_value=0, max_value=size - 1))
+        proof = merkle.inclusion_proof(leaves, index)
+        claimed, leaf = index, leaves[index]
+        match data.draw(st.sampled_from(["none", "node", "index", "short", "long", "leaf"])):
+            case "node" if proof:
+                at = data.draw(st.integers(min_value=0, max_value=len(proof) - 1))
+                proof[at] = proof[at][:-1] + bytes([proof[at][-1] ^ 1])
+            case "index":
+                claimed = data.draw(st.integers(min_value=0, max_value=size))
+            case "short" if proof:
+                proof = proof[:-1]
+            case "long":
+                proof = [*proof, leaves[0]]
+            case "leaf":
+                leaf = leaves[(index + 1) % size]
+        assert checker.check(leaf, claimed, proof) == verify.verify_inclusion(
+            leaf, claimed, size, proof, root
+        )
 
 
 def test_the_standalone_key_id_is_the_ledgers():

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from governance.crypto import keyring, providers
+from tests.tools import unavailable
 
 SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 TOKEN_LABEL = "portal-test"
@@ -32,11 +33,7 @@ def key_file(tmp_path, settings):
 def softhsm_token(tmp_path_factory):
     """A SoftHSM2 token initialised for this test session (module from Debian's softhsm2)."""
     if not Path(SOFTHSM_MODULE).exists() or shutil.which("softhsm2-util") is None:
-        if os.environ.get("CI"):
-            pytest.fail(
-                "SoftHSM2 is missing in CI; `make pytest` installs it (scripts/ensure-debian-package.sh)."
-            )
-        pytest.skip("SoftHSM2 is not installed (Debian: apt-get install softhsm2).")
+        unavailable("SoftHSM2 is not installed (Debian: apt-get install softhsm2)")
     directory = tmp_path_factory.mktemp("softhsm")
     (directory / "tokens").mkdir()
     config = directory / "softhsm2.conf"

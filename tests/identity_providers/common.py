@@ -1,24 +1,15 @@
-"""What both test IdPs need: free ports, keys made at test time, and the skip-or-fail rule."""
+"""What both test IdPs need: free ports and keys made at test time."""
 
 from __future__ import annotations
 
 import base64
-import os
 import socket
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
-
-
-def unavailable(reason: str) -> None:
-    """Skip with ``reason``; under CI (CI set) fail instead, so a missing tool never hides a test."""
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI: `make pytest` installs it)")
-    pytest.skip(reason)
 
 
 def free_port() -> int:

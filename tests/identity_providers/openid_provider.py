@@ -10,7 +10,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.identity_providers.common import free_port, private_jwk, rsa_key, unavailable
+from tests.identity_providers.common import free_port, private_jwk, rsa_key
+from tests.tools import unavailable
 
 HERE = Path(__file__).resolve().parent / "oidc"
 

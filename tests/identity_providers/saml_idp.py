@@ -18,7 +18,8 @@ from pathlib import Path
 from urllib.parse import parse_qs
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
-from tests.identity_providers.common import free_port, pem_private, rsa_key, self_signed_cert, unavailable
+from tests.identity_providers.common import free_port, pem_private, rsa_key, self_signed_cert
+from tests.tools import unavailable
 
 RSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
 SHA256 = "http://www.w3.org/2001/04/xmlenc#sha256"

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from tests.identity_providers.common import unavailable
+from tests.tools import unavailable
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
