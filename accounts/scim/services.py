@@ -143,9 +143,18 @@ def scim_user_delete(*, actor: ScimPrincipal, user: User) -> User:
         memberships = ScimGroup.members.through.objects.filter(user_id=user.pk)
         groups_left = sorted(memberships.values_list("scimgroup_id", flat=True))
         memberships.delete()
+        _roles_follow_groups(actor, [user])
         _event("scim.user_deleted", actor=actor, target=user, deactivated=was_active,
                kept_as="deactivated and deprovisioned", groups_left=groups_left)  # fmt: skip
     return user
+
+
+def _roles_follow_groups(actor: ScimPrincipal, users: list[User]) -> None:
+    """Apply the organisation's IdP-group → role mappings from these users' SCIM groups now."""
+    from accounts.sso.services import scim_memberships_apply
+
+    unique = {user.pk: user for user in users}
+    scim_memberships_apply(organization_id=actor.organization_id, users=list(unique.values()))
 
 
 # --- Groups ---------------------------------------------------------------------------------------
@@ -195,6 +204,7 @@ def scim_group_create(*, actor: ScimPrincipal, changes: dict[str, Any]) -> ScimG
         _group_saved(group)
         members = _members(actor, changes["members"])
         group.members.set(members)
+        _roles_follow_groups(actor, members)
         _event("scim.group_created", actor=actor, target=group, display_name=group.display_name,
                external_id=group.external_id, members=_ids(members))  # fmt: skip
     return group
@@ -216,8 +226,10 @@ def scim_group_replace(*, actor: ScimPrincipal, group: ScimGroup, changes: dict[
                   "members": _ids(group.members.all())}  # fmt: skip
         group.display_name, group.external_id = changes["display_name"], changes["external_id"]
         _group_saved(group)
+        before_members = list(group.members.all())
         members = _members(actor, changes["members"])
         group.members.set(members)
+        _roles_follow_groups(actor, [*before_members, *members])
         _event("scim.group_replaced", actor=actor, target=group, before=before,
                after={"display_name": group.display_name, "external_id": group.external_id,
                       "members": _ids(members)})  # fmt: skip
@@ -280,6 +292,9 @@ def scim_group_patch(
         for field, value in renamed.items():
             setattr(group, field, value)
         _group_saved(group)
+        # A renamed group may match other mappings: every member's roles follow.
+        touched = set(group.members.values_list("pk", flat=True)) if renamed else added | removed
+        _roles_follow_groups(actor, list(User.objects.filter(pk__in=touched | removed)))
         _event("scim.group_patched", actor=actor, target=group, added=sorted(added - removed),
                removed=sorted(removed - added), **renamed)  # fmt: skip
     return group
@@ -291,5 +306,7 @@ def scim_group_delete(*, actor: ScimPrincipal, group: ScimGroup) -> None:
         group = _locked_group(actor, group)
         _event("scim.group_deleted", actor=actor, target=group, display_name=group.display_name,
                external_id=group.external_id, members=_ids(group.members.all()))  # fmt: skip
+        members = list(group.members.all())
         group.members.clear()
         group.delete()
+        _roles_follow_groups(actor, members)

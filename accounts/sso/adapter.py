@@ -121,9 +121,9 @@ class GovernedSocialAccountAdapter(DefaultSocialAccountAdapter):
         try:
             self._check(request, provider, sociallogin)
             user = self._account(request, provider, sociallogin)
-            changes = services.sso_memberships_apply(
-                provider=provider, user=user, groups=groups_of(provider, sociallogin)
-            )
+            # The groups of the sign-in, and those the IdP pushed over SCIM (when it does).
+            groups = sorted({*groups_of(provider, sociallogin), *services.scim_group_names(user)})
+            changes = services.sso_memberships_apply(provider=provider, user=user, groups=groups)
         except SsoRefusedError as refusal:
             _refuse(request, refusal, provider, subject)
         # Read after login by accounts.sso.receivers (the session key changes at login).

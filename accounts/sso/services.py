@@ -323,6 +323,30 @@ def sso_memberships_apply(*, provider: IdentityProvider, user: User, groups: lis
     return changes
 
 
+def scim_group_names(user: User) -> list[str]:
+    """The names under which the identity provider pushed ``user``'s groups over SCIM: each
+    group's ``displayName`` and, when set, its ``externalId`` (Entra ID's ID tokens name groups by
+    object id, which it sends to SCIM as the external id)."""
+    names: set[str] = set()
+    for display_name, external_id in user.scim_groups.values_list("display_name", "external_id"):
+        names.add(display_name)
+        if external_id:
+            names.add(external_id)
+    return sorted(names)
+
+
+def scim_memberships_apply(*, organization_id: int, users: list[User]) -> None:
+    """After a SCIM group change: the group mappings of the organisation's enabled providers are
+    applied at once from each user's SCIM groups (not at their next sign-in), so a user taken out
+    of a group loses the mapped role immediately. Runs inside the SCIM service's transaction."""
+    providers = list(IdentityProvider.objects.filter(organization_id=organization_id, enabled=True,
+                                                     group_mappings__isnull=False).distinct())  # fmt: skip
+    for user in users if providers else []:
+        groups = [] if user.deprovisioned_at is not None else scim_group_names(user)
+        for provider in providers:
+            sso_memberships_apply(provider=provider, user=user, groups=groups)
+
+
 def _membership_drop(membership: Membership, provider: IdentityProvider, changes: dict) -> None:
     from governance.tenancy.services import _guard_last_holder
 

@@ -110,3 +110,38 @@ def test_control_panel_adds_a_provider_through_the_service(world, client):
     assert provider.oidc_client_secret == "panel-secret-value"
     listing = client.get(reverse("admin:accounts_identityprovider_changelist")).content.decode()
     assert "/accounts/oidc/acme-oidc/login/callback/" in listing
+
+
+def test_scim_group_changes_apply_the_group_mappings_at_once(world):
+    """GIVEN a provider mapping the IdP group "portal-builders" to builder in Ops EU WHEN the IdP
+    pushes that group over SCIM with Ada in it THEN Ada is a builder there at once (by her SCIM
+    groups, not at her next sign-in); WHEN she is taken out of the group THEN the mapped role goes;
+    a role given by hand is never touched; a group of no mapping changes nothing."""
+    from governance.tenancy.models import Membership
+    from tests.accounts.scim_world import new_user, scim_client
+
+    admin = world.users["platform_admin"]
+    provider = services.identity_provider_create(actor=admin, organization=world.org, **OIDC)
+    services.group_mapping_create(actor=admin, provider=provider, group="portal-builders", workspace=world.ws,
+                                  role=Role.objects.get(pk="workflow_builder"))  # fmt: skip
+    scim = scim_client(world)
+    ada = scim.post("/Users", new_user("ada")).json()["id"]
+    viewer = world.users["viewer"]  # a viewer of Ops EU by hand
+    group = scim.post("/Groups", {"displayName": "portal-builders", "externalId": "9f2c",
+                                  "members": [{"value": ada}, {"value": str(viewer.pk)}]}).json()  # fmt: skip
+    roles = lambda pk: list(Membership.objects.filter(user_id=pk).values_list("workspace_id", "role_id"))  # noqa: E731
+    assert roles(ada) == [(world.ws.pk, "workflow_builder")]
+    assert roles(viewer.pk) == [(world.ws.pk, "viewer")]
+    created = AuditEvent.objects.get(action="membership.created", data__user="ada@acme.test")
+    assert created.data["via"] == "sso:acme-oidc"
+
+    other = scim.post("/Groups", {"displayName": "lunch-club", "members": [{"value": ada}]}).json()
+    assert roles(ada) == [(world.ws.pk, "workflow_builder")]
+    remove = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+              "Operations": [{"op": "remove", "path": f'members[value eq "{ada}"]'}]}  # fmt: skip
+    assert scim.patch(f"/Groups/{group['id']}", remove).status_code in (200, 204)
+    assert roles(ada) == []
+    assert roles(viewer.pk) == [(world.ws.pk, "viewer")]
+    assert AuditEvent.objects.filter(action="membership.removed", data__user="ada@acme.test").count() == 1
+    assert scim.patch(f"/Groups/{other['id']}", remove).status_code in (200, 204)
+    assert roles(ada) == []
