@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from allauth.account.auth_backends import AuthenticationBackend
 from axes.backends import AxesStandaloneBackend
-from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-
-SSO_ONLY_MESSAGE = "Your organisation signs in through single sign-on only: use its sign-in button below."
 
 
 class PasswordOnlyBackend(AuthenticationBackend):
@@ -18,19 +15,24 @@ class PasswordOnlyBackend(AuthenticationBackend):
     """
 
     def authenticate(self, request, **credentials):
-        user = super().authenticate(request, **credentials)
-        if user is not None:
-            from accounts.sso.services import local_password_disabled
+        from accounts.models import User
+        from accounts.sso.services import local_password_disabled
 
-            if local_password_disabled(user.organization_id):
-                # PermissionDenied stops every other backend; the failure signal carries the
-                # reason to the ledger (audit.receivers), the message tells the person what to do.
-                if request is not None:
-                    request.portal_login_refusal = "local_password_disabled"
-                    if hasattr(request, "_messages"):
-                        messages.error(request, SSO_ONLY_MESSAGE)
-                raise PermissionDenied(SSO_ONLY_MESSAGE)
-        return user
+        # An organisation that signs in through SSO only: refused before any password is checked,
+        # with the same answer as a wrong password, so the refusal tells nobody whether the
+        # password was right (nor that the account exists); the hashing work is done all the same.
+        identifier = credentials.get("email") or credentials.get("username")
+        holder = (
+            User.objects.filter(email__iexact=identifier).only("organization_id").first()
+            if identifier
+            else None
+        )
+        if holder is not None and local_password_disabled(holder.organization_id):
+            User().set_password(credentials.get("password") or "")
+            if request is not None:  # the failure signal carries the reason to the ledger
+                request.portal_login_refusal = "local_password_disabled"
+            raise PermissionDenied("Password sign-in is off for this organisation.")
+        return super().authenticate(request, **credentials)
 
     def get_user_permissions(self, user_obj, obj=None) -> set[str]:
         return set()

@@ -97,6 +97,20 @@ def user_is_enrolled(user: User) -> bool:
     )
 
 
+def mfa_step_up_demand(request: HttpRequest) -> bool:
+    """Conditional access asked a live session for a step-up: whatever verified it before (a
+    device in this session, the IdP's claim) no longer counts; only a local device verified from
+    now on does. False when the person has no local device to step up with — the caller then
+    ends the session, since enrolling a device now would let whoever holds the session choose it.
+    """
+    session = request.session
+    session["mfa_step_up_required"] = True
+    session.pop(DEVICE_ID_SESSION_KEY, None)
+    session.pop("mfa_via_idp", None)
+    request.user.otp_device = None  # what django-otp's is_verified() reads for this request
+    return user_is_enrolled(request.user)
+
+
 def backup_codes_remaining(user: User) -> int | None:
     """How many unused backup codes the person has; None when they never generated any."""
     device = BackupCodeDevice.objects.filter(user=user).first()

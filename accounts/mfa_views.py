@@ -101,7 +101,7 @@ def enrol(request: HttpRequest) -> HttpResponse:
         "qr_svg": mfa.totp_qr_svg(device),
         "secret": _base32(device),
         "first": not enrolled,
-        "next": request.GET.get("next") or request.POST.get("next", ""),
+        "next": _next_url(request),  # only a local address reaches the page (and its script)
     }
     response = render(request, "accounts/mfa_enrol.html", context)
     response["Cache-Control"] = "no-store"
@@ -139,7 +139,7 @@ def verify(request: HttpRequest) -> HttpResponse:
         form.add_error("code", _FAILURE_MESSAGES[result.reason])
     context = {
         "form": form,
-        "next": request.GET.get("next") or request.POST.get("next", ""),
+        "next": _next_url(request),  # only a local address reaches the page (and its script)
         "has_key": WebAuthnCredential.objects.filter(user=request.user, confirmed=True).exists(),
     }
     return render(request, "accounts/mfa_verify.html", context)

@@ -9,7 +9,7 @@ from django.utils.http import urlencode
 
 # The only paths a session without MFA may reach. Everything else — the builders' pages, the
 # control panel, session-authenticated API calls, any path added later — is enforced.
-_EXEMPT_EXACT = ("/healthz", "/ledger/public-key.pem", "/ledger/tree-head")
+_EXEMPT_EXACT = ("/healthz", "/ledger/public-key.pem")
 # The MFA device list, removals and new backup codes are not among them: they need a verified
 # session. The enrolment page refuses itself to an enrolled person who has not verified.
 _EXEMPT_PREFIXES = (
@@ -44,11 +44,12 @@ class MFAEnforcementMiddleware:
         from accounts.mfa import session_is_verified, user_is_enrolled
 
         user = getattr(request, "user", None)
-        if user is None or not user.is_authenticated or path_is_exempt(request.path):
+        # path_info: the path inside the portal, whatever prefix (SCRIPT_NAME) a server adds.
+        if user is None or not user.is_authenticated or path_is_exempt(request.path_info):
             return None
         if session_is_verified(request):
             return None
-        if request.path.startswith("/api/"):
+        if request.path_info.startswith("/api/"):
             detail = "Multi-factor authentication is required: verify this session at /accounts/mfa/verify/."
             return JsonResponse({"detail": detail, "code": "mfa_required"}, status=403)
         target = "account-mfa-verify" if user_is_enrolled(user) else "account-mfa-enrol"

@@ -215,7 +215,8 @@ def _access_denied(request: HttpRequest) -> bool:
 
 def _network_check(request: HttpRequest, row) -> HttpResponse | None:
     """Weigh a live session again when it is used from another address than it was weighed from."""
-    from accounts.conditional import STEP_UP_SESSION_KEY, Outcomes, conditional_access_evaluate
+    from accounts.conditional import Outcomes, conditional_access_evaluate
+    from accounts.mfa import mfa_step_up_demand
     from accounts.models import SessionEnd
     from accounts.receivers import ACCESS_CHECKED_ADDRESS
     from accounts.sessions import session_end
@@ -231,9 +232,9 @@ def _network_check(request: HttpRequest, row) -> HttpResponse | None:
     decision = conditional_access_evaluate(user=request.user, request=request, trigger="network_change")
     if decision is None or decision.outcome == Outcomes.ALLOW:
         return None
-    if decision.outcome == Outcomes.STEP_UP:
-        request.session[STEP_UP_SESSION_KEY] = True
+    if decision.outcome == Outcomes.STEP_UP and mfa_step_up_demand(request):
         return None
+    # Refused, or a step-up that this person has no local device for.
     session_end(actor=None, row=row, reason=SessionEnd.CONDITIONAL)
     return _signed_out(request, SessionEnd.CONDITIONAL.label)
 

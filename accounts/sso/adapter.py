@@ -14,6 +14,7 @@ from django.urls import reverse
 from accounts.models import IdentityProvider, ProviderKind
 from accounts.sso import services
 from accounts.sso.services import SsoRefusedError
+from governance.redaction import redact_text
 
 PROVIDER_SETTING = "portal_provider"  # the IdentityProvider pk inside SocialApp.settings
 
@@ -161,7 +162,8 @@ class GovernedSocialAccountAdapter(DefaultSocialAccountAdapter):
                 provider=provider, email=email, email_verified=verified,
                 display_name=str(sociallogin.account.extra_data.get("name", "") if provider.kind == ProviderKind.OIDC else ""),
             )  # fmt: skip
-            sociallogin.connect(request, user)
+            if user.is_active:  # a deactivated account gets no new link either
+                sociallogin.connect(request, user)
         if not user.is_active:
             raise SsoRefusedError("the account is deactivated", "This account is deactivated.")
         return user
@@ -190,6 +192,8 @@ class GovernedSocialAccountAdapter(DefaultSocialAccountAdapter):
             reason = f"saml: {', '.join(extra_context['saml_errors'])}: {extra_context.get('saml_last_error_reason') or ''}"
         elif exception is None and "state_id" in extra_context:
             reason = "no matching sign-in in progress (state unknown, replayed or unsolicited)"
+        # Error texts may quote the IdP's answer: bounded, and scrubbed of anything shaped like a secret.
+        reason = redact_text(reason)[:300]
         row = provider_of(provider)
         services.sso_login_failed_record(reason=reason, provider=row, slug=getattr(provider, "id", ""))
         messages.error(request, "Single sign-on failed. Please try again.")
