@@ -15,19 +15,19 @@ class PasswordOnlyBackend(AuthenticationBackend):
     """
 
     def authenticate(self, request, **credentials):
-        from accounts.models import User
-        from accounts.sso.services import local_password_disabled
+        from accounts.models import SignInPolicy, User
 
         # An organisation that signs in through SSO only: refused before any password is checked,
         # with the same answer as a wrong password, so the refusal tells nobody whether the
-        # password was right (nor that the account exists); the hashing work is done all the same.
+        # password was right (nor that the account exists); the hashing work is done all the
+        # same, and the question is one query whether or not the account exists.
         identifier = credentials.get("email") or credentials.get("username")
-        holder = (
-            User.objects.filter(email__iexact=identifier).only("organization_id").first()
-            if identifier
-            else None
-        )
-        if holder is not None and local_password_disabled(holder.organization_id):
+        if (
+            identifier
+            and SignInPolicy.objects.filter(
+                local_password_disabled=True, organization__users__email__iexact=identifier
+            ).exists()
+        ):
             User().set_password(credentials.get("password") or "")
             if request is not None:  # the failure signal carries the reason to the ledger
                 request.portal_login_refusal = "local_password_disabled"

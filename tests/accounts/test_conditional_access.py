@@ -354,16 +354,46 @@ def test_a_session_moving_to_a_denied_network_is_ended(world, client):
 
 
 def test_a_session_moving_to_a_new_network_may_need_a_second_factor(world, client):
-    """GIVEN a low step-up threshold WHEN a live session moves to a network not seen before THEN it
-    goes on, marked for the second factor; requests from the same address are not weighed again."""
+    """GIVEN a low step-up threshold WHEN a session verified with the authenticator app moves to a
+    network not seen before THEN its earlier verification no longer counts: it is sent to verify
+    again, and goes on once it has; requests from the same address are not weighed again."""
     _policy(world, step_up_score=20)
     _sign_in(client, ip=OFFICE)
     assert STEP_UP_SESSION_KEY not in client.session
-    assert client.get(reverse("home"), REMOTE_ADDR=HOME_NET).status_code == 200
+    assert client.get(reverse("home"), REMOTE_ADDR=OFFICE).status_code == 200
+    response = client.get(reverse("home"), REMOTE_ADDR=HOME_NET)
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("account-mfa-verify"))
     assert client.session[STEP_UP_SESSION_KEY] is True
     decisions = AuditEvent.objects.filter(action="access.conditional_decision").count()
-    client.get(reverse("home"), REMOTE_ADDR=HOME_NET)
+    mfa_complete(client, User.objects.get(email=VIEWER))  # the person types a fresh code
+    assert client.get(reverse("home"), REMOTE_ADDR=HOME_NET).status_code == 200
     assert AuditEvent.objects.filter(action="access.conditional_decision").count() == decisions
+
+
+def test_a_step_up_without_a_local_device_ends_the_session(world, client):
+    """GIVEN a session that passed MFA by the IdP's claim (no device of its own) WHEN it moves to a
+    network that asks for a step-up THEN it ends: enrolling a device now would let whoever holds
+    the session choose the second factor."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    _policy(world, step_up_score=20)
+    _sign_in(client, ip=OFFICE)
+    TOTPDevice.objects.filter(user__email=VIEWER).delete()
+    session = client.session
+    session.pop(DEVICE_ID_SESSION_KEY)
+    session["mfa_via_idp"] = {"provider": "acme-oidc", "claim": "mfa", "at": timezone.now().isoformat()}
+    session.save()
+    row = UserSession.objects.get(session_ref=session_ref_of(session.session_key))
+    assert client.get(reverse("home"), REMOTE_ADDR=OFFICE).status_code == 200
+    response = client.get(reverse("home"), REMOTE_ADDR=HOME_NET)
+    assert response["Location"].startswith(reverse("account_login"))
+    row.refresh_from_db()
+    assert row.end_reason == SessionEnd.CONDITIONAL
+    assert client.get(reverse("account-mfa-enrol"), REMOTE_ADDR=HOME_NET)["Location"].startswith(
+        reverse("account_login")
+    )
 
 
 # --- Configuration ------------------------------------------------------------------------------
