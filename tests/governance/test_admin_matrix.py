@@ -337,7 +337,7 @@ MATRIX["accounts.conditionalaccesspolicy"] = _ORG_CONFIG_ROWS
 # fmt: on
 
 
-def _objects(world):
+def _world_objects(world):
     from governance.tenancy.models import Role
 
     return {
@@ -360,14 +360,33 @@ def _objects(world):
         "access.oncalloverride": world.overrides,
         "workflows.workflow": world.workflows,
         "workflows.changerequest": world.changes,
-        "workflows.serviceaccount": service_accounts_of(world),
-        **network_boundary_of(world),
-        **conditional_access_of(world),
-        **secrets_objects_of(world),
-        **evidence_orders_of(world),
-        **scim_objects_of(world),
-        **sso_objects_of(world),
     }
+
+
+# Each source makes the objects of some models (in the world's database); a cell makes only those
+# of its own model. Which source makes which model is learnt on first use.
+_SOURCES = (
+    _world_objects,
+    lambda world: {"workflows.serviceaccount": service_accounts_of(world)},
+    network_boundary_of,
+    conditional_access_of,
+    secrets_objects_of,
+    evidence_orders_of,
+    scim_objects_of,
+    sso_objects_of,
+)
+_SOURCE_OF: dict[str, int] = {}
+
+
+def _objects_of(world, label: str) -> dict:
+    if label in _SOURCE_OF:
+        return _SOURCES[_SOURCE_OF[label]](world).get(label, {})
+    for index, source in enumerate(_SOURCES):
+        made = source(world)
+        _SOURCE_OF.update(dict.fromkeys(made, index))
+        if label in made:
+            return made[label]
+    return {}
 
 
 def targets(world, model, view: str, scope: str | None) -> str | None:
@@ -376,7 +395,7 @@ def targets(world, model, view: str, scope: str | None) -> str | None:
     name = f"admin:{meta.app_label}_{meta.model_name}_{view}"
     if scope is None:
         return reverse(name)
-    obj = _objects(world)[meta.label_lower].get(scope)
+    obj = _objects_of(world, meta.label_lower).get(scope)
     return None if obj is None else reverse(name, args=[obj.pk])
 
 
