@@ -78,29 +78,9 @@ def node_hash(left: bytes, right: bytes) -> bytes:
     return hashlib.sha256(b"\x01" + left + right).digest()
 
 
-def verify_inclusion(leaf: bytes, index: int, size: int, proof: list[bytes], root: bytes) -> bool:
-    """RFC 9162 §2.1.3.2: whether ``proof`` leads from ``leaf`` at ``index`` to ``root``."""
-    if not 0 <= index < size or any(len(node) != 32 for node in proof):
-        return False
-    fn, sn = index, size - 1
-    computed = leaf
-    for sibling in proof:
-        if sn == 0:
-            return False
-        if fn & 1 or fn == sn:
-            computed = node_hash(sibling, computed)
-            while not fn & 1 and fn != 0:
-                fn >>= 1
-                sn >>= 1
-        else:
-            computed = node_hash(computed, sibling)
-        fn >>= 1
-        sn >>= 1
-    return sn == 0 and computed == root
-
-
 class InclusionChecker:
-    """``verify_inclusion`` for many proofs against one tree, reusing what it already verified.
+    """RFC 9162 §2.1.3.2 inclusion checks for many proofs against one tree, reusing what it
+    already verified.
 
     The algorithm's next steps depend only on its state (fn, sn, computed hash) and the proof
     nodes still to use. When that state, at some step, is the one the last *accepted* proof had
