@@ -52,16 +52,25 @@ class UnlockForm(forms.Form):
     """Unlocking an account; the address its attempts came from may be unlocked with it."""
 
     address = forms.GenericIPAddressField(
-        required=False, unpack_ipv4=True,
+        required=False,
+        unpack_ipv4=True,
         help_text="Optional: also unlock sign-in from this address (locked after too many failures from it).",
-    )  # fmt: skip
+    )
 
 
 @admin.register(User, site=site)
 class UserAdmin(GovernedModelAdmin):
     form = UserForm
-    list_display = ["email", "display_name", "is_active", "last_login", "date_joined", "live_sessions",
-                    "sign_in", "mfa_status"]  # fmt: skip
+    list_display = [
+        "email",
+        "display_name",
+        "is_active",
+        "last_login",
+        "date_joined",
+        "live_sessions",
+        "sign_in",
+        "mfa_status",
+    ]
     list_filter = ["is_active"]
     search_fields = ["email", "display_name"]
     readonly_fields = ["last_login", "date_joined", "scim_external_id", "deprovisioned_at"]
@@ -156,9 +165,14 @@ class UserAdmin(GovernedModelAdmin):
                 request, f"Sign-in of {user} is unlocked ({cleared} failed attempt record(s) cleared)."
             )
             return HttpResponseRedirect(reverse("admin:accounts_user_changelist"))
-        context = {**self.admin_site.each_context(request), "title": f"Unlock sign-in of {user}",
-                   "target": user, "form": form, "failures": account_failures(user=user),
-                   "opts": self.model._meta}  # fmt: skip
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Unlock sign-in of {user}",
+            "target": user,
+            "form": form,
+            "failures": account_failures(user=user),
+            "opts": self.model._meta,
+        }
         return TemplateResponse(request, "admin/accounts/unlock.html", context)
 
     def force_logout_view(self, request, user_id):
@@ -173,8 +187,13 @@ class UserAdmin(GovernedModelAdmin):
             )
             return HttpResponseRedirect(reverse("admin:accounts_user_changelist"))
         live = UserSession.objects.filter(user=user, ended_at__isnull=True).order_by("-last_seen_at")
-        context = {**self.admin_site.each_context(request), "title": f"Sign {user} out everywhere",
-                   "target": user, "live": live, "opts": self.model._meta}  # fmt: skip
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Sign {user} out everywhere",
+            "target": user,
+            "live": live,
+            "opts": self.model._meta,
+        }
         return TemplateResponse(request, "admin/accounts/force_logout.html", context)
 
     def mfa_reset_view(self, request, user_id):
@@ -189,9 +208,14 @@ class UserAdmin(GovernedModelAdmin):
                 request, f"Two-step verification of {user} is reset ({removed} device(s) removed)."
             )
             return HttpResponseRedirect(reverse("admin:accounts_user_changelist"))
-        context = {**self.admin_site.each_context(request), "title": f"Reset two-step verification of {user}",
-                   "target": user, "devices": mfa.second_factors_of(user),
-                   "backup_left": mfa.backup_codes_remaining(user), "opts": self.model._meta}  # fmt: skip
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Reset two-step verification of {user}",
+            "target": user,
+            "devices": mfa.second_factors_of(user),
+            "backup_left": mfa.backup_codes_remaining(user),
+            "opts": self.model._meta,
+        }
         return TemplateResponse(request, "admin/accounts/mfa_reset.html", context)
 
 
@@ -256,10 +280,21 @@ class ConditionalAccessPolicyAdmin(ActorFormMixin, GovernedModelAdmin):
         (None, {"fields": ["enabled"]}),
         ("Networks", {"fields": ["allowed_networks", "denied_networks"]}),
         ("Device", {"fields": ["device_compliance"]}),
-        ("Risk score", {"fields": ["new_network_weight", "new_country_weight", "recent_failure_weight",
-                                   "impossible_travel_weight", "travel_window_minutes",
-                                   "step_up_score", "deny_score"]}),
-    ]  # fmt: skip
+        (
+            "Risk score",
+            {
+                "fields": [
+                    "new_network_weight",
+                    "new_country_weight",
+                    "recent_failure_weight",
+                    "impossible_travel_weight",
+                    "travel_window_minutes",
+                    "step_up_score",
+                    "deny_score",
+                ]
+            },
+        ),
+    ]
 
     def service_save(self, request, obj, form, change):
         organization = obj.organization if change else request.user.organization

@@ -162,9 +162,11 @@ def device_header_verify(header: str | None, *, key: str, now: float, max_age: i
 def device_claim_of(request: HttpRequest) -> DeviceClaim:
     """The device's state from the signed header, or else from the IdP's claim in the session."""
     claim = device_header_verify(
-        request.headers.get(DEVICE_HEADER), key=settings.DEVICE_COMPLIANCE_KEY or "",
-        now=timezone.now().timestamp(), max_age=settings.DEVICE_COMPLIANCE_MAX_AGE_SECONDS,
-    )  # fmt: skip
+        request.headers.get(DEVICE_HEADER),
+        key=settings.DEVICE_COMPLIANCE_KEY or "",
+        now=timezone.now().timestamp(),
+        max_age=settings.DEVICE_COMPLIANCE_MAX_AGE_SECONDS,
+    )
     if claim.state in ("compliant", "not_compliant"):
         return claim
     session = getattr(request, "session", None)
@@ -238,8 +240,12 @@ def decision_compute(
         reasons.append(f"recent_failures:{failures}")
     window = timedelta(minutes=policy.travel_window_minutes)
     recent = next((row for row in history if row.country), None)
-    if (signals.country and recent is not None and recent.country != signals.country
-            and now - recent.last_seen_at <= window):  # fmt: skip
+    if (
+        signals.country
+        and recent is not None
+        and recent.country != signals.country
+        and now - recent.last_seen_at <= window
+    ):
         score += policy.impossible_travel_weight
         reasons.append("impossible_travel")
     if score >= policy.deny_score:
@@ -262,27 +268,48 @@ def conditional_access_evaluate(*, user: User, request: HttpRequest, trigger: st
     signals = signals_of(request)
     earlier = UserSession.objects.filter(user=user).order_by("-last_seen_at")
     history = list(earlier.only("ip", "country", "last_seen_at")[:_HISTORY])
-    decision = decision_compute(policy=policy, signals=signals, history=history,
-                                failures=account_failures(user=user), now=timezone.now())  # fmt: skip
+    decision = decision_compute(
+        policy=policy,
+        signals=signals,
+        history=history,
+        failures=account_failures(user=user),
+        now=timezone.now(),
+    )
     with audited_transaction():
         audit_event_record(
-            action="access.conditional_decision", actor=user, target=user,
+            action="access.conditional_decision",
+            actor=user,
+            target=user,
             organization_id=user.organization_id,
             outcome=Outcome.DENIED if decision.outcome == Outcomes.DENY else Outcome.SUCCESS,
-            data={"outcome": decision.outcome, "score": decision.score, "reasons": decision.reasons,
-                  "trigger": trigger, "country": signals.country or "", "device": signals.device.state,
-                  "device_id": signals.device.device_id},
-        )  # fmt: skip
+            data={
+                "outcome": decision.outcome,
+                "score": decision.score,
+                "reasons": decision.reasons,
+                "trigger": trigger,
+                "country": signals.country or "",
+                "device": signals.device.state,
+                "device_id": signals.device.device_id,
+            },
+        )
     return decision
 
 
 # --- Configuration (control panel) -------------------------------------------------------------
 
 POLICY_FIELDS = (
-    "enabled", "allowed_networks", "denied_networks", "device_compliance", "step_up_score", "deny_score",
-    "new_network_weight", "new_country_weight", "recent_failure_weight", "impossible_travel_weight",
+    "enabled",
+    "allowed_networks",
+    "denied_networks",
+    "device_compliance",
+    "step_up_score",
+    "deny_score",
+    "new_network_weight",
+    "new_country_weight",
+    "recent_failure_weight",
+    "impossible_travel_weight",
     "travel_window_minutes",
-)  # fmt: skip
+)
 
 
 def _settings_of(policy: ConditionalAccessPolicy) -> dict:
@@ -306,8 +333,9 @@ def conditional_access_policy_save(*, actor, organization, **values) -> Conditio
         raise ValidationError(errors)
     with audited_transaction():
         require(actor, "organization.manage", organization, fresh=True)
-        policy = (ConditionalAccessPolicy.objects.select_for_update().filter(organization=organization).first()
-                  or ConditionalAccessPolicy(organization=organization))  # fmt: skip
+        policy = ConditionalAccessPolicy.objects.select_for_update().filter(
+            organization=organization
+        ).first() or ConditionalAccessPolicy(organization=organization)
         created = policy.pk is None
         before = {} if created else _settings_of(policy)
         for name, value in values.items():
@@ -320,7 +348,12 @@ def conditional_access_policy_save(*, actor, organization, **values) -> Conditio
         if created or diff:
             policy.save()
             audit_event_record(
-                action="conditional_access.policy_created" if created else "conditional_access.policy_updated",
-                actor=actor, target=policy, organization_id=organization.pk, data={"diff": diff},
-            )  # fmt: skip
+                action="conditional_access.policy_created"
+                if created
+                else "conditional_access.policy_updated",
+                actor=actor,
+                target=policy,
+                organization_id=organization.pk,
+                data={"diff": diff},
+            )
     return policy

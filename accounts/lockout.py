@@ -90,8 +90,11 @@ def login_failure_record(*, request: HttpRequest | None, credentials: dict, surf
     typed = _typed_identifier(None, credentials)
     # display_name too: the event's label reads it, and a deferred field would cost a second
     # query for known accounts only.
-    user = (User.objects.filter(email=identifier_normalize(typed))
-            .only("pk", "email", "display_name", "organization_id", "is_active").first())  # fmt: skip
+    user = (
+        User.objects.filter(email=identifier_normalize(typed))
+        .only("pk", "email", "display_name", "organization_id", "is_active")
+        .first()
+    )
     if getattr(request, REFUSED_LOCKED, False):
         reason = FailureReason.LOCKED_OUT
     elif getattr(request, "portal_login_refusal", None):  # e.g. the organisation allows SSO only
@@ -111,10 +114,13 @@ def login_refusal_record(*, user: User, reason: str, surface: str) -> None:
 def _failed(*, user: User | None, digest: str, reason: str, surface: str) -> None:
     with audited_transaction():
         audit_event_record(
-            action="login.failed", actor=None, target=user, outcome=Outcome.FAILED,
+            action="login.failed",
+            actor=None,
+            target=user,
+            outcome=Outcome.FAILED,
             organization_id=user.organization_id if user is not None else None,
             data={"reason": reason, "identifier": digest, "surface": surface},
-        )  # fmt: skip
+        )
 
 
 def lockout_record(*, request: HttpRequest | None, identifier: str | None) -> None:
@@ -124,12 +130,18 @@ def lockout_record(*, request: HttpRequest | None, identifier: str | None) -> No
     user = _user_of_digest(request, identifier)
     with audited_transaction():
         audit_event_record(
-            action="login.locked_out", actor=None, target=user, outcome=Outcome.DENIED,
+            action="login.locked_out",
+            actor=None,
+            target=user,
+            outcome=Outcome.DENIED,
             organization_id=user.organization_id if user is not None else None,
-            data={"identifier": identifier or "", "failures": request.axes_failures_since_start,
-                  "limit": settings.AXES_FAILURE_LIMIT,
-                  "cool_off_seconds": int(settings.AXES_COOLOFF_TIME.total_seconds())},
-        )  # fmt: skip
+            data={
+                "identifier": identifier or "",
+                "failures": request.axes_failures_since_start,
+                "limit": settings.AXES_FAILURE_LIMIT,
+                "cool_off_seconds": int(settings.AXES_COOLOFF_TIME.total_seconds()),
+            },
+        )
 
 
 def _user_of_digest(request: HttpRequest, identifier: str | None) -> User | None:
@@ -163,8 +175,12 @@ def locked_digests(digests: list[str]) -> set[str]:
     from axes.models import AccessAttempt
 
     since = timezone.now() - settings.AXES_COOLOFF_TIME
-    rows = (AccessAttempt.objects.filter(username__in=digests, attempt_time__gte=since).values("username")
-            .annotate(total=Sum("failures_since_start")).filter(total__gte=settings.AXES_FAILURE_LIMIT))  # fmt: skip
+    rows = (
+        AccessAttempt.objects.filter(username__in=digests, attempt_time__gte=since)
+        .values("username")
+        .annotate(total=Sum("failures_since_start"))
+        .filter(total__gte=settings.AXES_FAILURE_LIMIT)
+    )
     return {row["username"] for row in rows}
 
 
@@ -182,7 +198,10 @@ def user_sign_in_unlock(*, actor, user: User, address: str | None = None) -> int
             more, _ = AccessAttempt.objects.filter(ip_address=address).delete()
             cleared += more
         audit_event_record(
-            action="login.unlocked", actor=actor, target=user, organization_id=user.organization_id,
+            action="login.unlocked",
+            actor=actor,
+            target=user,
+            organization_id=user.organization_id,
             data={"identifier": digest, "address": address or "", "attempts_cleared": cleared},
-        )  # fmt: skip
+        )
     return cleared

@@ -67,9 +67,13 @@ def device_kind(device: Device) -> str:
 
 def _event(action: str, *, actor, user: User, outcome: str = Outcome.SUCCESS, **data) -> None:
     audit_event_record(
-        action=action, actor=actor, target=user, organization_id=user.organization_id,
-        outcome=outcome, data=data,
-    )  # fmt: skip
+        action=action,
+        actor=actor,
+        target=user,
+        organization_id=user.organization_id,
+        outcome=outcome,
+        data=data,
+    )
 
 
 def _session_of(request: HttpRequest) -> str | None:
@@ -309,8 +313,14 @@ def _session_verified(request: HttpRequest, device: Device, *, method: str) -> N
         UserSession.objects.filter(session_ref=old_ref).update(
             session_ref=new_ref, mfa_verified_at=timezone.now()
         )
-    _event("mfa.verified", actor=user, user=user, method=method, device=device.persistent_id,
-           session=(new_ref or "")[:16])  # fmt: skip
+    _event(
+        "mfa.verified",
+        actor=user,
+        user=user,
+        method=method,
+        device=device.persistent_id,
+        session=(new_ref or "")[:16],
+    )
 
 
 # --- Removal ------------------------------------------------------------------------------------
@@ -329,8 +339,9 @@ def mfa_device_remove(*, actor: User, device: Device) -> None:
             require(actor, "user.manage", owner, fresh=True)
         kind, persistent_id, name = device_kind(device), device.persistent_id, device.name
         device.delete()
-        _event("mfa.device_removed", actor=actor, user=owner, method=kind, device=persistent_id,
-               name=name[:64])  # fmt: skip
+        _event(
+            "mfa.device_removed", actor=actor, user=owner, method=kind, device=persistent_id, name=name[:64]
+        )
 
 
 def mfa_reset(*, actor: User, user: User) -> int:

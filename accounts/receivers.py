@@ -40,8 +40,13 @@ def start_session(sender, request, user, **kwargs) -> None:
         request.session[ACCESS_DENIED] = True
         return
     ip = _client_ip(request)
-    session_start(user=user, session_key=key, ip=ip, country=client_country(request) or "",
-                  user_agent=request.headers.get("User-Agent", ""))  # fmt: skip
+    session_start(
+        user=user,
+        session_key=key,
+        ip=ip,
+        country=client_country(request) or "",
+        user_agent=request.headers.get("User-Agent", ""),
+    )
     request.session[ACCESS_CHECKED_ADDRESS] = ip or ""
     if decision is not None and decision.outcome == Outcomes.STEP_UP:
         request.session[STEP_UP_SESSION_KEY] = True

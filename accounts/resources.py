@@ -53,7 +53,12 @@ def register() -> None:
         (SignInPolicy, ("view", "add", "change")),
     ):
         access_resources.register(
-            Resource(model, organization_field="organization" if model is not GroupRoleMapping
-                     else "provider__organization", workspace_field=None,
-                     actions=dict.fromkeys(verbs, manage))
-        )  # fmt: skip
+            Resource(
+                model,
+                organization_field="organization"
+                if model is not GroupRoleMapping
+                else "provider__organization",
+                workspace_field=None,
+                actions=dict.fromkeys(verbs, manage),
+            )
+        )

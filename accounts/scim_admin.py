@@ -26,9 +26,11 @@ class ScimTokenForm(forms.ModelForm):
     """Name the identity provider and choose how long the token lives."""
 
     days = forms.IntegerField(
-        min_value=1, max_value=MAX_LIFETIME_DAYS, initial=DEFAULT_LIFETIME_DAYS,
+        min_value=1,
+        max_value=MAX_LIFETIME_DAYS,
+        initial=DEFAULT_LIFETIME_DAYS,
         help_text=f"Lifetime in days (1 to {MAX_LIFETIME_DAYS}); create a new token before it expires.",
-    )  # fmt: skip
+    )
 
     class Meta:
         model = ScimToken
@@ -58,8 +60,17 @@ class ScimTokenAdmin(GovernedModelAdmin):
         "created_by",
     ]
     list_select_related = ["created_by"]
-    readonly_fields = ["name", "shown_prefix", "status", "organization", "created_by", "created_at", "expires_at",
-                       "revoked_at", "last_used_at"]  # fmt: skip
+    readonly_fields = [
+        "name",
+        "shown_prefix",
+        "status",
+        "organization",
+        "created_by",
+        "created_at",
+        "expires_at",
+        "revoked_at",
+        "last_used_at",
+    ]
     change_form_template = "admin/accounts/scimtoken/change_form.html"
 
     def get_fields(self, request, obj=None):
@@ -80,16 +91,24 @@ class ScimTokenAdmin(GovernedModelAdmin):
         return token.refusal(timezone.now()) or "active"
 
     def service_save(self, request, obj, form, change):
-        issued = scim_token_create(actor=request.user, organization=request.user.organization,
-                                   name=form.cleaned_data["name"], days=form.cleaned_data["days"])  # fmt: skip
+        issued = scim_token_create(
+            actor=request.user,
+            organization=request.user.organization,
+            name=form.cleaned_data["name"],
+            days=form.cleaned_data["days"],
+        )
         request.scim_issued = issued
         return issued.token
 
     def response_add(self, request, obj, post_url_continue=None):
         """Show the plaintext this once (nothing keeps it), with the base URL for the IdP."""
-        context = {**self.admin_site.each_context(request), "title": f"SCIM token for {obj.name}",
-                   "issued": request.scim_issued, "opts": self.model._meta,
-                   "base_url": request.build_absolute_uri("/scim/v2")}  # fmt: skip
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"SCIM token for {obj.name}",
+            "issued": request.scim_issued,
+            "opts": self.model._meta,
+            "base_url": request.build_absolute_uri("/scim/v2"),
+        }
         response = TemplateResponse(request, "admin/accounts/scimtoken/issued.html", context)
         response["Cache-Control"] = "no-store"
         return response
@@ -111,8 +130,13 @@ class ScimTokenAdmin(GovernedModelAdmin):
                     request, f"{token} is revoked: the identity provider is refused from now on."
                 )
                 return HttpResponseRedirect(reverse("admin:accounts_scimtoken_changelist"))
-        context = {**self.admin_site.each_context(request), "title": f"Revoke {token}", "token": token,
-                   "form": form, "opts": self.model._meta}  # fmt: skip
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Revoke {token}",
+            "token": token,
+            "form": form,
+            "opts": self.model._meta,
+        }
         return TemplateResponse(request, "admin/accounts/scimtoken/revoke.html", context)
 
 

@@ -28,9 +28,12 @@ def session_ref_of(session_key: str) -> str:
 
 def _event(action: str, *, actor, row: UserSession, **data) -> None:
     audit_event_record(
-        action=action, actor=actor, target=row.user, organization_id=row.user.organization_id,
+        action=action,
+        actor=actor,
+        target=row.user,
+        organization_id=row.user.organization_id,
         data={"session": row.session_ref[:16], **data},
-    )  # fmt: skip
+    )
 
 
 def session_start(
@@ -48,8 +51,11 @@ def session_start(
             user_agent=user_agent[:300],
         )
         _event("session.started", actor=user, row=row, ip=ip)
-        live = list(UserSession.objects.filter(user=user, ended_at__isnull=True).exclude(pk=row.pk)
-                    .order_by("created_at"))  # fmt: skip
+        live = list(
+            UserSession.objects.filter(user=user, ended_at__isnull=True)
+            .exclude(pk=row.pk)
+            .order_by("created_at")
+        )
         excess = len(live) + 1 - limit
         if limit and excess > 0:
             if settings.SESSION_LIMIT_POLICY == "refuse":
@@ -114,7 +120,10 @@ def user_sessions_end_all(*, actor, user: User, reason: str = SessionEnd.FORCED)
         ended = live.update(ended_at=now, end_reason=reason)
         tokens, _ = AuthToken.objects.filter(user=user).delete()
         audit_event_record(
-            action="session.forced_end", actor=actor, target=user, organization_id=user.organization_id,
+            action="session.forced_end",
+            actor=actor,
+            target=user,
+            organization_id=user.organization_id,
             data={"reason": reason, "sessions": refs, "api_tokens_revoked": tokens},
-        )  # fmt: skip
+        )
     return ended

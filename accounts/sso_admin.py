@@ -18,9 +18,10 @@ class IdentityProviderForm(forms.ModelForm):
     """The provider's settings; the client secret is write-only and the MFA values a list."""
 
     client_secret = forms.CharField(
-        required=False, widget=forms.PasswordInput(render_value=False),
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
         help_text="OIDC client secret (stored encrypted, never shown again). Leave empty to keep the current one.",
-    )  # fmt: skip
+    )
     accepted_mfa_claims = forms.CharField(
         required=False,
         help_text="Comma-separated values that count as MFA: OIDC amr (e.g. mfa, otp, hwk) or acr values; "
@@ -58,10 +59,20 @@ class IdentityProviderAdmin(GovernedModelAdmin):
     fieldsets = [
         (None, {"fields": ["name", "slug", "kind", "enabled"]}),
         ("OpenID Connect", {"fields": ["oidc_issuer", "oidc_client_id", "client_secret"]}),
-        ("SAML 2.0", {"fields": ["saml_idp_entity_id", "saml_idp_sso_url", "saml_idp_x509_cert", "saml_sp_entity_id",
-                                 "email_claim"]}),
+        (
+            "SAML 2.0",
+            {
+                "fields": [
+                    "saml_idp_entity_id",
+                    "saml_idp_sso_url",
+                    "saml_idp_x509_cert",
+                    "saml_sp_entity_id",
+                    "email_claim",
+                ]
+            },
+        ),
         ("Groups and MFA", {"fields": ["groups_claim", "trust_idp_mfa", "accepted_mfa_claims"]}),
-    ]  # fmt: skip
+    ]
 
     @admin.display(description="addresses for the IdP")
     def addresses(self, provider) -> str:
@@ -86,9 +97,12 @@ class IdentityProviderAdmin(GovernedModelAdmin):
                 actor=request.user, provider=obj, client_secret=secret, **data
             )
         return services.identity_provider_create(
-            actor=request.user, organization=request.user.organization, kind=form.cleaned_data["kind"],
-            client_secret=secret, **data,
-        )  # fmt: skip
+            actor=request.user,
+            organization=request.user.organization,
+            kind=form.cleaned_data["kind"],
+            client_secret=secret,
+            **data,
+        )
 
 
 class GroupRoleMappingForm(forms.ModelForm):
@@ -118,9 +132,12 @@ class GroupRoleMappingAdmin(GovernedModelAdmin):
     def service_save(self, request, obj, form, change):
         data = form.cleaned_data
         return services.group_mapping_create(
-            actor=request.user, provider=data["provider"], group=data["group"], workspace=data["workspace"],
+            actor=request.user,
+            provider=data["provider"],
+            group=data["group"],
+            workspace=data["workspace"],
             role=data["role"],
-        )  # fmt: skip
+        )
 
     def service_delete(self, request, obj) -> None:
         services.group_mapping_delete(actor=request.user, mapping=obj)
@@ -144,6 +161,7 @@ class SignInPolicyAdmin(GovernedModelAdmin):
     def service_save(self, request, obj, form, change):
         organization = obj.organization if change else request.user.organization
         return services.sign_in_policy_set(
-            actor=request.user, organization=organization,
+            actor=request.user,
+            organization=organization,
             local_password_disabled=form.cleaned_data["local_password_disabled"],
-        )  # fmt: skip
+        )

@@ -104,8 +104,15 @@ class EventFilterForm(forms.Form):
 
 @admin.register(AuditEvent, site=site)
 class AuditEventAdmin(ReadOnlyModelAdmin):
-    list_display = ["sequence_or_pending", "occurred_at", "action", "outcome", "actor_label", "workspace_name",
-                    "target_label"]  # fmt: skip
+    list_display = [
+        "sequence_or_pending",
+        "occurred_at",
+        "action",
+        "outcome",
+        "actor_label",
+        "workspace_name",
+        "target_label",
+    ]
     list_display_links = ["sequence_or_pending", "action"]
     list_filter = ["category", "outcome"]
     list_select_related = ["workspace"]
@@ -118,9 +125,23 @@ class AuditEventAdmin(ReadOnlyModelAdmin):
     paginator = CappedPaginator
     change_list_template = "admin/audit/auditevent/change_list.html"
     change_form_template = "admin/audit/auditevent/change_form.html"
-    fields = ["sequence", "occurred_at", "category", "action", "outcome", "actor_type", "actor_label",
-              "organization", "workspace", "target_type", "target_id", "target_label", "request_id", "ip",
-              "user_agent"]  # fmt: skip
+    fields = [
+        "sequence",
+        "occurred_at",
+        "category",
+        "action",
+        "outcome",
+        "actor_type",
+        "actor_label",
+        "organization",
+        "workspace",
+        "target_type",
+        "target_id",
+        "target_label",
+        "request_id",
+        "ip",
+        "user_agent",
+    ]
     readonly_fields = fields
 
     @admin.display(description="sequence", ordering="id")
@@ -151,8 +172,12 @@ class AuditEventAdmin(ReadOnlyModelAdmin):
         for name, errors in form.errors.items():
             messages.error(request, f"Filter {form.fields[name].label or name} ignored: {' '.join(errors)}")
         request.ledger_filters = form
-        context = {"filter_form": form, "ledger_key": _public_key_context(), "count_cap": COUNT_CAP,
-                   **(extra_context or {})}  # fmt: skip
+        context = {
+            "filter_form": form,
+            "ledger_key": _public_key_context(),
+            "count_cap": COUNT_CAP,
+            **(extra_context or {}),
+        }
         response = super().changelist_view(request, context)
         if hasattr(response, "context_data") and "cl" in response.context_data:
             response.context_data["older_url"] = _older_url(request, response.context_data["cl"], own)
@@ -197,13 +222,19 @@ def _diff_rows(data: dict) -> list[tuple[str, str, str]]:
         )
 
     if isinstance(data.get("diff"), dict):
-        return [(name, show(change.get("before")), show(change.get("after")))
-                for name, change in sorted(data["diff"].items()) if isinstance(change, dict)]  # fmt: skip
+        return [
+            (name, show(change.get("before")), show(change.get("after")))
+            for name, change in sorted(data["diff"].items())
+            if isinstance(change, dict)
+        ]
     before, after = data.get("before"), data.get("after")
     if isinstance(before, dict) or isinstance(after, dict):
         before, after = before or {}, after or {}
-        return [(name, show(before.get(name)), show(after.get(name)))
-                for name in sorted(set(before) | set(after)) if before.get(name) != after.get(name)]  # fmt: skip
+        return [
+            (name, show(before.get(name)), show(after.get(name)))
+            for name in sorted(set(before) | set(after))
+            if before.get(name) != after.get(name)
+        ]
     return []
 
 
@@ -237,8 +268,11 @@ class EvidenceOrderForm(forms.ModelForm):
         # Validation looks a posted id up among all workspaces, so that a forged one reaches the
         # decision point (and the ledger) instead of failing as a mere "invalid choice".
         field.queryset = Workspace.objects.select_related("organization")
-        offered = [ws for ws in restrict(Workspace.objects.order_by("name"), actor, ACTION)
-                   if decide(actor, ACTION, ws).allowed]  # fmt: skip
+        offered = [
+            ws
+            for ws in restrict(Workspace.objects.order_by("name"), actor, ACTION)
+            if decide(actor, ACTION, ws).allowed
+        ]
         field.choices = [("", "---------"), *((ws.pk, ws.name) for ws in offered)]
         field.error_messages["required"] = "Choose the workspace the package is for."
         field.help_text = (
@@ -270,9 +304,25 @@ class EvidenceOrderForm(forms.ModelForm):
 
 
 REFRESH_SECONDS = 3
-ORDER_FIELDS = ["workspace", "period_start", "period_end", "framework", "state", "phase", "progress_done",
-                "progress_total", "attempts", "error", "created_at", "started_at", "finished_at", "expires_at",
-                "file_size", "file_sha256", "manifest_sha256"]  # fmt: skip
+ORDER_FIELDS = [
+    "workspace",
+    "period_start",
+    "period_end",
+    "framework",
+    "state",
+    "phase",
+    "progress_done",
+    "progress_total",
+    "attempts",
+    "error",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "expires_at",
+    "file_size",
+    "file_sha256",
+    "manifest_sha256",
+]
 
 
 @admin.register(EvidenceOrder, site=site)
@@ -338,16 +388,22 @@ class EvidenceOrderAdmin(ActorFormMixin, GovernedModelAdmin):
         # An assignment withdrawn between the form and the save raises AccessDenied: a 403 page,
         # and the middleware records the denial once this transaction has rolled back.
         return evidence_order_create(
-            actor=request.user, workspace=data["workspace"], period_start=data["period_start"],
-            period_end=data["period_end"], framework=data.get("framework") or "",
-        )  # fmt: skip
+            actor=request.user,
+            workspace=data["workspace"],
+            period_start=data["period_start"],
+            period_end=data["period_end"],
+            framework=data.get("framework") or "",
+        )
 
     def changelist_view(self, request, extra_context=None):
         building = self.get_queryset(request).filter(
             state__in=[EvidenceOrderState.QUEUED, EvidenceOrderState.BUILDING]
         )
-        context = {"refresh_seconds": REFRESH_SECONDS if building.exists() else 0, **_ttl_context(),
-                   **(extra_context or {})}  # fmt: skip
+        context = {
+            "refresh_seconds": REFRESH_SECONDS if building.exists() else 0,
+            **_ttl_context(),
+            **(extra_context or {}),
+        }
         return super().changelist_view(request, context)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):

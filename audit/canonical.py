@@ -17,10 +17,24 @@ FORMAT_VERSION = 1
 
 # Columns whose values the canonical document carries, in the document's own names.
 CONTENT_COLUMNS = (
-    "uid", "occurred_at", "category", "action", "outcome", "actor_type", "actor_id", "actor_label",
-    "organization_id", "workspace_id", "target_type", "target_id", "target_label", "request_id", "ip",
-    "user_agent", "data",
-)  # fmt: skip
+    "uid",
+    "occurred_at",
+    "category",
+    "action",
+    "outcome",
+    "actor_type",
+    "actor_id",
+    "actor_label",
+    "organization_id",
+    "workspace_id",
+    "target_type",
+    "target_id",
+    "target_label",
+    "request_id",
+    "ip",
+    "user_agent",
+    "data",
+)
 
 
 class CanonicalError(ValueError):
@@ -101,8 +115,13 @@ def _plain(value: Any) -> bool:
     if type(value) is int:
         return -_SAFE_INTEGER <= value <= _SAFE_INTEGER
     if type(value) is dict:
-        return all(type(key) is str and _plain_text(key) and (key.isascii() or max(key) < "\U00010000")
-                   and _plain(item) for key, item in value.items())  # fmt: skip
+        return all(
+            type(key) is str
+            and _plain_text(key)
+            and (key.isascii() or max(key) < "\U00010000")
+            and _plain(item)
+            for key, item in value.items()
+        )
     if type(value) is list:
         return all(_plain(item) for item in value)
     return False

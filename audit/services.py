@@ -122,8 +122,11 @@ def _insert(values: dict[str, Any], canonical: bytes) -> AuditEvent:
         # The search document, computed here once (the trigger only covers other insert paths).
         columns += ", canonical, search"
         placeholders += ", to_tsvector('simple'::regconfig, %s)"
-        params.append(" ".join((values["action"], values["target_label"], values["actor_label"],
-                                json.dumps(values["data"]))))  # fmt: skip
+        params.append(
+            " ".join(
+                (values["action"], values["target_label"], values["actor_label"], json.dumps(values["data"]))
+            )
+        )
     else:
         columns += ", canonical"
     with connection.cursor() as cursor:

@@ -21,9 +21,13 @@ def ledger_seal() -> int:
 # acks_late + reject_on_worker_lost: a worker killed mid-build leaves the message unacknowledged,
 # so the broker delivers it again and another worker builds the package from scratch.
 @shared_task(
-    name="audit.tasks.evidence_order_build", bind=True, ignore_result=True,
-    acks_late=True, reject_on_worker_lost=True, max_retries=2,
-)  # fmt: skip
+    name="audit.tasks.evidence_order_build",
+    bind=True,
+    ignore_result=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=2,
+)
 def evidence_order_build(self, order_id: int) -> str:
     """Build the package of one evidence order; retry unexpected errors a bounded number of times."""
     from audit.evidence.orders import evidence_order_build as build

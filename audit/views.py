@@ -62,8 +62,9 @@ def evidence_download(request: HttpRequest, token: str) -> HttpResponse:
         order = evidence_link_check(token=token, user=request.user)
     except LinkRefusedError as refused:
         evidence_download_deny(actor=request.user, refused=refused)
-        return render(request, "audit/evidence_download_refused.html", {"refused": refused},
-                      status=refused.status)  # fmt: skip
+        return render(
+            request, "audit/evidence_download_refused.html", {"refused": refused}, status=refused.status
+        )
     evidence_download_record(actor=request.user, order=order)
     response = FileResponse(
         open(evidence_path(order), "rb"),  # noqa: SIM115 - FileResponse closes it

@@ -197,8 +197,12 @@ class SessionControlMiddleware:
             return _refused(request)
         row = UserSession.objects.filter(session_ref=session_ref_of(key)).first()
         if row is None:  # a session from before session control: recorded from now on
-            row = session_start(user=request.user, session_key=key, ip=_client_ip(request),
-                                user_agent=request.headers.get("User-Agent", ""))  # fmt: skip
+            row = session_start(
+                user=request.user,
+                session_key=key,
+                ip=_client_ip(request),
+                user_agent=request.headers.get("User-Agent", ""),
+            )
         if row.ended_at is None and session_timeouts_apply(row=row) is None:
             session_seen(row=row)
             return _network_check(request, row)

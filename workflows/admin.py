@@ -80,8 +80,14 @@ class ChangeRequestAdmin(ReadOnlyModelAdmin):
         return f"{hours // 24}d {hours % 24}h{late}"
 
     def get_urls(self):
-        return [path("<int:change_id>/decide/", self.admin_site.admin_view(self.decide_view),
-                     name="workflows_changerequest_decide"), *super().get_urls()]  # fmt: skip
+        return [
+            path(
+                "<int:change_id>/decide/",
+                self.admin_site.admin_view(self.decide_view),
+                name="workflows_changerequest_decide",
+            ),
+            *super().get_urls(),
+        ]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         change = self.get_object(request, object_id)
@@ -100,9 +106,13 @@ class ChangeRequestAdmin(ReadOnlyModelAdmin):
             data = form.cleaned_data
             try:
                 result = services.change_request_decide(
-                    actor=request.user, change=change, tier=data["tier"], approve=data["decision"] == "approve",
-                    comment=data["comment"], checklist={code: data.get(f"check_{code}") for code, _ in CHECKLIST},
-                )  # fmt: skip
+                    actor=request.user,
+                    change=change,
+                    tier=data["tier"],
+                    approve=data["decision"] == "approve",
+                    comment=data["comment"],
+                    checklist={code: data.get(f"check_{code}") for code, _ in CHECKLIST},
+                )
             except ValidationError as error:
                 for field, errors in error.message_dict.items():
                     form.add_error(None if field not in form.fields else field, errors)
@@ -111,14 +121,23 @@ class ChangeRequestAdmin(ReadOnlyModelAdmin):
                     request, f"Recorded. The change is now {result.get_state_display().lower()}."
                 )
                 return HttpResponseRedirect(reverse("admin:workflows_changerequest_change", args=[change.pk]))
-        context = {**self.admin_site.each_context(request), "title": f"Review: {change.summary}", "form": form,
-                   "change": change, "opts": self.model._meta, **_review_context(request.user, change)}  # fmt: skip
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Review: {change.summary}",
+            "form": form,
+            "change": change,
+            "opts": self.model._meta,
+            **_review_context(request.user, change),
+        }
         return TemplateResponse(request, "admin/workflows/changerequest/decide.html", context)
 
 
 def _review_context(user, change: ChangeRequest) -> dict:
-    activation = decide(user, "workflow.activate", change.workflow,
-                        {"privacy_approved": True}) if change.state == ChangeState.APPROVED else None  # fmt: skip
+    activation = (
+        decide(user, "workflow.activate", change.workflow, {"privacy_approved": True})
+        if change.state == ChangeState.APPROVED
+        else None
+    )
     return {
         "diff": change.diff,
         "required_tiers": change.required_tiers,
@@ -176,8 +195,14 @@ class WorkflowAdmin(ReadOnlyModelAdmin):
     change_form_template = "admin/workflows/workflow/change_form.html"
 
     def get_urls(self):
-        return [path("<int:workflow_id>/status/", self.admin_site.admin_view(self.status_view),
-                     name="workflows_workflow_status"), *super().get_urls()]  # fmt: skip
+        return [
+            path(
+                "<int:workflow_id>/status/",
+                self.admin_site.admin_view(self.status_view),
+                name="workflows_workflow_status",
+            ),
+            *super().get_urls(),
+        ]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         workflow = self.get_object(request, object_id)
@@ -201,8 +226,13 @@ class WorkflowAdmin(ReadOnlyModelAdmin):
             else:
                 messages.success(request, f"{workflow} is now {form.cleaned_data['status']}.")
                 return HttpResponseRedirect(reverse("admin:workflows_workflow_change", args=[workflow.pk]))
-        context = {**self.admin_site.each_context(request), "title": f"Activate, deactivate or quarantine {workflow}",
-                   "form": form, "workflow": workflow, "opts": self.model._meta}  # fmt: skip
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Activate, deactivate or quarantine {workflow}",
+            "form": form,
+            "workflow": workflow,
+            "opts": self.model._meta,
+        }
         return TemplateResponse(request, "admin/workflows/workflow/status.html", context)
 
 
@@ -214,8 +244,9 @@ class ServiceAccountAddForm(forms.ModelForm):
 
     scopes = forms.MultipleChoiceField(
         choices=[(scope, f"{scope} (allows {action})") for scope, action in SERVICE_ACCOUNT_SCOPES.items()],
-        widget=forms.CheckboxSelectMultiple, help_text="Least privilege: only what the integration needs.",
-    )  # fmt: skip
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Least privilege: only what the integration needs.",
+    )
 
     class Meta:
         model = ServiceAccount
@@ -270,16 +301,35 @@ class ServiceAccountAdmin(ActorFormMixin, GovernedModelAdmin):
     """Service accounts with their rotation clocks and last use; tokens are issued, and accounts
     disabled or reactivated, through the services (reactivation by a workspace owner only)."""
 
-    list_display = ["name", "workspace", "integration", "scope_list", "status", "last_used_at", "last_rotated_at",
-                    "rotation_clock"]  # fmt: skip
+    list_display = [
+        "name",
+        "workspace",
+        "integration",
+        "scope_list",
+        "status",
+        "last_used_at",
+        "last_rotated_at",
+        "rotation_clock",
+    ]
     list_filter = ["is_active", "disabled_reason"]
     list_select_related = ["workspace", "integration"]
     search_fields = ["name", "integration__slug"]
     form = ServiceAccountAddForm
     inlines = [ServiceAccountTokenInline]
     change_form_template = "admin/workflows/serviceaccount/change_form.html"
-    readonly_fields = ["workspace", "integration", "name", "scope_list", "status", "created_by", "created_at",
-                       "last_used_at", "rotation_period_days", "last_rotated_at", "rotation_clock"]  # fmt: skip
+    readonly_fields = [
+        "workspace",
+        "integration",
+        "name",
+        "scope_list",
+        "status",
+        "created_by",
+        "created_at",
+        "last_used_at",
+        "rotation_period_days",
+        "last_rotated_at",
+        "rotation_clock",
+    ]
 
     def get_fields(self, request, obj=None):
         return ServiceAccountAddForm.Meta.fields if obj is None else self.readonly_fields
@@ -303,25 +353,37 @@ class ServiceAccountAdmin(ActorFormMixin, GovernedModelAdmin):
         days = (account.rotation_due_at - timezone.now()).days
         due = account.rotation_due_at.strftime("%Y-%m-%d")
         if days < 0:
-            return format_html('<strong class="rotation-overdue" style="color:#ba2121">{} — overdue by {} d</strong>',
-                               due, -days)  # fmt: skip
+            return format_html(
+                '<strong class="rotation-overdue" style="color:#ba2121">{} — overdue by {} d</strong>',
+                due,
+                -days,
+            )
         return format_html('<span class="rotation-clock">{} — {} d left</span>', due, days)
 
     def service_save(self, request, obj, form, change):
         data = form.cleaned_data
-        return services.service_account_create(actor=request.user, integration=data["integration"], name=data["name"],
-                                               scopes=list(data["scopes"]),
-                                               rotation_period_days=data["rotation_period_days"])  # fmt: skip
+        return services.service_account_create(
+            actor=request.user,
+            integration=data["integration"],
+            name=data["name"],
+            scopes=list(data["scopes"]),
+            rotation_period_days=data["rotation_period_days"],
+        )
 
     def get_urls(self):
         view = self.admin_site.admin_view
         return [
             path("<int:account_id>/token/", view(self.token_view), name="workflows_serviceaccount_token"),
-            path("<int:account_id>/disable/", view(self.disable_view), name="workflows_serviceaccount_disable"),
-            path("<int:account_id>/reactivate/", view(self.reactivate_view),
-                 name="workflows_serviceaccount_reactivate"),
+            path(
+                "<int:account_id>/disable/", view(self.disable_view), name="workflows_serviceaccount_disable"
+            ),
+            path(
+                "<int:account_id>/reactivate/",
+                view(self.reactivate_view),
+                name="workflows_serviceaccount_reactivate",
+            ),
             *super().get_urls(),
-        ]  # fmt: skip
+        ]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         account = self.get_object(request, object_id)
@@ -334,8 +396,13 @@ class ServiceAccountAdmin(ActorFormMixin, GovernedModelAdmin):
         return get_object_or_404(self.get_queryset(request), pk=account_id)
 
     def _page(self, request, account, template: str, title: str, **extra):
-        context = {**self.admin_site.each_context(request), "title": title, "account": account,
-                   "opts": self.model._meta, **extra}  # fmt: skip
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "account": account,
+            "opts": self.model._meta,
+            **extra,
+        }
         return TemplateResponse(request, f"admin/workflows/serviceaccount/{template}", context)
 
     def token_view(self, request, account_id: int):
@@ -355,8 +422,14 @@ class ServiceAccountAdmin(ActorFormMixin, GovernedModelAdmin):
         form = ServiceAccountDisableForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
-            done = self._call(form, services.service_account_disable, actor=request.user, account=account,
-                              reason=data["reason"], note=data["note"])  # fmt: skip
+            done = self._call(
+                form,
+                services.service_account_disable,
+                actor=request.user,
+                account=account,
+                reason=data["reason"],
+                note=data["note"],
+            )
             if done:
                 messages.success(request, f"{account} is disabled.")
                 return HttpResponseRedirect(
@@ -369,8 +442,13 @@ class ServiceAccountAdmin(ActorFormMixin, GovernedModelAdmin):
         account = get_object_or_404(self._reactivatable(request), pk=account_id)
         form = ServiceAccountNoteForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
-            done = self._call(form, services.service_account_reactivate, actor=request.user, account=account,
-                              note=form.cleaned_data["note"])  # fmt: skip
+            done = self._call(
+                form,
+                services.service_account_reactivate,
+                actor=request.user,
+                account=account,
+                note=form.cleaned_data["note"],
+            )
             if done:
                 messages.success(request, f"{account} is active again.")
                 return HttpResponseRedirect(

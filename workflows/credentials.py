@@ -74,9 +74,13 @@ def _event_data(credential: Credential, version: CredentialVersion | None = None
 def _new_version(credential: Credential, value: str, actor, status: str) -> CredentialVersion:
     number = (credential.versions.aggregate(n=Max("number"))["n"] or 0) + 1
     version = CredentialVersion(
-        credential=credential, workspace_id=credential.workspace_id, number=number, status=status,
-        fingerprint=_fingerprint(credential.workspace_id, value), created_by_id=getattr(actor, "pk", None),
-    )  # fmt: skip
+        credential=credential,
+        workspace_id=credential.workspace_id,
+        number=number,
+        status=status,
+        fingerprint=_fingerprint(credential.workspace_id, value),
+        created_by_id=getattr(actor, "pk", None),
+    )
     version.value = value
     version.save(using=STORE)
     return version
@@ -96,16 +100,22 @@ def credential_create(*, actor, integration: Integration, name: str, value: str)
     )  # committed on its own when we are not in a transaction
     with transaction.atomic(using=STORE), audited_transaction():
         credential = Credential.objects.using(STORE).create(
-            workspace_id=integration.workspace_id, integration_id=integration.pk, name=name,
+            workspace_id=integration.workspace_id,
+            integration_id=integration.pk,
+            name=name,
             created_by_id=actor.pk,
-        )  # fmt: skip
+        )
         version = _new_version(credential, value, actor, CredentialStatus.ACTIVE)
         version.promoted_at, version.promoted_by_id = timezone.now(), actor.pk
         version.save(using=STORE, update_fields=["promoted_at", "promoted_by_id"])
         audit_event_record(
-            action="credential.created", actor=actor, target=integration, workspace_id=integration.workspace_id,
-            organization_id=integration.workspace.organization_id, data=_event_data(credential, version),
-        )  # fmt: skip
+            action="credential.created",
+            actor=actor,
+            target=integration,
+            workspace_id=integration.workspace_id,
+            organization_id=integration.workspace.organization_id,
+            data=_event_data(credential, version),
+        )
     return credential
 
 
@@ -119,10 +129,13 @@ def credential_stage(*, actor, credential: Credential, value: str) -> Credential
         Credential.objects.using(STORE).select_for_update().get(pk=credential.pk)
         version = _new_version(credential, value, actor, CredentialStatus.STAGED)
         audit_event_record(
-            action="credential.version_staged", actor=actor, target=integration,
-            workspace_id=credential.workspace_id, organization_id=integration.workspace.organization_id,
+            action="credential.version_staged",
+            actor=actor,
+            target=integration,
+            workspace_id=credential.workspace_id,
+            organization_id=integration.workspace.organization_id,
             data=_event_data(credential, version),
-        )  # fmt: skip
+        )
     return version
 
 
@@ -140,10 +153,14 @@ def credential_test(
         version.tested_at, version.test_ok, version.test_message = timezone.now(), ok, message[:300]
         version.save(using=STORE, update_fields=["tested_at", "test_ok", "test_message"])
         audit_event_record(
-            action="credential.version_tested", actor=actor, target=integration,
-            workspace_id=credential.workspace_id, organization_id=integration.workspace.organization_id,
-            outcome=Outcome.SUCCESS if ok else Outcome.FAILED, data=_event_data(credential, version, message=message[:300]),
-        )  # fmt: skip
+            action="credential.version_tested",
+            actor=actor,
+            target=integration,
+            workspace_id=credential.workspace_id,
+            organization_id=integration.workspace.organization_id,
+            outcome=Outcome.SUCCESS if ok else Outcome.FAILED,
+            data=_event_data(credential, version, message=message[:300]),
+        )
     return version
 
 
@@ -184,10 +201,13 @@ def credential_promote(*, actor, version: CredentialVersion) -> CredentialVersio
         locked.save(using=STORE, update_fields=["status", "promoted_at", "promoted_by_id"])
         Credential.objects.using(STORE).filter(pk=credential.pk).update(rotation_required=False)
         audit_event_record(
-            action="credential.version_promoted", actor=actor, target=integration,
-            workspace_id=credential.workspace_id, organization_id=integration.workspace.organization_id,
+            action="credential.version_promoted",
+            actor=actor,
+            target=integration,
+            workspace_id=credential.workspace_id,
+            organization_id=integration.workspace.organization_id,
             data=_event_data(credential, locked, previous_versions=previous_numbers, grace_until=grace_until),
-        )  # fmt: skip
+        )
     return locked
 
 
@@ -195,9 +215,10 @@ def credential_versions_expire(*, now=None) -> int:
     """Revoke versions whose grace period is over and erase their values (the beat runs this)."""
     now = now or timezone.now()
     expired = list(
-        CredentialVersion.objects.using(STORE).select_related("credential")
+        CredentialVersion.objects.using(STORE)
+        .select_related("credential")
         .filter(status=CredentialStatus.GRACE, grace_until__lte=now)
-    )  # fmt: skip
+    )
     for version in expired:
         credential_version_revoke(actor=None, version=version, reason="grace period over")
     return len(expired)
@@ -214,10 +235,13 @@ def credential_version_revoke(*, actor, version: CredentialVersion, reason: str)
             status=CredentialStatus.REVOKED, revoked_at=timezone.now(), value=None, grace_until=None
         )
         audit_event_record(
-            action="credential.version_revoked", actor=actor, target=integration,
-            workspace_id=credential.workspace_id, organization_id=integration.workspace.organization_id,
+            action="credential.version_revoked",
+            actor=actor,
+            target=integration,
+            workspace_id=credential.workspace_id,
+            organization_id=integration.workspace.organization_id,
             data=_event_data(credential, version, reason=reason),
-        )  # fmt: skip
+        )
 
 
 def credential_value_resolve(*, credential_id, version_number: int | None = None, now=None) -> str:
@@ -282,9 +306,13 @@ def credential_runbook_start(*, actor, workspace, reason: str):
             workspace=workspace, reason=reason, started_by=actor, total=len(_runbook_items(workspace)) + 1
         )
         audit_event_record(
-            action="credential.runbook_started", actor=actor, target=runbook, workspace_id=workspace.pk,
-            organization_id=workspace.organization_id, data={"reason": reason, "items": runbook.total},
-        )  # fmt: skip
+            action="credential.runbook_started",
+            actor=actor,
+            target=runbook,
+            workspace_id=workspace.pk,
+            organization_id=workspace.organization_id,
+            data={"reason": reason, "items": runbook.total},
+        )
         transaction.on_commit(lambda: credential_runbook_run.delay(runbook.pk))
     return runbook
 
@@ -308,8 +336,9 @@ def credential_runbook_advance(*, runbook_id: int):
         kind, item_id = items[runbook.done]
         with transaction.atomic(using=STORE), audited_transaction():
             entry = (_runbook_credential if kind == "credential" else _runbook_account)(runbook, item_id)
-            CredentialRunbook.objects.filter(pk=runbook.pk).update(done=runbook.done + 1,
-                                                                   report=[*runbook.report, entry])  # fmt: skip
+            CredentialRunbook.objects.filter(pk=runbook.pk).update(
+                done=runbook.done + 1, report=[*runbook.report, entry]
+            )
         runbook.refresh_from_db()
     if runbook.status == "running":
         _runbook_finish(runbook)
@@ -328,13 +357,19 @@ def _runbook_credential(runbook, credential_id) -> dict:
         )
     integration = _integration_of(credential)
     audit_event_record(
-        action="credential.rotation_required", actor=runbook.started_by, target=integration,
-        workspace_id=credential.workspace_id, organization_id=integration.workspace.organization_id,
+        action="credential.rotation_required",
+        actor=runbook.started_by,
+        target=integration,
+        workspace_id=credential.workspace_id,
+        organization_id=integration.workspace.organization_id,
         data=_event_data(credential, runbook=runbook.pk, grace_versions_revoked=len(in_grace)),
-    )  # fmt: skip
-    return {"kind": "credential", "name": f"{integration.name} / {credential.name}",
-            "done": f"marked for replacement; {len(in_grace)} previous version(s) revoked",
-            "next": "stage and promote a new value from the provider"}  # fmt: skip
+    )
+    return {
+        "kind": "credential",
+        "name": f"{integration.name} / {credential.name}",
+        "done": f"marked for replacement; {len(in_grace)} previous version(s) revoked",
+        "next": "stage and promote a new value from the provider",
+    }
 
 
 def _runbook_account(runbook, account_id) -> dict:
@@ -346,12 +381,19 @@ def _runbook_account(runbook, account_id) -> dict:
     live.update(revoked_at=timezone.now())
     for prefix in prefixes:
         audit_event_record(
-            action="service_account.token_revoked", actor=runbook.started_by, target=account,
-            workspace_id=account.workspace_id, organization_id=account.workspace.organization_id,
+            action="service_account.token_revoked",
+            actor=runbook.started_by,
+            target=account,
+            workspace_id=account.workspace_id,
+            organization_id=account.workspace.organization_id,
             data={"prefix": prefix, "reason": f"incident runbook {runbook.pk}"},
-        )  # fmt: skip
-    return {"kind": "service_account", "name": account.name, "done": f"{len(prefixes)} token(s) revoked",
-            "next": "a workspace owner issues a new token"}  # fmt: skip
+        )
+    return {
+        "kind": "service_account",
+        "name": account.name,
+        "done": f"{len(prefixes)} token(s) revoked",
+        "next": "a workspace owner issues a new token",
+    }
 
 
 def _runbook_finish(runbook) -> None:
@@ -367,11 +409,19 @@ def _runbook_finish(runbook) -> None:
     ).exists()
     if has_key and not rotating:
         job = data_key_rotate(actor=None, workspace=runbook.workspace, purpose="credentials")
-        entry = {"kind": "data_key", "name": "credentials data key",
-                 "done": f"rotation job {job.pk} started ({job.total} values to re-encrypt)", "next": ""}  # fmt: skip
+        entry = {
+            "kind": "data_key",
+            "name": "credentials data key",
+            "done": f"rotation job {job.pk} started ({job.total} values to re-encrypt)",
+            "next": "",
+        }
     else:
-        entry = {"kind": "data_key", "name": "credentials data key",
-                 "done": "a rotation is already running" if rotating else "no key yet", "next": ""}  # fmt: skip
+        entry = {
+            "kind": "data_key",
+            "name": "credentials data key",
+            "done": "a rotation is already running" if rotating else "no key yet",
+            "next": "",
+        }
     with audited_transaction():
         CredentialRunbook.objects.filter(pk=runbook.pk).update(
             status="completed",
@@ -380,7 +430,13 @@ def _runbook_finish(runbook) -> None:
             finished_at=timezone.now(),
         )
         audit_event_record(
-            action="credential.runbook_completed", actor=runbook.started_by, target=runbook,
-            workspace_id=runbook.workspace_id, organization_id=runbook.workspace.organization_id,
-            data={"items": runbook.total, "report": [item["name"] + ": " + item["done"] for item in runbook.report]},
-        )  # fmt: skip
+            action="credential.runbook_completed",
+            actor=runbook.started_by,
+            target=runbook,
+            workspace_id=runbook.workspace_id,
+            organization_id=runbook.workspace.organization_id,
+            data={
+                "items": runbook.total,
+                "report": [item["name"] + ": " + item["done"] for item in runbook.report],
+            },
+        )

@@ -44,10 +44,12 @@ class CredentialAddForm(forms.ModelForm):
 
 class CredentialRotateForm(forms.ModelForm):
     new_value = forms.CharField(
-        widget=_VALUE_WIDGET, strip=False, required=False,
+        widget=_VALUE_WIDGET,
+        strip=False,
+        required=False,
         help_text="Stage a new value (write-only). It is used once promoted; the previous value stays valid "
         "for the grace period so that running executions finish with it.",
-    )  # fmt: skip
+    )
     promote = forms.BooleanField(required=False, help_text="Promote the new value at once.")
 
     class Meta:
@@ -61,8 +63,17 @@ class CredentialRotateForm(forms.ModelForm):
 
 class CredentialVersionInline(ReadOnlyInlineMixin, admin.TabularInline):
     model = CredentialVersion
-    fields = readonly_fields = ("number", "status", "fingerprint", "created_at", "tested_at", "test_ok",
-                                "promoted_at", "grace_until", "revoked_at")  # fmt: skip
+    fields = readonly_fields = (
+        "number",
+        "status",
+        "fingerprint",
+        "created_at",
+        "tested_at",
+        "test_ok",
+        "promoted_at",
+        "grace_until",
+        "revoked_at",
+    )
     show_change_link = False
 
     def get_queryset(self, request):
@@ -146,9 +157,11 @@ class CredentialAdmin(GovernedModelAdmin):
     def save_model(self, request, obj, form, change) -> None:
         if not change:
             created = services.credential_create(
-                actor=request.user, integration=form.cleaned_data["integration"], name=form.cleaned_data["name"],
+                actor=request.user,
+                integration=form.cleaned_data["integration"],
+                name=form.cleaned_data["name"],
                 value=form.cleaned_data["value"],
-            )  # fmt: skip
+            )
             obj.pk, obj.workspace_id, obj.integration_id = (
                 created.pk,
                 created.workspace_id,
@@ -209,25 +222,46 @@ class CredentialRunbookAdmin(ActorFormMixin, GovernedModelAdmin):
     list_filter = ("status",)
 
     def get_fields(self, request, obj=None):
-        return ["workspace", "reason"] if obj is None else ["workspace", "reason", "status", "progress",
-                                                            "started_by", "started_at", "finished_at", "report_table"]  # fmt: skip
+        return (
+            ["workspace", "reason"]
+            if obj is None
+            else [
+                "workspace",
+                "reason",
+                "status",
+                "progress",
+                "started_by",
+                "started_at",
+                "finished_at",
+                "report_table",
+            ]
+        )
 
     def get_readonly_fields(self, request, obj=None):
         return [] if obj is None else self.get_fields(request, obj)
 
     @admin.display(description="progress")
     def progress(self, runbook) -> str:
-        return format_html('<progress max="100" value="{}"></progress> {}% ({} of {})', runbook.percent,
-                           runbook.percent, runbook.done, runbook.total)  # fmt: skip
+        return format_html(
+            '<progress max="100" value="{}"></progress> {}% ({} of {})',
+            runbook.percent,
+            runbook.percent,
+            runbook.done,
+            runbook.total,
+        )
 
     @admin.display(description="report")
     def report_table(self, runbook) -> str:
-        rows = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                                ((i["kind"], i["name"], i["done"], i["next"]) for i in runbook.report))  # fmt: skip
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((i["kind"], i["name"], i["done"], i["next"]) for i in runbook.report),
+        )
         return format_html(
             "<table><tr><th>kind</th><th>what</th><th>done</th><th>next step</th></tr>{}</table>", rows
         )
 
     def service_save(self, request, obj, form, change):
-        return services.credential_runbook_start(actor=request.user, workspace=form.cleaned_data["workspace"],
-                                                 reason=form.cleaned_data["reason"])  # fmt: skip
+        return services.credential_runbook_start(
+            actor=request.user, workspace=form.cleaned_data["workspace"], reason=form.cleaned_data["reason"]
+        )

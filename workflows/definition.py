@@ -27,11 +27,15 @@ _NEXT = {"type": ["string", "null"]}
 def _step(type_name: str, properties: dict, required: list[str]) -> dict:
     return {
         "type": "object",
-        "properties": {"id": _ID, "type": {"const": type_name}, "name": {"type": "string", "maxLength": 120},
-                       **properties},
+        "properties": {
+            "id": _ID,
+            "type": {"const": type_name},
+            "name": {"type": "string", "maxLength": 120},
+            **properties,
+        },
         "required": ["id", "type", *required],
         "additionalProperties": False,
-    }  # fmt: skip
+    }
 
 
 SCHEMA: dict[str, Any] = {
@@ -44,14 +48,30 @@ SCHEMA: dict[str, Any] = {
     "properties": {
         "trigger": {
             "oneOf": [
-                {"type": "object", "properties": {"type": {"const": "manual"}}, "required": ["type"],
-                 "additionalProperties": False},
-                {"type": "object", "properties": {"type": {"const": "schedule"},
-                                                  "cron": {"type": "string", "pattern": r"^(\S+\s+){4}\S+$"}},
-                 "required": ["type", "cron"], "additionalProperties": False},
-                {"type": "object", "properties": {"type": {"const": "webhook"},
-                                                  "path": {"type": "string", "pattern": "^/[A-Za-z0-9/_-]{1,100}$"}},
-                 "required": ["type", "path"], "additionalProperties": False},
+                {
+                    "type": "object",
+                    "properties": {"type": {"const": "manual"}},
+                    "required": ["type"],
+                    "additionalProperties": False,
+                },
+                {
+                    "type": "object",
+                    "properties": {
+                        "type": {"const": "schedule"},
+                        "cron": {"type": "string", "pattern": r"^(\S+\s+){4}\S+$"},
+                    },
+                    "required": ["type", "cron"],
+                    "additionalProperties": False,
+                },
+                {
+                    "type": "object",
+                    "properties": {
+                        "type": {"const": "webhook"},
+                        "path": {"type": "string", "pattern": "^/[A-Za-z0-9/_-]{1,100}$"},
+                    },
+                    "required": ["type", "path"],
+                    "additionalProperties": False,
+                },
             ]
         },
         "steps": {
@@ -63,38 +83,78 @@ SCHEMA: dict[str, Any] = {
                 "required": ["id", "type"],
                 "properties": {"type": {"enum": list(STEP_TYPES)}},
                 "allOf": [
-                    {"if": {"properties": {"type": {"const": "http_request"}}},
-                     "then": _step("http_request", {
-                         "integration": {"type": "string", "minLength": 1},
-                         "method": {"enum": ["GET", "POST", "PUT", "PATCH", "DELETE"]},
-                         "path": {"type": "string", "pattern": "^/", "maxLength": 500},
-                         "next": _NEXT}, ["integration", "method", "path"])},
-                    {"if": {"properties": {"type": {"const": "transform"}}},
-                     "then": _step("transform", {"expression": {"type": "string", "minLength": 1, "maxLength": 4000},
-                                                 "next": _NEXT}, ["expression"])},
-                    {"if": {"properties": {"type": {"const": "branch"}}},
-                     "then": _step("branch", {"condition": {"type": "string", "minLength": 1, "maxLength": 1000},
-                                              "then": {"type": "string"}, "else": {"type": "string"}},
-                                   ["condition", "then", "else"])},
-                    {"if": {"properties": {"type": {"const": "ai_prompt"}}},
-                     "then": _step("ai_prompt", {
-                         "provider": {"type": "string", "minLength": 1},
-                         "model": {"type": "string", "minLength": 1, "maxLength": 100},
-                         "prompt": {"type": "string", "minLength": 1, "maxLength": 20000},
-                         "output_schema": {"type": "object"},
-                         "guardrails": {"type": "object", "properties": {
-                             "redact_pii": {"type": "boolean"}, "max_tokens": {"type": "integer", "minimum": 1,
-                                                                             "maximum": 100000},
-                             "human_review": {"type": "boolean"}}, "additionalProperties": False},
-                         "next": _NEXT}, ["provider", "model", "prompt", "output_schema", "guardrails"])},
-                    {"if": {"properties": {"type": {"const": "human_approval"}}},
-                     "then": _step("human_approval", {"approver_role": {"type": "string", "minLength": 1},
-                                                      "next": _NEXT}, ["approver_role"])},
+                    {
+                        "if": {"properties": {"type": {"const": "http_request"}}},
+                        "then": _step(
+                            "http_request",
+                            {
+                                "integration": {"type": "string", "minLength": 1},
+                                "method": {"enum": ["GET", "POST", "PUT", "PATCH", "DELETE"]},
+                                "path": {"type": "string", "pattern": "^/", "maxLength": 500},
+                                "next": _NEXT,
+                            },
+                            ["integration", "method", "path"],
+                        ),
+                    },
+                    {
+                        "if": {"properties": {"type": {"const": "transform"}}},
+                        "then": _step(
+                            "transform",
+                            {
+                                "expression": {"type": "string", "minLength": 1, "maxLength": 4000},
+                                "next": _NEXT,
+                            },
+                            ["expression"],
+                        ),
+                    },
+                    {
+                        "if": {"properties": {"type": {"const": "branch"}}},
+                        "then": _step(
+                            "branch",
+                            {
+                                "condition": {"type": "string", "minLength": 1, "maxLength": 1000},
+                                "then": {"type": "string"},
+                                "else": {"type": "string"},
+                            },
+                            ["condition", "then", "else"],
+                        ),
+                    },
+                    {
+                        "if": {"properties": {"type": {"const": "ai_prompt"}}},
+                        "then": _step(
+                            "ai_prompt",
+                            {
+                                "provider": {"type": "string", "minLength": 1},
+                                "model": {"type": "string", "minLength": 1, "maxLength": 100},
+                                "prompt": {"type": "string", "minLength": 1, "maxLength": 20000},
+                                "output_schema": {"type": "object"},
+                                "guardrails": {
+                                    "type": "object",
+                                    "properties": {
+                                        "redact_pii": {"type": "boolean"},
+                                        "max_tokens": {"type": "integer", "minimum": 1, "maximum": 100000},
+                                        "human_review": {"type": "boolean"},
+                                    },
+                                    "additionalProperties": False,
+                                },
+                                "next": _NEXT,
+                            },
+                            ["provider", "model", "prompt", "output_schema", "guardrails"],
+                        ),
+                    },
+                    {
+                        "if": {"properties": {"type": {"const": "human_approval"}}},
+                        "then": _step(
+                            "human_approval",
+                            {"approver_role": {"type": "string", "minLength": 1}, "next": _NEXT},
+                            ["approver_role"],
+                        ),
+                    },
                 ],
             },
         },
     },
-}  # fmt: skip
+}
 
 _VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 
@@ -124,8 +184,10 @@ def validate_definition(definition: Any, *, integrations: dict[str, Any]) -> lis
         return [
             DefinitionError("", f"The definition is {size:,} bytes; the limit is {MAX_DEFINITION_BYTES:,}.")
         ]
-    errors = [DefinitionError(_path(error.absolute_path), _schema_message(error))
-              for error in _VALIDATOR.iter_errors(definition)]  # fmt: skip
+    errors = [
+        DefinitionError(_path(error.absolute_path), _schema_message(error))
+        for error in _VALIDATOR.iter_errors(definition)
+    ]
     if errors:
         return sorted(set(errors), key=lambda e: e.path)
     steps = definition["steps"]
@@ -142,13 +204,19 @@ def validate_definition(definition: Any, *, integrations: dict[str, Any]) -> lis
         for key in ("integration", "provider"):
             slug = step.get(key)
             if slug is not None and slug not in integrations:
-                errors.append(DefinitionError(f"steps[{index}].{key}",
-                                              f"{slug!r} is not an integration of this workspace."))  # fmt: skip
+                errors.append(
+                    DefinitionError(
+                        f"steps[{index}].{key}", f"{slug!r} is not an integration of this workspace."
+                    )
+                )
     if not errors:
         cycle = _find_cycle(steps)
         if cycle:
-            errors.append(DefinitionError(f"steps[{ids[cycle[0]]}]",
-                                          "The steps loop: " + " → ".join([*cycle, cycle[0]]) + "."))  # fmt: skip
+            errors.append(
+                DefinitionError(
+                    f"steps[{ids[cycle[0]]}]", "The steps loop: " + " → ".join([*cycle, cycle[0]]) + "."
+                )
+            )
     return errors
 
 
@@ -221,8 +289,16 @@ def diff_definitions(before: dict | None, after: dict) -> dict[str, Any]:
             changes.append({"step": step_id, "kind": "added", "type": step["type"], "after": step})
         elif old != step:
             fields = sorted(k for k in set(old) | set(step) if old.get(k) != step.get(k))
-            changes.append({"step": step_id, "kind": "changed", "type": step["type"], "fields": fields,
-                            "before": old, "after": step})  # fmt: skip
+            changes.append(
+                {
+                    "step": step_id,
+                    "kind": "changed",
+                    "type": step["type"],
+                    "fields": fields,
+                    "before": old,
+                    "after": step,
+                }
+            )
     for step_id, step in old_steps.items():
         if step_id not in new_steps:
             changes.append({"step": step_id, "kind": "removed", "type": step["type"], "before": step})
@@ -231,9 +307,11 @@ def diff_definitions(before: dict | None, after: dict) -> dict[str, Any]:
     trigger_before = (before or {}).get("trigger")
     return {
         "new_workflow": before is None,
-        "trigger": None if trigger_before == after["trigger"] else {"before": trigger_before,
-                                                                     "after": after["trigger"]},
+        "trigger": None
+        if trigger_before == after["trigger"]
+        else {"before": trigger_before, "after": after["trigger"]},
         "steps": changes,
-        "order_changed": before is not None and [s["id"] for s in before["steps"] if s["id"] in new_steps]
+        "order_changed": before is not None
+        and [s["id"] for s in before["steps"] if s["id"] in new_steps]
         != [s["id"] for s in after["steps"] if s["id"] in old_steps],
-    }  # fmt: skip
+    }

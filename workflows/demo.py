@@ -75,14 +75,30 @@ CRM_SYNC = {
 PAYROLL = {
     "trigger": {"type": "manual"},
     "steps": [
-        {"id": "hours", "type": "http_request", "integration": "hris", "method": "GET", "path": "/timesheets",
-         "next": "compute"},
-        {"id": "compute", "type": "transform", "expression": "timesheets.group_by(employee).sum(hours)",
-         "next": "export"},
-        {"id": "export", "type": "http_request", "integration": "hris", "method": "POST", "path": "/payroll/runs",
-         "next": None},
+        {
+            "id": "hours",
+            "type": "http_request",
+            "integration": "hris",
+            "method": "GET",
+            "path": "/timesheets",
+            "next": "compute",
+        },
+        {
+            "id": "compute",
+            "type": "transform",
+            "expression": "timesheets.group_by(employee).sum(hours)",
+            "next": "export",
+        },
+        {
+            "id": "export",
+            "type": "http_request",
+            "integration": "hris",
+            "method": "POST",
+            "path": "/payroll/runs",
+            "next": None,
+        },
     ],
-}  # fmt: skip
+}
 INTEGRATIONS = (
     ("crm", "CRM", "crm", "none"),
     ("llm-eu", "EU language model", "ai_provider", "none"),
@@ -165,5 +181,9 @@ def seed_credentials(*, workspace, owner) -> None:
 
     for integration in Integration.objects.filter(workspace=workspace).order_by("pk"):
         if not Credential.objects.using(STORE).filter(integration_id=integration.pk).exists():
-            credential_create(actor=owner, integration=integration, name="api_key",
-                              value=f"demo-{random_source.token_urlsafe(24)}")  # fmt: skip
+            credential_create(
+                actor=owner,
+                integration=integration,
+                name="api_key",
+                value=f"demo-{random_source.token_urlsafe(24)}",
+            )

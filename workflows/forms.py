@@ -37,8 +37,9 @@ class WorkflowSettingsForm(forms.Form):
 class ChangeForm(forms.Form):
     summary = forms.CharField(max_length=300, help_text="One line: what this change does and why.")
     base_version = forms.IntegerField(required=False, widget=forms.HiddenInput)
-    trigger_type = forms.ChoiceField(choices=[("manual", "Manual"), ("schedule", "Schedule"), ("webhook", "Webhook")],
-                                     label="Trigger")  # fmt: skip
+    trigger_type = forms.ChoiceField(
+        choices=[("manual", "Manual"), ("schedule", "Schedule"), ("webhook", "Webhook")], label="Trigger"
+    )
     trigger_cron = forms.CharField(required=False, label="Schedule (cron)", help_text="e.g. 0 6 * * 1-5")
     trigger_path = forms.CharField(required=False, label="Webhook path", help_text="e.g. /tickets")
 
@@ -144,8 +145,11 @@ def step_initial(definition: dict) -> list[dict]:
 
 def trigger_initial(definition: dict) -> dict:
     trigger = definition.get("trigger", {"type": "manual"})
-    return {"trigger_type": trigger.get("type"), "trigger_cron": trigger.get("cron", ""),
-            "trigger_path": trigger.get("path", "")}  # fmt: skip
+    return {
+        "trigger_type": trigger.get("type"),
+        "trigger_cron": trigger.get("cron", ""),
+        "trigger_path": trigger.get("path", ""),
+    }
 
 
 def definition_from(change_form: ChangeForm, steps: StepFormSet) -> tuple[dict, list[StepForm]]:
@@ -158,8 +162,14 @@ def definition_from(change_form: ChangeForm, steps: StepFormSet) -> tuple[dict, 
     elif data["trigger_type"] == "webhook":
         trigger["path"] = data["trigger_path"]
     rows = [form for form in steps.ordered_forms if not form.cleaned_data.get("DELETE")]
-    rows += [form for form in steps.forms if form.has_changed() and form not in rows
-             and not form.cleaned_data.get("DELETE") and form.cleaned_data.get("id")]  # fmt: skip
+    rows += [
+        form
+        for form in steps.forms
+        if form.has_changed()
+        and form not in rows
+        and not form.cleaned_data.get("DELETE")
+        and form.cleaned_data.get("id")
+    ]
     rows = [form for form in rows if form.cleaned_data.get("id")]
     return {"trigger": trigger, "steps": [form.to_step() for form in rows]}, rows
 
@@ -220,6 +230,7 @@ class IntegrationRequestForm(forms.Form):
 
 
 class ManagerDecisionForm(forms.Form):
-    decision = forms.ChoiceField(choices=[("approve", "Approve and connect"), ("reject", "Reject")],
-                                 widget=forms.RadioSelect)  # fmt: skip
+    decision = forms.ChoiceField(
+        choices=[("approve", "Approve and connect"), ("reject", "Reject")], widget=forms.RadioSelect
+    )
     comment = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), help_text="Required: why.")

@@ -40,8 +40,13 @@ def connector_type_create(
 ) -> ConnectorType:
     """Register a connector type; it waits for vetting (pending) before integrations may use it."""
     with audited_transaction():
-        connector = ConnectorType(organization=organization, code=code, name=name.strip(),
-                                  maintainer=maintainer.strip(), documentation_url=documentation_url.strip())  # fmt: skip
+        connector = ConnectorType(
+            organization=organization,
+            code=code,
+            name=name.strip(),
+            maintainer=maintainer.strip(),
+            documentation_url=documentation_url.strip(),
+        )
         require(actor, "connector.vet", connector, fresh=True)
         if not connector.maintainer:
             raise ValidationError({"maintainer": "Say who maintains it: the vendor, a team or a person."})
@@ -49,11 +54,19 @@ def connector_type_create(
             raise ValidationError({"code": "A connector type with this code exists already."})
         connector.full_clean()
         connector.save()
-        audit_event_record(action="connector.created", actor=actor, target=connector,
-                           organization_id=organization.pk,
-                           data={"code": connector.code, "name": connector.name, "maintainer": connector.maintainer,
-                                 "documentation_url": connector.documentation_url,
-                                 "vetting_status": connector.vetting_status})  # fmt: skip
+        audit_event_record(
+            action="connector.created",
+            actor=actor,
+            target=connector,
+            organization_id=organization.pk,
+            data={
+                "code": connector.code,
+                "name": connector.name,
+                "maintainer": connector.maintainer,
+                "documentation_url": connector.documentation_url,
+                "vetting_status": connector.vetting_status,
+            },
+        )
     return connector
 
 
@@ -70,10 +83,17 @@ def connector_type_vet(*, actor, connector: ConnectorType, status: str, note: st
         connector.vetting_status, connector.vetting_note = status, note.strip()
         connector.vetted_by, connector.vetted_at = actor, timezone.now()
         connector.save(update_fields=["vetting_status", "vetting_note", "vetted_by", "vetted_at"])
-        audit_event_record(action="connector.vetted", actor=actor, target=connector,
-                           organization_id=connector.organization_id,
-                           data={"code": connector.code, "note": connector.vetting_note,
-                                 "diff": {"vetting_status": {"before": before, "after": status}}})  # fmt: skip
+        audit_event_record(
+            action="connector.vetted",
+            actor=actor,
+            target=connector,
+            organization_id=connector.organization_id,
+            data={
+                "code": connector.code,
+                "note": connector.vetting_note,
+                "diff": {"vetting_status": {"before": before, "after": status}},
+            },
+        )
     return connector
 
 
@@ -86,16 +106,21 @@ def network_allow_rule_create(*, actor, organization, destination: str, reason: 
     if not reason.strip():
         raise ValidationError({"reason": "Say why integrations must reach this destination."})
     with audited_transaction():
-        rule = NetworkAllowRule(organization=organization, destination=destination, reason=reason.strip(),
-                                created_by=actor)  # fmt: skip
+        rule = NetworkAllowRule(
+            organization=organization, destination=destination, reason=reason.strip(), created_by=actor
+        )
         require(actor, "network.allowlist", rule, fresh=True)
         if NetworkAllowRule.objects.filter(organization=organization, destination=destination).exists():
             raise ValidationError({"destination": f"{destination} is allow-listed already."})
         rule.full_clean()
         rule.save()
-        audit_event_record(action="network.allow_rule_created", actor=actor, target=rule,
-                           organization_id=organization.pk,
-                           data={"destination": destination, "reason": rule.reason})  # fmt: skip
+        audit_event_record(
+            action="network.allow_rule_created",
+            actor=actor,
+            target=rule,
+            organization_id=organization.pk,
+            data={"destination": destination, "reason": rule.reason},
+        )
     return rule
 
 
@@ -104,9 +129,13 @@ def network_allow_rule_remove(*, actor, rule: NetworkAllowRule) -> None:
     with audited_transaction():
         rule = NetworkAllowRule.objects.select_for_update().get(pk=rule.pk)
         require(actor, "network.allowlist", rule, fresh=True)
-        audit_event_record(action="network.allow_rule_removed", actor=actor, target=rule,
-                           organization_id=rule.organization_id,
-                           data={"destination": rule.destination, "reason": rule.reason})  # fmt: skip
+        audit_event_record(
+            action="network.allow_rule_removed",
+            actor=actor,
+            target=rule,
+            organization_id=rule.organization_id,
+            data={"destination": rule.destination, "reason": rule.reason},
+        )
         rule.delete()
 
 
@@ -132,11 +161,16 @@ def connector_usable(connector: ConnectorType | None, *, organization_id: int) -
         raise ValidationError({"connector": "Choose a connector type of your organisation."})
     if connector.vetting_status == VettingStatus.BLOCKED:
         note = f" ({connector.vetting_note})" if connector.vetting_note else ""
-        raise ValidationError({"connector": f"The connector type {connector.name} is blocked{note}; "
-                                            "choose another one."})  # fmt: skip
+        raise ValidationError(
+            {"connector": f"The connector type {connector.name} is blocked{note}; choose another one."}
+        )
     if connector.vetting_status != VettingStatus.APPROVED:
-        raise ValidationError({"connector": f"The connector type {connector.name} has not been vetted yet; "
-                                            "a compliance officer must approve it first."})  # fmt: skip
+        raise ValidationError(
+            {
+                "connector": f"The connector type {connector.name} has not been vetted yet; "
+                "a compliance officer must approve it first."
+            }
+        )
     return connector
 
 
@@ -185,13 +219,22 @@ def integration_update(
     nothing changes, and no event is written, when every value is as it was.
     """
     with audited_transaction():
-        integration = (Integration.objects.select_for_update(of=("self",)).select_related("workspace")
-                       .get(pk=integration.pk))  # fmt: skip
+        integration = (
+            Integration.objects.select_for_update(of=("self",))
+            .select_related("workspace")
+            .get(pk=integration.pk)
+        )
         approved = {"manager_approved": _manager_approved(integration)}
         require(actor, "integration.manage", integration, approved, fresh=True)
         before = _snapshot(integration)
-        _apply_changes(integration, name=name, connector=connector, endpoint_url=endpoint_url,
-                       spki_pins=spki_pins, sensitivity=sensitivity)  # fmt: skip
+        _apply_changes(
+            integration,
+            name=name,
+            connector=connector,
+            endpoint_url=endpoint_url,
+            spki_pins=spki_pins,
+            sensitivity=sensitivity,
+        )
         after = _snapshot(integration)
         diff = {
             key: {"before": before[key], "after": after[key]} for key in after if before[key] != after[key]
@@ -202,9 +245,14 @@ def integration_update(
         require(actor, "integration.manage", integration, approved, fresh=True)
         integration.full_clean(exclude=["workspace"])
         integration.save(update_fields=["name", "connector", "endpoint_url", "spki_pins", "sensitivity"])
-        audit_event_record(action="integration.updated", actor=actor, target=integration,
-                           organization_id=integration.workspace.organization_id,
-                           workspace_id=integration.workspace_id, data={"slug": integration.slug, "diff": diff})  # fmt: skip
+        audit_event_record(
+            action="integration.updated",
+            actor=actor,
+            target=integration,
+            organization_id=integration.workspace.organization_id,
+            workspace_id=integration.workspace_id,
+            data={"slug": integration.slug, "diff": diff},
+        )
     return integration
 
 
@@ -216,8 +264,12 @@ def _apply_changes(
         integration.name = name.strip()
     if sensitivity is not KEEP:
         if integration.sensitivity != Sensitivity.NONE and sensitivity == Sensitivity.NONE:
-            raise ValidationError({"sensitivity": "The sensitivity of a connected financial or HR system is "
-                                                  "not lowered here: connect the system anew if it changed."})  # fmt: skip
+            raise ValidationError(
+                {
+                    "sensitivity": "The sensitivity of a connected financial or HR system is "
+                    "not lowered here: connect the system anew if it changed."
+                }
+            )
         integration.sensitivity = sensitivity
     chosen = integration.connector if connector is KEEP else connector
     integration.connector = connector_usable(chosen, organization_id=organization_id)

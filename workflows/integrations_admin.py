@@ -25,8 +25,9 @@ VETTING_FIELDS = ["vetting_status", "vetting_note", "vetted_by", "vetted_at"]
 class ConnectorTypeForm(forms.ModelForm):
     """A new connector type: what it is and who maintains it. It starts pending."""
 
-    documentation_url = forms.URLField(label="Documentation URL", required=False, max_length=500,
-                                       assume_scheme="https")  # fmt: skip
+    documentation_url = forms.URLField(
+        label="Documentation URL", required=False, max_length=500, assume_scheme="https"
+    )
 
     class Meta:
         model = ConnectorType
@@ -45,9 +46,10 @@ class ConnectorVetForm(forms.ModelForm):
     """The vetting decision on a connector type, with how it was vetted."""
 
     decision = forms.ChoiceField(choices=VettingStatus.choices, widget=forms.RadioSelect)
-    note = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}),
-                           help_text="Required: how it was vetted (review, vendor assessment), or why it is "
-                                     "held or blocked.")  # fmt: skip
+    note = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Required: how it was vetted (review, vendor assessment), or why it is held or blocked.",
+    )
 
     class Meta:
         model = ConnectorType
@@ -85,8 +87,11 @@ class ConnectorTypeAdmin(ActorFormMixin, GovernedModelAdmin):
             return services.connector_type_vet(
                 actor=request.user, connector=obj, status=data["decision"], note=data["note"]
             )
-        return services.connector_type_create(actor=request.user, organization=request.user.organization,
-                                              **{name: data[name] for name in CONNECTOR_FIELDS})  # fmt: skip
+        return services.connector_type_create(
+            actor=request.user,
+            organization=request.user.organization,
+            **{name: data[name] for name in CONNECTOR_FIELDS},
+        )
 
 
 class NetworkAllowRuleForm(forms.ModelForm):
@@ -196,9 +201,11 @@ class IntegrationForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
         try:
-            endpoint_settings_clean(organization_id=self.actor.organization_id,
-                                    endpoint_url=cleaned.get("endpoint_url", ""),
-                                    spki_pins=cleaned.get("spki_pins"))  # fmt: skip
+            endpoint_settings_clean(
+                organization_id=self.actor.organization_id,
+                endpoint_url=cleaned.get("endpoint_url", ""),
+                spki_pins=cleaned.get("spki_pins"),
+            )
         except forms.ValidationError as error:
             for field, problems in error.message_dict.items():
                 self.add_error(field, problems)
@@ -237,7 +244,13 @@ class IntegrationAdmin(ActorFormMixin, GovernedModelAdmin):
     def service_save(self, request, obj, form, change):
         data = form.cleaned_data
         if change:
-            return services.integration_update(actor=request.user, integration=obj, name=data["name"],
-                                               sensitivity=data["sensitivity"], connector=data["connector"],
-                                               endpoint_url=data["endpoint_url"], spki_pins=data["spki_pins"])  # fmt: skip
+            return services.integration_update(
+                actor=request.user,
+                integration=obj,
+                name=data["name"],
+                sensitivity=data["sensitivity"],
+                connector=data["connector"],
+                endpoint_url=data["endpoint_url"],
+                spki_pins=data["spki_pins"],
+            )
         return services.integration_create(actor=request.user, **data)

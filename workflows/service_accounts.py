@@ -104,24 +104,43 @@ def service_account_create(
         integration = (
             Integration.objects.select_for_update().select_related("workspace").get(pk=integration.pk)
         )
-        account = ServiceAccount(workspace=integration.workspace, integration=integration, name=name.strip(),
-                                 scopes=scopes, created_by=actor,
-                                 rotation_period_days=rotation_period_days or rotation_ceiling_days())  # fmt: skip
+        account = ServiceAccount(
+            workspace=integration.workspace,
+            integration=integration,
+            name=name.strip(),
+            scopes=scopes,
+            created_by=actor,
+            rotation_period_days=rotation_period_days or rotation_ceiling_days(),
+        )
         require(actor, "service_account.manage", account, fresh=True)
         existing = ServiceAccount.objects.filter(integration=integration).first()
         if existing is not None:
-            raise ValidationError({"integration": (
-                f"{integration} already has its service account ({existing}). Each integration has exactly "
-                "one dedicated account and accounts are never shared: rotate that account's token instead.")})  # fmt: skip
+            raise ValidationError(
+                {
+                    "integration": (
+                        f"{integration} already has its service account ({existing}). Each integration has exactly "
+                        "one dedicated account and accounts are never shared: rotate that account's token instead."
+                    )
+                }
+            )
         now = timezone.now()
         account.created_at = account.active_since = now
         account.restart_rotation_clock(now)
         account.last_rotated_at = None  # no token yet: the clock runs from creation
         account.full_clean(exclude=["integration"])  # the one-per-integration check was made above
         account.save()
-        audit_event_record(action="service_account.created", actor=actor, target=account, **_where(account),
-                           data={"name": account.name, "integration": integration.slug, "scopes": account.scopes,
-                                 "rotation_period_days": account.rotation_period_days})  # fmt: skip
+        audit_event_record(
+            action="service_account.created",
+            actor=actor,
+            target=account,
+            **_where(account),
+            data={
+                "name": account.name,
+                "integration": integration.slug,
+                "scopes": account.scopes,
+                "rotation_period_days": account.rotation_period_days,
+            },
+        )
     return account
 
 
@@ -147,21 +166,30 @@ def service_account_token_issue(
         require(actor, "service_account.manage", account, fresh=True)
         grace_until = now + settings.SERVICE_ACCOUNT_ROTATION_GRACE
         previous = []
-        for old in account.tokens.select_for_update().filter(revoked_at__isnull=True, grace_until__isnull=True,
-                                                             expires_at__gt=now):  # fmt: skip
+        for old in account.tokens.select_for_update().filter(
+            revoked_at__isnull=True, grace_until__isnull=True, expires_at__gt=now
+        ):
             old.grace_until = min(grace_until, old.expires_at)
             old.save(update_fields=["grace_until"])
             previous.append({"prefix": old.prefix, "grace_until": old.grace_until})
         secret = secrets.token_urlsafe(32)
         token = ServiceAccountToken.objects.create(
-            service_account=account, prefix=_new_prefix(), digest=token_digest(secret), created_at=now,
-            expires_at=now + timedelta(days=account.rotation_period_days), created_by=actor,
-        )  # fmt: skip
+            service_account=account,
+            prefix=_new_prefix(),
+            digest=token_digest(secret),
+            created_at=now,
+            expires_at=now + timedelta(days=account.rotation_period_days),
+            created_by=actor,
+        )
         account.restart_rotation_clock(now)
         account.save(update_fields=["last_rotated_at", "rotation_due_at"])
-        audit_event_record(action="service_account.token_issued", actor=actor, target=account, **_where(account),
-                           data={"prefix": token.prefix, "expires_at": token.expires_at,
-                                 "previous_tokens": previous})  # fmt: skip
+        audit_event_record(
+            action="service_account.token_issued",
+            actor=actor,
+            target=account,
+            **_where(account),
+            data={"prefix": token.prefix, "expires_at": token.expires_at, "previous_tokens": previous},
+        )
     return IssuedToken(token=token, plaintext=f"gpsa_{token.prefix}_{secret}")
 
 
@@ -177,8 +205,13 @@ def service_account_token_revoke(
             raise ValidationError({"token": "This token is already revoked."})
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
-        audit_event_record(action="service_account.token_revoked", actor=actor, target=account, **_where(account),
-                           data={"prefix": token.prefix, "reason": reason.strip()})  # fmt: skip
+        audit_event_record(
+            action="service_account.token_revoked",
+            actor=actor,
+            target=account,
+            **_where(account),
+            data={"prefix": token.prefix, "reason": reason.strip()},
+        )
     return token
 
 
@@ -199,8 +232,13 @@ def _disable(account: ServiceAccount, *, reason: str, actor, now: datetime, data
     """Disable a locked, active account and record it (inside the caller's audited transaction)."""
     account.is_active, account.disabled_reason, account.disabled_at = False, reason, now
     account.save(update_fields=["is_active", "disabled_reason", "disabled_at"])
-    audit_event_record(action="service_account.disabled", actor=actor, target=account, **_where(account),
-                       data={"reason": reason, **(data or {})})  # fmt: skip
+    audit_event_record(
+        action="service_account.disabled",
+        actor=actor,
+        target=account,
+        **_where(account),
+        data={"reason": reason, **(data or {})},
+    )
     account_id = account.pk
     transaction.on_commit(lambda: _notify_owners("disabled", account_id))
 
@@ -219,14 +257,20 @@ def service_account_reactivate(*, actor, account: ServiceAccount, note: str = ""
             raise ValidationError({"is_active": "This service account is active."})
         now = timezone.now()
         if account.rotation_due_at <= now:
-            raise ValidationError({"rotation_due_at": "Its rotation is overdue: issue a new token first, then "
-                                                      "reactivate it."})  # fmt: skip
+            raise ValidationError(
+                {"rotation_due_at": "Its rotation is overdue: issue a new token first, then reactivate it."}
+            )
         before = account.disabled_reason
         account.is_active, account.disabled_reason, account.disabled_at = True, "", None
         account.active_since = now
         account.save(update_fields=["is_active", "disabled_reason", "disabled_at", "active_since"])
-        audit_event_record(action="service_account.reactivated", actor=actor, target=account, **_where(account),
-                           data={"was_disabled_for": before, "note": note.strip()})  # fmt: skip
+        audit_event_record(
+            action="service_account.reactivated",
+            actor=actor,
+            target=account,
+            **_where(account),
+            data={"was_disabled_for": before, "note": note.strip()},
+        )
     return account
 
 
@@ -246,8 +290,9 @@ def service_account_authenticate(*, token: str, now: datetime | None = None) -> 
         loose = _PREFIX_PATTERN.match(token)
         _refuse(prefix=loose["prefix"] if loose else "", reason="malformed", row=None)
     prefix, secret = match["prefix"], match["secret"]
-    row = (ServiceAccountToken.objects.select_related("service_account__workspace")
-           .filter(prefix=prefix).first())  # fmt: skip
+    row = (
+        ServiceAccountToken.objects.select_related("service_account__workspace").filter(prefix=prefix).first()
+    )
     # The digest is compared even for an unknown prefix, so both cost the same time.
     expected = row.digest if row is not None else "0" * 64
     if not hmac.compare_digest(expected, token_digest(secret)) or row is None:
@@ -259,8 +304,13 @@ def service_account_authenticate(*, token: str, now: datetime | None = None) -> 
     principal = ServiceAccountPrincipal.of(account, token_prefix=prefix)
     with audited_transaction():
         ServiceAccount.objects.filter(pk=account.pk).update(last_used_at=now)
-        audit_event_record(action="service_account.authenticated", actor=principal, target=account,
-                           **_where(account), data={"prefix": prefix})  # fmt: skip
+        audit_event_record(
+            action="service_account.authenticated",
+            actor=principal,
+            target=account,
+            **_where(account),
+            data={"prefix": prefix},
+        )
     return principal
 
 
@@ -268,8 +318,14 @@ def _refuse(*, prefix: str, reason: str, row: ServiceAccountToken | None) -> NoR
     account = row.service_account if row is not None else None
     where = _where(account) if account is not None else {}
     with transaction.atomic():
-        audit_event_record(action="service_account.authentication_failed", actor=None, target=account,
-                           outcome=Outcome.DENIED, data={"prefix": prefix, "reason": reason}, **where)  # fmt: skip
+        audit_event_record(
+            action="service_account.authentication_failed",
+            actor=None,
+            target=account,
+            outcome=Outcome.DENIED,
+            data={"prefix": prefix, "reason": reason},
+            **where,
+        )
     raise ServiceAccountAuthenticationError(reason)
 
 
@@ -279,10 +335,14 @@ def service_account_use_record(
     """Record one API request made by a service account, with the status it got."""
     account = ServiceAccount.objects.select_related("workspace").get(pk=principal.pk)
     with transaction.atomic():
-        audit_event_record(action="service_account.used", actor=principal, target=account, **_where(account),
-                           outcome=Outcome.SUCCESS if status < 400 else Outcome.DENIED,
-                           data={"method": method, "path": path[:500], "status": status,
-                                 "prefix": principal.token_prefix})  # fmt: skip
+        audit_event_record(
+            action="service_account.used",
+            actor=principal,
+            target=account,
+            **_where(account),
+            outcome=Outcome.SUCCESS if status < 400 else Outcome.DENIED,
+            data={"method": method, "path": path[:500], "status": status, "prefix": principal.token_prefix},
+        )
 
 
 # --- The daily sweep -----------------------------------------------------------------------------
@@ -352,9 +412,13 @@ def _sweep_warn(account_id: int, now: datetime) -> bool:
         account.rotation_warned_for = account.rotation_due_at
         account.save(update_fields=["rotation_warned_for"])
         days_left = max(0, (account.rotation_due_at - now).days)
-        audit_event_record(action="service_account.rotation_warning", actor=None, target=account,
-                           **_where(account), data={"rotation_due_at": account.rotation_due_at,
-                                                    "days_left": days_left})  # fmt: skip
+        audit_event_record(
+            action="service_account.rotation_warning",
+            actor=None,
+            target=account,
+            **_where(account),
+            data={"rotation_due_at": account.rotation_due_at, "days_left": days_left},
+        )
         transaction.on_commit(lambda: _notify_owners("rotation_warning", account_id))
     return True
 

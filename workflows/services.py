@@ -111,13 +111,22 @@ def _connect(*, actor, workspace, name, slug, kind, sensitivity, approved_by, en
     )
     integration.full_clean()
     integration.save()
-    audit_event_record(action="integration.created", actor=actor, target=integration,
-                       organization_id=workspace.organization_id, workspace_id=workspace.pk,
-                       data={"slug": slug, "kind": kind, "sensitivity": sensitivity,
-                             "manager_approval": approved_by.email if approved_by else None,
-                             "connector": integration.connector.code if integration.connector else None,
-                             "endpoint": shown_endpoint(integration.endpoint_url),
-                             "spki_pins": integration.spki_pins})  # fmt: skip
+    audit_event_record(
+        action="integration.created",
+        actor=actor,
+        target=integration,
+        organization_id=workspace.organization_id,
+        workspace_id=workspace.pk,
+        data={
+            "slug": slug,
+            "kind": kind,
+            "sensitivity": sensitivity,
+            "manager_approval": approved_by.email if approved_by else None,
+            "connector": integration.connector.code if integration.connector else None,
+            "endpoint": shown_endpoint(integration.endpoint_url),
+            "spki_pins": integration.spki_pins,
+        },
+    )
     return integration
 
 
@@ -131,14 +140,25 @@ def integration_request_create(
             raise ValidationError({"reason": "Say what the integration is for."})
         if Integration.objects.filter(workspace=workspace, slug=slug).exists():
             raise ValidationError({"slug": "An integration with this slug is connected already."})
-        request = IntegrationRequest(workspace=workspace, name=name, slug=slug, kind=kind, sensitivity=sensitivity,
-                                     reason=reason.strip(), requested_by=actor)  # fmt: skip
+        request = IntegrationRequest(
+            workspace=workspace,
+            name=name,
+            slug=slug,
+            kind=kind,
+            sensitivity=sensitivity,
+            reason=reason.strip(),
+            requested_by=actor,
+        )
         request.full_clean()
         sensitive = sensitivity in ("financial", "hr")
         if sensitive and actor.manager_id is None:
-            raise ValidationError({"sensitivity": "Connecting a financial or HR system needs your manager's "
-                                                  "approval, and no manager is recorded for you. Ask a platform "
-                                                  "administrator to record your manager."})  # fmt: skip
+            raise ValidationError(
+                {
+                    "sensitivity": "Connecting a financial or HR system needs your manager's "
+                    "approval, and no manager is recorded for you. Ask a platform "
+                    "administrator to record your manager."
+                }
+            )
         request.save()
         audit_event_record(
             action="integration.requested",
@@ -149,8 +169,15 @@ def integration_request_create(
             data={"slug": slug, "sensitivity": sensitivity, "reason": request.reason},
         )
         if not sensitive:
-            request.integration = _connect(actor=actor, workspace=workspace, name=name, slug=slug, kind=kind,
-                                           sensitivity=sensitivity, approved_by=None)  # fmt: skip
+            request.integration = _connect(
+                actor=actor,
+                workspace=workspace,
+                name=name,
+                slug=slug,
+                kind=kind,
+                sensitivity=sensitivity,
+                approved_by=None,
+            )
             request.status = RequestStatus.CONNECTED
             request.save(update_fields=["integration", "status"])
     if request.status == RequestStatus.PENDING:
@@ -163,8 +190,11 @@ def integration_request_decide(
 ) -> IntegrationRequest:
     """The requester's manager approves (and the integration is connected) or rejects."""
     with audited_transaction():
-        request = (IntegrationRequest.objects.select_for_update(of=("self",))
-                   .select_related("requested_by", "workspace").get(pk=request.pk))  # fmt: skip
+        request = (
+            IntegrationRequest.objects.select_for_update(of=("self",))
+            .select_related("requested_by", "workspace")
+            .get(pk=request.pk)
+        )
         if request.status != RequestStatus.PENDING:
             raise ValidationError(
                 {"status": f"This request is already {request.get_status_display().lower()}."}
@@ -175,18 +205,27 @@ def integration_request_decide(
             raise ValidationError({"comment": "A comment is required: say why."})
         request.decided_by, request.decided_at, request.comment = actor, timezone.now(), comment.strip()
         if approve:
-            request.integration = _connect(actor=request.requested_by, workspace=request.workspace, name=request.name,
-                                           slug=request.slug, kind=request.kind, sensitivity=request.sensitivity,
-                                           approved_by=actor)  # fmt: skip
+            request.integration = _connect(
+                actor=request.requested_by,
+                workspace=request.workspace,
+                name=request.name,
+                slug=request.slug,
+                kind=request.kind,
+                sensitivity=request.sensitivity,
+                approved_by=actor,
+            )
             request.status = RequestStatus.CONNECTED
         else:
             request.status = RequestStatus.REJECTED
         request.save(update_fields=["decided_by", "decided_at", "comment", "integration", "status"])
-        audit_event_record(action="integration.request.approved" if approve else "integration.request.rejected",
-                           actor=actor, target=request, organization_id=request.workspace.organization_id,
-                           workspace_id=request.workspace_id,
-                           data={"slug": request.slug, "requester": request.requested_by.email,
-                                 "comment": request.comment})  # fmt: skip
+        audit_event_record(
+            action="integration.request.approved" if approve else "integration.request.rejected",
+            actor=actor,
+            target=request,
+            organization_id=request.workspace.organization_id,
+            workspace_id=request.workspace_id,
+            data={"slug": request.slug, "requester": request.requested_by.email, "comment": request.comment},
+        )
     return request
 
 
@@ -210,15 +249,31 @@ def workflow_create(
 ) -> ChangeRequest:
     """Create a workflow (a draft) with its first version and the change request that will activate it."""
     with audited_transaction():
-        workflow = Workflow(workspace=workspace, name=name, slug=slug, environment=environment,
-                            data_region=data_region, handles_pii=handles_pii, owner=actor)  # fmt: skip
+        workflow = Workflow(
+            workspace=workspace,
+            name=name,
+            slug=slug,
+            environment=environment,
+            data_region=data_region,
+            handles_pii=handles_pii,
+            owner=actor,
+        )
         require(actor, "workflow.edit", workflow, fresh=True)
         workflow.full_clean()
         _check_definition(workspace, definition)
         workflow.save()
-        audit_event_record(action="workflow.created", actor=actor, target=workflow, **_where(workflow),
-                           data={"name": name, "environment": environment, "data_region": data_region,
-                                 "handles_pii": handles_pii})  # fmt: skip
+        audit_event_record(
+            action="workflow.created",
+            actor=actor,
+            target=workflow,
+            **_where(workflow),
+            data={
+                "name": name,
+                "environment": environment,
+                "data_region": data_region,
+                "handles_pii": handles_pii,
+            },
+        )
         return _new_version(actor=actor, workflow=workflow, definition=definition, base=None, summary=summary)
 
 
@@ -235,9 +290,14 @@ def workflow_version_create(
         require(actor, "workflow.edit", workflow, fresh=True)
         latest = workflow.versions.order_by("-number").first()
         if latest is not None and (base_version is None or base_version.pk != latest.pk):
-            raise ValidationError({"base_version": (
-                f"Conflict: the workflow changed since you opened it (now version {latest.number}, by "
-                f"{latest.created_by}). Reload it and apply your edit again.")})  # fmt: skip
+            raise ValidationError(
+                {
+                    "base_version": (
+                        f"Conflict: the workflow changed since you opened it (now version {latest.number}, by "
+                        f"{latest.created_by}). Reload it and apply your edit again."
+                    )
+                }
+            )
         _check_definition(workflow.workspace, definition)
         return _new_version(
             actor=actor, workflow=workflow, definition=definition, base=latest, summary=summary
@@ -251,18 +311,25 @@ def diff_summary(diff: dict) -> dict:
         "new_workflow": diff.get("new_workflow", False),
         "trigger_changed": diff.get("trigger") is not None,
         "order_changed": diff.get("order_changed", False),
-        "steps": [{"step": c["step"], "kind": c["kind"], "type": c["type"], "fields": c.get("fields", [])}
-                  for c in diff.get("steps", [])],
-    }  # fmt: skip
+        "steps": [
+            {"step": c["step"], "kind": c["kind"], "type": c["type"], "fields": c.get("fields", [])}
+            for c in diff.get("steps", [])
+        ],
+    }
 
 
 def _new_version(*, actor, workflow: Workflow, definition: dict, base, summary: str) -> ChangeRequest:
     if not summary.strip():
         raise ValidationError({"summary": "Say in a line what this change does."})
     number = (workflow.versions.aggregate(top=Max("number"))["top"] or 0) + 1
-    version = WorkflowVersion.objects.create(workflow=workflow, number=number, definition=definition,
-                                             content_hash=content_hash(definition), based_on=base,
-                                             created_by=actor)  # fmt: skip
+    version = WorkflowVersion.objects.create(
+        workflow=workflow,
+        number=number,
+        definition=definition,
+        content_hash=content_hash(definition),
+        based_on=base,
+        created_by=actor,
+    )
     for stale in ChangeRequest.objects.select_for_update().filter(workflow=workflow, state__in=OPEN):
         transition(stale, "supersede")
         audit_event_record(
@@ -273,12 +340,26 @@ def _new_version(*, actor, workflow: Workflow, definition: dict, base, summary: 
             data={"by_version": number},
         )
     active = workflow.active_version.definition if workflow.active_version_id else None
-    change = ChangeRequest.objects.create(workflow=workflow, version=version, base_version=workflow.active_version,
-                                          author=actor, summary=summary.strip(),
-                                          diff=diff_definitions(active, definition))  # fmt: skip
-    audit_event_record(action="workflow.version.created", actor=actor, target=version, **_where(workflow),
-                       data={"version": number, "content_hash": version.content_hash, "summary": change.summary,
-                             "diff": diff_summary(change.diff)})  # fmt: skip
+    change = ChangeRequest.objects.create(
+        workflow=workflow,
+        version=version,
+        base_version=workflow.active_version,
+        author=actor,
+        summary=summary.strip(),
+        diff=diff_definitions(active, definition),
+    )
+    audit_event_record(
+        action="workflow.version.created",
+        actor=actor,
+        target=version,
+        **_where(workflow),
+        data={
+            "version": number,
+            "content_hash": version.content_hash,
+            "summary": change.summary,
+            "diff": diff_summary(change.diff),
+        },
+    )
     return change
 
 
@@ -291,15 +372,25 @@ def change_request_submit(*, actor, change: ChangeRequest) -> ChangeRequest:
         if change.author_id != actor.pk:
             raise ValidationError({"author": "Only the author submits a change."})
         require(actor, "workflow.edit", change.workflow, fresh=True)
-        tiers = required_tiers(workflow=change.workflow, diff=change.diff,
-                               integrations=_integrations(change.workflow.workspace))  # fmt: skip
+        tiers = required_tiers(
+            workflow=change.workflow, diff=change.diff, integrations=_integrations(change.workflow.workspace)
+        )
         change.required_tiers = [tier.as_dict() for tier in tiers]
         change.submitted_at = timezone.now()
         change.save(update_fields=["required_tiers", "submitted_at"])
         transition(change, "submit")
-        audit_event_record(action="workflow.change.submitted", actor=actor, target=change, **_where(change.workflow),
-                           data={"summary": change.summary, "version": change.version.number,
-                                 "tiers": [t.code for t in tiers], "diff": diff_summary(change.diff)})  # fmt: skip
+        audit_event_record(
+            action="workflow.change.submitted",
+            actor=actor,
+            target=change,
+            **_where(change.workflow),
+            data={
+                "summary": change.summary,
+                "version": change.version.number,
+                "tiers": [t.code for t in tiers],
+                "diff": diff_summary(change.diff),
+            },
+        )
     transaction.on_commit(lambda: _notify("submitted", change.pk))
     return change
 
@@ -353,8 +444,11 @@ def change_request_decide(
 ) -> ChangeRequest:
     """Approve or reject one tier of a change; the last approval applies it when the policies allow."""
     with audited_transaction():
-        change = (ChangeRequest.objects.select_for_update(of=("self",))
-                  .select_related("workflow__workspace", "author", "version").get(pk=change.pk))  # fmt: skip
+        change = (
+            ChangeRequest.objects.select_for_update(of=("self",))
+            .select_related("workflow__workspace", "author", "version")
+            .get(pk=change.pk)
+        )
         if change.author_id == actor.pk:
             raise ValidationError({"tier": "You wrote this change; someone else must review it."})
         if not comment.strip():
@@ -376,8 +470,14 @@ def change_request_decide(
         )
         if approve and spec["checklist"] and not all(answers.values()):
             raise ValidationError({"checklist": "Complete the security-review checklist before approving."})
-        Approval.objects.create(change=change, reviewer=actor, tier=tier, decision="approve" if approve else "reject",
-                                comment=comment.strip(), checklist=answers)  # fmt: skip
+        Approval.objects.create(
+            change=change,
+            reviewer=actor,
+            tier=tier,
+            decision="approve" if approve else "reject",
+            comment=comment.strip(),
+            checklist=answers,
+        )
         approved = {a.tier for a in change.approvals.filter(decision="approve")}
         if not approve:
             transition(change, "reject")
@@ -388,10 +488,19 @@ def change_request_decide(
         if change.state in (ChangeState.REJECTED, ChangeState.APPROVED):
             change.decided_at = timezone.now()
             change.save(update_fields=["decided_at"])
-        audit_event_record(action="workflow.change.approved" if approve else "workflow.change.rejected", actor=actor,
-                           target=change, **_where(change.workflow),
-                           data={"tier": tier, "comment": comment.strip(), "checklist": answers,
-                                 "state": change.state, "version": change.version.number})  # fmt: skip
+        audit_event_record(
+            action="workflow.change.approved" if approve else "workflow.change.rejected",
+            actor=actor,
+            target=change,
+            **_where(change.workflow),
+            data={
+                "tier": tier,
+                "comment": comment.strip(),
+                "checklist": answers,
+                "state": change.state,
+                "version": change.version.number,
+            },
+        )
         if change.state == ChangeState.APPROVED:
             change = _apply_if_allowed(actor, change)
     transaction.on_commit(lambda: _notify("decided", change.pk))
@@ -400,8 +509,10 @@ def change_request_decide(
 
 def _apply_if_allowed(actor, change: ChangeRequest) -> ChangeRequest:
     """Apply an approved change now if the policies allow it (else an officer applies it later)."""
-    context = {"privacy_approved": change.approvals.filter(tier="privacy", decision="approve").exists()
-               or not change.workflow.handles_pii}  # fmt: skip
+    context = {
+        "privacy_approved": change.approvals.filter(tier="privacy", decision="approve").exists()
+        or not change.workflow.handles_pii
+    }
     if decide(actor, "workflow.activate", change.workflow, context, fresh=True).allowed:
         return change_request_apply(actor=actor, change=change)
     return change

@@ -38,9 +38,15 @@ class Tier:
 def required_tiers(*, workflow, diff: dict, integrations: dict) -> list[Tier]:
     """The tiers for a change of ``workflow`` described by ``diff`` (see definition.diff_definitions)."""
     production = workflow.environment == "production"
-    tiers = [Tier("compliance", "Every change needs a compliance officer's approval"
-                  + (", with the security-review checklist (production workflow)." if production else "."),
-                  "compliance_officer", checklist=production)]  # fmt: skip
+    tiers = [
+        Tier(
+            "compliance",
+            "Every change needs a compliance officer's approval"
+            + (", with the security-review checklist (production workflow)." if production else "."),
+            "compliance_officer",
+            checklist=production,
+        )
+    ]
     if workflow.handles_pii:
         tiers.append(Tier("privacy", "The workflow handles personal data.", "compliance_officer"))
     security, manager = [], []
@@ -59,8 +65,13 @@ def required_tiers(*, workflow, diff: dict, integrations: dict) -> list[Tier]:
             if integration is not None and integration.sensitivity in ("financial", "hr"):
                 manager.append(f"{integration.get_sensitivity_display().lower()} integration {new_ref}")
     if security:
-        tiers.append(Tier("security", "Security review: " + "; ".join(dict.fromkeys(security)) + ".",
-                          "compliance_officer"))  # fmt: skip
+        tiers.append(
+            Tier(
+                "security",
+                "Security review: " + "; ".join(dict.fromkeys(security)) + ".",
+                "compliance_officer",
+            )
+        )
     if manager:
         tiers.append(
             Tier("manager", "Manager approval: " + "; ".join(dict.fromkeys(manager)) + ".", "manager")

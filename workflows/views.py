@@ -30,16 +30,21 @@ from workflows.forms import (
 )
 from workflows.models import ChangeState, Integration, WorkflowVersion
 
-STARTER = {"trigger": {"type": "manual"},
-           "steps": [{"id": "start", "type": "transform", "expression": "input", "next": None}]}  # fmt: skip
+STARTER = {
+    "trigger": {"type": "manual"},
+    "steps": [{"id": "start", "type": "transform", "expression": "input", "next": None}],
+}
 
 
 @login_required
 @require_GET
 def workflow_list(request):
     workflows = selectors.workflows_visible_to(request.user).order_by("workspace__name", "name")
-    return render(request, "workflows/list.html", {
-        "workflows": workflows, "can_create": decide(request.user, "workflow.edit").allowed})  # fmt: skip
+    return render(
+        request,
+        "workflows/list.html",
+        {"workflows": workflows, "can_create": decide(request.user, "workflow.edit").allowed},
+    )
 
 
 def _editor(
@@ -55,16 +60,22 @@ def _editor(
     json_mode = request.GET.get("mode") == "json"
     initial_base = {"base_version": base_version.pk if base_version else None}
     if json_mode:
-        change_form = JsonDefinitionForm(request.POST or None, initial={
-            **initial_base, "definition": json.dumps(definition, indent=2)})  # fmt: skip
+        change_form = JsonDefinitionForm(
+            request.POST or None, initial={**initial_base, "definition": json.dumps(definition, indent=2)}
+        )
         steps = None
     else:
         change_form = ChangeForm(
             request.POST or None, initial={**initial_base, **trigger_initial(definition)}
         )
         steps = StepFormSet(request.POST or None, initial=step_initial(definition), prefix="steps")
-    context = {"change_form": change_form, "steps": steps, "json_mode": json_mode, "settings_form": settings_form,
-               **extra}  # fmt: skip
+    context = {
+        "change_form": change_form,
+        "steps": steps,
+        "json_mode": json_mode,
+        "settings_form": settings_form,
+        **extra,
+    }
     return change_form, steps, context, template
 
 
@@ -95,9 +106,14 @@ def workflow_create(request):
         raise PermissionDenied("None of your roles lets you create workflows.")
     settings_form = WorkflowSettingsForm(request.POST or None)
     settings_form.fields["workspace"] = _workspace_field(workspaces)
-    change_form, steps, context, template = _editor(request, definition=STARTER, base_version=None,
-                                                    settings_form=settings_form, template="workflows/edit.html",
-                                                    extra={"creating": True})  # fmt: skip
+    change_form, steps, context, template = _editor(
+        request,
+        definition=STARTER,
+        base_version=None,
+        settings_form=settings_form,
+        template="workflows/edit.html",
+        extra={"creating": True},
+    )
     if request.method == "POST":
         valid = settings_form.is_valid() & change_form.is_valid() & (steps is None or steps.is_valid())
         if valid:
@@ -105,11 +121,16 @@ def workflow_create(request):
             data = settings_form.cleaned_data
             try:
                 change = services.workflow_create(
-                    actor=request.user, workspace=data["workspace"], name=data["name"], slug=data["slug"],
-                    environment=data["environment"], data_region=data["data_region"],
-                    handles_pii=data["handles_pii"], definition=definition,
+                    actor=request.user,
+                    workspace=data["workspace"],
+                    name=data["name"],
+                    slug=data["slug"],
+                    environment=data["environment"],
+                    data_region=data["data_region"],
+                    handles_pii=data["handles_pii"],
+                    definition=definition,
                     summary=change_form.cleaned_data["summary"],
-                )  # fmt: skip
+                )
             except ValidationError as error:
                 _show_errors(error, change_form, step_forms, settings_form)
             else:
@@ -129,9 +150,15 @@ def _workspace_field(workspaces):
 def workflow_detail(request, workflow_id: int):
     workflow = get_object_or_404(selectors.workflows_visible_to(request.user), pk=workflow_id)
     changes = selectors.changes_visible_to(request.user).filter(workflow=workflow).order_by("-created_at")
-    return render(request, "workflows/detail.html", {
-        "workflow": workflow, "changes": changes,
-        "can_edit": decide(request.user, "workflow.edit", workflow).allowed})  # fmt: skip
+    return render(
+        request,
+        "workflows/detail.html",
+        {
+            "workflow": workflow,
+            "changes": changes,
+            "can_edit": decide(request.user, "workflow.edit", workflow).allowed,
+        },
+    )
 
 
 @login_required
@@ -143,8 +170,12 @@ def workflow_edit(request, workflow_id: int):
         raise PermissionDenied(decision.message)
     latest = workflow.versions.order_by("-number").first()
     change_form, steps, context, template = _editor(
-        request, definition=latest.definition if latest else STARTER, base_version=latest,
-        template="workflows/edit.html", extra={"workflow": workflow, "latest": latest})  # fmt: skip
+        request,
+        definition=latest.definition if latest else STARTER,
+        base_version=latest,
+        template="workflows/edit.html",
+        extra={"workflow": workflow, "latest": latest},
+    )
     if request.method == "POST" and change_form.is_valid() and (steps is None or steps.is_valid()):
         definition, step_forms = _submitted_definition(change_form, steps)
         base_id = change_form.cleaned_data.get("base_version")
@@ -170,10 +201,19 @@ def workflow_edit(request, workflow_id: int):
 def change_detail(request, change_id: int):
     change = get_object_or_404(selectors.changes_visible_to(request.user), pk=change_id)
     history = list(change.approvals.select_related("reviewer"))
-    return render(request, "workflows/change.html", {
-        "change": change, "diff": change.diff, "required_tiers": change.required_tiers, "approvals": history,
-        "is_author": change.author_id == request.user.pk, "open": change.state in (
-            ChangeState.DRAFT, ChangeState.SUBMITTED, ChangeState.IN_REVIEW, ChangeState.APPROVED)})  # fmt: skip
+    return render(
+        request,
+        "workflows/change.html",
+        {
+            "change": change,
+            "diff": change.diff,
+            "required_tiers": change.required_tiers,
+            "approvals": history,
+            "is_author": change.author_id == request.user.pk,
+            "open": change.state
+            in (ChangeState.DRAFT, ChangeState.SUBMITTED, ChangeState.IN_REVIEW, ChangeState.APPROVED),
+        },
+    )
 
 
 @login_required
@@ -224,8 +264,12 @@ def integrations(request):
                 for field, problems in error.message_dict.items():
                     form.add_error(field if field in form.fields else None, problems)
             else:
-                messages.success(request, "Connected." if created.status == "connected" else
-                                 "Requested: your manager has been asked to approve it.")  # fmt: skip
+                messages.success(
+                    request,
+                    "Connected."
+                    if created.status == "connected"
+                    else "Requested: your manager has been asked to approve it.",
+                )
                 return redirect("integrations")
     connected = restrict(Integration.objects.select_related("workspace"), request.user, "workflow.view")
     requests = selectors.integration_requests_visible_to(request.user)[:50]

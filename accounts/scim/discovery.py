@@ -19,12 +19,28 @@ RESOURCE_TYPE_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:ResourceType"
 SCHEMA_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Schema"
 
 
-def _attribute(name: str, kind: str = "string", *, required: bool = False, mutability: str = "readWrite",
-               multi: bool = False, uniqueness: str = "none", sub: list | None = None,
-               case_exact: bool = False, description: str = "") -> dict[str, Any]:  # fmt: skip
-    attribute = {"name": name, "type": kind, "multiValued": multi, "description": description or name,
-                 "required": required, "mutability": mutability, "returned": "default",
-                 "uniqueness": uniqueness}  # fmt: skip
+def _attribute(
+    name: str,
+    kind: str = "string",
+    *,
+    required: bool = False,
+    mutability: str = "readWrite",
+    multi: bool = False,
+    uniqueness: str = "none",
+    sub: list | None = None,
+    case_exact: bool = False,
+    description: str = "",
+) -> dict[str, Any]:
+    attribute = {
+        "name": name,
+        "type": kind,
+        "multiValued": multi,
+        "description": description or name,
+        "required": required,
+        "mutability": mutability,
+        "returned": "default",
+        "uniqueness": uniqueness,
+    }
     if kind == "string":
         attribute["caseExact"] = case_exact
     if sub:
@@ -33,8 +49,11 @@ def _attribute(name: str, kind: str = "string", *, required: bool = False, mutab
 
 
 def _schemas() -> list[dict[str, Any]]:
-    member = [_attribute("value", mutability="immutable"), _attribute("display", mutability="readOnly"),
-              _attribute("$ref", "reference", mutability="immutable")]  # fmt: skip
+    member = [
+        _attribute("value", mutability="immutable"),
+        _attribute("display", mutability="readOnly"),
+        _attribute("$ref", "reference", mutability="immutable"),
+    ]
     user = [
         _attribute(
             "userName", required=True, uniqueness="server", description="The e-mail address; the login."
@@ -65,23 +84,51 @@ def _schemas() -> list[dict[str, Any]]:
     ]
     enterprise = [_attribute("department")]
     return [
-        {"schemas": [SCHEMA_SCHEMA], "id": USER_SCHEMA, "name": "User", "description": "User account",
-         "attributes": user},
-        {"schemas": [SCHEMA_SCHEMA], "id": GROUP_SCHEMA, "name": "Group", "description": "Group",
-         "attributes": group},
-        {"schemas": [SCHEMA_SCHEMA], "id": ENTERPRISE_SCHEMA, "name": "EnterpriseUser",
-         "description": "Enterprise User", "attributes": enterprise},
-    ]  # fmt: skip
+        {
+            "schemas": [SCHEMA_SCHEMA],
+            "id": USER_SCHEMA,
+            "name": "User",
+            "description": "User account",
+            "attributes": user,
+        },
+        {
+            "schemas": [SCHEMA_SCHEMA],
+            "id": GROUP_SCHEMA,
+            "name": "Group",
+            "description": "Group",
+            "attributes": group,
+        },
+        {
+            "schemas": [SCHEMA_SCHEMA],
+            "id": ENTERPRISE_SCHEMA,
+            "name": "EnterpriseUser",
+            "description": "Enterprise User",
+            "attributes": enterprise,
+        },
+    ]
 
 
 def _resource_types() -> list[dict[str, Any]]:
     return [
-        {"schemas": [RESOURCE_TYPE_SCHEMA], "id": "User", "name": "User", "endpoint": "/Users",
-         "description": "User account", "schema": USER_SCHEMA,
-         "schemaExtensions": [{"schema": ENTERPRISE_SCHEMA, "required": False}]},
-        {"schemas": [RESOURCE_TYPE_SCHEMA], "id": "Group", "name": "Group", "endpoint": "/Groups",
-         "description": "Group", "schema": GROUP_SCHEMA, "schemaExtensions": []},
-    ]  # fmt: skip
+        {
+            "schemas": [RESOURCE_TYPE_SCHEMA],
+            "id": "User",
+            "name": "User",
+            "endpoint": "/Users",
+            "description": "User account",
+            "schema": USER_SCHEMA,
+            "schemaExtensions": [{"schema": ENTERPRISE_SCHEMA, "required": False}],
+        },
+        {
+            "schemas": [RESOURCE_TYPE_SCHEMA],
+            "id": "Group",
+            "name": "Group",
+            "endpoint": "/Groups",
+            "description": "Group",
+            "schema": GROUP_SCHEMA,
+            "schemaExtensions": [],
+        },
+    ]
 
 
 def _service_provider_config() -> dict[str, Any]:
@@ -113,12 +160,19 @@ def document(kind: str, base_url: str, name: str | None) -> dict[str, Any]:
     items = _schemas() if kind == "schemas" else _resource_types()
     key = "Schemas" if kind == "schemas" else "ResourceTypes"
     for item in items:
-        item["meta"] = {"resourceType": "Schema" if kind == "schemas" else "ResourceType",
-                        "location": f"{base_url}/{key}/{item['id']}"}  # fmt: skip
+        item["meta"] = {
+            "resourceType": "Schema" if kind == "schemas" else "ResourceType",
+            "location": f"{base_url}/{key}/{item['id']}",
+        }
     if name is not None:
         for item in items:
             if item["id"] == name:
                 return item
         raise ScimError(404, "No such resource.")
-    return {"schemas": [LIST_SCHEMA], "totalResults": len(items), "startIndex": 1, "itemsPerPage": len(items),
-            "Resources": items}  # fmt: skip
+    return {
+        "schemas": [LIST_SCHEMA],
+        "totalResults": len(items),
+        "startIndex": 1,
+        "itemsPerPage": len(items),
+        "Resources": items,
+    }

@@ -125,8 +125,13 @@ def parse_paging(params) -> tuple[int, int]:
 
 
 def list_response(resources: list[dict], total: int, start: int) -> dict[str, Any]:
-    return {"schemas": [LIST_SCHEMA], "totalResults": total, "startIndex": start,
-            "itemsPerPage": len(resources), "Resources": resources}  # fmt: skip
+    return {
+        "schemas": [LIST_SCHEMA],
+        "totalResults": total,
+        "startIndex": start,
+        "itemsPerPage": len(resources),
+        "Resources": resources,
+    }
 
 
 # --- PATCH ----------------------------------------------------------------------------------------

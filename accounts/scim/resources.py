@@ -24,11 +24,30 @@ from accounts.scim.protocol import (
 
 # Core and enterprise attributes identity providers send by default that the portal does not
 # keep: accepted and ignored, so that a default attribute mapping provisions without errors.
-IGNORED_USER_ATTRIBUTES = frozenset({
-    "schemas", "id", "meta", "title", "preferredlanguage", "locale", "timezone", "nickname", "profileurl",
-    "usertype", "emails", "phonenumbers", "addresses", "ims", "photos", "entitlements", "roles",
-    "x509certificates", "password", "groups",
-})  # fmt: skip
+IGNORED_USER_ATTRIBUTES = frozenset(
+    {
+        "schemas",
+        "id",
+        "meta",
+        "title",
+        "preferredlanguage",
+        "locale",
+        "timezone",
+        "nickname",
+        "profileurl",
+        "usertype",
+        "emails",
+        "phonenumbers",
+        "addresses",
+        "ims",
+        "photos",
+        "entitlements",
+        "roles",
+        "x509certificates",
+        "password",
+        "groups",
+    }
+)
 _ENTERPRISE = ENTERPRISE_SCHEMA.lower()
 
 
@@ -217,8 +236,11 @@ def group_document(document: Any) -> dict[str, Any]:
         "external_id": as_string(document.get("externalId"), "externalId"),
         "members": member_ids(document.get("members") or []),
     }
-    unknown = {key for key in document if key.lower() not in
-               ("schemas", "id", "meta", "displayname", "externalid", "members")}  # fmt: skip
+    unknown = {
+        key
+        for key in document
+        if key.lower() not in ("schemas", "id", "meta", "displayname", "externalid", "members")
+    }
     if unknown:
         raise ScimError(400, f"The attribute '{sorted(unknown)[0][:100]}' is not supported.", "invalidPath")
     return changes

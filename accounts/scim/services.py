@@ -34,8 +34,13 @@ def _conflict_or_invalid(error: ValidationError) -> ScimError:
 
 
 def _event(action: str, *, actor: ScimPrincipal, target, **data) -> None:
-    audit_event_record(action=action, actor=actor, target=target, organization_id=actor.organization_id,
-                       data={"token_prefix": actor.token_prefix, **data})  # fmt: skip
+    audit_event_record(
+        action=action,
+        actor=actor,
+        target=target,
+        organization_id=actor.organization_id,
+        data={"token_prefix": actor.token_prefix, **data},
+    )
 
 
 def _apply_user(actor: ScimPrincipal, user: User, changes: dict[str, Any]) -> tuple[User, list[str], bool]:
@@ -68,19 +73,35 @@ def scim_user_create(*, actor: ScimPrincipal, changes: dict[str, Any]) -> User:
         with audited_transaction():
             organization = Organization.objects.get(pk=actor.organization_id)
             require(actor, "user.manage", organization, fresh=True)
-            gone = User.objects.filter(organization=organization, email__iexact=changes["email"],
-                                       deprovisioned_at__isnull=False)  # fmt: skip
+            gone = User.objects.filter(
+                organization=organization, email__iexact=changes["email"], deprovisioned_at__isnull=False
+            )
             if gone.exists():
                 # Not revived silently: the old account would bring its old roles back.
-                raise ScimError(409, "This userName belongs to a deprovisioned account; a platform "
-                                     "administrator can reactivate it in the control panel.", "uniqueness")  # fmt: skip
-            user = user_create(actor=actor, organization=organization, email=changes["email"],
-                               display_name=changes.get("display_name", ""))  # fmt: skip
-            create_changes = {key: value for key, value in changes.items()
-                              if key in ("department", "external_id", "active")}  # fmt: skip
+                raise ScimError(
+                    409,
+                    "This userName belongs to a deprovisioned account; a platform "
+                    "administrator can reactivate it in the control panel.",
+                    "uniqueness",
+                )
+            user = user_create(
+                actor=actor,
+                organization=organization,
+                email=changes["email"],
+                display_name=changes.get("display_name", ""),
+            )
+            create_changes = {
+                key: value for key, value in changes.items() if key in ("department", "external_id", "active")
+            }
             user, _, _ = _apply_user(actor, user, create_changes)
-            _event("scim.user_created", actor=actor, target=user, email=user.email,
-                   external_id=user.scim_external_id, active=user.is_active)  # fmt: skip
+            _event(
+                "scim.user_created",
+                actor=actor,
+                target=user,
+                email=user.email,
+                external_id=user.scim_external_id,
+                active=user.is_active,
+            )
     except ValidationError as error:
         raise _conflict_or_invalid(error) from None
     except IntegrityError:
@@ -144,8 +165,14 @@ def scim_user_delete(*, actor: ScimPrincipal, user: User) -> User:
         groups_left = sorted(memberships.values_list("scimgroup_id", flat=True))
         memberships.delete()
         _roles_follow_groups(actor, [user])
-        _event("scim.user_deleted", actor=actor, target=user, deactivated=was_active,
-               kept_as="deactivated and deprovisioned", groups_left=groups_left)  # fmt: skip
+        _event(
+            "scim.user_deleted",
+            actor=actor,
+            target=user,
+            deactivated=was_active,
+            kept_as="deactivated and deprovisioned",
+            groups_left=groups_left,
+        )
     return user
 
 
@@ -167,8 +194,11 @@ def _members(actor: ScimPrincipal, ids: list[str]) -> list[User]:
         if not value.isdigit() or len(value) > 18:
             raise invalid(f"No user with id '{value[:40]}'.")
         wanted.add(int(value))
-    users = list(User.objects.filter(pk__in=wanted, organization_id=actor.organization_id,
-                                     deprovisioned_at__isnull=True))  # fmt: skip
+    users = list(
+        User.objects.filter(
+            pk__in=wanted, organization_id=actor.organization_id, deprovisioned_at__isnull=True
+        )
+    )
     missing = wanted - {user.pk for user in users}
     if missing:
         raise invalid(f"No user with id '{min(missing)}'.")
@@ -199,14 +229,23 @@ def scim_group_create(*, actor: ScimPrincipal, changes: dict[str, Any]) -> ScimG
         organization = Organization.objects.select_for_update().get(pk=actor.organization_id)
         require(actor, "user.manage", organization, fresh=True)
         _name_taken(actor, changes["display_name"])
-        group = ScimGroup(organization=organization, display_name=changes["display_name"],
-                          external_id=changes["external_id"])  # fmt: skip
+        group = ScimGroup(
+            organization=organization,
+            display_name=changes["display_name"],
+            external_id=changes["external_id"],
+        )
         _group_saved(group)
         members = _members(actor, changes["members"])
         group.members.set(members)
         _roles_follow_groups(actor, members)
-        _event("scim.group_created", actor=actor, target=group, display_name=group.display_name,
-               external_id=group.external_id, members=_ids(members))  # fmt: skip
+        _event(
+            "scim.group_created",
+            actor=actor,
+            target=group,
+            display_name=group.display_name,
+            external_id=group.external_id,
+            members=_ids(members),
+        )
     return group
 
 
@@ -222,17 +261,28 @@ def scim_group_replace(*, actor: ScimPrincipal, group: ScimGroup, changes: dict[
     with audited_transaction():
         group = _locked_group(actor, group)
         _name_taken(actor, changes["display_name"], exclude=group.pk)
-        before = {"display_name": group.display_name, "external_id": group.external_id,
-                  "members": _ids(group.members.all())}  # fmt: skip
+        before = {
+            "display_name": group.display_name,
+            "external_id": group.external_id,
+            "members": _ids(group.members.all()),
+        }
         group.display_name, group.external_id = changes["display_name"], changes["external_id"]
         _group_saved(group)
         before_members = list(group.members.all())
         members = _members(actor, changes["members"])
         group.members.set(members)
         _roles_follow_groups(actor, [*before_members, *members])
-        _event("scim.group_replaced", actor=actor, target=group, before=before,
-               after={"display_name": group.display_name, "external_id": group.external_id,
-                      "members": _ids(members)})  # fmt: skip
+        _event(
+            "scim.group_replaced",
+            actor=actor,
+            target=group,
+            before=before,
+            after={
+                "display_name": group.display_name,
+                "external_id": group.external_id,
+                "members": _ids(members),
+            },
+        )
     return group
 
 
@@ -295,8 +345,14 @@ def scim_group_patch(
         # A renamed group may match other mappings: every member's roles follow.
         touched = set(group.members.values_list("pk", flat=True)) if renamed else added | removed
         _roles_follow_groups(actor, list(User.objects.filter(pk__in=touched | removed)))
-        _event("scim.group_patched", actor=actor, target=group, added=sorted(added - removed),
-               removed=sorted(removed - added), **renamed)  # fmt: skip
+        _event(
+            "scim.group_patched",
+            actor=actor,
+            target=group,
+            added=sorted(added - removed),
+            removed=sorted(removed - added),
+            **renamed,
+        )
     return group
 
 
@@ -304,8 +360,14 @@ def scim_group_delete(*, actor: ScimPrincipal, group: ScimGroup) -> None:
     """DELETE: the group and its memberships go (a group owns nothing the ledger refers to)."""
     with audited_transaction():
         group = _locked_group(actor, group)
-        _event("scim.group_deleted", actor=actor, target=group, display_name=group.display_name,
-               external_id=group.external_id, members=_ids(group.members.all()))  # fmt: skip
+        _event(
+            "scim.group_deleted",
+            actor=actor,
+            target=group,
+            display_name=group.display_name,
+            external_id=group.external_id,
+            members=_ids(group.members.all()),
+        )
         members = list(group.members.all())
         group.members.clear()
         group.delete()

@@ -70,13 +70,23 @@ def scim_token_create(
         require(actor, "organization.manage", organization, fresh=True)
         now = timezone.now()
         secret = secrets.token_urlsafe(32)
-        token = ScimToken(organization=organization, name=name[:120], prefix=_new_prefix(),
-                          digest=token_digest(secret), created_by=actor, created_at=now,
-                          expires_at=now + timedelta(days=days))  # fmt: skip
+        token = ScimToken(
+            organization=organization,
+            name=name[:120],
+            prefix=_new_prefix(),
+            digest=token_digest(secret),
+            created_by=actor,
+            created_at=now,
+            expires_at=now + timedelta(days=days),
+        )
         token.save()
-        audit_event_record(action="scim.token_created", actor=actor, target=token,
-                           organization_id=organization.pk,
-                           data={"prefix": token.prefix, "name": token.name, "expires_at": token.expires_at})  # fmt: skip
+        audit_event_record(
+            action="scim.token_created",
+            actor=actor,
+            target=token,
+            organization_id=organization.pk,
+            data={"prefix": token.prefix, "name": token.name, "expires_at": token.expires_at},
+        )
     return IssuedScimToken(token=token, plaintext=f"{TOKEN_MARK}{token.prefix}_{secret}")
 
 
@@ -89,9 +99,13 @@ def scim_token_revoke(*, actor, token: ScimToken, reason: str = "") -> ScimToken
             raise ValidationError({"revoked_at": "This token is already revoked."})
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
-        audit_event_record(action="scim.token_revoked", actor=actor, target=token,
-                           organization_id=token.organization_id,
-                           data={"prefix": token.prefix, "reason": (reason or "").strip()[:500]})  # fmt: skip
+        audit_event_record(
+            action="scim.token_revoked",
+            actor=actor,
+            target=token,
+            organization_id=token.organization_id,
+            data={"prefix": token.prefix, "reason": (reason or "").strip()[:500]},
+        )
     return token
 
 
@@ -106,14 +120,12 @@ def scim_token_authenticate(*, token: str, now: datetime | None = None) -> ScimP
     match = TOKEN_PATTERN.match(token or "")
     if match is None:
         loose = _PREFIX_PATTERN.match(token or "")
-        _refuse(prefix=loose["prefix"] if loose else "",
-                reason="missing" if not token else "malformed")  # fmt: skip
+        _refuse(prefix=loose["prefix"] if loose else "", reason="missing" if not token else "malformed")
     prefix, secret = match["prefix"], match["secret"]
     row = ScimToken.objects.filter(prefix=prefix).first()
     expected = row.digest if row is not None else "0" * 64
     if not hmac.compare_digest(expected, token_digest(secret)) or row is None:
-        _refuse(prefix=prefix, reason="unknown prefix" if row is None else "wrong secret",
-                                 row=row)  # fmt: skip
+        _refuse(prefix=prefix, reason="unknown prefix" if row is None else "wrong secret", row=row)
     refusal = row.refusal(now)
     if refusal is not None:
         _refuse(prefix=prefix, reason=refusal, row=row)
@@ -125,9 +137,14 @@ def scim_token_authenticate(*, token: str, now: datetime | None = None) -> ScimP
 def scim_auth_failure_record(*, prefix: str, reason: str, row: ScimToken | None = None) -> None:
     """Record a refused SCIM call: ``scim.auth_failed`` with the token's prefix and the reason only."""
     with transaction.atomic():
-        audit_event_record(action="scim.auth_failed", actor=None, target=row, outcome=Outcome.FAILED,
-                           organization_id=row.organization_id if row is not None else None,
-                           data={"prefix": prefix, "reason": reason})  # fmt: skip
+        audit_event_record(
+            action="scim.auth_failed",
+            actor=None,
+            target=row,
+            outcome=Outcome.FAILED,
+            organization_id=row.organization_id if row is not None else None,
+            data={"prefix": prefix, "reason": reason},
+        )
 
 
 def _refuse(*, prefix: str, reason: str, row: ScimToken | None = None) -> NoReturn:

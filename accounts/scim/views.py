@@ -185,8 +185,9 @@ class UserView(UsersView):
         user = _by_id(self.users(), user_id)
         operations = parse_patch(self.body(request))
         changes = display_name_of(user_patch(operations), user.display_name)
-        user = services.scim_user_patch(actor=self.principal, user=user, changes=changes,
-                                        operations=_operations_summary(operations))  # fmt: skip
+        user = services.scim_user_patch(
+            actor=self.principal, user=user, changes=changes, operations=_operations_summary(operations)
+        )
         return scim_response(user_resource(user, self.base_url))
 
     def delete(self, request: HttpRequest, user_id: str) -> HttpResponse:

@@ -25,26 +25,43 @@ def social_app_for(provider: IdentityProvider, *, with_secret: bool):
 
     if provider.kind == ProviderKind.OIDC:
         return SocialApp(
-            provider="openid_connect", provider_id=provider.slug, name=provider.name,
+            provider="openid_connect",
+            provider_id=provider.slug,
+            name=provider.name,
             client_id=provider.oidc_client_id,
             secret=(provider.oidc_client_secret or "") if with_secret else "",
-            settings={PROVIDER_SETTING: str(provider.pk), "server_url": provider.oidc_issuer,
-                      "oauth_pkce_enabled": True, "fetch_userinfo": True},
-        )  # fmt: skip
+            settings={
+                PROVIDER_SETTING: str(provider.pk),
+                "server_url": provider.oidc_issuer,
+                "oauth_pkce_enabled": True,
+                "fetch_userinfo": True,
+            },
+        )
     attribute_mapping = {"uid": [], "email": [provider.email_claim] if provider.email_claim else []}
     return SocialApp(
-        provider="saml", provider_id=provider.slug, name=provider.name, client_id=provider.slug,
+        provider="saml",
+        provider_id=provider.slug,
+        name=provider.name,
+        client_id=provider.slug,
         settings={
             PROVIDER_SETTING: str(provider.pk),
-            "idp": {"entity_id": provider.saml_idp_entity_id, "sso_url": provider.saml_idp_sso_url,
-                    "x509cert": provider.saml_idp_x509_cert},
+            "idp": {
+                "entity_id": provider.saml_idp_entity_id,
+                "sso_url": provider.saml_idp_sso_url,
+                "x509cert": provider.saml_idp_x509_cert,
+            },
             "sp": {"entity_id": provider.saml_sp_entity_id} if provider.saml_sp_entity_id else {},
             "attribute_mapping": attribute_mapping,
             "use_nameid_for_email": not provider.email_claim,
-            "advanced": {"strict": True, "want_assertion_signed": True, "reject_idp_initiated_sso": True,
-                         "reject_deprecated_algorithm": True, "want_attribute_statement": False},
+            "advanced": {
+                "strict": True,
+                "want_assertion_signed": True,
+                "reject_idp_initiated_sso": True,
+                "reject_deprecated_algorithm": True,
+                "want_attribute_statement": False,
+            },
         },
-    )  # fmt: skip
+    )
 
 
 def provider_of(sociallogin_or_provider) -> IdentityProvider | None:
@@ -128,8 +145,11 @@ class GovernedSocialAccountAdapter(DefaultSocialAccountAdapter):
         except SsoRefusedError as refusal:
             _refuse(request, refusal, provider, subject)
         # Read after login by accounts.sso.receivers (the session key changes at login).
-        request.portal_sso = {"provider": provider, "mfa_claim": mfa_claim_of(provider, sociallogin),
-                              "memberships": changes}  # fmt: skip
+        request.portal_sso = {
+            "provider": provider,
+            "mfa_claim": mfa_claim_of(provider, sociallogin),
+            "memberships": changes,
+        }
         request.portal_login_method = f"sso:{provider.slug}"
 
     def _check(self, request, provider: IdentityProvider, sociallogin) -> None:
@@ -147,9 +167,10 @@ class GovernedSocialAccountAdapter(DefaultSocialAccountAdapter):
         else:
             facts = getattr(sociallogin, "portal_saml", None) or {}
             services.saml_assertion_consume(
-                provider=provider, assertion_id=facts.get("assertion_id") or "",
+                provider=provider,
+                assertion_id=facts.get("assertion_id") or "",
                 not_on_or_after=facts.get("not_on_or_after"),
-            )  # fmt: skip
+            )
 
     def _account(self, request, provider: IdentityProvider, sociallogin):
         if sociallogin.is_existing:
@@ -159,9 +180,15 @@ class GovernedSocialAccountAdapter(DefaultSocialAccountAdapter):
         else:
             email, verified = self._email(provider, sociallogin)
             user = services.sso_user_resolve(
-                provider=provider, email=email, email_verified=verified,
-                display_name=str(sociallogin.account.extra_data.get("name", "") if provider.kind == ProviderKind.OIDC else ""),
-            )  # fmt: skip
+                provider=provider,
+                email=email,
+                email_verified=verified,
+                display_name=str(
+                    sociallogin.account.extra_data.get("name", "")
+                    if provider.kind == ProviderKind.OIDC
+                    else ""
+                ),
+            )
             if user.is_active:  # a deactivated account gets no new link either
                 sociallogin.connect(request, user)
         if not user.is_active:

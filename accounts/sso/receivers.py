@@ -27,6 +27,9 @@ def sso_logged_in(sender, request, user, **kwargs) -> None:
         }
     key = request.session.session_key or ""
     services.sso_login_record(
-        user=user, provider=provider, session_ref=session_ref_of(key)[:16] if key else "",
-        mfa_claim=claim, memberships=sso["memberships"],
-    )  # fmt: skip
+        user=user,
+        provider=provider,
+        session_ref=session_ref_of(key)[:16] if key else "",
+        mfa_claim=claim,
+        memberships=sso["memberships"],
+    )

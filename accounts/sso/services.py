@@ -27,10 +27,20 @@ from governance.access.decision import require
 from governance.tenancy.models import Membership, Organization, RoleScope
 
 PROVIDER_FIELDS = (
-    "name", "slug", "enabled", "oidc_issuer", "oidc_client_id", "saml_idp_entity_id", "saml_idp_sso_url",
-    "saml_idp_x509_cert", "saml_sp_entity_id", "groups_claim", "email_claim", "trust_idp_mfa",
+    "name",
+    "slug",
+    "enabled",
+    "oidc_issuer",
+    "oidc_client_id",
+    "saml_idp_entity_id",
+    "saml_idp_sso_url",
+    "saml_idp_x509_cert",
+    "saml_sp_entity_id",
+    "groups_claim",
+    "email_claim",
+    "trust_idp_mfa",
     "accepted_mfa_claims",
-)  # fmt: skip
+)
 
 
 class SsoRefusedError(Exception):
@@ -92,9 +102,12 @@ def identity_provider_create(
             provider.oidc_client_secret = client_secret
         provider.save()
         audit_event_record(
-            action="identity_provider.created", actor=actor, target=provider, organization_id=organization.pk,
+            action="identity_provider.created",
+            actor=actor,
+            target=provider,
+            organization_id=organization.pk,
             data={"kind": kind, **_snapshot(provider), "client_secret_set": bool(client_secret)},
-        )  # fmt: skip
+        )
     return provider
 
 
@@ -119,10 +132,12 @@ def identity_provider_update(
             provider.updated_at = timezone.now()
             provider.save()
             audit_event_record(
-                action="identity_provider.updated", actor=actor, target=provider,
+                action="identity_provider.updated",
+                actor=actor,
+                target=provider,
                 organization_id=provider.organization_id,
                 data={"diff": diff, "client_secret_replaced": bool(client_secret)},
-            )  # fmt: skip
+            )
     return provider
 
 
@@ -152,10 +167,18 @@ def group_mapping_create(
             provider=provider, group=group.strip(), workspace=workspace, role=role
         )
         audit_event_record(
-            action="identity_provider.mapping_created", actor=actor, target=mapping,
-            organization_id=provider.organization_id, workspace_id=workspace.pk,
-            data={"provider": provider.slug, "group": mapping.group, "role": role.pk, "workspace": workspace.slug},
-        )  # fmt: skip
+            action="identity_provider.mapping_created",
+            actor=actor,
+            target=mapping,
+            organization_id=provider.organization_id,
+            workspace_id=workspace.pk,
+            data={
+                "provider": provider.slug,
+                "group": mapping.group,
+                "role": role.pk,
+                "workspace": workspace.slug,
+            },
+        )
     return mapping
 
 
@@ -165,11 +188,18 @@ def group_mapping_delete(*, actor, mapping: GroupRoleMapping) -> None:
         mapping = GroupRoleMapping.objects.select_related("provider", "workspace").get(pk=mapping.pk)
         require(actor, "organization.manage", mapping.provider.organization, fresh=True)
         audit_event_record(
-            action="identity_provider.mapping_deleted", actor=actor, target=mapping,
-            organization_id=mapping.provider.organization_id, workspace_id=mapping.workspace_id,
-            data={"provider": mapping.provider.slug, "group": mapping.group, "role": mapping.role_id,
-                  "workspace": mapping.workspace.slug},
-        )  # fmt: skip
+            action="identity_provider.mapping_deleted",
+            actor=actor,
+            target=mapping,
+            organization_id=mapping.provider.organization_id,
+            workspace_id=mapping.workspace_id,
+            data={
+                "provider": mapping.provider.slug,
+                "group": mapping.group,
+                "role": mapping.role_id,
+                "workspace": mapping.workspace.slug,
+            },
+        )
         mapping.delete()
 
 
@@ -193,9 +223,12 @@ def sign_in_policy_set(*, actor, organization: Organization, local_password_disa
             policy.updated_at = timezone.now()
             policy.save()
             audit_event_record(
-                action="sign_in_policy.changed", actor=actor, target=policy, organization_id=organization.pk,
+                action="sign_in_policy.changed",
+                actor=actor,
+                target=policy,
+                organization_id=organization.pk,
                 data={"local_password_disabled": local_password_disabled},
-            )  # fmt: skip
+            )
     return policy
 
 
@@ -207,15 +240,22 @@ def local_password_disabled(organization_id: int) -> bool:
 # --- at sign-in (the system acts; the person is not signed in yet) ----------------------------
 
 
-def sso_login_failed_record(*, reason: str, provider: IdentityProvider | None = None, slug: str = "",
-                            subject: str = "") -> None:  # fmt: skip
+def sso_login_failed_record(
+    *, reason: str, provider: IdentityProvider | None = None, slug: str = "", subject: str = ""
+) -> None:
     """Record a refused SSO sign-in with its reason (nothing else is written)."""
     with transaction.atomic():
         audit_event_record(
-            action="sso.login_failed", actor=None, outcome=Outcome.FAILED,
+            action="sso.login_failed",
+            actor=None,
+            outcome=Outcome.FAILED,
             organization_id=provider.organization_id if provider else None,
-            data={"provider": provider.slug if provider else slug, "reason": reason[:300], "subject": subject[:254]},
-        )  # fmt: skip
+            data={
+                "provider": provider.slug if provider else slug,
+                "reason": reason[:300],
+                "subject": subject[:254],
+            },
+        )
 
 
 def saml_assertion_consume(
@@ -256,27 +296,35 @@ def sso_user_resolve(
         existing = User.objects.select_for_update().filter(email=email).first()
         if existing is not None:
             if existing.organization_id != provider.organization_id:
-                raise SsoRefusedError("the e-mail address belongs to an account of another organisation",
-                                 subject_message(email))  # fmt: skip
+                raise SsoRefusedError(
+                    "the e-mail address belongs to an account of another organisation", subject_message(email)
+                )
             audit_event_record(
-                action="sso.account_linked", actor=None, target=existing, organization_id=existing.organization_id,
+                action="sso.account_linked",
+                actor=None,
+                target=existing,
+                organization_id=existing.organization_id,
                 data={"provider": provider.slug, "email": email},
-            )  # fmt: skip
+            )
             return existing
         user = User(email=email, display_name=display_name[:150], organization_id=provider.organization_id)
         user.set_unusable_password()
         user.full_clean(exclude=["password"])
         user.save()
         audit_event_record(
-            action="sso.user_provisioned", actor=None, target=user, organization_id=provider.organization_id,
+            action="sso.user_provisioned",
+            actor=None,
+            target=user,
+            organization_id=provider.organization_id,
             data={"provider": provider.slug, "email": email, "display_name": user.display_name},
-        )  # fmt: skip
+        )
     return user
 
 
 def subject_message(email: str) -> str:
-    return (f"The account for {email} cannot be signed in through this identity provider. "
-            "Ask your administrator.")  # fmt: skip
+    return (
+        f"The account for {email} cannot be signed in through this identity provider. Ask your administrator."
+    )
 
 
 def sso_memberships_apply(*, provider: IdentityProvider, user: User, groups: list[str]) -> dict[str, list]:
@@ -295,8 +343,12 @@ def sso_memberships_apply(*, provider: IdentityProvider, user: User, groups: lis
             wanted[mapping.workspace_id] = (mapping.workspace, mapping.role)
     changes: dict[str, list] = {"added": [], "removed": [], "changed": [], "kept_manual": []}
     with audited_transaction():
-        linked = {link.membership.workspace_id: link.membership for link in
-                  SsoMembership.objects.select_related("membership").filter(membership__user=user, provider=provider)}  # fmt: skip
+        linked = {
+            link.membership.workspace_id: link.membership
+            for link in SsoMembership.objects.select_related("membership").filter(
+                membership__user=user, provider=provider
+            )
+        }
         for workspace_id, membership in linked.items():
             if workspace_id not in wanted:
                 _membership_drop(membership, provider, changes)
@@ -304,8 +356,12 @@ def sso_memberships_apply(*, provider: IdentityProvider, user: User, groups: lis
                 before = membership.role_id
                 membership.role = wanted[workspace_id][1]
                 membership.save(update_fields=["role"])
-                _membership_event("membership.role_changed", membership, provider,
-                                  {"diff": {"role": {"before": before, "after": membership.role_id}}})  # fmt: skip
+                _membership_event(
+                    "membership.role_changed",
+                    membership,
+                    provider,
+                    {"diff": {"role": {"before": before, "after": membership.role_id}}},
+                )
                 changes["changed"].append(f"{membership.workspace_id}:{membership.role_id}")
         for workspace_id, (workspace, role) in wanted.items():
             if workspace_id in linked:
@@ -339,8 +395,11 @@ def scim_memberships_apply(*, organization_id: int, users: list[User]) -> None:
     """After a SCIM group change: the group mappings of the organisation's enabled providers are
     applied at once from each user's SCIM groups (not at their next sign-in), so a user taken out
     of a group loses the mapped role immediately. Runs inside the SCIM service's transaction."""
-    providers = list(IdentityProvider.objects.filter(organization_id=organization_id, enabled=True,
-                                                     group_mappings__isnull=False).distinct())  # fmt: skip
+    providers = list(
+        IdentityProvider.objects.filter(
+            organization_id=organization_id, enabled=True, group_mappings__isnull=False
+        ).distinct()
+    )
     for user in users if providers else []:
         groups = [] if user.deprovisioned_at is not None else scim_group_names(user)
         for provider in providers:
@@ -362,19 +421,41 @@ def _membership_drop(membership: Membership, provider: IdentityProvider, changes
 
 def _membership_event(action: str, membership: Membership, provider: IdentityProvider, data: dict) -> None:
     audit_event_record(
-        action=action, actor=None, target=membership, organization_id=membership.organization_id,
+        action=action,
+        actor=None,
+        target=membership,
+        organization_id=membership.organization_id,
         workspace_id=membership.workspace_id,
-        data={"user": membership.user.email, "workspace": membership.workspace.slug, "via": f"sso:{provider.slug}", **data},
-    )  # fmt: skip
+        data={
+            "user": membership.user.email,
+            "workspace": membership.workspace.slug,
+            "via": f"sso:{provider.slug}",
+            **data,
+        },
+    )
 
 
-def sso_login_record(*, user: User, provider: IdentityProvider, session_ref: str, mfa_claim: str | None,
-                     memberships: dict[str, list]) -> None:  # fmt: skip
+def sso_login_record(
+    *,
+    user: User,
+    provider: IdentityProvider,
+    session_ref: str,
+    mfa_claim: str | None,
+    memberships: dict[str, list],
+) -> None:
     """Record a successful SSO sign-in: provider, whether the IdP's MFA claim was trusted, what
     the group mapping changed."""
     with transaction.atomic():
         audit_event_record(
-            action="sso.login", actor=user, target=user, organization_id=user.organization_id,
-            data={"provider": provider.slug, "kind": provider.kind, "session": session_ref,
-                  "mfa_via_idp": mfa_claim, "memberships": memberships},
-        )  # fmt: skip
+            action="sso.login",
+            actor=user,
+            target=user,
+            organization_id=user.organization_id,
+            data={
+                "provider": provider.slug,
+                "kind": provider.kind,
+                "session": session_ref,
+                "mfa_via_idp": mfa_claim,
+                "memberships": memberships,
+            },
+        )

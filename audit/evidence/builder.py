@@ -187,9 +187,11 @@ def _check_scope(scope: Scope) -> tuple[SignedTreeHead, int]:
     # head is read first and the events counted are those the writers read (sealed, under this
     # head): an event that a slow transaction commits during the build is not half-included.
     found = AuditEvent.objects.filter(scope.in_period("occurred_at"), workspace=scope.workspace).aggregate(
-        total=Count("id"), unsealed=Count("id", filter=Q(sequence__isnull=True)), last=Max("sequence"),
+        total=Count("id"),
+        unsealed=Count("id", filter=Q(sequence__isnull=True)),
+        last=Max("sequence"),
         covered=Count("id", filter=Q(sequence__lte=size)),
-    )  # fmt: skip
+    )
     if not found["total"]:
         raise EvidenceError(
             f"No ledger events for workspace {scope.workspace.slug!r} between {format_time(scope.start)} "
@@ -207,9 +209,12 @@ def _check_scope(scope: Scope) -> tuple[SignedTreeHead, int]:
         )
     public_key = load_signing_key().public_key()
     statement = TreeHeadStatement(
-        number=head.number, tree_size=head.tree_size, root_hash=bytes(head.root_hash),
-        issued_at=head.issued_at, key_id=head.key_id,
-    )  # fmt: skip
+        number=head.number,
+        tree_size=head.tree_size,
+        root_hash=bytes(head.root_hash),
+        issued_at=head.issued_at,
+        key_id=head.key_id,
+    )
     if head.key_id != key_id_of(public_key) or not verify_statement(
         statement, bytes(head.signature), public_key
     ):
@@ -384,9 +389,15 @@ def _reported(
 
 
 def evidence_package_build(
-    *, actor, workspace: Workspace, start: datetime, end: datetime, out: Path,
-    framework: str = "", progress: Progress | None = None,
-) -> BuildResult:  # fmt: skip
+    *,
+    actor,
+    workspace: Workspace,
+    start: datetime,
+    end: datetime,
+    out: Path,
+    framework: str = "",
+    progress: Progress | None = None,
+) -> BuildResult:
     """Write the evidence package of ``workspace`` for ``[start, end)`` to ``out``; record that it was built.
 
     ``actor`` is the person it is built for (None when run by an operator from the command
@@ -451,9 +462,13 @@ def evidence_package_build(
             writer.write("sbom.cdx.json", sbom)
             writer.write("verify.py", Path(verifier.__file__).read_bytes())
             summary = {
-                "scope": scope, "head": head_document, "key_id": key_id, "findings": findings,
-                "generator": generator, "sbom_source": sbom_source,
-            }  # fmt: skip
+                "scope": scope,
+                "head": head_document,
+                "key_id": key_id,
+                "findings": findings,
+                "generator": generator,
+                "sbom_source": sbom_source,
+            }
             writer.write("summary.html", summary_html(**summary))
             writer.write("summary.pdf", summary_pdf(**summary))
             manifest = {
@@ -490,11 +505,19 @@ def evidence_package_build(
         manifest_sha256 = hashlib.sha256(manifest_bytes).hexdigest()
         with audited_transaction():
             audit_event_record(
-                action="evidence.package_built", actor=actor, target=workspace,
-                organization_id=workspace.organization_id, workspace_id=workspace.pk,
-                data={"start": format_time(scope.start), "end": format_time(scope.end), "events": expected,
-                      "tree_head": head.number, "manifest_sha256": manifest_sha256},
-            )  # fmt: skip
+                action="evidence.package_built",
+                actor=actor,
+                target=workspace,
+                organization_id=workspace.organization_id,
+                workspace_id=workspace.pk,
+                data={
+                    "start": format_time(scope.start),
+                    "end": format_time(scope.end),
+                    "events": expected,
+                    "tree_head": head.number,
+                    "manifest_sha256": manifest_sha256,
+                },
+            )
             os.replace(partial, out)
             renamed = True
     except BaseException:
@@ -502,5 +525,6 @@ def evidence_package_build(
         if renamed:  # the record did not commit: the package must not exist without it
             out.unlink(missing_ok=True)
         raise
-    return BuildResult(path=out, events=expected, head_number=head.number,
-                       manifest_sha256=manifest_sha256, findings=findings)  # fmt: skip
+    return BuildResult(
+        path=out, events=expected, head_number=head.number, manifest_sha256=manifest_sha256, findings=findings
+    )

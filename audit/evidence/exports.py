@@ -70,8 +70,14 @@ def _json_default(value: Any) -> Any:
 
 def json_text(document: Any, *, indent: int | None = None) -> str:
     """JSON with every non-ASCII and control character escaped (DEL included, which JSON allows raw)."""
-    text = json.dumps(document, ensure_ascii=True, sort_keys=True, indent=indent, default=_json_default,
-                      separators=(",", ": ") if indent else (",", ":"))  # fmt: skip
+    text = json.dumps(
+        document,
+        ensure_ascii=True,
+        sort_keys=True,
+        indent=indent,
+        default=_json_default,
+        separators=(",", ": ") if indent else (",", ":"),
+    )
     # DEL is ASCII, so ensure_ascii leaves it; outside strings JSON never contains it.
     return text.replace("\x7f", "\\u007f")
 

@@ -49,27 +49,37 @@ def evidence_link_check(*, token: str, user) -> EvidenceOrder:
     try:
         value = _signer().unsign(token, max_age=settings.EVIDENCE_LINK_TTL_SECONDS)
     except signing.SignatureExpired:
-        raise LinkRefusedError(410, "expired", "This download link has expired. Open the order in the control "
-                                          "panel for a new one.") from None  # fmt: skip
+        raise LinkRefusedError(
+            410,
+            "expired",
+            "This download link has expired. Open the order in the control panel for a new one.",
+        ) from None
     except signing.BadSignature:
-        raise LinkRefusedError(403, "invalid_signature", "This download link is not valid (it was altered "
-                                                    "or cut short).") from None  # fmt: skip
+        raise LinkRefusedError(
+            403, "invalid_signature", "This download link is not valid (it was altered or cut short)."
+        ) from None
     order_id, _, user_id = value.partition(".")
     order = EvidenceOrder.objects.select_related("workspace", "requester").filter(pk=int(order_id)).first()
     if order is None:
         raise LinkRefusedError(404, "no_such_order", "The order of this link no longer exists.")
     if int(user_id) != user.pk or order.requester_id != user.pk:
-        raise LinkRefusedError(403, "other_user", "This download link was issued to someone else; ask for the "
-                                             "package to be ordered for you.", order)  # fmt: skip
+        raise LinkRefusedError(
+            403,
+            "other_user",
+            "This download link was issued to someone else; ask for the package to be ordered for you.",
+            order,
+        )
     decision = decide(user, ACTION, order.workspace)
     if not decision.allowed:
         raise LinkRefusedError(403, "not_assigned", decision.message, order)
     if order.state == EvidenceOrderState.EXPIRED:
-        raise LinkRefusedError(410, "package_expired", "This package has expired and was deleted; order it again.",
-                          order)  # fmt: skip
+        raise LinkRefusedError(
+            410, "package_expired", "This package has expired and was deleted; order it again.", order
+        )
     if order.state != EvidenceOrderState.READY:
-        raise LinkRefusedError(404, "not_ready", f"This package is not ready (it is {order.get_state_display().lower()}).",
-                          order)  # fmt: skip
+        raise LinkRefusedError(
+            404, "not_ready", f"This package is not ready (it is {order.get_state_display().lower()}).", order
+        )
     if not evidence_path(order).is_file():
         raise LinkRefusedError(410, "file_missing", "The package file is gone; order it again.", order)
     return order
@@ -79,10 +89,17 @@ def evidence_download_record(*, actor, order: EvidenceOrder) -> None:
     """Record that ``actor`` downloaded the package of ``order``."""
     with audited_transaction():
         audit_event_record(
-            action="evidence.downloaded", actor=actor, target=order,
-            organization_id=order.organization_id, workspace_id=order.workspace_id,
-            data={"order": order.pk, "file_sha256": order.file_sha256, "manifest_sha256": order.manifest_sha256},
-        )  # fmt: skip
+            action="evidence.downloaded",
+            actor=actor,
+            target=order,
+            organization_id=order.organization_id,
+            workspace_id=order.workspace_id,
+            data={
+                "order": order.pk,
+                "file_sha256": order.file_sha256,
+                "manifest_sha256": order.manifest_sha256,
+            },
+        )
 
 
 def evidence_download_deny(*, actor, refused: LinkRefusedError) -> None:
@@ -90,8 +107,11 @@ def evidence_download_deny(*, actor, refused: LinkRefusedError) -> None:
     order = refused.order
     with audited_transaction():
         audit_event_record(
-            action="evidence.download_denied", actor=actor, target=order, outcome=Outcome.DENIED,
+            action="evidence.download_denied",
+            actor=actor,
+            target=order,
+            outcome=Outcome.DENIED,
             organization_id=order.organization_id if order else getattr(actor, "organization_id", None),
             workspace_id=order.workspace_id if order else None,
             data={"order": order.pk if order else None, "reason": refused.reason, "status": refused.status},
-        )  # fmt: skip
+        )

@@ -74,14 +74,21 @@ def evidence_order_create(
         if not decision.allowed:
             raise AccessDenied(decision)
         order = EvidenceOrder.objects.create(
-            requester=actor, organization_id=workspace.organization_id, workspace=workspace,
-            period_start=period_start, period_end=period_end, framework=framework,
-        )  # fmt: skip
+            requester=actor,
+            organization_id=workspace.organization_id,
+            workspace=workspace,
+            period_start=period_start,
+            period_end=period_end,
+            framework=framework,
+        )
         audit_event_record(
-            action="evidence.ordered", actor=actor, target=order,
-            organization_id=order.organization_id, workspace_id=order.workspace_id,
+            action="evidence.ordered",
+            actor=actor,
+            target=order,
+            organization_id=order.organization_id,
+            workspace_id=order.workspace_id,
             data={"order": order.pk, "from": period_start, "to": period_end, "framework": framework},
-        )  # fmt: skip
+        )
         transaction.on_commit(lambda: _enqueue(order.pk))
     return order
 
@@ -99,20 +106,35 @@ def evidence_order_start(*, order_id: int) -> EvidenceOrder | None:
         if order.state not in (EvidenceOrderState.QUEUED, EvidenceOrderState.BUILDING):
             return None  # finished already: a redelivered or duplicated message
         if order.attempts >= settings.EVIDENCE_BUILD_MAX_ATTEMPTS:
-            _fail(order, f"The build was attempted {order.attempts} times without finishing (a worker was "
-                         "lost each time); order the package again, or ask an operator to check the workers.")  # fmt: skip
+            _fail(
+                order,
+                f"The build was attempted {order.attempts} times without finishing (a worker was "
+                "lost each time); order the package again, or ask an operator to check the workers.",
+            )
             return None
         order.attempts += 1
         order.state = EvidenceOrderState.BUILDING
         order.phase, order.progress_done, order.progress_total, order.error = "starting", 0, 0, ""
         order.started_at = timezone.now()
-        order.save(update_fields=["attempts", "state", "phase", "progress_done", "progress_total", "error",
-                                  "started_at"])  # fmt: skip
+        order.save(
+            update_fields=[
+                "attempts",
+                "state",
+                "phase",
+                "progress_done",
+                "progress_total",
+                "error",
+                "started_at",
+            ]
+        )
         audit_event_record(
-            action="evidence.order_started", actor=None, target=order,
-            organization_id=order.organization_id, workspace_id=order.workspace_id,
+            action="evidence.order_started",
+            actor=None,
+            target=order,
+            organization_id=order.organization_id,
+            workspace_id=order.workspace_id,
             data={"order": order.pk, "attempt": order.attempts},
-        )  # fmt: skip
+        )
     return order
 
 
@@ -136,15 +158,35 @@ def evidence_order_complete(*, order_id: int, result: BuildResult) -> EvidenceOr
         order.file_size, order.file_sha256, order.manifest_sha256 = size, sha256, result.manifest_sha256
         order.finished_at = now
         order.expires_at = now + timedelta(days=settings.EVIDENCE_RETENTION_DAYS)
-        order.save(update_fields=["state", "phase", "progress_done", "progress_total", "file_size", "file_sha256",
-                                  "manifest_sha256", "finished_at", "expires_at"])  # fmt: skip
+        order.save(
+            update_fields=[
+                "state",
+                "phase",
+                "progress_done",
+                "progress_total",
+                "file_size",
+                "file_sha256",
+                "manifest_sha256",
+                "finished_at",
+                "expires_at",
+            ]
+        )
         audit_event_record(
-            action="evidence.order_ready", actor=None, target=order,
-            organization_id=order.organization_id, workspace_id=order.workspace_id,
-            data={"order": order.pk, "attempt": order.attempts, "events": result.events,
-                  "tree_head": result.head_number, "manifest_sha256": result.manifest_sha256,
-                  "file_sha256": sha256, "file_size": size},
-        )  # fmt: skip
+            action="evidence.order_ready",
+            actor=None,
+            target=order,
+            organization_id=order.organization_id,
+            workspace_id=order.workspace_id,
+            data={
+                "order": order.pk,
+                "attempt": order.attempts,
+                "events": result.events,
+                "tree_head": result.head_number,
+                "manifest_sha256": result.manifest_sha256,
+                "file_sha256": sha256,
+                "file_size": size,
+            },
+        )
     return order
 
 
@@ -164,10 +206,14 @@ def _fail(order: EvidenceOrder, message: str) -> None:
     order.finished_at = timezone.now()
     order.save(update_fields=["state", "error", "phase", "finished_at"])
     audit_event_record(
-        action="evidence.order_failed", actor=None, target=order, outcome=Outcome.FAILED,
-        organization_id=order.organization_id, workspace_id=order.workspace_id,
+        action="evidence.order_failed",
+        actor=None,
+        target=order,
+        outcome=Outcome.FAILED,
+        organization_id=order.organization_id,
+        workspace_id=order.workspace_id,
         data={"order": order.pk, "attempts": order.attempts, "error": message},
-    )  # fmt: skip
+    )
     transaction.on_commit(lambda: _remove_files(order, final=True))
 
 
@@ -183,10 +229,13 @@ def evidence_orders_expire() -> int:
             order.state = EvidenceOrderState.EXPIRED
             order.save(update_fields=["state"])
             audit_event_record(
-                action="evidence.order_expired", actor=None, target=order,
-                organization_id=order.organization_id, workspace_id=order.workspace_id,
+                action="evidence.order_expired",
+                actor=None,
+                target=order,
+                organization_id=order.organization_id,
+                workspace_id=order.workspace_id,
                 data={"order": order.pk, "file_sha256": order.file_sha256},
-            )  # fmt: skip
+            )
             transaction.on_commit(lambda order=order: _remove_files(order, final=True))
         expired += 1
     return expired
@@ -207,9 +256,13 @@ def evidence_order_build(*, order_id: int) -> str:
             return EvidenceOrder.objects.values_list("state", flat=True).get(pk=order_id)
         decision = decide(order.requester, ACTION, order.workspace, fresh=True)
         if not decision.allowed:
-            evidence_order_fail(order_id=order_id, message=(
-                f"{order.requester.email} may no longer order evidence for workspace {order.workspace.slug!r}: "
-                f"{'; '.join(decision.reasons)}."))  # fmt: skip
+            evidence_order_fail(
+                order_id=order_id,
+                message=(
+                    f"{order.requester.email} may no longer order evidence for workspace {order.workspace.slug!r}: "
+                    f"{'; '.join(decision.reasons)}."
+                ),
+            )
             return EvidenceOrderState.FAILED
         _remove_files(order, final=True)  # a lost attempt's partial file: start from scratch
         # The events of the period, up to the order, must be sealed under a signed tree head.
@@ -220,10 +273,14 @@ def evidence_order_build(*, order_id: int) -> str:
         )
         try:
             result = evidence_package_build(
-                actor=order.requester, workspace=order.workspace, start=start, end=end,
-                out=evidence_path(order), framework=order.get_framework_display() if order.framework else "",
+                actor=order.requester,
+                workspace=order.workspace,
+                start=start,
+                end=end,
+                out=evidence_path(order),
+                framework=order.get_framework_display() if order.framework else "",
                 progress=_reporter(order_id),
-            )  # fmt: skip
+            )
         except EvidenceError as error:
             evidence_order_fail(order_id=order_id, message=str(error))
             return EvidenceOrderState.FAILED

@@ -101,9 +101,11 @@ def _diff_text(summary: dict[str, Any]) -> str:
 def approval_records(scope: Scope, findings: Findings) -> Iterator[dict[str, Any]]:
     """Every change request of the workspace created, submitted, decided or reviewed in the period."""
     touched = (
-        scope.in_period("created_at") | scope.in_period("submitted_at") | scope.in_period("decided_at")
+        scope.in_period("created_at")
+        | scope.in_period("submitted_at")
+        | scope.in_period("decided_at")
         | Q(pk__in=Approval.objects.filter(scope.in_period("decided_at")).values("change_id"))
-    )  # fmt: skip
+    )
     changes = (
         ChangeRequest.objects.filter(touched, workflow__workspace=scope.workspace)
         .select_related("workflow", "version", "author")
@@ -134,11 +136,17 @@ def approval_records(scope: Scope, findings: Findings) -> Iterator[dict[str, Any
                 )
             if approval.decision == "approve":
                 approving.setdefault(approval.reviewer_id, []).append(approval.tier)
-            approvals.append({
-                "reviewer": approval.reviewer.email, "tier": approval.tier, "decision": approval.decision,
-                "decided_at": approval.decided_at, "comment": approval.comment, "checklist": approval.checklist,
-                "checklist_missing": missing_checklist,
-            })  # fmt: skip
+            approvals.append(
+                {
+                    "reviewer": approval.reviewer.email,
+                    "tier": approval.tier,
+                    "decision": approval.decision,
+                    "decided_at": approval.decided_at,
+                    "comment": approval.comment,
+                    "checklist": approval.checklist,
+                    "checklist_missing": missing_checklist,
+                }
+            )
         approved_tiers = {tier for tiers_of in approving.values() for tier in tiers_of}
         checks = {
             "author_is_not_an_approver": change.author_id not in approving,
@@ -155,22 +163,44 @@ def approval_records(scope: Scope, findings: Findings) -> Iterator[dict[str, Any
             findings.flag("approved without every required tier", f"change #{change.pk}")
         summary = _diff_summary(change.diff or {})
         yield {
-            "change": change.pk, "workflow": change.workflow.slug, "workflow_name": change.workflow.name,
-            "version": change.version.number, "author": change.author.email, "summary": change.summary,
-            "state": change.state, "created_at": change.created_at, "submitted_at": change.submitted_at,
-            "decided_at": change.decided_at, "diff_summary": summary, "diff_text": _diff_text(summary),
+            "change": change.pk,
+            "workflow": change.workflow.slug,
+            "workflow_name": change.workflow.name,
+            "version": change.version.number,
+            "author": change.author.email,
+            "summary": change.summary,
+            "state": change.state,
+            "created_at": change.created_at,
+            "submitted_at": change.submitted_at,
+            "decided_at": change.decided_at,
+            "diff_summary": summary,
+            "diff_text": _diff_text(summary),
             "required_tiers": [
-                {"code": t.get("code"), "approver": t.get("approver"), "checklist": bool(t.get("checklist"))} for t in tiers
+                {"code": t.get("code"), "approver": t.get("approver"), "checklist": bool(t.get("checklist"))}
+                for t in tiers
             ],
-            "approvals": approvals, "checks": checks,
-        }  # fmt: skip
+            "approvals": approvals,
+            "checks": checks,
+        }
 
 
 APPROVALS_HEADER = (
-    "change", "workflow", "version", "state", "summary", "author", "submitted_at", "decided_at", "diff",
-    "required_tiers", "approvals", "author_is_not_an_approver", "each_approver_counted_once",
-    "required_tiers_approved", "checklists_complete",
-)  # fmt: skip
+    "change",
+    "workflow",
+    "version",
+    "state",
+    "summary",
+    "author",
+    "submitted_at",
+    "decided_at",
+    "diff",
+    "required_tiers",
+    "approvals",
+    "author_is_not_an_approver",
+    "each_approver_counted_once",
+    "required_tiers_approved",
+    "checklists_complete",
+)
 
 
 def approval_row(record: dict[str, Any]) -> list[Any]:
@@ -180,11 +210,22 @@ def approval_row(record: dict[str, Any]) -> list[Any]:
     ]
     checks = record["checks"]
     return [
-        record["change"], record["workflow"], record["version"], record["state"], record["summary"],
-        record["author"], record["submitted_at"], record["decided_at"], record["diff_text"],
-        [t["code"] for t in record["required_tiers"]], approvals, checks["author_is_not_an_approver"],
-        checks["each_approver_counted_once"], checks["required_tiers_approved"], checks["checklists_complete"],
-    ]  # fmt: skip
+        record["change"],
+        record["workflow"],
+        record["version"],
+        record["state"],
+        record["summary"],
+        record["author"],
+        record["submitted_at"],
+        record["decided_at"],
+        record["diff_text"],
+        [t["code"] for t in record["required_tiers"]],
+        approvals,
+        checks["author_is_not_an_approver"],
+        checks["each_approver_counted_once"],
+        checks["required_tiers_approved"],
+        checks["checklists_complete"],
+    ]
 
 
 # --- Memberships and role changes -----------------------------------------------------------------
@@ -215,10 +256,15 @@ def membership_rows(scope: Scope, findings: Findings) -> Iterator[list[Any]]:
         findings.count("memberships")
         user = membership.user
         yield [
-            user.email, user.display_name, membership.role_id,
-            "workspace" if membership.workspace_id else "organisation", membership.created_at,
-            scope.start <= membership.created_at < scope.end, user.is_active, user.last_login,
-        ]  # fmt: skip
+            user.email,
+            user.display_name,
+            membership.role_id,
+            "workspace" if membership.workspace_id else "organisation",
+            membership.created_at,
+            scope.start <= membership.created_at < scope.end,
+            user.is_active,
+            user.last_login,
+        ]
 
 
 ROLE_CHANGES_HEADER = ("sequence", "occurred_at", "action", "actor", "target", "details")
@@ -238,17 +284,33 @@ def role_change_rows(scope: Scope, findings: Findings) -> Iterator[list[Any]]:
         findings.count("role changes")
         document = parse(bytes(canonical))
         yield [
-            sequence, document["occurred_at"], document["action"], document["actor"]["label"],
-            document["target"]["label"], document["data"],
-        ]  # fmt: skip
+            sequence,
+            document["occurred_at"],
+            document["action"],
+            document["actor"]["label"],
+            document["target"]["label"],
+            document["data"],
+        ]
 
 
 # --- Service accounts and credentials ------------------------------------------------------------
 
 SERVICE_ACCOUNTS_HEADER = (
-    "name", "integration", "scopes", "active", "disabled_reason", "disabled_at", "created_at", "last_used_at",
-    "last_activity", "rotation_period_days", "last_rotated_at", "rotation_due_at", "rotation_overdue", "dormant",
-)  # fmt: skip
+    "name",
+    "integration",
+    "scopes",
+    "active",
+    "disabled_reason",
+    "disabled_at",
+    "created_at",
+    "last_used_at",
+    "last_activity",
+    "rotation_period_days",
+    "last_rotated_at",
+    "rotation_due_at",
+    "rotation_overdue",
+    "dormant",
+)
 
 
 def service_account_rows(scope: Scope, findings: Findings) -> Iterator[list[Any]]:
@@ -277,16 +339,37 @@ def service_account_rows(scope: Scope, findings: Findings) -> Iterator[list[Any]
                 f"{account.name} ({state}, last activity {account.activity:%Y-%m-%d})",
             )
         yield [
-            account.name, account.integration.slug, account.scopes, account.is_active, account.disabled_reason,
-            account.disabled_at, account.created_at, account.last_used_at, account.activity,
-            account.rotation_period_days, account.last_rotated_at, account.rotation_due_at, overdue, dormant,
-        ]  # fmt: skip
+            account.name,
+            account.integration.slug,
+            account.scopes,
+            account.is_active,
+            account.disabled_reason,
+            account.disabled_at,
+            account.created_at,
+            account.last_used_at,
+            account.activity,
+            account.rotation_period_days,
+            account.last_rotated_at,
+            account.rotation_due_at,
+            overdue,
+            dormant,
+        ]
 
 
 CREDENTIALS_HEADER = (
-    "credential", "integration_id", "rotation_required", "version", "fingerprint", "status", "created_at",
-    "tested_at", "test_ok", "promoted_at", "grace_until", "revoked_at",
-)  # fmt: skip
+    "credential",
+    "integration_id",
+    "rotation_required",
+    "version",
+    "fingerprint",
+    "status",
+    "created_at",
+    "tested_at",
+    "test_ok",
+    "promoted_at",
+    "grace_until",
+    "revoked_at",
+)
 
 
 def credential_rows(scope: Scope, findings: Findings) -> Iterator[list[Any]]:
@@ -304,10 +387,19 @@ def credential_rows(scope: Scope, findings: Findings) -> Iterator[list[Any]]:
         if credential.rotation_required and version.status == CredentialStatus.ACTIVE:
             findings.flag("credential rotation required", f"{credential.name} (active v{version.number})")
         yield [
-            credential.name, credential.integration_id, credential.rotation_required, version.number,
-            version.fingerprint, version.status, version.created_at, version.tested_at, version.test_ok,
-            version.promoted_at, version.grace_until, version.revoked_at,
-        ]  # fmt: skip
+            credential.name,
+            credential.integration_id,
+            credential.rotation_required,
+            version.number,
+            version.fingerprint,
+            version.status,
+            version.created_at,
+            version.tested_at,
+            version.test_ok,
+            version.promoted_at,
+            version.grace_until,
+            version.revoked_at,
+        ]
 
 
 # --- Policies ------------------------------------------------------------------------------------
@@ -330,8 +422,14 @@ def policies_in_force(scope: Scope, findings: Findings) -> list[dict[str, Any]]:
     policies = []
     for policy in rows:
         findings.count("policies in force")
-        policies.append({
-            "name": policy.name, "shipped": policy.organization_id is None, "version": policy.version,
-            "updated_at": policy.updated_at, "description": policy.description, "text": policy.text,
-        })  # fmt: skip
+        policies.append(
+            {
+                "name": policy.name,
+                "shipped": policy.organization_id is None,
+                "version": policy.version,
+                "updated_at": policy.updated_at,
+                "description": policy.description,
+                "text": policy.text,
+            }
+        )
     return policies

@@ -23,8 +23,9 @@ def _e(value: Any) -> str:
     return escape(str(value), quote=True)
 
 
-def summary_html(*, scope: Scope, head: dict[str, Any], key_id: str, findings: Findings, generator: str,
-                 sbom_source: str) -> bytes:  # fmt: skip
+def summary_html(
+    *, scope: Scope, head: dict[str, Any], key_id: str, findings: Findings, generator: str, sbom_source: str
+) -> bytes:
     workspace = scope.workspace
     title = f"Evidence package: {workspace.organization.name} / {workspace.name}"
     counts = "".join(

@@ -59,8 +59,9 @@ def _text(value: Any, unicode_font: bool) -> str:
     return escape(text, {'"': "&quot;"})
 
 
-def summary_pdf(*, scope: Scope, head: dict[str, Any], key_id: str, findings: Findings, generator: str,
-                sbom_source: str) -> bytes:  # fmt: skip
+def summary_pdf(
+    *, scope: Scope, head: dict[str, Any], key_id: str, findings: Findings, generator: str, sbom_source: str
+) -> bytes:
     regular, bold, unicode_font = _fonts()
     base = ParagraphStyle("body", fontName=regular, fontSize=9, leading=12, splitLongWords=1)
     styles = {
@@ -79,26 +80,37 @@ def summary_pdf(*, scope: Scope, head: dict[str, Any], key_id: str, findings: Fi
         grid = Table(
             [[para(label, "th"), para(value)] for label, value in rows], colWidths=[45 * mm, 125 * mm]
         )
-        grid.setStyle(TableStyle([
-            ("GRID", (0, 0), (-1, -1), 0.5, colors.HexColor("#cccccc")),
-            ("VALIGN", (0, 0), (-1, -1), "TOP"),
-        ]))  # fmt: skip
+        grid.setStyle(
+            TableStyle(
+                [
+                    ("GRID", (0, 0), (-1, -1), 0.5, colors.HexColor("#cccccc")),
+                    ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ]
+            )
+        )
         return grid
 
     workspace = scope.workspace
     organization = workspace.organization
     title = f"Evidence package: {organization.name} / {workspace.name}"
     story: list[Any] = [para(title, "title"), para("Scope", "h2")]
-    story.append(table([
-        ("Organisation", f"{organization.name} ({organization.slug})"),
-        ("Workspace", f"{workspace.name} ({workspace.slug}, id {workspace.pk})"),
-        ("Period (UTC)", f"{format_time(scope.start)} to {format_time(scope.end)} (end excluded)"),
-        ("Built", f"{format_time(scope.built_at)} by {generator}"),
-        ("Signed tree head", f"#{head['number']}: {head['tree_size']} events, root {head['root_hash']}, "
-                             f"issued {head['issued_at']}"),
-        ("Ledger key id", key_id),
-        ("SBOM", sbom_source),
-    ]))  # fmt: skip
+    story.append(
+        table(
+            [
+                ("Organisation", f"{organization.name} ({organization.slug})"),
+                ("Workspace", f"{workspace.name} ({workspace.slug}, id {workspace.pk})"),
+                ("Period (UTC)", f"{format_time(scope.start)} to {format_time(scope.end)} (end excluded)"),
+                ("Built", f"{format_time(scope.built_at)} by {generator}"),
+                (
+                    "Signed tree head",
+                    f"#{head['number']}: {head['tree_size']} events, root {head['root_hash']}, "
+                    f"issued {head['issued_at']}",
+                ),
+                ("Ledger key id", key_id),
+                ("SBOM", sbom_source),
+            ]
+        )
+    )
     story.append(para("What was reviewed", "h2"))
     story.append(table(sorted(findings.counts.items())) if findings.counts else para("Nothing."))
     story.append(para("Exceptions", "h2"))
@@ -121,9 +133,18 @@ def summary_pdf(*, scope: Scope, head: dict[str, Any], key_id: str, findings: Fi
     ]
     buffer = io.BytesIO()
     document = SimpleDocTemplate(
-        buffer, pagesize=A4, invariant=1, title=title, author="governance-portal", subject="Evidence summary",
-        creator=generator, producer="governance-portal", leftMargin=20 * mm, rightMargin=20 * mm,
-        topMargin=18 * mm, bottomMargin=18 * mm,
-    )  # fmt: skip
+        buffer,
+        pagesize=A4,
+        invariant=1,
+        title=title,
+        author="governance-portal",
+        subject="Evidence summary",
+        creator=generator,
+        producer="governance-portal",
+        leftMargin=20 * mm,
+        rightMargin=20 * mm,
+        topMargin=18 * mm,
+        bottomMargin=18 * mm,
+    )
     document.build(story)
     return buffer.getvalue()

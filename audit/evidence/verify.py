@@ -293,8 +293,12 @@ def _check_tree_head(
         for k in ("number", "tree_size", "root_hash", "issued_at", "key_id", "signature")
     ):
         report.fail(f"{TREE_HEAD}: differs from the tree head named in the manifest")
-    return {"size": head["tree_size"], "root": root, "number": head["number"],
-            "checker": InclusionChecker(head["tree_size"], root)}  # fmt: skip
+    return {
+        "size": head["tree_size"],
+        "root": root,
+        "number": head["number"],
+        "checker": InclusionChecker(head["tree_size"], root),
+    }
 
 
 def _lines(archive: zipfile.ZipFile, name: str):

@@ -72,8 +72,13 @@ class PolicyAdmin(ReadOnlyModelAdmin):
             raise PermissionDenied
         form = TryPolicyForm(request.GET or None, actor=request.user)
         outcome = form.outcome() if form.is_bound and form.is_valid() else None
-        context = {**self.admin_site.each_context(request), "title": "Try the policies", "form": form,
-                   "outcome": outcome, "opts": self.model._meta}  # fmt: skip
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Try the policies",
+            "form": form,
+            "outcome": outcome,
+            "opts": self.model._meta,
+        }
         return TemplateResponse(request, "admin/access/policy/try.html", context)
 
 
@@ -82,22 +87,31 @@ class TryPolicyForm(forms.Form):
 
     subject = forms.ModelChoiceField(queryset=None, help_text="The person acting.")
     action = forms.ChoiceField(choices=[(code, code) for code in ACTIONS])
-    kind = forms.ChoiceField(label="Resource", choices=[("Workflow", "Workflow"), ("Integration", "Integration"),
-                                                         ("Workspace", "Workspace")])  # fmt: skip
+    kind = forms.ChoiceField(
+        label="Resource",
+        choices=[("Workflow", "Workflow"), ("Integration", "Integration"), ("Workspace", "Workspace")],
+    )
     workspace = forms.ModelChoiceField(queryset=None)
     data_region = forms.ChoiceField(choices=DataRegion.choices, required=False, help_text="Workflows")
-    environment = forms.ChoiceField(choices=[(v, v) for v in ("production", "staging", "development")],
-                                    required=False, help_text="Workflows")  # fmt: skip
+    environment = forms.ChoiceField(
+        choices=[(v, v) for v in ("production", "staging", "development")],
+        required=False,
+        help_text="Workflows",
+    )
     handles_pii = forms.BooleanField(required=False, label="Handles personal data", help_text="Workflows")
-    sensitivity = forms.ChoiceField(choices=[(v, v) for v in ("none", "financial", "hr")], required=False,
-                                    help_text="Integrations")  # fmt: skip
+    sensitivity = forms.ChoiceField(
+        choices=[(v, v) for v in ("none", "financial", "hr")], required=False, help_text="Integrations"
+    )
     when = forms.DateTimeField(
         required=False, help_text="Empty: now. Interpreted in UTC, e.g. 2026-06-16 17:40"
     )
     privacy_approved = forms.BooleanField(required=False)
     manager_approved = forms.BooleanField(required=False)
-    draft = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 8, "cols": 100}),
-                            help_text="Optional: policy text to try as if it were in force.")  # fmt: skip
+    draft = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 8, "cols": 100}),
+        help_text="Optional: policy text to try as if it were in force.",
+    )
 
     def __init__(self, *args, actor, **kwargs):
         super().__init__(*args, **kwargs)
@@ -122,8 +136,11 @@ class TryPolicyForm(forms.Form):
         data = self.cleaned_data
         kind = data["kind"]
         if kind == "Workflow":
-            attributes = {"data_region": data["data_region"] or "EU", "environment": data["environment"] or
-                          "production", "handles_pii": data["handles_pii"]}  # fmt: skip
+            attributes = {
+                "data_region": data["data_region"] or "EU",
+                "environment": data["environment"] or "production",
+                "handles_pii": data["handles_pii"],
+            }
         elif kind == "Integration":
             attributes = {"sensitivity": data["sensitivity"] or "none"}
         else:
@@ -153,8 +170,11 @@ class PolicyChangeForm(forms.ModelForm):
     class Meta:
         model = PolicyChange
         fields = ["policy", "name", "description", "text", "enabled", "disabled_workspaces", "reason"]
-        widgets = {"text": forms.Textarea(attrs={"rows": 14, "cols": 100, "class": "vLargeTextField",
-                                                 "spellcheck": "false"})}  # fmt: skip
+        widgets = {
+            "text": forms.Textarea(
+                attrs={"rows": 14, "cols": 100, "class": "vLargeTextField", "spellcheck": "false"}
+            )
+        }
 
     def __init__(self, *args, actor=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -213,8 +233,21 @@ class PolicyChangeAdmin(ActorFormMixin, GovernedModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return []
-        return ["policy", "name", "description", "text", "enabled", "disabled_workspaces", "reason", "status",
-                "proposed_by", "proposed_at", "decided_by", "decided_at", "decision_comment"]  # fmt: skip
+        return [
+            "policy",
+            "name",
+            "description",
+            "text",
+            "enabled",
+            "disabled_workspaces",
+            "reason",
+            "status",
+            "proposed_by",
+            "proposed_at",
+            "decided_by",
+            "decided_at",
+            "decision_comment",
+        ]
 
     def get_fields(self, request, obj=None):
         return self.get_readonly_fields(request, obj) if obj is not None else super().get_fields(request, obj)
@@ -226,21 +259,29 @@ class PolicyChangeAdmin(ActorFormMixin, GovernedModelAdmin):
         data = form.cleaned_data
         policy = data.get("policy")
         return services.policy_change_propose(
-            actor=request.user, organization=request.user.organization, policy=policy,
-            name=policy.name if policy else data["name"], text=data["text"], reason=data["reason"],
-            enabled=data["enabled"], disabled_workspaces=list(data["disabled_workspaces"]),
+            actor=request.user,
+            organization=request.user.organization,
+            policy=policy,
+            name=policy.name if policy else data["name"],
+            text=data["text"],
+            reason=data["reason"],
+            enabled=data["enabled"],
+            disabled_workspaces=list(data["disabled_workspaces"]),
             description=data["description"],
-        )  # fmt: skip
+        )
 
     def save_related(self, request, form, formsets, change):
         pass  # the service set the workspaces
 
     def get_urls(self):
         return [
-            path("<int:change_id>/decide/", self.admin_site.admin_view(self.decide_view),
-                 name="access_policychange_decide"),
+            path(
+                "<int:change_id>/decide/",
+                self.admin_site.admin_view(self.decide_view),
+                name="access_policychange_decide",
+            ),
             *super().get_urls(),
-        ]  # fmt: skip
+        ]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         change = self.get_object(request, object_id)
@@ -290,8 +331,9 @@ class PolicyChangeAdmin(ActorFormMixin, GovernedModelAdmin):
 
 
 class DecisionForm(forms.Form):
-    decision = forms.ChoiceField(choices=[("approve", "Approve and put in force"), ("reject", "Reject")],
-                                 widget=forms.RadioSelect)  # fmt: skip
+    decision = forms.ChoiceField(
+        choices=[("approve", "Approve and put in force"), ("reject", "Reject")], widget=forms.RadioSelect
+    )
     comment = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), help_text="Required: why.")
 
 
@@ -344,8 +386,14 @@ class OnCallOverrideAdmin(ActorFormMixin, GovernedModelAdmin):
         )
 
     def get_urls(self):
-        return [path("<int:override_id>/end/", self.admin_site.admin_view(self.end_view),
-                     name="access_oncalloverride_end"), *super().get_urls()]  # fmt: skip
+        return [
+            path(
+                "<int:override_id>/end/",
+                self.admin_site.admin_view(self.end_view),
+                name="access_oncalloverride_end",
+            ),
+            *super().get_urls(),
+        ]
 
     def end_view(self, request, override_id: int):
         override = get_object_or_404(self.get_queryset(request), pk=override_id)

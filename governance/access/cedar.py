@@ -59,29 +59,38 @@ def schema() -> dict:
     return {
         NAMESPACE: {
             "entityTypes": {
-                "User": _entity({
-                    "region": _optional(_STRING),
-                    "department": _optional(_STRING),
-                    "has_manager": _BOOL,
-                    "training_current": _BOOL,
-                    "oncall_active": _BOOL,
-                }),
+                "User": _entity(
+                    {
+                        "region": _optional(_STRING),
+                        "department": _optional(_STRING),
+                        "has_manager": _BOOL,
+                        "training_current": _BOOL,
+                        "oncall_active": _BOOL,
+                    }
+                ),
                 "Workspace": _entity({"data_region": _STRING, "time_zone": _STRING}),
-                "Workflow": _entity({
-                    "workspace": workspace_ref,
-                    "data_region": _STRING,
-                    "handles_pii": _BOOL,
-                    "environment": _STRING,
-                }),
+                "Workflow": _entity(
+                    {
+                        "workspace": workspace_ref,
+                        "data_region": _STRING,
+                        "handles_pii": _BOOL,
+                        "environment": _STRING,
+                    }
+                ),
                 "Integration": _entity({"workspace": workspace_ref, "sensitivity": _STRING}),
             },
             "actions": {
-                code: {"appliesTo": {"principalTypes": ["User"], "resourceTypes": list(RESOURCE_TYPES),
-                                     "context": CONTEXT}}
+                code: {
+                    "appliesTo": {
+                        "principalTypes": ["User"],
+                        "resourceTypes": list(RESOURCE_TYPES),
+                        "context": CONTEXT,
+                    }
+                }
                 for code in ACTIONS
             },
         }
-    }  # fmt: skip
+    }
 
 
 # --- Validation --------------------------------------------------------------------------------
@@ -305,8 +314,10 @@ def evaluate_batch(
     message_values: list[dict],
 ) -> list[PolicyOutcome]:
     """``evaluate`` for many resources sharing the principal and context, in one call to Cedar."""
-    requests = [{"principal": principal, "action": uid("Action", action), "resource": resource, "context": context}
-                for resource in resources]  # fmt: skip
+    requests = [
+        {"principal": principal, "action": uid("Action", action), "resource": resource, "context": context}
+        for resource in resources
+    ]
     results = cedarpy.is_authorized_batch(requests, compiled.policy_set, entities)
     return [
         _outcome(compiled, result, {**context, **values})

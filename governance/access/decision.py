@@ -226,8 +226,11 @@ def _decide(
     if in_workspace and action_code in grants.ws_actions.get(workspace_id, ()):
         reasons.append(f"your role {grants.ws_roles[workspace_id]} in this workspace grants it")
     if action.scope is Scope.ANY_WORKSPACE and not reasons:
-        held = [ws for ws, actions in grants.ws_actions.items() if action_code in actions
-                and grants.ws_orgs.get(ws) == organization_id]  # fmt: skip
+        held = [
+            ws
+            for ws, actions in grants.ws_actions.items()
+            if action_code in actions and grants.ws_orgs.get(ws) == organization_id
+        ]
         if held:
             reasons.append(f"your role {grants.ws_roles[held[0]]} in workspace {held[0]} grants it")
     if not reasons:
@@ -263,8 +266,11 @@ def decide_many(actor, action: str, objects: list, context: dict | None = None) 
     if getattr(actor, "is_service_account", False):
         return [decide(actor, action, obj) for obj in objects]
     decisions = [_decide(actor, action, obj, context, fresh=False, policies=False) for obj in objects]
-    allowed = [(index, obj) for index, (obj, decision) in enumerate(zip(objects, decisions, strict=True))
-               if decision.allowed]  # fmt: skip
+    allowed = [
+        (index, obj)
+        for index, (obj, decision) in enumerate(zip(objects, decisions, strict=True))
+        if decision.allowed
+    ]
     if allowed:
         resource = resource_for(allowed[0][1])
         organization_id = resource.organization_id_of(allowed[0][1])

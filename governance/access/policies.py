@@ -69,10 +69,14 @@ def oncall_active(user, workspace_id: int, at: datetime) -> bool:
             starts_at__lte=at,
             ends_at__gt=at,
         ).exists()
-    windows = _memo(("oncall", user.pk, cutoff.date()), lambda: list(
-        OnCallOverride.objects.filter(user_id=user.pk, ended_at__isnull=True, ends_at__gt=cutoff)
-        .values_list("workspace_id", "starts_at", "ends_at")
-    ))  # fmt: skip
+    windows = _memo(
+        ("oncall", user.pk, cutoff.date()),
+        lambda: list(
+            OnCallOverride.objects.filter(
+                user_id=user.pk, ended_at__isnull=True, ends_at__gt=cutoff
+            ).values_list("workspace_id", "starts_at", "ends_at")
+        ),
+    )
     return any(ws == workspace_id and start <= at < end for ws, start, end in windows)
 
 
@@ -114,9 +118,12 @@ def policy_outcome(
 def _request_context(workspace, extra: dict[str, Any]) -> tuple[datetime, dict[str, Any]]:
     at = extra.get("at") or timezone.now()
     context: dict[str, Any] = cedar.business_context(
-        time_zone=workspace.time_zone, start=workspace.business_hours_start, end=workspace.business_hours_end,
-        days=workspace.business_days, at=at,
-    )  # fmt: skip
+        time_zone=workspace.time_zone,
+        start=workspace.business_hours_start,
+        end=workspace.business_hours_end,
+        days=workspace.business_days,
+        at=at,
+    )
     request = current_context()
     if request is not None and request.ip:
         context["source_ip"] = request.ip
@@ -194,9 +201,15 @@ def policy_outcomes(
                 entities.append(entity)
             resources.append(entity["uid"])
             values.append(principal_values | resource_values)
-        batch = cedar.evaluate_batch(policies_in_force(organization_id, workspace.pk), principal=principal["uid"],
-                                     action=action, resources=resources, entities=entities, context=context,
-                                     message_values=values)  # fmt: skip
+        batch = cedar.evaluate_batch(
+            policies_in_force(organization_id, workspace.pk),
+            principal=principal["uid"],
+            action=action,
+            resources=resources,
+            entities=entities,
+            context=context,
+            message_values=values,
+        )
         outcomes.update({pk: outcome for (pk, _, _), outcome in zip(members, batch, strict=True)})
     return outcomes
 
@@ -213,10 +226,14 @@ def try_policies(
 ) -> cedar.PolicyOutcome:
     """The "try it" form: the policies in force in ``workspace`` (plus a draft, if given) for a
     hypothetical resource. Roles are not consulted: this shows what the policies alone say."""
-    in_force = Policy.objects.filter(Q(organization__isnull=True) | Q(organization_id=workspace.organization_id),
-                                     enabled=True).exclude(disabled_workspaces=workspace.pk)  # fmt: skip
-    texts = [(name, text) for name, text in in_force.order_by("name", "id").values_list("name", "text")
-             if draft is None or name != draft[0]]  # fmt: skip
+    in_force = Policy.objects.filter(
+        Q(organization__isnull=True) | Q(organization_id=workspace.organization_id), enabled=True
+    ).exclude(disabled_workspaces=workspace.pk)
+    texts = [
+        (name, text)
+        for name, text in in_force.order_by("name", "id").values_list("name", "text")
+        if draft is None or name != draft[0]
+    ]
     if draft is not None:
         texts.append(draft)
     return evaluate_request(
@@ -234,9 +251,14 @@ def try_policies(
 def region_list_filter(actor, *, region_field: str = "data_region", workspace_field: str = "workspace"):
     """The shipped region-data-residency rule as SQL, for lists: rows of the actor's region, or of
     workspaces where the rule is switched off. Single objects are still decided by Cedar."""
-    rule = _memo(("region-rule",), lambda: Policy.objects.filter(
-        organization__isnull=True, name="region-data-residency", enabled=True
-    ).prefetch_related("disabled_workspaces").first())  # fmt: skip
+    rule = _memo(
+        ("region-rule",),
+        lambda: (
+            Policy.objects.filter(organization__isnull=True, name="region-data-residency", enabled=True)
+            .prefetch_related("disabled_workspaces")
+            .first()
+        ),
+    )
     if rule is None:
         return Q()
     switched_off = Q(**{f"{workspace_field}__in": [w.pk for w in rule.disabled_workspaces.all()]})

@@ -130,17 +130,34 @@ def policy_change_propose(
                 {"disabled_workspaces": "Only workspaces of your organisation can be listed."}
             )
         change = PolicyChange.objects.create(
-            policy=policy, organization=organization, name=policy.name if policy else name, description=description,
-            text=text, enabled=enabled, reason=reason, proposed_by=actor,
-        )  # fmt: skip
+            policy=policy,
+            organization=organization,
+            name=policy.name if policy else name,
+            description=description,
+            text=text,
+            enabled=enabled,
+            reason=reason,
+            proposed_by=actor,
+        )
         change.disabled_workspaces.set(disabled_workspaces)
         before = policy.text if policy else ""
         audit_event_record(
-            action="policy.change_proposed", actor=actor, target=change, organization_id=organization.pk,
-            data={"policy": change.name, "reason": reason, "text_diff": _text_diff(before, text),
-                  "after": _policy_state(text=text, enabled=enabled, disabled_workspaces=disabled_workspaces,
-                                         description=description)},
-        )  # fmt: skip
+            action="policy.change_proposed",
+            actor=actor,
+            target=change,
+            organization_id=organization.pk,
+            data={
+                "policy": change.name,
+                "reason": reason,
+                "text_diff": _text_diff(before, text),
+                "after": _policy_state(
+                    text=text,
+                    enabled=enabled,
+                    disabled_workspaces=disabled_workspaces,
+                    description=description,
+                ),
+            },
+        )
     transaction.on_commit(lambda: _notify_officers(change.pk))
     return change
 
@@ -207,11 +224,19 @@ def policy_change_approve(*, actor, change: PolicyChange, comment: str) -> Polic
             organization_id=change.organization_id,
         )
         audit_event_record(
-            action="policy.change_approved", actor=actor, target=policy, organization_id=change.organization_id,
-            data={"policy": policy.name, "version": policy.version, "proposed_by": change.proposed_by.email,
-                  "comment": comment, "text_diff": _text_diff(before.get("text", ""), policy.text),
-                  "diff": diff_fields(before, after)},
-        )  # fmt: skip
+            action="policy.change_approved",
+            actor=actor,
+            target=policy,
+            organization_id=change.organization_id,
+            data={
+                "policy": policy.name,
+                "version": policy.version,
+                "proposed_by": change.proposed_by.email,
+                "comment": comment,
+                "text_diff": _text_diff(before.get("text", ""), policy.text),
+                "diff": diff_fields(before, after),
+            },
+        )
     return policy
 
 

@@ -20,8 +20,11 @@ from governance.tenancy.models import Workspace
 
 class OverrideRequestForm(forms.Form):
     workspace = forms.ModelChoiceField(queryset=Workspace.objects.none())
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), min_length=10,
-                             help_text="The incident or task, e.g. 'INC-4711: payroll export stuck'.")  # fmt: skip
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        min_length=10,
+        help_text="The incident or task, e.g. 'INC-4711: payroll export stuck'.",
+    )
     hours = forms.IntegerField(min_value=1, max_value=12, initial=2, help_text="1 to 12 hours.")
 
     def __init__(self, *args, actor, **kwargs):
@@ -37,15 +40,20 @@ def oncall(request):
     if request.method == "POST" and form.is_valid():
         try:
             override = services.oncall_override_activate(
-                actor=request.user, workspace=form.cleaned_data["workspace"], reason=form.cleaned_data["reason"],
+                actor=request.user,
+                workspace=form.cleaned_data["workspace"],
+                reason=form.cleaned_data["reason"],
                 duration=timedelta(hours=form.cleaned_data["hours"]),
-            )  # fmt: skip
+            )
         except ValidationError as error:
             for field, errors in error.message_dict.items():
                 form.add_error(field if field in form.fields else None, errors)
         else:
-            messages.success(request, f"On-call override active until {override.ends_at:%H:%M} UTC. "
-                                      "The compliance officers were notified.")  # fmt: skip
+            messages.success(
+                request,
+                f"On-call override active until {override.ends_at:%H:%M} UTC. "
+                "The compliance officers were notified.",
+            )
             return redirect("oncall")
     overrides = OnCallOverride.objects.filter(user=request.user).select_related("workspace")[:20]
     now = timezone.now()

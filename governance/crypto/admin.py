@@ -68,32 +68,43 @@ class KeyEncryptionKeyAdmin(ReadOnlyModelAdmin):
                     f"{kek.workspace.slug} now uses its own key (v{kek.version}, {kek.get_origin_display().lower()}).",
                 )
                 return HttpResponseRedirect(reverse("admin:crypto_keyencryptionkey_changelist"))
-        context = {**self.admin_site.each_context(request), "title": "Bring your own key", "form": form,
-                   "opts": self.model._meta}  # fmt: skip
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Bring your own key",
+            "form": form,
+            "opts": self.model._meta,
+        }
         return TemplateResponse(request, "admin/crypto/byok.html", context)
 
 
 class ByokForm(forms.Form):
     workspace = forms.ModelChoiceField(queryset=Workspace.objects.none())
     provider = forms.ChoiceField(choices=Provider.choices)
-    key_label = forms.CharField(required=False, max_length=128,
-                                help_text="An existing AES-256 key on the HSM, by label (leave empty to import).")  # fmt: skip
+    key_label = forms.CharField(
+        required=False,
+        max_length=128,
+        help_text="An existing AES-256 key on the HSM, by label (leave empty to import).",
+    )
     token_label = forms.CharField(
         required=False, max_length=64, help_text="The HSM token, when not the default."
     )
     material_b64 = forms.CharField(
-        required=False, label="Key material (base64)", strip=True,
+        required=False,
+        label="Key material (base64)",
+        strip=True,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
         help_text="32 random bytes in base64, to import. It goes into the key provider, never into the database.",
-    )  # fmt: skip
+    )
 
     def __init__(self, *args, workspaces, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["workspace"].queryset = workspaces
 
     def service_arguments(self) -> dict:
-        return {name: self.cleaned_data[name] for name in ("workspace", "provider", "key_label", "token_label",
-                                                          "material_b64")}  # fmt: skip
+        return {
+            name: self.cleaned_data[name]
+            for name in ("workspace", "provider", "key_label", "token_label", "material_b64")
+        }
 
 
 def _add_errors(form: forms.Form, error: ValidationError) -> None:
@@ -151,8 +162,9 @@ class DataKeyAdmin(ReadOnlyModelAdmin):
             raise PermissionDenied
         if request.method == "POST":
             try:
-                job = services.data_key_rotate(actor=request.user, workspace=data_key.workspace,
-                                               purpose=data_key.purpose)  # fmt: skip
+                job = services.data_key_rotate(
+                    actor=request.user, workspace=data_key.workspace, purpose=data_key.purpose
+                )
             except ValidationError as error:
                 for text in error.messages:
                     messages.error(request, text)
@@ -161,8 +173,13 @@ class DataKeyAdmin(ReadOnlyModelAdmin):
                 request, "Rotation started: new values use the new key now; the job moves the rest."
             )
             return HttpResponseRedirect(reverse("admin:crypto_rotationjob_change", args=[job.pk]))
-        context = {**self.admin_site.each_context(request), "title": f"Rotate {data_key}", "data_key": data_key,
-                   "values": services.values_under(data_key), "opts": self.model._meta}  # fmt: skip
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Rotate {data_key}",
+            "data_key": data_key,
+            "values": services.values_under(data_key),
+            "opts": self.model._meta,
+        }
         return TemplateResponse(request, "admin/crypto/rotate.html", context)
 
 
@@ -170,11 +187,27 @@ class DataKeyAdmin(ReadOnlyModelAdmin):
 class RotationJobAdmin(ReadOnlyModelAdmin):
     list_display = ("__str__", "status", "progress", "failed", "started_at", "finished_at")
     list_filter = ("status",)
-    readonly_fields = ("from_key", "to_key", "status", "progress", "total", "done", "failed", "message",
-                       "started_by", "started_at", "finished_at")  # fmt: skip
+    readonly_fields = (
+        "from_key",
+        "to_key",
+        "status",
+        "progress",
+        "total",
+        "done",
+        "failed",
+        "message",
+        "started_by",
+        "started_at",
+        "finished_at",
+    )
     fields = readonly_fields
 
     @admin.display(description="progress")
     def progress(self, job) -> str:
-        return format_html('<progress max="100" value="{}"></progress> {}% ({} of {})', job.percent, job.percent,
-                           job.done, job.total)  # fmt: skip
+        return format_html(
+            '<progress max="100" value="{}"></progress> {}% ({} of {})',
+            job.percent,
+            job.percent,
+            job.done,
+            job.total,
+        )

@@ -13,7 +13,19 @@ class CryptoConfig(AppConfig):
 
         # Platform keys belong to no workspace: the admin shows them to platform administrators.
         for model in (KeyEncryptionKey, DataKey):
-            register(Resource(model, organization_field="workspace__organization", workspace_field="workspace",
-                              actions={"view": "key.view", "change": "key.manage"}))  # fmt: skip
-        register(Resource(RotationJob, organization_field="from_key__workspace__organization",
-                          workspace_field="from_key__workspace", actions={"view": "key.view"}))  # fmt: skip
+            register(
+                Resource(
+                    model,
+                    organization_field="workspace__organization",
+                    workspace_field="workspace",
+                    actions={"view": "key.view", "change": "key.manage"},
+                )
+            )
+        register(
+            Resource(
+                RotationJob,
+                organization_field="from_key__workspace__organization",
+                workspace_field="from_key__workspace",
+                actions={"view": "key.view"},
+            )
+        )

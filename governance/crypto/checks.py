@@ -20,8 +20,11 @@ from governance.crypto.providers import LocalFileProvider, provider_named
 def key_provider_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     name = settings.CRYPTO_KEY_PROVIDER
     if name not in ("local", "pkcs11"):
-        return [checks.Error(f"CRYPTO_KEY_PROVIDER={name!r} is unknown.", hint="Use 'local' or 'pkcs11'.",
-                             id="crypto.E001")]  # fmt: skip
+        return [
+            checks.Error(
+                f"CRYPTO_KEY_PROVIDER={name!r} is unknown.", hint="Use 'local' or 'pkcs11'.", id="crypto.E001"
+            )
+        ]
     try:
         provider = provider_named(name)
         if isinstance(provider, LocalFileProvider):

@@ -154,11 +154,17 @@ def _report_decrypt_failure(instance, field: EncryptedTextField, error: Exceptio
 
     with transaction.atomic():
         audit_event_record(
-            action="crypto.decrypt_failed", actor=None, workspace_id=field.workspace_id_of(instance),
+            action="crypto.decrypt_failed",
+            actor=None,
+            workspace_id=field.workspace_id_of(instance),
             outcome=Outcome.FAILED,
-            data={"table": instance._meta.db_table, "column": field.column, "row": str(instance.pk),
-                  "reason": str(error)},
-        )  # fmt: skip
+            data={
+                "table": instance._meta.db_table,
+                "column": field.column,
+                "row": str(instance.pk),
+                "reason": str(error),
+            },
+        )
 
 
 def encrypted_fields() -> list[tuple[type[models.Model], EncryptedTextField]]:

@@ -185,9 +185,12 @@ def kek_create(*, workspace_id: int | None, provider: str, token_label: str = ""
             version=version,
         )
         audit_event_record(
-            action="key.created", actor=None, target=kek, workspace_id=workspace_id,
+            action="key.created",
+            actor=None,
+            target=kek,
+            workspace_id=workspace_id,
             data={"provider": provider, "version": version, "key_ref": key_ref},
-        )  # fmt: skip
+        )
     return kek
 
 
@@ -199,9 +202,12 @@ def _create_data_key(workspace_id: int | None, purpose: str, subject: str) -> Da
         with transaction.atomic():
             data_key = data_key_new(workspace_id=workspace_id, purpose=purpose, subject=subject, version=1)
             audit_event_record(
-                action="data_key.created", actor=None, target=data_key, workspace_id=workspace_id,
+                action="data_key.created",
+                actor=None,
+                target=data_key,
+                workspace_id=workspace_id,
                 data={"purpose": purpose, "version": 1, "kek_version": data_key.kek.version},
-            )  # fmt: skip
+            )
     except IntegrityError:
         existing = (
             DataKey.objects.select_related("kek")

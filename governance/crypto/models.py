@@ -53,12 +53,15 @@ class KeyEncryptionKey(models.Model):
         verbose_name = "key-encryption key"
         constraints = [
             models.UniqueConstraint(
-                fields=["workspace"], condition=Q(status="active"), name="crypto_one_active_kek_per_workspace",
+                fields=["workspace"],
+                condition=Q(status="active"),
+                name="crypto_one_active_kek_per_workspace",
                 nulls_distinct=False,
             ),
-            models.UniqueConstraint(fields=["workspace", "version"], name="crypto_kek_version_unique",
-                                    nulls_distinct=False),
-        ]  # fmt: skip
+            models.UniqueConstraint(
+                fields=["workspace", "version"], name="crypto_kek_version_unique", nulls_distinct=False
+            ),
+        ]
 
     def __str__(self) -> str:
         owner = self.workspace.slug if self.workspace_id else "platform"
@@ -97,12 +100,17 @@ class DataKey(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["workspace", "purpose", "subject"], condition=Q(status="active"),
-                name="crypto_one_active_data_key", nulls_distinct=False,
+                fields=["workspace", "purpose", "subject"],
+                condition=Q(status="active"),
+                name="crypto_one_active_data_key",
+                nulls_distinct=False,
             ),
-            models.UniqueConstraint(fields=["workspace", "purpose", "subject", "version"],
-                                    name="crypto_data_key_version_unique", nulls_distinct=False),
-        ]  # fmt: skip
+            models.UniqueConstraint(
+                fields=["workspace", "purpose", "subject", "version"],
+                name="crypto_data_key_version_unique",
+                nulls_distinct=False,
+            ),
+        ]
 
     def __str__(self) -> str:
         owner = self.workspace.slug if self.workspace_id else "platform"

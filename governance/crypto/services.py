@@ -71,11 +71,18 @@ def kek_rotate(*, actor, workspace=None, provider: str | None = None) -> KeyEncr
         )
         rewrapped = rewrap_data_keys(DataKey.objects.filter(kek=old), new) if old else 0
         audit_event_record(
-            action="key.rotated", actor=actor, target=new, workspace_id=workspace_id,
+            action="key.rotated",
+            actor=actor,
+            target=new,
+            workspace_id=workspace_id,
             organization_id=workspace.organization_id if workspace else None,
-            data={"provider": chosen, "from_version": old.version if old else None, "to_version": new.version,
-                  "data_keys_rewrapped": rewrapped},
-        )  # fmt: skip
+            data={
+                "provider": chosen,
+                "from_version": old.version if old else None,
+                "to_version": new.version,
+                "data_keys_rewrapped": rewrapped,
+            },
+        )
         transaction.on_commit(keyring.forget_keys)
     return new
 
@@ -117,17 +124,31 @@ def workspace_key_configure(
         if old is not None:
             _retire(old)
         new = KeyEncryptionKey.objects.create(
-            workspace=workspace, provider=provider, token_label=token_label, key_ref=key_ref, origin=origin,
-            check_value=check_value, version=version,
-        )  # fmt: skip
+            workspace=workspace,
+            provider=provider,
+            token_label=token_label,
+            key_ref=key_ref,
+            origin=origin,
+            check_value=check_value,
+            version=version,
+        )
         previous = DataKey.objects.filter(workspace=workspace).exclude(status=DataKeyStatus.DESTROYED)
         rewrapped = rewrap_data_keys(previous, new)
         audit_event_record(
-            action="key.byok_configured", actor=actor, target=new, workspace_id=workspace.pk,
+            action="key.byok_configured",
+            actor=actor,
+            target=new,
+            workspace_id=workspace.pk,
             organization_id=workspace.organization_id,
-            data={"provider": provider, "origin": origin, "version": version, "key_ref": key_ref,
-                  "check_value": check_value, "data_keys_rewrapped": rewrapped},
-        )  # fmt: skip
+            data={
+                "provider": provider,
+                "origin": origin,
+                "version": version,
+                "key_ref": key_ref,
+                "check_value": check_value,
+                "data_keys_rewrapped": rewrapped,
+            },
+        )
         transaction.on_commit(keyring.forget_keys)
     return new
 
@@ -230,10 +251,18 @@ def data_key_rotate(*, actor, workspace, purpose: str) -> RotationJob:
             from_key=current, to_key=new, started_by=actor, total=values_under(current)
         )
         audit_event_record(
-            action="data_key.rotation_started", actor=actor, target=job, workspace_id=workspace.pk,
+            action="data_key.rotation_started",
+            actor=actor,
+            target=job,
+            workspace_id=workspace.pk,
             organization_id=workspace.organization_id,
-            data={"purpose": purpose, "from_version": current.version, "to_version": new.version, "values": job.total},
-        )  # fmt: skip
+            data={
+                "purpose": purpose,
+                "from_version": current.version,
+                "to_version": new.version,
+                "values": job.total,
+            },
+        )
         transaction.on_commit(keyring.forget_keys)
         transaction.on_commit(lambda: rotation_job_run.delay(job.pk))
     return job
@@ -353,9 +382,12 @@ def _write_reencrypted(connection, table, column, pk_column, updates) -> int:
             cursor.execute(
                 f"UPDATE {table} AS t SET {column} = u.new FROM unnest(%s::{pk_type}[], %s::bytea[], %s::bytea[]) "  # noqa: S608
                 f"AS u(pk, new, old) WHERE t.{pk_column} = u.pk AND t.{column} = u.old",
-                [[str(pk) if pk_type == "uuid" else pk for pk, _, _ in updates],
-                 [new for _, new, _ in updates], [old for _, _, old in updates]],
-            )  # fmt: skip
+                [
+                    [str(pk) if pk_type == "uuid" else pk for pk, _, _ in updates],
+                    [new for _, new, _ in updates],
+                    [old for _, _, old in updates],
+                ],
+            )
             return cursor.rowcount
         moved = 0
         for pk, new, old in updates:
@@ -370,11 +402,19 @@ def _write_reencrypted(connection, table, column, pk_column, updates) -> int:
 def _record_failures(job: RotationJob, model, field, failures: list[str]) -> None:
     with audited_transaction():
         audit_event_record(
-            action="crypto.decrypt_failed", actor=None, target=job, workspace_id=job.from_key.workspace_id,
+            action="crypto.decrypt_failed",
+            actor=None,
+            target=job,
+            workspace_id=job.from_key.workspace_id,
             outcome=Outcome.FAILED,
-            data={"table": model._meta.db_table, "column": field.column, "rows": failures[:50],
-                  "count": len(failures), "during": "data key rotation"},
-        )  # fmt: skip
+            data={
+                "table": model._meta.db_table,
+                "column": field.column,
+                "rows": failures[:50],
+                "count": len(failures),
+                "during": "data key rotation",
+            },
+        )
 
 
 def _finish_if_settled(job: RotationJob) -> RotationJob:
@@ -411,11 +451,19 @@ def _finish_if_settled(job: RotationJob) -> RotationJob:
             job.from_key.save(update_fields=["status", "retired_at"])
         job.save(update_fields=["status", "finished_at", "message"])
         audit_event_record(
-            action="data_key.rotation_completed", actor=None, target=job, workspace_id=job.from_key.workspace_id,
+            action="data_key.rotation_completed",
+            actor=None,
+            target=job,
+            workspace_id=job.from_key.workspace_id,
             outcome=Outcome.FAILED if failed else Outcome.SUCCESS,
-            data={"purpose": job.from_key.purpose, "from_version": job.from_key.version,
-                  "to_version": job.to_key.version, "values": job.done, "failed": len(failed)},
-        )  # fmt: skip
+            data={
+                "purpose": job.from_key.purpose,
+                "from_version": job.from_key.version,
+                "to_version": job.to_key.version,
+                "values": job.done,
+                "failed": len(failed),
+            },
+        )
         transaction.on_commit(keyring.forget_keys)
     return job
 
@@ -436,10 +484,12 @@ def data_key_destroy(*, actor, workspace, subject: str) -> int:
             data_key.status, data_key.wrapped, data_key.destroyed_at = DataKeyStatus.DESTROYED, b"", now
             data_key.save(update_fields=["status", "wrapped", "destroyed_at"])
         audit_event_record(
-            action="data_key.destroyed", actor=actor, workspace_id=workspace.pk,
+            action="data_key.destroyed",
+            actor=actor,
+            workspace_id=workspace.pk,
             organization_id=workspace.organization_id,
             data={"subject_digest": _digest(subject), "keys": [k.pk for k in keys]},
-        )  # fmt: skip
+        )
         transaction.on_commit(keyring.forget_keys)
     return len(keys)
 

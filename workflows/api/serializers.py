@@ -25,8 +25,18 @@ class WorkflowOutput(serializers.ModelSerializer):
 
     class Meta:
         model = Workflow
-        fields = ["id", "workspace", "name", "slug", "environment", "data_region", "handles_pii", "status",
-                  "active_version", "created_at"]  # fmt: skip
+        fields = [
+            "id",
+            "workspace",
+            "name",
+            "slug",
+            "environment",
+            "data_region",
+            "handles_pii",
+            "status",
+            "active_version",
+            "created_at",
+        ]
         read_only_fields = fields
 
     def get_active_version(self, workflow) -> dict | None:
@@ -69,8 +79,20 @@ class ChangeOutput(serializers.ModelSerializer):
 
     class Meta:
         model = ChangeRequest
-        fields = ["id", "workflow", "version", "author", "summary", "state", "required_tiers", "approvals", "diff",
-                  "submitted_at", "decided_at", "created_at"]  # fmt: skip
+        fields = [
+            "id",
+            "workflow",
+            "version",
+            "author",
+            "summary",
+            "state",
+            "required_tiers",
+            "approvals",
+            "diff",
+            "submitted_at",
+            "decided_at",
+            "created_at",
+        ]
         read_only_fields = fields
 
     def get_version(self, change) -> dict:
@@ -121,8 +143,22 @@ class IntegrationRequestOutput(serializers.ModelSerializer):
 
     class Meta:
         model = IntegrationRequest
-        fields = ["id", "workspace", "name", "slug", "kind", "sensitivity", "reason", "status", "requested_by",
-                  "requested_at", "decided_by", "decided_at", "comment", "integration"]  # fmt: skip
+        fields = [
+            "id",
+            "workspace",
+            "name",
+            "slug",
+            "kind",
+            "sensitivity",
+            "reason",
+            "status",
+            "requested_by",
+            "requested_at",
+            "decided_by",
+            "decided_at",
+            "comment",
+            "integration",
+        ]
         read_only_fields = fields
 
 
@@ -181,8 +217,9 @@ class ServiceAccountOutput(serializers.Serializer):
 class ServiceAccountCreateInput(serializers.Serializer):
     integration = serializers.PrimaryKeyRelatedField(queryset=Integration.objects.none())
     name = serializers.CharField(max_length=120)
-    scopes = serializers.ListField(child=serializers.ChoiceField(choices=sorted(SERVICE_ACCOUNT_SCOPES)),
-                                   allow_empty=False)  # fmt: skip
+    scopes = serializers.ListField(
+        child=serializers.ChoiceField(choices=sorted(SERVICE_ACCOUNT_SCOPES)), allow_empty=False
+    )
     rotation_period_days = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ROTATION_DAYS)
 
     def __init__(self, *args, **kwargs):
@@ -235,21 +272,30 @@ class CredentialOutput(serializers.Serializer):
 
     def get_versions(self, obj) -> list[dict]:
         return [
-            {"number": v.number, "status": v.status, "fingerprint": v.fingerprint, "created_at": v.created_at,
-             "promoted_at": v.promoted_at, "grace_until": v.grace_until, "revoked_at": v.revoked_at,
-             "test_ok": v.test_ok}
+            {
+                "number": v.number,
+                "status": v.status,
+                "fingerprint": v.fingerprint,
+                "created_at": v.created_at,
+                "promoted_at": v.promoted_at,
+                "grace_until": v.grace_until,
+                "revoked_at": v.revoked_at,
+                "test_ok": v.test_ok,
+            }
             for v in self._versions(obj)
-        ]  # fmt: skip
+        ]
 
 
 class CredentialInput(serializers.Serializer):
     integration = serializers.IntegerField()
     name = serializers.CharField(max_length=120)
-    value = serializers.CharField(write_only=True, trim_whitespace=False, max_length=16 * 1024,
-                                  style={"input_type": "password"})  # fmt: skip
+    value = serializers.CharField(
+        write_only=True, trim_whitespace=False, max_length=16 * 1024, style={"input_type": "password"}
+    )
 
 
 class CredentialVersionInput(serializers.Serializer):
-    value = serializers.CharField(write_only=True, trim_whitespace=False, max_length=16 * 1024,
-                                  style={"input_type": "password"})  # fmt: skip
+    value = serializers.CharField(
+        write_only=True, trim_whitespace=False, max_length=16 * 1024, style={"input_type": "password"}
+    )
     promote = serializers.BooleanField(default=False)

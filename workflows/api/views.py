@@ -46,9 +46,13 @@ class WorkflowViewSet(viewsets.ReadOnlyModelViewSet):
         data.is_valid(raise_exception=True)
         base_id = data.validated_data["base_version"]
         base = WorkflowVersion.objects.filter(pk=base_id, workflow=workflow).first() if base_id else None
-        change = services.workflow_version_create(actor=request.user, workflow=workflow, base_version=base,
-                                                  definition=data.validated_data["definition"],
-                                                  summary=data.validated_data["summary"])  # fmt: skip
+        change = services.workflow_version_create(
+            actor=request.user,
+            workflow=workflow,
+            base_version=base,
+            definition=data.validated_data["definition"],
+            summary=data.validated_data["summary"],
+        )
         return Response(serializers.ChangeOutput(change).data, status=status.HTTP_201_CREATED)
 
 
@@ -64,8 +68,13 @@ class ChangeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     # review is decided per tier by the service (a manager needs no reviewing role).
     visibility_by_selector = True
     filter_backends: list = []
-    portal_actions = {"list": "dashboard.view", "retrieve": "dashboard.view", "submit": "workflow.edit",
-                      "withdraw": "workflow.edit", "decide": "dashboard.view"}  # fmt: skip
+    portal_actions = {
+        "list": "dashboard.view",
+        "retrieve": "dashboard.view",
+        "submit": "workflow.edit",
+        "withdraw": "workflow.edit",
+        "decide": "dashboard.view",
+    }
 
     def get_queryset(self):
         queryset = selectors.changes_visible_to(self.request.user).prefetch_related("approvals__reviewer")
@@ -111,8 +120,12 @@ class IntegrationRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin
     # Visibility is the selector's (a manager may hold no role in the workspace); requesting needs
     # integration.manage; deciding is the manager's, checked by the service.
     filter_backends: list = []
-    portal_actions = {"list": "dashboard.view", "retrieve": "dashboard.view", "create": "integration.manage",
-                      "decide": "dashboard.view"}  # fmt: skip
+    portal_actions = {
+        "list": "dashboard.view",
+        "retrieve": "dashboard.view",
+        "create": "integration.manage",
+        "decide": "dashboard.view",
+    }
 
     def get_queryset(self):
         return selectors.integration_requests_visible_to(self.request.user).order_by("id")
@@ -171,8 +184,12 @@ class CredentialViewSet(viewsets.ViewSet):
     (and promotes it when asked); the previous value stays valid for the grace period."""
 
     pagination_class = None
-    portal_actions = {"list": "credential.manage", "retrieve": "credential.manage",
-                      "create": "credential.manage", "versions": "credential.manage"}  # fmt: skip
+    portal_actions = {
+        "list": "credential.manage",
+        "retrieve": "credential.manage",
+        "create": "credential.manage",
+        "versions": "credential.manage",
+    }
     queryset = Credential.objects.none()  # for the schema; the store is read through the selector
 
     def _visible(self):
@@ -207,9 +224,11 @@ class CredentialViewSet(viewsets.ViewSet):
         if integration is None:
             raise DRFValidationError({"integration": ["No such integration."]})
         created = credentials.credential_create(
-            actor=request.user, integration=integration, name=data.validated_data["name"],
+            actor=request.user,
+            integration=integration,
+            name=data.validated_data["name"],
             value=data.validated_data["value"],
-        )  # fmt: skip
+        )
         return Response(serializers.CredentialOutput(created).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=serializers.CredentialVersionInput, responses={201: serializers.CredentialOutput})
@@ -218,8 +237,9 @@ class CredentialViewSet(viewsets.ViewSet):
         credential = self._get(pk)
         data = serializers.CredentialVersionInput(data=request.data)
         data.is_valid(raise_exception=True)
-        version = credentials.credential_stage(actor=request.user, credential=credential,
-                                               value=data.validated_data["value"])  # fmt: skip
+        version = credentials.credential_stage(
+            actor=request.user, credential=credential, value=data.validated_data["value"]
+        )
         if data.validated_data["promote"]:
             credentials.credential_promote(actor=request.user, version=version)
         return Response(serializers.CredentialOutput(credential).data, status=status.HTTP_201_CREATED)

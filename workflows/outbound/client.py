@@ -119,8 +119,12 @@ class OutboundClient:
     @classmethod
     def for_integration(cls, integration: Any, **options: Any) -> OutboundClient:
         """A client with the integration's organisation and pins."""
-        return cls(organization=integration.workspace.organization, integration=integration,
-                   spki_pins=integration.spki_pins or (), **options)  # fmt: skip
+        return cls(
+            organization=integration.workspace.organization,
+            integration=integration,
+            spki_pins=integration.spki_pins or (),
+            **options,
+        )
 
     def tls_context(self) -> ssl.SSLContext:
         """Certificate and host-name verification on, TLS 1.2 at least."""
@@ -182,8 +186,9 @@ class OutboundClient:
             )
             if origin is None:
                 raise self._refused(f"The endpoint was refused: {reason}", url_shown(url)) from None
-            raise self._refused(f"The redirect from {origin.shown} (hop {hop}) was refused: {reason}",
-                                url_shown(url)) from None  # fmt: skip
+            raise self._refused(
+                f"The redirect from {origin.shown} (hop {hop}) was refused: {reason}", url_shown(url)
+            ) from None
 
     def _exchange(self, endpoint, method, headers, body, deadline) -> tuple[int, str, tuple, bytes]:
         connection = _CheckedConnection(endpoint, client=self, timeout=_remaining(deadline, endpoint))
@@ -195,12 +200,16 @@ class OutboundClient:
         except OutboundError:
             raise
         except ssl.SSLCertVerificationError as error:
-            raise self._refused(f"The certificate of {endpoint.shown} was not accepted: "
-                                f"{error.verify_message}.", endpoint.shown) from None  # fmt: skip
+            raise self._refused(
+                f"The certificate of {endpoint.shown} was not accepted: {error.verify_message}.",
+                endpoint.shown,
+            ) from None
         except ssl.SSLError as error:
-            raise self._refused(f"The TLS handshake with {endpoint.shown} failed ({error.reason or 'TLS error'}); "
-                                "TLS 1.2 or newer with a trusted certificate is required.",
-                                endpoint.shown) from None  # fmt: skip
+            raise self._refused(
+                f"The TLS handshake with {endpoint.shown} failed ({error.reason or 'TLS error'}); "
+                "TLS 1.2 or newer with a trusted certificate is required.",
+                endpoint.shown,
+            ) from None
         except TimeoutError:
             raise OutboundError(f"{endpoint.shown} did not answer in time.") from None
         except http.client.HTTPException as error:
