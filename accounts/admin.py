@@ -18,8 +18,8 @@ from accounts.conditional import POLICY_FIELDS, cidr_list_clean, conditional_acc
 from accounts.lockout import account_failures, identifier_digest, locked_digests, user_sign_in_unlock
 from accounts.models import ConditionalAccessPolicy, User, UserSession
 from accounts.sessions import user_sessions_end_all
+from governance.access.admin_base import ActorFormMixin, GovernedModelAdmin
 from governance.access.decision import decide
-from governance.admin_site import ActorFormMixin, GovernedModelAdmin, site
 
 
 class UserForm(forms.ModelForm):
@@ -58,7 +58,7 @@ class UnlockForm(forms.Form):
     )
 
 
-@admin.register(User, site=site)
+@admin.register(User)
 class UserAdmin(GovernedModelAdmin):
     form = UserForm
     list_display = [
@@ -261,7 +261,7 @@ class ConditionalAccessPolicyForm(forms.ModelForm):
         pass  # one policy per organisation: the service says so plainly
 
 
-@admin.register(ConditionalAccessPolicy, site=site)
+@admin.register(ConditionalAccessPolicy)
 class ConditionalAccessPolicyAdmin(ActorFormMixin, GovernedModelAdmin):
     """Conditional access of the administrator's organisation (organization.manage); never deleted,
     switched off with *enabled* instead."""

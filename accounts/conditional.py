@@ -200,10 +200,10 @@ class Signals:
 
 
 def signals_of(request: HttpRequest) -> Signals:
-    from governance.middleware import _client_ip, client_country
+    from governance.core.middleware import client_country, client_ip
 
     return Signals(
-        address=_client_ip(request), country=client_country(request), device=device_claim_of(request)
+        address=client_ip(request), country=client_country(request), device=device_claim_of(request)
     )
 
 

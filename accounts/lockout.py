@@ -68,9 +68,9 @@ def attempt_identifier(request: HttpRequest | None, credentials: dict | None) ->
 
 def attempt_address(request: HttpRequest) -> str | None:
     """AXES_CLIENT_IP_CALLABLE: the same client address the rest of the portal records."""
-    from governance.middleware import _client_ip
+    from governance.core.middleware import client_ip
 
-    return _client_ip(request)
+    return client_ip(request)
 
 
 def lockout_response(request: HttpRequest, original_response=None, credentials=None) -> HttpResponse:

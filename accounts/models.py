@@ -14,8 +14,8 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django_otp.models import Device, ThrottlingMixin, TimestampMixin
 
+from governance.core.regions import DataRegion
 from governance.crypto.fields import EncryptedTextField
-from governance.regions import DataRegion
 
 
 class UserManager(BaseUserManager):
@@ -144,7 +144,7 @@ class UserSession(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sessions")
     session_ref = models.CharField(max_length=64, unique=True)
     ip = models.GenericIPAddressField(null=True, blank=True)
-    # From a trusted proxy's header only (governance.middleware.client_country); empty when unknown.
+    # From a trusted proxy's header only (governance.core.middleware.client_country); empty when unknown.
     country = models.CharField(max_length=2, blank=True)
     user_agent = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(default=timezone.now)

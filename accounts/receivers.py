@@ -33,13 +33,13 @@ def start_session(sender, request, user, **kwargs) -> None:
         return
     from accounts.conditional import STEP_UP_SESSION_KEY, Outcomes, conditional_access_evaluate
     from accounts.lockout import account_failures_clear
-    from governance.middleware import _client_ip, client_country
+    from governance.core.middleware import client_country, client_ip
 
     decision = conditional_access_evaluate(user=user, request=request, trigger="sign_in")
     if decision is not None and decision.outcome == Outcomes.DENY:
         request.session[ACCESS_DENIED] = True
         return
-    ip = _client_ip(request)
+    ip = client_ip(request)
     session_start(
         user=user,
         session_key=key,

@@ -1,7 +1,7 @@
 """Users, SCIM tokens and groups, and conditional-access policies as governed resources of the decision point."""
 
-from governance.access import resources as access_resources
-from governance.access.resources import Resource
+from governance.core import resources as access_resources
+from governance.core.resources import Resource
 
 
 def register() -> None:

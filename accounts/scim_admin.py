@@ -19,7 +19,7 @@ from accounts.scim.tokens import (
     scim_token_create,
     scim_token_revoke,
 )
-from governance.admin_site import GovernedModelAdmin, ReadOnlyModelAdmin, site
+from governance.access.admin_base import GovernedModelAdmin, ReadOnlyModelAdmin
 
 
 class ScimTokenForm(forms.ModelForm):
@@ -45,7 +45,7 @@ class ScimTokenRevokeForm(forms.Form):
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), help_text="Required: why.")
 
 
-@admin.register(ScimToken, site=site)
+@admin.register(ScimToken)
 class ScimTokenAdmin(GovernedModelAdmin):
     """SCIM tokens of the organisation: who made them, when they expire, when last used."""
 
@@ -140,7 +140,7 @@ class ScimTokenAdmin(GovernedModelAdmin):
         return TemplateResponse(request, "admin/accounts/scimtoken/revoke.html", context)
 
 
-@admin.register(ScimGroup, site=site)
+@admin.register(ScimGroup)
 class ScimGroupAdmin(ReadOnlyModelAdmin):
     """Groups as the identity provider sent them (names and ids stay queryable for a later
     group-to-role mapping); they change only over SCIM."""

@@ -10,7 +10,7 @@ from django.utils.html import format_html
 
 from accounts.models import GroupRoleMapping, IdentityProvider, SignInPolicy
 from accounts.sso import services
-from governance.admin_site import GovernedModelAdmin, site
+from governance.access.admin_base import GovernedModelAdmin
 from governance.tenancy.models import Role, RoleScope, Workspace
 
 
@@ -51,7 +51,7 @@ class IdentityProviderForm(forms.ModelForm):
         return [value.strip() for value in raw.split(",") if value.strip()]
 
 
-@admin.register(IdentityProvider, site=site)
+@admin.register(IdentityProvider)
 class IdentityProviderAdmin(GovernedModelAdmin):
     form = IdentityProviderForm
     list_display = ["name", "kind", "slug", "enabled", "trust_idp_mfa", "addresses"]
@@ -111,7 +111,7 @@ class GroupRoleMappingForm(forms.ModelForm):
         fields = ["provider", "group", "workspace", "role"]
 
 
-@admin.register(GroupRoleMapping, site=site)
+@admin.register(GroupRoleMapping)
 class GroupRoleMappingAdmin(GovernedModelAdmin):
     """Mappings are added or removed, never edited (a changed mapping is a new one)."""
 
@@ -143,7 +143,7 @@ class GroupRoleMappingAdmin(GovernedModelAdmin):
         services.group_mapping_delete(actor=request.user, mapping=obj)
 
 
-@admin.register(SignInPolicy, site=site)
+@admin.register(SignInPolicy)
 class SignInPolicyAdmin(GovernedModelAdmin):
     """The organisation's sign-in policy: switch password sign-in off when SSO is mandatory."""
 

@@ -20,7 +20,7 @@ from django.db.models import QuerySet
 from django.template.defaultfilters import filesizeformat
 from django.utils.html import format_html
 
-from audit import canonical
+from audit import canonical, posture
 from audit.events import EVENT_CATEGORIES
 from audit.evidence.links import evidence_link_issue
 from audit.evidence.orders import ACTION, evidence_order_create, evidence_order_period_errors
@@ -29,9 +29,9 @@ from audit.proofs import event_inclusion
 from audit.search import search_events
 from audit.services import denials_record
 from audit.signing import key_id_of, load_signing_key, public_key_pem
+from governance.access.admin_base import ActorFormMixin, GovernedModelAdmin, ReadOnlyModelAdmin
 from governance.access.decision import decide
 from governance.access.queries import restrict
-from governance.admin_site import ActorFormMixin, GovernedModelAdmin, ReadOnlyModelAdmin, site
 from governance.tenancy.models import Workspace
 from governance.tenancy.selectors import workspaces_visible_to
 
@@ -102,7 +102,7 @@ class EventFilterForm(forms.Form):
         return queryset
 
 
-@admin.register(AuditEvent, site=site)
+@admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyModelAdmin):
     list_display = [
         "sequence_or_pending",
@@ -325,7 +325,7 @@ ORDER_FIELDS = [
 ]
 
 
-@admin.register(EvidenceOrder, site=site)
+@admin.register(EvidenceOrder)
 class EvidenceOrderAdmin(ActorFormMixin, GovernedModelAdmin):
     """The auditor's evidence orders: ordered here, built by a worker, downloaded from a personal link.
 
@@ -420,3 +420,6 @@ class EvidenceOrderAdmin(ActorFormMixin, GovernedModelAdmin):
 
 def _ttl_context() -> dict[str, int]:
     return {"link_ttl_hours": max(1, settings.EVIDENCE_LINK_TTL_SECONDS // 3600)}
+
+
+posture.register()  # the app's rows of the control panel's posture table

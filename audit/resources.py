@@ -3,8 +3,8 @@
 Events are visible to those who may search the audit trail; evidence orders to those who may
 order evidence in the order's workspace (the control panel narrows them to one's own orders)."""
 
-from governance.access import resources as access_resources
-from governance.access.resources import Resource
+from governance.core import resources as access_resources
+from governance.core.resources import Resource
 
 
 def register() -> None:

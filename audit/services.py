@@ -17,8 +17,8 @@ from django.utils import timezone
 from audit.canonical import CONTENT_COLUMNS, CanonicalError, canonical_bytes
 from audit.events import category_of
 from audit.models import ActorType, AuditEvent, Outcome
-from governance.context import current_context
-from governance.redaction import redact_data
+from governance.core.context import current_context
+from governance.core.redaction import redact_data
 
 MAX_EVENT_BYTES = 64 * 1024  # the canonical record, data included
 

@@ -7,7 +7,7 @@ import logging
 from celery import shared_task
 
 from audit.sealing import ledger_seal as seal_pass
-from governance.context import ActorContext, bind_context
+from governance.core.context import ActorContext, bind_context
 
 logger = logging.getLogger(__name__)
 

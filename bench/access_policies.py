@@ -76,7 +76,7 @@ def main() -> None:
     common.setup_django(DB_NAME)
 
     from governance.access.decision import _decide, decide, decide_many
-    from governance.context import ActorContext, bind_context
+    from governance.core.context import ActorContext, bind_context
 
     actor, workspaces = build(args.objects)
     target = workspaces[1]  # an EU workspace: allowed by roles and by the policies

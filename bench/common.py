@@ -279,7 +279,7 @@ def append_event(writer: int, index: int) -> None:
     from django.db import transaction
 
     from audit.services import audit_event_record
-    from governance.context import ActorContext, bind_context
+    from governance.core.context import ActorContext, bind_context
 
     workspace = index % 50 + 1
     context = ActorContext(

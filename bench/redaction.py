@@ -77,7 +77,7 @@ def per_call(function: Callable[[], object], calls: int, repeat: int) -> float:
 
 def compare(label: str, data: list[dict], calls: int, repeat: int) -> float:
     """Time ``redact_data`` and ``json.dumps`` over ``data`` (alternating), print both and the ratio."""
-    from governance.redaction import redact_data
+    from governance.core.redaction import redact_data
 
     def baseline() -> None:
         for payload in data:
@@ -108,7 +108,7 @@ def adversarial(calls: int, repeat: int) -> None:
 
     The half keeps the same number of repetitions modulo 3, so that it ends like the full text: the
     JWT pattern takes three ``eyJaaaaa.`` at a time, and a leftover one costs a second full pass."""
-    from governance.redaction import redact_text
+    from governance.core.redaction import redact_text
 
     for unit, count in ADVERSARIAL:
         text = unit * count
@@ -147,7 +147,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", common.SETTINGS_MODULE)
 
-    from governance.redaction import redact_data, redact_text, registry, secret_register
+    from governance.core.redaction import redact_data, redact_text, registry, secret_register
 
     data = payloads()
     for payload in data:

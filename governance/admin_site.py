@@ -1,21 +1,21 @@
-"""The control panel: a custom admin site and the base class every governed ModelAdmin uses.
+"""The control panel: the site every app's admin registers on (Django's default site).
 
-The admin asks the decision point everything. ``GovernedModelAdmin`` filters
-``get_queryset`` with ``restrict``, answers ``has_*_permission(request, obj)`` with ``decide``
-(Django's defaults ignore ``obj``), turns off ``delete_selected`` and routes every write to a
-service, showing a service's refusal as a message instead of an error page.
+Only roles that hold ``admin.access`` open it, and only in a session that has passed MFA. Its
+index shows the posture panels the apps register (``governance.core.posture``). At start-up (``governance.apps``) every
+registration that is not a governed admin (``GovernedModelAdmin``: the decision point answers its
+questions, services do its writes) is removed, so a third-party app's stock admin never appears.
 """
 
 from __future__ import annotations
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpResponseRedirect
+from django.core.exceptions import ValidationError
 
+from accounts.lockout import FailureReason, login_refusal_record
+from accounts.mfa import session_is_verified
 from governance.access.decision import decide
-from governance.access.queries import restrict
-from governance.access.resources import resource_for
+from governance.core.posture import posture_for
 
 
 class ControlPanelLoginForm(AdminAuthenticationForm):
@@ -25,8 +25,6 @@ class ControlPanelLoginForm(AdminAuthenticationForm):
         if not user.is_active:
             raise ValidationError(self.error_messages["inactive"], code="inactive")
         if not decide(user, "admin.access").allowed:
-            from accounts.lockout import FailureReason, login_refusal_record
-
             login_refusal_record(
                 user=user, reason=FailureReason.NO_CONTROL_PANEL_ROLE, surface="control_panel"
             )
@@ -49,8 +47,6 @@ class ControlPanelSite(admin.AdminSite):
     enable_nav_sidebar = True
 
     def has_permission(self, request) -> bool:
-        from accounts.mfa import session_is_verified
-
         user = request.user
         return bool(
             user.is_active
@@ -60,131 +56,7 @@ class ControlPanelSite(admin.AdminSite):
         )
 
     def index(self, request, extra_context=None):
-        from governance.posture import posture_for
-
         return super().index(request, {"posture": posture_for(request.user), **(extra_context or {})})
 
 
-site = ControlPanelSite(name="admin")
-
-
-class GovernedModelAdmin(admin.ModelAdmin):
-    """Configuration plus delegation: permissions from the decision point, writes via services.
-
-    Subclasses implement ``service_save`` and, when deletion is allowed, ``service_delete``.
-    """
-
-    actions = None  # no delete_selected, no bulk action bypassing the services
-    show_facets = admin.ShowFacets.NEVER  # facet counts are a COUNT per choice: too slow at scale
-
-    def _action(self, verb: str) -> str | None:
-        resource = resource_for(self.model)
-        return resource.action_for(verb) if resource else None
-
-    def _allows(self, request, verb: str, obj=None) -> bool:
-        action = self._action(verb)
-        return action is not None and decide(request.user, action, obj).allowed
-
-    def get_queryset(self, request):
-        action = self._action("view")
-        queryset = super().get_queryset(request)
-        return restrict(queryset, request.user, action) if action else queryset.none()
-
-    def has_module_permission(self, request) -> bool:
-        return self._allows(request, "view")
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return self._allows(request, "view", obj)
-
-    def has_add_permission(self, request) -> bool:
-        return self._allows(request, "add")
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return self._allows(request, "change", obj)
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return self._allows(request, "delete", obj)
-
-    def save_model(self, request, obj, form, change) -> None:
-        saved = self.service_save(request, obj, form, change)
-        if saved is not None and saved is not obj:
-            # The admin goes on with ``obj`` (log entry, message, redirect): make it the saved row.
-            for model_field in saved._meta.concrete_fields:
-                setattr(obj, model_field.attname, getattr(saved, model_field.attname))
-            obj._state.adding = False
-            obj._state.db = saved._state.db
-            obj._state.fields_cache = dict(saved._state.fields_cache)
-
-    def delete_model(self, request, obj) -> None:
-        self.service_delete(request, obj)
-
-    def delete_queryset(self, request, queryset) -> None:
-        raise PermissionDenied("Bulk deletion is disabled for governed records.")
-
-    def service_save(self, request, obj, form, change):
-        raise PermissionDenied(f"{self.model._meta.verbose_name} cannot be changed here.")
-
-    def service_delete(self, request, obj) -> None:
-        raise PermissionDenied(f"{self.model._meta.verbose_name} cannot be deleted here.")
-
-    # A service may still refuse at save time (a race, or a rule the form could not see).
-    # Nothing was written: show why and send the user back to the form.
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        except ValidationError as error:
-            return self._refused(request, error)
-
-    def delete_view(self, request, object_id, extra_context=None):
-        try:
-            return super().delete_view(request, object_id, extra_context)
-        except ValidationError as error:
-            return self._refused(request, error)
-
-    def _refused(self, request, error: ValidationError):
-        for message in error.messages:
-            messages.error(request, message)
-        return HttpResponseRedirect(request.get_full_path())
-
-
-class ActorFormMixin:
-    """Hand the signed-in user to the admin form as ``actor``."""
-
-    def get_form(self, request, obj=None, change=False, **kwargs):
-        base = super().get_form(request, obj, change, **kwargs)
-
-        class BoundForm(base):
-            def __init__(self, *args, **form_kwargs):
-                super().__init__(*args, actor=request.user, **form_kwargs)
-
-        return BoundForm
-
-
-class ReadOnlyModelAdmin(GovernedModelAdmin):
-    """For records nobody edits in the control panel (roles, ledger events)."""
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
-class ReadOnlyInlineMixin:
-    """Inline rows shown for reference only: nobody adds, edits or deletes them from the parent's
-    page (their changes are services of their own)."""
-
-    can_delete = False
-    extra = 0
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
+site = admin.site

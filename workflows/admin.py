@@ -12,17 +12,16 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from governance.access.decision import decide
-from governance.access.queries import restrict
-from governance.admin_site import (
+from governance.access.admin_base import (
     ActorFormMixin,
     GovernedModelAdmin,
     ReadOnlyInlineMixin,
     ReadOnlyModelAdmin,
-    site,
 )
+from governance.access.decision import decide
+from governance.access.queries import restrict
 from governance.tenancy.models import Workspace
-from workflows import selectors, services
+from workflows import posture, selectors, services
 from workflows.models import (
     SERVICE_ACCOUNT_SCOPES,
     ChangeRequest,
@@ -50,7 +49,7 @@ class AwaitingMyReview(admin.SimpleListFilter):
         return queryset
 
 
-@admin.register(ChangeRequest, site=site)
+@admin.register(ChangeRequest)
 class ChangeRequestAdmin(ReadOnlyModelAdmin):
     """The approval inbox: ``?inbox=mine`` lists what waits for me, oldest first, with its age."""
 
@@ -176,7 +175,7 @@ class StatusForm(forms.Form):
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), help_text="Required: why.")
 
 
-@admin.register(Workflow, site=site)
+@admin.register(Workflow)
 class WorkflowAdmin(ReadOnlyModelAdmin):
     list_display = ["name", "workspace", "environment", "status", "active_version"]
     list_filter = ["status", "environment"]
@@ -296,7 +295,7 @@ class ServiceAccountTokenInline(ReadOnlyInlineMixin, admin.TabularInline):
         return decide(request.user, "service_account.manage", obj).allowed
 
 
-@admin.register(ServiceAccount, site=site)
+@admin.register(ServiceAccount)
 class ServiceAccountAdmin(ActorFormMixin, GovernedModelAdmin):
     """Service accounts with their rotation clocks and last use; tokens are issued, and accounts
     disabled or reactivated, through the services (reactivation by a workspace owner only)."""
@@ -475,3 +474,5 @@ class ServiceAccountAdmin(ActorFormMixin, GovernedModelAdmin):
 # Registered from their own modules: the connector, allow-list and integration pages, and the
 # secrets store's credentials and incident runbooks.
 from workflows import credentials_admin, integrations_admin  # noqa: E402, F401
+
+posture.register()  # the app's rows of the control panel's posture table

@@ -32,8 +32,8 @@ from audit.models import Outcome
 from audit.services import audit_event_record, audited_transaction
 from governance.access.decision import require
 from governance.access.queries import restrict
+from governance.core.redaction import secret_register
 from governance.crypto.keyring import active_key
-from governance.redaction import secret_register
 from workflows.models import Credential, CredentialStatus, CredentialVersion, Integration
 
 STORE = "secrets"

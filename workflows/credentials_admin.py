@@ -14,9 +14,9 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from governance.access.admin_base import ActorFormMixin, GovernedModelAdmin, ReadOnlyInlineMixin
 from governance.access.decision import decide
 from governance.access.queries import restrict
-from governance.admin_site import ActorFormMixin, GovernedModelAdmin, ReadOnlyInlineMixin, site
 from governance.tenancy.models import Workspace
 from workflows import credentials as services
 from workflows.models import Credential, CredentialRunbook, CredentialStatus, CredentialVersion, Integration
@@ -83,7 +83,7 @@ class CredentialVersionInline(ReadOnlyInlineMixin, admin.TabularInline):
         return decide(request.user, "credential.manage").allowed  # the credential itself was checked
 
 
-@admin.register(Credential, site=site)
+@admin.register(Credential)
 class CredentialAdmin(GovernedModelAdmin):
     list_display = ("name", "integration_name", "fingerprint", "last_rotation", "rotation_required")
     list_filter = ("rotation_required",)
@@ -213,7 +213,7 @@ class RunbookForm(forms.ModelForm):
             )
 
 
-@admin.register(CredentialRunbook, site=site)
+@admin.register(CredentialRunbook)
 class CredentialRunbookAdmin(ActorFormMixin, GovernedModelAdmin):
     """ "Rotate every credential of this workspace": start it here, follow its progress and report."""
 

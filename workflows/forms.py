@@ -12,7 +12,7 @@ import re
 from django import forms
 from django.forms import formset_factory
 
-from governance.regions import DataRegion
+from governance.core.regions import DataRegion
 from workflows.definition import STEP_TYPES
 from workflows.models import Environment, Sensitivity
 

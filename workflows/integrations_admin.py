@@ -10,9 +10,9 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 
+from governance.access.admin_base import ActorFormMixin, GovernedModelAdmin
 from governance.access.decision import decide
 from governance.access.queries import restrict
-from governance.admin_site import ActorFormMixin, GovernedModelAdmin, site
 from governance.tenancy.models import Workspace
 from workflows import services
 from workflows.integrations import allow_rule_destination_validate, endpoint_settings_clean
@@ -60,7 +60,7 @@ class ConnectorVetForm(forms.ModelForm):
         self.fields["decision"].initial = self.instance.vetting_status
 
 
-@admin.register(ConnectorType, site=site)
+@admin.register(ConnectorType)
 class ConnectorTypeAdmin(ActorFormMixin, GovernedModelAdmin):
     """Who maintains each connector type, and how it was vetted; the change page is the vetting form."""
 
@@ -110,7 +110,7 @@ class NetworkAllowRuleForm(forms.ModelForm):
         return allow_rule_destination_validate(self.cleaned_data["destination"])
 
 
-@admin.register(NetworkAllowRule, site=site)
+@admin.register(NetworkAllowRule)
 class NetworkAllowRuleAdmin(ActorFormMixin, GovernedModelAdmin):
     """Internal hosts and networks that integrations may reach; rules are added or removed, never edited."""
 
@@ -228,7 +228,7 @@ class IntegrationForm(forms.ModelForm):
         pass
 
 
-@admin.register(Integration, site=site)
+@admin.register(Integration)
 class IntegrationAdmin(ActorFormMixin, GovernedModelAdmin):
     """Connected systems: owners set the connector, the endpoint and its pins."""
 

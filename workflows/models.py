@@ -9,8 +9,8 @@ from django.db import models
 from django.utils import timezone
 from guardian.models import UserObjectPermissionBase
 
+from governance.core.regions import DataRegion
 from governance.crypto.fields import EncryptedTextField
-from governance.regions import DataRegion
 
 
 class Environment(models.TextChoices):
@@ -468,7 +468,7 @@ class ServiceAccountToken(models.Model):
         return None
 
 
-# --- The secrets store (the ``secrets`` database; see governance.dbrouters) ----------------------
+# --- The secrets store (the ``secrets`` database; see governance.core.dbrouters) ----------------------
 
 
 class CredentialStatus(models.TextChoices):
@@ -486,7 +486,7 @@ class Credential(models.Model):
     workspace's *credentials* data key, which is not the key of its general data.
     """
 
-    # Lives in the secrets store: see governance.dbrouters.STORE_MODELS.
+    # Lives in the secrets store: see governance.core.dbrouters.STORE_MODELS.
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     workspace_id = models.BigIntegerField(db_index=True)
@@ -512,7 +512,7 @@ class CredentialVersion(models.Model):
     """One value of a credential. Shown back only as its fingerprint; the value itself is an
     AES-256-GCM ciphertext bound to this row, erased when the version is revoked."""
 
-    # Lives in the secrets store: see governance.dbrouters.STORE_MODELS.
+    # Lives in the secrets store: see governance.core.dbrouters.STORE_MODELS.
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     credential = models.ForeignKey(Credential, on_delete=models.CASCADE, related_name="versions")

@@ -2,9 +2,9 @@
 
 from functools import partial
 
-from governance.access import resources as access_resources
 from governance.access.policies import region_list_filter
-from governance.access.resources import Resource
+from governance.core import resources as access_resources
+from governance.core.resources import Resource
 
 
 def _workflow_entity(workflow):

@@ -25,7 +25,7 @@ from django.utils import timezone
 from audit.models import Outcome
 from audit.services import audit_event_record, audited_transaction, denials_record
 from governance.access.decision import AccessDenied, decide, require
-from governance.context import current_context
+from governance.core.context import current_context
 from workflows.models import (
     DisabledReason,
     Integration,

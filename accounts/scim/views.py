@@ -41,7 +41,7 @@ from accounts.scim.resources import (
 from accounts.scim.tokens import ScimAuthenticationError, scim_auth_failure_record, scim_token_authenticate
 from governance.access.decision import AccessDenied
 from governance.access.queries import restrict
-from governance.context import current_context
+from governance.core.context import current_context
 
 logger = logging.getLogger("accounts.scim")
 

@@ -14,7 +14,7 @@ from django.urls import reverse
 from accounts.models import IdentityProvider, ProviderKind
 from accounts.sso import services
 from accounts.sso.services import SsoRefusedError
-from governance.redaction import redact_text
+from governance.core.redaction import redact_text
 
 PROVIDER_SETTING = "portal_provider"  # the IdentityProvider pk inside SocialApp.settings
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from audit.evidence.builder import BuildResult, EvidenceError, evidence_package_build
@@ -26,11 +26,11 @@ from audit.models import EvidenceFramework, EvidenceOrder, EvidenceOrderState, O
 from audit.sealing import ledger_seal_all
 from audit.services import audit_event_record, audited_transaction
 from governance.access.decision import AccessDenied, decide
+from governance.core.locks import LockClass, advisory_lock
 
 logger = logging.getLogger(__name__)
 
 ACTION = "evidence.order"
-_LOCK_CLASS = 0x657669  # "evi": advisory locks of evidence builds, apart from other jobs'
 
 
 def utc_today() -> date:
@@ -248,9 +248,9 @@ def evidence_order_build(*, order_id: int) -> str:
     A build refused by the builder fails the order with the builder's message; other errors
     propagate, and the job retries them (bounded by ``EVIDENCE_BUILD_MAX_ATTEMPTS``).
     """
-    if not _lock(order_id):
-        return "busy"  # a duplicate delivery while the first is still building: let it finish
-    try:
+    with advisory_lock(LockClass.EVIDENCE_BUILD, order_id) as taken:
+        if not taken:
+            return "busy"  # a duplicate delivery while the first is still building: let it finish
         order = evidence_order_start(order_id=order_id)
         if order is None:
             return EvidenceOrder.objects.values_list("state", flat=True).get(pk=order_id)
@@ -286,8 +286,6 @@ def evidence_order_build(*, order_id: int) -> str:
             return EvidenceOrderState.FAILED
         os.chmod(result.path, 0o600)
         return evidence_order_complete(order_id=order_id, result=result).state
-    finally:
-        _unlock(order_id)
 
 
 def _reporter(order_id: int):
@@ -331,20 +329,3 @@ def _file_digest(path: Path) -> tuple[int, str]:
             digest.update(chunk)
             size += len(chunk)
     return size, digest.hexdigest()
-
-
-# One build per order at a time, across workers: a session-level PostgreSQL advisory lock, which
-# the server releases by itself when a killed worker's connection drops.
-def _lock(order_id: int) -> bool:
-    if connection.vendor != "postgresql":
-        return True
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [_LOCK_CLASS, order_id])
-        return cursor.fetchone()[0]
-
-
-def _unlock(order_id: int) -> None:
-    if connection.vendor != "postgresql":
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_LOCK_CLASS, order_id])

@@ -14,14 +14,14 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 
-from governance.access import services
+from governance.access import posture, services
 from governance.access.actions import ACTIONS
+from governance.access.admin_base import ActorFormMixin, GovernedModelAdmin, ReadOnlyModelAdmin
 from governance.access.decision import decide
 from governance.access.models import ChangeStatus, OnCallOverride, Policy, PolicyChange
 from governance.access.policies import try_policies
 from governance.access.queries import restrict
-from governance.admin_site import ActorFormMixin, GovernedModelAdmin, ReadOnlyModelAdmin, site
-from governance.regions import DataRegion
+from governance.core.regions import DataRegion
 from governance.tenancy.models import Workspace
 from governance.tenancy.selectors import workspaces_visible_to
 
@@ -30,7 +30,7 @@ def _own_workspaces(user):
     return Workspace.objects.filter(organization_id=user.organization_id)
 
 
-@admin.register(Policy, site=site)
+@admin.register(Policy)
 class PolicyAdmin(ReadOnlyModelAdmin):
     """Policies in force. Changing one means proposing a change (see Policy changes)."""
 
@@ -222,7 +222,7 @@ class PolicyChangeForm(forms.ModelForm):
         pass  # the service checks name clashes with a clearer message
 
 
-@admin.register(PolicyChange, site=site)
+@admin.register(PolicyChange)
 class PolicyChangeAdmin(ActorFormMixin, GovernedModelAdmin):
     form = PolicyChangeForm
     list_display = ["name", "status", "proposed_by", "proposed_at", "decided_by", "decided_at"]
@@ -355,7 +355,7 @@ class OnCallOverrideForm(forms.ModelForm):
         pass
 
 
-@admin.register(OnCallOverride, site=site)
+@admin.register(OnCallOverride)
 class OnCallOverrideAdmin(ActorFormMixin, GovernedModelAdmin):
     form = OnCallOverrideForm
     list_display = ["user", "workspace", "starts_at", "ends_at", "active"]
@@ -406,3 +406,6 @@ class OnCallOverrideAdmin(ActorFormMixin, GovernedModelAdmin):
             for message in error.messages:
                 messages.error(request, message)
         return HttpResponseRedirect(reverse("admin:access_oncalloverride_change", args=[override.pk]))
+
+
+posture.register()  # the app's rows of the control panel's posture table

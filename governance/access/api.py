@@ -7,12 +7,12 @@ So every API view gets both: ``DecisionPointPermission`` (the request, then each
 
 from __future__ import annotations
 
-from rest_framework import pagination, permissions
+from rest_framework import permissions
 from rest_framework.filters import BaseFilterBackend
 
 from governance.access.decision import decide
 from governance.access.queries import restrict
-from governance.access.resources import resource_for
+from governance.core.resources import resource_for
 
 _VERBS = {
     "GET": "view",
@@ -84,11 +84,3 @@ class VisibleToFilterBackend(BaseFilterBackend):
         if action is None:
             return queryset.none()
         return restrict(queryset, request.user, action)
-
-
-class IdCursorPagination(pagination.CursorPagination):
-    """Stable, index-backed pagination that stays fast on deep pages."""
-
-    ordering = "id"
-    page_size_query_param = "page_size"
-    max_page_size = 200

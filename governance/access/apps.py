@@ -8,7 +8,7 @@ class AccessConfig(AppConfig):
 
     def ready(self) -> None:
         from governance.access.models import OnCallOverride, Policy, PolicyChange
-        from governance.access.resources import Resource, register
+        from governance.core.resources import Resource, register
 
         # Policies are organisation-wide reference data (shipped ones belong to no organisation);
         # the admin narrows the list to the shipped ones and the user's own organisation's.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.apps import apps
 
 from governance.access.decision import decide
-from governance.access.resources import VERBS, registered_resources, resource_for
+from governance.core.resources import VERBS, registered_resources, resource_for
 
 
 def action_for_permission(perm: str) -> str | None:

@@ -19,13 +19,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
 from django.db import models
 
 from governance.access.actions import Action, Scope, get_action
 from governance.access.policies import policy_outcome, policy_outcomes
-from governance.access.resources import resource_for
-from governance.context import current_context
+from governance.core.context import current_context
+from governance.core.errors import ReasonedRefusal
+from governance.core.resources import resource_for
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ class Decision:
         return bool(action and action.sensitive)
 
 
-class AccessDenied(PermissionDenied):
+class AccessDenied(ReasonedRefusal):
     """Raised by ``require`` and services; carries the decision for the error page and the ledger."""
 
     def __init__(self, decision: Decision):

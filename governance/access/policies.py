@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from governance.access import cedar
 from governance.access.models import OnCallOverride, Policy
-from governance.context import current_context
+from governance.core.context import current_context
 
 _OPTIONAL_CONTEXT = ("privacy_approved", "manager_approved", "authentication", "mfa_age_seconds")
 

@@ -13,7 +13,7 @@ from django.db.models import Exists, OuterRef, Q
 
 from governance.access.actions import Scope, get_action
 from governance.access.decision import grant_model_for, guardian_codenames
-from governance.access.resources import resource_for
+from governance.core.resources import resource_for
 
 
 def restrict(queryset: models.QuerySet, actor, action: str) -> models.QuerySet:

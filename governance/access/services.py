@@ -15,7 +15,7 @@ from audit.services import audit_event_record, audited_transaction, diff_fields
 from governance.access.cedar import validate_policy_text
 from governance.access.decision import forget, require
 from governance.access.models import ChangeStatus, OnCallOverride, Policy, PolicyChange
-from governance.access.resources import resource_for
+from governance.core.resources import resource_for
 
 
 def _codename(obj: models.Model, verb: str) -> str:

@@ -13,9 +13,9 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from governance.access.admin_base import ReadOnlyModelAdmin
 from governance.access.decision import AccessDenied, decide
 from governance.access.queries import restrict
-from governance.admin_site import ReadOnlyModelAdmin, site
 from governance.crypto import services
 from governance.crypto.models import DataKey, DataKeyStatus, KeyEncryptionKey, Provider, RotationJob
 from governance.tenancy.models import Workspace
@@ -28,7 +28,7 @@ def _with_platform_keys(request, queryset, restricted):
     return restricted
 
 
-@admin.register(KeyEncryptionKey, site=site)
+@admin.register(KeyEncryptionKey)
 class KeyEncryptionKeyAdmin(ReadOnlyModelAdmin):
     list_display = ("owner", "version", "provider", "key_ref", "origin", "status", "created_at", "retired_at")
     list_filter = ("status", "provider", "origin")
@@ -115,7 +115,7 @@ def _add_errors(form: forms.Form, error: ValidationError) -> None:
         form.add_error(None, error.messages)
 
 
-@admin.register(DataKey, site=site)
+@admin.register(DataKey)
 class DataKeyAdmin(ReadOnlyModelAdmin):
     list_display = (
         "owner",
@@ -183,7 +183,7 @@ class DataKeyAdmin(ReadOnlyModelAdmin):
         return TemplateResponse(request, "admin/crypto/rotate.html", context)
 
 
-@admin.register(RotationJob, site=site)
+@admin.register(RotationJob)
 class RotationJobAdmin(ReadOnlyModelAdmin):
     list_display = ("__str__", "status", "progress", "failed", "started_at", "finished_at")
     list_filter = ("status",)

@@ -7,7 +7,7 @@ class CryptoConfig(AppConfig):
     verbose_name = "Keys and encryption"
 
     def ready(self) -> None:
-        from governance.access.resources import Resource, register
+        from governance.core.resources import Resource, register
         from governance.crypto import checks  # noqa: F401  (registers the start-up checks)
         from governance.crypto.models import DataKey, KeyEncryptionKey, RotationJob
 

@@ -3,9 +3,16 @@ can act on. None of them ever carries plaintext or key material."""
 
 from __future__ import annotations
 
+from governance.core.errors import ExplainedError
 
-class CryptoError(Exception):
+
+class CryptoError(ExplainedError):
     """Base class of every error of the encryption layer."""
+
+    log_name = "governance.crypto"
+
+    def explain(self) -> tuple[int, str]:
+        return explain(self)
 
 
 class KeyUnavailableError(CryptoError):

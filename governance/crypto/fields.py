@@ -139,7 +139,7 @@ class EncryptedTextField(models.BinaryField):
             _report_decrypt_failure(instance, self, error)
             raise
         if self.purpose == "credentials":
-            from governance.redaction import secret_register
+            from governance.core.redaction import secret_register
 
             secret_register(plaintext)  # from now on, this process's logs and reports never show it
         return plaintext

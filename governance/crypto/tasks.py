@@ -6,8 +6,8 @@ import time
 
 from celery import shared_task
 from django.conf import settings
-from django.db import connection
 
+from governance.core.locks import LockClass, advisory_lock
 from governance.crypto.models import RotationJob, RotationStatus
 
 RUN_SECONDS = 50  # one task run's budget; the job re-queues itself to go on
@@ -20,9 +20,9 @@ def rotation_job_run(job_id: int) -> str:
     Runs of the same job never overlap: a PostgreSQL advisory lock on the job id guards them."""
     from governance.crypto.services import rotation_job_advance
 
-    if not _lock(job_id):
-        return "busy"
-    try:
+    with advisory_lock(LockClass.KEY_ROTATION, job_id) as taken:
+        if not taken:
+            return "busy"
         # In the quick start (tasks run eagerly, no beat to resume) the job runs to its end.
         budget = float("inf") if settings.CELERY_TASK_ALWAYS_EAGER else RUN_SECONDS
         deadline = time.monotonic() + budget
@@ -33,8 +33,6 @@ def rotation_job_run(job_id: int) -> str:
             if job.status == RotationStatus.RUNNING and job.done == before:
                 job = rotation_job_advance(job_id=job_id)  # nothing left to move: settle or finish
                 break
-    finally:
-        _unlock(job_id)
     if job.status == RotationStatus.RUNNING and not settings.CELERY_TASK_ALWAYS_EAGER:
         rotation_job_run.apply_async((job_id,), countdown=5)
     return job.status
@@ -47,17 +45,3 @@ def rotation_jobs_resume() -> int:
     for job_id in running:
         rotation_job_run.delay(job_id)
     return len(running)
-
-
-def _lock(job_id: int) -> bool:
-    if connection.vendor != "postgresql":
-        return True
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [0x6B6579, job_id])
-        return cursor.fetchone()[0]
-
-
-def _unlock(job_id: int) -> None:
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [0x6B6579, job_id])

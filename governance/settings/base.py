@@ -25,7 +25,8 @@ INSTALLED_APPS = [
     "audit",
     "governance.crypto",
     "workflows",
-    "django.contrib.admin",
+    "governance.demo",
+    "governance.apps.ControlPanelAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -52,20 +53,20 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "governance.middleware.RequestContextMiddleware",
-    "governance.middleware.ContentSecurityPolicyMiddleware",
+    "governance.core.middleware.RequestContextMiddleware",
+    "governance.core.middleware.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
-    "governance.middleware.ActorContextMiddleware",
-    "governance.middleware.CryptoErrorMiddleware",
+    "audit.middleware.ActorContextMiddleware",
+    "governance.core.middleware.ExplainedErrorMiddleware",
     # Records each API request a service account makes, with the response's status.
     "workflows.middleware.ServiceAccountUsageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     # Ends sessions that were ended elsewhere or timed out (after messages: it says why).
-    "governance.middleware.SessionControlMiddleware",
+    "accounts.middleware.SessionControlMiddleware",
     # A signed-in session that has not passed MFA reaches only sign-in/out and the MFA pages
     # (after OTPMiddleware, which tells whether it has, and after session control).
     "accounts.middleware.MFAEnforcementMiddleware",
@@ -89,7 +90,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "governance.context_processors.denial_reasons",
+                "governance.core.context_processors.denial_reasons",
             ],
         },
     },
@@ -101,13 +102,13 @@ DATABASES = {
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
     ),
 }
-# Credentials live in a database of their own (see governance.dbrouters and docs/keys.md):
+# Credentials live in a database of their own (see governance.core.dbrouters and docs/keys.md):
 # its own PostgreSQL database in test and production, its own SQLite file in the quick start.
 DATABASES["secrets"] = database_from_url(
     env_str("SECRETS_DATABASE_URL", f"sqlite:///{VAR_DIR / 'secrets.sqlite3'}"),
     conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
 )
-DATABASE_ROUTERS = ["governance.dbrouters.SecretsRouter"]
+DATABASE_ROUTERS = ["governance.core.dbrouters.SecretsRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
@@ -237,9 +238,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.CursorPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "governance.access.api_errors.exception_handler",
+    "EXCEPTION_HANDLER": "governance.core.api.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["governance.access.api_errors.SafeJSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["governance.core.api.SafeJSONParser"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 REST_KNOX = {
@@ -273,15 +274,15 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "governance@localhost")
 
-# Every handler redacts secrets (governance.redaction). Django's own handlers are declared here
+# Every handler redacts secrets (governance.core.redaction). Django's own handlers are declared here
 # too, with the filter, so that none of its defaults writes an unredacted record: the "django"
 # logger mails errors to ADMINS (when DEBUG is off) and prints through the root console.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {
-        "request_context": {"()": "governance.middleware.RequestContextLogFilter"},
-        "redact": {"()": "governance.redaction.RedactingFilter"},
+        "request_context": {"()": "governance.core.middleware.RequestContextLogFilter"},
+        "redact": {"()": "governance.core.redaction.RedactingFilter"},
         "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
     },
     "formatters": {
@@ -316,8 +317,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
 # Error pages and error e-mails redact known secrets and credential formats, with DEBUG on or off.
-DEFAULT_EXCEPTION_REPORTER = "governance.redaction.RedactingExceptionReporter"
-DEFAULT_EXCEPTION_REPORTER_FILTER = "governance.redaction.RedactingExceptionReporterFilter"
+DEFAULT_EXCEPTION_REPORTER = "governance.core.redaction.RedactingExceptionReporter"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "governance.core.redaction.RedactingExceptionReporterFilter"
 
 SILENCED_SYSTEM_CHECKS = [
     # guardian's backend is deliberately not installed: the decision point consults guardian's

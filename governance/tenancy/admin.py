@@ -5,12 +5,12 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 
-from governance.admin_site import ActorFormMixin, GovernedModelAdmin, ReadOnlyModelAdmin, site
+from governance.access.admin_base import ActorFormMixin, GovernedModelAdmin, ReadOnlyModelAdmin
 from governance.tenancy import selectors, services
 from governance.tenancy.models import Membership, Organization, Role, RolePermission, Workspace
 
 
-@admin.register(Organization, site=site)
+@admin.register(Organization)
 class OrganizationAdmin(GovernedModelAdmin):
     list_display = ["name", "slug", "created_at"]
     fields = ["name", "slug", "created_at"]
@@ -51,7 +51,7 @@ class WorkspaceForm(forms.ModelForm):
         return slug
 
 
-@admin.register(Workspace, site=site)
+@admin.register(Workspace)
 class WorkspaceAdmin(ActorFormMixin, GovernedModelAdmin):
     form = WorkspaceForm
     list_display = ["name", "slug", "organization", "data_region", "time_zone"]
@@ -111,7 +111,7 @@ class MembershipForm(forms.ModelForm):
         pass
 
 
-@admin.register(Membership, site=site)
+@admin.register(Membership)
 class MembershipAdmin(ActorFormMixin, GovernedModelAdmin):
     form = MembershipForm
     list_display = ["user", "role", "workspace", "organization", "created_at"]
@@ -157,7 +157,7 @@ class RolePermissionInline(admin.TabularInline):
         return True
 
 
-@admin.register(Role, site=site)
+@admin.register(Role)
 class RoleAdmin(ReadOnlyModelAdmin):
     """What each role may do. Changed by migrations only, so every change is reviewed as code."""
 

@@ -11,7 +11,7 @@ from django.db import models
 from django.utils import timezone
 from guardian.models import UserObjectPermissionBase
 
-from governance.regions import DataRegion
+from governance.core.regions import DataRegion
 
 
 def validate_time_zone(value: str) -> None:

@@ -1,7 +1,7 @@
 """Tenancy models as governed resources of the decision point."""
 
-from governance.access import resources as access_resources
-from governance.access.resources import Resource
+from governance.core import resources as access_resources
+from governance.core.resources import Resource
 from governance.tenancy.models import Membership, Organization, Role, Workspace
 
 

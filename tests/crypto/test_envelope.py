@@ -137,7 +137,7 @@ def test_world_readable_key_file_is_refused_at_start_up(world, integration, key_
 
 
 def test_the_router_keeps_the_store_and_the_main_database_apart():
-    from governance.dbrouters import SecretsRouter
+    from governance.core.dbrouters import SecretsRouter
 
     router = SecretsRouter()
     assert router.allow_migrate("secrets", "workflows", "credentialversion") is True

@@ -23,8 +23,8 @@ from rest_framework import exceptions
 
 from audit.models import AuditEvent
 from audit.services import audit_event_record
-from governance import redaction
-from governance.redaction import (
+from governance.core import redaction
+from governance.core.redaction import (
     RedactingExceptionReporter,
     RedactingExceptionReporterFilter,
     RedactingFilter,
@@ -281,7 +281,7 @@ def test_redact_data_by_value_only_keeps_field_names():
 def test_every_configured_handler_redacts():
     """The settings install the redacting filter on every handler they declare."""
     logging_config = settings.LOGGING
-    assert logging_config["filters"]["redact"]["()"] == "governance.redaction.RedactingFilter"
+    assert logging_config["filters"]["redact"]["()"] == "governance.core.redaction.RedactingFilter"
     for name, handler in logging_config["handlers"].items():
         assert "redact" in handler.get("filters", []), name
     assert {"console", "mail_admins", "django.server"} <= set(logging_config["handlers"])
@@ -463,7 +463,7 @@ def test_ledger_data_without_secrets_is_stored_unchanged(world):
 
 def test_api_error_bodies_do_not_echo_known_secrets():
     # Imported here: the module and DRF's settings import each other (views first, then this).
-    from governance.access.api_errors import exception_handler
+    from governance.core.api import exception_handler
 
     secret_register(KNOWN)
     error = exceptions.ValidationError(

@@ -11,7 +11,7 @@ from django.db import connection, transaction
 
 from audit.models import AuditEvent
 from governance.access.decision import AccessDenied, decide
-from governance.context import ActorContext, bind_context
+from governance.core.context import ActorContext, bind_context
 from governance.tenancy import services
 from governance.tenancy.models import Membership
 from tests.conftest import build_world, member

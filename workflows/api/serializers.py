@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from governance.access.queries import restrict
-from governance.regions import DataRegion
+from governance.core.regions import DataRegion
 from governance.tenancy.models import Workspace
 from workflows.models import (
     MAX_ROTATION_DAYS,

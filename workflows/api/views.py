@@ -9,8 +9,8 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError as DRFValidationError
 from rest_framework.response import Response
 
-from governance.access.api import IdCursorPagination
 from governance.access.queries import restrict
+from governance.core.api import IdCursorPagination
 from workflows import credentials, selectors, services
 from workflows.api import serializers
 from workflows.models import (

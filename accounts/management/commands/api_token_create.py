@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import User
 from accounts.services import api_token_create
-from governance.context import ActorContext, bind_context
+from governance.core.context import ActorContext, bind_context
 
 
 class Command(BaseCommand):

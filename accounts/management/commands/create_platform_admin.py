@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import User
 from accounts.services import user_create
-from governance.context import ActorContext, bind_context
+from governance.core.context import ActorContext, bind_context
 from governance.tenancy.models import Membership, Organization
 from governance.tenancy.roles import PLATFORM_ADMIN
 from governance.tenancy.services import membership_create, organization_create

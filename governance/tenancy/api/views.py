@@ -6,7 +6,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.response import Response
 
-from governance.access.api import IdCursorPagination
+from governance.core.api import IdCursorPagination
 from governance.tenancy import services
 from governance.tenancy.api import serializers
 from governance.tenancy.models import Membership, Workspace

@@ -11,10 +11,11 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.services import user_create, user_password_set, user_update
-from governance.context import ActorContext, bind_context
+from governance.core.context import ActorContext, bind_context
 from governance.tenancy import roles
 from governance.tenancy.models import Membership, Organization, Workspace
 from governance.tenancy.services import membership_create, organization_create, workspace_create
+from workflows.demo import seed_credentials, seed_workflows
 
 ORGANIZATION = ("Demo Corp", "demo")
 WORKSPACES = (
@@ -115,7 +116,6 @@ class Command(BaseCommand):
         )
         if builder.manager_id is None:
             user_update(actor=None, user=builder, manager=owner)
-        from workflows.demo import seed_workflows
 
         seed_workflows(
             workspace=workspaces["customer-ops-eu"],
@@ -125,7 +125,6 @@ class Command(BaseCommand):
                 User.objects.get(email="privacy@demo.example"),
             ],
         )
-        from workflows.demo import seed_credentials
 
         seed_credentials(workspace=workspaces["customer-ops-eu"], owner=User.objects.get(pk=owner.pk))
         return issued

@@ -1,18 +1,18 @@
-"""API error handling: service errors become field-level 400s, refusals 403s with the reason."""
+"""API plumbing shared by every app: a JSON parser that refuses hostile nesting, index-backed
+pagination, and the error handler that turns service errors into field-level 400s."""
 
 from __future__ import annotations
 
 import logging
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import exceptions
+from rest_framework import exceptions, pagination
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from governance.access.decision import AccessDenied
-from governance.crypto.errors import CryptoError, explain
-from governance.redaction import redact_data
+from governance.core.errors import ExplainedError, ReasonedRefusal
+from governance.core.redaction import redact_data
 
 
 def exception_handler(exc, context):
@@ -20,11 +20,11 @@ def exception_handler(exc, context):
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         exc = exceptions.ValidationError(detail)
-    elif isinstance(exc, AccessDenied):
-        exc = exceptions.PermissionDenied(exc.decision.message)
-    elif isinstance(exc, CryptoError):
-        status, message = explain(exc)
-        logging.getLogger("governance.crypto").error("%s: %s", type(exc).__name__, exc)
+    elif isinstance(exc, ReasonedRefusal):
+        exc = exceptions.PermissionDenied(str(exc))
+    elif isinstance(exc, ExplainedError):
+        status, message = exc.explain()
+        logging.getLogger(exc.log_name).error("%s: %s", type(exc).__name__, exc)
         return Response({"detail": message}, status=status)
     response = drf_exception_handler(exc, context)
     if response is not None:
@@ -42,3 +42,11 @@ class SafeJSONParser(JSONParser):
             return super().parse(stream, media_type, parser_context)
         except RecursionError:
             raise exceptions.ParseError("JSON parse error - the document is nested too deeply.") from None
+
+
+class IdCursorPagination(pagination.CursorPagination):
+    """Stable, index-backed pagination that stays fast on deep pages."""
+
+    ordering = "id"
+    page_size_query_param = "page_size"
+    max_page_size = 200

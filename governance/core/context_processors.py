@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from governance.context import current_context
+from governance.core.context import current_context
 
 
 def denial_reasons(request) -> dict:

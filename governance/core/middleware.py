@@ -1,0 +1,137 @@
+"""Request-scoped middleware of the kernel: the client's address, request id and context, security
+headers, and pages for errors that explain themselves."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import re
+import uuid
+from functools import lru_cache
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+
+from governance.core.context import ActorContext, _current, current_context
+from governance.core.errors import ExplainedError
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+_MAX_USER_AGENT = 300
+
+
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+
+
+@lru_cache(maxsize=4)
+def _proxy_networks(proxies: tuple[str, ...]) -> tuple:
+    return tuple(ipaddress.ip_network(proxy, strict=False) for proxy in proxies)
+
+
+def _is_trusted_proxy(address: str | None) -> bool:
+    proxies = tuple(getattr(settings, "TRUSTED_PROXIES", ()) or ())
+    if not address or not proxies:
+        return False
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in _proxy_networks(proxies))
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    # REMOTE_ADDR, unless it is one of TRUSTED_PROXIES: then the nearest X-Forwarded-For hop that
+    # is not itself a trusted proxy. A forwarded-for header from any other peer is client-controlled
+    # and ignored.
+    remote = request.META.get("REMOTE_ADDR") or None
+    if not _is_trusted_proxy(remote):
+        return remote
+    hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
+    for hop in reversed(hops[-20:]):
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            return remote  # a malformed chain: believe only the proxy itself
+        if not _is_trusted_proxy(hop):
+            return hop
+    return remote
+
+
+def client_country(request: HttpRequest) -> str | None:
+    """The two-letter country a trusted proxy says the request came from, or None.
+
+    Only a request whose peer is one of ``TRUSTED_PROXIES`` is believed; the portal ships no
+    GeoIP database, so without such a proxy the country is unknown.
+    """
+    if not _is_trusted_proxy(request.META.get("REMOTE_ADDR")):
+        return None
+    value = request.headers.get(settings.CONDITIONAL_ACCESS_COUNTRY_HEADER, "").strip().upper()
+    return value if _COUNTRY.match(value) else None
+
+
+class RequestContextMiddleware:
+    """Give every request an id (kept from X-Request-ID when well-formed) and bind its context."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        incoming = request.headers.get("X-Request-ID", "")
+        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        context = ActorContext(
+            request_id=request_id,
+            ip=client_ip(request),
+            user_agent=request.headers.get("User-Agent", "")[:_MAX_USER_AGENT],
+        )
+        request.request_id = request_id
+        token = _current.set(context)
+        try:
+            response = self.get_response(request)
+        finally:
+            _current.reset(token)
+        response["X-Request-ID"] = request_id
+        return response
+
+
+class ContentSecurityPolicyMiddleware:
+    """Send the Content-Security-Policy header from settings on every response."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        policy = settings.CONTENT_SECURITY_POLICY
+        if policy and "Content-Security-Policy" not in response:
+            response["Content-Security-Policy"] = policy
+        return response
+
+
+class RequestContextLogFilter(logging.Filter):
+    """Add ``request_id`` to every log record ('-' outside a request)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        context = current_context()
+        record.request_id = context.request_id if context else "-"
+        return True
+
+
+class ExplainedErrorMiddleware:
+    """A request that meets an error which explains itself (unavailable keys, a value that does not
+    decrypt) gets a page saying so (503, 410 or 500) instead of a bare server error; the log gets
+    the operator's detail."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, ExplainedError):
+            return None
+        status, message = exception.explain()
+        logging.getLogger(exception.log_name).error("%s: %s", type(exception).__name__, exception)
+        context = {"message": message, "request_id": getattr(request, "request_id", "")}
+        response = TemplateResponse(request, "crypto_error.html", context, status=status)
+        return response.render()
