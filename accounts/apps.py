@@ -7,6 +7,9 @@ class AccountsConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts import receivers, resources  # noqa: F401  (receivers: session records)
+        from accounts.events import AccountEvent
         from accounts.sso import receivers as sso_receivers  # noqa: F401  (after an SSO sign-in)
+        from audit.events import register_event_codes
 
+        register_event_codes(AccountEvent)
         resources.register()

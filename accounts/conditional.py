@@ -23,6 +23,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.utils import timezone
 
+from accounts.events import AccountEvent
 from accounts.models import ConditionalAccessPolicy, DeviceCompliance, User, UserSession
 from audit.models import Outcome
 from audit.services import audit_event_record, audited_transaction, diff_fields
@@ -277,7 +278,7 @@ def conditional_access_evaluate(*, user: User, request: HttpRequest, trigger: st
     )
     with audited_transaction():
         audit_event_record(
-            action="access.conditional_decision",
+            action=AccountEvent.ACCESS_CONDITIONAL_DECISION,
             actor=user,
             target=user,
             organization_id=user.organization_id,
@@ -348,9 +349,9 @@ def conditional_access_policy_save(*, actor, organization, **values) -> Conditio
         if created or diff:
             policy.save()
             audit_event_record(
-                action="conditional_access.policy_created"
+                action=AccountEvent.CONDITIONAL_ACCESS_POLICY_CREATED
                 if created
-                else "conditional_access.policy_updated",
+                else AccountEvent.CONDITIONAL_ACCESS_POLICY_UPDATED,
                 actor=actor,
                 target=policy,
                 organization_id=organization.pk,

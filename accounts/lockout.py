@@ -15,6 +15,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
+from accounts.events import AccountEvent
 from accounts.models import User
 from audit.models import Outcome
 from audit.services import audit_event_record, audited_transaction
@@ -114,7 +115,7 @@ def login_refusal_record(*, user: User, reason: str, surface: str) -> None:
 def _failed(*, user: User | None, digest: str, reason: str, surface: str) -> None:
     with audited_transaction():
         audit_event_record(
-            action="login.failed",
+            action=AccountEvent.LOGIN_FAILED,
             actor=None,
             target=user,
             outcome=Outcome.FAILED,
@@ -130,7 +131,7 @@ def lockout_record(*, request: HttpRequest | None, identifier: str | None) -> No
     user = _user_of_digest(request, identifier)
     with audited_transaction():
         audit_event_record(
-            action="login.locked_out",
+            action=AccountEvent.LOGIN_LOCKED_OUT,
             actor=None,
             target=user,
             outcome=Outcome.DENIED,
@@ -198,7 +199,7 @@ def user_sign_in_unlock(*, actor, user: User, address: str | None = None) -> int
             more, _ = AccessAttempt.objects.filter(ip_address=address).delete()
             cleared += more
         audit_event_record(
-            action="login.unlocked",
+            action=AccountEvent.LOGIN_UNLOCKED,
             actor=actor,
             target=user,
             organization_id=user.organization_id,

@@ -30,6 +30,7 @@ from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_otp_webauthn.models import WebAuthnCredential
 
+from accounts.events import AccountEvent
 from accounts.models import BackupCode, BackupCodeDevice, User, UserSession, backup_code_digest
 from accounts.sessions import session_ref_of
 from audit.models import Outcome
@@ -176,7 +177,7 @@ def totp_device_confirm(
         device.confirmed = True
         device.name = (name or device.name)[:64]
         device.save(update_fields=["confirmed", "name"])
-        _event("mfa.enrolled", actor=user, user=user, method="totp", device=device.persistent_id)
+        _event(AccountEvent.MFA_ENROLLED, actor=user, user=user, method="totp", device=device.persistent_id)
         _session_verified(request, device, method="totp")
     return result
 
@@ -186,7 +187,9 @@ def webauthn_enrolled(*, request: HttpRequest, device: WebAuthnCredential) -> No
     (registering a key needs a verified session unless it is the person's first factor)."""
     user = request.user
     with audited_transaction():
-        _event("mfa.enrolled", actor=user, user=user, method="webauthn", device=device.persistent_id)
+        _event(
+            AccountEvent.MFA_ENROLLED, actor=user, user=user, method="webauthn", device=device.persistent_id
+        )
         if request.session.get(DEVICE_ID_SESSION_KEY) is None:
             _session_verified(request, device, method="webauthn")
 
@@ -208,7 +211,7 @@ def backup_codes_generate(*, actor: User) -> list[str]:
             BackupCode(device=device, digest=backup_code_digest(user_id=actor.pk, code=code))
             for code in codes
         )
-        _event("mfa.backup_codes_generated", actor=actor, user=actor, count=len(codes))
+        _event(AccountEvent.MFA_BACKUP_CODES_GENERATED, actor=actor, user=actor, count=len(codes))
     return codes
 
 
@@ -260,7 +263,9 @@ def mfa_verify(*, request: HttpRequest, token: str) -> Verification:
         if result.ok:
             with audited_transaction():
                 if method == "backup_codes":
-                    _event("mfa.backup_code_used", actor=user, user=user, remaining=device.remaining)
+                    _event(
+                        AccountEvent.MFA_BACKUP_CODE_USED, actor=user, user=user, remaining=device.remaining
+                    )
                 _session_verified(request, device, method=method)
             return result
         reasons.append(result.reason)
@@ -297,7 +302,7 @@ def _failure(*, user: User, request: HttpRequest, method: str, reason: str, enro
     if enrolment:
         data["enrolment"] = True
     with audited_transaction():
-        _event("mfa.failed", actor=user, user=user, outcome=Outcome.FAILED, **data)
+        _event(AccountEvent.MFA_FAILED, actor=user, user=user, outcome=Outcome.FAILED, **data)
 
 
 def _session_verified(request: HttpRequest, device: Device, *, method: str) -> None:
@@ -314,7 +319,7 @@ def _session_verified(request: HttpRequest, device: Device, *, method: str) -> N
             session_ref=new_ref, mfa_verified_at=timezone.now()
         )
     _event(
-        "mfa.verified",
+        AccountEvent.MFA_VERIFIED,
         actor=user,
         user=user,
         method=method,
@@ -340,7 +345,12 @@ def mfa_device_remove(*, actor: User, device: Device) -> None:
         kind, persistent_id, name = device_kind(device), device.persistent_id, device.name
         device.delete()
         _event(
-            "mfa.device_removed", actor=actor, user=owner, method=kind, device=persistent_id, name=name[:64]
+            AccountEvent.MFA_DEVICE_REMOVED,
+            actor=actor,
+            user=owner,
+            method=kind,
+            device=persistent_id,
+            name=name[:64],
         )
 
 
@@ -355,5 +365,5 @@ def mfa_reset(*, actor: User, user: User) -> int:
             _, per_model = model.objects.filter(user=user).delete()
             removed += per_model.get(model._meta.label, 0)
         UserSession.objects.filter(user=user, ended_at__isnull=True).update(mfa_verified_at=None)
-        _event("mfa.reset", actor=actor, user=user, removed=removed)
+        _event(AccountEvent.MFA_RESET, actor=actor, user=user, removed=removed)
     return removed

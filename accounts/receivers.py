@@ -4,12 +4,17 @@ axes' lockout signal."""
 
 from __future__ import annotations
 
+import hashlib
+
 from axes.signals import user_locked_out
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.db import transaction
 from django.dispatch import receiver
 
+from accounts.events import AccountEvent
 from accounts.models import SessionEnd, UserSession
 from accounts.sessions import session_end, session_ref_of, session_start
+from audit.services import audit_event_record
 
 # The address a session was last weighed from: a request from another one is weighed again.
 ACCESS_CHECKED_ADDRESS = "conditional_access_address"
@@ -81,3 +86,40 @@ def record_lockout(sender, request=None, username=None, ip_address=None, **kwarg
 def _surface(request) -> str:
     path = getattr(request, "path", "") or ""
     return "control_panel" if path.startswith("/admin/") else "sign_in"
+
+
+# The ledger's records of sign-in and sign-out, after the session records above (receivers run in
+# the order they were connected).
+def _ledger_session_ref(request) -> str:
+    # A digest, not the key: it correlates a session's start and end without revealing it.
+    key = getattr(getattr(request, "session", None), "session_key", None)
+    return hashlib.sha256(key.encode()).hexdigest()[:16] if key else ""
+
+
+@receiver(user_logged_in, dispatch_uid="accounts.ledger_login")
+def record_login(sender, request, user, **kwargs) -> None:
+    with transaction.atomic():
+        audit_event_record(
+            action=AccountEvent.LOGIN_SUCCEEDED,
+            actor=user,
+            target=user,
+            organization_id=user.organization_id,
+            data={
+                "session": _ledger_session_ref(request),
+                "method": getattr(request, "portal_login_method", "password"),
+            },
+        )
+
+
+@receiver(user_logged_out, dispatch_uid="accounts.ledger_logout")
+def record_logout(sender, request, user, **kwargs) -> None:
+    if user is None:
+        return
+    with transaction.atomic():
+        audit_event_record(
+            action=AccountEvent.AUTH_LOGOUT,
+            actor=user,
+            target=user,
+            organization_id=user.organization_id,
+            data={"session": _ledger_session_ref(request)},
+        )

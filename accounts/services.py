@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 
+from accounts.events import AccountEvent
 from accounts.models import User
 from audit.services import audit_event_record, audited_transaction, diff_fields
 from governance.access.decision import require
@@ -32,7 +33,7 @@ def user_create(
         user.full_clean(exclude=["password"])
         user.save()
         audit_event_record(
-            action="user.created",
+            action=AccountEvent.USER_CREATED,
             actor=actor,
             target=user,
             organization_id=organization.pk,
@@ -80,7 +81,7 @@ def user_update(*, actor, user: User, **changes) -> User:
         if diff:
             user.save()
             audit_event_record(
-                action="user.updated",
+                action=AccountEvent.USER_UPDATED,
                 actor=actor,
                 target=user,
                 organization_id=user.organization_id,
@@ -100,7 +101,10 @@ def user_password_set(*, actor, user: User, password: str) -> User:
         user.set_password(password)
         user.save(update_fields=["password"])
         audit_event_record(
-            action="user.password_set", actor=actor, target=user, organization_id=user.organization_id
+            action=AccountEvent.USER_PASSWORD_SET,
+            actor=actor,
+            target=user,
+            organization_id=user.organization_id,
         )
     return user
 
@@ -124,7 +128,7 @@ def user_set_active(*, actor, user: User, active: bool) -> User:
             fields.append("deprovisioned_at")
         user.save(update_fields=fields)
         audit_event_record(
-            action="user.reactivated" if active else "user.deactivated",
+            action=AccountEvent.USER_REACTIVATED if active else AccountEvent.USER_DEACTIVATED,
             actor=actor,
             target=user,
             organization_id=user.organization_id,
@@ -150,7 +154,7 @@ def api_token_create(*, actor, user: User, hours: int | None = 24) -> str:
         expiry = timedelta(hours=hours) if hours else None
         instance, token = AuthToken.objects.create(user=user, expiry=expiry)
         audit_event_record(
-            action="api_token.created",
+            action=AccountEvent.API_TOKEN_CREATED,
             actor=actor,
             target=user,
             organization_id=user.organization_id,

@@ -14,6 +14,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from accounts.events import AccountEvent
 from accounts.models import SessionEnd, User, UserSession
 from audit.services import audit_event_record, audited_transaction
 from governance.access.decision import require
@@ -50,7 +51,7 @@ def session_start(
             country=country,
             user_agent=user_agent[:300],
         )
-        _event("session.started", actor=user, row=row, ip=ip)
+        _event(AccountEvent.SESSION_STARTED, actor=user, row=row, ip=ip)
         live = list(
             UserSession.objects.filter(user=user, ended_at__isnull=True)
             .exclude(pk=row.pk)
@@ -69,7 +70,7 @@ def session_start(
 def _end(row: UserSession, reason: str, *, actor, data: dict | None = None) -> None:
     row.ended_at, row.end_reason = timezone.now(), reason
     row.save(update_fields=["ended_at", "end_reason"])
-    _event("session.ended", actor=actor, row=row, reason=reason, **(data or {}))
+    _event(AccountEvent.SESSION_ENDED, actor=actor, row=row, reason=reason, **(data or {}))
 
 
 def session_end(*, actor, row: UserSession, reason: str = SessionEnd.ENDED_BY_USER) -> UserSession:
@@ -120,7 +121,7 @@ def user_sessions_end_all(*, actor, user: User, reason: str = SessionEnd.FORCED)
         ended = live.update(ended_at=now, end_reason=reason)
         tokens, _ = AuthToken.objects.filter(user=user).delete()
         audit_event_record(
-            action="session.forced_end",
+            action=AccountEvent.SESSION_FORCED_END,
             actor=actor,
             target=user,
             organization_id=user.organization_id,

@@ -21,7 +21,7 @@ from django.template.defaultfilters import filesizeformat
 from django.utils.html import format_html
 
 from audit import canonical, posture
-from audit.events import EVENT_CATEGORIES
+from audit.events import known_codes
 from audit.evidence.links import evidence_link_issue
 from audit.evidence.orders import ACTION, evidence_order_create, evidence_order_period_errors
 from audit.models import AuditEvent, EvidenceOrder, EvidenceOrderState
@@ -69,7 +69,7 @@ class EventFilterForm(forms.Form):
 
     def clean_action(self) -> str:
         action = self.cleaned_data["action"].strip()
-        if action and not action.endswith(".") and action not in EVENT_CATEGORIES:
+        if action and not action.endswith(".") and action not in known_codes():
             raise forms.ValidationError(f"{action!r} is not an event code (end with '.' to match a prefix).")
         return action
 

@@ -6,7 +6,8 @@ class AuditConfig(AppConfig):
     verbose_name = "Audit ledger"
 
     def ready(self) -> None:
-        import audit.receivers  # noqa: F401 - connects the authentication signal handlers
         from audit import resources
+        from audit.events import EvidenceEvent, LedgerEvent, register_event_codes
 
+        register_event_codes(LedgerEvent, EvidenceEvent)
         resources.register()

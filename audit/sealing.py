@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from audit import merkle
 from audit.canonical import canonical_bytes
+from audit.events import LedgerEvent
 from audit.models import AuditEvent, LedgerState, MerkleTile, RowChange, SignedTreeHead
 from audit.signing import TreeHeadStatement, key_id_of, load_signing_key, sign_statement
 
@@ -61,7 +62,7 @@ def _row_change_events(limit: int) -> int:
             "uid": uuid.uuid4(),
             "occurred_at": change.occurred_at,
             "category": "system",
-            "action": "db.row_changed",
+            "action": LedgerEvent.DB_ROW_CHANGED,
             "outcome": "success",
             "actor_type": "system",
             "actor_id": None,

@@ -10,12 +10,13 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
 from django.utils import timezone
 
 from audit.canonical import CONTENT_COLUMNS, CanonicalError, canonical_bytes
-from audit.events import category_of
+from audit.events import LedgerEvent, category_of
 from audit.models import ActorType, AuditEvent, Outcome
 from governance.core.context import current_context
 from governance.core.redaction import redact_data
@@ -62,9 +63,12 @@ def audit_event_record(
     ``actor`` is a user, or None for the system. Request id, address and user agent come from
     the bound ``ActorContext``.
     """
+    action = str(action)  # an app's EventCode member, stored as its code
     category = category_of(action)
     if category is None:
-        raise AuditError(f"Unknown audit action {action!r}; add it to audit.events first.")
+        raise AuditError(
+            f"Unknown audit action {action!r}; declare it in its app's events module and register it."
+        )
     if require_transaction and not transaction.get_connection().in_atomic_block:
         raise AuditError("Audit events are written inside the transaction of the change they record.")
     # Dates, decimals and UUIDs become the strings DjangoJSONEncoder gives them, once.
@@ -148,8 +152,6 @@ def _insert_fields() -> tuple:
 
 def denials_record(*, decisions: Iterable[Any]) -> list[AuditEvent]:
     """Record refused sensitive actions, once per action and target, in their own transaction."""
-    from accounts.models import User
-
     seen: set[tuple] = set()
     events = []
     with transaction.atomic():
@@ -159,10 +161,12 @@ def denials_record(*, decisions: Iterable[Any]) -> list[AuditEvent]:
             if key in seen:
                 continue
             seen.add(key)
-            actor = User.objects.filter(pk=decision.actor_id).first() if decision.actor_id else None
+            actor = (
+                get_user_model().objects.filter(pk=decision.actor_id).first() if decision.actor_id else None
+            )
             events.append(
                 audit_event_record(
-                    action="access.denied",
+                    action=LedgerEvent.ACCESS_DENIED,
                     actor=actor,
                     target=target if isinstance(target, models.Model) and target.pk else None,
                     organization_id=decision.organization_id or getattr(actor, "organization_id", None),

@@ -6,6 +6,9 @@ class WorkflowsConfig(AppConfig):
     verbose_name = "Workflows"
 
     def ready(self) -> None:
+        from audit.events import register_event_codes
         from workflows import resources
+        from workflows.events import WorkflowEvent
 
+        register_event_codes(WorkflowEvent)
         resources.register()

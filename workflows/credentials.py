@@ -34,6 +34,7 @@ from governance.access.decision import require
 from governance.access.queries import restrict
 from governance.core.redaction import secret_register
 from governance.crypto.keyring import active_key
+from workflows.events import WorkflowEvent
 from workflows.models import Credential, CredentialStatus, CredentialVersion, Integration
 
 STORE = "secrets"
@@ -109,7 +110,7 @@ def credential_create(*, actor, integration: Integration, name: str, value: str)
         version.promoted_at, version.promoted_by_id = timezone.now(), actor.pk
         version.save(using=STORE, update_fields=["promoted_at", "promoted_by_id"])
         audit_event_record(
-            action="credential.created",
+            action=WorkflowEvent.CREDENTIAL_CREATED,
             actor=actor,
             target=integration,
             workspace_id=integration.workspace_id,
@@ -129,7 +130,7 @@ def credential_stage(*, actor, credential: Credential, value: str) -> Credential
         Credential.objects.using(STORE).select_for_update().get(pk=credential.pk)
         version = _new_version(credential, value, actor, CredentialStatus.STAGED)
         audit_event_record(
-            action="credential.version_staged",
+            action=WorkflowEvent.CREDENTIAL_VERSION_STAGED,
             actor=actor,
             target=integration,
             workspace_id=credential.workspace_id,
@@ -153,7 +154,7 @@ def credential_test(
         version.tested_at, version.test_ok, version.test_message = timezone.now(), ok, message[:300]
         version.save(using=STORE, update_fields=["tested_at", "test_ok", "test_message"])
         audit_event_record(
-            action="credential.version_tested",
+            action=WorkflowEvent.CREDENTIAL_VERSION_TESTED,
             actor=actor,
             target=integration,
             workspace_id=credential.workspace_id,
@@ -201,7 +202,7 @@ def credential_promote(*, actor, version: CredentialVersion) -> CredentialVersio
         locked.save(using=STORE, update_fields=["status", "promoted_at", "promoted_by_id"])
         Credential.objects.using(STORE).filter(pk=credential.pk).update(rotation_required=False)
         audit_event_record(
-            action="credential.version_promoted",
+            action=WorkflowEvent.CREDENTIAL_VERSION_PROMOTED,
             actor=actor,
             target=integration,
             workspace_id=credential.workspace_id,
@@ -235,7 +236,7 @@ def credential_version_revoke(*, actor, version: CredentialVersion, reason: str)
             status=CredentialStatus.REVOKED, revoked_at=timezone.now(), value=None, grace_until=None
         )
         audit_event_record(
-            action="credential.version_revoked",
+            action=WorkflowEvent.CREDENTIAL_VERSION_REVOKED,
             actor=actor,
             target=integration,
             workspace_id=credential.workspace_id,
@@ -306,7 +307,7 @@ def credential_runbook_start(*, actor, workspace, reason: str):
             workspace=workspace, reason=reason, started_by=actor, total=len(_runbook_items(workspace)) + 1
         )
         audit_event_record(
-            action="credential.runbook_started",
+            action=WorkflowEvent.CREDENTIAL_RUNBOOK_STARTED,
             actor=actor,
             target=runbook,
             workspace_id=workspace.pk,
@@ -357,7 +358,7 @@ def _runbook_credential(runbook, credential_id) -> dict:
         )
     integration = _integration_of(credential)
     audit_event_record(
-        action="credential.rotation_required",
+        action=WorkflowEvent.CREDENTIAL_ROTATION_REQUIRED,
         actor=runbook.started_by,
         target=integration,
         workspace_id=credential.workspace_id,
@@ -381,7 +382,7 @@ def _runbook_account(runbook, account_id) -> dict:
     live.update(revoked_at=timezone.now())
     for prefix in prefixes:
         audit_event_record(
-            action="service_account.token_revoked",
+            action=WorkflowEvent.SERVICE_ACCOUNT_TOKEN_REVOKED,
             actor=runbook.started_by,
             target=account,
             workspace_id=account.workspace_id,
@@ -430,7 +431,7 @@ def _runbook_finish(runbook) -> None:
             finished_at=timezone.now(),
         )
         audit_event_record(
-            action="credential.runbook_completed",
+            action=WorkflowEvent.CREDENTIAL_RUNBOOK_COMPLETED,
             actor=runbook.started_by,
             target=runbook,
             workspace_id=runbook.workspace_id,

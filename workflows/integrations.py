@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from audit.services import audit_event_record, audited_transaction
 from governance.access.decision import require
+from workflows.events import WorkflowEvent
 from workflows.models import (
     ConnectorType,
     Integration,
@@ -55,7 +56,7 @@ def connector_type_create(
         connector.full_clean()
         connector.save()
         audit_event_record(
-            action="connector.created",
+            action=WorkflowEvent.CONNECTOR_CREATED,
             actor=actor,
             target=connector,
             organization_id=organization.pk,
@@ -84,7 +85,7 @@ def connector_type_vet(*, actor, connector: ConnectorType, status: str, note: st
         connector.vetted_by, connector.vetted_at = actor, timezone.now()
         connector.save(update_fields=["vetting_status", "vetting_note", "vetted_by", "vetted_at"])
         audit_event_record(
-            action="connector.vetted",
+            action=WorkflowEvent.CONNECTOR_VETTED,
             actor=actor,
             target=connector,
             organization_id=connector.organization_id,
@@ -115,7 +116,7 @@ def network_allow_rule_create(*, actor, organization, destination: str, reason: 
         rule.full_clean()
         rule.save()
         audit_event_record(
-            action="network.allow_rule_created",
+            action=WorkflowEvent.NETWORK_ALLOW_RULE_CREATED,
             actor=actor,
             target=rule,
             organization_id=organization.pk,
@@ -130,7 +131,7 @@ def network_allow_rule_remove(*, actor, rule: NetworkAllowRule) -> None:
         rule = NetworkAllowRule.objects.select_for_update().get(pk=rule.pk)
         require(actor, "network.allowlist", rule, fresh=True)
         audit_event_record(
-            action="network.allow_rule_removed",
+            action=WorkflowEvent.NETWORK_ALLOW_RULE_REMOVED,
             actor=actor,
             target=rule,
             organization_id=rule.organization_id,
@@ -246,7 +247,7 @@ def integration_update(
         integration.full_clean(exclude=["workspace"])
         integration.save(update_fields=["name", "connector", "endpoint_url", "spki_pins", "sensitivity"])
         audit_event_record(
-            action="integration.updated",
+            action=WorkflowEvent.INTEGRATION_UPDATED,
             actor=actor,
             target=integration,
             organization_id=integration.workspace.organization_id,

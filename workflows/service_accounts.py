@@ -26,6 +26,7 @@ from audit.models import Outcome
 from audit.services import audit_event_record, audited_transaction, denials_record
 from governance.access.decision import AccessDenied, decide, require
 from governance.core.context import current_context
+from workflows.events import WorkflowEvent
 from workflows.models import (
     DisabledReason,
     Integration,
@@ -130,7 +131,7 @@ def service_account_create(
         account.full_clean(exclude=["integration"])  # the one-per-integration check was made above
         account.save()
         audit_event_record(
-            action="service_account.created",
+            action=WorkflowEvent.SERVICE_ACCOUNT_CREATED,
             actor=actor,
             target=account,
             **_where(account),
@@ -184,7 +185,7 @@ def service_account_token_issue(
         account.restart_rotation_clock(now)
         account.save(update_fields=["last_rotated_at", "rotation_due_at"])
         audit_event_record(
-            action="service_account.token_issued",
+            action=WorkflowEvent.SERVICE_ACCOUNT_TOKEN_ISSUED,
             actor=actor,
             target=account,
             **_where(account),
@@ -206,7 +207,7 @@ def service_account_token_revoke(
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
         audit_event_record(
-            action="service_account.token_revoked",
+            action=WorkflowEvent.SERVICE_ACCOUNT_TOKEN_REVOKED,
             actor=actor,
             target=account,
             **_where(account),
@@ -233,7 +234,7 @@ def _disable(account: ServiceAccount, *, reason: str, actor, now: datetime, data
     account.is_active, account.disabled_reason, account.disabled_at = False, reason, now
     account.save(update_fields=["is_active", "disabled_reason", "disabled_at"])
     audit_event_record(
-        action="service_account.disabled",
+        action=WorkflowEvent.SERVICE_ACCOUNT_DISABLED,
         actor=actor,
         target=account,
         **_where(account),
@@ -265,7 +266,7 @@ def service_account_reactivate(*, actor, account: ServiceAccount, note: str = ""
         account.active_since = now
         account.save(update_fields=["is_active", "disabled_reason", "disabled_at", "active_since"])
         audit_event_record(
-            action="service_account.reactivated",
+            action=WorkflowEvent.SERVICE_ACCOUNT_REACTIVATED,
             actor=actor,
             target=account,
             **_where(account),
@@ -305,7 +306,7 @@ def service_account_authenticate(*, token: str, now: datetime | None = None) -> 
     with audited_transaction():
         ServiceAccount.objects.filter(pk=account.pk).update(last_used_at=now)
         audit_event_record(
-            action="service_account.authenticated",
+            action=WorkflowEvent.SERVICE_ACCOUNT_AUTHENTICATED,
             actor=principal,
             target=account,
             **_where(account),
@@ -319,7 +320,7 @@ def _refuse(*, prefix: str, reason: str, row: ServiceAccountToken | None) -> NoR
     where = _where(account) if account is not None else {}
     with transaction.atomic():
         audit_event_record(
-            action="service_account.authentication_failed",
+            action=WorkflowEvent.SERVICE_ACCOUNT_AUTHENTICATION_FAILED,
             actor=None,
             target=account,
             outcome=Outcome.DENIED,
@@ -336,7 +337,7 @@ def service_account_use_record(
     account = ServiceAccount.objects.select_related("workspace").get(pk=principal.pk)
     with transaction.atomic():
         audit_event_record(
-            action="service_account.used",
+            action=WorkflowEvent.SERVICE_ACCOUNT_USED,
             actor=principal,
             target=account,
             **_where(account),
@@ -413,7 +414,7 @@ def _sweep_warn(account_id: int, now: datetime) -> bool:
         account.save(update_fields=["rotation_warned_for"])
         days_left = max(0, (account.rotation_due_at - now).days)
         audit_event_record(
-            action="service_account.rotation_warning",
+            action=WorkflowEvent.SERVICE_ACCOUNT_ROTATION_WARNING,
             actor=None,
             target=account,
             **_where(account),

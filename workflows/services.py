@@ -17,6 +17,7 @@ from audit.services import audit_event_record, audited_transaction
 from governance.access.decision import decide, require
 from governance.tenancy.roles import COMPLIANCE_OFFICER
 from workflows.definition import content_hash, diff_definitions, validate_definition
+from workflows.events import WorkflowEvent
 from workflows.integrations import (  # noqa: F401 (connector and allow-list services, re-exported)
     connector_type_create,
     connector_type_vet,
@@ -112,7 +113,7 @@ def _connect(*, actor, workspace, name, slug, kind, sensitivity, approved_by, en
     integration.full_clean()
     integration.save()
     audit_event_record(
-        action="integration.created",
+        action=WorkflowEvent.INTEGRATION_CREATED,
         actor=actor,
         target=integration,
         organization_id=workspace.organization_id,
@@ -161,7 +162,7 @@ def integration_request_create(
             )
         request.save()
         audit_event_record(
-            action="integration.requested",
+            action=WorkflowEvent.INTEGRATION_REQUESTED,
             actor=actor,
             target=request,
             organization_id=workspace.organization_id,
@@ -219,7 +220,9 @@ def integration_request_decide(
             request.status = RequestStatus.REJECTED
         request.save(update_fields=["decided_by", "decided_at", "comment", "integration", "status"])
         audit_event_record(
-            action="integration.request.approved" if approve else "integration.request.rejected",
+            action=WorkflowEvent.INTEGRATION_REQUEST_APPROVED
+            if approve
+            else WorkflowEvent.INTEGRATION_REQUEST_REJECTED,
             actor=actor,
             target=request,
             organization_id=request.workspace.organization_id,
@@ -263,7 +266,7 @@ def workflow_create(
         _check_definition(workspace, definition)
         workflow.save()
         audit_event_record(
-            action="workflow.created",
+            action=WorkflowEvent.WORKFLOW_CREATED,
             actor=actor,
             target=workflow,
             **_where(workflow),
@@ -333,7 +336,7 @@ def _new_version(*, actor, workflow: Workflow, definition: dict, base, summary: 
     for stale in ChangeRequest.objects.select_for_update().filter(workflow=workflow, state__in=OPEN):
         transition(stale, "supersede")
         audit_event_record(
-            action="workflow.change.superseded",
+            action=WorkflowEvent.WORKFLOW_CHANGE_SUPERSEDED,
             actor=actor,
             target=stale,
             **_where(workflow),
@@ -349,7 +352,7 @@ def _new_version(*, actor, workflow: Workflow, definition: dict, base, summary: 
         diff=diff_definitions(active, definition),
     )
     audit_event_record(
-        action="workflow.version.created",
+        action=WorkflowEvent.WORKFLOW_VERSION_CREATED,
         actor=actor,
         target=version,
         **_where(workflow),
@@ -380,7 +383,7 @@ def change_request_submit(*, actor, change: ChangeRequest) -> ChangeRequest:
         change.save(update_fields=["required_tiers", "submitted_at"])
         transition(change, "submit")
         audit_event_record(
-            action="workflow.change.submitted",
+            action=WorkflowEvent.WORKFLOW_CHANGE_SUBMITTED,
             actor=actor,
             target=change,
             **_where(change.workflow),
@@ -404,7 +407,7 @@ def change_request_withdraw(*, actor, change: ChangeRequest) -> ChangeRequest:
             raise ValidationError({"author": "Only the author withdraws a change."})
         transition(change, "withdraw")
         audit_event_record(
-            action="workflow.change.withdrawn",
+            action=WorkflowEvent.WORKFLOW_CHANGE_WITHDRAWN,
             actor=actor,
             target=change,
             **_where(change.workflow),
@@ -489,7 +492,9 @@ def change_request_decide(
             change.decided_at = timezone.now()
             change.save(update_fields=["decided_at"])
         audit_event_record(
-            action="workflow.change.approved" if approve else "workflow.change.rejected",
+            action=WorkflowEvent.WORKFLOW_CHANGE_APPROVED
+            if approve
+            else WorkflowEvent.WORKFLOW_CHANGE_REJECTED,
             actor=actor,
             target=change,
             **_where(change.workflow),
@@ -539,7 +544,7 @@ def change_request_apply(*, actor, change: ChangeRequest) -> ChangeRequest:
         # quarantine; reactivating is its own, deliberate decision.
         workflow.save(update_fields=["active_version", "status"])
         audit_event_record(
-            action="workflow.change.applied",
+            action=WorkflowEvent.WORKFLOW_CHANGE_APPLIED,
             actor=actor,
             target=change,
             **_where(workflow),
@@ -551,7 +556,7 @@ def change_request_apply(*, actor, change: ChangeRequest) -> ChangeRequest:
         )
         if not was_active and workflow.status == WorkflowStatus.ACTIVE:
             audit_event_record(
-                action="workflow.activated",
+                action=WorkflowEvent.WORKFLOW_ACTIVATED,
                 actor=actor,
                 target=workflow,
                 **_where(workflow),
@@ -611,7 +616,11 @@ def workflow_set_status(*, actor, workflow: Workflow, status: str, reason: str) 
         before = workflow.status
         workflow.status = status
         workflow.save(update_fields=["status"])
-        action = "workflow.activated" if status == WorkflowStatus.ACTIVE else "workflow.deactivated"
+        action = (
+            WorkflowEvent.WORKFLOW_ACTIVATED
+            if status == WorkflowStatus.ACTIVE
+            else WorkflowEvent.WORKFLOW_DEACTIVATED
+        )
         audit_event_record(
             action=action,
             actor=actor,

@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 from django.utils import timezone
 
+from accounts.events import AccountEvent
 from accounts.models import ScimGroup, User
 from accounts.scim.principal import ScimPrincipal
 from accounts.scim.protocol import PatchOperation, ScimError, as_string, invalid, member_filter_value
@@ -95,7 +96,7 @@ def scim_user_create(*, actor: ScimPrincipal, changes: dict[str, Any]) -> User:
             }
             user, _, _ = _apply_user(actor, user, create_changes)
             _event(
-                "scim.user_created",
+                AccountEvent.SCIM_USER_CREATED,
                 actor=actor,
                 target=user,
                 email=user.email,
@@ -123,9 +124,9 @@ def scim_user_replace(*, actor: ScimPrincipal, user: User, changes: dict[str, An
         with audited_transaction():
             user = _locked_user(actor, user)
             user, changed, deactivated = _apply_user(actor, user, changes)
-            _event("scim.user_replaced", actor=actor, target=user, changed=changed)
+            _event(AccountEvent.SCIM_USER_REPLACED, actor=actor, target=user, changed=changed)
             if deactivated:
-                _event("scim.user_deactivated", actor=actor, target=user, via="PUT")
+                _event(AccountEvent.SCIM_USER_DEACTIVATED, actor=actor, target=user, via="PUT")
     except ValidationError as error:
         raise _conflict_or_invalid(error) from None
     except IntegrityError:
@@ -141,9 +142,15 @@ def scim_user_patch(
         with audited_transaction():
             user = _locked_user(actor, user)
             user, changed, deactivated = _apply_user(actor, user, changes)
-            _event("scim.user_patched", actor=actor, target=user, operations=operations, changed=changed)
+            _event(
+                AccountEvent.SCIM_USER_PATCHED,
+                actor=actor,
+                target=user,
+                operations=operations,
+                changed=changed,
+            )
             if deactivated:
-                _event("scim.user_deactivated", actor=actor, target=user, via="PATCH")
+                _event(AccountEvent.SCIM_USER_DEACTIVATED, actor=actor, target=user, via="PATCH")
     except ValidationError as error:
         raise _conflict_or_invalid(error) from None
     except IntegrityError:
@@ -166,7 +173,7 @@ def scim_user_delete(*, actor: ScimPrincipal, user: User) -> User:
         memberships.delete()
         _roles_follow_groups(actor, [user])
         _event(
-            "scim.user_deleted",
+            AccountEvent.SCIM_USER_DELETED,
             actor=actor,
             target=user,
             deactivated=was_active,
@@ -239,7 +246,7 @@ def scim_group_create(*, actor: ScimPrincipal, changes: dict[str, Any]) -> ScimG
         group.members.set(members)
         _roles_follow_groups(actor, members)
         _event(
-            "scim.group_created",
+            AccountEvent.SCIM_GROUP_CREATED,
             actor=actor,
             target=group,
             display_name=group.display_name,
@@ -273,7 +280,7 @@ def scim_group_replace(*, actor: ScimPrincipal, group: ScimGroup, changes: dict[
         group.members.set(members)
         _roles_follow_groups(actor, [*before_members, *members])
         _event(
-            "scim.group_replaced",
+            AccountEvent.SCIM_GROUP_REPLACED,
             actor=actor,
             target=group,
             before=before,
@@ -346,7 +353,7 @@ def scim_group_patch(
         touched = set(group.members.values_list("pk", flat=True)) if renamed else added | removed
         _roles_follow_groups(actor, list(User.objects.filter(pk__in=touched | removed)))
         _event(
-            "scim.group_patched",
+            AccountEvent.SCIM_GROUP_PATCHED,
             actor=actor,
             target=group,
             added=sorted(added - removed),
@@ -361,7 +368,7 @@ def scim_group_delete(*, actor: ScimPrincipal, group: ScimGroup) -> None:
     with audited_transaction():
         group = _locked_group(actor, group)
         _event(
-            "scim.group_deleted",
+            AccountEvent.SCIM_GROUP_DELETED,
             actor=actor,
             target=group,
             display_name=group.display_name,

@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.events import AccountEvent
 from accounts.models import ScimToken
 from accounts.scim.principal import ScimPrincipal
 from audit.models import Outcome
@@ -81,7 +82,7 @@ def scim_token_create(
         )
         token.save()
         audit_event_record(
-            action="scim.token_created",
+            action=AccountEvent.SCIM_TOKEN_CREATED,
             actor=actor,
             target=token,
             organization_id=organization.pk,
@@ -100,7 +101,7 @@ def scim_token_revoke(*, actor, token: ScimToken, reason: str = "") -> ScimToken
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
         audit_event_record(
-            action="scim.token_revoked",
+            action=AccountEvent.SCIM_TOKEN_REVOKED,
             actor=actor,
             target=token,
             organization_id=token.organization_id,
@@ -138,7 +139,7 @@ def scim_auth_failure_record(*, prefix: str, reason: str, row: ScimToken | None 
     """Record a refused SCIM call: ``scim.auth_failed`` with the token's prefix and the reason only."""
     with transaction.atomic():
         audit_event_record(
-            action="scim.auth_failed",
+            action=AccountEvent.SCIM_AUTH_FAILED,
             actor=None,
             target=row,
             outcome=Outcome.FAILED,

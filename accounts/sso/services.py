@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts.events import AccountEvent
 from accounts.models import (
     GroupRoleMapping,
     IdentityProvider,
@@ -24,6 +25,7 @@ from accounts.models import (
 from audit.models import Outcome
 from audit.services import audit_event_record, audited_transaction, diff_fields
 from governance.access.decision import require
+from governance.tenancy.events import TenancyEvent
 from governance.tenancy.models import Membership, Organization, RoleScope
 
 PROVIDER_FIELDS = (
@@ -102,7 +104,7 @@ def identity_provider_create(
             provider.oidc_client_secret = client_secret
         provider.save()
         audit_event_record(
-            action="identity_provider.created",
+            action=AccountEvent.IDENTITY_PROVIDER_CREATED,
             actor=actor,
             target=provider,
             organization_id=organization.pk,
@@ -132,7 +134,7 @@ def identity_provider_update(
             provider.updated_at = timezone.now()
             provider.save()
             audit_event_record(
-                action="identity_provider.updated",
+                action=AccountEvent.IDENTITY_PROVIDER_UPDATED,
                 actor=actor,
                 target=provider,
                 organization_id=provider.organization_id,
@@ -167,7 +169,7 @@ def group_mapping_create(
             provider=provider, group=group.strip(), workspace=workspace, role=role
         )
         audit_event_record(
-            action="identity_provider.mapping_created",
+            action=AccountEvent.IDENTITY_PROVIDER_MAPPING_CREATED,
             actor=actor,
             target=mapping,
             organization_id=provider.organization_id,
@@ -188,7 +190,7 @@ def group_mapping_delete(*, actor, mapping: GroupRoleMapping) -> None:
         mapping = GroupRoleMapping.objects.select_related("provider", "workspace").get(pk=mapping.pk)
         require(actor, "organization.manage", mapping.provider.organization, fresh=True)
         audit_event_record(
-            action="identity_provider.mapping_deleted",
+            action=AccountEvent.IDENTITY_PROVIDER_MAPPING_DELETED,
             actor=actor,
             target=mapping,
             organization_id=mapping.provider.organization_id,
@@ -223,7 +225,7 @@ def sign_in_policy_set(*, actor, organization: Organization, local_password_disa
             policy.updated_at = timezone.now()
             policy.save()
             audit_event_record(
-                action="sign_in_policy.changed",
+                action=AccountEvent.SIGN_IN_POLICY_CHANGED,
                 actor=actor,
                 target=policy,
                 organization_id=organization.pk,
@@ -246,7 +248,7 @@ def sso_login_failed_record(
     """Record a refused SSO sign-in with its reason (nothing else is written)."""
     with transaction.atomic():
         audit_event_record(
-            action="sso.login_failed",
+            action=AccountEvent.SSO_LOGIN_FAILED,
             actor=None,
             outcome=Outcome.FAILED,
             organization_id=provider.organization_id if provider else None,
@@ -300,7 +302,7 @@ def sso_user_resolve(
                     "the e-mail address belongs to an account of another organisation", subject_message(email)
                 )
             audit_event_record(
-                action="sso.account_linked",
+                action=AccountEvent.SSO_ACCOUNT_LINKED,
                 actor=None,
                 target=existing,
                 organization_id=existing.organization_id,
@@ -312,7 +314,7 @@ def sso_user_resolve(
         user.full_clean(exclude=["password"])
         user.save()
         audit_event_record(
-            action="sso.user_provisioned",
+            action=AccountEvent.SSO_USER_PROVISIONED,
             actor=None,
             target=user,
             organization_id=provider.organization_id,
@@ -357,7 +359,7 @@ def sso_memberships_apply(*, provider: IdentityProvider, user: User, groups: lis
                 membership.role = wanted[workspace_id][1]
                 membership.save(update_fields=["role"])
                 _membership_event(
-                    "membership.role_changed",
+                    TenancyEvent.MEMBERSHIP_ROLE_CHANGED,
                     membership,
                     provider,
                     {"diff": {"role": {"before": before, "after": membership.role_id}}},
@@ -373,7 +375,7 @@ def sso_memberships_apply(*, provider: IdentityProvider, user: User, groups: lis
                 user=user, organization_id=provider.organization_id, workspace=workspace, role=role
             )
             SsoMembership.objects.create(membership=membership, provider=provider)
-            _membership_event("membership.created", membership, provider, {"role": role.pk})
+            _membership_event(TenancyEvent.MEMBERSHIP_CREATED, membership, provider, {"role": role.pk})
             changes["added"].append(f"{workspace.slug}:{role.pk}")
     forget(user)
     return changes
@@ -414,7 +416,7 @@ def _membership_drop(membership: Membership, provider: IdentityProvider, changes
     except ValidationError:
         changes["kept_manual"].append(f"{membership.workspace_id}: last owner kept")
         return
-    _membership_event("membership.removed", membership, provider, {"role": membership.role_id})
+    _membership_event(TenancyEvent.MEMBERSHIP_REMOVED, membership, provider, {"role": membership.role_id})
     changes["removed"].append(f"{membership.workspace_id}:{membership.role_id}")
     membership.delete()
 
@@ -447,7 +449,7 @@ def sso_login_record(
     the group mapping changed."""
     with transaction.atomic():
         audit_event_record(
-            action="sso.login",
+            action=AccountEvent.SSO_LOGIN,
             actor=user,
             target=user,
             organization_id=user.organization_id,

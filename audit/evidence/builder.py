@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from audit import merkle
 from audit.canonical import format_time, parse
+from audit.events import EvidenceEvent
 from audit.evidence import verify as verifier
 from audit.evidence.exports import csv_rows, json_array, json_text
 from audit.evidence.records import (
@@ -505,7 +506,7 @@ def evidence_package_build(
         manifest_sha256 = hashlib.sha256(manifest_bytes).hexdigest()
         with audited_transaction():
             audit_event_record(
-                action="evidence.package_built",
+                action=EvidenceEvent.EVIDENCE_PACKAGE_BUILT,
                 actor=actor,
                 target=workspace,
                 organization_id=workspace.organization_id,

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core import signing
 from django.urls import reverse
 
+from audit.events import EvidenceEvent
 from audit.evidence.orders import ACTION, evidence_path
 from audit.models import EvidenceOrder, EvidenceOrderState, Outcome
 from audit.services import audit_event_record, audited_transaction
@@ -89,7 +90,7 @@ def evidence_download_record(*, actor, order: EvidenceOrder) -> None:
     """Record that ``actor`` downloaded the package of ``order``."""
     with audited_transaction():
         audit_event_record(
-            action="evidence.downloaded",
+            action=EvidenceEvent.EVIDENCE_DOWNLOADED,
             actor=actor,
             target=order,
             organization_id=order.organization_id,
@@ -107,7 +108,7 @@ def evidence_download_deny(*, actor, refused: LinkRefusedError) -> None:
     order = refused.order
     with audited_transaction():
         audit_event_record(
-            action="evidence.download_denied",
+            action=EvidenceEvent.EVIDENCE_DOWNLOAD_DENIED,
             actor=actor,
             target=order,
             outcome=Outcome.DENIED,

@@ -21,6 +21,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from audit.events import EvidenceEvent
 from audit.evidence.builder import BuildResult, EvidenceError, evidence_package_build
 from audit.models import EvidenceFramework, EvidenceOrder, EvidenceOrderState, Outcome
 from audit.sealing import ledger_seal_all
@@ -82,7 +83,7 @@ def evidence_order_create(
             framework=framework,
         )
         audit_event_record(
-            action="evidence.ordered",
+            action=EvidenceEvent.EVIDENCE_ORDERED,
             actor=actor,
             target=order,
             organization_id=order.organization_id,
@@ -128,7 +129,7 @@ def evidence_order_start(*, order_id: int) -> EvidenceOrder | None:
             ]
         )
         audit_event_record(
-            action="evidence.order_started",
+            action=EvidenceEvent.EVIDENCE_ORDER_STARTED,
             actor=None,
             target=order,
             organization_id=order.organization_id,
@@ -172,7 +173,7 @@ def evidence_order_complete(*, order_id: int, result: BuildResult) -> EvidenceOr
             ]
         )
         audit_event_record(
-            action="evidence.order_ready",
+            action=EvidenceEvent.EVIDENCE_ORDER_READY,
             actor=None,
             target=order,
             organization_id=order.organization_id,
@@ -206,7 +207,7 @@ def _fail(order: EvidenceOrder, message: str) -> None:
     order.finished_at = timezone.now()
     order.save(update_fields=["state", "error", "phase", "finished_at"])
     audit_event_record(
-        action="evidence.order_failed",
+        action=EvidenceEvent.EVIDENCE_ORDER_FAILED,
         actor=None,
         target=order,
         outcome=Outcome.FAILED,
@@ -229,7 +230,7 @@ def evidence_orders_expire() -> int:
             order.state = EvidenceOrderState.EXPIRED
             order.save(update_fields=["state"])
             audit_event_record(
-                action="evidence.order_expired",
+                action=EvidenceEvent.EVIDENCE_ORDER_EXPIRED,
                 actor=None,
                 target=order,
                 organization_id=order.organization_id,

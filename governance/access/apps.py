@@ -7,8 +7,12 @@ class AccessConfig(AppConfig):
     verbose_name = "Access"
 
     def ready(self) -> None:
+        from audit.events import register_event_codes
+        from governance.access.events import AccessEvent
         from governance.access.models import OnCallOverride, Policy, PolicyChange
         from governance.core.resources import Resource, register
+
+        register_event_codes(AccessEvent)
 
         # Policies are organisation-wide reference data (shipped ones belong to no organisation);
         # the admin narrows the list to the shipped ones and the user's own organisation's.

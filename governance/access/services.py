@@ -14,6 +14,7 @@ from guardian.shortcuts import assign_perm, remove_perm
 from audit.services import audit_event_record, audited_transaction, diff_fields
 from governance.access.cedar import validate_policy_text
 from governance.access.decision import forget, require
+from governance.access.events import AccessEvent
 from governance.access.models import ChangeStatus, OnCallOverride, Policy, PolicyChange
 from governance.core.resources import resource_for
 
@@ -35,7 +36,7 @@ def object_grant_assign(*, actor, user, obj: models.Model, verb: str) -> None:
             raise ValidationError({"user": "This user belongs to another organisation."})
         assign_perm(codename, user, obj)
         audit_event_record(
-            action="grant.assigned",
+            action=AccessEvent.GRANT_ASSIGNED,
             actor=actor,
             target=obj,
             organization_id=resource.organization_id_of(obj),
@@ -53,7 +54,7 @@ def object_grant_revoke(*, actor, user, obj: models.Model, verb: str) -> None:
         require(actor, "grant.manage", obj, fresh=True)
         remove_perm(codename, user, obj)
         audit_event_record(
-            action="grant.revoked",
+            action=AccessEvent.GRANT_REVOKED,
             actor=actor,
             target=obj,
             organization_id=resource.organization_id_of(obj),
@@ -142,7 +143,7 @@ def policy_change_propose(
         change.disabled_workspaces.set(disabled_workspaces)
         before = policy.text if policy else ""
         audit_event_record(
-            action="policy.change_proposed",
+            action=AccessEvent.POLICY_CHANGE_PROPOSED,
             actor=actor,
             target=change,
             organization_id=organization.pk,
@@ -224,7 +225,7 @@ def policy_change_approve(*, actor, change: PolicyChange, comment: str) -> Polic
             organization_id=change.organization_id,
         )
         audit_event_record(
-            action="policy.change_approved",
+            action=AccessEvent.POLICY_CHANGE_APPROVED,
             actor=actor,
             target=policy,
             organization_id=change.organization_id,
@@ -251,7 +252,7 @@ def policy_change_reject(*, actor, change: PolicyChange, comment: str) -> Policy
         change.decision_comment = comment
         change.save(update_fields=["status", "decided_by", "decided_at", "decision_comment"])
         audit_event_record(
-            action="policy.change_rejected",
+            action=AccessEvent.POLICY_CHANGE_REJECTED,
             actor=actor,
             target=change,
             organization_id=change.organization_id,
@@ -284,7 +285,7 @@ def oncall_override_activate(*, actor, workspace, reason: str, duration: timedel
             user=actor, workspace=workspace, reason=reason.strip(), starts_at=now, ends_at=now + duration
         )
         audit_event_record(
-            action="oncall.activated",
+            action=AccessEvent.ONCALL_ACTIVATED,
             actor=actor,
             target=override,
             organization_id=workspace.organization_id,
@@ -306,7 +307,7 @@ def oncall_override_end(*, actor, override: OnCallOverride) -> OnCallOverride:
         override.ended_at, override.ended_by = timezone.now(), actor
         override.save(update_fields=["ended_at", "ended_by"])
         audit_event_record(
-            action="oncall.ended",
+            action=AccessEvent.ONCALL_ENDED,
             actor=actor,
             target=override,
             organization_id=override.workspace.organization_id,

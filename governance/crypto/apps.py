@@ -7,10 +7,13 @@ class CryptoConfig(AppConfig):
     verbose_name = "Keys and encryption"
 
     def ready(self) -> None:
+        from audit.events import register_event_codes
         from governance.core.resources import Resource, register
         from governance.crypto import checks  # noqa: F401  (registers the start-up checks)
+        from governance.crypto.events import CryptoEvent
         from governance.crypto.models import DataKey, KeyEncryptionKey, RotationJob
 
+        register_event_codes(CryptoEvent)
         # Platform keys belong to no workspace: the admin shows them to platform administrators.
         for model in (KeyEncryptionKey, DataKey):
             register(

@@ -17,6 +17,7 @@ from django.db import models
 
 from governance.crypto import envelope
 from governance.crypto.errors import DecryptionError
+from governance.crypto.events import CryptoEvent
 
 
 class Sealed(bytes):
@@ -154,7 +155,7 @@ def _report_decrypt_failure(instance, field: EncryptedTextField, error: Exceptio
 
     with transaction.atomic():
         audit_event_record(
-            action="crypto.decrypt_failed",
+            action=CryptoEvent.CRYPTO_DECRYPT_FAILED,
             actor=None,
             workspace_id=field.workspace_id_of(instance),
             outcome=Outcome.FAILED,

@@ -20,6 +20,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 
 from governance.crypto.errors import DecryptionError, KeyDestroyedError, KeyUnavailableError
+from governance.crypto.events import CryptoEvent
 from governance.crypto.models import DataKey, DataKeyStatus, KeyEncryptionKey, KeyStatus
 from governance.crypto.providers import KEY_BYTES, provider_named
 
@@ -185,7 +186,7 @@ def kek_create(*, workspace_id: int | None, provider: str, token_label: str = ""
             version=version,
         )
         audit_event_record(
-            action="key.created",
+            action=CryptoEvent.KEY_CREATED,
             actor=None,
             target=kek,
             workspace_id=workspace_id,
@@ -202,7 +203,7 @@ def _create_data_key(workspace_id: int | None, purpose: str, subject: str) -> Da
         with transaction.atomic():
             data_key = data_key_new(workspace_id=workspace_id, purpose=purpose, subject=subject, version=1)
             audit_event_record(
-                action="data_key.created",
+                action=CryptoEvent.DATA_KEY_CREATED,
                 actor=None,
                 target=data_key,
                 workspace_id=workspace_id,

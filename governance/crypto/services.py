@@ -26,6 +26,7 @@ from audit.services import audit_event_record, audited_transaction
 from governance.access.decision import require
 from governance.crypto import envelope, keyring
 from governance.crypto.errors import DecryptionError
+from governance.crypto.events import CryptoEvent
 from governance.crypto.fields import encrypted_fields
 from governance.crypto.models import (
     DataKey,
@@ -71,7 +72,7 @@ def kek_rotate(*, actor, workspace=None, provider: str | None = None) -> KeyEncr
         )
         rewrapped = rewrap_data_keys(DataKey.objects.filter(kek=old), new) if old else 0
         audit_event_record(
-            action="key.rotated",
+            action=CryptoEvent.KEY_ROTATED,
             actor=actor,
             target=new,
             workspace_id=workspace_id,
@@ -135,7 +136,7 @@ def workspace_key_configure(
         previous = DataKey.objects.filter(workspace=workspace).exclude(status=DataKeyStatus.DESTROYED)
         rewrapped = rewrap_data_keys(previous, new)
         audit_event_record(
-            action="key.byok_configured",
+            action=CryptoEvent.KEY_BYOK_CONFIGURED,
             actor=actor,
             target=new,
             workspace_id=workspace.pk,
@@ -251,7 +252,7 @@ def data_key_rotate(*, actor, workspace, purpose: str) -> RotationJob:
             from_key=current, to_key=new, started_by=actor, total=values_under(current)
         )
         audit_event_record(
-            action="data_key.rotation_started",
+            action=CryptoEvent.DATA_KEY_ROTATION_STARTED,
             actor=actor,
             target=job,
             workspace_id=workspace.pk,
@@ -402,7 +403,7 @@ def _write_reencrypted(connection, table, column, pk_column, updates) -> int:
 def _record_failures(job: RotationJob, model, field, failures: list[str]) -> None:
     with audited_transaction():
         audit_event_record(
-            action="crypto.decrypt_failed",
+            action=CryptoEvent.CRYPTO_DECRYPT_FAILED,
             actor=None,
             target=job,
             workspace_id=job.from_key.workspace_id,
@@ -451,7 +452,7 @@ def _finish_if_settled(job: RotationJob) -> RotationJob:
             job.from_key.save(update_fields=["status", "retired_at"])
         job.save(update_fields=["status", "finished_at", "message"])
         audit_event_record(
-            action="data_key.rotation_completed",
+            action=CryptoEvent.DATA_KEY_ROTATION_COMPLETED,
             actor=None,
             target=job,
             workspace_id=job.from_key.workspace_id,
@@ -484,7 +485,7 @@ def data_key_destroy(*, actor, workspace, subject: str) -> int:
             data_key.status, data_key.wrapped, data_key.destroyed_at = DataKeyStatus.DESTROYED, b"", now
             data_key.save(update_fields=["status", "wrapped", "destroyed_at"])
         audit_event_record(
-            action="data_key.destroyed",
+            action=CryptoEvent.DATA_KEY_DESTROYED,
             actor=actor,
             workspace_id=workspace.pk,
             organization_id=workspace.organization_id,

@@ -7,6 +7,9 @@ class TenancyConfig(AppConfig):
     verbose_name = "Tenancy"
 
     def ready(self) -> None:
+        from audit.events import register_event_codes
         from governance.tenancy import resources
+        from governance.tenancy.events import TenancyEvent
 
+        register_event_codes(TenancyEvent)
         resources.register()

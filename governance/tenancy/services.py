@@ -16,6 +16,7 @@ from django.forms.models import model_to_dict
 
 from audit.services import audit_event_record, audited_transaction, diff_fields
 from governance.access.decision import forget, require
+from governance.tenancy.events import TenancyEvent
 from governance.tenancy.models import Membership, Organization, Role, RoleScope, Workspace
 from governance.tenancy.roles import PLATFORM_ADMIN, WORKSPACE_OWNER
 
@@ -43,7 +44,7 @@ def organization_create(*, actor, name: str, slug: str) -> Organization:
         organization.full_clean()
         organization.save()
         audit_event_record(
-            action="organization.created",
+            action=TenancyEvent.ORGANIZATION_CREATED,
             actor=None,
             target=organization,
             organization_id=organization.pk,
@@ -81,7 +82,7 @@ def workspace_create(
         workspace.full_clean()
         workspace.save()
         audit_event_record(
-            action="workspace.created",
+            action=TenancyEvent.WORKSPACE_CREATED,
             actor=actor,
             target=workspace,
             organization_id=organization.pk,
@@ -108,7 +109,7 @@ def workspace_update(*, actor, workspace: Workspace, **changes: Any) -> Workspac
         if diff:
             workspace.save(update_fields=list(diff))
             audit_event_record(
-                action="workspace.updated",
+                action=TenancyEvent.WORKSPACE_UPDATED,
                 actor=actor,
                 target=workspace,
                 organization_id=workspace.organization_id,
@@ -213,7 +214,7 @@ def membership_create(
             user=user, organization=organization, workspace=workspace, role=role
         )
         audit_event_record(
-            action="membership.created",
+            action=TenancyEvent.MEMBERSHIP_CREATED,
             actor=actor,
             target=membership,
             organization_id=organization.pk,
@@ -272,7 +273,7 @@ def membership_change_role(*, actor, membership: Membership, role: Role | str) -
         membership.role = role
         membership.save(update_fields=["role"])
         audit_event_record(
-            action="membership.role_changed",
+            action=TenancyEvent.MEMBERSHIP_ROLE_CHANGED,
             actor=actor,
             target=membership,
             organization_id=membership.organization_id,
@@ -298,7 +299,7 @@ def membership_remove(*, actor, membership: Membership) -> None:
         _lock_scope(membership.organization, membership.workspace)
         _guard_last_holder(membership)
         audit_event_record(
-            action="membership.removed",
+            action=TenancyEvent.MEMBERSHIP_REMOVED,
             actor=actor,
             target=membership,
             organization_id=membership.organization_id,
@@ -324,7 +325,7 @@ def organization_update(*, actor, organization: Organization, name: str) -> Orga
         if before != name:
             organization.save(update_fields=["name"])
             audit_event_record(
-                action="organization.updated",
+                action=TenancyEvent.ORGANIZATION_UPDATED,
                 actor=actor,
                 target=organization,
                 organization_id=organization.pk,

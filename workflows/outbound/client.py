@@ -23,6 +23,7 @@ from urllib.parse import urljoin
 
 from django.core.exceptions import ValidationError
 
+from workflows.events import WorkflowEvent
 from workflows.outbound.boundary import CheckedEndpoint, Resolver, endpoint_check, url_shown
 
 
@@ -248,7 +249,7 @@ class OutboundClient:
         integration = self.integration
         organization_id = getattr(self.organization, "pk", self.organization)
         audit_event_record(
-            action="integration.outbound_refused",
+            action=WorkflowEvent.INTEGRATION_OUTBOUND_REFUSED,
             actor=self.actor,
             target=integration,
             organization_id=organization_id,

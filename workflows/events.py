@@ -1,0 +1,48 @@
+"""The event codes this app writes to the ledger (registered in its ``AppConfig.ready``)."""
+
+from audit.events import Category, EventCode
+
+
+class WorkflowEvent(EventCode):
+    """Workflows: changes and approvals, integrations and the network boundary, credentials, service accounts."""
+
+    INTEGRATION_CREATED = "integration.created", Category.ADMIN
+    INTEGRATION_REQUESTED = "integration.requested", Category.ADMIN
+    INTEGRATION_REQUEST_APPROVED = "integration.request.approved", Category.ADMIN
+    INTEGRATION_REQUEST_REJECTED = "integration.request.rejected", Category.ADMIN
+    WORKFLOW_CREATED = "workflow.created", Category.WORKFLOW_LIFECYCLE
+    WORKFLOW_VERSION_CREATED = "workflow.version.created", Category.WORKFLOW_LIFECYCLE
+    WORKFLOW_CHANGE_SUBMITTED = "workflow.change.submitted", Category.WORKFLOW_LIFECYCLE
+    WORKFLOW_CHANGE_WITHDRAWN = "workflow.change.withdrawn", Category.WORKFLOW_LIFECYCLE
+    WORKFLOW_CHANGE_SUPERSEDED = "workflow.change.superseded", Category.WORKFLOW_LIFECYCLE
+    WORKFLOW_CHANGE_APPROVED = "workflow.change.approved", Category.WORKFLOW_LIFECYCLE
+    WORKFLOW_CHANGE_REJECTED = "workflow.change.rejected", Category.WORKFLOW_LIFECYCLE
+    WORKFLOW_CHANGE_APPLIED = "workflow.change.applied", Category.WORKFLOW_LIFECYCLE
+    WORKFLOW_ACTIVATED = "workflow.activated", Category.WORKFLOW_LIFECYCLE
+    WORKFLOW_DEACTIVATED = "workflow.deactivated", Category.WORKFLOW_LIFECYCLE
+    # Credentials (values never in the ledger: fingerprints only).
+    CREDENTIAL_CREATED = "credential.created", Category.ADMIN
+    CREDENTIAL_VERSION_STAGED = "credential.version_staged", Category.ADMIN
+    CREDENTIAL_VERSION_TESTED = "credential.version_tested", Category.ADMIN
+    CREDENTIAL_VERSION_PROMOTED = "credential.version_promoted", Category.ADMIN
+    CREDENTIAL_VERSION_REVOKED = "credential.version_revoked", Category.ADMIN
+    CREDENTIAL_ROTATION_REQUIRED = "credential.rotation_required", Category.ADMIN
+    CREDENTIAL_RUNBOOK_STARTED = "credential.runbook_started", Category.ADMIN
+    CREDENTIAL_RUNBOOK_COMPLETED = "credential.runbook_completed", Category.ADMIN
+    # Connectors, integrations and the network boundary.
+    CONNECTOR_CREATED = "connector.created", Category.ADMIN
+    CONNECTOR_VETTED = "connector.vetted", Category.ADMIN
+    INTEGRATION_UPDATED = "integration.updated", Category.ADMIN
+    INTEGRATION_OUTBOUND_REFUSED = "integration.outbound_refused", Category.ACCESS
+    NETWORK_ALLOW_RULE_CREATED = "network.allow_rule_created", Category.ADMIN
+    NETWORK_ALLOW_RULE_REMOVED = "network.allow_rule_removed", Category.ADMIN
+    # Service accounts.
+    SERVICE_ACCOUNT_CREATED = "service_account.created", Category.ADMIN
+    SERVICE_ACCOUNT_TOKEN_ISSUED = "service_account.token_issued", Category.AUTHENTICATION
+    SERVICE_ACCOUNT_TOKEN_REVOKED = "service_account.token_revoked", Category.AUTHENTICATION
+    SERVICE_ACCOUNT_AUTHENTICATED = "service_account.authenticated", Category.AUTHENTICATION
+    SERVICE_ACCOUNT_AUTHENTICATION_FAILED = "service_account.authentication_failed", Category.AUTHENTICATION
+    SERVICE_ACCOUNT_USED = "service_account.used", Category.ACCESS
+    SERVICE_ACCOUNT_ROTATION_WARNING = "service_account.rotation_warning", Category.SYSTEM
+    SERVICE_ACCOUNT_DISABLED = "service_account.disabled", Category.ADMIN
+    SERVICE_ACCOUNT_REACTIVATED = "service_account.reactivated", Category.ADMIN
