@@ -183,7 +183,7 @@ def device_claim_of(request: HttpRequest) -> DeviceClaim:
 
 
 @dataclass
-class Decision:
+class ConditionalVerdict:
     """The answer for one sign-in or network change, with the score and every reason."""
 
     outcome: str
@@ -214,18 +214,18 @@ def policy_for(user: User) -> ConditionalAccessPolicy | None:
 
 def decision_compute(
     *, policy: ConditionalAccessPolicy, signals: Signals, history: list[UserSession], failures: int, now
-) -> Decision:
+) -> ConditionalVerdict:
     """The pure part: rules first (a refusal needs no score), then the risk factors."""
     reasons: list[str] = []
     if address_in(signals.address, policy.denied_networks):
-        return Decision(Outcomes.DENY, 0, ["network_denied"])
+        return ConditionalVerdict(Outcomes.DENY, 0, ["network_denied"])
     if policy.allowed_networks and not address_in(signals.address, policy.allowed_networks):
-        return Decision(Outcomes.DENY, 0, ["network_not_allowed"])
+        return ConditionalVerdict(Outcomes.DENY, 0, ["network_not_allowed"])
     device_step_up = False
     if policy.device_compliance != DeviceCompliance.OFF and not signals.device.compliant:
         reasons.append(f"device_{signals.device.state}")
         if policy.device_compliance == DeviceCompliance.REQUIRE:
-            return Decision(Outcomes.DENY, 0, reasons)
+            return ConditionalVerdict(Outcomes.DENY, 0, reasons)
         device_step_up = True
     score = 0
     network = network_of(signals.address)
@@ -250,15 +250,15 @@ def decision_compute(
         score += policy.impossible_travel_weight
         reasons.append("impossible_travel")
     if score >= policy.deny_score:
-        return Decision(Outcomes.DENY, score, [*reasons, "score_at_deny_threshold"])
+        return ConditionalVerdict(Outcomes.DENY, score, [*reasons, "score_at_deny_threshold"])
     if score >= policy.step_up_score:
-        return Decision(Outcomes.STEP_UP, score, [*reasons, "score_at_step_up_threshold"])
+        return ConditionalVerdict(Outcomes.STEP_UP, score, [*reasons, "score_at_step_up_threshold"])
     if device_step_up:
-        return Decision(Outcomes.STEP_UP, score, reasons)
-    return Decision(Outcomes.ALLOW, score, reasons)
+        return ConditionalVerdict(Outcomes.STEP_UP, score, reasons)
+    return ConditionalVerdict(Outcomes.ALLOW, score, reasons)
 
 
-def conditional_access_evaluate(*, user: User, request: HttpRequest, trigger: str) -> Decision | None:
+def conditional_access_evaluate(*, user: User, request: HttpRequest, trigger: str) -> ConditionalVerdict | None:
     """Decide for ``user``'s request and record the decision; None when the organisation has no
     enabled policy (nothing is decided, nothing recorded)."""
     from accounts.lockout import account_failures

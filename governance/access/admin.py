@@ -21,6 +21,7 @@ from governance.access.decision import decide
 from governance.access.models import ChangeStatus, OnCallOverride, Policy, PolicyChange
 from governance.access.policies import try_policies
 from governance.access.queries import restrict
+from governance.core.choices import ReviewDecision
 from governance.core.regions import DataRegion
 from governance.tenancy.models import Workspace
 from governance.tenancy.selectors import workspaces_visible_to
@@ -305,7 +306,7 @@ class PolicyChangeAdmin(ActorFormMixin, GovernedModelAdmin):
         form = DecisionForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
-                if form.cleaned_data["decision"] == "approve":
+                if form.cleaned_data["decision"] == ReviewDecision.APPROVE:
                     services.policy_change_approve(
                         actor=request.user, change=change, comment=form.cleaned_data["comment"]
                     )
@@ -332,7 +333,11 @@ class PolicyChangeAdmin(ActorFormMixin, GovernedModelAdmin):
 
 class DecisionForm(forms.Form):
     decision = forms.ChoiceField(
-        choices=[("approve", "Approve and put in force"), ("reject", "Reject")], widget=forms.RadioSelect
+        choices=[
+            (ReviewDecision.APPROVE, "Approve and put in force"),
+            (ReviewDecision.REJECT, ReviewDecision.REJECT.label),
+        ],
+        widget=forms.RadioSelect,
     )
     comment = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), help_text="Required: why.")
 
