@@ -7,8 +7,9 @@ class WorkflowsConfig(AppConfig):
 
     def ready(self) -> None:
         from audit.events import register_event_codes
-        from workflows import resources
+        from workflows import evidence, resources
         from workflows.events import WorkflowEvent
 
         register_event_codes(WorkflowEvent)
+        evidence.register()
         resources.register()

@@ -1,25 +1,19 @@
-"""The governance records of one workspace that go into an evidence package.
+"""The workflows app's records in evidence packages: change requests with their approvals and
+segregation-of-duties checks, service accounts, and credential versions (fingerprints only).
 
-Each collector yields rows lazily (``.iterator()``) and notes exceptions in the ``Findings`` it is
-given, so the summary can be written last without holding the records in memory. Credentials are
-read from the secrets store with their value deferred: only names, fingerprints, statuses and
-dates ever leave it.
-"""
+Registered in the app's ``ready`` (``register``); the package builder writes them."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db.models import Prefetch, Q
 
-from audit.canonical import parse
-from audit.models import AuditEvent
-from governance.access.models import Policy
-from governance.tenancy.models import Membership, Workspace
+from audit.collectors import EvidenceFile, FileFormat, Findings, Scope, register_evidence_file
+from governance.core.choices import ReviewDecision
 from workflows.models import (
     Approval,
     ChangeRequest,
@@ -29,47 +23,6 @@ from workflows.models import (
     ServiceAccount,
 )
 from workflows.service_accounts import last_activity
-
-EXAMPLES_KEPT = 50  # per kind of exception: the summary lists this many and counts the rest
-
-
-@dataclass(frozen=True)
-class Scope:
-    """What a package covers: one workspace, events with ``start <= occurred_at < end``."""
-
-    workspace: Workspace
-    start: datetime
-    end: datetime
-    built_at: datetime
-
-    def in_period(self, name: str) -> Q:
-        return Q(**{f"{name}__gte": self.start, f"{name}__lt": self.end})
-
-
-@dataclass
-class Finding:
-    count: int = 0
-    examples: list[str] = field(default_factory=list)
-
-    def add(self, example: str) -> None:
-        self.count += 1
-        if len(self.examples) < EXAMPLES_KEPT:
-            self.examples.append(example)
-
-
-@dataclass
-class Findings:
-    """Counts of what was reviewed and the exceptions found, filled while the files are written."""
-
-    counts: dict[str, int] = field(default_factory=dict)
-    exceptions: dict[str, Finding] = field(default_factory=dict)
-
-    def count(self, name: str, by: int = 1) -> None:
-        self.counts[name] = self.counts.get(name, 0) + by
-
-    def flag(self, kind: str, example: str) -> None:
-        self.exceptions.setdefault(kind, Finding()).add(example)
-
 
 # --- Approvals ------------------------------------------------------------------------------
 
@@ -125,7 +78,7 @@ def approval_records(scope: Scope, findings: Findings) -> Iterator[dict[str, Any
         for approval in change.approvals.all():
             findings.count("approvals")
             missing_checklist = (
-                approval.decision == "approve"
+                approval.decision == ReviewDecision.APPROVE
                 and approval.tier in needs_checklist
                 and not (approval.checklist and all(approval.checklist.values()))
             )
@@ -134,7 +87,7 @@ def approval_records(scope: Scope, findings: Findings) -> Iterator[dict[str, Any
                     "approval missing its checklist",
                     f"change #{change.pk} tier {approval.tier} by {approval.reviewer.email}",
                 )
-            if approval.decision == "approve":
+            if approval.decision == ReviewDecision.APPROVE:
                 approving.setdefault(approval.reviewer_id, []).append(approval.tier)
             approvals.append(
                 {
@@ -226,71 +179,6 @@ def approval_row(record: dict[str, Any]) -> list[Any]:
         checks["required_tiers_approved"],
         checks["checklists_complete"],
     ]
-
-
-# --- Memberships and role changes -----------------------------------------------------------------
-
-MEMBERSHIPS_HEADER = (
-    "user",
-    "name",
-    "role",
-    "scope",
-    "since",
-    "added_in_period",
-    "user_active",
-    "last_login",
-)
-
-
-def membership_rows(scope: Scope, findings: Findings) -> Iterator[list[Any]]:
-    """The workspace's members now, and the organisation-wide roles that reach into it."""
-    workspace = scope.workspace
-    rows = (
-        Membership.objects.filter(
-            Q(workspace=workspace) | Q(workspace__isnull=True, organization_id=workspace.organization_id)
-        )
-        .select_related("user", "role")
-        .order_by("workspace_id", "user__email", "id")
-    )
-    for membership in rows.iterator(chunk_size=1000):
-        findings.count("memberships")
-        user = membership.user
-        yield [
-            user.email,
-            user.display_name,
-            membership.role_id,
-            "workspace" if membership.workspace_id else "organisation",
-            membership.created_at,
-            scope.start <= membership.created_at < scope.end,
-            user.is_active,
-            user.last_login,
-        ]
-
-
-ROLE_CHANGES_HEADER = ("sequence", "occurred_at", "action", "actor", "target", "details")
-
-
-def role_change_rows(scope: Scope, findings: Findings) -> Iterator[list[Any]]:
-    """Membership events of the period, read from the ledger's canonical records."""
-    events = (
-        AuditEvent.objects.filter(
-            scope.in_period("occurred_at"), workspace=scope.workspace, action__startswith="membership."
-        )
-        .exclude(sequence__isnull=True)
-        .order_by("sequence")
-        .values_list("sequence", "canonical")
-    )
-    for sequence, canonical in events.iterator(chunk_size=1000):
-        findings.count("role changes")
-        document = parse(bytes(canonical))
-        yield [
-            sequence,
-            document["occurred_at"],
-            document["action"],
-            document["actor"]["label"],
-            document["target"]["label"],
-            document["data"],
-        ]
 
 
 # --- Service accounts and credentials ------------------------------------------------------------
@@ -402,34 +290,19 @@ def credential_rows(scope: Scope, findings: Findings) -> Iterator[list[Any]]:
         ]
 
 
-# --- Policies ------------------------------------------------------------------------------------
+def approval_csv_rows(scope: Scope, findings: Findings) -> Iterator[list[Any]]:
+    """The approvals again as CSV rows; counted and flagged once, by the JSON file."""
+    return (approval_row(record) for record in approval_records(scope, Findings()))
 
 
-def policies_in_force(scope: Scope, findings: Findings) -> list[dict[str, Any]]:
-    """The enabled policies (shipped and the organisation's) not switched off in this workspace.
-
-    The same selection as ``governance.access.policies.policies_in_force``, with the names,
-    versions and texts an auditor reads rather than the compiled form the decision point needs.
-    """
-    workspace = scope.workspace
-    rows = (
-        Policy.objects.filter(
-            Q(organization__isnull=True) | Q(organization_id=workspace.organization_id), enabled=True
-        )
-        .exclude(disabled_workspaces=workspace)
-        .order_by("name", "id")
-    )
-    policies = []
-    for policy in rows:
-        findings.count("policies in force")
-        policies.append(
-            {
-                "name": policy.name,
-                "shipped": policy.organization_id is None,
-                "version": policy.version,
-                "updated_at": policy.updated_at,
-                "description": policy.description,
-                "text": policy.text,
-            }
-        )
-    return policies
+def register() -> None:
+    """Add the app's files to every evidence package (called from the app's ``ready``)."""
+    for evidence_file in (
+        EvidenceFile("approvals.json", 10, FileFormat.JSON_ARRAY, approval_records),
+        EvidenceFile("approvals.csv", 11, FileFormat.CSV, approval_csv_rows, APPROVALS_HEADER),
+        EvidenceFile(
+            "service-accounts.csv", 40, FileFormat.CSV, service_account_rows, SERVICE_ACCOUNTS_HEADER
+        ),
+        EvidenceFile("credentials.csv", 50, FileFormat.CSV, credential_rows, CREDENTIALS_HEADER),
+    ):
+        register_evidence_file(evidence_file)
