@@ -11,4 +11,3 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "governance.settings.local")
 app = Celery("governance")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()  # each app's tasks module
-app.autodiscover_tasks(["audit.evidence"])  # the evidence orders' (audit.evidence.tasks)
