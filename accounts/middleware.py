@@ -4,10 +4,17 @@ signed-in session that has not passed MFA reaches nothing but the way to it."""
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.urls import reverse
 from django.utils.http import urlencode
 
+from accounts.conditional import Outcomes, conditional_access_evaluate
+from accounts.mfa import mfa_step_up_demand, session_is_verified, user_is_enrolled
+from accounts.models import SessionEnd, UserSession
+from accounts.receivers import ACCESS_CHECKED_ADDRESS, ACCESS_DENIED
+from accounts.sessions import session_end, session_ref_of, session_seen, session_start, session_timeouts_apply
 from governance.core.middleware import client_ip
 
 # The only paths a session without MFA may reach. Everything else — the builders' pages, the
@@ -44,8 +51,6 @@ class MFAEnforcementMiddleware:
         return refused if refused is not None else self.get_response(request)
 
     def _check(self, request: HttpRequest) -> HttpResponse | None:
-        from accounts.mfa import session_is_verified, user_is_enrolled
-
         user = getattr(request, "user", None)
         # path_info: the path inside the portal, whatever prefix (SCRIPT_NAME) a server adds.
         if user is None or not user.is_authenticated or path_is_exempt(request.path_info):
@@ -82,9 +87,6 @@ class SessionControlMiddleware:
         return response
 
     def _check(self, request: HttpRequest) -> HttpResponse | None:
-        from accounts.models import UserSession
-        from accounts.sessions import session_ref_of, session_seen, session_start, session_timeouts_apply
-
         session = getattr(request, "session", None)
         key = getattr(session, "session_key", None)
         if key is None or not request.user.is_authenticated:
@@ -107,20 +109,12 @@ class SessionControlMiddleware:
 
 
 def _access_denied(request: HttpRequest) -> bool:
-    from accounts.receivers import ACCESS_DENIED
-
     session = getattr(request, "session", None)
     return bool(session is not None and session.get(ACCESS_DENIED))
 
 
 def _network_check(request: HttpRequest, row) -> HttpResponse | None:
     """Weigh a live session again when it is used from another address than it was weighed from."""
-    from accounts.conditional import Outcomes, conditional_access_evaluate
-    from accounts.mfa import mfa_step_up_demand
-    from accounts.models import SessionEnd
-    from accounts.receivers import ACCESS_CHECKED_ADDRESS
-    from accounts.sessions import session_end
-
     address = client_ip(request) or ""
     checked = request.session.get(ACCESS_CHECKED_ADDRESS)
     if checked == address:
@@ -147,11 +141,6 @@ REFUSED_MESSAGE = (
 
 def _refused(request: HttpRequest) -> HttpResponse:
     """Sign out a session whose sign-in conditional access refused; say so without the rule."""
-    from django.contrib import messages
-    from django.contrib.auth import logout
-    from django.http import HttpResponseRedirect, JsonResponse
-    from django.urls import reverse
-
     logout(request)
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": REFUSED_MESSAGE}, status=403)
@@ -160,11 +149,6 @@ def _refused(request: HttpRequest) -> HttpResponse:
 
 
 def _signed_out(request: HttpRequest, reason: str) -> HttpResponse:
-    from django.contrib import messages
-    from django.contrib.auth import logout
-    from django.http import HttpResponseRedirect, JsonResponse
-    from django.urls import reverse
-
     logout(request)
     message = f"Your session has ended ({reason.lower()}). Please sign in again."
     if request.path.startswith("/api/"):
