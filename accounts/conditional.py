@@ -24,10 +24,12 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.events import AccountEvent
+from accounts.lockout import account_failures
 from accounts.models import ConditionalAccessPolicy, DeviceCompliance, User, UserSession
 from audit.models import Outcome
 from audit.services import audit_event_record, audited_transaction, diff_fields
 from governance.access.decision import require
+from governance.core.middleware import client_country, client_ip
 
 MAX_NETWORKS = 200
 STEP_UP_SESSION_KEY = "mfa_step_up_required"
@@ -201,8 +203,6 @@ class Signals:
 
 
 def signals_of(request: HttpRequest) -> Signals:
-    from governance.core.middleware import client_country, client_ip
-
     return Signals(
         address=client_ip(request), country=client_country(request), device=device_claim_of(request)
     )
@@ -263,8 +263,6 @@ def conditional_access_evaluate(
 ) -> ConditionalVerdict | None:
     """Decide for ``user``'s request and record the decision; None when the organisation has no
     enabled policy (nothing is decided, nothing recorded)."""
-    from accounts.lockout import account_failures
-
     policy = policy_for(user)
     if policy is None:
         return None

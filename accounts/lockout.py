@@ -8,6 +8,7 @@ for both. The raw identifier is never stored by axes nor written to the ledger.
 
 from __future__ import annotations
 
+from axes.models import AccessAttempt
 from django.conf import settings
 from django.db.models import Sum
 from django.http import HttpRequest, HttpResponse
@@ -20,6 +21,7 @@ from accounts.models import User
 from audit.models import Outcome
 from audit.services import audit_event_record, audited_transaction
 from governance.access.decision import require
+from governance.core.middleware import client_ip
 
 _DIGEST_SALT = "accounts.lockout.identifier"
 _IDENTIFIER_FIELDS = ("email", "username", "login")
@@ -69,8 +71,6 @@ def attempt_identifier(request: HttpRequest | None, credentials: dict | None) ->
 
 def attempt_address(request: HttpRequest) -> str | None:
     """AXES_CLIENT_IP_CALLABLE: the same client address the rest of the portal records."""
-    from governance.core.middleware import client_ip
-
     return client_ip(request)
 
 
@@ -154,8 +154,6 @@ def _user_of_digest(request: HttpRequest, identifier: str | None) -> User | None
 
 def account_failures(*, user: User) -> int:
     """Failed sign-ins counted against the account now (within the cool-off)."""
-    from axes.models import AccessAttempt
-
     since = timezone.now() - settings.AXES_COOLOFF_TIME
     attempts = AccessAttempt.objects.filter(username=identifier_digest(user.email), attempt_time__gte=since)
     return attempts.aggregate(total=Sum("failures_since_start"))["total"] or 0
@@ -165,16 +163,12 @@ def account_failures_clear(*, user: User) -> int:
     """A successful sign-in forgets its account's failures (from every address), never other
     accounts' failures from its address: signing in to an account of one's own does not reset
     the count of an address that tried others."""
-    from axes.models import AccessAttempt
-
     deleted, _ = AccessAttempt.objects.filter(username=identifier_digest(user.email)).delete()
     return deleted
 
 
 def locked_digests(digests: list[str]) -> set[str]:
     """Which of these account digests are locked out now (one query, for the user list)."""
-    from axes.models import AccessAttempt
-
     since = timezone.now() - settings.AXES_COOLOFF_TIME
     rows = (
         AccessAttempt.objects.filter(username__in=digests, attempt_time__gte=since)
@@ -188,8 +182,6 @@ def locked_digests(digests: list[str]) -> set[str]:
 def user_sign_in_unlock(*, actor, user: User, address: str | None = None) -> int:
     """Lift a lockout: the account's failed attempts are forgotten (and those of ``address``,
     when given). Needs ``user.manage``; recorded as ``login.unlocked``."""
-    from axes.models import AccessAttempt
-
     with audited_transaction():
         user = User.objects.select_for_update().get(pk=user.pk)
         require(actor, "user.manage", user, fresh=True)

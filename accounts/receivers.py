@@ -11,10 +11,13 @@ from django.contrib.auth.signals import user_logged_in, user_logged_out, user_lo
 from django.db import transaction
 from django.dispatch import receiver
 
+from accounts.conditional import STEP_UP_SESSION_KEY, Outcomes, conditional_access_evaluate
 from accounts.events import AccountEvent
+from accounts.lockout import account_failures_clear, lockout_record, login_failure_record
 from accounts.models import SessionEnd, UserSession
 from accounts.sessions import session_end, session_ref_of, session_start
 from audit.services import audit_event_record
+from governance.core.middleware import client_country, client_ip
 
 # The address a session was last weighed from: a request from another one is weighed again.
 ACCESS_CHECKED_ADDRESS = "conditional_access_address"
@@ -36,10 +39,6 @@ def start_session(sender, request, user, **kwargs) -> None:
     key = _key(request)
     if key is None:
         return
-    from accounts.conditional import STEP_UP_SESSION_KEY, Outcomes, conditional_access_evaluate
-    from accounts.lockout import account_failures_clear
-    from governance.core.middleware import client_country, client_ip
-
     decision = conditional_access_evaluate(user=user, request=request, trigger="sign_in")
     if decision is not None and decision.outcome == Outcomes.DENY:
         request.session[ACCESS_DENIED] = True
@@ -71,15 +70,11 @@ def end_session(sender, request, user, **kwargs) -> None:
 @receiver(user_login_failed, dispatch_uid="accounts.login_failed")
 def record_login_failure(sender, credentials, request=None, **kwargs) -> None:
     # Django masks secrets in ``credentials``; the identifier is kept only as a keyed digest.
-    from accounts.lockout import login_failure_record
-
     login_failure_record(request=request, credentials=credentials, surface=_surface(request))
 
 
 @receiver(user_locked_out, dispatch_uid="accounts.locked_out")
 def record_lockout(sender, request=None, username=None, ip_address=None, **kwargs) -> None:
-    from accounts.lockout import lockout_record
-
     lockout_record(request=request, identifier=username)
 
 
