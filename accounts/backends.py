@@ -6,6 +6,9 @@ from allauth.account.auth_backends import AuthenticationBackend
 from axes.backends import AxesStandaloneBackend
 from django.core.exceptions import PermissionDenied
 
+from accounts.lockout import REFUSED_LOCKED
+from accounts.models import SignInPolicy, User
+
 
 class PasswordOnlyBackend(AuthenticationBackend):
     """allauth's e-mail-and-password check, with every permission answer withheld.
@@ -15,8 +18,6 @@ class PasswordOnlyBackend(AuthenticationBackend):
     """
 
     def authenticate(self, request, **credentials):
-        from accounts.models import SignInPolicy, User
-
         # An organisation that signs in through SSO only: refused before any password is checked,
         # with the same answer as a wrong password, so the refusal tells nobody whether the
         # password was right (nor that the account exists); the hashing work is done all the
@@ -65,7 +66,5 @@ class LockoutBackend(AxesStandaloneBackend):
         try:
             return super().authenticate(request, username=username, password=password, **kwargs)
         except PermissionDenied:
-            from accounts.lockout import REFUSED_LOCKED
-
             setattr(request, REFUSED_LOCKED, True)
             raise

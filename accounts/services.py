@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
+from knox.models import AuthToken
 
 from accounts.events import AccountEvent
-from accounts.models import User
+from accounts.models import SessionEnd, User
+from accounts.sessions import user_sessions_end_all
 from audit.services import audit_event_record, audited_transaction, diff_fields
 from governance.access.decision import require
 from governance.tenancy.models import Organization
@@ -135,19 +139,12 @@ def user_set_active(*, actor, user: User, active: bool) -> User:
         )
         if not active:
             # Cut off at once: every session ends and every API token is revoked.
-            from accounts.models import SessionEnd
-            from accounts.sessions import user_sessions_end_all
-
             user_sessions_end_all(actor=actor, user=user, reason=SessionEnd.DEACTIVATED)
     return user
 
 
 def api_token_create(*, actor, user: User, hours: int | None = 24) -> str:
     """Issue an API token for ``user``; only its digest is stored, the token is returned once."""
-    from datetime import timedelta
-
-    from knox.models import AuthToken
-
     with audited_transaction():
         if actor is not None and actor.pk != user.pk:
             require(actor, "user.manage", user, fresh=True)

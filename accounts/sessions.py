@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.utils import timezone
+from knox.models import AuthToken
 
 from accounts.events import AccountEvent
 from accounts.models import SessionEnd, User, UserSession
@@ -109,8 +110,6 @@ def session_seen(*, row: UserSession, now=None) -> None:
 
 def user_sessions_end_all(*, actor, user: User, reason: str = SessionEnd.FORCED) -> int:
     """Force logout: end every live session of ``user`` and revoke their API tokens, at once."""
-    from knox.models import AuthToken
-
     with audited_transaction():
         user = User.objects.select_for_update().get(pk=user.pk)
         if actor is not None:
