@@ -21,6 +21,7 @@ from accounts.scim.principal import ScimPrincipal
 from accounts.scim.protocol import PatchOperation, ScimError, as_string, invalid, member_filter_value
 from accounts.scim.resources import member_ids
 from accounts.services import user_create, user_set_active, user_update
+from accounts.sso.services import scim_memberships_apply
 from audit.services import audit_event_record, audited_transaction
 from governance.access.decision import require
 from governance.tenancy.models import Organization
@@ -185,8 +186,6 @@ def scim_user_delete(*, actor: ScimPrincipal, user: User) -> User:
 
 def _roles_follow_groups(actor: ScimPrincipal, users: list[User]) -> None:
     """Apply the organisation's IdP-group → role mappings from these users' SCIM groups now."""
-    from accounts.sso.services import scim_memberships_apply
-
     unique = {user.pk: user for user in users}
     scim_memberships_apply(organization_id=actor.organization_id, users=list(unique.values()))
 

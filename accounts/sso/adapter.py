@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
+from allauth.socialaccount.models import SocialApp
 from allauth.socialaccount.providers.base.constants import AuthProcess
 from django.contrib import messages
 from django.http import HttpResponseRedirect
@@ -21,8 +22,6 @@ PROVIDER_SETTING = "portal_provider"  # the IdentityProvider pk inside SocialApp
 
 def social_app_for(provider: IdentityProvider, *, with_secret: bool):
     """An unsaved allauth ``SocialApp`` describing ``provider``."""
-    from allauth.socialaccount.models import SocialApp
-
     if provider.kind == ProviderKind.OIDC:
         return SocialApp(
             provider="openid_connect",

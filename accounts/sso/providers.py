@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import secrets
 
+from allauth.core.internal.deferred import jwt
 from allauth.socialaccount.internal import jwtkit
+from allauth.socialaccount.providers.oauth2.client import OAuth2Error
 from allauth.socialaccount.providers.openid_connect.provider import OpenIDConnectProvider
 from allauth.socialaccount.providers.openid_connect.views import OpenIDConnectOAuth2Adapter
 from allauth.socialaccount.providers.saml.provider import SAMLProvider
+from django.core.exceptions import PermissionDenied
 
 # Asymmetric signatures only: an HMAC "signed" with the public key, or "none", is refused.
 ID_TOKEN_ALGORITHMS = frozenset(
@@ -27,8 +30,6 @@ class PortalOIDCAdapter(OpenIDConnectOAuth2Adapter):
     """Decodes the ID token with its signature checked, whatever channel brought it."""
 
     def complete_login(self, request, app, token, **kwargs):
-        from allauth.socialaccount.providers.oauth2.client import OAuth2Error
-
         # The ID token first: nothing is asked of the provider with an access token that came
         # with an ID token that does not verify.
         id_token = kwargs["response"].get("id_token")
@@ -42,9 +43,6 @@ class PortalOIDCAdapter(OpenIDConnectOAuth2Adapter):
         return self.get_provider().sociallogin_from_response(request, data)
 
     def _decode_id_token(self, app, id_token: str) -> dict:
-        from allauth.core.internal.deferred import jwt
-        from allauth.socialaccount.providers.oauth2.client import OAuth2Error
-
         try:
             algorithm = jwt.get_unverified_header(id_token).get("alg")
         except jwt.PyJWTError as error:
@@ -86,8 +84,6 @@ class PortalSAMLProvider(SAMLProvider):
     """SAML, remembering what the adapter checks after python3-saml has validated the response."""
 
     def unstash_redirect_state(self, request, state_id):
-        from django.core.exceptions import PermissionDenied
-
         try:
             return super().unstash_redirect_state(request, state_id)
         except PermissionDenied:

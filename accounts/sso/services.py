@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from cryptography import x509
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -24,9 +25,10 @@ from accounts.models import (
 )
 from audit.models import Outcome
 from audit.services import audit_event_record, audited_transaction, diff_fields
-from governance.access.decision import require
+from governance.access.decision import forget, require
 from governance.tenancy.events import TenancyEvent
 from governance.tenancy.models import Membership, Organization, RoleScope
+from governance.tenancy.services import _guard_last_holder
 
 PROVIDER_FIELDS = (
     "name",
@@ -61,8 +63,6 @@ def _snapshot(provider: IdentityProvider) -> dict[str, Any]:
 
 
 def _is_pem_certificate(text: str) -> bool:
-    from cryptography import x509
-
     try:
         x509.load_pem_x509_certificate(text.strip().encode())
     except ValueError:
@@ -332,8 +332,6 @@ def subject_message(email: str) -> str:
 def sso_memberships_apply(*, provider: IdentityProvider, user: User, groups: list[str]) -> dict[str, list]:
     """Give ``user`` the memberships the provider's group mappings name for ``groups`` and take
     away the mapped memberships no group names any more. Memberships given by hand stay."""
-    from governance.access.decision import forget
-
     wanted: dict[int, tuple] = {}
     for mapping in GroupRoleMapping.objects.filter(provider=provider, group__in=groups).select_related(
         "role", "workspace"
@@ -409,8 +407,6 @@ def scim_memberships_apply(*, organization_id: int, users: list[User]) -> None:
 
 
 def _membership_drop(membership: Membership, provider: IdentityProvider, changes: dict) -> None:
-    from governance.tenancy.services import _guard_last_holder
-
     try:
         _guard_last_holder(membership)
     except ValidationError:

@@ -3,6 +3,8 @@ views construct its stock adapter directly, which would skip the checks in accou
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from allauth.account.internal.decorators import login_not_required
 from allauth.socialaccount.models import SocialApp
 from allauth.socialaccount.providers.oauth2.views import OAuth2CallbackView, OAuth2LoginView
@@ -17,8 +19,6 @@ from accounts.sso.providers import PortalOIDCAdapter
 def _allow_form_action_to_idp(response: HttpResponse, slug: str) -> HttpResponse:
     """The sign-in button's form posts to us and is redirected to the IdP; browsers apply the
     CSP's form-action to that redirect, so this page's policy names the IdP's origin too."""
-    from urllib.parse import urlsplit
-
     policy = settings.CONTENT_SECURITY_POLICY
     provider = IdentityProvider.objects.filter(slug=slug, enabled=True).first()
     if not policy or provider is None or "form-action 'self'" not in policy:
