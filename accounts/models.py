@@ -6,8 +6,8 @@ import uuid
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
-from django.contrib.auth.models import PermissionsMixin
-from django.core.exceptions import ImproperlyConfigured
+from django.contrib.auth.models import PermissionsMixin, _user_has_module_perms, _user_has_perm
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -107,16 +107,12 @@ class User(AbstractBaseUser, PermissionsMixin):
     # Permission questions always go through the authentication backends (and so through the
     # decision point); PermissionsMixin would answer True for superusers without asking.
     def has_perm(self, perm: str, obj=None) -> bool:
-        from django.contrib.auth.models import _user_has_perm
-
         return self.is_active and _user_has_perm(self, perm, obj)
 
     def has_perms(self, perm_list, obj=None) -> bool:
         return all(self.has_perm(perm, obj) for perm in perm_list)
 
     def has_module_perms(self, app_label: str) -> bool:
-        from django.contrib.auth.models import _user_has_module_perms
-
         return self.is_active and _user_has_module_perms(self, app_label)
 
 
@@ -360,8 +356,6 @@ class ProviderKind(models.TextChoices):
 
 
 def _claim_list_validator(value) -> None:
-    from django.core.exceptions import ValidationError
-
     if not isinstance(value, list) or not all(isinstance(item, str) and item.strip() for item in value):
         raise ValidationError("Give a list of non-empty values.")
 
