@@ -1,21 +1,20 @@
 """Users, SCIM tokens and groups, and conditional-access policies as governed resources of the decision point."""
 
+from accounts.models import (
+    ConditionalAccessPolicy,
+    GroupRoleMapping,
+    IdentityProvider,
+    ScimGroup,
+    ScimToken,
+    SignInPolicy,
+    User,
+)
 from governance.core import resources as access_resources
 from governance.core.resources import Resource
 
 
 def register() -> None:
     """Register the account models (called from the app's ``ready``)."""
-    from accounts.models import (
-        ConditionalAccessPolicy,
-        GroupRoleMapping,
-        IdentityProvider,
-        ScimGroup,
-        ScimToken,
-        SignInPolicy,
-        User,
-    )
-
     access_resources.register(
         Resource(
             User,

@@ -3,14 +3,13 @@
 Events are visible to those who may search the audit trail; evidence orders to those who may
 order evidence in the order's workspace (the control panel narrows them to one's own orders)."""
 
+from audit.models import AuditEvent, EvidenceOrder
 from governance.core import resources as access_resources
 from governance.core.resources import Resource
 
 
 def register() -> None:
     """Register the event model (called from the app's ``ready``)."""
-    from audit.models import AuditEvent, EvidenceOrder
-
     access_resources.register(
         Resource(
             AuditEvent,
