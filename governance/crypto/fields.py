@@ -12,12 +12,17 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
-from django.db import models
+from django.db import models, transaction
 
+from audit.models import Outcome
+from audit.services import audit_event_record
+from governance.core.redaction import secret_register
 from governance.crypto import envelope
 from governance.crypto.errors import DecryptionError
 from governance.crypto.events import CryptoEvent
+from governance.crypto.keyring import active_key, aead_for
 
 
 class Sealed(bytes):
@@ -124,14 +129,10 @@ class EncryptedTextField(models.BinaryField):
         return getattr(instance, self.workspace_field) if self.workspace_field else None
 
     def encrypt(self, instance, plaintext: str) -> Sealed:
-        from governance.crypto.keyring import active_key
-
         key = active_key(self.workspace_id_of(instance), self.purpose)
         return Sealed(envelope.seal(key.aead, key.key_id, plaintext.encode(), self.context(instance)))
 
     def decrypt(self, instance, blob: bytes) -> str:
-        from governance.crypto.keyring import aead_for
-
         try:
             header = envelope.header_of(blob)
             aead = aead_for(header.key_id, owner=(self.workspace_id_of(instance), self.purpose))
@@ -140,19 +141,12 @@ class EncryptedTextField(models.BinaryField):
             _report_decrypt_failure(instance, self, error)
             raise
         if self.purpose == "credentials":
-            from governance.core.redaction import secret_register
-
             secret_register(plaintext)  # from now on, this process's logs and reports never show it
         return plaintext
 
 
 def _report_decrypt_failure(instance, field: EncryptedTextField, error: Exception) -> None:
     """A ciphertext that does not open is a security event: record it (never the bytes)."""
-    from django.db import transaction
-
-    from audit.models import Outcome
-    from audit.services import audit_event_record
-
     with transaction.atomic():
         audit_event_record(
             action=CryptoEvent.CRYPTO_DECRYPT_FAILED,
@@ -170,8 +164,6 @@ def _report_decrypt_failure(instance, field: EncryptedTextField, error: Exceptio
 
 def encrypted_fields() -> list[tuple[type[models.Model], EncryptedTextField]]:
     """Every encrypted field of every installed model (what a data key rotation re-encrypts)."""
-    from django.apps import apps
-
     return [
         (model, field)
         for model in apps.get_models()

@@ -18,11 +18,14 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Max
+from django.utils import timezone
 
+from audit.services import audit_event_record
 from governance.crypto.errors import DecryptionError, KeyDestroyedError, KeyUnavailableError
 from governance.crypto.events import CryptoEvent
 from governance.crypto.models import DataKey, DataKeyStatus, KeyEncryptionKey, KeyStatus
 from governance.crypto.providers import KEY_BYTES, provider_named
+from governance.tenancy.models import Workspace
 
 
 @dataclass(frozen=True)
@@ -101,8 +104,6 @@ def _load(key_id: int, now: float) -> tuple[AESGCM, float, tuple[int | None, str
 def _past_grace(data_key: DataKey) -> bool:
     """A retired key still opens for a short while: reads that fetched a value just before the
     rotation's last batch finish cleanly."""
-    from django.utils import timezone
-
     grace = float(settings.CRYPTO_RETIRED_KEY_GRACE_SECONDS)
     return data_key.retired_at is None or (timezone.now() - data_key.retired_at).total_seconds() > grace
 
@@ -170,8 +171,6 @@ def new_key_ref(workspace_id: int | None, version: int) -> str:
 
 def kek_create(*, workspace_id: int | None, provider: str, token_label: str = "") -> KeyEncryptionKey:
     """Generate a KEK in the provider and record it (the caller retires the previous one)."""
-    from audit.services import audit_event_record
-
     with transaction.atomic():
         version = (
             KeyEncryptionKey.objects.filter(workspace_id=workspace_id).aggregate(v=Max("version"))["v"] or 0
@@ -197,8 +196,6 @@ def kek_create(*, workspace_id: int | None, provider: str, token_label: str = ""
 
 def _create_data_key(workspace_id: int | None, purpose: str, subject: str) -> DataKey:
     """Create the first data key of a slot; a concurrent creator wins cleanly (we use theirs)."""
-    from audit.services import audit_event_record
-
     try:
         with transaction.atomic():
             data_key = data_key_new(workspace_id=workspace_id, purpose=purpose, subject=subject, version=1)
@@ -227,8 +224,6 @@ def data_key_new(*, workspace_id: int | None, purpose: str, subject: str, versio
     The workspace row is locked first, as by ``workspace_key_configure``: a data key created while
     the workspace takes its own key is either rewrapped by it or wrapped under it, never missed."""
     if workspace_id is not None:
-        from governance.tenancy.models import Workspace
-
         Workspace.objects.select_for_update().filter(pk=workspace_id).first()
     kek = active_kek(workspace_id)
     data_key = DataKey(workspace_id=workspace_id, purpose=purpose, subject=subject, version=version, kek=kek)
