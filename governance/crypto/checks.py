@@ -7,6 +7,7 @@ probe that wraps and unwraps with the platform key is ``manage.py crypto_check``
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from django.conf import settings
@@ -46,6 +47,4 @@ def _check_directory(path: Path) -> None:
 
 
 def _writable(directory: Path) -> bool:
-    import os
-
     return os.access(directory, os.W_OK)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import struct
 import time
 
@@ -224,7 +225,7 @@ def _write_wrapped(updates: list[tuple[int, bytes]], kek_id: int) -> None:
 def data_key_rotate(*, actor, workspace, purpose: str) -> RotationJob:
     """Make a new active data key for the workspace and purpose and start re-encrypting the values
     under the previous one (the job runs in the background and can be resumed)."""
-    from governance.crypto.tasks import rotation_job_run
+    from governance.crypto.tasks import rotation_job_run  # at call time: the task module imports this one
 
     if actor is not None:
         require(actor, "key.manage", workspace)
@@ -496,6 +497,4 @@ def data_key_destroy(*, actor, workspace, subject: str) -> int:
 
 
 def _digest(text: str) -> str:
-    import hashlib
-
     return hashlib.sha256(text.encode()).hexdigest()[:16]

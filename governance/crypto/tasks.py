@@ -9,6 +9,7 @@ from django.conf import settings
 
 from governance.core.locks import LockClass, advisory_lock
 from governance.crypto.models import RotationJob, RotationStatus
+from governance.crypto.services import rotation_job_advance
 
 RUN_SECONDS = 50  # one task run's budget; the job re-queues itself to go on
 
@@ -18,8 +19,6 @@ def rotation_job_run(job_id: int) -> str:
     """Advance a rotation for up to RUN_SECONDS, then queue the next run (or let the beat resume it).
 
     Runs of the same job never overlap: a PostgreSQL advisory lock on the job id guards them."""
-    from governance.crypto.services import rotation_job_advance
-
     with advisory_lock(LockClass.KEY_ROTATION, job_id) as taken:
         if not taken:
             return "busy"
