@@ -201,8 +201,6 @@ class PolicyChangeForm(forms.ModelForm):
                 )
 
     def clean_text(self) -> str:
-        from governance.access.cedar import validate_policy_text
-
         text = self.cleaned_data["text"]
         problems = validate_policy_text(text)
         if problems:

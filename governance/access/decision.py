@@ -20,12 +20,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import models
+from guardian.core import ObjectPermissionChecker
+from guardian.models import UserObjectPermission
+from guardian.utils import get_user_obj_perms_model
 
 from governance.access.actions import Action, Scope, get_action
 from governance.access.policies import policy_outcome, policy_outcomes
 from governance.core.context import current_context
 from governance.core.errors import ReasonedRefusal
 from governance.core.resources import resource_for
+from governance.tenancy.models import Membership
 
 
 @dataclass(frozen=True)
@@ -96,8 +100,6 @@ def _join(codes: set[str]) -> str:
 
 
 def _load_grants(actor) -> _Grants:
-    from governance.tenancy.models import Membership
-
     grants = _Grants()
     rows = Membership.objects.filter(user_id=actor.pk).values_list(
         "organization_id", "workspace_id", "role_id", "role__permissions__action"
@@ -138,17 +140,12 @@ def forget(actor) -> None:
 def _object_perms(actor, obj: models.Model, grants: _Grants) -> set[str]:
     key = (type(obj), obj.pk)
     if key not in grants.object_perms:
-        from guardian.core import ObjectPermissionChecker
-
         grants.object_perms[key] = set(ObjectPermissionChecker(actor).get_perms(obj))
     return grants.object_perms[key]
 
 
 def grant_model_for(model: type[models.Model]):
     """The direct foreign-key grant table of ``model``, or None when its objects take no grants."""
-    from guardian.models import UserObjectPermission
-    from guardian.utils import get_user_obj_perms_model
-
     grant_model = get_user_obj_perms_model(model)
     return None if grant_model is UserObjectPermission else grant_model
 

@@ -14,12 +14,11 @@ from django.db.models import Exists, OuterRef, Q
 from governance.access.actions import Scope, get_action
 from governance.access.decision import grant_model_for, guardian_codenames
 from governance.core.resources import resource_for
+from governance.tenancy.models import Membership, RolePermission
 
 
 def restrict(queryset: models.QuerySet, actor, action: str) -> models.QuerySet:
     """Filter ``queryset`` to the rows ``actor`` may ``action``; unknown actions give no rows."""
-    from governance.tenancy.models import Membership, RolePermission
-
     act = get_action(action)
     resource = resource_for(queryset.model)
     if act is None or resource is None or actor is None:

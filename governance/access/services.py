@@ -16,6 +16,7 @@ from governance.access.cedar import validate_policy_text
 from governance.access.decision import forget, require
 from governance.access.events import AccessEvent
 from governance.access.models import ChangeStatus, OnCallOverride, Policy, PolicyChange
+from governance.access.tasks import notify_oncall_override, notify_policy_change
 from governance.core.resources import resource_for
 
 
@@ -262,8 +263,6 @@ def policy_change_reject(*, actor, change: PolicyChange, comment: str) -> Policy
 
 
 def _notify_officers(change_id: int) -> None:
-    from governance.access.tasks import notify_policy_change
-
     notify_policy_change.delay(change_id)
 
 
@@ -318,6 +317,4 @@ def oncall_override_end(*, actor, override: OnCallOverride) -> OnCallOverride:
 
 
 def _notify_override(override_id: int) -> None:
-    from governance.access.tasks import notify_oncall_override
-
     notify_oncall_override.delay(override_id)
