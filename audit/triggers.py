@@ -16,6 +16,8 @@ row that a statement outside the services inserted, changed or deleted in a gove
 
 from __future__ import annotations
 
+from django.db import migrations
+
 from audit.canonical import CONTENT_COLUMNS
 
 # Columns an UPDATE of a ledger event must leave unchanged (all but the sealing ones).
@@ -165,7 +167,6 @@ GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {app_role};
 def capture_operation(*tables: tuple[str, str, tuple[str, ...]]):
     """A migration operation that puts the completeness backstop on ``tables`` (PostgreSQL), and
     takes it off when the migration is reversed. Each table is (name, primary key, hidden columns)."""
-    from django.db import migrations
 
     def install(apps, schema_editor):
         if schema_editor.connection.vendor == "postgresql":
