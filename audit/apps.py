@@ -6,6 +6,7 @@ class AuditConfig(AppConfig):
     verbose_name = "Audit ledger"
 
     def ready(self) -> None:
+        # Imported here, not at module top: Django loads apps.py before the app registry is ready.
         from audit import resources
         from audit.events import EvidenceEvent, LedgerEvent, register_event_codes
 

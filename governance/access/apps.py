@@ -7,6 +7,7 @@ class AccessConfig(AppConfig):
     verbose_name = "Access"
 
     def ready(self) -> None:
+        # Imported here, not at module top: Django loads apps.py before the app registry is ready.
         from audit.events import register_event_codes
         from governance.access import evidence
         from governance.access.events import AccessEvent

@@ -7,6 +7,7 @@ class CryptoConfig(AppConfig):
     verbose_name = "Keys and encryption"
 
     def ready(self) -> None:
+        # Imported here, not at module top: Django loads apps.py before the app registry is ready.
         from audit.events import register_event_codes
         from governance.core.resources import Resource, register
         from governance.crypto import checks  # noqa: F401  (registers the start-up checks)

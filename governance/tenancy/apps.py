@@ -7,6 +7,7 @@ class TenancyConfig(AppConfig):
     verbose_name = "Tenancy"
 
     def ready(self) -> None:
+        # Imported here, not at module top: Django loads apps.py before the app registry is ready.
         from audit.events import register_event_codes
         from governance.tenancy import evidence, resources
         from governance.tenancy.events import TenancyEvent
