@@ -7,8 +7,12 @@ class WorkflowsConfig(AppConfig):
 
     def ready(self) -> None:
         from audit.events import register_event_codes
-        from workflows import resources
+        from workflows.changes import resources as changes
+        from workflows.credentials import resources as credentials
         from workflows.events import WorkflowEvent
+        from workflows.integrations import resources as integrations
+        from workflows.service_accounts import resources as service_accounts
 
         register_event_codes(WorkflowEvent)
-        resources.register()
+        for sub_domain in (changes, integrations, service_accounts, credentials):
+            sub_domain.register()

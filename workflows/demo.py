@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import copy
 
-from workflows import services
-from workflows.models import Integration, Workflow
+from workflows.changes import services
+from workflows.changes.models import Workflow
+from workflows.integrations.models import Integration
+from workflows.integrations.services import integration_create
 
 TRIAGE = {
     "trigger": {"type": "webhook", "path": "/support/tickets"},
@@ -113,7 +115,7 @@ def seed_workflows(*, workspace, builder, officers: list) -> None:
         return
     for slug, name, kind, sensitivity in INTEGRATIONS:
         if not Integration.objects.filter(workspace=workspace, slug=slug).exists():
-            services.integration_create(
+            integration_create(
                 actor=None, workspace=workspace, name=name, slug=slug, kind=kind, sensitivity=sensitivity
             )
     # The CRM sync is live (v1 approved by both officers); v2 only changes its schedule and waits
@@ -176,8 +178,8 @@ def seed_credentials(*, workspace, owner) -> None:
     (only the fingerprint is ever shown; the value is generated here and printed nowhere)."""
     import secrets as random_source
 
-    from workflows.credentials import STORE, credential_create
-    from workflows.models import Credential
+    from workflows.credentials.models import Credential
+    from workflows.credentials.services import STORE, credential_create
 
     for integration in Integration.objects.filter(workspace=workspace).order_by("pk"):
         if not Credential.objects.using(STORE).filter(integration_id=integration.pk).exists():

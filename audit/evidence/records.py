@@ -20,15 +20,10 @@ from audit.canonical import parse
 from audit.models import AuditEvent
 from governance.access.models import Policy
 from governance.tenancy.models import Membership, Workspace
-from workflows.models import (
-    Approval,
-    ChangeRequest,
-    CredentialStatus,
-    CredentialVersion,
-    DisabledReason,
-    ServiceAccount,
-)
-from workflows.service_accounts import last_activity
+from workflows.changes.models import Approval, ChangeRequest
+from workflows.credentials.models import CredentialStatus, CredentialVersion
+from workflows.service_accounts.models import DisabledReason, ServiceAccount
+from workflows.service_accounts.services import last_activity
 
 EXAMPLES_KEPT = 50  # per kind of exception: the summary lists this many and counts the rest
 
