@@ -258,7 +258,9 @@ def decision_compute(
     return ConditionalVerdict(Outcomes.ALLOW, score, reasons)
 
 
-def conditional_access_evaluate(*, user: User, request: HttpRequest, trigger: str) -> ConditionalVerdict | None:
+def conditional_access_evaluate(
+    *, user: User, request: HttpRequest, trigger: str
+) -> ConditionalVerdict | None:
     """Decide for ``user``'s request and record the decision; None when the organisation has no
     enabled policy (nothing is decided, nothing recorded)."""
     from accounts.lockout import account_failures
