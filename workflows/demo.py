@@ -178,8 +178,8 @@ def seed_credentials(*, workspace, owner) -> None:
     (only the fingerprint is ever shown; the value is generated here and printed nowhere)."""
     import secrets as random_source
 
-    from workflows.credentials.models import Credential
-    from workflows.credentials.services import STORE, credential_create
+    from workflows.credentials.models import STORE, Credential
+    from workflows.credentials.services import credential_create
 
     for integration in Integration.objects.filter(workspace=workspace).order_by("pk"):
         if not Credential.objects.using(STORE).filter(integration_id=integration.pk).exists():

@@ -23,7 +23,7 @@ from governance.tenancy.models import Membership, Workspace
 from workflows.changes.models import Approval, ChangeRequest
 from workflows.credentials.models import CredentialStatus, CredentialVersion
 from workflows.service_accounts.models import DisabledReason, ServiceAccount
-from workflows.service_accounts.services import last_activity
+from workflows.service_accounts.selectors import last_activity
 
 EXAMPLES_KEPT = 50  # per kind of exception: the summary lists this many and counts the rest
 

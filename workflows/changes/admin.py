@@ -80,7 +80,7 @@ class ChangeRequestAdmin(ReadOnlyModelAdmin):
 
     def decide_view(self, request, change_id: int):
         change = get_object_or_404(selectors.changes_visible_to(request.user), pk=change_id)
-        tiers = services.approvable_tiers(request.user, change)
+        tiers = selectors.approvable_tiers(request.user, change)
         if not tiers:
             raise PermissionDenied("You have no approval to give on this change.")
         form = DecisionForm(request.POST or None, tiers=tiers, change=change)
@@ -124,7 +124,7 @@ def _review_context(user, change: ChangeRequest) -> dict:
         "diff": change.diff,
         "required_tiers": change.required_tiers,
         "approvals": list(change.approvals.select_related("reviewer")),
-        "my_tiers": services.approvable_tiers(user, change),
+        "my_tiers": selectors.approvable_tiers(user, change),
         "activation_refusal": activation.message if activation is not None and not activation.allowed else "",
         "checklist": CHECKLIST,
         "version": change.version,

@@ -1,4 +1,4 @@
-"""Reads of workflows and their changes, through the decision point's visible-to filter."""
+"""Reads of workflows and their changes: what an actor may see, review and decide, and who reviews."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ from datetime import timedelta
 
 from django.db.models import Exists, OuterRef, QuerySet
 
+from governance.access.decision import decide
 from governance.access.queries import restrict
+from governance.tenancy.roles import COMPLIANCE_OFFICER
 from workflows.changes.models import Approval, ChangeRequest, ChangeState, Workflow
 
 REVIEW_SLA = timedelta(days=2)
@@ -44,3 +46,38 @@ def inbox_for(actor) -> QuerySet[ChangeRequest]:
     ).select_related("workflow__workspace", "version", "author")
     mine = Approval.objects.filter(change=OuterRef("pk"), reviewer=actor)
     return reviewable.exclude(author=actor).filter(~Exists(mine)).order_by("submitted_at", "id")
+
+
+def approvable_tiers(actor, change: ChangeRequest) -> list[str]:
+    """The tiers of ``change`` that ``actor`` may decide now (empty for the author)."""
+    if change.author_id == actor.pk or change.state not in (ChangeState.SUBMITTED, ChangeState.IN_REVIEW):
+        return []
+    approvals = list(change.approvals.all())
+    if any(a.reviewer_id == actor.pk for a in approvals):
+        return []  # one person decides one tier: the approvals are AND-ed across people
+    decided = {a.tier for a in approvals if a.decision == "approve"}
+    tiers = []
+    for tier in change.required_tiers:
+        if tier["code"] in decided:
+            continue
+        if tier["approver"] == "manager":
+            if change.author.manager_id == actor.pk:
+                tiers.append(tier["code"])
+        elif decide(actor, "workflow.approve", change.workflow).allowed:
+            tiers.append(tier["code"])
+    return tiers
+
+
+def reviewers_of(change: ChangeRequest) -> list[str]:
+    """E-mail addresses of those who may review the change (officers of its workspace, the manager)."""
+    from governance.tenancy.models import Membership
+
+    emails = set(
+        Membership.objects.filter(
+            workspace_id=change.workflow.workspace_id, role_id=COMPLIANCE_OFFICER, user__is_active=True
+        ).values_list("user__email", flat=True)
+    )
+    if any(t["approver"] == "manager" for t in change.required_tiers) and change.author.manager_id:
+        emails.add(change.author.manager.email)
+    emails.discard(change.author.email)
+    return sorted(emails)

@@ -15,7 +15,6 @@ from django.utils import timezone
 
 from audit.services import audit_event_record, audited_transaction
 from governance.access.decision import decide, require
-from governance.tenancy.roles import COMPLIANCE_OFFICER
 from workflows.changes.definition import content_hash, diff_definitions, validate_definition
 from workflows.changes.models import (
     Approval,
@@ -25,18 +24,15 @@ from workflows.changes.models import (
     WorkflowStatus,
     WorkflowVersion,
 )
+from workflows.changes.selectors import approvable_tiers
 from workflows.changes.tiers import CHECKLIST, required_tiers
 from workflows.changes.transitions import OPEN, transition
 from workflows.events import WorkflowEvent
-from workflows.integrations.models import Integration
-
-
-def _integrations(workspace) -> dict[str, Integration]:
-    return {integration.slug: integration for integration in Integration.objects.filter(workspace=workspace)}
+from workflows.integrations.selectors import integrations_by_slug
 
 
 def _check_definition(workspace, definition: Any) -> None:
-    errors = validate_definition(definition, integrations=_integrations(workspace))
+    errors = validate_definition(definition, integrations=integrations_by_slug(workspace))
     if errors:
         raise ValidationError(
             {"definition": [f"{e.path}: {e.message}" if e.path else e.message for e in errors]}
@@ -185,7 +181,9 @@ def change_request_submit(*, actor, change: ChangeRequest) -> ChangeRequest:
             raise ValidationError({"author": "Only the author submits a change."})
         require(actor, "workflow.edit", change.workflow, fresh=True)
         tiers = required_tiers(
-            workflow=change.workflow, diff=change.diff, integrations=_integrations(change.workflow.workspace)
+            workflow=change.workflow,
+            diff=change.diff,
+            integrations=integrations_by_slug(change.workflow.workspace),
         )
         change.required_tiers = [tier.as_dict() for tier in tiers]
         change.submitted_at = timezone.now()
@@ -223,26 +221,6 @@ def change_request_withdraw(*, actor, change: ChangeRequest) -> ChangeRequest:
             data={"summary": change.summary},
         )
     return change
-
-
-def approvable_tiers(actor, change: ChangeRequest) -> list[str]:
-    """The tiers of ``change`` that ``actor`` may decide now (empty for the author)."""
-    if change.author_id == actor.pk or change.state not in (ChangeState.SUBMITTED, ChangeState.IN_REVIEW):
-        return []
-    approvals = list(change.approvals.all())
-    if any(a.reviewer_id == actor.pk for a in approvals):
-        return []  # one person decides one tier: the approvals are AND-ed across people
-    decided = {a.tier for a in approvals if a.decision == "approve"}
-    tiers = []
-    for tier in change.required_tiers:
-        if tier["code"] in decided:
-            continue
-        if tier["approver"] == "manager":
-            if change.author.manager_id == actor.pk:
-                tiers.append(tier["code"])
-        elif decide(actor, "workflow.approve", change.workflow).allowed:
-            tiers.append(tier["code"])
-    return tiers
 
 
 def change_request_decide(
@@ -378,21 +356,6 @@ def _notify(kind: str, change_id: int) -> None:
     from workflows.changes.tasks import notify_change
 
     notify_change.delay(kind, change_id)
-
-
-def reviewers_of(change: ChangeRequest) -> list[str]:
-    """E-mail addresses of those who may review the change (officers of its workspace, the manager)."""
-    from governance.tenancy.models import Membership
-
-    emails = set(
-        Membership.objects.filter(
-            workspace_id=change.workflow.workspace_id, role_id=COMPLIANCE_OFFICER, user__is_active=True
-        ).values_list("user__email", flat=True)
-    )
-    if any(t["approver"] == "manager" for t in change.required_tiers) and change.author.manager_id:
-        emails.add(change.author.manager.email)
-    emails.discard(change.author.email)
-    return sorted(emails)
 
 
 def workflow_set_status(*, actor, workflow: Workflow, status: str, reason: str) -> Workflow:

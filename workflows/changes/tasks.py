@@ -11,7 +11,7 @@ from workflows.changes.models import ChangeRequest
 @shared_task(name="workflows.notify_change", ignore_result=True)
 def notify_change(kind: str, change_id: int) -> int:
     """Reviewers hear about a submission; the author hears about each decision."""
-    from workflows.changes.services import reviewers_of
+    from workflows.changes.selectors import reviewers_of
 
     change = ChangeRequest.objects.select_related("workflow", "author__manager").get(pk=change_id)
     if kind == "submitted":

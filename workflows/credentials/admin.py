@@ -18,8 +18,14 @@ from governance.access.admin_base import ActorFormMixin, GovernedModelAdmin, Rea
 from governance.access.decision import decide
 from governance.access.queries import restrict
 from governance.tenancy.models import Workspace
-from workflows.credentials import services
-from workflows.credentials.models import Credential, CredentialRunbook, CredentialStatus, CredentialVersion
+from workflows.credentials import selectors, services
+from workflows.credentials.models import (
+    STORE,
+    Credential,
+    CredentialRunbook,
+    CredentialStatus,
+    CredentialVersion,
+)
 from workflows.integrations.models import Integration
 
 _VALUE_WIDGET = forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
@@ -78,7 +84,7 @@ class CredentialVersionInline(ReadOnlyInlineMixin, admin.TabularInline):
     show_change_link = False
 
     def get_queryset(self, request):
-        return super().get_queryset(request).using(services.STORE).defer("value")
+        return super().get_queryset(request).using(STORE).defer("value")
 
     def has_view_permission(self, request, obj=None) -> bool:
         return decide(request.user, "credential.manage").allowed  # the credential itself was checked
@@ -92,7 +98,7 @@ class CredentialAdmin(GovernedModelAdmin):
     inlines = [CredentialVersionInline]
 
     def get_queryset(self, request):
-        return services.credentials_visible_to(request.user)
+        return selectors.credentials_visible_to(request.user)
 
     def get_inlines(self, request, obj):
         return self.inlines if obj is not None else []
@@ -141,9 +147,7 @@ class CredentialAdmin(GovernedModelAdmin):
         )
 
     def _active(self, obj):
-        return (
-            obj.versions.using(services.STORE).filter(status=CredentialStatus.ACTIVE).defer("value").first()
-        )
+        return obj.versions.using(STORE).filter(status=CredentialStatus.ACTIVE).defer("value").first()
 
     @admin.display(description="active fingerprint")
     def fingerprint(self, obj) -> str:
@@ -168,7 +172,7 @@ class CredentialAdmin(GovernedModelAdmin):
                 created.workspace_id,
                 created.integration_id,
             )
-            obj._state.adding, obj._state.db = False, services.STORE
+            obj._state.adding, obj._state.db = False, STORE
             return
         new_value = form.cleaned_data.get("new_value")
         if new_value:

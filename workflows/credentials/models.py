@@ -11,6 +11,9 @@ from django.utils import timezone
 
 from governance.crypto.fields import EncryptedTextField
 
+# The database alias of the secrets store (see governance.core.dbrouters.STORE_MODELS).
+STORE = "secrets"
+
 
 class CredentialStatus(models.TextChoices):
     STAGED = "staged", "Staged: not used yet"

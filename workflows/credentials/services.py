@@ -25,20 +25,19 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Max, QuerySet
+from django.db.models import Max
 from django.utils import timezone
 
 from audit.models import Outcome
 from audit.services import audit_event_record, audited_transaction
 from governance.access.decision import require
-from governance.access.queries import restrict
 from governance.core.redaction import secret_register
 from governance.crypto.keyring import active_key
-from workflows.credentials.models import Credential, CredentialStatus, CredentialVersion
+from workflows.credentials.models import STORE, Credential, CredentialStatus, CredentialVersion
+from workflows.credentials.selectors import credential_integration
 from workflows.events import WorkflowEvent
 from workflows.integrations.models import Integration
 
-STORE = "secrets"
 MAX_VALUE_LENGTH = 16 * 1024
 
 
@@ -123,7 +122,7 @@ def credential_create(*, actor, integration: Integration, name: str, value: str)
 
 def credential_stage(*, actor, credential: Credential, value: str) -> CredentialVersion:
     """Stage a new value; nothing uses it until it is promoted."""
-    integration = _integration_of(credential)
+    integration = credential_integration(credential)
     require(actor, "credential.manage", integration)
     value = _clean_value(value)
     active_key(credential.workspace_id, "credentials")
@@ -148,7 +147,7 @@ def credential_test(
     integration and the value and answers (ok, message); by default an authenticated GET of the
     integration's endpoint through the outbound client."""
     credential = version.credential
-    integration = _integration_of(credential)
+    integration = credential_integration(credential)
     require(actor, "credential.manage", integration)
     ok, message = (probe or _http_probe)(integration, version.value)
     with transaction.atomic(using=STORE), audited_transaction():
@@ -184,7 +183,7 @@ def _http_probe(integration: Integration, value: str) -> tuple[bool, str]:
 def credential_promote(*, actor, version: CredentialVersion) -> CredentialVersion:
     """Make a staged version the active one; the previous active one enters its grace period."""
     credential = version.credential
-    integration = _integration_of(credential)
+    integration = credential_integration(credential)
     require(actor, "credential.manage", integration)
     now = timezone.now()
     with transaction.atomic(using=STORE), audited_transaction():
@@ -229,7 +228,7 @@ def credential_versions_expire(*, now=None) -> int:
 def credential_version_revoke(*, actor, version: CredentialVersion, reason: str) -> None:
     """Revoke a version at once and erase its value (it can never be read again)."""
     credential = version.credential
-    integration = _integration_of(credential)
+    integration = credential_integration(credential)
     if actor is not None:
         require(actor, "credential.manage", integration)
     with transaction.atomic(using=STORE), audited_transaction():
@@ -264,24 +263,6 @@ def credential_value_resolve(*, credential_id, version_number: int | None = None
     value = version.value
     secret_register(value)
     return value
-
-
-def _integration_of(credential: Credential) -> Integration:
-    return Integration.objects.select_related("workspace").get(pk=credential.integration_id)
-
-
-# --- selectors ----------------------------------------------------------------------------------
-
-
-def credentials_visible_to(user) -> QuerySet[Credential]:
-    """Credentials of the workspaces where ``user`` may manage credentials. The store is another
-    database, so the decision is taken per workspace in the main one, then applied as a filter."""
-    from governance.tenancy.models import Workspace
-
-    workspace_ids = list(
-        restrict(Workspace.objects.all(), user, "credential.manage").values_list("pk", flat=True)
-    )
-    return Credential.objects.using(STORE).filter(workspace_id__in=workspace_ids)
 
 
 # --- The incident runbook: rotate every credential of a workspace -------------------------------
@@ -357,7 +338,7 @@ def _runbook_credential(runbook, credential_id) -> dict:
         CredentialVersion.objects.using(STORE).filter(pk=version.pk).update(
             status=CredentialStatus.REVOKED, revoked_at=timezone.now(), value=None, grace_until=None
         )
-    integration = _integration_of(credential)
+    integration = credential_integration(credential)
     audit_event_record(
         action=WorkflowEvent.CREDENTIAL_ROTATION_REQUIRED,
         actor=runbook.started_by,

@@ -33,6 +33,7 @@ from workflows.integrations.outbound.boundary import (
     url_shown,
 )
 from workflows.integrations.outbound.client import spki_pins_clean
+from workflows.integrations.selectors import integration_manager_approved
 
 KEEP: Any = object()  # "leave this field as it is" in integration_update
 _NARROWEST_BROAD_PREFIX = {4: 8, 6: 16}  # an allow rule wider than this would lift almost everything
@@ -199,13 +200,6 @@ def endpoint_settings_clean(
     return endpoint_url, pins, checked
 
 
-def _manager_approved(integration: Integration) -> bool:
-    """Whether the requester's manager approved connecting this integration (a recorded fact)."""
-    return IntegrationRequest.objects.filter(
-        integration=integration, status=RequestStatus.CONNECTED, decided_by__isnull=False
-    ).exists()
-
-
 def integration_update(
     *,
     actor,
@@ -227,7 +221,7 @@ def integration_update(
             .select_related("workspace")
             .get(pk=integration.pk)
         )
-        approved = {"manager_approved": _manager_approved(integration)}
+        approved = {"manager_approved": integration_manager_approved(integration)}
         require(actor, "integration.manage", integration, approved, fresh=True)
         before = _snapshot(integration)
         _apply_changes(

@@ -1,10 +1,13 @@
-"""Reads of service accounts: those an actor manages, and the counts of the posture panel."""
+"""Reads of service accounts: those an actor manages, the posture panel's counts, and the sweep's
+dormant and due-soon accounts."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db.models import QuerySet
+from django.db.models.functions import Coalesce, Greatest
 
 from governance.access.queries import restrict
 
@@ -40,3 +43,19 @@ def service_account_posture(actor, *, now=None) -> dict[str, int] | None:
         overdue=Count("pk", filter=overdue),
         due_soon=Count("pk", filter=Q(is_active=True, rotation_due_at__gt=now, rotation_due_at__lte=horizon)),
     )
+
+
+def last_activity():
+    """The later of the last use and the start of the active period (creation or reactivation)."""
+    return Greatest(Coalesce("last_used_at", "active_since"), "active_since")
+
+
+def dormant_accounts(queryset, dormant_since: datetime):
+    """The accounts of ``queryset`` with no activity since ``dormant_since``."""
+    return queryset.alias(activity=last_activity()).filter(activity__lt=dormant_since)
+
+
+def rotation_due_soon(queryset, now: datetime):
+    """The accounts of ``queryset`` whose rotation falls due within the warning period."""
+    horizon = now + timedelta(days=settings.SERVICE_ACCOUNT_ROTATION_WARNING_DAYS)
+    return queryset.filter(rotation_due_at__gt=now, rotation_due_at__lte=horizon)

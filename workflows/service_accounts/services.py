@@ -19,7 +19,6 @@ from typing import NoReturn
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from audit.models import Outcome
@@ -35,6 +34,7 @@ from workflows.service_accounts.models import (
     rotation_ceiling_days,
 )
 from workflows.service_accounts.principals import ServiceAccountPrincipal
+from workflows.service_accounts.selectors import dormant_accounts, rotation_due_soon
 
 TOKEN_PATTERN = re.compile(r"^gpsa_(?P<prefix>[0-9a-f]{8})_(?P<secret>[A-Za-z0-9_-]{43})$")
 _PREFIX_PATTERN = re.compile(r"^gpsa_(?P<prefix>[0-9a-f]{8})_")
@@ -371,20 +371,6 @@ def service_accounts_sweep(*, now: datetime | None = None) -> SweepResult:
         if _sweep_warn(account_id, now):
             result.warned.append(account_id)
     return result
-
-
-def last_activity():
-    """The later of the last use and the start of the active period (creation or reactivation)."""
-    return Greatest(Coalesce("last_used_at", "active_since"), "active_since")
-
-
-def dormant_accounts(queryset, dormant_since: datetime):
-    return queryset.alias(activity=last_activity()).filter(activity__lt=dormant_since)
-
-
-def rotation_due_soon(queryset, now: datetime):
-    horizon = now + timedelta(days=settings.SERVICE_ACCOUNT_ROTATION_WARNING_DAYS)
-    return queryset.filter(rotation_due_at__gt=now, rotation_due_at__lte=horizon)
 
 
 def _sweep_disable(account_id: int, reason: str, now: datetime) -> bool:

@@ -10,7 +10,7 @@ from rest_framework.exceptions import ValidationError as DRFValidationError
 from rest_framework.response import Response
 
 from governance.access.queries import restrict
-from workflows.credentials import services
+from workflows.credentials import selectors, services
 from workflows.credentials.api import serializers
 from workflows.credentials.models import Credential
 from workflows.integrations.models import Integration
@@ -31,7 +31,7 @@ class CredentialViewSet(viewsets.ViewSet):
     queryset = Credential.objects.none()  # for the schema; the store is read through the selector
 
     def _visible(self):
-        return services.credentials_visible_to(self.request.user)
+        return selectors.credentials_visible_to(self.request.user)
 
     def _get(self, pk):
         from django.http import Http404
