@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from governance.access.admin_base import ReadOnlyModelAdmin
 from governance.access.decision import decide
+from governance.core.choices import ReviewDecision
 from workflows.changes import selectors, services
 from workflows.changes.models import ChangeRequest, ChangeState, Workflow
 from workflows.changes.tiers import CHECKLIST
@@ -91,7 +92,7 @@ class ChangeRequestAdmin(ReadOnlyModelAdmin):
                     actor=request.user,
                     change=change,
                     tier=data["tier"],
-                    approve=data["decision"] == "approve",
+                    approve=data["decision"] == ReviewDecision.APPROVE,
                     comment=data["comment"],
                     checklist={code: data.get(f"check_{code}") for code, _ in CHECKLIST},
                 )
@@ -133,9 +134,7 @@ def _review_context(user, change: ChangeRequest) -> dict:
 
 class DecisionForm(forms.Form):
     tier = forms.ChoiceField()
-    decision = forms.ChoiceField(
-        choices=[("approve", "Approve"), ("reject", "Reject")], widget=forms.RadioSelect
-    )
+    decision = forms.ChoiceField(choices=ReviewDecision.choices, widget=forms.RadioSelect)
     comment = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), help_text="Required: your reasons.")
 
     def __init__(self, *args, tiers, change, **kwargs):

@@ -7,6 +7,7 @@ from django.db import models
 from django.utils import timezone
 from guardian.models import UserObjectPermissionBase
 
+from governance.core.choices import ReviewDecision
 from governance.core.regions import DataRegion
 
 
@@ -117,18 +118,13 @@ class ChangeRequest(models.Model):
         return f"{self.workflow}: {self.summary}"
 
 
-class Decision(models.TextChoices):
-    APPROVE = "approve", "Approve"
-    REJECT = "reject", "Reject"
-
-
 class Approval(models.Model):
     """One reviewer's decision on one tier of a change, with the checklist answers."""
 
     change = models.ForeignKey(ChangeRequest, on_delete=models.PROTECT, related_name="approvals")
     reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     tier = models.CharField(max_length=32)
-    decision = models.CharField(max_length=8, choices=Decision.choices)
+    decision = models.CharField(max_length=8, choices=ReviewDecision.choices)
     comment = models.TextField()
     checklist = models.JSONField(default=dict, blank=True)
     decided_at = models.DateTimeField(default=timezone.now)
@@ -138,7 +134,7 @@ class Approval(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["change", "tier"],
-                condition=models.Q(decision="approve"),
+                condition=models.Q(decision=ReviewDecision.APPROVE),
                 name="workflows_approval_one_per_tier",
             )
         ]

@@ -8,6 +8,7 @@ from django.db.models import Exists, OuterRef, QuerySet
 
 from governance.access.decision import decide
 from governance.access.queries import restrict
+from governance.core.choices import ReviewDecision
 from governance.tenancy.roles import COMPLIANCE_OFFICER
 from workflows.changes.models import Approval, ChangeRequest, ChangeState, Workflow
 
@@ -55,7 +56,7 @@ def approvable_tiers(actor, change: ChangeRequest) -> list[str]:
     approvals = list(change.approvals.all())
     if any(a.reviewer_id == actor.pk for a in approvals):
         return []  # one person decides one tier: the approvals are AND-ed across people
-    decided = {a.tier for a in approvals if a.decision == "approve"}
+    decided = {a.tier for a in approvals if a.decision == ReviewDecision.APPROVE}
     tiers = []
     for tier in change.required_tiers:
         if tier["code"] in decided:

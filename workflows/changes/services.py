@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from audit.services import audit_event_record, audited_transaction
 from governance.access.decision import decide, require
+from governance.core.choices import ReviewDecision
 from workflows.changes.definition import content_hash, diff_definitions, validate_definition
 from workflows.changes.models import (
     Approval,
@@ -264,11 +265,11 @@ def change_request_decide(
             change=change,
             reviewer=actor,
             tier=tier,
-            decision="approve" if approve else "reject",
+            decision=ReviewDecision.APPROVE if approve else ReviewDecision.REJECT,
             comment=comment.strip(),
             checklist=answers,
         )
-        approved = {a.tier for a in change.approvals.filter(decision="approve")}
+        approved = {a.tier for a in change.approvals.filter(decision=ReviewDecision.APPROVE)}
         if not approve:
             transition(change, "reject")
         elif approved >= {t["code"] for t in change.required_tiers}:
@@ -302,7 +303,7 @@ def change_request_decide(
 def _apply_if_allowed(actor, change: ChangeRequest) -> ChangeRequest:
     """Apply an approved change now if the policies allow it (else an officer applies it later)."""
     context = {
-        "privacy_approved": change.approvals.filter(tier="privacy", decision="approve").exists()
+        "privacy_approved": change.approvals.filter(tier="privacy", decision=ReviewDecision.APPROVE).exists()
         or not change.workflow.handles_pii
     }
     if decide(actor, "workflow.activate", change.workflow, context, fresh=True).allowed:
@@ -318,7 +319,8 @@ def change_request_apply(*, actor, change: ChangeRequest) -> ChangeRequest:
         )
         workflow = Workflow.objects.select_for_update().select_related("workspace").get(pk=change.workflow_id)
         privacy = (
-            change.approvals.filter(tier="privacy", decision="approve").exists() or not workflow.handles_pii
+            change.approvals.filter(tier="privacy", decision=ReviewDecision.APPROVE).exists()
+            or not workflow.handles_pii
         )
         require(actor, "workflow.activate", workflow, {"privacy_approved": privacy}, fresh=True)
         transition(change, "apply")

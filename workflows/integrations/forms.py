@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
+from governance.core.choices import ReviewDecision
 from workflows.integrations.models import Sensitivity
 
 
@@ -24,6 +25,10 @@ class IntegrationRequestForm(forms.Form):
 
 class ManagerDecisionForm(forms.Form):
     decision = forms.ChoiceField(
-        choices=[("approve", "Approve and connect"), ("reject", "Reject")], widget=forms.RadioSelect
+        choices=[
+            (ReviewDecision.APPROVE, "Approve and connect"),
+            (ReviewDecision.REJECT, ReviewDecision.REJECT.label),
+        ],
+        widget=forms.RadioSelect,
     )
     comment = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), help_text="Required: why.")

@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
 from governance.access.queries import restrict
+from governance.core.choices import ReviewDecision
 from governance.tenancy.models import Workspace
 from workflows.integrations import selectors, services
 from workflows.integrations.forms import IntegrationRequestForm, ManagerDecisionForm
@@ -64,7 +65,7 @@ def integration_request(request, request_id: int):
                 services.integration_request_decide(
                     actor=request.user,
                     request=item,
-                    approve=form.cleaned_data["decision"] == "approve",
+                    approve=form.cleaned_data["decision"] == ReviewDecision.APPROVE,
                     comment=form.cleaned_data["comment"],
                 )
             except ValidationError as error:
