@@ -272,8 +272,8 @@ def credential_runbook_start(*, actor, workspace, reason: str):
     """Start the incident runbook for ``workspace``: a job with progress and a report that marks
     every credential for replacement (ending grace periods at once), revokes every service-account
     token and rotates the workspace's credentials data key."""
+    from workflows.credentials import tasks  # the tasks call these services: imported when used
     from workflows.credentials.models import CredentialRunbook
-    from workflows.credentials.tasks import credential_runbook_run
 
     require(actor, "credential.rotate_all", workspace)
     reason = (reason or "").strip()
@@ -296,7 +296,7 @@ def credential_runbook_start(*, actor, workspace, reason: str):
             organization_id=workspace.organization_id,
             data={"reason": reason, "items": runbook.total},
         )
-        transaction.on_commit(lambda: credential_runbook_run.delay(runbook.pk))
+        transaction.on_commit(lambda: tasks.credential_runbook_advance.delay(runbook.pk))
     return runbook
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from celery import shared_task
 from django.core.mail import send_mail
 
+from workflows.service_accounts import services
+
 
 @shared_task(name="workflows.service_accounts_sweep", ignore_result=True)
 def service_accounts_sweep() -> dict[str, int]:
     """The daily sweep (Celery beat): disable overdue and dormant accounts, warn of rotations due."""
-    from workflows.service_accounts.services import service_accounts_sweep as sweep
-
-    result = sweep()
+    result = services.service_accounts_sweep()
     return {
         "warned": len(result.warned),
         "disabled_overdue": len(result.disabled_overdue),
