@@ -7,9 +7,12 @@ Everything goes through the real services, so the ledger tells the demo's story 
 from __future__ import annotations
 
 import copy
+import secrets as random_source
 
 from workflows.changes import services
 from workflows.changes.models import Workflow
+from workflows.credentials.models import STORE, Credential
+from workflows.credentials.services import credential_create
 from workflows.integrations.models import Integration
 from workflows.integrations.services import integration_create
 
@@ -176,11 +179,6 @@ def _approve_all(change, officers) -> None:
 def seed_credentials(*, workspace, owner) -> None:
     """One credential per demo integration, with a random value: the secrets store in action
     (only the fingerprint is ever shown; the value is generated here and printed nowhere)."""
-    import secrets as random_source
-
-    from workflows.credentials.models import STORE, Credential
-    from workflows.credentials.services import credential_create
-
     for integration in Integration.objects.filter(workspace=workspace).order_by("pk"):
         if not Credential.objects.using(STORE).filter(integration_id=integration.pk).exists():
             credential_create(

@@ -5,6 +5,7 @@ from functools import partial
 from governance.access.policies import region_list_filter
 from governance.core import resources as access_resources
 from governance.core.resources import Resource
+from workflows.changes.models import ChangeRequest, Workflow, WorkflowVersion
 
 
 def _workflow_entity(workflow):
@@ -28,8 +29,6 @@ _workflow_list_policy = partial(
 
 def register() -> None:
     """Register workflows, their versions and changes (called from the app's ``ready``)."""
-    from workflows.changes.models import ChangeRequest, Workflow, WorkflowVersion
-
     access_resources.register(
         Resource(
             Workflow,

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from governance.access.decision import decide
 from governance.access.queries import restrict
 from governance.core.choices import ReviewDecision
+from governance.tenancy.models import Membership
 from governance.tenancy.roles import COMPLIANCE_OFFICER
 from workflows.changes.models import Approval, ChangeRequest, ChangeState, Workflow
 
@@ -24,8 +25,6 @@ def workflows_visible_to(actor) -> QuerySet[Workflow]:
 def changes_visible_to(actor) -> QuerySet[ChangeRequest]:
     """Changes of workflows the actor may see, and those whose author reports to the actor (the
     manager approval may fall to someone without a role in that workspace)."""
-    from django.db.models import Q
-
     visible = restrict(ChangeRequest.objects.all(), actor, "workflow.view").values("pk")
     return ChangeRequest.objects.filter(
         Q(pk__in=visible)
@@ -35,8 +34,6 @@ def changes_visible_to(actor) -> QuerySet[ChangeRequest]:
 
 def inbox_for(actor) -> QuerySet[ChangeRequest]:
     """Changes waiting for a review the actor may give, oldest first (not their own, not yet decided by them)."""
-    from django.db.models import Q
-
     by_role = restrict(ChangeRequest.objects.all(), actor, "workflow.view").values("pk")
     # A manager reviews only changes that need a manager's approval (the tiers are JSON text).
     as_manager = Q(author__manager=actor, required_tiers__icontains='"manager"')
@@ -71,8 +68,6 @@ def approvable_tiers(actor, change: ChangeRequest) -> list[str]:
 
 def reviewers_of(change: ChangeRequest) -> list[str]:
     """E-mail addresses of those who may review the change (officers of its workspace, the manager)."""
-    from governance.tenancy.models import Membership
-
     emails = set(
         Membership.objects.filter(
             workspace_id=change.workflow.workspace_id, role_id=COMPLIANCE_OFFICER, user__is_active=True

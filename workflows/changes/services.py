@@ -355,6 +355,7 @@ def change_request_apply(*, actor, change: ChangeRequest) -> ChangeRequest:
 
 
 def _notify(kind: str, change_id: int) -> None:
+    # Tasks sit above services (they call them); a service only starts one once it has committed.
     from workflows.changes.tasks import notify_change
 
     notify_change.delay(kind, change_id)

@@ -6,13 +6,12 @@ from celery import shared_task
 from django.core.mail import send_mail
 
 from workflows.changes.models import ChangeRequest
+from workflows.changes.selectors import reviewers_of
 
 
 @shared_task(name="workflows.notify_change", ignore_result=True)
 def notify_change(kind: str, change_id: int) -> int:
     """Reviewers hear about a submission; the author hears about each decision."""
-    from workflows.changes.selectors import reviewers_of
-
     change = ChangeRequest.objects.select_related("workflow", "author__manager").get(pk=change_id)
     if kind == "submitted":
         recipients = reviewers_of(change)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -138,8 +139,6 @@ def workflow_create(request):
 
 
 def _workspace_field(workspaces):
-    from django import forms
-
     return forms.ModelChoiceField(queryset=workspaces, empty_label=None)
 
 

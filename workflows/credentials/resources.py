@@ -3,12 +3,11 @@ decided per workspace, see ``credentials_visible_to``)."""
 
 from governance.core import resources as access_resources
 from governance.core.resources import Resource
+from workflows.credentials.models import CredentialRunbook
 
 
 def register() -> None:
     """Incident runbooks: started and followed by owners and compliance officers of the workspace."""
-    from workflows.credentials.models import CredentialRunbook
-
     access_resources.register(
         Resource(
             CredentialRunbook,

@@ -33,10 +33,20 @@ from audit.services import audit_event_record, audited_transaction
 from governance.access.decision import require
 from governance.core.redaction import secret_register
 from governance.crypto.keyring import active_key
-from workflows.credentials.models import STORE, Credential, CredentialStatus, CredentialVersion
+from governance.crypto.models import DataKey
+from governance.crypto.services import data_key_rotate
+from workflows.credentials.models import (
+    STORE,
+    Credential,
+    CredentialRunbook,
+    CredentialStatus,
+    CredentialVersion,
+)
 from workflows.credentials.selectors import credential_integration
 from workflows.events import WorkflowEvent
 from workflows.integrations.models import Integration
+from workflows.integrations.outbound.client import OutboundClient, OutboundError
+from workflows.service_accounts.models import ServiceAccount, ServiceAccountToken
 
 MAX_VALUE_LENGTH = 16 * 1024
 
@@ -166,8 +176,6 @@ def credential_test(
 
 
 def _http_probe(integration: Integration, value: str) -> tuple[bool, str]:
-    from workflows.integrations.outbound.client import OutboundClient, OutboundError
-
     secret_register(value)
     if not getattr(integration, "endpoint_url", ""):
         return False, "The integration has no endpoint URL to test against."
@@ -272,8 +280,8 @@ def credential_runbook_start(*, actor, workspace, reason: str):
     """Start the incident runbook for ``workspace``: a job with progress and a report that marks
     every credential for replacement (ending grace periods at once), revokes every service-account
     token and rotates the workspace's credentials data key."""
-    from workflows.credentials import tasks  # the tasks call these services: imported when used
-    from workflows.credentials.models import CredentialRunbook
+    # Tasks sit above services (they call them); a service only starts one once it has committed.
+    from workflows.credentials import tasks
 
     require(actor, "credential.rotate_all", workspace)
     reason = (reason or "").strip()
@@ -302,8 +310,6 @@ def credential_runbook_start(*, actor, workspace, reason: str):
 
 def _runbook_items(workspace) -> list[tuple[str, object]]:
     """The runbook's work, in a fixed order so that a resumed job skips exactly what is done."""
-    from workflows.service_accounts.models import ServiceAccount
-
     stored = Credential.objects.using(STORE).filter(workspace_id=workspace.pk).order_by("created_at", "id")
     accounts = ServiceAccount.objects.filter(workspace=workspace).order_by("id")
     return [("credential", c.pk) for c in stored] + [("service_account", a.pk) for a in accounts]
@@ -311,8 +317,6 @@ def _runbook_items(workspace) -> list[tuple[str, object]]:
 
 def credential_runbook_advance(*, runbook_id: int):
     """Do the runbook's remaining items, one transaction each, then rotate the data key."""
-    from workflows.credentials.models import CredentialRunbook
-
     runbook = CredentialRunbook.objects.select_related("workspace", "started_by").get(pk=runbook_id)
     items = _runbook_items(runbook.workspace)
     while runbook.status == "running" and runbook.done < len(items):
@@ -356,8 +360,6 @@ def _runbook_credential(runbook, credential_id) -> dict:
 
 
 def _runbook_account(runbook, account_id) -> dict:
-    from workflows.service_accounts.models import ServiceAccount, ServiceAccountToken
-
     account = ServiceAccount.objects.select_for_update().select_related("workspace").get(pk=account_id)
     live = ServiceAccountToken.objects.filter(service_account=account, revoked_at__isnull=True)
     prefixes = list(live.values_list("prefix", flat=True))
@@ -380,10 +382,6 @@ def _runbook_account(runbook, account_id) -> dict:
 
 
 def _runbook_finish(runbook) -> None:
-    from governance.crypto.models import DataKey
-    from governance.crypto.services import data_key_rotate
-    from workflows.credentials.models import CredentialRunbook
-
     has_key = DataKey.objects.filter(
         workspace=runbook.workspace, purpose="credentials", status="active"
     ).exists()

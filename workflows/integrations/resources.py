@@ -3,6 +3,7 @@ integrations are described to the policies."""
 
 from governance.core import resources as access_resources
 from governance.core.resources import Resource
+from workflows.integrations.models import ConnectorType, Integration, IntegrationRequest, NetworkAllowRule
 
 
 def _integration_entity(integration):
@@ -11,8 +12,6 @@ def _integration_entity(integration):
 
 def register() -> None:
     """Register the integration models (called from the app's ``ready``)."""
-    from workflows.integrations.models import Integration, IntegrationRequest
-
     access_resources.register(
         Resource(
             Integration,
@@ -35,8 +34,6 @@ def register() -> None:
 
 def _register_network_boundary() -> None:
     """Connector types (vetted by officers) and allow-list rules (platform administrators)."""
-    from workflows.integrations.models import ConnectorType, NetworkAllowRule
-
     access_resources.register(
         Resource(
             ConnectorType,

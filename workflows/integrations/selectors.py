@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from governance.access.queries import restrict
 from workflows.integrations.models import Integration, IntegrationRequest, RequestStatus
@@ -10,8 +10,6 @@ from workflows.integrations.models import Integration, IntegrationRequest, Reque
 
 def integration_requests_visible_to(actor) -> QuerySet:
     """Requests the actor made, must decide as the requester's manager, or manages as an owner."""
-    from django.db.models import Q
-
     managed = restrict(IntegrationRequest.objects.all(), actor, "integration.manage").values("pk")
     return IntegrationRequest.objects.filter(
         Q(requested_by=actor) | Q(requested_by__manager=actor) | Q(pk__in=managed),

@@ -471,6 +471,7 @@ def integration_request_decide(
 
 
 def _notify_manager(request_id: int) -> None:
+    # Tasks sit above services (they call them); a service only starts one once it has committed.
     from workflows.integrations.tasks import notify_integration_request
 
     notify_integration_request.delay(request_id)

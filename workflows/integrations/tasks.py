@@ -5,12 +5,12 @@ from __future__ import annotations
 from celery import shared_task
 from django.core.mail import send_mail
 
+from workflows.integrations.models import IntegrationRequest
+
 
 @shared_task(name="workflows.notify_integration_request", ignore_result=True)
 def notify_integration_request(request_id: int) -> int:
     """Ask the requester's manager to decide a request to connect a financial or HR system."""
-    from workflows.integrations.models import IntegrationRequest
-
     request = IntegrationRequest.objects.select_related("requested_by__manager", "workspace").get(
         pk=request_id
     )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
 
+from workflows.service_accounts.services import service_account_use_record
+
 
 class ServiceAccountUsageMiddleware:
     """Record ``service_account.used`` after a request that a service account's token authenticated.
@@ -19,8 +21,6 @@ class ServiceAccountUsageMiddleware:
         response = self.get_response(request)
         principal = getattr(request, "service_account_principal", None)
         if principal is not None:
-            from workflows.service_accounts.services import service_account_use_record
-
             service_account_use_record(
                 principal=principal, method=request.method, path=request.path, status=response.status_code
             )

@@ -3,7 +3,10 @@ expiring API tokens."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
@@ -22,8 +25,6 @@ MAX_ROTATION_DAYS = 90
 
 def validate_service_account_scopes(value) -> None:
     """A non-empty list of distinct scopes from ``SERVICE_ACCOUNT_SCOPES``."""
-    from django.core.exceptions import ValidationError
-
     if not isinstance(value, list) or not value or not all(isinstance(scope, str) for scope in value):
         raise ValidationError("Choose at least one scope.")
     unknown = sorted(set(value) - set(SERVICE_ACCOUNT_SCOPES))
@@ -42,8 +43,6 @@ def rotation_ceiling_days() -> int:
 
 def validate_rotation_period(value: int) -> None:
     """Between one day and the configured ceiling (which is at most 90 days)."""
-    from django.core.exceptions import ValidationError
-
     ceiling = rotation_ceiling_days()
     if not 1 <= value <= ceiling:
         raise ValidationError(f"Rotate at least every {ceiling} days: choose 1 to {ceiling}.")
@@ -104,8 +103,6 @@ class ServiceAccount(models.Model):
         return self.name
 
     def clean(self) -> None:
-        from django.core.exceptions import ValidationError
-
         super().clean()
         if self.integration_id and self.workspace_id and self.integration.workspace_id != self.workspace_id:
             raise ValidationError({"integration": "The integration belongs to another workspace."})
@@ -119,8 +116,6 @@ class ServiceAccount(models.Model):
 
     def restart_rotation_clock(self, at) -> None:
         """Start a new rotation cycle at ``at`` (a token was issued)."""
-        from datetime import timedelta
-
         self.last_rotated_at = at
         self.rotation_due_at = at + timedelta(days=self.rotation_period_days)
 

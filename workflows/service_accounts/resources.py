@@ -2,6 +2,7 @@
 
 from governance.core import resources as access_resources
 from governance.core.resources import Resource
+from workflows.service_accounts.models import ServiceAccount, ServiceAccountToken
 
 
 def register() -> None:
@@ -10,8 +11,6 @@ def register() -> None:
     Tokens are listed through their account; nobody edits a service account's row by hand
     (its changes are the services' actions), so the admin offers view and add only.
     """
-    from workflows.service_accounts.models import ServiceAccount, ServiceAccountToken
-
     access_resources.register(
         Resource(
             ServiceAccount,

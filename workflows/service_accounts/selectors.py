@@ -6,16 +6,17 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import Coalesce, Greatest
+from django.utils import timezone
 
+from governance.access.decision import decide
 from governance.access.queries import restrict
+from workflows.service_accounts.models import DisabledReason, ServiceAccount
 
 
 def service_accounts_visible_to(actor) -> QuerySet:
     """Service accounts of the workspaces where the actor manages them."""
-    from workflows.service_accounts.models import ServiceAccount
-
     return restrict(
         ServiceAccount.objects.select_related("workspace", "integration"), actor, "service_account.manage"
     )
@@ -24,13 +25,6 @@ def service_accounts_visible_to(actor) -> QuerySet:
 def service_account_posture(actor, *, now=None) -> dict[str, int] | None:
     """Counts for the dashboard (dormant, rotation overdue, rotation due soon) over the service
     accounts the actor may see; None when the actor manages none anywhere."""
-    from django.conf import settings
-    from django.db.models import Count, Q
-    from django.utils import timezone
-
-    from governance.access.decision import decide
-    from workflows.service_accounts.models import DisabledReason
-
     if not decide(actor, "service_account.manage").allowed:
         return None
     now = now or timezone.now()

@@ -411,6 +411,7 @@ def _sweep_warn(account_id: int, now: datetime) -> bool:
 
 
 def _notify_owners(kind: str, account_id: int) -> None:
+    # Tasks sit above services (they call them); a service only starts one once it has committed.
     from workflows.service_accounts.tasks import notify_service_account
 
     notify_service_account.delay(kind, account_id)

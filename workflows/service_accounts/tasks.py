@@ -5,7 +5,10 @@ from __future__ import annotations
 from celery import shared_task
 from django.core.mail import send_mail
 
+from governance.tenancy.models import Membership
+from governance.tenancy.roles import WORKSPACE_OWNER
 from workflows.service_accounts import services
+from workflows.service_accounts.models import ServiceAccount
 
 
 @shared_task(name="workflows.service_accounts_sweep", ignore_result=True)
@@ -22,10 +25,6 @@ def service_accounts_sweep() -> dict[str, int]:
 @shared_task(name="workflows.notify_service_account", ignore_result=True)
 def notify_service_account(kind: str, account_id: int) -> int:
     """Tell the workspace's owners that an account's rotation is due soon, or that it was disabled."""
-    from governance.tenancy.models import Membership
-    from governance.tenancy.roles import WORKSPACE_OWNER
-    from workflows.service_accounts.models import ServiceAccount
-
     account = ServiceAccount.objects.select_related("workspace", "integration").get(pk=account_id)
     owners = sorted(
         set(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
@@ -34,8 +35,6 @@ class CredentialViewSet(viewsets.ViewSet):
         return selectors.credentials_visible_to(self.request.user)
 
     def _get(self, pk):
-        from django.http import Http404
-
         try:
             return self._visible().get(pk=pk)
         except (Credential.DoesNotExist, ValueError, DjangoValidationError):

@@ -18,6 +18,8 @@ from urllib.parse import quote, urlsplit
 
 from django.core.exceptions import ValidationError
 
+from workflows.integrations.models import NetworkAllowRule
+
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Resolver = Callable[[str, int], Sequence[str]]
@@ -313,8 +315,6 @@ class _AllowList:
         self._hosts = set()
         if self._organization is None:
             return
-        from workflows.integrations.models import NetworkAllowRule
-
         organization_id = getattr(self._organization, "pk", self._organization)
         for destination in NetworkAllowRule.objects.filter(organization_id=organization_id).values_list(
             "destination", flat=True

@@ -21,17 +21,18 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin
 
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from django.core.exceptions import ValidationError
 
+from audit.models import Outcome
+from audit.services import audit_event_record
 from workflows.events import WorkflowEvent
 from workflows.integrations.outbound.boundary import CheckedEndpoint, Resolver, endpoint_check, url_shown
 
 
 def spki_hash(certificate_der: bytes) -> str:
     """Base64 SHA-256 of a DER certificate's SubjectPublicKeyInfo (the form ``spki_pins`` hold)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
     public_key = x509.load_der_x509_certificate(certificate_der).public_key()
     spki = public_key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
     return base64.b64encode(hashlib.sha256(spki).digest()).decode("ascii")
@@ -243,9 +244,6 @@ class OutboundClient:
 
     def _refused(self, message: str, shown: str) -> OutboundError:
         """Record the refusal in the ledger and return the error to raise."""
-        from audit.models import Outcome
-        from audit.services import audit_event_record
-
         integration = self.integration
         organization_id = getattr(self.organization, "pk", self.organization)
         audit_event_record(
