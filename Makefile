@@ -33,6 +33,7 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports  # the floors of docs/architecture.md (contracts in pyproject.toml)
 
 check: $(STAMP)
 	source scripts/test-database.sh && \

@@ -8,6 +8,7 @@ from accounts import mfa_views
 from accounts import views as account_views
 from accounts.sso import views as sso_views
 from audit import views as ledger_views
+from audit.evidence import views as evidence_views
 from governance import views
 from governance.access import views as access_views
 from governance.admin_site import site
@@ -21,7 +22,7 @@ urlpatterns = [
     path("admin/", site.urls),
     path("ledger/public-key.pem", ledger_views.public_key, name="ledger-public-key"),
     path("ledger/tree-head", ledger_views.latest_tree_head, name="ledger-tree-head"),
-    path("evidence/<str:token>/download", ledger_views.evidence_download, name="evidence-download"),
+    path("evidence/<str:token>/download", evidence_views.evidence_download, name="evidence-download"),
     path("accounts/sessions/", account_views.sessions, name="account-sessions"),
     path("accounts/mfa/", mfa_views.devices, name="account-mfa"),
     path("accounts/mfa/enrol/", mfa_views.enrol, name="account-mfa-enrol"),

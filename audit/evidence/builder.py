@@ -30,25 +30,10 @@ from django.utils import timezone
 
 from audit import merkle
 from audit.canonical import format_time, parse
+from audit.collectors import EvidenceFile, FileFormat, Findings, Scope, evidence_files
 from audit.events import EvidenceEvent
 from audit.evidence import verify as verifier
 from audit.evidence.exports import csv_rows, json_array, json_text
-from audit.evidence.records import (
-    APPROVALS_HEADER,
-    CREDENTIALS_HEADER,
-    MEMBERSHIPS_HEADER,
-    ROLE_CHANGES_HEADER,
-    SERVICE_ACCOUNTS_HEADER,
-    Findings,
-    Scope,
-    approval_records,
-    approval_row,
-    credential_rows,
-    membership_rows,
-    policies_in_force,
-    role_change_rows,
-    service_account_rows,
-)
 from audit.evidence.sbom import sbom_document
 from audit.evidence.summary import summary_html
 from audit.evidence.summary_pdf import summary_pdf
@@ -407,102 +392,26 @@ def evidence_package_build(
     the events and proofs are written (units: one per event and proof, one for the rest).
     """
     now = timezone.now()
-    if start.tzinfo is None or end.tzinfo is None:
-        raise EvidenceError("The period must be given in timezone-aware times.")
-    if end <= start:
-        raise EvidenceError(
-            f"The period is inverted or empty: it ends ({format_time(end)}) before it starts "
-            f"({format_time(start)})."
-        )
-    if start >= now:
-        raise EvidenceError(f"The period starts in the future ({format_time(start)}).")
-    scope = Scope(workspace=workspace, start=start, end=min(end, now), built_at=now)
+    scope = _scope_of(workspace, start, end, now)
     head, expected = _check_scope(scope)
-
     out = Path(out)
     partial = out.with_name(f".{out.name}.partial-{os.getpid()}")
     key = load_signing_key()
-    key_id = key_id_of(key.public_key())
     findings = Findings()
     findings.count("ledger events", expected)
-    generator = _generator()
-    head_document = _head_document(head)
-    renamed = False
     report = progress or (lambda phase, done, total: None)
-    total = 2 * expected + 1
+    renamed = False
     try:
         with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
             writer = _PackageWriter(archive, now)
-            with tempfile.TemporaryFile() as spool:
-                written = _Written(spool)
-                report("events", 0, total)
-                events = _event_lines(scope, head.tree_size, expected, written)
-                writer.write(verifier.EVENTS, _reported(events, report, "events", 0, total))
-                report("proofs", expected, total)
-                proofs = _proof_lines(head, written)
-                writer.write(verifier.PROOFS, _reported(proofs, report, "proofs", expected, total))
-            report("records", 2 * expected, total)
+            _write_ledger(writer, scope, head, expected, report)
+            head_document = _head_document(head)
             writer.write(verifier.TREE_HEAD, (json_text(head_document, indent=2) + "\n").encode())
             writer.write(verifier.PUBLIC_KEY, public_key_pem(key.public_key()).encode())
-            writer.write("approvals.json", json_array(approval_records(scope, findings)))
-            writer.write(
-                "approvals.csv",
-                csv_rows(APPROVALS_HEADER, (approval_row(r) for r in approval_records(scope, Findings()))),
+            _write_records(writer, scope, findings)
+            manifest_bytes = _write_summary_and_manifest(
+                writer, key, scope, head_document, findings, requested_end=end, framework=framework
             )
-            writer.write("memberships.csv", csv_rows(MEMBERSHIPS_HEADER, membership_rows(scope, findings)))
-            writer.write("role-changes.csv", csv_rows(ROLE_CHANGES_HEADER, role_change_rows(scope, findings)))
-            writer.write(
-                "service-accounts.csv",
-                csv_rows(SERVICE_ACCOUNTS_HEADER, service_account_rows(scope, findings)),
-            )
-            writer.write("credentials.csv", csv_rows(CREDENTIALS_HEADER, credential_rows(scope, findings)))
-            writer.write(
-                "policies.json", (json_text(policies_in_force(scope, findings), indent=2) + "\n").encode()
-            )
-            sbom, sbom_source = sbom_document()
-            writer.write("sbom.cdx.json", sbom)
-            writer.write("verify.py", Path(verifier.__file__).read_bytes())
-            summary = {
-                "scope": scope,
-                "head": head_document,
-                "key_id": key_id,
-                "findings": findings,
-                "generator": generator,
-                "sbom_source": sbom_source,
-            }
-            writer.write("summary.html", summary_html(**summary))
-            writer.write("summary.pdf", summary_pdf(**summary))
-            manifest = {
-                "format": verifier.PACKAGE_FORMAT,
-                "generator": generator,
-                "built_at": format_time(now),
-                "scope": {
-                    "organization": {
-                        "id": workspace.organization_id,
-                        "slug": workspace.organization.slug,
-                        "name": workspace.organization.name,
-                    },
-                    "workspace_id": workspace.pk,
-                    "workspace": {"slug": workspace.slug, "name": workspace.name},
-                    "start": format_time(scope.start),
-                    "end": format_time(scope.end),
-                    "requested_end": format_time(end),
-                    **({"framework": framework} if framework else {}),
-                },
-                "tree_head": head_document,
-                "key_id": key_id,
-                "counts": {
-                    "events": expected,
-                    **{k: v for k, v in findings.counts.items() if k != "ledger events"},
-                },
-                "exceptions": {kind: finding.count for kind, finding in findings.exceptions.items()},
-                "sbom_source": sbom_source,
-                "files": writer.files,
-            }
-            manifest_bytes = (json_text(manifest, indent=2) + "\n").encode()
-            writer.write(verifier.MANIFEST, manifest_bytes)
-            signature = key.sign(verifier.MANIFEST_CONTEXT + manifest_bytes)
-            writer.write(verifier.MANIFEST_SIGNATURE, base64.b64encode(signature) + b"\n")
         manifest_sha256 = hashlib.sha256(manifest_bytes).hexdigest()
         with audited_transaction():
             audit_event_record(
@@ -529,3 +438,110 @@ def evidence_package_build(
     return BuildResult(
         path=out, events=expected, head_number=head.number, manifest_sha256=manifest_sha256, findings=findings
     )
+
+
+def _scope_of(workspace: Workspace, start: datetime, end: datetime, now: datetime) -> Scope:
+    """The package's scope, or ``EvidenceError`` naming what is wrong with the period."""
+    if start.tzinfo is None or end.tzinfo is None:
+        raise EvidenceError("The period must be given in timezone-aware times.")
+    if end <= start:
+        raise EvidenceError(
+            f"The period is inverted or empty: it ends ({format_time(end)}) before it starts "
+            f"({format_time(start)})."
+        )
+    if start >= now:
+        raise EvidenceError(f"The period starts in the future ({format_time(start)}).")
+    return Scope(workspace=workspace, start=start, end=min(end, now), built_at=now)
+
+
+def _write_ledger(
+    writer: _PackageWriter, scope: Scope, head: SignedTreeHead, expected: int, report: Progress
+) -> None:
+    """The period's events, then an inclusion proof of each, reporting progress as lines go out."""
+    total = 2 * expected + 1
+    with tempfile.TemporaryFile() as spool:
+        written = _Written(spool)
+        report("events", 0, total)
+        events = _event_lines(scope, head.tree_size, expected, written)
+        writer.write(verifier.EVENTS, _reported(events, report, "events", 0, total))
+        report("proofs", expected, total)
+        proofs = _proof_lines(head, written)
+        writer.write(verifier.PROOFS, _reported(proofs, report, "proofs", expected, total))
+    report("records", 2 * expected, total)
+
+
+def _write_records(writer: _PackageWriter, scope: Scope, findings: Findings) -> None:
+    """The files the apps registered (approvals, memberships, service accounts, …), in order."""
+    for evidence_file in evidence_files():
+        writer.write(evidence_file.name, _file_content(evidence_file, scope, findings))
+
+
+def _file_content(evidence_file: EvidenceFile, scope: Scope, findings: Findings) -> Iterable[bytes] | bytes:
+    rows = evidence_file.rows(scope, findings)
+    if evidence_file.file_format is FileFormat.JSON_ARRAY:
+        return json_array(rows)
+    if evidence_file.file_format is FileFormat.CSV:
+        return csv_rows(evidence_file.header, rows)
+    return (json_text(rows, indent=2) + "\n").encode()
+
+
+def _write_summary_and_manifest(
+    writer: _PackageWriter,
+    key,
+    scope: Scope,
+    head_document: dict[str, Any],
+    findings: Findings,
+    *,
+    requested_end: datetime,
+    framework: str,
+) -> bytes:
+    """The SBOM, the verifier, the summaries, then the signed manifest of every file; returns the
+    manifest's bytes."""
+    generator = _generator()
+    key_id = key_id_of(key.public_key())
+    sbom, sbom_source = sbom_document()
+    writer.write("sbom.cdx.json", sbom)
+    writer.write("verify.py", Path(verifier.__file__).read_bytes())
+    summary = {
+        "scope": scope,
+        "head": head_document,
+        "key_id": key_id,
+        "findings": findings,
+        "generator": generator,
+        "sbom_source": sbom_source,
+    }
+    writer.write("summary.html", summary_html(**summary))
+    writer.write("summary.pdf", summary_pdf(**summary))
+    workspace = scope.workspace
+    manifest = {
+        "format": verifier.PACKAGE_FORMAT,
+        "generator": generator,
+        "built_at": format_time(scope.built_at),
+        "scope": {
+            "organization": {
+                "id": workspace.organization_id,
+                "slug": workspace.organization.slug,
+                "name": workspace.organization.name,
+            },
+            "workspace_id": workspace.pk,
+            "workspace": {"slug": workspace.slug, "name": workspace.name},
+            "start": format_time(scope.start),
+            "end": format_time(scope.end),
+            "requested_end": format_time(requested_end),
+            **({"framework": framework} if framework else {}),
+        },
+        "tree_head": head_document,
+        "key_id": key_id,
+        "counts": {
+            "events": findings.counts["ledger events"],
+            **{k: v for k, v in findings.counts.items() if k != "ledger events"},
+        },
+        "exceptions": {kind: finding.count for kind, finding in findings.exceptions.items()},
+        "sbom_source": sbom_source,
+        "files": writer.files,
+    }
+    manifest_bytes = (json_text(manifest, indent=2) + "\n").encode()
+    writer.write(verifier.MANIFEST, manifest_bytes)
+    signature = key.sign(verifier.MANIFEST_CONTEXT + manifest_bytes)
+    writer.write(verifier.MANIFEST_SIGNATURE, base64.b64encode(signature) + b"\n")
+    return manifest_bytes

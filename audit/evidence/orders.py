@@ -95,9 +95,9 @@ def evidence_order_create(
 
 
 def _enqueue(order_id: int) -> None:
-    from audit.tasks import evidence_order_build as task
+    from audit.evidence import tasks  # at call time: the task module imports this one
 
-    task.delay(order_id)
+    tasks.evidence_order_build.delay(order_id)
 
 
 def evidence_order_start(*, order_id: int) -> EvidenceOrder | None:

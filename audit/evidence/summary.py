@@ -10,7 +10,7 @@ from html import escape
 from typing import Any
 
 from audit.canonical import format_time
-from audit.evidence.records import Findings, Scope
+from audit.collectors import Findings, Scope
 
 STYLE = (
     "body{font-family:system-ui,sans-serif;margin:2rem;max-width:60rem;color:#222}"

@@ -28,7 +28,7 @@ from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from audit.canonical import format_time
-from audit.evidence.records import Findings, Scope
+from audit.collectors import Findings, Scope
 
 FONT_DIRECTORY = Path("/usr/share/fonts/truetype/dejavu")
 FONT, FONT_BOLD = "EvidenceSans", "EvidenceSans-Bold"

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
 from django.http import HttpResponseRedirect
@@ -17,6 +18,7 @@ from django.utils import timezone
 from governance.access import posture, services
 from governance.access.actions import ACTIONS
 from governance.access.admin_base import ActorFormMixin, GovernedModelAdmin, ReadOnlyModelAdmin
+from governance.access.cedar import validate_policy_text
 from governance.access.decision import decide
 from governance.access.models import ChangeStatus, OnCallOverride, Policy, PolicyChange
 from governance.access.policies import try_policies
@@ -116,16 +118,12 @@ class TryPolicyForm(forms.Form):
 
     def __init__(self, *args, actor, **kwargs):
         super().__init__(*args, **kwargs)
-        from accounts.models import User
-
-        self.fields["subject"].queryset = User.objects.filter(
+        self.fields["subject"].queryset = get_user_model().objects.filter(
             organization_id=actor.organization_id, is_active=True
         )
         self.fields["workspace"].queryset = workspaces_visible_to(actor)
 
     def clean_draft(self) -> str:
-        from governance.access.cedar import validate_policy_text
-
         draft = self.cleaned_data["draft"]
         if draft.strip():
             problems = validate_policy_text(draft)

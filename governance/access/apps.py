@@ -8,11 +8,13 @@ class AccessConfig(AppConfig):
 
     def ready(self) -> None:
         from audit.events import register_event_codes
+        from governance.access import evidence
         from governance.access.events import AccessEvent
         from governance.access.models import OnCallOverride, Policy, PolicyChange
         from governance.core.resources import Resource, register
 
         register_event_codes(AccessEvent)
+        evidence.register()
 
         # Policies are organisation-wide reference data (shipped ones belong to no organisation);
         # the admin narrows the list to the shipped ones and the user's own organisation's.

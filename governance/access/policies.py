@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from governance.access import cedar
 from governance.access.models import OnCallOverride, Policy
+from governance.access.selectors import policies_enabled_for
 from governance.core.context import current_context
 
 _OPTIONAL_CONTEXT = ("privacy_approved", "manager_approved", "authentication", "mfa_age_seconds")
@@ -32,7 +33,7 @@ def _memo(key, compute):
 def _organization_policies(organization_id: int | None) -> list[tuple[str, str, frozenset[int]]]:
     """(name, text, workspaces where switched off) of the enabled policies, in one query."""
     rows = (
-        Policy.objects.filter(Q(organization__isnull=True) | Q(organization_id=organization_id), enabled=True)
+        policies_enabled_for(organization_id)
         .order_by("name", "id")
         .values_list("id", "name", "text", "disabled_workspaces")
     )

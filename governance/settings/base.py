@@ -23,6 +23,7 @@ INSTALLED_APPS = [
     "governance.tenancy",
     "governance.access",
     "audit",
+    "audit.evidence",
     "governance.crypto",
     "workflows",
     "governance.demo",

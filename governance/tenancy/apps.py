@@ -8,8 +8,9 @@ class TenancyConfig(AppConfig):
 
     def ready(self) -> None:
         from audit.events import register_event_codes
-        from governance.tenancy import resources
+        from governance.tenancy import evidence, resources
         from governance.tenancy.events import TenancyEvent
 
         register_event_codes(TenancyEvent)
+        evidence.register()
         resources.register()

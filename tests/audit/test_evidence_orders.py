@@ -276,7 +276,7 @@ def test_the_service_check_stands_behind_the_form(client, world, auditor):
     service refuses it: 403, no order, and the denial recorded in the ledger."""
     allow = mock.Mock(return_value=mock.Mock(allowed=True))
     client.force_login(auditor)
-    with mock.patch("audit.admin.decide", allow):
+    with mock.patch("audit.evidence.admin.decide", allow):
         response = client.post(ADD_URL, form(world.sibling))
     assert response.status_code == 403
     assert not EvidenceOrder.objects.exists()

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 import pytest
 from pypdf import PdfReader
 
+from audit.collectors import Findings, Scope
 from audit.evidence import summary_pdf as pdf
-from audit.evidence.records import Findings, Scope
 from governance.tenancy.models import Organization, Workspace
 from tests.audit.test_evidence import build, members, populate
 from tests.tools import unavailable

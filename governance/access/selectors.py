@@ -1,0 +1,19 @@
+"""Reads of the access app that more than one place needs."""
+
+from __future__ import annotations
+
+from django.db.models import Q, QuerySet
+
+from governance.access.models import Policy
+
+
+def policies_enabled_for(organization_id: int | None) -> QuerySet[Policy]:
+    """The enabled policies an organisation's workspaces are under: the shipped ones and its own."""
+    return Policy.objects.filter(
+        Q(organization__isnull=True) | Q(organization_id=organization_id), enabled=True
+    )
+
+
+def policies_enabled_in(workspace) -> QuerySet[Policy]:
+    """The policies in force in one workspace: enabled for its organisation, not switched off in it."""
+    return policies_enabled_for(workspace.organization_id).exclude(disabled_workspaces=workspace)

@@ -1,0 +1,135 @@
+"""The floors of docs/architecture.md hold: every module sits on exactly one floor of the import
+contract, and the parts of the floors (the contract's entries) import each other without cycles.
+
+``lint-imports`` (run by ``make test``) checks that imports point down; these tests check what it
+cannot: that a new module is placed on a floor at all, and that no cycle hides within one floor."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import grimp
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+# Packages whose ``__init__`` only holds the parts below it. The project package's also loads the
+# Celery app (Celery's pattern for Django: shared tasks bind to it), a module of the top floor.
+CONTAINERS = {"governance", "governance.tenancy", "governance.access", "governance.crypto", "audit"}
+CONTAINER_IMPORTS = {"governance": {"from governance.celery import app as celery_app"}}
+# The apps, for grouping an app's modules on one floor into one part.
+APPS = (
+    "governance.core",
+    "governance.tenancy",
+    "governance.access",
+    "governance.crypto",
+    "governance.demo",
+    "audit.evidence",
+    "audit",
+    "accounts",
+    "workflows",
+    "governance",
+)
+
+
+def _floors() -> list[list[str]]:
+    contract = next(c for c in CONFIG["contracts"] if c["id"] == "floors")
+    return [[part.strip() for part in layer.replace("|", ":").split(":")] for layer in contract["layers"]]
+
+
+@pytest.fixture(scope="module")
+def graph() -> grimp.ImportGraph:
+    return grimp.build_graph(*CONFIG["root_packages"], include_external_packages=False)
+
+
+def _part_of(module: str, parts: list[str]) -> list[str]:
+    return [part for part in parts if module == part or module.startswith(part + ".")]
+
+
+def test_every_module_sits_on_exactly_one_floor(graph):
+    parts = [part for floor in _floors() for part in floor]
+    misplaced = {}
+    for module in sorted(graph.modules):
+        if module in CONTAINERS:
+            continue
+        owners = _part_of(module, parts)
+        if len(owners) != 1:
+            misplaced[module] = owners
+    assert misplaced == {}, "place each module on one floor in pyproject.toml [tool.importlinter]"
+
+
+def test_container_packages_hold_no_code():
+    for package in CONTAINERS:
+        init = ROOT / package.replace(".", "/") / "__init__.py"
+        code = {
+            line
+            for line in init.read_text().splitlines()
+            if line.startswith(("import ", "from ", "def ", "class "))
+            and line != "from __future__ import annotations"
+        }
+        assert code <= CONTAINER_IMPORTS.get(package, set()), package
+
+
+def _unit_of(module: str, floors: list[list[str]]) -> str | None:
+    """An app's modules on one floor ("governance.tenancy@2"): the unit within which modules may
+    import each other both ways (a service and its task), and between which no cycle may form."""
+    for number, floor in enumerate(reversed(floors), start=1):
+        if _part_of(module, floor):
+            app = next(app for app in APPS if module == app or module.startswith(app + "."))
+            return f"{app}@{number}"
+    return None
+
+
+def test_the_apps_parts_on_each_floor_import_each_other_without_cycles(graph):
+    """GIVEN every import, function-level ones included WHEN modules are grouped by app and floor
+    (tenancy's models on floor 2 apart from its services on floor 4) THEN the groups form no cycle."""
+    floors = _floors()
+    edges: dict[str, set[str]] = {}
+    for module in graph.modules:
+        source = _unit_of(module, floors)
+        if source is None:
+            continue
+        edges.setdefault(source, set())
+        for imported in graph.find_modules_directly_imported_by(module):
+            target = _unit_of(imported, floors)
+            if target is not None and target != source:
+                edges[source].add(target)
+                edges.setdefault(target, set())
+    assert _cycles(edges) == []
+    assert len(edges) > 10  # the grouping found the apps
+
+
+def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one part (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in sorted(edges[node]):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(edges):
+        if node not in index:
+            visit(node)
+    return found
