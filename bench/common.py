@@ -369,8 +369,8 @@ def check_ledger() -> LedgerCheck:
     from django.db import connection
 
     from audit import merkle
+    from audit.ledger_verification import ledger_verify
     from audit.models import LedgerState, SignedTreeHead
-    from audit.verification import ledger_verify
 
     with connection.cursor() as cursor:
         cursor.execute(

@@ -241,7 +241,7 @@ def check_after(job, sample: list[uuid.UUID], count: int) -> bool:
 
     from governance.crypto import keyring
     from governance.crypto.models import DataKey
-    from governance.crypto.services import values_under
+    from governance.crypto.selectors import values_under
     from workflows.credentials.models import CredentialVersion
 
     old, new = DataKey.objects.get(pk=job.from_key_id), DataKey.objects.get(pk=job.to_key_id)

@@ -46,8 +46,8 @@ def all_columns() -> tuple[str, ...]:
 
 def sealed_rows(limit: int | None = None, columns: tuple[str, ...] = HASH_COLUMNS):
     """The verifier's query: sealed events in sequence order, streamed in chunks."""
+    from audit.ledger_verification import CHUNK
     from audit.models import AuditEvent
-    from audit.verification import CHUNK
 
     query = AuditEvent.objects.filter(sequence__isnull=False).order_by("sequence")
     rows = query.values_list(*columns)
@@ -111,7 +111,7 @@ def time_stream(columns: tuple[str, ...] = HASH_COLUMNS) -> tuple[int, float]:
 
 def time_verify(*, parallel: bool = True):
     """``ledger_verify(parallel=...)`` and the seconds it took."""
-    from audit.verification import ledger_verify
+    from audit.ledger_verification import ledger_verify
 
     started = time.perf_counter()
     report = ledger_verify(parallel=parallel)
@@ -119,12 +119,12 @@ def time_verify(*, parallel: bool = True):
 
 
 def time_column_check(statement: str | None = None) -> tuple[int | None, float]:
-    """The verifier's SQL column check alone (``audit.verification.COLUMN_CHECK_SQL``, or
+    """The verifier's SQL column check alone (``audit.ledger_verification.COLUMN_CHECK_SQL``, or
     ``statement``): the first sequence whose columns disagree with its canonical bytes (None when
     intact), and the seconds."""
     from django.db import connection
 
-    from audit.verification import COLUMN_CHECK_SQL
+    from audit.ledger_verification import COLUMN_CHECK_SQL
 
     started = time.perf_counter()
     with connection.cursor() as cursor:
@@ -142,7 +142,7 @@ FENCED_DOCUMENT = "::jsonb AS d OFFSET 0) AS c"
 
 def fenced_column_check_sql() -> str | None:
     """What-if: COLUMN_CHECK_SQL with its document subquery fenced (None if its text changed)."""
-    from audit.verification import COLUMN_CHECK_SQL
+    from audit.ledger_verification import COLUMN_CHECK_SQL
 
     if COLUMN_CHECK_SQL.count(LATERAL_DOCUMENT) != 1:
         return None
@@ -152,14 +152,14 @@ def fenced_column_check_sql() -> str | None:
 def time_verify_patched(statement: str):
     """What-if: ``ledger_verify()`` with ``statement`` as its column check (patched in this process
     only, restored afterwards), and the seconds it took."""
-    from audit import verification
+    from audit import ledger_verification
 
-    original = verification.COLUMN_CHECK_SQL
-    verification.COLUMN_CHECK_SQL = statement
+    original = ledger_verification.COLUMN_CHECK_SQL
+    ledger_verification.COLUMN_CHECK_SQL = statement
     try:
         return time_verify()
     finally:
-        verification.COLUMN_CHECK_SQL = original
+        ledger_verification.COLUMN_CHECK_SQL = original
 
 
 def time_hash_path() -> tuple[int, float]:
@@ -228,7 +228,7 @@ def breakdown() -> None:
 
 def time_raw_stream(columns: tuple[str, ...]) -> tuple[int, float]:
     """The sealed rows' ``columns`` through a server-side psycopg cursor, without Django's converters."""
-    from audit.verification import CHUNK
+    from audit.ledger_verification import CHUNK
 
     connection = common.raw_connection()
     started, count = time.perf_counter(), 0

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
+
+from governance.core.tokens import MachinePrincipal, TokenFormat
 
 # What provisioning needs: read and manage the accounts of its own organisation.
 SCIM_ACTIONS = frozenset({"user.view", "user.manage"})
+SCIM_TOKENS = TokenFormat("gpscim_")
 
 
-@dataclass(frozen=True)
-class ScimPrincipal:
+@dataclass(frozen=True, kw_only=True)
+class ScimPrincipal(MachinePrincipal):
     """An identity provider signed in with a SCIM token, as the SCIM views' ``request.user``.
 
     It is a machine identity like a service account's, so it takes the same road: the decision
@@ -20,25 +24,12 @@ class ScimPrincipal:
     way into the control panel or the rest of the API.
     """
 
-    pk: int
-    name: str
-    organization_id: int
-    token_prefix: str
-    allowed_actions: frozenset[str] = SCIM_ACTIONS
     workspace_id: None = None
     scopes: tuple[str, ...] = ("scim",)
-    is_active: bool = True
+    allowed_actions: frozenset[str] = SCIM_ACTIONS
 
-    is_service_account = True
-    is_scim = True
-    is_authenticated = True
-    is_anonymous = False
-    is_staff = False
-    is_superuser = False
+    is_scim: ClassVar[bool] = True
 
     @property
     def label(self) -> str:
-        return f"SCIM token {self.name} (gpscim_{self.token_prefix})"
-
-    def __str__(self) -> str:
-        return self.label
+        return f"SCIM token {self.name} ({SCIM_TOKENS.shows(self.token_prefix)})"

@@ -3,10 +3,6 @@ ledger events. The failure event names the token's public prefix only, never the
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import re
-import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import NoReturn
@@ -17,15 +13,13 @@ from django.utils import timezone
 
 from accounts.events import AccountEvent
 from accounts.models import ScimToken
-from accounts.scim.principal import ScimPrincipal
+from accounts.scim.principal import SCIM_TOKENS, ScimPrincipal
 from audit.models import Outcome
 from audit.services import audit_event_record, audited_transaction
 from governance.access.decision import require
+from governance.core.tokens import digest_matches
 from governance.tenancy.models import Organization
 
-TOKEN_MARK = "gpscim_"  # noqa: S105 - the public mark of SCIM tokens, not a secret
-TOKEN_PATTERN = re.compile(r"^gpscim_(?P<prefix>[0-9a-f]{8})_(?P<secret>[A-Za-z0-9_-]{43})$")
-_PREFIX_PATTERN = re.compile(r"^gpscim_(?P<prefix>[0-9a-f]{8})_")
 MAX_LIFETIME_DAYS = 730
 DEFAULT_LIFETIME_DAYS = 365
 
@@ -46,18 +40,6 @@ class IssuedScimToken:
     plaintext: str = field(repr=False)
 
 
-def token_digest(secret: str) -> str:
-    """SHA-256 hex of a token's secret part."""
-    return hashlib.sha256(secret.encode("ascii")).hexdigest()
-
-
-def _new_prefix() -> str:
-    while True:
-        prefix = secrets.token_hex(4)
-        if not ScimToken.objects.filter(prefix=prefix).exists():
-            return prefix
-
-
 def scim_token_create(
     *, actor, organization: Organization, name: str, days: int = DEFAULT_LIFETIME_DAYS
 ) -> IssuedScimToken:
@@ -70,12 +52,12 @@ def scim_token_create(
     with audited_transaction():
         require(actor, "organization.manage", organization, fresh=True)
         now = timezone.now()
-        secret = secrets.token_urlsafe(32)
+        minted = SCIM_TOKENS.mint(prefix_taken=_prefix_taken)
         token = ScimToken(
             organization=organization,
             name=name[:120],
-            prefix=_new_prefix(),
-            digest=token_digest(secret),
+            prefix=minted.prefix,
+            digest=minted.digest,
             created_by=actor,
             created_at=now,
             expires_at=now + timedelta(days=days),
@@ -88,7 +70,7 @@ def scim_token_create(
             organization_id=organization.pk,
             data={"prefix": token.prefix, "name": token.name, "expires_at": token.expires_at},
         )
-    return IssuedScimToken(token=token, plaintext=f"{TOKEN_MARK}{token.prefix}_{secret}")
+    return IssuedScimToken(token=token, plaintext=minted.plaintext)
 
 
 def scim_token_revoke(*, actor, token: ScimToken, reason: str = "") -> ScimToken:
@@ -118,14 +100,12 @@ def scim_token_authenticate(*, token: str, now: datetime | None = None) -> ScimP
     both cost the same. A success moves ``last_used_at`` on (at most once a minute).
     """
     now = now or timezone.now()
-    match = TOKEN_PATTERN.match(token or "")
-    if match is None:
-        loose = _PREFIX_PATTERN.match(token or "")
-        _refuse(prefix=loose["prefix"] if loose else "", reason="missing" if not token else "malformed")
-    prefix, secret = match["prefix"], match["secret"]
+    parsed = SCIM_TOKENS.parse(token)
+    if parsed.refusal:
+        _refuse(prefix=parsed.prefix, reason=parsed.refusal)
+    prefix = parsed.prefix
     row = ScimToken.objects.filter(prefix=prefix).first()
-    expected = row.digest if row is not None else "0" * 64
-    if not hmac.compare_digest(expected, token_digest(secret)) or row is None:
+    if not digest_matches(row.digest if row is not None else None, parsed.secret):
         _refuse(prefix=prefix, reason="unknown prefix" if row is None else "wrong secret", row=row)
     refusal = row.refusal(now)
     if refusal is not None:
@@ -146,6 +126,10 @@ def scim_auth_failure_record(*, prefix: str, reason: str, row: ScimToken | None 
             organization_id=row.organization_id if row is not None else None,
             data={"prefix": prefix, "reason": reason},
         )
+
+
+def _prefix_taken(prefix: str) -> bool:
+    return ScimToken.objects.filter(prefix=prefix).exists()
 
 
 def _refuse(*, prefix: str, reason: str, row: ScimToken | None = None) -> NoReturn:

@@ -32,7 +32,7 @@ from audit import merkle
 from audit.canonical import format_time, parse
 from audit.collectors import EvidenceFile, FileFormat, Findings, Scope, evidence_files
 from audit.events import EvidenceEvent
-from audit.evidence import verify as verifier
+from audit.evidence import offline_verifier as verifier
 from audit.evidence.exports import csv_rows, json_array, json_text
 from audit.evidence.sbom import sbom_document
 from audit.evidence.summary import summary_html

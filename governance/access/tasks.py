@@ -11,12 +11,10 @@ from governance.tenancy.roles import COMPLIANCE_OFFICER
 
 
 def _officers(organization_id: int, workspace_id: int | None = None) -> list[str]:
-    memberships = Membership.objects.filter(
-        organization_id=organization_id, role_id=COMPLIANCE_OFFICER, user__is_active=True
-    )
+    memberships = Membership.objects.holding(COMPLIANCE_OFFICER).filter(organization_id=organization_id)
     if workspace_id is not None:
         memberships = memberships.filter(workspace_id=workspace_id)
-    return sorted(set(memberships.values_list("user__email", flat=True)))
+    return memberships.emails()
 
 
 @shared_task(name="access.notify_policy_change", ignore_result=True)

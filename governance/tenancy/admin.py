@@ -7,7 +7,14 @@ from django.contrib import admin
 
 from governance.access.admin_base import ActorFormMixin, GovernedModelAdmin, ReadOnlyModelAdmin
 from governance.tenancy import selectors, services
-from governance.tenancy.models import Membership, Organization, Role, RolePermission, Workspace
+from governance.tenancy.models import (
+    WORKSPACE_SETTINGS,
+    Membership,
+    Organization,
+    Role,
+    RolePermission,
+    Workspace,
+)
 
 
 @admin.register(Organization)
@@ -28,15 +35,7 @@ class WorkspaceForm(forms.ModelForm):
 
     class Meta:
         model = Workspace
-        fields = [
-            "name",
-            "slug",
-            "data_region",
-            "time_zone",
-            "business_hours_start",
-            "business_hours_end",
-            "business_days",
-        ]
+        fields = list(WORKSPACE_SETTINGS)
 
     def __init__(self, *args, actor=None, **kwargs):
         super().__init__(*args, **kwargs)

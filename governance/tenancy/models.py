@@ -40,6 +40,18 @@ class Organization(models.Model):
         return self.name
 
 
+# The settings of a workspace that people edit (form, API, services and their ledger diffs).
+WORKSPACE_SETTINGS = (
+    "name",
+    "slug",
+    "data_region",
+    "time_zone",
+    "business_hours_start",
+    "business_hours_end",
+    "business_days",
+)
+
+
 class Workspace(models.Model):
     """A team's area: its workflows, integrations, members and audit scope.
 
@@ -115,6 +127,18 @@ class RolePermission(models.Model):
         return f"{self.role_id}: {self.action}"
 
 
+class MembershipQuerySet(models.QuerySet):
+    """Questions asked of memberships in many places, answered once."""
+
+    def holding(self, role_code: str) -> MembershipQuerySet:
+        """Memberships that give ``role_code`` to an active account."""
+        return self.filter(role_id=role_code, user__is_active=True)
+
+    def emails(self) -> list[str]:
+        """The members' e-mail addresses, each once, sorted."""
+        return sorted(set(self.values_list("user__email", flat=True)))
+
+
 class Membership(models.Model):
     """A user's role in one workspace, or an organisation-wide role (no workspace).
 
@@ -130,6 +154,8 @@ class Membership(models.Model):
     )
     role = models.ForeignKey(Role, on_delete=models.PROTECT, related_name="memberships")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = MembershipQuerySet.as_manager()
 
     class Meta:
         ordering = ["organization", "workspace", "user"]

@@ -17,18 +17,8 @@ from django.forms.models import model_to_dict
 from audit.services import audit_event_record, audited_transaction, diff_fields
 from governance.access.decision import forget, require
 from governance.tenancy.events import TenancyEvent
-from governance.tenancy.models import Membership, Organization, Role, RoleScope, Workspace
+from governance.tenancy.models import WORKSPACE_SETTINGS, Membership, Organization, Role, RoleScope, Workspace
 from governance.tenancy.roles import PLATFORM_ADMIN, WORKSPACE_OWNER
-
-WORKSPACE_FIELDS = (
-    "name",
-    "slug",
-    "data_region",
-    "time_zone",
-    "business_hours_start",
-    "business_hours_end",
-    "business_days",
-)
 
 
 def _snapshot(obj, fields) -> dict[str, Any]:
@@ -87,24 +77,24 @@ def workspace_create(
             target=workspace,
             organization_id=organization.pk,
             workspace_id=workspace.pk,
-            data={"after": _snapshot(workspace, WORKSPACE_FIELDS)},
+            data={"after": _snapshot(workspace, WORKSPACE_SETTINGS)},
         )
     return workspace
 
 
 def workspace_update(*, actor, workspace: Workspace, **changes: Any) -> Workspace:
     """Change a workspace's settings; the event carries the field diff."""
-    unknown = set(changes) - set(WORKSPACE_FIELDS)
+    unknown = set(changes) - set(WORKSPACE_SETTINGS)
     if unknown:
         raise ValidationError(dict.fromkeys(sorted(unknown), "This field cannot be changed here."))
     with audited_transaction():
         workspace = Workspace.objects.select_for_update().get(pk=workspace.pk)
         require(actor, "workspace.manage", workspace, fresh=True)
-        before = _snapshot(workspace, WORKSPACE_FIELDS)
+        before = _snapshot(workspace, WORKSPACE_SETTINGS)
         for name, value in changes.items():
             setattr(workspace, name, value)
         workspace.full_clean()
-        after = _snapshot(workspace, WORKSPACE_FIELDS)
+        after = _snapshot(workspace, WORKSPACE_SETTINGS)
         diff = diff_fields(before, after)
         if diff:
             workspace.save(update_fields=list(diff))
@@ -226,9 +216,11 @@ def membership_create(
 
 
 def _holders_left(membership: Membership, role_code: str) -> int:
-    others = Membership.objects.filter(
-        organization_id=membership.organization_id, role_id=role_code, user__is_active=True
-    ).exclude(pk=membership.pk)
+    others = (
+        Membership.objects.holding(role_code)
+        .filter(organization_id=membership.organization_id)
+        .exclude(pk=membership.pk)
+    )
     if membership.workspace_id is not None:
         others = others.filter(workspace_id=membership.workspace_id)
     else:

@@ -6,9 +6,9 @@ import pytest
 from django.db import connection
 from django.urls import reverse
 
+from audit.ledger_verification import ledger_verify
 from audit.models import AuditEvent, RowChange
 from audit.sealing import ledger_seal_all
-from audit.verification import ledger_verify
 from governance.tenancy import services
 from governance.tenancy.models import Membership, Workspace
 from tests.conftest import PASSWORD

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from audit import merkle
 from audit.canonical import canonical_bytes
-from audit.evidence import verify
+from audit.evidence import offline_verifier as verify
 from audit.evidence.builder import _ProofTree
 from audit.evidence.exports import csv_cell, csv_rows, jsonl_line
 from audit.models import AuditEvent

@@ -12,8 +12,8 @@ from unittest import mock
 import pytest
 from django.urls import reverse
 
+from audit.evidence import offline_verifier as verify
 from audit.evidence import orders as order_services
-from audit.evidence import verify
 from audit.evidence.orders import (
     evidence_order_build,
     evidence_order_create,

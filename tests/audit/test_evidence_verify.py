@@ -19,7 +19,7 @@ from django.core.management import call_command
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audit.evidence import verify
+from audit.evidence import offline_verifier as verify
 from audit.models import SignedTreeHead
 from audit.sealing import ledger_seal_all
 from audit.signing import TreeHeadStatement, key_id_of, load_signing_key, public_key_pem
@@ -399,7 +399,7 @@ def test_the_standalone_verifier_agrees_with_the_ledgers_merkle_module(size, dat
     """verify.py must stay a single stand-alone file, so it carries its own copy of the RFC 9162
     checks: it accepts exactly the proofs audit.merkle accepts, and computes the same key id."""
     from audit import merkle
-    from audit.evidence import verify
+    from audit.evidence import offline_verifier as verify
 
     leaves = [merkle.leaf_hash(bytes([i % 256, i // 256])) for i in range(size)]
     index = data.draw(st.integers(min_value=0, max_value=size - 1))
@@ -421,7 +421,7 @@ def test_the_reusing_checker_decides_every_proof_as_the_plain_algorithm(size, da
     length changed) WHEN each goes through one InclusionChecker THEN every verdict equals the
     ledger's own verify_inclusion: reusing an accepted proof's work never accepts a wrong one."""
     from audit import merkle
-    from audit.evidence import verify
+    from audit.evidence import offline_verifier as verify
 
     leaves = [merkle.leaf_hash(i.to_bytes(2, "big")) for i in range(size)]
     root = merkle.root_from_leaf_hashes(leaves)
@@ -451,7 +451,7 @@ def test_the_standalone_key_id_is_the_ledgers():
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from audit import signing
-    from audit.evidence import verify
+    from audit.evidence import offline_verifier as verify
 
     public = Ed25519PrivateKey.generate().public_key()
     assert verify.key_id_of(public) == signing.key_id_of(public)

@@ -14,7 +14,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.db import connection, connections
 
-from audit.evidence import verify
+from audit.evidence import offline_verifier as verify
 from audit.evidence.orders import evidence_order_create, evidence_path, utc_today
 from audit.models import AuditEvent, EvidenceOrder
 from audit.signing import load_signing_key, public_key_pem

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from audit import merkle
+from audit.ledger_verification import ledger_verify
 from audit.models import AuditEvent, LedgerState, SignedTreeHead
 from audit.sealing import chain_hash, ledger_seal, ledger_seal_all
 from audit.services import AuditError, audit_event_record
@@ -21,7 +22,6 @@ from audit.signing import (
     load_signing_key,
     sign_statement,
 )
-from audit.verification import ledger_verify
 from tests.audit.conftest import record, triggers_disabled
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from audit.ledger_verification import ledger_verify, load_trusted, save_trusted
 from audit.models import SignedTreeHead
 from audit.signing import load_public_key, load_signing_key
-from audit.verification import ledger_verify, load_trusted, save_trusted
 
 
 class Command(BaseCommand):

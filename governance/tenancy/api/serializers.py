@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
 from governance.tenancy import selectors
-from governance.tenancy.models import Membership, Role, Workspace
+from governance.tenancy.models import WORKSPACE_SETTINGS, Membership, Role, Workspace
 
 
 class WorkspaceOutput(serializers.ModelSerializer):
@@ -14,18 +14,7 @@ class WorkspaceOutput(serializers.ModelSerializer):
 
     class Meta:
         model = Workspace
-        fields = [
-            "id",
-            "organization",
-            "name",
-            "slug",
-            "data_region",
-            "time_zone",
-            "business_hours_start",
-            "business_hours_end",
-            "business_days",
-            "created_at",
-        ]
+        fields = ["id", "organization", *WORKSPACE_SETTINGS, "created_at"]
         read_only_fields = fields
 
 

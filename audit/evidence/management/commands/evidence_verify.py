@@ -6,7 +6,7 @@ import sys
 
 from django.core.management.base import BaseCommand
 
-from audit.evidence import verify
+from audit.evidence import offline_verifier as verify
 
 
 class Command(BaseCommand):

@@ -147,14 +147,36 @@ def ledger_verify(
     keys = {key_id_of(key): key for key in public_keys}
     heads = _check_heads(list(SignedTreeHead.objects.order_by("number")), keys, report)
     report.heads = len(heads)
-    head_index = 0
-    frontier = merkle.Frontier()
-    chain = b""
-    expected = 1
     columns_in_sql = connection.vendor == "postgresql"
     column_check = (
         _ColumnCheck(in_thread=parallel and not connection.in_atomic_block) if columns_in_sql else None
     )
+    head_index = _walk_events(report, heads, columns_in_sql=columns_in_sql, progress=progress)
+    if column_check is not None:
+        edited = column_check.result()
+        if edited is not None:
+            _add_in_order(report, Problem("a field was changed after the event was written", sequence=edited))
+    _check_coverage(report, heads, head_index)
+    report.unsealed = AuditEvent.objects.filter(sequence__isnull=True).count()
+    if trusted_head is not None:
+        _check_trusted(trusted_head, heads, report)
+    return report
+
+
+def _walk_events(
+    report: Report,
+    heads: list[SignedTreeHead],
+    *,
+    columns_in_sql: bool,
+    progress: Callable[[int], None] | None,
+) -> int:
+    """Stream the sealed events in order: recompute each leaf and chain hash (and, without the SQL
+    column check, compare the columns), and each valid head's root as its size is reached. Stops at
+    the first problem; returns how many heads were reached."""
+    head_index = 0
+    frontier = merkle.Frontier()
+    chain = b""
+    expected = 1
     streamed = ("sequence", "canonical", "leaf_hash", "chain_hash") + (
         () if columns_in_sql else CONTENT_COLUMNS
     )
@@ -207,10 +229,12 @@ def ledger_verify(
             progress(sequence)
         expected += 1
     report.root = frontier.root()
-    if column_check is not None:
-        edited = column_check.result()
-        if edited is not None:
-            _add_in_order(report, Problem("a field was changed after the event was written", sequence=edited))
+    return head_index
+
+
+def _check_coverage(report: Report, heads: list[SignedTreeHead], head_index: int) -> None:
+    """A head no event reached means events were cut off; events past the last head are an
+    unsigned tail, checked against the chain on its own."""
     if not report.problems and head_index < len(heads):
         head = heads[head_index]
         report.problems.append(
@@ -225,10 +249,6 @@ def ledger_verify(
     report.unsigned_tail = max(report.events - covered, 0)
     if report.unsigned_tail and not report.problems:
         _check_unsigned_tail(covered, report)
-    report.unsealed = AuditEvent.objects.filter(sequence__isnull=True).count()
-    if trusted_head is not None:
-        _check_trusted(trusted_head, heads, report)
-    return report
 
 
 def _add_in_order(report: Report, problem: Problem) -> None:
