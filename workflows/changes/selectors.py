@@ -68,11 +68,8 @@ def approvable_tiers(actor, change: ChangeRequest) -> list[str]:
 
 def reviewers_of(change: ChangeRequest) -> list[str]:
     """E-mail addresses of those who may review the change (officers of its workspace, the manager)."""
-    emails = set(
-        Membership.objects.filter(
-            workspace_id=change.workflow.workspace_id, role_id=COMPLIANCE_OFFICER, user__is_active=True
-        ).values_list("user__email", flat=True)
-    )
+    members = Membership.objects.filter(workspace_id=change.workflow.workspace_id)
+    emails = set(members.holding(COMPLIANCE_OFFICER).emails())
     if any(t["approver"] == "manager" for t in change.required_tiers) and change.author.manager_id:
         emails.add(change.author.manager.email)
     emails.discard(change.author.email)

@@ -26,13 +26,7 @@ def service_accounts_sweep() -> dict[str, int]:
 def notify_service_account(kind: str, account_id: int) -> int:
     """Tell the workspace's owners that an account's rotation is due soon, or that it was disabled."""
     account = ServiceAccount.objects.select_related("workspace", "integration").get(pk=account_id)
-    owners = sorted(
-        set(
-            Membership.objects.filter(
-                workspace_id=account.workspace_id, role_id=WORKSPACE_OWNER, user__is_active=True
-            ).values_list("user__email", flat=True)
-        )
-    )
+    owners = Membership.objects.filter(workspace_id=account.workspace_id).holding(WORKSPACE_OWNER).emails()
     if not owners:
         return 0
     due = account.rotation_due_at.strftime("%Y-%m-%d %H:%M UTC")
