@@ -20,7 +20,10 @@ from governance.access.decision import AccessDenied, decide
 from workflows.integrations.models import Integration
 from workflows.service_accounts import services, tasks
 from workflows.service_accounts.models import DisabledReason, ServiceAccount, ServiceAccountToken
-from workflows.service_accounts.services import TOKEN_PATTERN, ServiceAccountAuthenticationError
+from workflows.service_accounts.principals import SERVICE_ACCOUNT_TOKENS
+from workflows.service_accounts.services import ServiceAccountAuthenticationError
+
+TOKEN_PATTERN = SERVICE_ACCOUNT_TOKENS.pattern
 
 
 @pytest.fixture

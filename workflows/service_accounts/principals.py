@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from governance.core.tokens import MachinePrincipal, TokenFormat
 
-@dataclass(frozen=True)
-class ServiceAccountPrincipal:
+SERVICE_ACCOUNT_TOKENS = TokenFormat("gpsa_")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServiceAccountPrincipal(MachinePrincipal):
     """A signed-in service account, as the API's ``request.user``.
 
     It is never a user: ``is_service_account`` sends every access question to the decision
@@ -14,20 +18,7 @@ class ServiceAccountPrincipal:
     ``label``. It has no password, no roles, no grants and no way into the control panel.
     """
 
-    pk: int
-    name: str
     workspace_id: int
-    organization_id: int
-    scopes: tuple[str, ...]
-    allowed_actions: frozenset[str]
-    token_prefix: str
-    is_active: bool = True
-
-    is_service_account = True
-    is_authenticated = True
-    is_anonymous = False
-    is_staff = False
-    is_superuser = False
 
     @classmethod
     def of(cls, account, *, token_prefix: str) -> ServiceAccountPrincipal:
@@ -46,6 +37,3 @@ class ServiceAccountPrincipal:
     @property
     def label(self) -> str:
         return f"service account {self.name} (#{self.pk})"
-
-    def __str__(self) -> str:
-        return self.label

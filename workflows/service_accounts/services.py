@@ -8,10 +8,6 @@ random bits of which only the SHA-256 digest is stored. The plaintext exists onc
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import re
-import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import NoReturn
@@ -25,6 +21,7 @@ from audit.models import Outcome
 from audit.services import audit_event_record, audited_transaction, denials_record
 from governance.access.decision import AccessDenied, decide, require
 from governance.core.context import current_context
+from governance.core.tokens import digest_matches
 from workflows.events import WorkflowEvent
 from workflows.integrations.models import Integration
 from workflows.service_accounts.models import (
@@ -33,11 +30,8 @@ from workflows.service_accounts.models import (
     ServiceAccountToken,
     rotation_ceiling_days,
 )
-from workflows.service_accounts.principals import ServiceAccountPrincipal
+from workflows.service_accounts.principals import SERVICE_ACCOUNT_TOKENS, ServiceAccountPrincipal
 from workflows.service_accounts.selectors import dormant_accounts, rotation_due_soon
-
-TOKEN_PATTERN = re.compile(r"^gpsa_(?P<prefix>[0-9a-f]{8})_(?P<secret>[A-Za-z0-9_-]{43})$")
-_PREFIX_PATTERN = re.compile(r"^gpsa_(?P<prefix>[0-9a-f]{8})_")
 
 
 class ServiceAccountAuthenticationError(Exception):
@@ -63,11 +57,6 @@ class SweepResult:
     warned: list[int] = field(default_factory=list)
     disabled_overdue: list[int] = field(default_factory=list)
     disabled_dormant: list[int] = field(default_factory=list)
-
-
-def token_digest(secret: str) -> str:
-    """SHA-256 hex of a token's secret part (a fast hash suits 256 random bits; see the model)."""
-    return hashlib.sha256(secret.encode("ascii")).hexdigest()
 
 
 def _where(account: ServiceAccount) -> dict[str, int]:
@@ -145,13 +134,6 @@ def service_account_create(
     return account
 
 
-def _new_prefix() -> str:
-    while True:
-        prefix = secrets.token_hex(4)
-        if not ServiceAccountToken.objects.filter(prefix=prefix).exists():
-            return prefix
-
-
 def service_account_token_issue(
     *, actor, account: ServiceAccount, now: datetime | None = None
 ) -> IssuedToken:
@@ -173,11 +155,13 @@ def service_account_token_issue(
             old.grace_until = min(grace_until, old.expires_at)
             old.save(update_fields=["grace_until"])
             previous.append({"prefix": old.prefix, "grace_until": old.grace_until})
-        secret = secrets.token_urlsafe(32)
+        minted = SERVICE_ACCOUNT_TOKENS.mint(
+            prefix_taken=lambda prefix: ServiceAccountToken.objects.filter(prefix=prefix).exists()
+        )
         token = ServiceAccountToken.objects.create(
             service_account=account,
-            prefix=_new_prefix(),
-            digest=token_digest(secret),
+            prefix=minted.prefix,
+            digest=minted.digest,
             created_at=now,
             expires_at=now + timedelta(days=account.rotation_period_days),
             created_by=actor,
@@ -191,7 +175,7 @@ def service_account_token_issue(
             **_where(account),
             data={"prefix": token.prefix, "expires_at": token.expires_at, "previous_tokens": previous},
         )
-    return IssuedToken(token=token, plaintext=f"gpsa_{token.prefix}_{secret}")
+    return IssuedToken(token=token, plaintext=minted.plaintext)
 
 
 def service_account_token_revoke(
@@ -286,17 +270,15 @@ def service_account_authenticate(*, token: str, now: datetime | None = None) -> 
     prefix only, never the secret. Success records ``service_account.authenticated``.
     """
     now = now or timezone.now()
-    match = TOKEN_PATTERN.match(token)
-    if match is None:
-        loose = _PREFIX_PATTERN.match(token)
-        _refuse(prefix=loose["prefix"] if loose else "", reason="malformed", row=None)
-    prefix, secret = match["prefix"], match["secret"]
+    parsed = SERVICE_ACCOUNT_TOKENS.parse(token)
+    if parsed.refusal:
+        _refuse(prefix=parsed.prefix, reason="malformed", row=None)
+    prefix = parsed.prefix
     row = (
         ServiceAccountToken.objects.select_related("service_account__workspace").filter(prefix=prefix).first()
     )
     # The digest is compared even for an unknown prefix, so both cost the same time.
-    expected = row.digest if row is not None else "0" * 64
-    if not hmac.compare_digest(expected, token_digest(secret)) or row is None:
+    if not digest_matches(row.digest if row is not None else None, parsed.secret):
         _refuse(prefix=prefix, reason="unknown prefix" if row is None else "wrong secret", row=row)
     refusal = row.refusal(now) or (None if row.service_account.is_active else "account disabled")
     if refusal is not None:

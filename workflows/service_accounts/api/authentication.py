@@ -6,12 +6,11 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 
+from workflows.service_accounts.principals import SERVICE_ACCOUNT_TOKENS
 from workflows.service_accounts.services import (
     ServiceAccountAuthenticationError,
     service_account_authenticate,
 )
-
-TOKEN_MARK = "gpsa_"  # noqa: S105 - the public mark of our tokens, not a secret
 
 
 class ServiceAccountAuthentication(BaseAuthentication):
@@ -34,7 +33,7 @@ class ServiceAccountAuthentication(BaseAuthentication):
             token = parts[1].decode("ascii")
         except UnicodeDecodeError:
             raise exceptions.AuthenticationFailed("The token is not ASCII.") from None
-        if not token.startswith(TOKEN_MARK):
+        if not token.startswith(SERVICE_ACCOUNT_TOKENS.mark):
             return None
         try:
             principal = service_account_authenticate(token=token)
