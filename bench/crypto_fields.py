@@ -141,7 +141,7 @@ def measure_size(workspace, size: int, count: int, rounds: int) -> None:
 
     from governance.crypto import envelope, keyring
     from governance.crypto.fields import Sealed
-    from workflows.models import CredentialVersion
+    from workflows.credentials.models import CredentialVersion
 
     field = CredentialVersion._meta.get_field("value")
     table = CredentialVersion._meta.db_table
@@ -234,7 +234,7 @@ def measure_cache_off(workspace, count: int) -> None:
     from django.conf import settings
 
     from governance.crypto import keyring
-    from workflows.models import CredentialVersion
+    from workflows.credentials.models import CredentialVersion
 
     field = CredentialVersion._meta.get_field("value")
     instances = [CredentialVersion(id=uuid.uuid4(), workspace_id=workspace.pk) for _ in range(count)]

@@ -183,7 +183,7 @@ class Readers:
     def run(self, number: int) -> None:
         from django.db import connections
 
-        from workflows.models import CredentialVersion
+        from workflows.credentials.models import CredentialVersion
 
         rng = random.Random(number)
         rows = CredentialVersion.objects.using("secrets")
@@ -241,8 +241,8 @@ def check_after(job, sample: list[uuid.UUID], count: int) -> bool:
 
     from governance.crypto import keyring
     from governance.crypto.models import DataKey
-    from governance.crypto.services import values_under
-    from workflows.models import CredentialVersion
+    from governance.crypto.selectors import values_under
+    from workflows.credentials.models import CredentialVersion
 
     old, new = DataKey.objects.get(pk=job.from_key_id), DataKey.objects.get(pk=job.to_key_id)
     left, moved = values_under(old), values_under(new)

@@ -115,8 +115,8 @@ SIMPLE_DEFINITION = {
 def _workflow_objects(world: World) -> None:
     from django.utils import timezone
 
-    from workflows.definition import content_hash, diff_definitions
-    from workflows.models import ChangeRequest, Workflow, WorkflowVersion
+    from workflows.changes.definition import content_hash, diff_definitions
+    from workflows.changes.models import ChangeRequest, Workflow, WorkflowVersion
 
     for name, workspace, author in (
         ("own", world.ws, world.users["workflow_builder"]),

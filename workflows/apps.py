@@ -7,9 +7,17 @@ class WorkflowsConfig(AppConfig):
 
     def ready(self) -> None:
         from audit.events import register_event_codes
-        from workflows import evidence, resources
+        from workflows.changes import evidence as changes_evidence
+        from workflows.changes import resources as changes
+        from workflows.credentials import evidence as credentials_evidence
+        from workflows.credentials import resources as credentials
         from workflows.events import WorkflowEvent
+        from workflows.integrations import resources as integrations
+        from workflows.service_accounts import evidence as service_accounts_evidence
+        from workflows.service_accounts import resources as service_accounts
 
         register_event_codes(WorkflowEvent)
-        evidence.register()
-        resources.register()
+        for evidence in (changes_evidence, service_accounts_evidence, credentials_evidence):
+            evidence.register()
+        for sub_domain in (changes, integrations, service_accounts, credentials):
+            sub_domain.register()

@@ -7,9 +7,14 @@ Everything goes through the real services, so the ledger tells the demo's story 
 from __future__ import annotations
 
 import copy
+import secrets as random_source
 
-from workflows import services
-from workflows.models import Integration, Workflow
+from workflows.changes import services
+from workflows.changes.models import Workflow
+from workflows.credentials.models import STORE, Credential
+from workflows.credentials.services import credential_create
+from workflows.integrations.models import Integration
+from workflows.integrations.services import integration_create
 
 TRIAGE = {
     "trigger": {"type": "webhook", "path": "/support/tickets"},
@@ -113,7 +118,7 @@ def seed_workflows(*, workspace, builder, officers: list) -> None:
         return
     for slug, name, kind, sensitivity in INTEGRATIONS:
         if not Integration.objects.filter(workspace=workspace, slug=slug).exists():
-            services.integration_create(
+            integration_create(
                 actor=None, workspace=workspace, name=name, slug=slug, kind=kind, sensitivity=sensitivity
             )
     # The CRM sync is live (v1 approved by both officers); v2 only changes its schedule and waits
@@ -174,11 +179,6 @@ def _approve_all(change, officers) -> None:
 def seed_credentials(*, workspace, owner) -> None:
     """One credential per demo integration, with a random value: the secrets store in action
     (only the fingerprint is ever shown; the value is generated here and printed nowhere)."""
-    import secrets as random_source
-
-    from workflows.credentials import STORE, credential_create
-    from workflows.models import Credential
-
     for integration in Integration.objects.filter(workspace=workspace).order_by("pk"):
         if not Credential.objects.using(STORE).filter(integration_id=integration.pk).exists():
             credential_create(

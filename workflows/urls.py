@@ -1,16 +1,23 @@
+"""The builders' pages: workflows and their changes, integrations and the requests to connect them."""
+
 from django.urls import path
 
-from workflows import views
+from workflows.changes import views as changes
+from workflows.integrations import views as integrations
 
 urlpatterns = [
-    path("", views.workflow_list, name="workflow-list"),
-    path("new/", views.workflow_create, name="workflow-create"),
-    path("schema.json", views.definition_schema, name="workflow-schema"),
-    path("integrations/", views.integrations, name="integrations"),
-    path("integrations/requests/<int:request_id>/", views.integration_request, name="integration-request"),
-    path("<int:workflow_id>/", views.workflow_detail, name="workflow-detail"),
-    path("<int:workflow_id>/edit/", views.workflow_edit, name="workflow-edit"),
-    path("changes/<int:change_id>/", views.change_detail, name="change-detail"),
-    path("changes/<int:change_id>/submit/", views.change_submit, name="change-submit"),
-    path("changes/<int:change_id>/withdraw/", views.change_withdraw, name="change-withdraw"),
+    path("", changes.workflow_list, name="workflow-list"),
+    path("new/", changes.workflow_create, name="workflow-create"),
+    path("schema.json", changes.definition_schema, name="workflow-schema"),
+    path("integrations/", integrations.integrations, name="integrations"),
+    path(
+        "integrations/requests/<int:request_id>/",
+        integrations.integration_request,
+        name="integration-request",
+    ),
+    path("<int:workflow_id>/", changes.workflow_detail, name="workflow-detail"),
+    path("<int:workflow_id>/edit/", changes.workflow_edit, name="workflow-edit"),
+    path("changes/<int:change_id>/", changes.change_detail, name="change-detail"),
+    path("changes/<int:change_id>/submit/", changes.change_submit, name="change-submit"),
+    path("changes/<int:change_id>/withdraw/", changes.change_withdraw, name="change-withdraw"),
 ]

@@ -14,6 +14,7 @@ from django.urls import reverse
 
 from accounts.models import IdentityProvider, ProviderKind
 from accounts.sso import services
+from accounts.sso.selectors import scim_group_names
 from accounts.sso.services import SsoRefusedError
 from governance.core.redaction import redact_text
 
@@ -139,7 +140,7 @@ class GovernedSocialAccountAdapter(DefaultSocialAccountAdapter):
             self._check(request, provider, sociallogin)
             user = self._account(request, provider, sociallogin)
             # The groups of the sign-in, and those the IdP pushed over SCIM (when it does).
-            groups = sorted({*groups_of(provider, sociallogin), *services.scim_group_names(user)})
+            groups = sorted({*groups_of(provider, sociallogin), *scim_group_names(user)})
             changes = services.sso_memberships_apply(provider=provider, user=user, groups=groups)
         except SsoRefusedError as refusal:
             _refuse(request, refusal, provider, subject)

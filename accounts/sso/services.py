@@ -23,6 +23,7 @@ from accounts.models import (
     SsoMembership,
     User,
 )
+from accounts.sso.selectors import scim_group_names
 from audit.models import Outcome
 from audit.services import audit_event_record, audited_transaction, diff_fields
 from governance.access.decision import forget, require
@@ -234,11 +235,6 @@ def sign_in_policy_set(*, actor, organization: Organization, local_password_disa
     return policy
 
 
-def local_password_disabled(organization_id: int) -> bool:
-    """Selector: does this organisation refuse password sign-in?"""
-    return SignInPolicy.objects.filter(organization_id=organization_id, local_password_disabled=True).exists()
-
-
 # --- at sign-in (the system acts; the person is not signed in yet) ----------------------------
 
 
@@ -377,18 +373,6 @@ def sso_memberships_apply(*, provider: IdentityProvider, user: User, groups: lis
             changes["added"].append(f"{workspace.slug}:{role.pk}")
     forget(user)
     return changes
-
-
-def scim_group_names(user: User) -> list[str]:
-    """The names under which the identity provider pushed ``user``'s groups over SCIM: each
-    group's ``displayName`` and, when set, its ``externalId`` (Entra ID's ID tokens name groups by
-    object id, which it sends to SCIM as the external id)."""
-    names: set[str] = set()
-    for display_name, external_id in user.scim_groups.values_list("display_name", "external_id"):
-        names.add(display_name)
-        if external_id:
-            names.add(external_id)
-    return sorted(names)
 
 
 def scim_memberships_apply(*, organization_id: int, users: list[User]) -> None:

@@ -23,6 +23,7 @@ from governance.access.decision import decide
 from governance.access.models import ChangeStatus, OnCallOverride, Policy, PolicyChange
 from governance.access.policies import try_policies
 from governance.access.queries import restrict
+from governance.access.selectors import policy_text_diff
 from governance.core.choices import ReviewDecision
 from governance.core.regions import DataRegion
 from governance.tenancy.models import Workspace
@@ -290,7 +291,7 @@ class PolicyChangeAdmin(ActorFormMixin, GovernedModelAdmin):
                 and decide(request.user, "policy.manage", change.organization).allowed
             )
             current = change.policy.text if change.policy_id and change.status == ChangeStatus.PENDING else ""
-            context["text_diff"] = services._text_diff(current, change.text)
+            context["text_diff"] = policy_text_diff(current, change.text)
         return super().change_view(request, object_id, form_url, context)
 
     def decide_view(self, request, change_id: int):
@@ -322,7 +323,7 @@ class PolicyChangeAdmin(ActorFormMixin, GovernedModelAdmin):
             "change": change,
             "form": form,
             "opts": self.model._meta,
-            "text_diff": services._text_diff(change.policy.text if change.policy_id else "", change.text),
+            "text_diff": policy_text_diff(change.policy.text if change.policy_id else "", change.text),
         }
         return TemplateResponse(request, "admin/access/policychange/decide.html", context)
 

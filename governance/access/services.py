@@ -3,7 +3,6 @@ policy changes (proposed by one compliance officer, approved by another) and on-
 
 from __future__ import annotations
 
-import difflib
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
@@ -16,6 +15,7 @@ from governance.access.cedar import validate_policy_text
 from governance.access.decision import forget, require
 from governance.access.events import AccessEvent
 from governance.access.models import ChangeStatus, OnCallOverride, Policy, PolicyChange
+from governance.access.selectors import policy_text_diff
 from governance.access.tasks import notify_oncall_override, notify_policy_change
 from governance.core.resources import resource_for
 
@@ -84,12 +84,6 @@ def _policy_state(
     }
 
 
-def _text_diff(before: str, after: str) -> list[str]:
-    return list(
-        difflib.unified_diff(before.splitlines(), after.splitlines(), "in force", "proposed", lineterm="")
-    )
-
-
 def _validation_error(text: str) -> ValidationError | None:
     problems = validate_policy_text(text)
     return ValidationError({"text": [str(problem) for problem in problems]}) if problems else None
@@ -151,7 +145,7 @@ def policy_change_propose(
             data={
                 "policy": change.name,
                 "reason": reason,
-                "text_diff": _text_diff(before, text),
+                "text_diff": policy_text_diff(before, text),
                 "after": _policy_state(
                     text=text,
                     enabled=enabled,
@@ -235,7 +229,7 @@ def policy_change_approve(*, actor, change: PolicyChange, comment: str) -> Polic
                 "version": policy.version,
                 "proposed_by": change.proposed_by.email,
                 "comment": comment,
-                "text_diff": _text_diff(before.get("text", ""), policy.text),
+                "text_diff": policy_text_diff(before.get("text", ""), policy.text),
                 "diff": diff_fields(before, after),
             },
         )

@@ -18,6 +18,7 @@ import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import ClassVar
 
 _UNKNOWN_DIGEST = "0" * 64
@@ -60,13 +61,14 @@ class TokenFormat:
 
     mark: str
 
-    @property
-    def _pattern(self) -> re.Pattern:
+    @cached_property
+    def pattern(self) -> re.Pattern:
+        """A whole token, with its ``prefix`` and ``secret`` groups."""
         return re.compile(
             rf"^{re.escape(self.mark)}(?P<prefix>[0-9a-f]{{8}})_(?P<secret>[A-Za-z0-9_-]{{43}})$"
         )
 
-    @property
+    @cached_property
     def _loose(self) -> re.Pattern:
         return re.compile(rf"^{re.escape(self.mark)}(?P<prefix>[0-9a-f]{{8}})_")
 
@@ -82,7 +84,7 @@ class TokenFormat:
 
     def parse(self, token: str | None) -> ParsedToken:
         """Split a presented token; ``refusal`` is "missing" or "malformed" when it cannot be."""
-        match = self._pattern.match(token or "")
+        match = self.pattern.match(token or "")
         if match is not None:
             return ParsedToken(prefix=match["prefix"], secret=match["secret"])
         loose = self._loose.match(token or "")

@@ -18,6 +18,7 @@ from governance.access.decision import AccessDenied, decide
 from governance.access.queries import restrict
 from governance.crypto import services
 from governance.crypto.models import DataKey, DataKeyStatus, KeyEncryptionKey, Provider, RotationJob
+from governance.crypto.selectors import values_under
 from governance.tenancy.models import Workspace
 
 
@@ -177,7 +178,7 @@ class DataKeyAdmin(ReadOnlyModelAdmin):
             **self.admin_site.each_context(request),
             "title": f"Rotate {data_key}",
             "data_key": data_key,
-            "values": services.values_under(data_key),
+            "values": values_under(data_key),
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/crypto/rotate.html", context)

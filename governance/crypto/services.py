@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import struct
 import time
 
 from django.conf import settings
@@ -28,7 +27,6 @@ from governance.access.decision import require
 from governance.crypto import envelope, keyring
 from governance.crypto.errors import DecryptionError
 from governance.crypto.events import CryptoEvent
-from governance.crypto.fields import encrypted_fields
 from governance.crypto.models import (
     DataKey,
     DataKeyStatus,
@@ -40,6 +38,7 @@ from governance.crypto.models import (
     RotationStatus,
 )
 from governance.crypto.providers import KEY_BYTES, key_check_value, provider_named
+from governance.crypto.selectors import ciphertext_prefix, encrypted_fields_for, values_under
 from governance.tenancy.models import Workspace
 
 REWRAP_BATCH = 2_000
@@ -270,29 +269,6 @@ def data_key_rotate(*, actor, workspace, purpose: str) -> RotationJob:
     return job
 
 
-def _key_prefix(key_id: int) -> bytes:
-    return struct.pack(">BQ", envelope.FORMAT_VERSION, key_id)
-
-
-def _fields_for(purpose: str):
-    return [(model, field) for model, field in encrypted_fields() if field.purpose == purpose]
-
-
-def values_under(data_key: DataKey) -> int:
-    """How many stored values are encrypted under ``data_key`` (read from the ciphertext headers)."""
-    total = 0
-    for model, field in _fields_for(data_key.purpose):
-        connection = connections[router.db_for_read(model)]
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT count(*) FROM {connection.ops.quote_name(model._meta.db_table)} "  # noqa: S608
-                f"WHERE substr({connection.ops.quote_name(field.column)}, 1, 9) = %s",
-                [_key_prefix(data_key.pk)],
-            )
-            total += cursor.fetchone()[0]
-    return total
-
-
 def rotation_job_advance(
     *, job_id: int, batch_size: int = 2_000, max_batches: int | None = None
 ) -> RotationJob:
@@ -310,7 +286,7 @@ def rotation_job_advance(
     old_aead = keyring.aead_for(job.from_key_id)
     new_key = keyring.ActiveKey(job.to_key_id, keyring.aead_for(job.to_key_id))
     batches = 0
-    for model, field in _fields_for(job.from_key.purpose):
+    for model, field in encrypted_fields_for(job.from_key.purpose):
         label = model._meta.label_lower
         while max_batches is None or batches < max_batches:
             moved, failures, last = _reencrypt_batch(job, model, field, old_aead, new_key, batch_size)
@@ -338,7 +314,7 @@ def _reencrypt_batch(job, model, field, old_aead, new_key, batch_size):
     label = model._meta.label_lower
     cursor_value = job.cursor.get(label)
     skipped = set(job.cursor.get("failed", []))
-    prefix = _key_prefix(job.from_key_id)
+    prefix = ciphertext_prefix(job.from_key_id)
     # Walk the primary key and pick the old key's values here: a filter on the header in SQL has
     # no index and no statistics, and turns every batch into a scan of the whole table.
     where, params = f"{column} IS NOT NULL", []

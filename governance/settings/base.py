@@ -64,7 +64,7 @@ MIDDLEWARE = [
     "audit.middleware.ActorContextMiddleware",
     "governance.core.middleware.ExplainedErrorMiddleware",
     # Records each API request a service account makes, with the response's status.
-    "workflows.middleware.ServiceAccountUsageMiddleware",
+    "workflows.service_accounts.middleware.ServiceAccountUsageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     # Ends sessions that were ended elsewhere or timed out (after messages: it says why).
     "accounts.middleware.SessionControlMiddleware",
@@ -232,7 +232,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "knox.auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
-        "workflows.api.authentication.ServiceAccountAuthentication",
+        "workflows.service_accounts.api.authentication.ServiceAccountAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["governance.access.api.DecisionPointPermission"],
     "DEFAULT_FILTER_BACKENDS": ["governance.access.api.VisibleToFilterBackend"],
@@ -372,7 +372,7 @@ CELERY_BEAT_SCHEDULE["crypto-rotations-resume"] = {
 }
 CREDENTIAL_ROTATION_GRACE_SECONDS = env_int("CREDENTIAL_ROTATION_GRACE_SECONDS", 3600)
 CELERY_BEAT_SCHEDULE["credential-versions-expire"] = {
-    "task": "workflows.tasks.credential_versions_expire_task",
+    "task": "workflows.credential_versions_expire",
     "schedule": 300.0,
 }
 

@@ -27,7 +27,9 @@ from audit.sealing import ledger_seal_all
 from audit.signing import TreeHeadStatement, key_id_of, load_signing_key
 from governance.tenancy.models import Workspace
 from tests.factories import AuditEventFactory, make_events
-from workflows.models import Approval, ChangeRequest, Integration, ServiceAccount
+from workflows.changes.models import Approval, ChangeRequest
+from workflows.integrations.models import Integration
+from workflows.service_accounts.models import ServiceAccount
 
 pytestmark = pytest.mark.django_db(databases=["default", "secrets"])
 
@@ -69,7 +71,7 @@ def populate(world) -> None:
         created_by=world.users["workspace_owner"], created_at=past, active_since=past,
         rotation_period_days=90, rotation_due_at=past + timedelta(days=90),
     )  # fmt: skip
-    from workflows.credentials import credential_create
+    from workflows.credentials.services import credential_create
 
     credential_create(
         actor=world.users["workspace_owner"], integration=integration, name="api_key", value=CANARY

@@ -62,6 +62,6 @@ def hsm(softhsm_token, settings):
 
 @pytest.fixture
 def integration(world):
-    from workflows.models import Integration
+    from workflows.integrations.models import Integration
 
     return Integration.objects.create(workspace=world.ws, name="CRM", slug="crm", kind="crm")

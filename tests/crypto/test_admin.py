@@ -9,7 +9,7 @@ import pytest
 from django.urls import reverse
 
 from governance.crypto.models import DataKey, KeyEncryptionKey, RotationJob
-from workflows.credentials import credential_create
+from workflows.credentials.services import credential_create
 
 pytestmark = pytest.mark.django_db(databases=["default", "secrets"])
 

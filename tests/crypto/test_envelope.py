@@ -9,8 +9,8 @@ from audit.models import AuditEvent
 from governance.crypto import envelope
 from governance.crypto.errors import DecryptionError, KeyUnavailableError
 from governance.crypto.models import DataKey, KeyEncryptionKey
-from workflows.credentials import credential_create
-from workflows.models import CredentialVersion
+from workflows.credentials.models import CredentialVersion
+from workflows.credentials.services import credential_create
 
 pytestmark = pytest.mark.django_db(databases=["default", "secrets"])
 

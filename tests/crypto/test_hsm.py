@@ -9,8 +9,8 @@ from governance.crypto import keyring, providers
 from governance.crypto.errors import KeyUnavailableError
 from governance.crypto.models import DataKey, KeyEncryptionKey
 from governance.crypto.services import kek_rotate, workspace_key_configure
-from workflows.credentials import credential_create
-from workflows.models import CredentialVersion
+from workflows.credentials.models import CredentialVersion
+from workflows.credentials.services import credential_create
 
 pytestmark = pytest.mark.django_db(databases=["default", "secrets"])
 

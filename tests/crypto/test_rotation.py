@@ -22,8 +22,8 @@ from governance.crypto.services import (
     rotation_job_advance,
     workspace_key_configure,
 )
-from workflows.credentials import credential_create
-from workflows.models import CredentialVersion
+from workflows.credentials.models import CredentialVersion
+from workflows.credentials.services import credential_create
 
 pytestmark = pytest.mark.django_db(databases=["default", "secrets"])
 
@@ -227,7 +227,7 @@ def test_crypto_shredding_makes_a_subjects_data_unreadable(world):
 def test_concurrent_readers_see_no_error_during_a_rotation(settings):
     """Readers in other threads decrypt continuously while a rotation moves every value."""
     from tests.conftest import build_world
-    from workflows.models import Integration
+    from workflows.integrations.models import Integration
 
     world = build_world()
     integration = Integration.objects.create(workspace=world.ws, name="CRM", slug="crm", kind="crm")

@@ -64,8 +64,8 @@ def _request(client, world, endpoint: str, scope: str | None):
 
 def _draft(world, scope):
     """A fresh draft change on the scope's workflow, by the workflow's author."""
-    from workflows.definition import diff_definitions
-    from workflows.models import ChangeRequest, WorkflowVersion
+    from workflows.changes.definition import diff_definitions
+    from workflows.changes.models import ChangeRequest, WorkflowVersion
 
     workflow = world.workflows[scope]
     latest = workflow.versions.order_by("-number").first()
@@ -83,7 +83,7 @@ def _draft(world, scope):
 
 def _integration_request(world, scope):
     """A pending request in the scope's workspace; in ours the owner asks and the auditor is the manager."""
-    from workflows.models import IntegrationRequest
+    from workflows.integrations.models import IntegrationRequest
 
     owner = world.users["workspace_owner"]
     owner.manager = world.users["auditor"]
@@ -377,7 +377,7 @@ def test_api_matrix(db, endpoint, scope, column, expected):
     client = APIClient()
     if column != "anonymous":
         client.force_authenticate(world.users[column])
-    from workflows.models import Approval, Workflow, WorkflowVersion
+    from workflows.changes.models import Approval, Workflow, WorkflowVersion
 
     def counts():
         return (

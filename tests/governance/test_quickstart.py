@@ -40,7 +40,7 @@ def test_quick_start_on_sqlite(tmp_path):
     assert oct((tmp_path / "secret_key").stat().st_mode & 0o777) == "0o600"
     # Credentials went to their own SQLite file, under a key file that only the owner can read.
     assert oct((tmp_path / "keys" / "kek.json").stat().st_mode & 0o777) == "0o600"
-    listed = _manage("shell", "-c", "from workflows.models import Credential as C; print(C.objects.using('secrets').count())",
+    listed = _manage("shell", "-c", "from workflows.credentials.models import Credential as C; print(C.objects.using('secrets').count())",
                      var=tmp_path)  # fmt: skip
     assert int(listed.stdout.split()[-1]) >= 1, listed.stderr
     assert b"demo-" not in (tmp_path / "portal.sqlite3").read_bytes()

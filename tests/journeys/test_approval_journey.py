@@ -61,7 +61,7 @@ def app_code(email: str) -> str:
 def test_builder_changes_officer_approves_version_goes_live(browser, demo):
     from playwright.sync_api import expect
 
-    from workflows.models import Workflow
+    from workflows.changes.models import Workflow
 
     base = demo
     with mock.patch("governance.access.policies.timezone.now", return_value=BUSINESS_HOURS):

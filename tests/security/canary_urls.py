@@ -6,7 +6,7 @@ from governance.urls import urlpatterns as portal_urlpatterns
 
 
 def failing_view(request, credential_id):
-    from workflows.credentials import credential_value_resolve
+    from workflows.credentials.services import credential_value_resolve
 
     value = credential_value_resolve(credential_id=credential_id)  # in the frame's locals when it fails
     raise RuntimeError(f"upstream refused the call made with {value}")

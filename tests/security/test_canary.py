@@ -21,8 +21,9 @@ from rest_framework.test import APIClient
 
 from audit.models import AuditEvent
 from tests.conftest import build_world
-from workflows import credentials
-from workflows.models import Credential, Integration
+from workflows.credentials import services as credentials
+from workflows.credentials.models import Credential
+from workflows.integrations.models import Integration
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "secrets"])
 

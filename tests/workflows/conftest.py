@@ -9,8 +9,8 @@ import pytest
 
 from tests.conftest import member
 from tests.factories import UserFactory
-from workflows import services
-from workflows.models import Integration
+from workflows.changes import services
+from workflows.integrations.models import Integration
 
 TRIAGE = {
     "trigger": {"type": "webhook", "path": "/tickets"},

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from workflows.models import ConnectorType, Integration, NetworkAllowRule
+from workflows.integrations.models import ConnectorType, Integration, NetworkAllowRule
 
 
 def network_boundary_of(world) -> dict[str, dict]:

@@ -9,7 +9,8 @@ from governance.crypto import keyring
 from governance.crypto.models import DataKey, RotationJob
 from governance.crypto.services import workspace_key_configure
 from governance.tenancy.models import Membership
-from workflows.models import Credential, CredentialRunbook, CredentialVersion, Integration
+from workflows.credentials.models import Credential, CredentialRunbook, CredentialVersion
+from workflows.integrations.models import Integration
 
 
 def secrets_objects_of(world) -> dict[str, dict[str, object]]:

@@ -6,7 +6,8 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from workflows.models import Integration, ServiceAccount
+from workflows.integrations.models import Integration
+from workflows.service_accounts.models import ServiceAccount
 
 
 def service_accounts_of(world) -> dict[str, ServiceAccount]:

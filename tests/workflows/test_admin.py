@@ -7,8 +7,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from tests.workflows.conftest import new_workflow
-from workflows import services
-from workflows.models import ChangeState
+from workflows.changes import services
+from workflows.changes.models import ChangeState
 
 
 def _submitted(world, **kwargs):
@@ -82,7 +82,7 @@ def test_inbox_query_count_is_flat(shop, client):
 
 def test_officer_quarantines_and_reactivates_a_workflow(shop, client):
     from audit.models import AuditEvent
-    from workflows.models import Workflow
+    from workflows.changes.models import Workflow
 
     world = shop
     change = _submitted(world)
@@ -112,7 +112,7 @@ def test_officer_quarantines_and_reactivates_a_workflow(shop, client):
 
 
 def test_approving_a_change_does_not_lift_a_quarantine(shop):
-    from workflows.models import Workflow
+    from workflows.changes.models import Workflow
 
     world = shop
     change = _submitted(world)
@@ -145,7 +145,7 @@ def test_the_incident_switch_works_outside_business_hours_and_on_personal_data(s
     from datetime import datetime
     from unittest import mock
 
-    from workflows.models import Workflow
+    from workflows.changes.models import Workflow
 
     world = shop
     change = _submitted(world, environment="production", handles_pii=True)

@@ -10,7 +10,7 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from tests.workflows.conftest import TRIAGE, new_workflow
-from workflows.models import Workflow
+from workflows.changes.models import Workflow
 
 
 def client_for(user) -> APIClient:

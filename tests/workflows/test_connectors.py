@@ -12,9 +12,9 @@ from django.urls import reverse
 from audit.models import AuditEvent
 from audit.services import AuditError
 from governance.access.decision import AccessDenied
-from workflows import services
-from workflows.models import ConnectorType, Integration, IntegrationRequest, NetworkAllowRule
-from workflows.outbound import boundary
+from workflows.integrations import services
+from workflows.integrations.models import ConnectorType, Integration, IntegrationRequest, NetworkAllowRule
+from workflows.integrations.outbound import boundary
 
 DNS = {"api.crm.example": ["93.184.216.34"], "crm.internal.acme": ["10.3.0.7"]}
 
@@ -107,7 +107,9 @@ def test_builders_cannot_register_connector_types(world):
 def test_no_connector_type_without_its_ledger_event(world):
     """If the event cannot be written, the connector type is not created either (fail closed)."""
     with (
-        mock.patch("workflows.integrations.audit_event_record", side_effect=AuditError("ledger down")),
+        mock.patch(
+            "workflows.integrations.services.audit_event_record", side_effect=AuditError("ledger down")
+        ),
         pytest.raises(AuditError),
     ):
         new_connector(world)

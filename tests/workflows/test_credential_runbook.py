@@ -9,9 +9,11 @@ from django.urls import reverse
 from audit.models import AuditEvent
 from governance.access.decision import AccessDenied
 from governance.crypto.models import DataKey
-from workflows import credentials as services
-from workflows.models import Credential, CredentialRunbook, Integration, ServiceAccountToken
-from workflows.service_accounts import service_account_authenticate, service_account_token_issue
+from workflows.credentials import services
+from workflows.credentials.models import Credential, CredentialRunbook
+from workflows.integrations.models import Integration
+from workflows.service_accounts.models import ServiceAccountToken
+from workflows.service_accounts.services import service_account_authenticate, service_account_token_issue
 
 pytestmark = pytest.mark.django_db(databases=["default", "secrets"])
 
@@ -69,7 +71,7 @@ def test_runbook_resumes_after_a_crash(incident, settings):
     world, _ = incident
     from unittest import mock
 
-    with mock.patch("workflows.tasks.credential_runbook_run.delay"):
+    with mock.patch("workflows.credentials.tasks.credential_runbook_advance.delay"):
         runbook = services.credential_runbook_start(actor=world.users["workspace_owner"], workspace=world.ws,
                                                     reason="token leaked in a log")  # fmt: skip
     # A worker did the first item and died before the second.
@@ -101,7 +103,7 @@ def test_runbook_needs_a_reason_and_runs_once_at_a_time(incident):
         services.credential_runbook_start(actor=officer, workspace=world.ws, reason="  ")
     from unittest import mock
 
-    with mock.patch("workflows.tasks.credential_runbook_run.delay"):
+    with mock.patch("workflows.credentials.tasks.credential_runbook_advance.delay"):
         services.credential_runbook_start(actor=officer, workspace=world.ws, reason="one")
         with pytest.raises(ValidationError, match="already running"):
             services.credential_runbook_start(actor=officer, workspace=world.ws, reason="two")

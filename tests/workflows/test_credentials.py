@@ -12,8 +12,9 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from governance.access.decision import AccessDenied
-from workflows import credentials as services
-from workflows.models import Credential, CredentialVersion, Integration
+from workflows.credentials import services
+from workflows.credentials.models import Credential, CredentialVersion
+from workflows.integrations.models import Integration
 
 pytestmark = pytest.mark.django_db(databases=["default", "secrets"])
 

@@ -7,7 +7,7 @@ import copy
 import pytest
 
 from tests.workflows.conftest import AI_STEP, TRIAGE
-from workflows.definition import diff_definitions, validate_definition
+from workflows.changes.definition import diff_definitions, validate_definition
 
 INTEGRATIONS = {"crm": object(), "llm": object()}
 

@@ -12,8 +12,8 @@ from audit.models import AuditEvent
 from governance.access.decision import AccessDenied
 from tests.conftest import member
 from tests.factories import UserFactory
-from workflows import services
-from workflows.models import Integration, IntegrationRequest
+from workflows.integrations import services
+from workflows.integrations.models import Integration, IntegrationRequest
 
 
 @pytest.fixture

@@ -22,8 +22,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from audit.models import AuditEvent
-from workflows import services
-from workflows.outbound import OutboundClient, OutboundError, endpoint_check, spki_hash
+from workflows.integrations import services
+from workflows.integrations.outbound.boundary import endpoint_check
+from workflows.integrations.outbound.client import OutboundClient, OutboundError, spki_hash
 
 PUBLIC = "93.184.216.34"
 

@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from audit.models import AuditEvent
 from tests.workflows.conftest import TRIAGE, new_workflow
-from workflows.models import ChangeRequest, ChangeState, Workflow
+from workflows.changes.models import ChangeRequest, ChangeState, Workflow
 
 
 def structured(summary="First version", steps=None, trigger=("manual", "", ""), base=""):
@@ -157,7 +157,7 @@ def test_demo_journey_officer_approves_the_waiting_change(client):
 
     from accounts.models import User
     from tests.workflows.conftest import BUSINESS_HOURS
-    from workflows.selectors import inbox_for
+    from workflows.changes.selectors import inbox_for
 
     with mock.patch("governance.access.policies.timezone.now", return_value=BUSINESS_HOURS):
         call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115

@@ -17,9 +17,13 @@ from rest_framework.test import APIClient
 
 from audit.models import AuditEvent, RowChange
 from governance.access.decision import AccessDenied, decide
-from workflows import services, tasks
-from workflows.models import DisabledReason, Integration, ServiceAccount, ServiceAccountToken
-from workflows.service_accounts import TOKEN_PATTERN, ServiceAccountAuthenticationError
+from workflows.integrations.models import Integration
+from workflows.service_accounts import services, tasks
+from workflows.service_accounts.models import DisabledReason, ServiceAccount, ServiceAccountToken
+from workflows.service_accounts.principals import SERVICE_ACCOUNT_TOKENS
+from workflows.service_accounts.services import ServiceAccountAuthenticationError
+
+TOKEN_PATTERN = SERVICE_ACCOUNT_TOKENS.pattern
 
 
 @pytest.fixture

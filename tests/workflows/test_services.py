@@ -15,8 +15,8 @@ from django.db import connection
 from audit.models import AuditEvent
 from governance.access.decision import AccessDenied
 from tests.workflows.conftest import AI_STEP, TRIAGE, new_workflow
-from workflows import services
-from workflows.models import ChangeState, Workflow, WorkflowStatus
+from workflows.changes import services
+from workflows.changes.models import ChangeState, Workflow, WorkflowStatus
 
 
 def submit(world, change):
@@ -428,7 +428,7 @@ def test_region_rule_covers_changes_and_versions_and_managers_see_their_reports_
 def test_versions_are_immutable_in_the_database(shop):
     from django.db import InternalError, ProgrammingError, transaction
 
-    from workflows.models import WorkflowVersion
+    from workflows.changes.models import WorkflowVersion
 
     version = new_workflow(shop).version
     with pytest.raises((InternalError, ProgrammingError), match="immutable"), transaction.atomic():

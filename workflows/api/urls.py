@@ -1,12 +1,19 @@
+"""The app's API: each sub-package's viewsets under /api/v1/."""
+
 from rest_framework.routers import SimpleRouter
 
-from workflows.api import views
+from workflows.changes.api import views as changes
+from workflows.credentials.api import views as credentials
+from workflows.integrations.api import views as integrations
+from workflows.service_accounts.api import views as service_accounts
 
 router = SimpleRouter()
-router.register("workflows", views.WorkflowViewSet, basename="api-workflow")
-router.register("changes", views.ChangeViewSet, basename="api-change")
-router.register("integration-requests", views.IntegrationRequestViewSet, basename="api-integration-request")
-router.register("credentials", views.CredentialViewSet, basename="api-credential")
-router.register("service-accounts", views.ServiceAccountViewSet, basename="api-service-account")
+router.register("workflows", changes.WorkflowViewSet, basename="api-workflow")
+router.register("changes", changes.ChangeViewSet, basename="api-change")
+router.register(
+    "integration-requests", integrations.IntegrationRequestViewSet, basename="api-integration-request"
+)
+router.register("credentials", credentials.CredentialViewSet, basename="api-credential")
+router.register("service-accounts", service_accounts.ServiceAccountViewSet, basename="api-service-account")
 
 urlpatterns = router.urls

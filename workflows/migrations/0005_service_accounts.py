@@ -5,7 +5,7 @@ import django.utils.timezone
 from django.conf import settings
 from django.db import migrations, models
 
-import workflows.models
+import workflows.service_accounts.models
 from audit import triggers
 
 
@@ -30,7 +30,8 @@ class Migration(migrations.Migration):
                 (
                     "scopes",
                     models.JSONField(
-                        default=list, validators=[workflows.models.validate_service_account_scopes]
+                        default=list,
+                        validators=[workflows.service_accounts.models.validate_service_account_scopes],
                     ),
                 ),
                 ("is_active", models.BooleanField(default=True)),
@@ -54,8 +55,8 @@ class Migration(migrations.Migration):
                 (
                     "rotation_period_days",
                     models.PositiveSmallIntegerField(
-                        default=workflows.models.rotation_ceiling_days,
-                        validators=[workflows.models.validate_rotation_period],
+                        default=workflows.service_accounts.models.rotation_ceiling_days,
+                        validators=[workflows.service_accounts.models.validate_rotation_period],
                     ),
                 ),
                 ("last_rotated_at", models.DateTimeField(blank=True, null=True)),

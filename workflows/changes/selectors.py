@@ -1,0 +1,76 @@
+"""Reads of workflows and their changes: what an actor may see, review and decide, and who reviews."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from governance.access.decision import decide
+from governance.access.queries import restrict
+from governance.core.choices import ReviewDecision
+from governance.tenancy.models import Membership
+from governance.tenancy.roles import COMPLIANCE_OFFICER
+from workflows.changes.models import Approval, ChangeRequest, ChangeState, Workflow
+
+REVIEW_SLA = timedelta(days=2)
+
+
+def workflows_visible_to(actor) -> QuerySet[Workflow]:
+    return restrict(
+        Workflow.objects.select_related("workspace", "active_version", "owner"), actor, "workflow.view"
+    )
+
+
+def changes_visible_to(actor) -> QuerySet[ChangeRequest]:
+    """Changes of workflows the actor may see, and those whose author reports to the actor (the
+    manager approval may fall to someone without a role in that workspace)."""
+    visible = restrict(ChangeRequest.objects.all(), actor, "workflow.view").values("pk")
+    return ChangeRequest.objects.filter(
+        Q(pk__in=visible)
+        | Q(author__manager=actor, workflow__workspace__organization_id=actor.organization_id)
+    ).select_related("workflow__workspace", "version", "author")
+
+
+def inbox_for(actor) -> QuerySet[ChangeRequest]:
+    """Changes waiting for a review the actor may give, oldest first (not their own, not yet decided by them)."""
+    by_role = restrict(ChangeRequest.objects.all(), actor, "workflow.view").values("pk")
+    # A manager reviews only changes that need a manager's approval (the tiers are JSON text).
+    as_manager = Q(author__manager=actor, required_tiers__icontains='"manager"')
+    reviewable = ChangeRequest.objects.filter(
+        Q(pk__in=by_role) | as_manager,
+        workflow__workspace__organization_id=actor.organization_id,
+        state__in=(ChangeState.SUBMITTED, ChangeState.IN_REVIEW),
+    ).select_related("workflow__workspace", "version", "author")
+    mine = Approval.objects.filter(change=OuterRef("pk"), reviewer=actor)
+    return reviewable.exclude(author=actor).filter(~Exists(mine)).order_by("submitted_at", "id")
+
+
+def approvable_tiers(actor, change: ChangeRequest) -> list[str]:
+    """The tiers of ``change`` that ``actor`` may decide now (empty for the author)."""
+    if change.author_id == actor.pk or change.state not in (ChangeState.SUBMITTED, ChangeState.IN_REVIEW):
+        return []
+    approvals = list(change.approvals.all())
+    if any(a.reviewer_id == actor.pk for a in approvals):
+        return []  # one person decides one tier: the approvals are AND-ed across people
+    decided = {a.tier for a in approvals if a.decision == ReviewDecision.APPROVE}
+    tiers = []
+    for tier in change.required_tiers:
+        if tier["code"] in decided:
+            continue
+        if tier["approver"] == "manager":
+            if change.author.manager_id == actor.pk:
+                tiers.append(tier["code"])
+        elif decide(actor, "workflow.approve", change.workflow).allowed:
+            tiers.append(tier["code"])
+    return tiers
+
+
+def reviewers_of(change: ChangeRequest) -> list[str]:
+    """E-mail addresses of those who may review the change (officers of its workspace, the manager)."""
+    members = Membership.objects.filter(workspace_id=change.workflow.workspace_id)
+    emails = set(members.holding(COMPLIANCE_OFFICER).emails())
+    if any(t["approver"] == "manager" for t in change.required_tiers) and change.author.manager_id:
+        emails.add(change.author.manager.email)
+    emails.discard(change.author.email)
+    return sorted(emails)

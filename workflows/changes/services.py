@@ -1,0 +1,406 @@
+"""Every change to workflows: versions, change requests, approvals and activation, with their events.
+
+Each function re-checks the actor's permission (and the attribute policies) inside its
+transaction, locks the rows it decides on, and records the ledger event in the same transaction.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from audit.services import audit_event_record, audited_transaction
+from governance.access.decision import decide, require
+from governance.core.choices import ReviewDecision
+from workflows.changes.definition import content_hash, diff_definitions, validate_definition
+from workflows.changes.models import (
+    Approval,
+    ChangeRequest,
+    ChangeState,
+    Workflow,
+    WorkflowStatus,
+    WorkflowVersion,
+)
+from workflows.changes.selectors import approvable_tiers
+from workflows.changes.tiers import CHECKLIST, required_tiers
+from workflows.changes.transitions import OPEN, transition
+from workflows.events import WorkflowEvent
+from workflows.integrations.selectors import integrations_by_slug
+
+
+def _check_definition(workspace, definition: Any) -> None:
+    errors = validate_definition(definition, integrations=integrations_by_slug(workspace))
+    if errors:
+        raise ValidationError(
+            {"definition": [f"{e.path}: {e.message}" if e.path else e.message for e in errors]}
+        )
+
+
+def _where(workflow: Workflow) -> dict[str, int]:
+    return {"organization_id": workflow.workspace.organization_id, "workspace_id": workflow.workspace_id}
+
+
+def workflow_create(
+    *,
+    actor,
+    workspace,
+    name: str,
+    slug: str,
+    environment: str,
+    data_region: str,
+    handles_pii: bool,
+    definition: dict,
+    summary: str,
+) -> ChangeRequest:
+    """Create a workflow (a draft) with its first version and the change request that will activate it."""
+    with audited_transaction():
+        workflow = Workflow(
+            workspace=workspace,
+            name=name,
+            slug=slug,
+            environment=environment,
+            data_region=data_region,
+            handles_pii=handles_pii,
+            owner=actor,
+        )
+        require(actor, "workflow.edit", workflow, fresh=True)
+        workflow.full_clean()
+        _check_definition(workspace, definition)
+        workflow.save()
+        audit_event_record(
+            action=WorkflowEvent.WORKFLOW_CREATED,
+            actor=actor,
+            target=workflow,
+            **_where(workflow),
+            data={
+                "name": name,
+                "environment": environment,
+                "data_region": data_region,
+                "handles_pii": handles_pii,
+            },
+        )
+        return _new_version(actor=actor, workflow=workflow, definition=definition, base=None, summary=summary)
+
+
+def workflow_version_create(
+    *, actor, workflow: Workflow, definition: dict, base_version: WorkflowVersion | None, summary: str
+) -> ChangeRequest:
+    """Save an edited definition as the next version, with a draft change request.
+
+    ``base_version`` is the version the edit started from; if the workflow has moved on since,
+    the edit is refused with a conflict rather than silently overwriting someone's work.
+    """
+    with audited_transaction():
+        workflow = Workflow.objects.select_for_update().select_related("workspace").get(pk=workflow.pk)
+        require(actor, "workflow.edit", workflow, fresh=True)
+        latest = workflow.versions.order_by("-number").first()
+        if latest is not None and (base_version is None or base_version.pk != latest.pk):
+            raise ValidationError(
+                {
+                    "base_version": (
+                        f"Conflict: the workflow changed since you opened it (now version {latest.number}, by "
+                        f"{latest.created_by}). Reload it and apply your edit again."
+                    )
+                }
+            )
+        _check_definition(workflow.workspace, definition)
+        return _new_version(
+            actor=actor, workflow=workflow, definition=definition, base=latest, summary=summary
+        )
+
+
+def diff_summary(diff: dict) -> dict:
+    """What the ledger keeps of a diff: which steps changed how, not their bodies (those live in
+    the immutable versions, identified by their content hash), so an event stays small."""
+    return {
+        "new_workflow": diff.get("new_workflow", False),
+        "trigger_changed": diff.get("trigger") is not None,
+        "order_changed": diff.get("order_changed", False),
+        "steps": [
+            {"step": c["step"], "kind": c["kind"], "type": c["type"], "fields": c.get("fields", [])}
+            for c in diff.get("steps", [])
+        ],
+    }
+
+
+def _new_version(*, actor, workflow: Workflow, definition: dict, base, summary: str) -> ChangeRequest:
+    if not summary.strip():
+        raise ValidationError({"summary": "Say in a line what this change does."})
+    number = (workflow.versions.aggregate(top=Max("number"))["top"] or 0) + 1
+    version = WorkflowVersion.objects.create(
+        workflow=workflow,
+        number=number,
+        definition=definition,
+        content_hash=content_hash(definition),
+        based_on=base,
+        created_by=actor,
+    )
+    for stale in ChangeRequest.objects.select_for_update().filter(workflow=workflow, state__in=OPEN):
+        transition(stale, "supersede")
+        audit_event_record(
+            action=WorkflowEvent.WORKFLOW_CHANGE_SUPERSEDED,
+            actor=actor,
+            target=stale,
+            **_where(workflow),
+            data={"by_version": number},
+        )
+    active = workflow.active_version.definition if workflow.active_version_id else None
+    change = ChangeRequest.objects.create(
+        workflow=workflow,
+        version=version,
+        base_version=workflow.active_version,
+        author=actor,
+        summary=summary.strip(),
+        diff=diff_definitions(active, definition),
+    )
+    audit_event_record(
+        action=WorkflowEvent.WORKFLOW_VERSION_CREATED,
+        actor=actor,
+        target=version,
+        **_where(workflow),
+        data={
+            "version": number,
+            "content_hash": version.content_hash,
+            "summary": change.summary,
+            "diff": diff_summary(change.diff),
+        },
+    )
+    return change
+
+
+def change_request_submit(*, actor, change: ChangeRequest) -> ChangeRequest:
+    """Submit a draft for review: the approvals it needs are derived now, from the diff."""
+    with audited_transaction():
+        change = (
+            ChangeRequest.objects.select_for_update().select_related("workflow__workspace").get(pk=change.pk)
+        )
+        if change.author_id != actor.pk:
+            raise ValidationError({"author": "Only the author submits a change."})
+        require(actor, "workflow.edit", change.workflow, fresh=True)
+        tiers = required_tiers(
+            workflow=change.workflow,
+            diff=change.diff,
+            integrations=integrations_by_slug(change.workflow.workspace),
+        )
+        change.required_tiers = [tier.as_dict() for tier in tiers]
+        change.submitted_at = timezone.now()
+        change.save(update_fields=["required_tiers", "submitted_at"])
+        transition(change, "submit")
+        audit_event_record(
+            action=WorkflowEvent.WORKFLOW_CHANGE_SUBMITTED,
+            actor=actor,
+            target=change,
+            **_where(change.workflow),
+            data={
+                "summary": change.summary,
+                "version": change.version.number,
+                "tiers": [t.code for t in tiers],
+                "diff": diff_summary(change.diff),
+            },
+        )
+    transaction.on_commit(lambda: _notify("submitted", change.pk))
+    return change
+
+
+def change_request_withdraw(*, actor, change: ChangeRequest) -> ChangeRequest:
+    with audited_transaction():
+        change = (
+            ChangeRequest.objects.select_for_update().select_related("workflow__workspace").get(pk=change.pk)
+        )
+        if change.author_id != actor.pk:
+            raise ValidationError({"author": "Only the author withdraws a change."})
+        transition(change, "withdraw")
+        audit_event_record(
+            action=WorkflowEvent.WORKFLOW_CHANGE_WITHDRAWN,
+            actor=actor,
+            target=change,
+            **_where(change.workflow),
+            data={"summary": change.summary},
+        )
+    return change
+
+
+def change_request_decide(
+    *,
+    actor,
+    change: ChangeRequest,
+    tier: str,
+    approve: bool,
+    comment: str,
+    checklist: dict[str, bool] | None = None,
+) -> ChangeRequest:
+    """Approve or reject one tier of a change; the last approval applies it when the policies allow."""
+    with audited_transaction():
+        change = (
+            ChangeRequest.objects.select_for_update(of=("self",))
+            .select_related("workflow__workspace", "author", "version")
+            .get(pk=change.pk)
+        )
+        if change.author_id == actor.pk:
+            raise ValidationError({"tier": "You wrote this change; someone else must review it."})
+        if not comment.strip():
+            raise ValidationError({"comment": "A comment is required: say why."})
+        if tier not in approvable_tiers(actor, change):
+            if change.state not in (ChangeState.SUBMITTED, ChangeState.IN_REVIEW):
+                raise ValidationError(
+                    {"state": f"This change is already {change.get_state_display().lower()}."}
+                )
+            raise ValidationError(
+                {
+                    "tier": f"You cannot decide the {tier!r} approval of this change "
+                    "(already decided, not your role, or you decided another tier)."
+                }
+            )
+        spec = next(t for t in change.required_tiers if t["code"] == tier)
+        answers = (
+            {code: bool((checklist or {}).get(code)) for code, _ in CHECKLIST} if spec["checklist"] else {}
+        )
+        if approve and spec["checklist"] and not all(answers.values()):
+            raise ValidationError({"checklist": "Complete the security-review checklist before approving."})
+        Approval.objects.create(
+            change=change,
+            reviewer=actor,
+            tier=tier,
+            decision=ReviewDecision.APPROVE if approve else ReviewDecision.REJECT,
+            comment=comment.strip(),
+            checklist=answers,
+        )
+        approved = {a.tier for a in change.approvals.filter(decision=ReviewDecision.APPROVE)}
+        if not approve:
+            transition(change, "reject")
+        elif approved >= {t["code"] for t in change.required_tiers}:
+            transition(change, "approve")
+        else:
+            transition(change, "review")
+        if change.state in (ChangeState.REJECTED, ChangeState.APPROVED):
+            change.decided_at = timezone.now()
+            change.save(update_fields=["decided_at"])
+        audit_event_record(
+            action=WorkflowEvent.WORKFLOW_CHANGE_APPROVED
+            if approve
+            else WorkflowEvent.WORKFLOW_CHANGE_REJECTED,
+            actor=actor,
+            target=change,
+            **_where(change.workflow),
+            data={
+                "tier": tier,
+                "comment": comment.strip(),
+                "checklist": answers,
+                "state": change.state,
+                "version": change.version.number,
+            },
+        )
+        if change.state == ChangeState.APPROVED:
+            change = _apply_if_allowed(actor, change)
+    transaction.on_commit(lambda: _notify("decided", change.pk))
+    return change
+
+
+def _apply_if_allowed(actor, change: ChangeRequest) -> ChangeRequest:
+    """Apply an approved change now if the policies allow it (else an officer applies it later)."""
+    context = {
+        "privacy_approved": change.approvals.filter(tier="privacy", decision=ReviewDecision.APPROVE).exists()
+        or not change.workflow.handles_pii
+    }
+    if decide(actor, "workflow.activate", change.workflow, context, fresh=True).allowed:
+        return change_request_apply(actor=actor, change=change)
+    return change
+
+
+def change_request_apply(*, actor, change: ChangeRequest) -> ChangeRequest:
+    """Make a fully approved change's version the active one, atomically."""
+    with audited_transaction():
+        change = (
+            ChangeRequest.objects.select_for_update(of=("self",)).select_related("workflow").get(pk=change.pk)
+        )
+        workflow = Workflow.objects.select_for_update().select_related("workspace").get(pk=change.workflow_id)
+        privacy = (
+            change.approvals.filter(tier="privacy", decision=ReviewDecision.APPROVE).exists()
+            or not workflow.handles_pii
+        )
+        require(actor, "workflow.activate", workflow, {"privacy_approved": privacy}, fresh=True)
+        transition(change, "apply")
+        previous = workflow.active_version
+        workflow.active_version = change.version
+        was_active = workflow.status == WorkflowStatus.ACTIVE
+        if workflow.status == WorkflowStatus.DRAFT:
+            workflow.status = WorkflowStatus.ACTIVE  # a new workflow's first version starts it
+        # An inactive or quarantined workflow keeps its status: approving a change never lifts a
+        # quarantine; reactivating is its own, deliberate decision.
+        workflow.save(update_fields=["active_version", "status"])
+        audit_event_record(
+            action=WorkflowEvent.WORKFLOW_CHANGE_APPLIED,
+            actor=actor,
+            target=change,
+            **_where(workflow),
+            data={
+                "version": change.version.number,
+                "previous_version": previous.number if previous else None,
+                "content_hash": change.version.content_hash,
+            },
+        )
+        if not was_active and workflow.status == WorkflowStatus.ACTIVE:
+            audit_event_record(
+                action=WorkflowEvent.WORKFLOW_ACTIVATED,
+                actor=actor,
+                target=workflow,
+                **_where(workflow),
+                data={"version": change.version.number},
+            )
+    return change
+
+
+def _notify(kind: str, change_id: int) -> None:
+    # Tasks sit above services (they call them); a service only starts one once it has committed.
+    from workflows.changes.tasks import notify_change
+
+    notify_change.delay(kind, change_id)
+
+
+def workflow_set_status(*, actor, workflow: Workflow, status: str, reason: str) -> Workflow:
+    """Deactivate, reactivate or quarantine a workflow (officers and owners), with a reason.
+
+    Quarantine is the incident switch: the workflow stops at once and stays stopped until it is
+    reactivated on purpose.
+    """
+    allowed = {WorkflowStatus.ACTIVE, WorkflowStatus.INACTIVE, WorkflowStatus.QUARANTINED}
+    if status not in allowed:
+        raise ValidationError({"status": "Choose active, inactive or quarantined."})
+    if not reason.strip():
+        raise ValidationError({"reason": "Say why."})
+    with audited_transaction():
+        workflow = Workflow.objects.select_for_update().select_related("workspace").get(pk=workflow.pk)
+        # Stopping is its own action: the rules that guard activation (business hours, privacy
+        # approval) must never stand in the way of the incident switch.
+        require(
+            actor,
+            "workflow.activate" if status == WorkflowStatus.ACTIVE else "workflow.stop",
+            workflow,
+            fresh=True,
+        )
+        if status == WorkflowStatus.ACTIVE and workflow.active_version_id is None:
+            raise ValidationError({"status": "No approved version yet: approve a change first."})
+        if workflow.status == status:
+            raise ValidationError(
+                {"status": f"The workflow is already {workflow.get_status_display().lower()}."}
+            )
+        before = workflow.status
+        workflow.status = status
+        workflow.save(update_fields=["status"])
+        action = (
+            WorkflowEvent.WORKFLOW_ACTIVATED
+            if status == WorkflowStatus.ACTIVE
+            else WorkflowEvent.WORKFLOW_DEACTIVATED
+        )
+        audit_event_record(
+            action=action,
+            actor=actor,
+            target=workflow,
+            **_where(workflow),
+            data={"diff": {"status": {"before": before, "after": status}}, "reason": reason.strip()},
+        )
+    return workflow

@@ -1,0 +1,32 @@
+"""Notifications about workflow changes, sent after commit."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.core.mail import send_mail
+
+from workflows.changes.models import ChangeRequest
+from workflows.changes.selectors import reviewers_of
+
+
+@shared_task(name="workflows.notify_change", ignore_result=True)
+def notify_change(kind: str, change_id: int) -> int:
+    """Reviewers hear about a submission; the author hears about each decision."""
+    change = ChangeRequest.objects.select_related("workflow", "author__manager").get(pk=change_id)
+    if kind == "submitted":
+        recipients = reviewers_of(change)
+        subject = f"Review requested: {change.workflow} — {change.summary}"
+        body = (
+            f"{change.author} submitted version {change.version.number} of {change.workflow}.\n"
+            f"Approvals needed: {', '.join(t['code'] for t in change.required_tiers)}."
+        )
+    else:
+        recipients = [change.author.email]
+        subject = f"Your change to {change.workflow} is {change.get_state_display().lower()}"
+        latest = change.approvals.order_by("-decided_at").first()
+        body = (
+            f"{latest.reviewer} decided the {latest.tier} approval: {latest.comment}" if latest else subject
+        )
+    if recipients:
+        send_mail(subject, body, None, recipients)
+    return len(recipients)

@@ -1,0 +1,243 @@
+"""The builders' pages: my workflows, create, edit (structured or JSON), the change page."""
+
+from __future__ import annotations
+
+import json
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from governance.access.decision import decide
+from governance.access.queries import restrict
+from governance.tenancy.models import Workspace
+from workflows.changes import selectors, services
+from workflows.changes.definition import schema_json
+from workflows.changes.forms import (
+    ChangeForm,
+    JsonDefinitionForm,
+    StepFormSet,
+    WorkflowSettingsForm,
+    definition_from,
+    place_definition_errors,
+    step_initial,
+    trigger_initial,
+)
+from workflows.changes.models import ChangeState, WorkflowVersion
+
+STARTER = {
+    "trigger": {"type": "manual"},
+    "steps": [{"id": "start", "type": "transform", "expression": "input", "next": None}],
+}
+
+
+@login_required
+@require_GET
+def workflow_list(request):
+    workflows = selectors.workflows_visible_to(request.user).order_by("workspace__name", "name")
+    return render(
+        request,
+        "workflows/list.html",
+        {"workflows": workflows, "can_create": decide(request.user, "workflow.edit").allowed},
+    )
+
+
+def _editor(
+    request,
+    *,
+    definition: dict,
+    base_version: WorkflowVersion | None,
+    settings_form=None,
+    template: str,
+    extra: dict,
+):
+    """Render or process the structured editor (default) or the JSON view (``?mode=json``)."""
+    json_mode = request.GET.get("mode") == "json"
+    initial_base = {"base_version": base_version.pk if base_version else None}
+    if json_mode:
+        change_form = JsonDefinitionForm(
+            request.POST or None, initial={**initial_base, "definition": json.dumps(definition, indent=2)}
+        )
+        steps = None
+    else:
+        change_form = ChangeForm(
+            request.POST or None, initial={**initial_base, **trigger_initial(definition)}
+        )
+        steps = StepFormSet(request.POST or None, initial=step_initial(definition), prefix="steps")
+    context = {
+        "change_form": change_form,
+        "steps": steps,
+        "json_mode": json_mode,
+        "settings_form": settings_form,
+        **extra,
+    }
+    return change_form, steps, context, template
+
+
+def _submitted_definition(change_form, steps):
+    """The definition from a valid form, and the step forms in definition order."""
+    if steps is None:
+        return change_form.cleaned_data["definition"], []
+    return definition_from(change_form, steps)
+
+
+def _show_errors(error: ValidationError, change_form, step_forms, settings_form=None) -> None:
+    for field, problems in error.message_dict.items():
+        if field == "definition":
+            place_definition_errors(problems, change_form, step_forms)
+        elif settings_form is not None and field in settings_form.fields:
+            settings_form.add_error(field, problems)
+        elif field in change_form.fields and not change_form.fields[field].widget.is_hidden:
+            change_form.add_error(field, problems)
+        else:
+            change_form.add_error(None, problems)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def workflow_create(request):
+    workspaces = restrict(Workspace.objects.all(), request.user, "workflow.edit")
+    if not workspaces.exists():
+        raise PermissionDenied("None of your roles lets you create workflows.")
+    settings_form = WorkflowSettingsForm(request.POST or None)
+    settings_form.fields["workspace"] = _workspace_field(workspaces)
+    change_form, steps, context, template = _editor(
+        request,
+        definition=STARTER,
+        base_version=None,
+        settings_form=settings_form,
+        template="workflows/edit.html",
+        extra={"creating": True},
+    )
+    if request.method == "POST":
+        valid = settings_form.is_valid() & change_form.is_valid() & (steps is None or steps.is_valid())
+        if valid:
+            definition, step_forms = _submitted_definition(change_form, steps)
+            data = settings_form.cleaned_data
+            try:
+                change = services.workflow_create(
+                    actor=request.user,
+                    workspace=data["workspace"],
+                    name=data["name"],
+                    slug=data["slug"],
+                    environment=data["environment"],
+                    data_region=data["data_region"],
+                    handles_pii=data["handles_pii"],
+                    definition=definition,
+                    summary=change_form.cleaned_data["summary"],
+                )
+            except ValidationError as error:
+                _show_errors(error, change_form, step_forms, settings_form)
+            else:
+                messages.success(request, "Saved as version 1. Submit it for review when it is ready.")
+                return redirect("change-detail", change_id=change.pk)
+    return render(request, template, context)
+
+
+def _workspace_field(workspaces):
+    return forms.ModelChoiceField(queryset=workspaces, empty_label=None)
+
+
+@login_required
+@require_GET
+def workflow_detail(request, workflow_id: int):
+    workflow = get_object_or_404(selectors.workflows_visible_to(request.user), pk=workflow_id)
+    changes = selectors.changes_visible_to(request.user).filter(workflow=workflow).order_by("-created_at")
+    return render(
+        request,
+        "workflows/detail.html",
+        {
+            "workflow": workflow,
+            "changes": changes,
+            "can_edit": decide(request.user, "workflow.edit", workflow).allowed,
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def workflow_edit(request, workflow_id: int):
+    workflow = get_object_or_404(selectors.workflows_visible_to(request.user), pk=workflow_id)
+    decision = decide(request.user, "workflow.edit", workflow)
+    if not decision.allowed:
+        raise PermissionDenied(decision.message)
+    latest = workflow.versions.order_by("-number").first()
+    change_form, steps, context, template = _editor(
+        request,
+        definition=latest.definition if latest else STARTER,
+        base_version=latest,
+        template="workflows/edit.html",
+        extra={"workflow": workflow, "latest": latest},
+    )
+    if request.method == "POST" and change_form.is_valid() and (steps is None or steps.is_valid()):
+        definition, step_forms = _submitted_definition(change_form, steps)
+        base_id = change_form.cleaned_data.get("base_version")
+        base = WorkflowVersion.objects.filter(pk=base_id, workflow=workflow).first() if base_id else None
+        try:
+            change = services.workflow_version_create(
+                actor=request.user,
+                workflow=workflow,
+                definition=definition,
+                base_version=base,
+                summary=change_form.cleaned_data["summary"],
+            )
+        except ValidationError as error:
+            _show_errors(error, change_form, step_forms)
+        else:
+            messages.success(request, f"Saved as version {change.version.number}.")
+            return redirect("change-detail", change_id=change.pk)
+    return render(request, template, context)
+
+
+@login_required
+@require_GET
+def change_detail(request, change_id: int):
+    change = get_object_or_404(selectors.changes_visible_to(request.user), pk=change_id)
+    history = list(change.approvals.select_related("reviewer"))
+    return render(
+        request,
+        "workflows/change.html",
+        {
+            "change": change,
+            "diff": change.diff,
+            "required_tiers": change.required_tiers,
+            "approvals": history,
+            "is_author": change.author_id == request.user.pk,
+            "open": change.state
+            in (ChangeState.DRAFT, ChangeState.SUBMITTED, ChangeState.IN_REVIEW, ChangeState.APPROVED),
+        },
+    )
+
+
+@login_required
+@require_POST
+def change_submit(request, change_id: int):
+    change = get_object_or_404(selectors.changes_visible_to(request.user), pk=change_id)
+    try:
+        change = services.change_request_submit(actor=request.user, change=change)
+        messages.success(request, "Submitted. The reviewers have been notified.")
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    return redirect("change-detail", change_id=change.pk)
+
+
+@login_required
+@require_POST
+def change_withdraw(request, change_id: int):
+    change = get_object_or_404(selectors.changes_visible_to(request.user), pk=change_id)
+    try:
+        services.change_request_withdraw(actor=request.user, change=change)
+        messages.success(request, "Withdrawn.")
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    return redirect("change-detail", change_id=change.pk)
+
+
+@require_GET
+def definition_schema(request):
+    """The published JSON Schema of workflow definitions."""
+    return HttpResponse(schema_json(), content_type="application/schema+json")

@@ -1,0 +1,24 @@
+"""Reads of the secrets store: the credentials an actor manages, and the integration of a credential."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from governance.access.queries import restrict
+from governance.tenancy.models import Workspace
+from workflows.credentials.models import STORE, Credential
+from workflows.integrations.models import Integration
+
+
+def credentials_visible_to(user) -> QuerySet[Credential]:
+    """Credentials of the workspaces where ``user`` may manage credentials. The store is another
+    database, so the decision is taken per workspace in the main one, then applied as a filter."""
+    workspace_ids = list(
+        restrict(Workspace.objects.all(), user, "credential.manage").values_list("pk", flat=True)
+    )
+    return Credential.objects.using(STORE).filter(workspace_id__in=workspace_ids)
+
+
+def credential_integration(credential: Credential) -> Integration:
+    """The integration a credential belongs to (held as an id: no foreign key leaves the store)."""
+    return Integration.objects.select_related("workspace").get(pk=credential.integration_id)

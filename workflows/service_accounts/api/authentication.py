@@ -1,0 +1,59 @@
+"""API authentication of service accounts: ``Authorization: Bearer gpsa_<prefix>_<secret>``."""
+
+from __future__ import annotations
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+
+from workflows.service_accounts.principals import SERVICE_ACCOUNT_TOKENS
+from workflows.service_accounts.services import (
+    ServiceAccountAuthenticationError,
+    service_account_authenticate,
+)
+
+
+class ServiceAccountAuthentication(BaseAuthentication):
+    """Authenticate a service account's bearer token; other bearer tokens are left to others.
+
+    The request's user becomes a ``ServiceAccountPrincipal``; the decision point confines it to
+    its scopes and its workspace. The Django request is marked so that the usage middleware
+    records the request (method, path, status) in the ledger.
+    """
+
+    keyword = b"bearer"
+
+    def authenticate(self, request):
+        parts = get_authorization_header(request).split()
+        if not parts or parts[0].lower() != self.keyword:
+            return None
+        if len(parts) != 2:
+            raise exceptions.AuthenticationFailed("Send exactly one token after 'Bearer'.")
+        try:
+            token = parts[1].decode("ascii")
+        except UnicodeDecodeError:
+            raise exceptions.AuthenticationFailed("The token is not ASCII.") from None
+        if not token.startswith(SERVICE_ACCOUNT_TOKENS.mark):
+            return None
+        try:
+            principal = service_account_authenticate(token=token)
+        except ServiceAccountAuthenticationError:
+            # One message for every reason: the ledger knows which, the caller need not.
+            raise exceptions.AuthenticationFailed(
+                "Invalid, expired or revoked service-account token."
+            ) from None
+        request._request.service_account_principal = principal
+        return principal, None
+
+    def authenticate_header(self, request) -> str:
+        return 'Bearer realm="api"'
+
+
+class ServiceAccountAuthenticationScheme(OpenApiAuthenticationExtension):
+    """How the API schema describes service-account tokens."""
+
+    target_class = "workflows.service_accounts.api.authentication.ServiceAccountAuthentication"
+    name = "serviceAccountToken"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "bearerFormat": "gpsa_<prefix>_<secret>"}
