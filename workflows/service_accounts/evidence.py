@@ -6,14 +6,11 @@ Registered in the app's ``ready`` (``register``); the package builder writes the
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
 from typing import Any
 
-from django.conf import settings
-
 from audit.collectors import EvidenceFile, FileFormat, Findings, Scope, register_evidence_file
-from workflows.service_accounts.models import DisabledReason, ServiceAccount
-from workflows.service_accounts.selectors import last_activity
+from workflows.service_accounts.models import ServiceAccount
+from workflows.service_accounts.selectors import accounts_with_rotation_state
 
 SERVICE_ACCOUNTS_HEADER = (
     "name",
@@ -34,20 +31,12 @@ SERVICE_ACCOUNTS_HEADER = (
 
 
 def service_account_rows(scope: Scope, findings: Findings) -> Iterator[list[Any]]:
-    now = scope.built_at
-    dormant_since = now - timedelta(days=settings.SERVICE_ACCOUNT_DORMANT_DAYS)
-    accounts = (
-        ServiceAccount.objects.filter(workspace=scope.workspace)
-        .select_related("integration")
-        .annotate(activity=last_activity())
-        .order_by("name", "id")
-    )
+    accounts = accounts_with_rotation_state(
+        ServiceAccount.objects.filter(workspace=scope.workspace).select_related("integration"), scope.built_at
+    ).order_by("name", "id")
     for account in accounts.iterator(chunk_size=1000):
         findings.count("service accounts")
-        overdue = account.is_active and account.rotation_due_at <= now
-        dormant = (account.is_active and account.activity < dormant_since) or (
-            account.disabled_reason == DisabledReason.DORMANT
-        )
+        overdue, dormant = account.overdue, account.dormant
         if overdue:
             findings.flag(
                 "service account rotation overdue", f"{account.name} (due {account.rotation_due_at:%Y-%m-%d})"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, Q, QuerySet
+from django.db.models import BooleanField, Count, ExpressionWrapper, Q, QuerySet
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
@@ -44,9 +44,40 @@ def last_activity():
     return Greatest(Coalesce("last_used_at", "active_since"), "active_since")
 
 
-def dormant_accounts(queryset, dormant_since: datetime):
-    """The accounts of ``queryset`` with no activity since ``dormant_since``."""
-    return queryset.alias(activity=last_activity()).filter(activity__lt=dormant_since)
+def dormancy_start(now: datetime) -> datetime:
+    """An account with no activity since this moment is dormant (``SERVICE_ACCOUNT_DORMANT_DAYS``)."""
+    return now - timedelta(days=settings.SERVICE_ACCOUNT_DORMANT_DAYS)
+
+
+def overdue_accounts(queryset, now: datetime):
+    """The active accounts of ``queryset`` whose rotation due date has passed."""
+    return queryset.filter(_overdue_q(now))
+
+
+def dormant_accounts(queryset, now: datetime):
+    """The active accounts of ``queryset`` with no activity since the dormancy period began."""
+    return queryset.alias(activity=last_activity()).filter(_dormant_q(now))
+
+
+def accounts_with_rotation_state(queryset, now: datetime):
+    """``queryset`` with each account's ``activity`` (``last_activity``), whether its rotation is
+    ``overdue`` and whether it is ``dormant`` now (by the sweep's rules, or disabled as dormant)."""
+    return queryset.annotate(activity=last_activity()).annotate(
+        overdue=ExpressionWrapper(_overdue_q(now), output_field=BooleanField()),
+        dormant=ExpressionWrapper(
+            _dormant_q(now) | Q(disabled_reason=DisabledReason.DORMANT), output_field=BooleanField()
+        ),
+    )
+
+
+def _overdue_q(now: datetime) -> Q:
+    """Overdue for rotation: active, and the due date has passed (the sweep and the evidence)."""
+    return Q(is_active=True, rotation_due_at__lte=now)
+
+
+def _dormant_q(now: datetime) -> Q:
+    """Dormant: active, without activity since the dormancy period began (needs ``activity``)."""
+    return Q(is_active=True, activity__lt=dormancy_start(now))
 
 
 def rotation_due_soon(queryset, now: datetime):

@@ -31,7 +31,7 @@ from workflows.service_accounts.models import (
     rotation_ceiling_days,
 )
 from workflows.service_accounts.principals import SERVICE_ACCOUNT_TOKENS, ServiceAccountPrincipal
-from workflows.service_accounts.selectors import dormant_accounts, rotation_due_soon
+from workflows.service_accounts.selectors import dormant_accounts, overdue_accounts, rotation_due_soon
 
 
 class ServiceAccountAuthenticationError(Exception):
@@ -342,11 +342,10 @@ def service_accounts_sweep(*, now: datetime | None = None) -> SweepResult:
     now = now or timezone.now()
     result = SweepResult()
     active = ServiceAccount.objects.filter(is_active=True)
-    for account_id in active.filter(rotation_due_at__lte=now).values_list("pk", flat=True):
+    for account_id in overdue_accounts(active, now).values_list("pk", flat=True):
         if _sweep_disable(account_id, DisabledReason.ROTATION_OVERDUE, now):
             result.disabled_overdue.append(account_id)
-    dormant_since = now - timedelta(days=settings.SERVICE_ACCOUNT_DORMANT_DAYS)
-    for account_id in dormant_accounts(active, dormant_since).values_list("pk", flat=True):
+    for account_id in dormant_accounts(active, now).values_list("pk", flat=True):
         if _sweep_disable(account_id, DisabledReason.DORMANT, now):
             result.disabled_dormant.append(account_id)
     for account_id in rotation_due_soon(active, now).values_list("pk", flat=True):
