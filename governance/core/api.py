@@ -1,5 +1,5 @@
-"""API plumbing shared by every app: a JSON parser that refuses hostile nesting, index-backed
-pagination, and the error handler that turns service errors into field-level 400s."""
+"""API plumbing shared by every app: index-backed pagination, and the error handler that turns
+service errors into field-level 400s (the JSON parser is in ``governance.core.parsers``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import logging
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import exceptions, pagination
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -32,16 +31,6 @@ def exception_handler(exc, context):
         # stay as they are (a "password" field's error is still that field's error).
         response.data = redact_data(response.data, by_key=False)
     return response
-
-
-class SafeJSONParser(JSONParser):
-    """DRF's JSON parser, with deeply nested documents refused as a 400 rather than a crash."""
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        try:
-            return super().parse(stream, media_type, parser_context)
-        except RecursionError:
-            raise exceptions.ParseError("JSON parse error - the document is nested too deeply.") from None
 
 
 class IdCursorPagination(pagination.CursorPagination):
