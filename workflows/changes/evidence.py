@@ -58,71 +58,76 @@ def approval_records(scope: Scope, findings: Findings) -> Iterator[dict[str, Any
         .order_by("id")
     )
     for change in changes.iterator(chunk_size=500):
-        findings.count("changes")
-        tiers = change.required_tiers or []
-        needs_checklist = {tier.get("code") for tier in tiers if tier.get("checklist")}
-        approvals = []
-        approving = {}  # reviewer id -> tiers approved
-        for approval in change.approvals.all():
-            findings.count("approvals")
-            missing_checklist = (
-                approval.decision == ReviewDecision.APPROVE
-                and approval.tier in needs_checklist
-                and not (approval.checklist and all(approval.checklist.values()))
+        yield _approval_record(change, findings)
+
+
+def _approval_record(change: ChangeRequest, findings: Findings) -> dict[str, Any]:
+    """One change with its approvals and the segregation-of-duties checks, exceptions flagged."""
+    findings.count("changes")
+    tiers = change.required_tiers or []
+    needs_checklist = {tier.get("code") for tier in tiers if tier.get("checklist")}
+    approvals = []
+    approving = {}  # reviewer id -> tiers approved
+    for approval in change.approvals.all():
+        findings.count("approvals")
+        missing_checklist = (
+            approval.decision == ReviewDecision.APPROVE
+            and approval.tier in needs_checklist
+            and not (approval.checklist and all(approval.checklist.values()))
+        )
+        if missing_checklist:
+            findings.flag(
+                "approval missing its checklist",
+                f"change #{change.pk} tier {approval.tier} by {approval.reviewer.email}",
             )
-            if missing_checklist:
-                findings.flag(
-                    "approval missing its checklist",
-                    f"change #{change.pk} tier {approval.tier} by {approval.reviewer.email}",
-                )
-            if approval.decision == ReviewDecision.APPROVE:
-                approving.setdefault(approval.reviewer_id, []).append(approval.tier)
-            approvals.append(
-                {
-                    "reviewer": approval.reviewer.email,
-                    "tier": approval.tier,
-                    "decision": approval.decision,
-                    "decided_at": approval.decided_at,
-                    "comment": approval.comment,
-                    "checklist": approval.checklist,
-                    "checklist_missing": missing_checklist,
-                }
+        if approval.decision == ReviewDecision.APPROVE:
+            approving.setdefault(approval.reviewer_id, []).append(approval.tier)
+        approvals.append(
+            {
+                "reviewer": approval.reviewer.email,
+                "tier": approval.tier,
+                "decision": approval.decision,
+                "decided_at": approval.decided_at,
+                "comment": approval.comment,
+                "checklist": approval.checklist,
+                "checklist_missing": missing_checklist,
+            }
+        )
+    approved_tiers = {tier for tiers_of in approving.values() for tier in tiers_of}
+    checks = {
+        "author_is_not_an_approver": change.author_id not in approving,
+        "each_approver_counted_once": all(len(tiers_of) == 1 for tiers_of in approving.values()),
+        "required_tiers_approved": approved_tiers >= {tier.get("code") for tier in tiers},
+        "checklists_complete": not any(a["checklist_missing"] for a in approvals),
+    }
+    for name in ("author_is_not_an_approver", "each_approver_counted_once"):
+        if not checks[name]:
+            findings.flag(
+                "segregation of duties not met", f"change #{change.pk}: {name.replace('_', ' ')} fails"
             )
-        approved_tiers = {tier for tiers_of in approving.values() for tier in tiers_of}
-        checks = {
-            "author_is_not_an_approver": change.author_id not in approving,
-            "each_approver_counted_once": all(len(tiers_of) == 1 for tiers_of in approving.values()),
-            "required_tiers_approved": approved_tiers >= {tier.get("code") for tier in tiers},
-            "checklists_complete": not any(a["checklist_missing"] for a in approvals),
-        }
-        for name in ("author_is_not_an_approver", "each_approver_counted_once"):
-            if not checks[name]:
-                findings.flag(
-                    "segregation of duties not met", f"change #{change.pk}: {name.replace('_', ' ')} fails"
-                )
-        if change.state in ("approved", "applied") and not checks["required_tiers_approved"]:
-            findings.flag("approved without every required tier", f"change #{change.pk}")
-        summary = _diff_summary(change.diff or {})
-        yield {
-            "change": change.pk,
-            "workflow": change.workflow.slug,
-            "workflow_name": change.workflow.name,
-            "version": change.version.number,
-            "author": change.author.email,
-            "summary": change.summary,
-            "state": change.state,
-            "created_at": change.created_at,
-            "submitted_at": change.submitted_at,
-            "decided_at": change.decided_at,
-            "diff_summary": summary,
-            "diff_text": _diff_text(summary),
-            "required_tiers": [
-                {"code": t.get("code"), "approver": t.get("approver"), "checklist": bool(t.get("checklist"))}
-                for t in tiers
-            ],
-            "approvals": approvals,
-            "checks": checks,
-        }
+    if change.state in ("approved", "applied") and not checks["required_tiers_approved"]:
+        findings.flag("approved without every required tier", f"change #{change.pk}")
+    summary = _diff_summary(change.diff or {})
+    return {
+        "change": change.pk,
+        "workflow": change.workflow.slug,
+        "workflow_name": change.workflow.name,
+        "version": change.version.number,
+        "author": change.author.email,
+        "summary": change.summary,
+        "state": change.state,
+        "created_at": change.created_at,
+        "submitted_at": change.submitted_at,
+        "decided_at": change.decided_at,
+        "diff_summary": summary,
+        "diff_text": _diff_text(summary),
+        "required_tiers": [
+            {"code": t.get("code"), "approver": t.get("approver"), "checklist": bool(t.get("checklist"))}
+            for t in tiers
+        ],
+        "approvals": approvals,
+        "checks": checks,
+    }
 
 
 APPROVALS_HEADER = (
