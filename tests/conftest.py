@@ -198,6 +198,29 @@ def world(db) -> World:
     return build_world()
 
 
+@pytest.fixture(scope="module")
+def _module_world(django_db_setup, django_db_blocker):
+    """One world for the tests of a module, built once inside a transaction that is rolled back
+    after the module's last test. Each test's own transaction (the ``db`` fixture) is a savepoint
+    within it, so whatever a test writes is gone before the next one starts."""
+    from django.db import transaction
+
+    with django_db_blocker.unblock(), transaction.atomic():
+        pristine = build_world()
+        yield pristine
+        transaction.set_rollback(True)
+
+
+@pytest.fixture
+def shared_world(_module_world, db) -> World:
+    """What ``build_world()`` returns, without building it for every test: the rows are the
+    module's (see ``_module_world``), the objects a fresh copy of those ``build_world`` returned,
+    so a test that changes or caches something on them leaves the next test's copy as it was."""
+    import copy
+
+    return copy.deepcopy(_module_world)
+
+
 def mfa_device_for(user):
     """The user's confirmed TOTP device (made once): what a person enrolled at first sign-in has."""
     from django_otp.plugins.otp_totp.models import TOTPDevice

@@ -16,7 +16,7 @@ from tests.accounts.conditional_world import conditional_access_of
 from tests.accounts.scim_world import scim_objects_of
 from tests.accounts.sso_admin_world import sso_objects_of
 from tests.audit.evidence_world import evidence_orders_of
-from tests.conftest import ROLE_ORDER, build_world
+from tests.conftest import ROLE_ORDER
 from tests.workflows.network_boundary_world import network_boundary_of
 from tests.workflows.secrets_world import secrets_objects_of
 from tests.workflows.service_account_world import service_accounts_of
@@ -436,9 +436,9 @@ def _expected_keys(world) -> set[tuple[str, str]]:
     return keys
 
 
-def test_matrix_covers_every_admin_url(db):
+def test_matrix_covers_every_admin_url(shared_world):
     """Every registered model × view × scope has a row, and the table has no stale rows."""
-    world = build_world()
+    world = shared_world
     in_table = {(label, key) for label, rows in MATRIX.items() for key in rows}
     assert in_table == _expected_keys(world)
     for rows in MATRIX.values():
@@ -446,8 +446,8 @@ def test_matrix_covers_every_admin_url(db):
 
 
 @pytest.mark.parametrize(("label", "view", "scope", "column", "expected"), list(_cells()))
-def test_admin_matrix(db, client, label, view, scope, column, expected):
-    world = build_world()
+def test_admin_matrix(shared_world, client, label, view, scope, column, expected):
+    world = shared_world
     model = next(m for m in site._registry if m._meta.label_lower == label)
     if column != "anonymous":
         client.force_login(world.users[column])
@@ -455,9 +455,9 @@ def test_admin_matrix(db, client, label, view, scope, column, expected):
     assert classify(response) == expected
 
 
-def test_no_unexpected_allows_via_post(db, client):
+def test_no_unexpected_allows_via_post(shared_world, client):
     """Writes are refused for roles that may only view: a POST to a change page changes nothing."""
-    world = build_world()
+    world = shared_world
     membership = world.memberships["viewer"]
     client.force_login(world.users["compliance_officer"])
     url = reverse("admin:tenancy_membership_change", args=[membership.pk])
@@ -482,9 +482,9 @@ def test_no_unexpected_allows_via_post(db, client):
         ),
     ],
 )
-def test_control_panel_index(db, client, column, expected):
+def test_control_panel_index(shared_world, client, column, expected):
     """Only roles granting admin.access open the control panel; the others are sent to log in."""
-    world = build_world()
+    world = shared_world
     if column != "anonymous":
         client.force_login(world.users[column])
     assert classify(client.get(reverse("admin:index"))) == expected
