@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import pytest
@@ -260,6 +261,26 @@ def mfa_complete(client, user) -> None:
     UserSession.objects.filter(session_ref=session_ref_of(request.session.session_key)).update(
         mfa_verified_at=timezone.now()
     )
+
+
+@pytest.fixture(scope="session")
+def _key_file_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("key-files")
+
+
+_key_file_numbers = itertools.count()
+
+
+@pytest.fixture(autouse=True)
+def _own_key_file(_key_file_dir):
+    """Each test has a key file of its own, missing until the test makes a key (as on a fresh
+    install): the key-encryption keys of earlier tests, whose rows were rolled back, are not
+    parsed and rewritten again by every key a later test makes, nor kept from one run to the next."""
+    from django.test import override_settings
+
+    path = _key_file_dir / str(next(_key_file_numbers)) / "kek.json"
+    with override_settings(CRYPTO_LOCAL_KEY_FILE=str(path)):
+        yield
 
 
 @pytest.fixture(autouse=True)
