@@ -6,6 +6,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.synced
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# pytest-xdist worker processes for `make pytest` (auto: one per core); each has its own test
+# databases. PYTEST_WORKERS=0 runs the suite in one process.
+PYTEST_WORKERS ?= auto
 
 .PHONY: install run test lint check pytest clean-venv sbom
 
@@ -47,7 +50,7 @@ pytest: $(STAMP)
 	bash scripts/ensure-debian-package.sh xmlsec1 xmlsec1 "the SAML identity provider of the SSO tests"
 	bash scripts/ensure-debian-package.sh fonts-dejavu-core /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf "the PDF summary test of other scripts"
 	bash scripts/ensure-node-deps.sh
-	source scripts/test-database.sh && $(BIN)/pytest $(PYTEST_ARGS)
+	source scripts/test-database.sh && $(BIN)/pytest -n $(PYTEST_WORKERS) --maxprocesses=14 $(PYTEST_ARGS)
 
 test: lint check pytest
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import pytest
@@ -198,6 +199,29 @@ def world(db) -> World:
     return build_world()
 
 
+@pytest.fixture(scope="module")
+def _module_world(django_db_setup, django_db_blocker):
+    """One world for the tests of a module, built once inside a transaction that is rolled back
+    after the module's last test. Each test's own transaction (the ``db`` fixture) is a savepoint
+    within it, so whatever a test writes is gone before the next one starts."""
+    from django.db import transaction
+
+    with django_db_blocker.unblock(), transaction.atomic():
+        pristine = build_world()
+        yield pristine
+        transaction.set_rollback(True)
+
+
+@pytest.fixture
+def shared_world(_module_world, db) -> World:
+    """What ``build_world()`` returns, without building it for every test: the rows are the
+    module's (see ``_module_world``), the objects a fresh copy of those ``build_world`` returned,
+    so a test that changes or caches something on them leaves the next test's copy as it was."""
+    import copy
+
+    return copy.deepcopy(_module_world)
+
+
 def mfa_device_for(user):
     """The user's confirmed TOTP device (made once): what a person enrolled at first sign-in has."""
     from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -237,6 +261,26 @@ def mfa_complete(client, user) -> None:
     UserSession.objects.filter(session_ref=session_ref_of(request.session.session_key)).update(
         mfa_verified_at=timezone.now()
     )
+
+
+@pytest.fixture(scope="session")
+def _key_file_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("key-files")
+
+
+_key_file_numbers = itertools.count()
+
+
+@pytest.fixture(autouse=True)
+def _own_key_file(_key_file_dir):
+    """Each test has a key file of its own, missing until the test makes a key (as on a fresh
+    install): the key-encryption keys of earlier tests, whose rows were rolled back, are not
+    parsed and rewritten again by every key a later test makes, nor kept from one run to the next."""
+    from django.test import override_settings
+
+    path = _key_file_dir / str(next(_key_file_numbers)) / "kek.json"
+    with override_settings(CRYPTO_LOCAL_KEY_FILE=str(path)):
+        yield
 
 
 @pytest.fixture(autouse=True)

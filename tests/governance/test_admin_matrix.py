@@ -16,7 +16,7 @@ from tests.accounts.conditional_world import conditional_access_of
 from tests.accounts.scim_world import scim_objects_of
 from tests.accounts.sso_admin_world import sso_objects_of
 from tests.audit.evidence_world import evidence_orders_of
-from tests.conftest import ROLE_ORDER, build_world
+from tests.conftest import ROLE_ORDER
 from tests.workflows.network_boundary_world import network_boundary_of
 from tests.workflows.secrets_world import secrets_objects_of
 from tests.workflows.service_account_world import service_accounts_of
@@ -436,28 +436,49 @@ def _expected_keys(world) -> set[tuple[str, str]]:
     return keys
 
 
-def test_matrix_covers_every_admin_url(db):
+def test_matrix_covers_every_admin_url(shared_world):
     """Every registered model × view × scope has a row, and the table has no stale rows."""
-    world = build_world()
+    world = shared_world
     in_table = {(label, key) for label, rows in MATRIX.items() for key in rows}
     assert in_table == _expected_keys(world)
     for rows in MATRIX.values():
         assert all(len(expected) == len(COLUMNS) for expected in rows.values())
 
 
+@pytest.fixture(scope="module")
+def signed_in(_module_world):
+    """Per role, the cookie of a session signed in with MFA passed (what ``client.force_login``
+    gives a test), made once with the module's world: a cell's request, and anything it writes to
+    the session, is rolled back with the cell."""
+    from django.conf import settings
+    from django.test import Client
+
+    from tests.conftest import mfa_complete
+
+    cookies = {}
+    for code, user in _module_world.users.items():
+        client = Client()
+        client.force_login(user)
+        mfa_complete(client, user)
+        cookies[code] = client.cookies[settings.SESSION_COOKIE_NAME].value
+    return cookies
+
+
 @pytest.mark.parametrize(("label", "view", "scope", "column", "expected"), list(_cells()))
-def test_admin_matrix(db, client, label, view, scope, column, expected):
-    world = build_world()
+def test_admin_matrix(shared_world, signed_in, client, label, view, scope, column, expected):
+    from django.conf import settings
+
+    world = shared_world
     model = next(m for m in site._registry if m._meta.label_lower == label)
     if column != "anonymous":
-        client.force_login(world.users[column])
+        client.cookies[settings.SESSION_COOKIE_NAME] = signed_in[column]
     response = client.get(targets(world, model, view, scope))
     assert classify(response) == expected
 
 
-def test_no_unexpected_allows_via_post(db, client):
+def test_no_unexpected_allows_via_post(shared_world, client):
     """Writes are refused for roles that may only view: a POST to a change page changes nothing."""
-    world = build_world()
+    world = shared_world
     membership = world.memberships["viewer"]
     client.force_login(world.users["compliance_officer"])
     url = reverse("admin:tenancy_membership_change", args=[membership.pk])
@@ -482,9 +503,9 @@ def test_no_unexpected_allows_via_post(db, client):
         ),
     ],
 )
-def test_control_panel_index(db, client, column, expected):
+def test_control_panel_index(shared_world, client, column, expected):
     """Only roles granting admin.access open the control panel; the others are sent to log in."""
-    world = build_world()
+    world = shared_world
     if column != "anonymous":
         client.force_login(world.users[column])
     assert classify(client.get(reverse("admin:index"))) == expected

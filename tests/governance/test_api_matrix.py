@@ -12,7 +12,7 @@ from django.urls import get_resolver, reverse
 from rest_framework.test import APIClient
 
 from governance.tenancy.models import Membership
-from tests.conftest import ROLE_ORDER, build_world
+from tests.conftest import ROLE_ORDER
 
 COLUMNS = ("anonymous", *ROLE_ORDER)
 # The credentials endpoints read the secrets store.
@@ -372,8 +372,8 @@ def _cells():
 
 
 @pytest.mark.parametrize(("endpoint", "scope", "column", "expected"), list(_cells()))
-def test_api_matrix(db, endpoint, scope, column, expected):
-    world = build_world()
+def test_api_matrix(shared_world, endpoint, scope, column, expected):
+    world = shared_world
     client = APIClient()
     if column != "anonymous":
         client.force_authenticate(world.users[column])
@@ -397,9 +397,9 @@ def test_api_matrix(db, endpoint, scope, column, expected):
 
 
 @pytest.mark.parametrize("column", ROLE_ORDER)
-def test_lists_never_show_another_organisation(db, column):
+def test_lists_never_show_another_organisation(shared_world, column):
     """Whatever the role, list endpoints hold no row of organisation B (0 unexpected allows)."""
-    world = build_world()
+    world = shared_world
     client = APIClient()
     client.force_authenticate(world.users[column])
     workspaces = client.get(reverse("workspace-list")).json()["results"]
@@ -457,10 +457,10 @@ def test_scim_table_covers_every_scim_route():
 
 
 @pytest.mark.parametrize("column", COLUMNS)
-def test_scim_refuses_every_role_without_a_scim_token(db, column):
+def test_scim_refuses_every_role_without_a_scim_token(shared_world, column):
     from django.test import Client
 
-    world = build_world()
+    world = shared_world
     client = Client()
     if column != "anonymous":
         client.force_login(world.users[column])
