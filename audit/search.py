@@ -1,4 +1,10 @@
-"""Full-text search over the ledger: PostgreSQL tsvector with a GIN index; substring match elsewhere."""
+"""Full-text search over the ledger: PostgreSQL tsvector with a GIN index; substring match elsewhere.
+
+On PostgreSQL the match is on the ``search`` column, which each event gets once, at insert
+(``audit_event_record``, or the insert trigger of migration 0005), and which the GIN index
+``audit_event_search`` covers. Matching on the expression that fills it instead would compute it
+for every row (a sequential scan of the whole ledger); ``tests/audit/test_search_plans.py`` runs
+EXPLAIN to keep the changelist on the index."""
 
 from __future__ import annotations
 
@@ -6,8 +12,7 @@ from django.db import connection, models
 from django.db.models import Q
 from django.db.models.expressions import RawSQL
 
-# Must stay identical to the expression of the index audit_event_search (migration 0003).
-DOCUMENT = "to_tsvector('simple'::regconfig, action || ' ' || target_label || ' ' || actor_label || ' ' || (data)::text)"
+SEARCH_INDEX = "audit_event_search"  # GIN on audit_auditevent.search (migration 0005)
 
 
 def search_events(queryset: models.QuerySet, terms: str) -> models.QuerySet:
@@ -16,9 +21,9 @@ def search_events(queryset: models.QuerySet, terms: str) -> models.QuerySet:
     if not terms:
         return queryset
     if connection.vendor == "postgresql":
-        # The column name is a constant of this module; the terms travel as a bound parameter.
-        match = RawSQL(  # noqa: S611
-            f"{DOCUMENT} @@ websearch_to_tsquery('simple'::regconfig, %s)",
+        # A constant column name; the terms travel as a bound parameter.
+        match = RawSQL(
+            '"audit_auditevent"."search" @@ websearch_to_tsquery(\'simple\'::regconfig, %s)',
             [terms],
             output_field=models.BooleanField(),
         )
