@@ -1,7 +1,8 @@
 """The control panel: the site every app's admin registers on (Django's default site).
 
 Only roles that hold ``admin.access`` open it, and only in a session that has passed MFA. Its
-index shows the posture panels the apps register (``governance.core.posture``). At start-up (``governance.apps``) every
+index shows the posture panels the apps register (``governance.core.posture``). At start-up
+(``governance.apps``) every
 registration that is not a governed admin (``GovernedModelAdmin``: the decision point answers its
 questions, services do its writes) is removed, so a third-party app's stock admin never appears.
 """
