@@ -18,5 +18,5 @@ def ledger_health(user) -> dict | None:
 
 
 def register() -> None:
-    """Register the panel (called from the app's ``ready``)."""
+    """Register the panel (called from the app's ``admin.py``)."""
     register_panel(PosturePanel("ledger", 30, "admin/posture/ledger.html", ledger_health))

@@ -1,10 +1,10 @@
 """The control panel: the site every app's admin registers on (Django's default site).
 
 Only roles that hold ``admin.access`` open it, and only in a session that has passed MFA. Its
-index shows the posture panels the apps register (``governance.core.posture``). At start-up
-(``governance.apps``) every
-registration that is not a governed admin (``GovernedModelAdmin``: the decision point answers its
-questions, services do its writes) is removed, so a third-party app's stock admin never appears.
+index shows the posture panels the apps register (``governance.core.posture``). It takes only
+governed admins (``GovernedModelAdmin``: the decision point answers their questions, services do
+their writes): a third-party app's stock admin, registered on the default site whenever it is,
+never appears.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 
 from accounts.lockout import FailureReason, login_refusal_record
 from accounts.mfa import session_is_verified
+from governance.access.admin_base import GovernedModelAdmin
 from governance.access.decision import decide
 from governance.core.posture import posture_for
 
@@ -46,6 +47,13 @@ class ControlPanelSite(admin.AdminSite):
     index_title = "Control panel"
     login_form = ControlPanelLoginForm
     enable_nav_sidebar = True
+
+    def register(self, model_or_iterable, admin_class=None, **options) -> None:
+        """Register governed admins only; any other (Django's, allauth's, django-otp's, knox's stock
+        admins) is left out, whenever it is registered."""
+        if admin_class is None or not issubclass(admin_class, GovernedModelAdmin):
+            return
+        super().register(model_or_iterable, admin_class, **options)
 
     def has_permission(self, request) -> bool:
         user = request.user

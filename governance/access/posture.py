@@ -25,7 +25,7 @@ def pending_policy_changes(user) -> int | None:
 
 
 def register() -> None:
-    """Register the panels (called from the app's ``ready``)."""
+    """Register the panels (called from the app's ``admin.py``)."""
     register_panel(PosturePanel("oncall", 10, "admin/posture/oncall.html", active_overrides))
     register_panel(
         PosturePanel("policy_changes", 20, "admin/posture/policy_changes.html", pending_policy_changes)

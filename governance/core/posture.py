@@ -1,7 +1,7 @@
 """Posture at a glance for the control panel's index: panels that the apps register.
 
 Each app that owns something worth watching (on-call overrides, pending policy changes, ledger
-health, service accounts) registers a panel in its ``AppConfig.ready``: a function of the
+health, service accounts) registers a panel from its ``admin.py``: a function of the
 signed-in user that returns what that user may see, or None to leave the row out, and the
 template of its row in the posture table. The index shows the rows in ``order``."""
 

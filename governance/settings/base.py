@@ -372,7 +372,7 @@ CELERY_BEAT_SCHEDULE["crypto-rotations-resume"] = {
 }
 CREDENTIAL_ROTATION_GRACE_SECONDS = env_int("CREDENTIAL_ROTATION_GRACE_SECONDS", 3600)
 CELERY_BEAT_SCHEDULE["credential-versions-expire"] = {
-    "task": "workflows.credential_versions_expire",
+    "task": "workflows.tasks.credential_versions_expire_task",
     "schedule": 300.0,
 }
 

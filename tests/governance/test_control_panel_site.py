@@ -32,3 +32,20 @@ def test_only_governed_admins_stay_registered():
     registered = {model._meta.label for model in site._registry}
     assert stock & registered == set()
     assert all(apps.is_installed(app) for app in ("knox", "django_otp.plugins.otp_totp", "allauth.account"))
+
+
+def test_a_stock_admin_registered_late_is_left_out(monkeypatch):
+    """GIVEN the site after start-up WHEN some app registers a stock ModelAdmin (or none) THEN the
+    control panel does not take it; a governed admin it does take."""
+    from django.contrib.sessions.models import Session
+
+    monkeypatch.setattr(site._wrapped, "_registry", dict(site._registry))
+    site.register(Session)
+    site.register(Session, admin.ModelAdmin)
+    assert Session not in site._registry
+
+    class SessionAdmin(GovernedModelAdmin):
+        pass
+
+    site.register(Session, SessionAdmin)
+    assert isinstance(site._registry[Session], SessionAdmin)

@@ -7,7 +7,7 @@ from workflows.service_accounts.selectors import service_account_posture
 
 
 def register() -> None:
-    """Register the panel (called from the app's ``ready``)."""
+    """Register the panel (called from the app's ``admin.py``)."""
     register_panel(
         PosturePanel("service_accounts", 40, "admin/posture/service_accounts.html", service_account_posture)
     )
