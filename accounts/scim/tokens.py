@@ -17,19 +17,17 @@ from accounts.scim.principal import SCIM_TOKENS, ScimPrincipal
 from audit.models import Outcome
 from audit.services import audit_event_record, audited_transaction
 from governance.access.decision import require
-from governance.core.tokens import digest_matches
+from governance.core.tokens import TokenRefusedError, digest_matches
 from governance.tenancy.models import Organization
 
 MAX_LIFETIME_DAYS = 730
 DEFAULT_LIFETIME_DAYS = 365
 
 
-class ScimAuthenticationError(Exception):
-    """A token was refused; ``reason`` is for the ledger, never for the caller."""
+class ScimAuthenticationError(TokenRefusedError):
+    """A SCIM token was refused; ``reason`` is for the ledger, never for the caller."""
 
-    def __init__(self, reason: str):
-        super().__init__("The SCIM token was refused.")
-        self.reason = reason
+    refused_message = "The SCIM token was refused."
 
 
 @dataclass(frozen=True)

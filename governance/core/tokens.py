@@ -36,6 +36,17 @@ def digest_matches(stored: str | None, secret: str) -> bool:
     return matches and stored is not None
 
 
+class TokenRefusedError(Exception):
+    """A token was refused; ``reason`` is for the ledger, never for the caller, who reads only
+    ``refused_message``."""
+
+    refused_message = "The token was refused."
+
+    def __init__(self, reason: str):
+        super().__init__(self.refused_message)
+        self.reason = reason
+
+
 @dataclass(frozen=True)
 class MintedToken:
     """A new token: what to store (prefix, digest) and the plaintext, shown once and dropped."""

@@ -5,7 +5,9 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from governance.core.tokens import TokenFormat, digest_matches, token_digest
+from accounts.scim.tokens import ScimAuthenticationError
+from governance.core.tokens import TokenFormat, TokenRefusedError, digest_matches, token_digest
+from workflows.service_accounts.services import ServiceAccountAuthenticationError
 
 FORMAT = TokenFormat("gpx_")
 
@@ -51,3 +53,11 @@ def test_an_unknown_row_never_matches_even_with_the_zero_digest():
 def test_any_text_parses_without_error(text):
     parsed = FORMAT.parse(text)
     assert parsed.refusal in ("", "malformed", "missing")
+
+
+def test_a_refusal_tells_the_caller_nothing_of_its_reason():
+    for error_class in (ScimAuthenticationError, ServiceAccountAuthenticationError):
+        error = error_class("wrong secret")
+        assert isinstance(error, TokenRefusedError)
+        assert error.reason == "wrong secret"
+        assert "wrong secret" not in str(error)

@@ -21,7 +21,7 @@ from audit.models import Outcome
 from audit.services import audit_event_record, audited_transaction, denials_record
 from governance.access.decision import AccessDenied, decide, require
 from governance.core.context import current_context
-from governance.core.tokens import digest_matches
+from governance.core.tokens import TokenRefusedError, digest_matches
 from workflows.events import WorkflowEvent
 from workflows.integrations.models import Integration
 from workflows.service_accounts.models import (
@@ -34,12 +34,10 @@ from workflows.service_accounts.principals import SERVICE_ACCOUNT_TOKENS, Servic
 from workflows.service_accounts.selectors import dormant_accounts, overdue_accounts, rotation_due_soon
 
 
-class ServiceAccountAuthenticationError(Exception):
-    """A token was refused; ``reason`` is for the ledger, never for the caller."""
+class ServiceAccountAuthenticationError(TokenRefusedError):
+    """A service-account token was refused; ``reason`` is for the ledger, never for the caller."""
 
-    def __init__(self, reason: str):
-        super().__init__("The service-account token was refused.")
-        self.reason = reason
+    refused_message = "The service-account token was refused."
 
 
 @dataclass(frozen=True)
