@@ -6,6 +6,7 @@ cannot: that a new module is placed on a floor at all, and that no cycle hides w
 
 from __future__ import annotations
 
+import importlib.util
 import tomllib
 from pathlib import Path
 
@@ -13,6 +14,10 @@ import grimp
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+# One implementation of the cycle search, shared with scripts/import_report.py.
+_spec = importlib.util.spec_from_file_location("import_report", ROOT / "scripts" / "import_report.py")
+import_report = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(import_report)
 CONFIG = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
 # Packages whose ``__init__`` only holds the parts below it. The project package's also loads the
 # Celery app (Celery's pattern for Django: shared tasks bind to it), a module of the top floor.
@@ -96,40 +101,5 @@ def test_the_apps_parts_on_each_floor_import_each_other_without_cycles(graph):
             if target is not None and target != source:
                 edges[source].add(target)
                 edges.setdefault(target, set())
-    assert _cycles(edges) == []
+    assert import_report.cycles(edges) == []
     assert len(edges) > 10  # the grouping found the apps
-
-
-def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
-    """Strongly connected components of more than one part (Tarjan's algorithm)."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    found: list[list[str]] = []
-
-    def visit(node: str) -> None:
-        index[node] = low[node] = len(index)
-        stack.append(node)
-        on_stack.add(node)
-        for target in sorted(edges[node]):
-            if target not in index:
-                visit(target)
-                low[node] = min(low[node], low[target])
-            elif target in on_stack:
-                low[node] = min(low[node], index[target])
-        if low[node] == index[node]:
-            component = []
-            while True:
-                member = stack.pop()
-                on_stack.discard(member)
-                component.append(member)
-                if member == node:
-                    break
-            if len(component) > 1:
-                found.append(sorted(component))
-
-    for node in sorted(edges):
-        if node not in index:
-            visit(node)
-    return found
