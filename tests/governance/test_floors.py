@@ -103,3 +103,15 @@ def test_the_apps_parts_on_each_floor_import_each_other_without_cycles(graph):
                 edges.setdefault(target, set())
     assert import_report.cycles(edges) == []
     assert len(edges) > 10  # the grouping found the apps
+
+
+def test_the_contracts_ignore_no_import():
+    """Every import counts: no contract carries ``ignore_imports``."""
+    assert [c["id"] for c in CONFIG["contracts"] if c.get("ignore_imports")] == []
+    assert {c["id"] for c in CONFIG["contracts"]} >= {
+        "floors",
+        "ledger-knows-no-domain",
+        "lower-apps-know-no-workflows",
+        "access-knows-no-login",
+        "domain-apps-independent",
+    }
