@@ -1,4 +1,4 @@
-"""Pages outside the control panel: the signed-in home page and a health probe."""
+"""Pages outside the control panel: the signed-in home page, a health probe, and the 404 answer."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.views import defaults
 from django.views.decorators.http import require_GET
 
 from governance.access.decision import decide
@@ -33,3 +34,11 @@ def healthz(request: HttpRequest) -> JsonResponse:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return JsonResponse({"status": "ok"})
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """A path that matches no route: the API answers in JSON, like its other errors; pages get
+    Django's own 404 page."""
+    if request.path_info.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return defaults.page_not_found(request, exception)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from governance.core.api import IdCursorPagination
@@ -73,6 +74,8 @@ class ChangeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
 
     @extend_schema(parameters=[OpenApiParameter("inbox", str, enum=["mine"], required=False)])
     def list(self, request, *args, **kwargs):
+        if request.query_params.get("inbox") not in (None, "mine"):
+            raise ValidationError({"inbox": ["The only inbox is 'mine'."]})
         return super().list(request, *args, **kwargs)
 
     @extend_schema(request=None, responses={200: serializers.ChangeOutput})
