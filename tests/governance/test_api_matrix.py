@@ -224,8 +224,9 @@ MATRIX = {
     "membership-delete/foreign": (401, 404, 404, 403, 403, 403, 403, 403),
     # Workflows: the platform administrator sees none (changes: an empty list, every one 404);
     # builders and owners create and edit; the
-    # service refuses (400, with the reason) what the role allows but the change's rules do not
-    # (the author deciding, an operator reviewing).
+    # service refuses (403, with the reason) whoever the change's rules leave out although the
+    # route lets them in (the author deciding, an operator reviewing, another than the author
+    # submitting); 400 is for input only.
     "api-workflow-list":             (401, 403, 200, 200, 200, 200, 200, 200),
     "api-change-list":               (401, 200, 200, 200, 200, 200, 200, 200),
     "api-workflow-create/own":       (401, 403, 201, 201, 403, 403, 403, 403),
@@ -240,13 +241,13 @@ MATRIX = {
     "api-change-detail/own":         (401, 404, 200, 200, 200, 200, 200, 200),
     "api-change-detail/sibling":     (401, 404, 404, 404, 404, 404, 404, 404),
     "api-change-detail/foreign":     (401, 404, 404, 404, 404, 404, 404, 404),
-    "api-change-submit/own":         (401, 403, 400, 200, 403, 403, 403, 403),
+    "api-change-submit/own":         (401, 403, 403, 200, 403, 403, 403, 403),
     "api-change-submit/sibling":     (401, 403, 404, 404, 403, 403, 403, 403),
     "api-change-submit/foreign":     (401, 403, 404, 404, 403, 403, 403, 403),
-    "api-change-withdraw/own":       (401, 403, 400, 200, 403, 403, 403, 403),
+    "api-change-withdraw/own":       (401, 403, 403, 200, 403, 403, 403, 403),
     "api-change-withdraw/sibling":   (401, 403, 404, 404, 403, 403, 403, 403),
     "api-change-withdraw/foreign":   (401, 403, 404, 404, 403, 403, 403, 403),
-    "api-change-decide/own":         (401, 404, 400, 400, 400, 400, 200, 400),
+    "api-change-decide/own":         (401, 404, 403, 403, 403, 403, 200, 403),
     "api-change-decide/sibling":     (401, 404, 404, 404, 404, 404, 404, 404),
     "api-change-decide/foreign":     (401, 404, 404, 404, 404, 404, 404, 404),
     # Integration requests: owners ask (here the owner's manager is the auditor, who alone decides);
@@ -258,7 +259,7 @@ MATRIX = {
     "api-integration-request-detail/own":     (401, 404, 200, 404, 404, 404, 404, 200),
     "api-integration-request-detail/sibling": (401, 404, 404, 404, 404, 404, 404, 404),
     "api-integration-request-detail/foreign": (401, 404, 404, 404, 404, 404, 404, 404),
-    "api-integration-request-decide/own":     (401, 404, 400, 404, 404, 404, 404, 200),
+    "api-integration-request-decide/own":     (401, 404, 403, 404, 404, 404, 404, 200),
     "api-integration-request-decide/sibling": (401, 404, 404, 404, 404, 404, 404, 404),
     "api-integration-request-decide/foreign": (401, 404, 404, 404, 404, 404, 404, 404),
 }

@@ -9,6 +9,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from tests.conftest import member
+from tests.factories import UserFactory
 from tests.workflows.conftest import TRIAGE, new_workflow
 from workflows.changes.models import Workflow
 
@@ -130,3 +132,45 @@ def test_bad_policy_text_size_is_refused():
         "At most 50 policies"
         in validate_policy_text('@id("x") forbid(principal, action, resource);\n' * 60)[0].message
     )
+
+
+def test_refusals_by_role_are_403_and_input_errors_400(shop):
+    """GIVEN a submitted change WHEN a viewer decides it, the author decides it, another builder
+    submits or withdraws it, or an officer decides a tier the change does not have THEN who may not
+    act gets 403 with the reason, and bad input or a decision the change's state rules out 400."""
+    world = shop
+    created = client_for(world.users["workflow_builder"]).post(reverse("api-workflow-list"), {
+        "workspace": world.ws.pk, "name": "Triage", "slug": "triage", "environment": "staging", "data_region": "EU",
+        "definition": TRIAGE, "summary": "v1"}, format="json")  # fmt: skip
+    change_id = created.json()["id"]
+    decide = reverse("api-change-decide", args=[change_id])
+    vote = {"tier": "compliance", "approve": True, "comment": "ok"}
+    assert (
+        client_for(world.users["workflow_builder"])
+        .post(reverse("api-change-submit", args=[change_id]))
+        .status_code
+        == 200
+    )
+
+    viewer = client_for(world.users["viewer"]).post(decide, vote, format="json")
+    assert viewer.status_code == 403
+    assert "cannot review this change" in viewer.json()["detail"]
+    author = client_for(world.users["workflow_builder"]).post(decide, vote, format="json")
+    assert author.status_code == 403
+    assert "someone else must review" in author.json()["detail"]
+    other_builder = UserFactory(organization=world.org, region="EU")
+    member(other_builder, "workflow_builder", world.ws)
+    for action in ("api-change-withdraw", "api-change-submit"):
+        refused = client_for(other_builder).post(reverse(action, args=[change_id]))
+        assert refused.status_code == 403, action
+        assert "Only the author" in refused.json()["detail"]
+
+    officer = client_for(world.users["compliance_officer"])
+    unknown_tier = officer.post(decide, {**vote, "tier": "astrology"}, format="json")
+    assert unknown_tier.status_code == 400
+    assert "needs no 'astrology' approval" in unknown_tier.json()["tier"][0]
+    assert officer.post(decide, {**vote, "comment": " "}, format="json").status_code == 400
+    assert officer.post(decide, vote, format="json").status_code == 200
+    again = client_for(world.second_officer).post(decide, vote, format="json")
+    assert again.status_code == 400
+    assert "given already" in again.json()["tier"][0]

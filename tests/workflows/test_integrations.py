@@ -10,6 +10,7 @@ from django.urls import reverse
 
 from audit.models import AuditEvent
 from governance.access.decision import AccessDenied
+from governance.core.errors import ReasonedRefusal
 from tests.conftest import member
 from tests.factories import UserFactory
 from workflows.integrations import services
@@ -41,9 +42,9 @@ def test_hr_integration_waits_for_the_manager(world, owner, django_capture_on_co
     assert request.status == "pending"
     assert not Integration.objects.filter(slug="hris").exists()
     assert mail.outbox[-1].to == ["cfo@acme.test"]
-    with pytest.raises(ValidationError, match="requester's manager"):
+    with pytest.raises(ReasonedRefusal, match="requester's manager"):
         services.integration_request_decide(actor=owner, request=request, approve=True, comment="me")
-    with pytest.raises(ValidationError, match="requester's manager"):
+    with pytest.raises(ReasonedRefusal, match="requester's manager"):
         services.integration_request_decide(
             actor=world.users["compliance_officer"], request=request, approve=True, comment="ok"
         )
@@ -150,8 +151,8 @@ def test_api_request_and_manager_decision(world, owner):
         {"approve": True, "comment": "me"},
         format="json",
     )
-    assert self_approval.status_code == 400
-    assert "requester's manager" in self_approval.json()["decided_by"][0]
+    assert self_approval.status_code == 403
+    assert "requester's manager" in self_approval.json()["detail"]
     member(world.manager, "viewer", world.sibling)
     manager = APIClient()
     manager.force_authenticate(world.manager)

@@ -14,6 +14,7 @@ from django.db import connection
 
 from audit.models import AuditEvent
 from governance.access.decision import AccessDenied
+from governance.core.errors import ReasonedRefusal
 from tests.workflows.conftest import AI_STEP, TRIAGE, new_workflow
 from workflows.changes import services
 from workflows.changes.models import ChangeState, Workflow, WorkflowStatus
@@ -143,11 +144,11 @@ def test_segregation_of_duties(shop):
     world = shop
     change = submit(world, new_workflow(world, definition=copy.deepcopy(TRIAGE)))
     builder = world.users["workflow_builder"]
-    with pytest.raises(ValidationError, match="someone else must review"):
+    with pytest.raises(ReasonedRefusal, match="someone else must review"):
         services.change_request_decide(
             actor=builder, change=change, tier="compliance", approve=True, comment="me"
         )
-    with pytest.raises(ValidationError, match="cannot decide"):  # a viewer has no reviewing role
+    with pytest.raises(ReasonedRefusal, match="cannot review"):  # a viewer has no reviewing role
         services.change_request_decide(
             actor=world.users["viewer"], change=change, tier="compliance", approve=True, comment="lgtm"
         )
@@ -169,11 +170,11 @@ def test_one_person_one_tier_and_the_manager_tier(shop):
     services.change_request_decide(
         actor=officer, change=change, tier="compliance", approve=True, comment="ok"
     )
-    with pytest.raises(ValidationError, match="decided another tier"):
+    with pytest.raises(ReasonedRefusal, match="decided another tier"):
         services.change_request_decide(
             actor=officer, change=change, tier="security", approve=True, comment="ok"
         )
-    with pytest.raises(ValidationError, match="cannot decide"):  # only the author's manager
+    with pytest.raises(ReasonedRefusal, match="only the author's manager"):
         services.change_request_decide(
             actor=world.second_officer, change=change, tier="manager", approve=True, comment="ok"
         )

@@ -16,6 +16,7 @@ from django.utils import timezone
 from audit.services import audit_event_record, audited_transaction
 from governance.access.decision import decide, require
 from governance.core.choices import ReviewDecision
+from governance.core.errors import ReasonedRefusal
 from workflows.changes.definition import content_hash, diff_definitions, validate_definition
 from workflows.changes.models import (
     Approval,
@@ -179,7 +180,7 @@ def change_request_submit(*, actor, change: ChangeRequest) -> ChangeRequest:
             ChangeRequest.objects.select_for_update().select_related("workflow__workspace").get(pk=change.pk)
         )
         if change.author_id != actor.pk:
-            raise ValidationError({"author": "Only the author submits a change."})
+            raise ReasonedRefusal("Only the author submits a change.")
         require(actor, "workflow.edit", change.workflow, fresh=True)
         tiers = required_tiers(
             workflow=change.workflow,
@@ -212,7 +213,7 @@ def change_request_withdraw(*, actor, change: ChangeRequest) -> ChangeRequest:
             ChangeRequest.objects.select_for_update().select_related("workflow__workspace").get(pk=change.pk)
         )
         if change.author_id != actor.pk:
-            raise ValidationError({"author": "Only the author withdraws a change."})
+            raise ReasonedRefusal("Only the author withdraws a change.")
         transition(change, "withdraw")
         audit_event_record(
             action=WorkflowEvent.WORKFLOW_CHANGE_WITHDRAWN,
@@ -240,21 +241,9 @@ def change_request_decide(
             .select_related("workflow__workspace", "author", "version")
             .get(pk=change.pk)
         )
-        if change.author_id == actor.pk:
-            raise ValidationError({"tier": "You wrote this change; someone else must review it."})
+        _require_reviewer(actor, change, tier)
         if not comment.strip():
             raise ValidationError({"comment": "A comment is required: say why."})
-        if tier not in approvable_tiers(actor, change):
-            if change.state not in (ChangeState.SUBMITTED, ChangeState.IN_REVIEW):
-                raise ValidationError(
-                    {"state": f"This change is already {change.get_state_display().lower()}."}
-                )
-            raise ValidationError(
-                {
-                    "tier": f"You cannot decide the {tier!r} approval of this change "
-                    "(already decided, not your role, or you decided another tier)."
-                }
-            )
         spec = next(t for t in change.required_tiers if t["code"] == tier)
         answers = (
             {code: bool((checklist or {}).get(code)) for code, _ in CHECKLIST} if spec["checklist"] else {}
@@ -298,6 +287,34 @@ def change_request_decide(
             change = _apply_if_allowed(actor, change)
     transaction.on_commit(lambda: _notify("decided", change.pk))
     return change
+
+
+def _require_reviewer(actor, change: ChangeRequest, tier: str) -> None:
+    """Refuse (403) whoever may not decide ``tier`` of ``change``; refuse (400) a decision the
+    change's state or its tiers rule out. Who you are is asked first, so that someone without
+    a say learns nothing of the change's progress."""
+    if change.author_id == actor.pk:
+        raise ReasonedRefusal("You wrote this change; someone else must review it.")
+    is_manager = change.author.manager_id == actor.pk
+    reviews = decide(actor, "workflow.approve", change.workflow).allowed
+    if not (reviews or is_manager):
+        raise ReasonedRefusal(
+            "You cannot review this change: none of your roles reviews this workspace's changes, "
+            "and you are not the author's manager."
+        )
+    if tier in approvable_tiers(actor, change):
+        return
+    if change.state not in (ChangeState.SUBMITTED, ChangeState.IN_REVIEW):
+        raise ValidationError({"state": f"This change is already {change.get_state_display().lower()}."})
+    spec = next((t for t in change.required_tiers if t["code"] == tier), None)
+    if spec is None:
+        raise ValidationError({"tier": f"This change needs no {tier!r} approval."})
+    if change.approvals.filter(reviewer=actor).exists():
+        raise ReasonedRefusal("You decided another tier of this change: one person decides one tier.")
+    if change.approvals.filter(tier=tier, decision=ReviewDecision.APPROVE).exists():
+        raise ValidationError({"tier": f"The {tier!r} approval of this change is given already."})
+    who = "the author's manager" if spec["approver"] == "manager" else "a reviewer of this workspace"
+    raise ReasonedRefusal(f"You cannot decide the {tier!r} approval of this change: only {who} does.")
 
 
 def _apply_if_allowed(actor, change: ChangeRequest) -> ChangeRequest:

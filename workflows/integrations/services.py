@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from audit.services import audit_event_record, audited_transaction
 from governance.access.decision import require
+from governance.core.errors import ReasonedRefusal
 from workflows.events import WorkflowEvent
 from workflows.integrations.models import (
     ConnectorType,
@@ -434,12 +435,13 @@ def integration_request_decide(
             .select_related("requested_by", "workspace")
             .get(pk=request.pk)
         )
+        # Who may decide is asked first: someone without a say learns nothing of the request's state.
+        if request.requested_by.manager_id != actor.pk:
+            raise ReasonedRefusal("Only the requester's manager decides this request.")
         if request.status != RequestStatus.PENDING:
             raise ValidationError(
                 {"status": f"This request is already {request.get_status_display().lower()}."}
             )
-        if request.requested_by.manager_id != actor.pk:
-            raise ValidationError({"decided_by": "Only the requester's manager decides this request."})
         if not comment.strip():
             raise ValidationError({"comment": "A comment is required: say why."})
         request.decided_by, request.decided_at, request.comment = actor, timezone.now(), comment.strip()
