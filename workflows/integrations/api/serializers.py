@@ -13,7 +13,7 @@ class IntegrationRequestOutput(serializers.ModelSerializer):
     workspace = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     requested_by = serializers.EmailField(source="requested_by.email", read_only=True)
     decided_by = serializers.EmailField(source="decided_by.email", read_only=True, allow_null=True)
-    integration = serializers.PrimaryKeyRelatedField(read_only=True)
+    integration = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
 
     class Meta:
         model = IntegrationRequest
