@@ -283,6 +283,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "filters": {
         "request_context": {"()": "governance.core.middleware.RequestContextLogFilter"},
+        "client_errors": {"()": "governance.core.middleware.ClientErrorLogFilter"},
         "redact": {"()": "governance.core.redaction.RedactingFilter"},
         "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
     },
@@ -298,7 +299,7 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "plain",
-            "filters": ["request_context", "redact"],
+            "filters": ["request_context", "client_errors", "redact"],
         },
         "django.server": {
             "class": "logging.StreamHandler",

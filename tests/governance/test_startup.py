@@ -19,7 +19,7 @@ def test_django_setup_leaves_the_heavy_libraries_unimported():
         "from django.contrib import admin; admin.autodiscover(); "
         f"print(','.join(name for name in {LAZY!r} if name in sys.modules))"
     )
-    result = subprocess.run(
+    result = subprocess.run(  # noqa: S603 - fixed arguments, this interpreter
         [sys.executable, "-c", probe],
         cwd=ROOT,
         env={"DJANGO_SETTINGS_MODULE": "governance.settings.test", "PATH": "/usr/bin:/bin"},
