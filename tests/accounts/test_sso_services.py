@@ -17,7 +17,7 @@ from tests.conftest import build_world
 pytestmark = pytest.mark.django_db(databases=["default", "secrets"])
 
 OIDC = {"kind": ProviderKind.OIDC, "name": "Acme login", "slug": "acme-oidc", "oidc_issuer": "https://idp.example/",
-        "oidc_client_id": "portal"}  # fmt: skip
+        "oidc_client_id": "portal", "allowed_domains": ["acme.test"]}  # fmt: skip
 
 
 @pytest.fixture
@@ -56,7 +56,7 @@ def test_missing_fields_are_field_errors(world):
             saml_idp_x509_cert="not a certificate", trust_idp_mfa=True,
         )  # fmt: skip
     assert set(error.value.message_dict) == {
-        "saml_idp_entity_id", "saml_idp_sso_url", "saml_idp_x509_cert", "accepted_mfa_claims"
+        "saml_idp_entity_id", "saml_idp_sso_url", "saml_idp_x509_cert", "accepted_mfa_claims", "allowed_domains"
     }  # fmt: skip
 
 
