@@ -149,7 +149,8 @@ def test_accounts_holding_a_control_panel_role_are_not_deleted_by_scim(world, sc
     response = scim.delete(f"/Users/{person.pk}")
     assert response.status_code == 403
     person.refresh_from_db()
-    assert person.is_active and person.deprovisioned_at is None
+    assert person.is_active
+    assert person.deprovisioned_at is None
     assert _refusals("control-panel account").count() == 1
 
 
@@ -186,4 +187,5 @@ def test_an_account_scim_deactivated_is_reactivated_by_scim(world, scim):
     reactivate = {"Operations": [{"op": "replace", "path": "active", "value": True}]}
     assert scim.patch(f"/Users/{person.pk}", reactivate).json()["active"] is True
     person.refresh_from_db()
-    assert person.is_active and person.deactivated_by == ""
+    assert person.is_active
+    assert person.deactivated_by == ""
