@@ -99,17 +99,18 @@ def document():
 
 def test_schema_documents_error_answers_with_the_error_bodies(document):
     """GIVEN the generated schema THEN each operation lists its error answers with the error
-    components: a write has 400 (field errors or detail), 401, 403, 413; an object's operation 404."""
+    components: a write has 400 (field errors or detail), 401, 403, 413; an object's operation 404;
+    every operation 429, since service-account tokens are throttled."""
     decide = document["paths"]["/api/v1/changes/{id}/decide/"]["post"]["responses"]
-    assert set(decide) == {"200", "400", "401", "403", "404", "413"}
+    assert set(decide) == {"200", "400", "401", "403", "404", "413", "429"}
     assert decide["403"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
     assert decide["400"]["content"]["application/json"]["schema"] == {
         "anyOf": [{"$ref": "#/components/schemas/ValidationErrors"}, {"$ref": "#/components/schemas/Error"}]
     }
     retrieve = document["paths"]["/api/v1/workspaces/{id}/"]["get"]["responses"]
-    assert set(retrieve) == {"200", "401", "403", "404"}
+    assert set(retrieve) == {"200", "401", "403", "404", "429"}
     listing = document["paths"]["/api/v1/workspaces/"]["get"]
-    assert set(listing["responses"]) == {"200", "400", "401", "403"}
+    assert set(listing["responses"]) == {"200", "400", "401", "403", "429"}
     page_size = next(p for p in listing["parameters"] if p["name"] == "page_size")
     assert page_size["schema"] == {"type": "integer", "minimum": 1, "maximum": 200}
     assert document["components"]["schemas"]["Error"]["required"] == ["detail"]

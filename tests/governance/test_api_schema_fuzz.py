@@ -91,6 +91,7 @@ def test_the_openapi_document_validates():
             queried = any(p["in"] == "query" for p in operation.get("parameters", []))
             assert ("400" in statuses) == (method != "get" or queried), (method, path)
             assert ("413" in statuses) == ("requestBody" in operation), (method, path)
+            assert "429" in statuses, (method, path)  # service-account tokens are throttled
 
 
 @dataclass

@@ -25,6 +25,9 @@ class ServiceAccountAuthentication(BaseAuthentication):
     """
 
     keyword = b"bearer"
+    # Failed attempts are throttled: any operation this class authenticates may answer 429
+    # (documented per operation by governance.core.api.AutoSchema).
+    error_statuses = (429,)
 
     def authenticate(self, request):
         parts = get_authorization_header(request).split()
