@@ -273,7 +273,7 @@ def main() -> None:
         "--cache-off-values", type=int, default=500, help="values decrypted with the cache off"
     )
     add_crypto_database_arguments(parser)
-    options = parser.parse_args()
+    options = common.parse_arguments(parser, smoke={"values": 200, "rounds": 1, "cache_off_values": 20})
     workspace = setup_crypto(options, key_cache_seconds=60)
     print(
         f"crypto_fields: {options.values:,} values per round, {options.rounds} rounds, sizes {SIZES}, "

@@ -270,7 +270,7 @@ def main() -> None:
     parser.add_argument("--hsm-rounds", type=int, default=2, help="HSM-to-HSM rotations (default 2)")
     parser.add_argument("--no-hsm", action="store_true", help="skip the SoftHSM2 part")
     add_crypto_database_arguments(parser)
-    options = parser.parse_args()
+    options = common.parse_arguments(parser, smoke={"keys": 100, "rounds": 1, "hsm_rounds": 1})
 
     use_hsm = not options.no_hsm and softhsm_available()
     if use_hsm:
