@@ -52,7 +52,7 @@ def run(name: str, arguments: list[str]) -> Path:
     with tempfile.TemporaryDirectory() as directory:
         figures_file = Path(directory) / "figures.json"
         environment = dict(os.environ, BENCH_RESULTS=str(figures_file))
-        before, started = load_average(), time.time()
+        before, started, revision = load_average(), time.time(), commit()  # the code that runs
         finished = subprocess.run(
             [sys.executable, str(script), *arguments], cwd=ROOT, env=environment, check=False
         )
@@ -63,7 +63,7 @@ def run(name: str, arguments: list[str]) -> Path:
     record = {
         "script": f"bench/{name}.py",
         "command": " ".join([f"python bench/{name}.py", *arguments]),
-        "commit": commit(),
+        "commit": revision,
         "finished": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "seconds": round(time.time() - started),
         "load_before": before,
