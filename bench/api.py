@@ -255,7 +255,7 @@ def main() -> None:
     parser.add_argument("--sign-ins", type=int, default=20, help="sign-ins to time (default 20)")
     common.add_database_arguments(parser, default=DB_NAME)
     options = common.parse_arguments(
-        parser, smoke={"clients": 2, "requests": 3, "workers": 1, "workflows": 1_000, "sign_ins": 2}
+        parser, smoke={"clients": 2, "requests": 3, "workers": 1, "workflows": 1_000, "sign_ins": 1}
     )
     common.ensure_database(f"{options.database}_secrets", fresh=options.fresh)
     common.setup_django(options.database, fresh=options.fresh)
