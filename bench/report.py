@@ -90,12 +90,19 @@ def section(record: dict) -> str:
         f"`{record['command']}` · commit `{record['commit']}` · {record['finished']} · "
         f"{record['seconds']} s · load average {record['load_before']} before, {record['load_after']} "
         f"after ({record['cores']} cores)",
-        "",
-        "| section | figure | value | target | verdict |",
-        "| --- | --- | --- | --- | --- |",
     ]
+    current = None
     for figure in record["figures"]:
-        cells = (figure["section"], figure["label"], figure["value"], figure["target"], figure["verdict"])
+        if figure["section"] != current:
+            current = figure["section"]
+            lines += [
+                "",
+                f"**{_cell(current)}**",
+                "",
+                "| figure | value | target | verdict |",
+                "| --- | --- | --- | --- |",
+            ]
+        cells = (figure["label"], figure["value"], figure["target"], figure["verdict"])
         lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
     return "\n".join(lines)
 
