@@ -71,7 +71,7 @@ def start_server(database: str, workers: int, port: int) -> subprocess.Popen:
         cwd=ROOT,
         env=environment,
     )
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 300  # 4 workers start Django each: slow on a loaded machine
     while time.monotonic() < deadline:
         if server.poll() is not None:
             raise SystemExit(f"gunicorn exited with {server.returncode}")
@@ -82,7 +82,7 @@ def start_server(database: str, workers: int, port: int) -> subprocess.Popen:
         except OSError:
             time.sleep(0.3)
     server.terminate()
-    raise SystemExit("gunicorn did not answer within 60 s")
+    raise SystemExit("gunicorn did not answer within 300 s")
 
 
 def request(port: int, path: str, token: str) -> tuple[int, int]:
