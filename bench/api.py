@@ -51,8 +51,8 @@ def start_server(database: str, workers: int, port: int) -> subprocess.Popen:
         SECRET_KEY=secrets.token_urlsafe(60),
         ALLOWED_HOSTS="127.0.0.1",
         BEHIND_TLS_PROXY="1",
-        DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{database}",
-        SECRETS_DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{settings.DATABASES['secrets']['NAME']}",
+        DATABASE_URL=f"{common.SERVER_URL}/{database}",
+        SECRETS_DATABASE_URL=f"{common.SERVER_URL}/{settings.DATABASES['secrets']['NAME']}",
         LEDGER_SIGNING_KEY_FILE=str(settings.LEDGER_SIGNING_KEY_FILE),
         CRYPTO_LOCAL_KEY_FILE=str(settings.CRYPTO_LOCAL_KEY_FILE),
     )

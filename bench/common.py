@@ -28,7 +28,8 @@ from psycopg import sql
 from audit.canonical import CONTENT_COLUMNS
 
 DB_NAME = "bench_ledger"
-SERVER_URL = "postgresql://postgres@127.0.0.1:5432"
+# The PostgreSQL server the benchmark databases live on ($BENCH_SERVER_URL, e.g. the test suite's).
+SERVER_URL = os.environ.get("BENCH_SERVER_URL", "postgresql://postgres@127.0.0.1:5432").rstrip("/")
 SETTINGS_MODULE = "governance.settings.test"
 # Set by ``parse_arguments`` for a ``--smoke`` run.
 SMOKE = False
@@ -87,7 +88,7 @@ def ensure_database(name: str, *, fresh: bool = False) -> None:
 def setup_django(name: str = DB_NAME, *, fresh: bool = False, migrate: bool = True) -> None:
     """Point Django's test profile at the benchmark database, set it up and (by default) migrate."""
     os.environ["DJANGO_SETTINGS_MODULE"] = SETTINGS_MODULE
-    os.environ["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{name}"
+    os.environ["DATABASE_URL"] = f"{SERVER_URL}/{name}"
     if migrate:
         ensure_database(name, fresh=fresh)
     import django

@@ -91,6 +91,7 @@ def _environment(database: str, results: Path | None = None) -> dict[str, str]:
         DATABASE_URL=f"{server}/{database}",
         SECRETS_DATABASE_URL=f"{server}/{database}_secrets",
         PYTHONPATH=str(ROOT),
+        BENCH_SERVER_URL=server,
     )
     if results is not None:
         environment["BENCH_RESULTS"] = str(results)
