@@ -255,6 +255,7 @@ def data_key_rotate(*, actor, workspace, purpose: str) -> RotationJob:
             action=CryptoEvent.DATA_KEY_ROTATION_STARTED,
             actor=actor,
             target=job,
+            covers=[current, new],  # the retiring key and its successor, written with the job
             workspace_id=workspace.pk,
             organization_id=workspace.organization_id,
             data={
@@ -432,6 +433,7 @@ def _finish_if_settled(job: RotationJob) -> RotationJob:
             action=CryptoEvent.DATA_KEY_ROTATION_COMPLETED,
             actor=None,
             target=job,
+            covers=[job.from_key],  # retired with the job when it completes
             workspace_id=job.from_key.workspace_id,
             outcome=Outcome.FAILED if failed else Outcome.SUCCESS,
             data={
