@@ -58,7 +58,8 @@ def _lock_state() -> LedgerState:
 
 def _service_events_of(transaction_ids: set[int]) -> tuple[dict, dict]:
     """What the service events of these transactions name, each as (transaction, target type,
-    pk) → the first event naming it: their targets, and their targets plus ``data.covers``."""
+    pk) → the first event naming it: their targets, and their targets plus ``data.covers``
+    (whose ``"table:column=value"`` entries are keyed (transaction, table, "column=value"))."""
     targets: dict[tuple[int, str, str], int] = {}
     named: dict[tuple[int, str, str], int] = {}
     if not transaction_ids:
@@ -78,7 +79,11 @@ def _service_events_of(transaction_ids: set[int]) -> tuple[dict, dict]:
             for row in covers if isinstance(covers, list) else ():
                 if isinstance(row, str) and ":" in row:
                     table, pk = row.split(":", 1)
-                    named.setdefault((transaction_id, table_target_type(table), pk), event_id)
+                    if "=" in pk:  # "table:column=value": the rows written with that value
+                        column, value = pk.split("=", 1)
+                        named.setdefault((transaction_id, table, f"{column}={value}"), event_id)
+                    else:
+                        named.setdefault((transaction_id, table_target_type(table), pk), event_id)
     return targets, named
 
 
@@ -88,6 +93,11 @@ def _covering_event(change: RowChange, targets: dict, named: dict) -> int | None
     if covering is not None:
         return covering
     after, before = change.new or change.old or {}, change.old or change.new or {}
+    for column, value in after.items():
+        if value is not None and not isinstance(value, dict | list | bool):
+            covering = named.get((change.transaction_id, change.table_name, f"{column}={value}"))
+            if covering is not None:
+                return covering
     for table, column, parent in CAPTURE_PARTS:
         if (
             table == change.table_name

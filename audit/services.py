@@ -55,14 +55,15 @@ def audit_event_record(
     outcome: str = Outcome.SUCCESS,
     data: dict[str, Any] | None = None,
     require_transaction: bool = True,
-    covers: Iterable[models.Model] = (),
+    covers: Iterable[models.Model | str | None] = (),
 ) -> AuditEvent:
     """Record one event in the caller's transaction; raise ``AuditError`` rather than write a bad one.
 
     ``actor`` is a user, or None for the system. Request id, address and user agent come from
     the bound ``ActorContext``. ``covers`` names the other rows of governed tables this change
-    wrote besides ``target`` (stored as ``data["covers"]``, ``"table:pk"`` each): their captures
-    are linked to this event instead of becoming ``db.row_changed`` events.
+    wrote besides ``target`` (stored as ``data["covers"]``, ``"table:pk"`` each), or the rows
+    written with a value (``rows_where``): their captures are linked to this event instead of
+    becoming ``db.row_changed`` events.
     """
     action = str(action)  # an app's EventCode member, stored as its code
     category = category_of(action)
@@ -76,7 +77,13 @@ def audit_event_record(
     payload = json.loads(json.dumps(data or {}, cls=DjangoJSONEncoder))
     # No event may carry a credential: known secrets and credential formats are redacted here.
     payload = redact_data(payload)
-    covered = sorted({f"{row._meta.db_table}:{row.pk}" for row in covers if row.pk is not None})
+    covered = sorted(
+        {
+            row if isinstance(row, str) else f"{row._meta.db_table}:{row.pk}"
+            for row in covers
+            if isinstance(row, str) or (row is not None and row.pk is not None)
+        }
+    )
     if covered:
         payload["covers"] = covered
 
@@ -110,6 +117,12 @@ def audit_event_record(
     if len(canonical) > MAX_EVENT_BYTES:
         raise AuditError(f"The event is {len(canonical)} bytes; the limit is {MAX_EVENT_BYTES}.")
     return _insert(values, canonical)
+
+
+def rows_where(model: type[models.Model], field: str, value: Any) -> str:
+    """A ``covers`` entry for every row of ``model`` that the transaction wrote with ``field`` =
+    ``value`` (the many rows one statement moves, e.g. data keys rewrapped under a new key)."""
+    return f"{model._meta.db_table}:{model._meta.get_field(field).column}={value}"
 
 
 def _actor_type(*, is_user: bool, is_service_account: bool) -> ActorType:

@@ -176,6 +176,8 @@ CAPTURE_PARTS = (
     ("workflows_approval", "change_id", "workflows.changerequest"),
     ("workflows_changerequest", "version_id", "workflows.workflowversion"),
     ("workflows_serviceaccounttoken", "service_account_id", "workflows.serviceaccount"),
+    ("tenancy_workspaceusergrant", "content_object_id", "tenancy.workspace"),
+    ("workflows_workflowusergrant", "content_object_id", "workflows.workflow"),
 )
 _PARTS_VALUES = ", ".join(f"('{table}', '{column}', '{parent}')" for table, column, parent in CAPTURE_PARTS)
 
@@ -183,7 +185,8 @@ _PARTS_VALUES = ", ".join(f"('{table}', '{column}', '{parent}')" for table, colu
 # it. A service event (any action but db.row_changed) of the capture's own transaction covers
 # the capture when it names the row: its target is the row (table ``app_model`` is target type
 # ``app.model``, and the primary key), or the row it belongs to (``CAPTURE_PARTS``), or its
-# ``data.covers`` lists ``"table:pk"``. A db.row_changed event covers the capture whose id,
+# ``data.covers`` lists ``"table:pk"`` or ``"table:column=value"`` (every row of the table that
+# the transaction wrote with that value, e.g. the data keys rewrapped under a new key). A db.row_changed event covers the capture whose id,
 # table, row, operation and transaction it states. The function runs as its owner (the
 # migration role): it is the only way to change a capture, and it can only link an unlinked
 # one, never unlink, rewrite or delete. It returns the ids of the captures it linked.
@@ -196,8 +199,13 @@ LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
     WHERE c.id = v.capture_id AND c.event_id IS NULL AND (
         (e.action <> 'db.row_changed' AND e.transaction_id = c.transaction_id AND (
             (e.target_type = regexp_replace(c.table_name, '_', '.') AND e.target_id = c.row_id)
-            OR (jsonb_typeof(e.data -> 'covers') = 'array'
-                AND e.data -> 'covers' ? (c.table_name || ':' || c.row_id))
+            OR (jsonb_typeof(e.data -> 'covers') = 'array' AND (
+                e.data -> 'covers' ? (c.table_name || ':' || c.row_id)
+                OR EXISTS (
+                    SELECT 1 FROM jsonb_array_elements_text(e.data -> 'covers') AS k(entry)
+                    WHERE k.entry LIKE c.table_name || ':%=%'
+                      AND coalesce(c.new, c.old) ->> split_part(split_part(k.entry, ':', 2), '=', 1)
+                          = split_part(k.entry, '=', 2))))
             OR EXISTS (
                 SELECT 1 FROM (VALUES {_PARTS_VALUES}) AS p(table_name, column_name, parent_type)
                 WHERE p.table_name = c.table_name AND p.parent_type = e.target_type

@@ -12,7 +12,7 @@ from django.urls import reverse
 from audit.ledger_verification import ledger_verify
 from audit.models import AuditEvent, RowChange
 from audit.sealing import ledger_seal_all
-from audit.services import audit_event_record
+from audit.services import audit_event_record, rows_where
 from audit.triggers import privileges_sql, table_target_type
 from governance.tenancy import services
 from governance.tenancy.models import Membership, Workspace
@@ -314,3 +314,38 @@ def test_every_captured_table_maps_to_its_model_as_the_settle_function_assumes(d
     models_by_table = {model._meta.db_table: model for model in apps.get_models(include_auto_created=True)}
     for table in tables:
         assert models_by_table[table]._meta.label_lower == table_target_type(table), table
+
+
+def test_covers_by_value_links_every_row_written_with_that_value(drained):
+    """GIVEN an event that covers the memberships written with workspace = sibling WHEN one
+    statement changes them and another changes a membership elsewhere THEN only the latter
+    becomes db.row_changed."""
+    world = drained
+    with transaction.atomic():
+        Membership.objects.filter(workspace=world.sibling).update(role_id="auditor")
+        Membership.objects.filter(pk=world.memberships["viewer"].pk).update(role_id="auditor")
+        audit_event_record(
+            action="workspace.updated",
+            actor=None,
+            target=world.sibling,
+            covers=[rows_where(Membership, "workspace", world.sibling.pk)],
+        )
+    ledger_seal_all()
+    assert [event.target_id for event in _row_events("tenancy_membership")] == [
+        str(world.memberships["viewer"].pk)
+    ]
+
+
+def test_an_object_grant_through_the_service_records_no_row_change(drained):
+    """GIVEN the grant service WHEN it gives a user a grant on a workspace (a row of a table that
+    belongs to the workspace) THEN the ledger holds the service's event and no db.row_changed."""
+    from governance.access.services import object_grant_assign
+
+    world = drained
+    object_grant_assign(
+        actor=world.users["workspace_owner"], user=world.newcomers[world.org.pk], obj=world.ws, verb="view"
+    )
+    ledger_seal_all()
+    assert AuditEvent.objects.filter(action="grant.assigned", target_id=str(world.ws.pk)).exists()
+    assert not AuditEvent.objects.filter(action="db.row_changed", sequence__gt=_mark["sequence"]).exists()
+    assert not RowChange.objects.filter(event__isnull=True).exists()
