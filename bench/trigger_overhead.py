@@ -202,7 +202,9 @@ def main() -> None:
     parser.add_argument("--block", type=int, default=200, help="(a) updates per block (default 200)")
     parser.add_argument("--bulk-runs", type=int, default=3, help="(b) bulk updates per mode (default 3)")
     common.add_database_arguments(parser)
-    options = parser.parse_args()
+    options = common.parse_arguments(
+        parser, smoke={"members": 500, "updates": 40, "block": 10, "bulk_runs": 1}
+    )
 
     common.setup_django(options.database, fresh=options.fresh)
     print(f"trigger_overhead: {options.members:,} memberships, database {options.database}")
