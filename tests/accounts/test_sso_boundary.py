@@ -80,7 +80,7 @@ def loopback_server() -> Iterator[http.server.HTTPServer]:
 def _create(world, issuer: str) -> IdentityProvider:
     return services.identity_provider_create(
         actor=world.users["platform_admin"], organization=world.org, kind=ProviderKind.OIDC,
-        name="Acme login", slug="acme-oidc", oidc_issuer=issuer, oidc_client_id="portal",
+        name="Acme login", slug="acme-oidc", oidc_issuer=issuer, oidc_client_id="portal", allowed_domains=["acme.test"],
     )  # fmt: skip
 
 
@@ -93,7 +93,7 @@ def test_the_control_panel_refuses_internal_issuers_with_a_field_error(world, cl
     response = client.post(
         reverse("admin:accounts_identityprovider_add"),
         {"name": "Acme login", "slug": "acme-oidc", "kind": "oidc", "enabled": "on", "oidc_issuer": issuer,
-         "oidc_client_id": "portal", "groups_claim": "groups"},
+         "oidc_client_id": "portal", "groups_claim": "groups", "allowed_domains": "acme.test"},
     )  # fmt: skip
     assert response.status_code == 200
     errors = response.context["adminform"].form.errors
@@ -110,7 +110,7 @@ def test_the_control_panel_refuses_an_internal_issuer_when_editing(world, client
     response = client.post(
         reverse("admin:accounts_identityprovider_change", args=[provider.pk]),
         {"name": "Acme login", "enabled": "on", "oidc_issuer": "https://[::1]:8199/issuer",
-         "oidc_client_id": "portal", "groups_claim": "groups"},
+         "oidc_client_id": "portal", "groups_claim": "groups", "allowed_domains": "acme.test"},
     )  # fmt: skip
     assert response.status_code == 200
     assert "::1 is a loopback address" in " ".join(response.context["adminform"].form.errors["oidc_issuer"])
@@ -177,7 +177,7 @@ def test_an_anonymous_sign_in_never_fetches_an_issuer_stored_past_the_checks(wor
     (not a 500), and the refused sign-in is in the ledger."""
     issuer = template.format(port=loopback_server.server_address[1])
     IdentityProvider.objects.create(organization=world.org, kind=ProviderKind.OIDC, name="Acme login",
-                                    slug="acme-oidc", oidc_issuer=issuer, oidc_client_id="portal")  # fmt: skip
+                                    slug="acme-oidc", oidc_issuer=issuer, oidc_client_id="portal", allowed_domains=["acme.test"])  # fmt: skip
     response = client.post("/accounts/oidc/acme-oidc/login/")
     assert response.status_code == 302
     assert response["Location"] == reverse("account_login")
@@ -254,7 +254,7 @@ def test_saml_providers_never_fetch_metadata(world):
     provider = services.identity_provider_create(
         actor=world.users["platform_admin"], organization=world.org, kind=ProviderKind.SAML, name="S",
         slug="acme-saml", saml_idp_entity_id="https://idp.acme.example/saml",
-        saml_idp_sso_url="https://idp.acme.example/sso", saml_idp_x509_cert=self_signed_cert(rsa_key(), "idp").decode(),
+        saml_idp_sso_url="https://idp.acme.example/sso", saml_idp_x509_cert=self_signed_cert(rsa_key(), "idp").decode(), allowed_domains=["acme.test"],
     )  # fmt: skip
     app = social_app_for(provider, with_secret=False)
     assert "metadata_url" not in app.settings["idp"]
