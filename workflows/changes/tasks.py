@@ -1,10 +1,12 @@
-"""Notifications about workflow changes, sent after commit."""
+"""Notifications about workflow changes, sent after commit; the job that applies approved changes."""
 
 from __future__ import annotations
 
 from celery import shared_task
 from django.core.mail import send_mail
 
+from governance.core.context import ActorContext, bind_context
+from workflows.changes import services
 from workflows.changes.models import ChangeRequest
 from workflows.changes.selectors import reviewers_of
 
@@ -30,3 +32,10 @@ def notify_change(kind: str, change_id: int) -> int:
     if recipients:
         send_mail(subject, body, None, recipients)
     return len(recipients)
+
+
+@shared_task(name="workflows.changes_apply_due", ignore_result=True)
+def changes_apply_due() -> int:
+    """The beat job: apply the approved changes the policies now allow, as the portal."""
+    with bind_context(ActorContext(user_agent="celery:workflows.changes_apply_due")):
+        return len(services.changes_apply_due())
