@@ -302,3 +302,29 @@ def test_pages_and_inbox_say_why_it_waits_and_offer_apply_now_to_officers_only(s
     done = client.post(reverse("change-apply", args=[change.pk]), follow=True)
     assert "Applied" in done.content.decode()
     assert ChangeRequest.objects.get(pk=change.pk).state == ChangeState.APPLIED
+
+
+def test_the_api_applies_now_for_an_officer_and_refuses_others_with_403(shop):
+    """GIVEN a waiting change WHEN a viewer posts to its apply route THEN 403; WHEN after hours an
+    officer does THEN 403 with the policy's reason; WHEN in hours THEN it is applied."""
+    from rest_framework.test import APIClient
+
+    world = shop
+    change = _production_approved_in_the_evening(world)
+    url = reverse("api-change-apply", args=[change.pk])
+    client = APIClient()
+    client.force_authenticate(world.users["viewer"])
+    listed = client.get(reverse("api-change-detail", args=[change.pk])).json()
+    assert listed["deferred_until"].startswith("2026-06-17T07:00")
+    assert "Waits for business hours" in listed["deferral_reason"]
+    assert client.post(url).status_code == 403
+    client.force_authenticate(world.users["compliance_officer"])
+    Workspace.objects.filter(pk=world.ws.pk).update(business_hours_start=time(11, 0))
+    refused = client.post(url)
+    assert refused.status_code == 403
+    assert "production-business-hours" in refused.json()["detail"]
+    Workspace.objects.filter(pk=world.ws.pk).update(business_hours_start=time(9, 0))
+    applied = client.post(url)
+    assert applied.status_code == 200, applied.json()
+    assert applied.json()["state"] == ChangeState.APPLIED
+    assert applied.json()["deferral_reason"] == ""
