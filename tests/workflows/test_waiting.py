@@ -106,6 +106,17 @@ def test_a_production_change_approved_after_hours_waits_then_the_job_applies_it_
     assert services.changes_apply_due(at=MORNING) == []  # idempotent
 
 
+def test_the_author_hears_why_an_approved_change_waits(shop, django_capture_on_commit_callbacks):
+    """GIVEN the last approval after hours WHEN the author is e-mailed the decision THEN the mail
+    says the change is not applied yet, and until when it waits."""
+    from django.core import mail
+
+    with django_capture_on_commit_callbacks(execute=True):
+        _production_approved_in_the_evening(shop)
+    assert "Not applied yet: Waits for business hours" in mail.outbox[-1].body
+    assert mail.outbox[-1].to == ["workflow_builder@acme.test"]
+
+
 def test_the_job_applies_a_change_whose_last_approver_may_not_activate(shop):
     """GIVEN the builder's manager, without any role in the workspace, gives the last (manager)
     approval WHEN it is recorded THEN the change waits and says why; WHEN the job runs THEN the

@@ -7,7 +7,7 @@ from django.core.mail import send_mail
 
 from governance.core.context import ActorContext, bind_context
 from workflows.changes import services
-from workflows.changes.models import ChangeRequest
+from workflows.changes.models import ChangeRequest, ChangeState
 from workflows.changes.selectors import reviewers_of
 
 
@@ -29,6 +29,8 @@ def notify_change(kind: str, change_id: int) -> int:
         body = (
             f"{latest.reviewer} decided the {latest.tier} approval: {latest.comment}" if latest else subject
         )
+        if change.state == ChangeState.APPROVED and change.deferral_reason:
+            body += f"\n\nNot applied yet: {change.deferral_reason}"
     if recipients:
         send_mail(subject, body, None, recipients)
     return len(recipients)
