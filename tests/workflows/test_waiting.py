@@ -339,3 +339,31 @@ def test_the_api_applies_now_for_an_officer_and_refuses_others_with_403(shop):
     assert applied.status_code == 200, applied.json()
     assert applied.json()["state"] == ChangeState.APPLIED
     assert applied.json()["deferral_reason"] == ""
+
+
+def test_a_policy_no_hour_satisfies_keeps_it_waiting_with_the_policy_quoted(shop):
+    """GIVEN an organisation policy that freezes staging activations WHEN a staging change is fully
+    approved THEN it waits with the policy's message and no due time, the job leaves it approved,
+    and an officer's Apply now is refused with the same policy; WHEN the policy is switched off
+    THEN the next run applies it."""
+    from governance.access.models import Policy
+
+    world = shop
+    freeze = Policy.objects.create(
+        organization=world.org,
+        name="staging-freeze",
+        text='@id("staging-freeze")\n@message("Denied by policy staging-freeze: staging is frozen.")\n'
+        'forbid(principal, action == Portal::Action::"workflow.activate", resource is Portal::Workflow)\n'
+        'when { resource.environment == "staging" };\n',
+    )
+    change = ChangeRequest.objects.get(pk=_approve(world, new_workflow(world)).pk)
+    assert change.state == ChangeState.APPROVED
+    assert "The policies do not let it apply: Denied by policy staging-freeze: staging is frozen." in (
+        change.deferral_reason
+    )
+    assert change.deferred_until is None
+    assert services.changes_apply_due(at=MORNING) == []
+    with pytest.raises(AccessDenied, match="staging-freeze"):
+        services.change_request_apply_now(actor=world.users["compliance_officer"], change=change, at=MORNING)
+    Policy.objects.filter(pk=freeze.pk).update(enabled=False)
+    assert services.changes_apply_due(at=MORNING) == [change.pk]

@@ -334,12 +334,15 @@ def _defer(change: ChangeRequest, *, actor, at, refusal=None) -> None:
     )
 
 
-def change_request_apply(*, actor, change: ChangeRequest, basis: dict | None = None) -> ChangeRequest:
+def change_request_apply(
+    *, actor, change: ChangeRequest, basis: dict | None = None, at=None
+) -> ChangeRequest:
     """Make a fully approved change's version the active one, atomically.
 
-    ``actor`` is the person applying it (their permission and the policies are checked here), or
-    None for the portal itself, whose ``basis`` (the approvals and the policy decision, from
-    ``workflows.changes.waiting.portal_activation``) the caller established under the same lock.
+    ``actor`` is the person applying it (their permission and the policies, at ``at`` or now, are
+    checked here), or None for the portal itself, whose ``basis`` (the approvals and the policy
+    decision, from ``workflows.changes.waiting.portal_activation``) the caller established under
+    the same lock.
     """
     with audited_transaction():
         change = (
@@ -351,7 +354,8 @@ def change_request_apply(*, actor, change: ChangeRequest, basis: dict | None = N
                 change.approvals.filter(tier="privacy", decision=ReviewDecision.APPROVE).exists()
                 or not workflow.handles_pii
             )
-            require(actor, "workflow.activate", workflow, {"privacy_approved": privacy}, fresh=True)
+            context = {"privacy_approved": privacy, **({"at": at} if at else {})}
+            require(actor, "workflow.activate", workflow, context, fresh=True)
         elif basis is None:
             raise ValueError("The portal applies a change only on the basis of its approvals.")
         transition(change, "apply")
@@ -423,7 +427,7 @@ def change_request_apply_now(*, actor, change: ChangeRequest, at=None) -> Change
                 "basis": {"approvals": [a.pk for a in basis]},
                 "decision": {"allowed": True, "evaluated_at": at, "reasons": list(decision.reasons)},
             }
-            return change_request_apply(actor=actor, change=change, basis=record)
+            return change_request_apply(actor=actor, change=change, basis=record, at=at)
         _defer(change, actor=actor, at=at, refusal=decision)
     raise AccessDenied(decision)
 

@@ -203,8 +203,8 @@ def waiting_reason(change: ChangeRequest, *, at: datetime) -> tuple[str, datetim
         )
         return (
             note + f"Waits for business hours: the next window opens {describe_moment(window, time_zone)}."
-            f"{scheduled} It applies automatically then, or earlier under an on-call override of an "
-            "officer or owner, who can also apply it now.",
+            f"{scheduled} It applies automatically then, or earlier when an officer or owner takes an "
+            "on-call override (they can then also apply it themselves).",
             until,
         )
     refusal = " ".join((later or now).reasons)
@@ -215,7 +215,7 @@ def waiting_reason(change: ChangeRequest, *, at: datetime) -> tuple[str, datetim
     )
     return (
         note + f"The policies do not let it apply: {refusal}{when} An officer or owner can apply it "
-        "once they allow it.",
+        "once the policies allow it.",
         on_call,
     )
 
