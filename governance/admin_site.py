@@ -15,7 +15,7 @@ from django.core.exceptions import ValidationError
 
 from accounts.lockout import FailureReason, login_refusal_record
 from accounts.mfa import session_is_verified
-from governance.access.admin_base import GovernedModelAdmin
+from governance.access.admin_base import GovernedAutocompleteJsonView, GovernedModelAdmin
 from governance.access.decision import decide
 from governance.core.posture import posture_for
 
@@ -63,6 +63,10 @@ class ControlPanelSite(admin.AdminSite):
             and session_is_verified(request)
             and decide(user, "admin.access").allowed
         )
+
+    def autocomplete_view(self, request):
+        """Autocomplete answers through the decision point (see ``GovernedAutocompleteJsonView``)."""
+        return GovernedAutocompleteJsonView.as_view(admin_site=self)(request)
 
     def index(self, request, extra_context=None):
         return super().index(request, {"posture": posture_for(request.user), **(extra_context or {})})
