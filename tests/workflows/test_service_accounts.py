@@ -485,7 +485,9 @@ def test_account_action_pages_follow_the_accounts_own_permission(world, client, 
     from tests.workflows.service_account_world import service_accounts_of
 
     account = service_accounts_of(world)[scope]
-    ServiceAccount.objects.filter(pk=account.pk).update(is_active=False, disabled_reason="manual")
+    ServiceAccount.objects.filter(pk=account.pk).update(
+        is_active=False, disabled_reason="manual", disabled_at=timezone.now()
+    )
     user = world.users[role]
     client.force_login(user)
     mfa_complete(client, user)
@@ -504,7 +506,9 @@ def test_an_owner_opens_the_reactivate_page_of_their_own_account(world, client):
     from tests.workflows.service_account_world import service_accounts_of
 
     account = service_accounts_of(world)["own"]
-    ServiceAccount.objects.filter(pk=account.pk).update(is_active=False, disabled_reason="manual")
+    ServiceAccount.objects.filter(pk=account.pk).update(
+        is_active=False, disabled_reason="manual", disabled_at=timezone.now()
+    )
     owner = world.users["workspace_owner"]
     client.force_login(owner)
     mfa_complete(client, owner)
