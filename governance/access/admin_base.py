@@ -47,10 +47,6 @@ def visible_choices(request, model: type[models.Model], admin_site=None) -> mode
     return restrict(model._default_manager.all(), request.user, action)
 
 
-def _related_model(field) -> type[models.Model]:
-    return field.related_model
-
-
 def _ordered(queryset: models.QuerySet, ordering) -> models.QuerySet:
     return queryset.order_by(*ordering) if ordering else queryset
 
@@ -59,7 +55,7 @@ class GovernedRelatedFieldListFilter(admin.RelatedFieldListFilter):
     """A filter on a relation offering only the related rows the user may see."""
 
     def governed_choices(self, field, request, model_admin) -> models.QuerySet:
-        queryset = visible_choices(request, _related_model(field), model_admin.admin_site)
+        queryset = visible_choices(request, field.related_model, model_admin.admin_site)
         limit = field.get_limit_choices_to() if hasattr(field, "get_limit_choices_to") else None
         return queryset.complex_filter(limit) if limit else queryset
 
@@ -122,8 +118,9 @@ def governed_list_filter(model: type[models.Model], item):
 
 
 class GovernedChoicesMixin:
-    """Foreign-key and many-to-many form fields offer only the rows the user may see (a form or an
-    admin may narrow them further, never widen them)."""
+    """Foreign-key and many-to-many form fields offer only the rows the user may see; a form or an
+    admin that sets its own list narrows it further (``tests/governance/test_admin_tenant_clean.py``
+    checks what every form offers)."""
 
     def get_field_queryset(self, db, db_field, request):
         queryset = visible_choices(request, db_field.remote_field.model, self.admin_site)
