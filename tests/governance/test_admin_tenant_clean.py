@@ -331,3 +331,25 @@ def test_list_filters_are_swapped_for_governed_ones():
 
     with pytest.raises(ImproperlyConfigured):
         governed_list_filter(Membership, ("workspace", Homemade))
+
+
+def test_group_mapping_form_offers_own_providers_workspaces_and_workspace_roles(shared_world, client):
+    """GIVEN both organisations with an identity provider WHEN the platform administrator opens the
+    add page of a group mapping THEN it offers their own provider, their organisation's workspaces
+    and workspace roles only."""
+    from governance.tenancy.models import Role, RoleScope
+    from tests.accounts.sso_admin_world import sso_objects_of
+
+    world = shared_world
+    providers = sso_objects_of(world)["accounts.identityprovider"]
+    _signed_in(client, world.users["platform_admin"])
+    response = client.get(reverse("admin:accounts_grouprolemapping_add"))
+    fields = response.context_data["adminform"].form.fields
+
+    def offered(name):
+        return {str(getattr(value, "value", value)) for value, _label in fields[name].choices if value != ""}
+
+    assert offered("provider") == {str(providers["own"].pk)}
+    assert offered("workspace") == {str(world.ws.pk), str(world.sibling.pk)}
+    workspace_roles = Role.objects.filter(scope=RoleScope.WORKSPACE).values_list("pk", flat=True)
+    assert offered("role") == set(workspace_roles)
