@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django_otp.models import Device, ThrottlingMixin, TimestampMixin
 
+from governance.core.outbound.boundary import endpoint_check
 from governance.core.regions import DataRegion
 from governance.crypto.fields import EncryptedTextField
 
@@ -478,6 +479,16 @@ class IdentityProvider(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.get_kind_display()})"
+
+    def clean(self) -> None:
+        """The issuer must pass the network boundary: an anonymous sign-in makes the server fetch
+        its discovery document. (Each fetch is checked again; this refuses the setting early.)"""
+        super().clean()
+        if self.oidc_issuer:
+            try:
+                endpoint_check(self.oidc_issuer, organization=self.organization_id, require_resolution=False)
+            except ValidationError as error:
+                raise ValidationError({"oidc_issuer": error.messages}) from None
 
 
 class GroupRoleMapping(models.Model):

@@ -114,6 +114,20 @@ class IdentityProviderAdmin(GovernedModelAdmin):
             reverse("saml_metadata", args=[provider.slug]),
         )
 
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        base = super().get_form(request, obj, change, **kwargs)
+
+        class OrganisationForm(base):
+            """A new provider belongs to the administrator's organisation: its allow-list applies
+            when the form checks the issuer against the network boundary."""
+
+            def __init__(self, *args, **form_kwargs):
+                super().__init__(*args, **form_kwargs)
+                if self.instance._state.adding and self.instance.organization_id is None:
+                    self.instance.organization_id = request.user.organization_id
+
+        return OrganisationForm
+
     def service_save(self, request, obj, form, change):
         data = {
             name: form.cleaned_data.get(name)

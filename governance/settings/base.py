@@ -180,6 +180,15 @@ SOCIALACCOUNT_EMAIL_AUTHENTICATION = False  # accounts are matched by our own ru
 SOCIALACCOUNT_STORE_TOKENS = False
 SOCIALACCOUNT_REQUESTS_TIMEOUT = env_int("SOCIALACCOUNT_REQUESTS_TIMEOUT", 10)
 
+# The network boundary of every server-side fetch (governance.core.outbound; docs/operations.md):
+# https only, no internal, private, link-local or metadata address. OUTBOUND_ALLOW_LIST names host
+# names or networks (CIDR) the whole deployment may reach all the same (an organisation's own
+# allow-list rules add to it); OUTBOUND_ALLOW_PLAIN_HTTP the hosts or networks that may be called
+# over plain http (development and tests only). A host name lookup may take OUTBOUND_DNS_TIMEOUT s.
+OUTBOUND_ALLOW_LIST = env_list("OUTBOUND_ALLOW_LIST", [])
+OUTBOUND_ALLOW_PLAIN_HTTP = env_list("OUTBOUND_ALLOW_PLAIN_HTTP", [])
+OUTBOUND_DNS_TIMEOUT = env_int("OUTBOUND_DNS_TIMEOUT", 5)
+
 # django-guardian: no anonymous user row; grants use direct foreign-key tables.
 ANONYMOUS_USER_NAME = None
 GUARDIAN_RAISE_403 = True

@@ -14,7 +14,11 @@ from tests.accounts.sso_world import connect_oidc, oidc_callback, oidc_sign_in, 
 from tests.conftest import build_world
 from tests.identity_providers import openid_provider
 
-pytestmark = pytest.mark.django_db(databases=["default", "secrets"])
+pytestmark = [
+    pytest.mark.django_db(databases=["default", "secrets"]),
+    # The test OpenID provider listens on http://127.0.0.1: the operator allow-lists it.
+    pytest.mark.usefixtures("loopback_idp_allowed"),
+]
 
 
 @pytest.fixture(scope="module")
