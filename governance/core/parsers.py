@@ -28,13 +28,16 @@ def refuse_unstorable_text(data) -> None:
     """Raise a field-level ``ValidationError`` if the parsed body ``data`` holds text that cannot
     be stored; a body that is not an object reports under ``non_field_errors``."""
     if isinstance(data, dict):
+        errors = {}
         for key, value in data.items():
             field = printable_key(key) if isinstance(key, str) else str(key)
             found = json_refusal({key: value})
             if found:
                 path, reason = found
                 inner = path.removeprefix(field).removeprefix(".")
-                raise exceptions.ValidationError({field: [f"{inner}: {reason}" if inner else reason]})
+                errors[field] = [f"{inner}: {reason}" if inner else reason]
+        if errors:  # every field that carries such text, as DRF reports every invalid field
+            raise exceptions.ValidationError(errors)
         return
     found = json_refusal(data)
     if found:
