@@ -18,8 +18,6 @@ import secrets
 import time
 from dataclasses import dataclass
 
-import qrcode
-import qrcode.image.svg
 from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest
@@ -157,6 +155,10 @@ def totp_device_start(*, actor: User) -> TOTPDevice:
 
 def totp_qr_svg(device: TOTPDevice) -> str:
     """The device's otpauth URI as an inline SVG QR code (no image file, no log line)."""
+    # Imported here: only enrolment draws a QR code, and the library is slow to import.
+    import qrcode
+    import qrcode.image.svg
+
     image = qrcode.make(device.config_url, image_factory=qrcode.image.svg.SvgPathImage, box_size=8)
     return image.to_string(encoding="unicode")
 

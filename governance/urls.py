@@ -16,6 +16,7 @@ from governance.admin_site import site
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("oncall/", access_views.oncall, name="oncall"),
     path("workflows/", include("workflows.urls")),
     path("oncall/<int:override_id>/end/", access_views.oncall_end, name="oncall-end"),

@@ -5,7 +5,9 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.templatetags.static import static
+from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET
 
 from governance.access.decision import decide
@@ -25,6 +27,13 @@ def home(request: HttpRequest) -> HttpResponse:
             "can_go_on_call": decide(request.user, "oncall.activate").allowed,
         },
     )
+
+
+@require_GET
+@cache_control(max_age=86400, public=True)
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers and tools ask for /favicon.ico whatever the page says: point them at the icon."""
+    return redirect(static("favicon.svg"))
 
 
 @require_GET

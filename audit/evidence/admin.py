@@ -87,8 +87,7 @@ ORDER_FIELDS = [
     "framework",
     "state",
     "phase",
-    "progress_done",
-    "progress_total",
+    "progress",
     "attempts",
     "error",
     "created_at",
@@ -150,6 +149,13 @@ class EvidenceOrderAdmin(ActorFormMixin, GovernedModelAdmin):
         if order.state == EvidenceOrderState.FAILED:
             return f"Failed: {order.error[:120]}"
         return order.get_state_display()
+
+    @admin.display(description="progress")
+    def progress(self, order: EvidenceOrder) -> str:
+        """The build's progress in words ("40 of 100 steps, 40%"), not two bare counters."""
+        if not order.progress_total:
+            return "—" if order.in_progress else f"{order.percent}%"
+        return f"{order.progress_done:,} of {order.progress_total:,} steps, {order.percent}%"
 
     @admin.display(description="package")
     def download(self, order: EvidenceOrder) -> str:

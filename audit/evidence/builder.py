@@ -36,7 +36,6 @@ from audit.evidence import offline_verifier as verifier
 from audit.evidence.exports import csv_rows, json_array, json_text
 from audit.evidence.sbom import sbom_document
 from audit.evidence.summary import summary_html
-from audit.evidence.summary_pdf import summary_pdf
 from audit.models import AuditEvent, SignedTreeHead
 from audit.proofs import TILE, SealedTree
 from audit.services import audit_event_record, audited_transaction
@@ -511,6 +510,10 @@ def _write_summary_and_manifest(
         "sbom_source": sbom_source,
     }
     writer.write("summary.html", summary_html(**summary))
+    # Imported here, not at the top: the PDF library is heavy, and every management command and
+    # web process imports this module (through the control panel) without building a package.
+    from audit.evidence.summary_pdf import summary_pdf
+
     writer.write("summary.pdf", summary_pdf(**summary))
     workspace = scope.workspace
     manifest = {

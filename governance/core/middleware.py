@@ -116,6 +116,26 @@ class RequestContextLogFilter(logging.Filter):
         return True
 
 
+class ClientErrorLogFilter(logging.Filter):
+    """A refused request (4xx) is logged as one line with its reason, not a traceback.
+
+    Django logs a 403 or 400 raised as an exception with the exception attached, so every refusal
+    printed a traceback as if the server had failed. The reason stays; the traceback is kept for
+    server errors only.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        status = getattr(record, "status_code", None)
+        if isinstance(status, int) and 400 <= status < 500 and record.exc_info:
+            exception = record.exc_info[1]
+            reason = str(exception) if exception is not None else ""
+            record.msg = f"{record.getMessage()}{f' ({reason})' if reason else ''}"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 class ExplainedErrorMiddleware:
     """A request that meets an error which explains itself (unavailable keys, a value that does not
     decrypt) gets a page saying so (503, 410 or 500) instead of a bare server error; the log gets

@@ -274,6 +274,12 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "governance@localhost")
+# For the SMTP backend (django.core.mail.backends.smtp.EmailBackend).
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 
 # Every handler redacts secrets (governance.core.redaction). Django's own handlers are declared here
 # too, with the filter, so that none of its defaults writes an unredacted record: the "django"
@@ -283,6 +289,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "filters": {
         "request_context": {"()": "governance.core.middleware.RequestContextLogFilter"},
+        "client_errors": {"()": "governance.core.middleware.ClientErrorLogFilter"},
         "redact": {"()": "governance.core.redaction.RedactingFilter"},
         "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
     },
@@ -298,7 +305,7 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "plain",
-            "filters": ["request_context", "redact"],
+            "filters": ["request_context", "client_errors", "redact"],
         },
         "django.server": {
             "class": "logging.StreamHandler",

@@ -22,6 +22,11 @@ def _local_secret_key() -> str:
 
 SECRET_KEY = env_str("SECRET_KEY") or _local_secret_key()
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", True)
+# E-mails of the quick start are files under var/mail/, one per message, instead of text mixed into
+# the server's and the seed's output; EMAIL_BACKEND=django.core.mail.backends.console.EmailBackend
+# prints them instead.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
+EMAIL_FILE_PATH = VAR_DIR / "mail"
 LEDGER_SIGNING_KEY_AUTOCREATE = True
 # One process in the quick start: a rotation need not wait for other processes' key caches.
 CRYPTO_ROTATION_SETTLE_SECONDS = 0

@@ -185,6 +185,8 @@ def test_progress_is_reported_and_shown_while_building(client, world, auditor):
     assert '<meta http-equiv="refresh" content="3">' in listing
     page = client.get(reverse("admin:audit_evidenceorder_change", args=[order.pk])).content.decode()
     assert 'value="40"' in page
+    assert "4 of 10 steps, 40%" in page
+    assert "Progress done" not in page
     assert '<meta http-equiv="refresh"' in page
 
     seen = []

@@ -101,3 +101,65 @@ def test_the_country_comes_only_from_a_trusted_proxy_and_must_be_two_letters(set
     assert client_country(_meta_request(settings, "10.1.1.1", "203.0.113.5", country="FRA")) is None
     assert client_country(_meta_request(settings, "10.1.1.1", "203.0.113.5", country="F1")) is None
     assert client_country(_meta_request(settings, "198.51.100.9", country="FR")) is None
+
+
+def _console_output(emit) -> str:
+    """What the configured console handler (with its filters) writes while ``emit`` runs."""
+    import io
+    import logging
+
+    handler = next(h for h in logging.getLogger().handlers if type(h) is logging.StreamHandler and h.filters)
+    stream = io.StringIO()
+    previous = handler.setStream(stream)
+    try:
+        emit()
+    finally:
+        handler.setStream(previous)
+    return stream.getvalue()
+
+
+def test_a_refused_request_is_logged_as_one_line_with_its_reason(rf):
+    """GIVEN a request refused with PermissionDenied WHEN Django logs the 403 THEN the console has
+    one line with the path and the reason, and no traceback; a server error keeps its traceback."""
+    from django.core.exceptions import PermissionDenied
+    from django.http import HttpResponse
+    from django.utils.log import log_response
+
+    request = rf.get("/admin/secret/")
+
+    def refused():
+        try:
+            raise PermissionDenied("you may not view this workspace")
+        except PermissionDenied as error:
+            log_response(
+                "Forbidden (Permission denied): %s", request.path,
+                response=HttpResponse(status=403), request=request, exception=error,
+            )  # fmt: skip
+
+    output = _console_output(refused)
+    assert "Forbidden (Permission denied): /admin/secret/ (you may not view this workspace)" in output
+    assert "Traceback" not in output
+    assert output.count("\n") == 1
+
+    def failed():
+        try:
+            raise RuntimeError("boom")
+        except RuntimeError as error:
+            log_response(
+                "Internal Server Error: %s", request.path,
+                response=HttpResponse(status=500), request=request, exception=error,
+            )  # fmt: skip
+
+    assert "Traceback" in _console_output(failed)
+
+
+def test_every_page_names_the_icon_and_favicon_ico_finds_it(client, db):
+    """GIVEN a browser WHEN it opens a page of the portal's layout or the control panel, or asks for
+    /favicon.ico THEN the page links the icon and /favicon.ico redirects to it (no 404 per page)."""
+    icon = client.get("/favicon.ico")
+    assert icon.status_code == 302
+    assert icon["Location"].endswith(".svg")
+    from django.template.loader import render_to_string
+
+    assert 'rel="icon"' in client.get(reverse("admin:login")).content.decode()
+    assert 'rel="icon"' in render_to_string("base.html")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from datetime import time, timedelta
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
@@ -54,6 +55,8 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         with bind_context(ActorContext(user_agent="manage.py seed_demo")), transaction.atomic():
             passwords = self._seed(reset=options["reset_passwords"])
+        if settings.EMAIL_BACKEND.endswith("filebased.EmailBackend"):
+            self.stdout.write(f"E-mails the portal sends are written to {settings.EMAIL_FILE_PATH}/.")
         if passwords:
             self.stdout.write("Demo accounts (passwords are shown once and stored hashed):")
             for email, role, password in passwords:
