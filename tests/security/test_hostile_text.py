@@ -57,6 +57,13 @@ _unique = itertools.count(1)
 shop = workflow_fixtures.shop  # the workflow tests' world (integrations, EU builder), used here too
 
 
+@pytest.fixture
+def world(shared_world):
+    """The module's one world (built once, each test in its own savepoint): the sweeps below make
+    hundreds of requests, and a world per test would cost more than they do."""
+    return shared_world
+
+
 def _storable(value: str) -> bool:
     return text_refusal(value) is None
 
