@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils.html import format_html
 
-from accounts.models import GroupRoleMapping, IdentityProvider, SignInPolicy
+from accounts.models import GroupRoleMapping, IdentityProvider, SignInPolicy, validate_email_domain
 from accounts.sso import services
 from governance.access.admin_base import GovernedModelAdmin
 from governance.tenancy.models import Role, RoleScope, Workspace
@@ -28,6 +29,14 @@ class IdentityProviderForm(forms.ModelForm):
         "SAML AuthnContextClassRef URIs.",
     )
 
+    allowed_domains = forms.CharField(
+        required=True,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="E-mail domains this provider may sign in, comma- or line-separated (e.g. example.com). "
+        "Only identities with an address in one of them are provisioned, linked or signed in; a "
+        "domain another organisation lists is refused.",
+    )
+
     oidc_issuer = forms.URLField(
         required=False,
         assume_scheme="https",
@@ -45,6 +54,27 @@ class IdentityProviderForm(forms.ModelForm):
             self.fields["kind"].disabled = True
             self.fields["slug"].disabled = True
             self.initial["accepted_mfa_claims"] = ", ".join(self.instance.accepted_mfa_claims or [])
+            self.initial["allowed_domains"] = ", ".join(self.instance.allowed_domains or [])
+
+    def clean_allowed_domains(self) -> list[str]:
+        raw = (self.cleaned_data.get("allowed_domains") or "").replace("\n", ",")
+        domains: list[str] = []
+        errors: list[str] = []
+        for item in (value.strip() for value in raw.split(",")):
+            if not item:
+                continue
+            try:
+                domain = validate_email_domain(item.removeprefix("@"))
+            except ValidationError as error:
+                errors.extend(error.messages)
+                continue
+            if domain not in domains:
+                domains.append(domain)
+        if errors:
+            raise ValidationError(errors)
+        if not domains:
+            raise ValidationError("List at least one e-mail domain.")
+        return domains
 
     def clean_accepted_mfa_claims(self) -> list[str]:
         raw = self.cleaned_data.get("accepted_mfa_claims") or ""
@@ -57,7 +87,7 @@ class IdentityProviderAdmin(GovernedModelAdmin):
     list_display = ["name", "kind", "slug", "enabled", "trust_idp_mfa", "addresses"]
     list_filter = ["kind", "enabled"]
     fieldsets = [
-        (None, {"fields": ["name", "slug", "kind", "enabled"]}),
+        (None, {"fields": ["name", "slug", "kind", "enabled", "allowed_domains"]}),
         ("OpenID Connect", {"fields": ["oidc_issuer", "oidc_client_id", "client_secret"]}),
         (
             "SAML 2.0",

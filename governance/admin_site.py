@@ -15,6 +15,8 @@ from django.core.exceptions import ValidationError
 
 from accounts.lockout import FailureReason, login_refusal_record
 from accounts.mfa import session_is_verified
+from accounts.models import TokenRevocation
+from accounts.services import api_tokens_revoke_all
 from governance.access.admin_base import GovernedModelAdmin
 from governance.access.decision import decide
 from governance.core.posture import posture_for
@@ -63,6 +65,15 @@ class ControlPanelSite(admin.AdminSite):
             and session_is_verified(request)
             and decide(user, "admin.access").allowed
         )
+
+    def password_change(self, request, extra_context=None):
+        """Django's password change, and then the API tokens issued under the old password go."""
+        response = super().password_change(request, extra_context)
+        if request.method == "POST" and response.status_code == 302:
+            api_tokens_revoke_all(
+                actor=request.user, user=request.user, reason=TokenRevocation.PASSWORD_CHANGED
+            )
+        return response
 
     def index(self, request, extra_context=None):
         return super().index(request, {"posture": posture_for(request.user), **(extra_context or {})})

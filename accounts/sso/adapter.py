@@ -177,6 +177,7 @@ class GovernedSocialAccountAdapter(DefaultSocialAccountAdapter):
             user = sociallogin.user
             if user.organization_id != provider.organization_id:
                 raise SsoRefusedError("the linked account belongs to another organisation")
+            services.sso_domain_check(provider=provider, email=user.email)
         else:
             email, verified = self._email(provider, sociallogin)
             user = services.sso_user_resolve(

@@ -261,6 +261,21 @@ SPECTACULAR_SETTINGS = {
 }
 
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
+
+# The cache holds short-lived counters shared by every process: allauth's rate limits and the
+# throttles of failed SCIM and service-account tokens (governance/core/throttle.py). Set CACHE_URL
+# to a Redis URL wherever more than one process serves requests; without it each process counts
+# on its own (a per-process memory cache, fine for one development server and for the tests).
+CACHE_URL = env_str("CACHE_URL", "")
+if CACHE_URL.startswith(("redis://", "rediss://")):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Failed token attempts (SCIM bearer tokens, service-account tokens): this many failures within the
+# window, per token prefix and per client address, lock that prefix or address out for a while.
+TOKEN_THROTTLE_FAILURES = env_int("TOKEN_THROTTLE_FAILURES", 10)
+TOKEN_THROTTLE_WINDOW_SECONDS = env_int("TOKEN_THROTTLE_WINDOW_SECONDS", 300)
+TOKEN_THROTTLE_LOCKOUT_SECONDS = env_int("TOKEN_THROTTLE_LOCKOUT_SECONDS", 900)
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", None)
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True

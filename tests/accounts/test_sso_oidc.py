@@ -111,7 +111,8 @@ def test_account_of_another_organisation_is_never_taken_over(world, idp, client)
     from tests.factories import UserFactory
 
     victim = UserFactory(organization=world.foreign_org, email="owner@globex.example")
-    connect_oidc(world, idp)
+    # Even a provider that (wrongly) lists the other organisation's domain never takes the account.
+    connect_oidc(world, idp, domains=("acme.example", "globex.example"))
     response = oidc_sign_in(client, "eve", "eve-idp-pass")
     assert response.status_code == 302
     assert "/accounts/login/" in response["Location"]

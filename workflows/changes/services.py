@@ -336,6 +336,7 @@ def change_request_apply(*, actor, change: ChangeRequest) -> ChangeRequest:
             action=WorkflowEvent.WORKFLOW_CHANGE_APPLIED,
             actor=actor,
             target=change,
+            covers=[workflow],  # its active version (and status) changed with the change
             **_where(workflow),
             data={
                 "version": change.version.number,
