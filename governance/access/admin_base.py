@@ -24,6 +24,7 @@ from django.http import HttpResponseRedirect
 
 from governance.access.decision import decide
 from governance.access.queries import restrict
+from governance.core.forms import IdentifierEmailField, StorableJSONField
 from governance.core.resources import resource_for
 
 
@@ -141,6 +142,15 @@ class GovernedModelAdmin(GovernedChoicesMixin, admin.ModelAdmin):
 
     actions = None  # no delete_selected, no bulk action bypassing the services
     show_facets = admin.ShowFacets.NEVER  # facet counts are a COUNT per choice: too slow at scale
+    # The text rules of governance.core.text on every form the admin builds from a model: e-mail
+    # addresses are identifiers (NFKC, no invisible characters), JSON is walked for NUL and
+    # unpaired surrogates. (Character fields already refuse NUL; a form post cannot carry a
+    # surrogate.) A subclass setting overrides of its own starts from these ({**GovernedModelAdmin
+    # .formfield_overrides, ...}).
+    formfield_overrides = {
+        models.EmailField: {"form_class": IdentifierEmailField},
+        models.JSONField: {"form_class": StorableJSONField},
+    }
 
     def _action(self, verb: str) -> str | None:
         resource = resource_for(self.model)
