@@ -12,6 +12,7 @@ class AccountEvent(EventCode):
     USER_REACTIVATED = "user.reactivated", Category.ADMIN
     USER_PASSWORD_SET = "user.password_set", Category.ADMIN
     API_TOKEN_CREATED = "api_token.created", Category.AUTHENTICATION
+    API_TOKEN_REVOKED = "api_token.revoked", Category.AUTHENTICATION
     # Sign-in (docs/identity.md): success, failure with its reason, lockouts and their lifting.
     LOGIN_SUCCEEDED = "login.succeeded", Category.AUTHENTICATION
     LOGIN_FAILED = "login.failed", Category.AUTHENTICATION
@@ -48,6 +49,8 @@ class AccountEvent(EventCode):
     SCIM_TOKEN_CREATED = "scim.token_created", Category.ADMIN
     SCIM_TOKEN_REVOKED = "scim.token_revoked", Category.ADMIN
     SCIM_AUTH_FAILED = "scim.auth_failed", Category.AUTHENTICATION
+    SCIM_LOCKED_OUT = "scim.locked_out", Category.AUTHENTICATION
+    SCIM_CHANGE_REFUSED = "scim.change_refused", Category.ACCESS
     SCIM_USER_CREATED = "scim.user_created", Category.ADMIN
     SCIM_USER_REPLACED = "scim.user_replaced", Category.ADMIN
     SCIM_USER_PATCHED = "scim.user_patched", Category.ADMIN

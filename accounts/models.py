@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 from django.conf import settings
@@ -14,7 +15,9 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django_otp.models import Device, ThrottlingMixin, TimestampMixin
 
+from governance.core.outbound.boundary import endpoint_check
 from governance.core.regions import DataRegion
+from governance.core.text import identifier
 from governance.crypto.fields import EncryptedTextField
 
 
@@ -22,6 +25,14 @@ class UserManager(BaseUserManager):
     """Creates users; refuses to create superusers (platform administrators are a role)."""
 
     use_in_migrations = True
+
+    @classmethod
+    def normalize_email(cls, email: str | None) -> str:
+        """The address as an identifier (``governance.core.text``): NFKC-normalised, with an
+        invisible, format or control character refused (``ValidationError``), so that no account
+        looks on screen like another one. Lower-casing is left to the callers, as before."""
+        email = super().normalize_email(email)
+        return identifier(email) if email else email
 
     def create_user(self, email: str, password: str | None = None, **fields) -> User:
         if not email:
@@ -43,6 +54,15 @@ class UserManager(BaseUserManager):
             "Superusers are disabled. Create a platform administrator instead: "
             "python manage.py create_platform_admin --organization SLUG --email ADDRESS"
         )
+
+
+class DeactivatedBy(models.TextChoices):
+    """Who deactivated an account: an identity provider over SCIM may reactivate only what it
+    deactivated itself, never an account an administrator (or the system) switched off."""
+
+    ADMINISTRATOR = "administrator", "An administrator"
+    PROVISIONING = "provisioning", "The identity provider (SCIM)"
+    SYSTEM = "system", "The system (a command or a job)"
 
 
 class User(AbstractBaseUser, PermissionsMixin):
@@ -75,6 +95,12 @@ class User(AbstractBaseUser, PermissionsMixin):
     # account (a SCIM DELETE deactivates and marks; rows the ledger names are never deleted).
     scim_external_id = models.CharField("SCIM externalId", max_length=255, blank=True)
     deprovisioned_at = models.DateTimeField(null=True, blank=True)
+    deactivated_by = models.CharField(
+        max_length=16,
+        choices=DeactivatedBy.choices,
+        blank=True,
+        help_text="Who deactivated the account (empty while it is active).",
+    )
 
     objects = UserManager()
 
@@ -96,7 +122,10 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def clean(self) -> None:
         super().clean()
-        self.email = self.__class__.objects.normalize_email(self.email).lower()
+        try:
+            self.email = self.__class__.objects.normalize_email(self.email).lower()
+        except ValidationError as refused:
+            raise ValidationError({"email": refused.messages}) from None
 
     def get_full_name(self) -> str:
         return self.display_name or self.email
@@ -126,6 +155,15 @@ class SessionEnd(models.TextChoices):
     REFUSED = "refused", "Refused: too many sessions"
     DEACTIVATED = "deactivated", "The account was deactivated"
     CONDITIONAL = "conditional", "Refused by the organisation's access policy"
+
+
+class TokenRevocation(models.TextChoices):
+    """Why API tokens were revoked (the ``reason`` of ``api_token.revoked``)."""
+
+    PASSWORD_SET = "password_set", "A password was set for the account"
+    PASSWORD_CHANGED = "password_changed", "Its owner changed the password"
+    PASSWORD_RESET = "password_reset", "The password was reset"
+    BY_OWNER = "by_owner", "Revoked by its owner"
 
 
 class UserSession(models.Model):
@@ -350,6 +388,9 @@ class BackupCode(models.Model):
 # --- Single sign-on (OIDC and SAML through django-allauth; see accounts/sso and docs/identity.md) ---
 
 
+_DOMAIN_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+
+
 class ProviderKind(models.TextChoices):
     OIDC = "oidc", "OpenID Connect"
     SAML = "saml", "SAML 2.0"
@@ -360,12 +401,42 @@ def _claim_list_validator(value) -> None:
         raise ValidationError("Give a list of non-empty values.")
 
 
+def validate_email_domain(value: object) -> str:
+    """One e-mail domain as stored: lower case, IDNA (punycode) for international names, at least
+    two labels of letters, digits and hyphens. Returns the normalised domain or raises."""
+    text = str(value or "").strip().lower().rstrip(".")
+    try:
+        ascii_domain = text.encode("idna").decode("ascii") if text else ""
+    except UnicodeError:
+        ascii_domain = ""
+    labels = ascii_domain.split(".")
+    if (
+        len(labels) < 2
+        or len(ascii_domain) > 253
+        or not all(_DOMAIN_LABEL.fullmatch(label) for label in labels)
+        or labels[-1].isdigit()
+    ):
+        raise ValidationError(
+            f"'{text[:80]}' is not an e-mail domain; write it as in the addresses, e.g. example.com."
+        )
+    return ascii_domain
+
+
+def _domain_list_validator(value) -> None:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValidationError("Give a list of e-mail domains.")
+    for item in value:
+        if validate_email_domain(item) != item:
+            raise ValidationError(f"Store '{item[:80]}' in its normal form (lower case, punycode).")
+
+
 class IdentityProvider(models.Model):
     """An organisation's OpenID provider or SAML identity provider, fed to django-allauth by
     ``accounts.sso.adapter`` (never through allauth's own SocialApp table, which no service governs).
 
     The OIDC client secret is stored encrypted (platform key, purpose ``credentials``) and bound to
-    this row; the MFA choice says whether the IdP's MFA claim is trusted, and which values count.
+    this row; the MFA choice says whether the IdP's MFA claim is trusted, and which values count;
+    ``allowed_domains`` says whose identities it may vouch for (the organisation's e-mail domains).
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -404,6 +475,14 @@ class IdentityProvider(models.Model):
     # MFA: trust the IdP's claim (OIDC amr/acr, SAML AuthnContextClassRef) or demand local MFA too.
     trust_idp_mfa = models.BooleanField(default=False)
     accepted_mfa_claims = models.JSONField(default=list, blank=True, validators=[_claim_list_validator])
+    # Only identities whose e-mail domain is listed are provisioned, linked or signed in; empty
+    # refuses every sign-in (fail closed). No other organisation may list the same domain.
+    allowed_domains = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[_domain_list_validator],
+        help_text="E-mail domains this provider may sign in (e.g. example.com); each listed exactly.",
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(default=timezone.now)
 
@@ -412,6 +491,16 @@ class IdentityProvider(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.get_kind_display()})"
+
+    def clean(self) -> None:
+        """The issuer must pass the network boundary: an anonymous sign-in makes the server fetch
+        its discovery document. (Each fetch is checked again; this refuses the setting early.)"""
+        super().clean()
+        if self.oidc_issuer:
+            try:
+                endpoint_check(self.oidc_issuer, organization=self.organization_id, require_resolution=False)
+            except ValidationError as error:
+                raise ValidationError({"oidc_issuer": error.messages}) from None
 
 
 class GroupRoleMapping(models.Model):

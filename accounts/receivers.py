@@ -1,11 +1,13 @@
 """Session records, conditional access and brute-force records from the signals of frameworks we
-do not own: Django's login, logout and failed-login signals (allauth signs in through them) and
-axes' lockout signal."""
+do not own: Django's login, logout and failed-login signals (allauth signs in through them),
+axes' lockout signal, and allauth's password signals (a changed or reset password revokes the
+person's API tokens)."""
 
 from __future__ import annotations
 
 import hashlib
 
+from allauth.account.signals import password_changed, password_reset, password_set
 from axes.signals import user_locked_out
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.db import transaction
@@ -14,7 +16,8 @@ from django.dispatch import receiver
 from accounts.conditional import STEP_UP_SESSION_KEY, Outcomes, conditional_access_evaluate
 from accounts.events import AccountEvent
 from accounts.lockout import account_failures_clear, lockout_record, login_failure_record
-from accounts.models import SessionEnd, UserSession
+from accounts.models import SessionEnd, TokenRevocation, UserSession
+from accounts.services import api_tokens_revoke_all
 from accounts.sessions import session_end, session_ref_of, session_start
 from audit.services import audit_event_record
 from governance.core.middleware import client_country, client_ip
@@ -76,6 +79,24 @@ def record_login_failure(sender, credentials, request=None, **kwargs) -> None:
 @receiver(user_locked_out, dispatch_uid="accounts.locked_out")
 def record_lockout(sender, request=None, username=None, ip_address=None, **kwargs) -> None:
     lockout_record(request=request, identifier=username)
+
+
+@receiver(password_changed, dispatch_uid="accounts.tokens_revoked_on_change")
+def revoke_tokens_on_password_change(sender, request, user, **kwargs) -> None:
+    """A changed password ends the API tokens issued under the old one."""
+    api_tokens_revoke_all(actor=user, user=user, reason=TokenRevocation.PASSWORD_CHANGED)
+
+
+@receiver(password_set, dispatch_uid="accounts.tokens_revoked_on_set")
+def revoke_tokens_on_password_set(sender, request, user, **kwargs) -> None:
+    api_tokens_revoke_all(actor=user, user=user, reason=TokenRevocation.PASSWORD_SET)
+
+
+@receiver(password_reset, dispatch_uid="accounts.tokens_revoked_on_reset")
+def revoke_tokens_on_password_reset(sender, request, user, **kwargs) -> None:
+    """A reset (by e-mailed key) ends the API tokens too: whoever held the old password, or a
+    token made with it, is cut off. The person is not signed in: the system is the actor."""
+    api_tokens_revoke_all(actor=None, user=user, reason=TokenRevocation.PASSWORD_RESET)
 
 
 def _surface(request) -> str:

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from knox.models import AuthToken
 
 from accounts.events import AccountEvent
-from accounts.models import SessionEnd, User
+from accounts.models import DeactivatedBy, SessionEnd, TokenRevocation, User
 from accounts.sessions import user_sessions_end_all
 from audit.services import audit_event_record, audited_transaction, diff_fields
 from governance.access.decision import require
@@ -110,6 +110,7 @@ def user_password_set(*, actor, user: User, password: str) -> User:
             target=user,
             organization_id=user.organization_id,
         )
+        api_tokens_revoke_all(actor=actor, user=user, reason=TokenRevocation.PASSWORD_SET)
     return user
 
 
@@ -125,7 +126,8 @@ def user_set_active(*, actor, user: User, active: bool) -> User:
         if user.is_active == active:
             return user
         user.is_active = active
-        fields = ["is_active"]
+        user.deactivated_by = "" if active else _deactivated_by(actor)
+        fields = ["is_active", "deactivated_by"]
         if active and user.deprovisioned_at is not None:
             # Reactivated by hand: the account is back under SCIM provisioning too.
             user.deprovisioned_at = None
@@ -136,11 +138,20 @@ def user_set_active(*, actor, user: User, active: bool) -> User:
             actor=actor,
             target=user,
             organization_id=user.organization_id,
+            data={} if active else {"deactivated_by": user.deactivated_by},
         )
         if not active:
             # Cut off at once: every session ends and every API token is revoked.
             user_sessions_end_all(actor=actor, user=user, reason=SessionEnd.DEACTIVATED)
     return user
+
+
+def _deactivated_by(actor) -> str:
+    if actor is None:
+        return DeactivatedBy.SYSTEM
+    if getattr(actor, "is_scim", False):
+        return DeactivatedBy.PROVISIONING
+    return DeactivatedBy.ADMINISTRATOR
 
 
 def api_token_create(*, actor, user: User, hours: int | None = 24) -> str:
@@ -158,3 +169,40 @@ def api_token_create(*, actor, user: User, hours: int | None = 24) -> str:
             data={"token_digest_prefix": instance.digest[:16], "expires": instance.expiry},
         )
     return token
+
+
+def api_tokens_revoke_all(*, actor, user: User, reason: str) -> int:
+    """Revoke every API token of ``user`` at once (after a password change or reset: a token must
+    not outlive the secret it was issued under). Recorded as ``api_token.revoked`` even when there
+    was none, so the ledger shows the rule applied. ``actor`` is the person (None: the system)."""
+    with audited_transaction():
+        user = User.objects.select_for_update().get(pk=user.pk)
+        if actor is not None and actor.pk != user.pk:
+            require(actor, "user.manage", user, fresh=True)
+        prefixes = sorted(AuthToken.objects.filter(user=user).values_list("token_key", flat=True))
+        revoked, _ = AuthToken.objects.filter(user=user).delete()
+        audit_event_record(
+            action=AccountEvent.API_TOKEN_REVOKED,
+            actor=actor,
+            target=user,
+            organization_id=user.organization_id,
+            data={"reason": reason, "revoked": revoked, "token_keys": prefixes},
+        )
+    return revoked
+
+
+def api_token_revoke(*, actor, user: User, token_key: str) -> bool:
+    """Revoke one API token of ``user`` by its public key prefix (its owner, or ``user.manage``)."""
+    with audited_transaction():
+        if actor is None or actor.pk != user.pk:
+            require(actor, "user.manage", user, fresh=True)
+        revoked, _ = AuthToken.objects.filter(user=user, token_key=token_key).delete()
+        if revoked:
+            audit_event_record(
+                action=AccountEvent.API_TOKEN_REVOKED,
+                actor=actor,
+                target=user,
+                organization_id=user.organization_id,
+                data={"reason": TokenRevocation.BY_OWNER, "revoked": revoked, "token_keys": [token_key]},
+            )
+    return bool(revoked)

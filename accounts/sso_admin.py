@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils.html import format_html
 
-from accounts.models import GroupRoleMapping, IdentityProvider, SignInPolicy
+from accounts.models import GroupRoleMapping, IdentityProvider, SignInPolicy, validate_email_domain
 from accounts.sso import services
-from governance.access.admin_base import GovernedModelAdmin
-from governance.tenancy.models import Role, RoleScope, Workspace
+from governance.access.admin_base import GovernedModelAdmin, visible_choices
+from governance.tenancy.models import Role, RoleScope
 
 
 class IdentityProviderForm(forms.ModelForm):
@@ -26,6 +27,14 @@ class IdentityProviderForm(forms.ModelForm):
         required=False,
         help_text="Comma-separated values that count as MFA: OIDC amr (e.g. mfa, otp, hwk) or acr values; "
         "SAML AuthnContextClassRef URIs.",
+    )
+
+    allowed_domains = forms.CharField(
+        required=True,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="E-mail domains this provider may sign in, comma- or line-separated (e.g. example.com). "
+        "Only identities with an address in one of them are provisioned, linked or signed in; a "
+        "domain another organisation lists is refused.",
     )
 
     oidc_issuer = forms.URLField(
@@ -45,6 +54,27 @@ class IdentityProviderForm(forms.ModelForm):
             self.fields["kind"].disabled = True
             self.fields["slug"].disabled = True
             self.initial["accepted_mfa_claims"] = ", ".join(self.instance.accepted_mfa_claims or [])
+            self.initial["allowed_domains"] = ", ".join(self.instance.allowed_domains or [])
+
+    def clean_allowed_domains(self) -> list[str]:
+        raw = (self.cleaned_data.get("allowed_domains") or "").replace("\n", ",")
+        domains: list[str] = []
+        errors: list[str] = []
+        for item in (value.strip() for value in raw.split(",")):
+            if not item:
+                continue
+            try:
+                domain = validate_email_domain(item.removeprefix("@"))
+            except ValidationError as error:
+                errors.extend(error.messages)
+                continue
+            if domain not in domains:
+                domains.append(domain)
+        if errors:
+            raise ValidationError(errors)
+        if not domains:
+            raise ValidationError("List at least one e-mail domain.")
+        return domains
 
     def clean_accepted_mfa_claims(self) -> list[str]:
         raw = self.cleaned_data.get("accepted_mfa_claims") or ""
@@ -57,7 +87,7 @@ class IdentityProviderAdmin(GovernedModelAdmin):
     list_display = ["name", "kind", "slug", "enabled", "trust_idp_mfa", "addresses"]
     list_filter = ["kind", "enabled"]
     fieldsets = [
-        (None, {"fields": ["name", "slug", "kind", "enabled"]}),
+        (None, {"fields": ["name", "slug", "kind", "enabled", "allowed_domains"]}),
         ("OpenID Connect", {"fields": ["oidc_issuer", "oidc_client_id", "client_secret"]}),
         (
             "SAML 2.0",
@@ -83,6 +113,20 @@ class IdentityProviderAdmin(GovernedModelAdmin):
             reverse("saml_acs", args=[provider.slug]),
             reverse("saml_metadata", args=[provider.slug]),
         )
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        base = super().get_form(request, obj, change, **kwargs)
+
+        class OrganisationForm(base):
+            """A new provider belongs to the administrator's organisation: its allow-list applies
+            when the form checks the issuer against the network boundary."""
+
+            def __init__(self, *args, **form_kwargs):
+                super().__init__(*args, **form_kwargs)
+                if self.instance._state.adding and self.instance.organization_id is None:
+                    self.instance.organization_id = request.user.organization_id
+
+        return OrganisationForm
 
     def service_save(self, request, obj, form, change):
         data = {
@@ -120,13 +164,11 @@ class GroupRoleMappingAdmin(GovernedModelAdmin):
     list_filter = ["provider"]
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        org = request.user.organization_id
-        if db_field.name == "provider":
-            kwargs["queryset"] = IdentityProvider.objects.filter(organization_id=org)
-        elif db_field.name == "workspace":
-            kwargs["queryset"] = Workspace.objects.filter(organization_id=org)
-        elif db_field.name == "role":
-            kwargs["queryset"] = Role.objects.filter(scope=RoleScope.WORKSPACE)
+        # Providers and workspaces: the visible rows the decision point gives every choice list.
+        if db_field.name == "role":
+            kwargs["queryset"] = visible_choices(request, Role, self.admin_site).filter(
+                scope=RoleScope.WORKSPACE
+            )
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def service_save(self, request, obj, form, change):

@@ -139,10 +139,14 @@ class SignedTreeHead(models.Model):
 
 
 class RowChange(models.Model):
-    """A change to a governed table made outside the services, captured by a database trigger.
+    """One row that a statement inserted, changed or deleted in a governed table, captured by a
+    database trigger, whoever wrote it (services included; nothing switches the trigger off).
 
-    The sealer turns each row into a ``db.row_changed`` ledger event and deletes it; this table
-    is a queue, not the record.
+    The database fills ``db_user``, ``transaction_id`` and ``occurred_at``. The sealer links each
+    capture to a ledger event (``event``): to the service event of the same transaction that
+    names the row, or else to the ``db.row_changed`` event it writes for it. The application role
+    may only insert captures; the link is set once, by ``audit_rowchange_settle`` (see
+    audit/triggers.py). A capture without a link is still waiting for the sealer.
     """
 
     table_name = models.CharField(max_length=100)
@@ -155,6 +159,24 @@ class RowChange(models.Model):
     actor_hint = models.CharField(max_length=254, blank=True)
     transaction_id = models.BigIntegerField(null=True, blank=True)
     occurred_at = models.DateTimeField()
+    event = models.ForeignKey(
+        AuditEvent,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,  # looked up from the capture, never from the event
+        null=True,
+        blank=True,
+        related_name="+",
+        editable=False,
+    )
+
+    class Meta:
+        indexes = [
+            # The sealer's work queue: only unlinked captures are in this index.
+            models.Index(
+                fields=["id"], condition=models.Q(event__isnull=True), name="audit_rowchange_pending"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.operation} {self.table_name} {self.row_id}"

@@ -15,6 +15,8 @@ Sequence numbers therefore follow sealing order, which is what the tree commits 
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 import time
 import uuid
 from dataclasses import dataclass
@@ -29,6 +31,9 @@ from audit.canonical import canonical_bytes
 from audit.events import LedgerEvent
 from audit.models import AuditEvent, LedgerState, MerkleTile, RowChange, SignedTreeHead
 from audit.signing import TreeHeadStatement, key_id_of, load_signing_key, sign_statement
+from audit.triggers import CAPTURE_PARTS, table_target_type
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -51,41 +56,142 @@ def _lock_state() -> LedgerState:
     return LedgerState.objects.select_for_update().get(pk=1)
 
 
+def _service_events_of(transaction_ids: set[int]) -> tuple[dict, dict]:
+    """What the service events of these transactions name, each as (transaction, target type,
+    pk) → the first event naming it: their targets, and their targets plus ``data.covers``
+    (whose ``"table:column=value"`` entries are keyed (transaction, table, "column=value"))."""
+    targets: dict[tuple[int, str, str], int] = {}
+    named: dict[tuple[int, str, str], int] = {}
+    if not transaction_ids:
+        return targets, named
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, transaction_id, target_type, target_id, data -> 'covers' FROM audit_auditevent "
+            "WHERE transaction_id = ANY(%s) AND action <> %s ORDER BY id",
+            [sorted(transaction_ids), str(LedgerEvent.DB_ROW_CHANGED)],
+        )
+        for event_id, transaction_id, target_type, target_id, covers in cursor.fetchall():
+            if isinstance(covers, str):  # a driver that hands jsonb back as text
+                covers = json.loads(covers)
+            if target_type and target_id:
+                targets.setdefault((transaction_id, target_type, target_id), event_id)
+                named.setdefault((transaction_id, target_type, target_id), event_id)
+            for row in covers if isinstance(covers, list) else ():
+                if isinstance(row, str) and ":" in row:
+                    table, pk = row.split(":", 1)
+                    if "=" in pk:  # "table:column=value": the rows written with that value
+                        column, value = pk.split("=", 1)
+                        named.setdefault((transaction_id, table, f"{column}={value}"), event_id)
+                    else:
+                        named.setdefault((transaction_id, table_target_type(table), pk), event_id)
+    return targets, named
+
+
+def _covering_event(change: RowChange, targets: dict, named: dict) -> int | None:
+    """The service event that covers ``change`` by the rule of ``audit_rowchange_settle``."""
+    covering = named.get((change.transaction_id, table_target_type(change.table_name), change.row_id))
+    if covering is not None:
+        return covering
+    after, before = change.new or change.old or {}, change.old or change.new or {}
+    for column, value in after.items():
+        if value is not None and not isinstance(value, dict | list | bool):
+            covering = named.get((change.transaction_id, change.table_name, f"{column}={value}"))
+            if covering is not None:
+                return covering
+    for table, column, parent in CAPTURE_PARTS:
+        if (
+            table == change.table_name
+            and after.get(column) is not None
+            and after.get(column) == before.get(column)
+        ):
+            covering = targets.get((change.transaction_id, parent, str(after[column])))
+            if covering is not None:
+                return covering
+    return None
+
+
+def _row_change_event(change: RowChange) -> AuditEvent:
+    """The ``db.row_changed`` event of a capture that no service event of its transaction names."""
+    values = {
+        "uid": uuid.uuid4(),
+        "occurred_at": change.occurred_at,
+        "category": "system",
+        "action": LedgerEvent.DB_ROW_CHANGED,
+        "outcome": "success",
+        "actor_type": "system",
+        "actor_id": None,
+        "actor_label": (change.actor_hint or f"db:{change.db_user}")[:254],
+        "organization_id": None,
+        "workspace_id": None,
+        "target_type": change.table_name,
+        "target_id": change.row_id,
+        "target_label": f"{change.operation} {change.table_name} {change.row_id}"[:254],
+        "request_id": "",
+        "ip": None,
+        "user_agent": (change.application or "")[:300],
+        "data": {
+            "operation": change.operation,
+            "before": change.old,
+            "after": change.new,
+            "transaction_id": change.transaction_id,
+            "db_user": change.db_user,
+            "capture": change.id,
+        },
+    }
+    return AuditEvent(canonical=canonical_bytes(values), **values)
+
+
+def _settle(links: list[tuple[int, int]]) -> set[int]:
+    """Link captures to events through ``audit_rowchange_settle``; return the captures it linked."""
+    if not links:
+        return set()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT audit_rowchange_settle(%s::bigint[], %s::bigint[])",
+            [[capture for capture, _ in links], [event for _, event in links]],
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
 def _row_change_events(limit: int) -> int:
-    """Turn captured out-of-service row changes into ledger events, and drop them from the queue."""
-    changes = list(RowChange.objects.order_by("id")[:limit])
+    """Reconcile captured row changes with the ledger; return how many captures were settled.
+
+    A capture whose row a service event of the same transaction names is linked to that event
+    (it adds nothing the event does not say, and stays in ``audit_rowchange`` as its evidence).
+    Every other capture becomes a ``db.row_changed`` event and is linked to it. The links are
+    written by ``audit_rowchange_settle``, which refuses any link the rule above does not allow;
+    a capture refused there becomes a ``db.row_changed`` event too, so that none stays queued.
+    """
+    if connection.vendor != "postgresql":
+        return 0  # the capture triggers exist on PostgreSQL only
+    changes = list(RowChange.objects.filter(event__isnull=True).order_by("id")[:limit])
     if not changes:
         return 0
-    events = []
+    targets, named = _service_events_of(
+        {change.transaction_id for change in changes if change.transaction_id}
+    )
+    covered: list[tuple[int, int]] = []
+    uncovered: list[RowChange] = []
     for change in changes:
-        values = {
-            "uid": uuid.uuid4(),
-            "occurred_at": change.occurred_at,
-            "category": "system",
-            "action": LedgerEvent.DB_ROW_CHANGED,
-            "outcome": "success",
-            "actor_type": "system",
-            "actor_id": None,
-            "actor_label": (change.actor_hint or f"db:{change.db_user}")[:254],
-            "organization_id": None,
-            "workspace_id": None,
-            "target_type": change.table_name,
-            "target_id": change.row_id,
-            "target_label": f"{change.operation} {change.table_name} {change.row_id}"[:254],
-            "request_id": "",
-            "ip": None,
-            "user_agent": (change.application or "")[:300],
-            "data": {
-                "operation": change.operation,
-                "before": change.old,
-                "after": change.new,
-                "transaction_id": change.transaction_id,
-                "db_user": change.db_user,
-            },
-        }
-        events.append(AuditEvent(canonical=canonical_bytes(values), **values))
-    AuditEvent.objects.bulk_create(events, batch_size=2000)
-    RowChange.objects.filter(id__in=[change.id for change in changes]).delete()
+        event_id = _covering_event(change, targets, named)
+        if event_id is None:
+            uncovered.append(change)
+        else:
+            covered.append((change.id, event_id))
+    refused = {capture for capture, _ in covered} - _settle(covered)
+    uncovered += [change for change in changes if change.id in refused]
+    events = AuditEvent.objects.bulk_create(
+        [_row_change_event(change) for change in uncovered], batch_size=2000
+    )
+    links = [(change.id, event.pk) for change, event in zip(uncovered, events, strict=True)]
+    unsettled = len(links) - len(_settle(links))
+    if refused or unsettled:
+        logger.error(
+            "Ledger sealer: %d captured row changes were not covered by the event that names them, "
+            "%d could not be linked to their db.row_changed event.",
+            len(refused),
+            unsettled,
+        )
     return len(changes)
 
 

@@ -34,16 +34,14 @@ def _label(obj: Any) -> str:
 
 @contextmanager
 def audited_transaction() -> Iterator[None]:
-    """``transaction.atomic()`` for services: marks the transaction as recording its own events.
+    """``transaction.atomic()`` for services, which record their own events in it.
 
-    The completeness triggers skip writes made in a marked transaction (the service's event
-    says more than a row copy would); everything else is still captured.
+    It marks nothing: the capture triggers record every write to a governed table, services'
+    included, and the sealer links each capture to the service event of the same transaction
+    that names its row (the event's target, or ``rows`` given to ``audit_event_record``). A
+    write that no event of its transaction names becomes a ``db.row_changed`` event.
     """
     with transaction.atomic():
-        connection = transaction.get_connection()
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT set_config('portal.audited', 'on', true)")
         yield
 
 
@@ -57,11 +55,15 @@ def audit_event_record(
     outcome: str = Outcome.SUCCESS,
     data: dict[str, Any] | None = None,
     require_transaction: bool = True,
+    covers: Iterable[models.Model | str | None] = (),
 ) -> AuditEvent:
     """Record one event in the caller's transaction; raise ``AuditError`` rather than write a bad one.
 
     ``actor`` is a user, or None for the system. Request id, address and user agent come from
-    the bound ``ActorContext``.
+    the bound ``ActorContext``. ``covers`` names the other rows of governed tables this change
+    wrote besides ``target`` (stored as ``data["covers"]``, ``"table:pk"`` each), or the rows
+    written with a value (``rows_where``): their captures are linked to this event instead of
+    becoming ``db.row_changed`` events.
     """
     action = str(action)  # an app's EventCode member, stored as its code
     category = category_of(action)
@@ -75,6 +77,15 @@ def audit_event_record(
     payload = json.loads(json.dumps(data or {}, cls=DjangoJSONEncoder))
     # No event may carry a credential: known secrets and credential formats are redacted here.
     payload = redact_data(payload)
+    covered = sorted(
+        {
+            row if isinstance(row, str) else f"{row._meta.db_table}:{row.pk}"
+            for row in covers
+            if isinstance(row, str) or (row is not None and row.pk is not None)
+        }
+    )
+    if covered:
+        payload["covers"] = covered
 
     context = current_context()
     is_service_account = getattr(actor, "is_service_account", False)
@@ -106,6 +117,12 @@ def audit_event_record(
     if len(canonical) > MAX_EVENT_BYTES:
         raise AuditError(f"The event is {len(canonical)} bytes; the limit is {MAX_EVENT_BYTES}.")
     return _insert(values, canonical)
+
+
+def rows_where(model: type[models.Model], field: str, value: Any) -> str:
+    """A ``covers`` entry for every row of ``model`` that the transaction wrote with ``field`` =
+    ``value`` (the many rows one statement moves, e.g. data keys rewrapped under a new key)."""
+    return f"{model._meta.db_table}:{model._meta.get_field(field).column}={value}"
 
 
 def _actor_type(*, is_user: bool, is_service_account: bool) -> ActorType:

@@ -9,9 +9,14 @@ SQLite rebuilds a table to alter a column, which drops its triggers: a migration
 audit table must reinstall them (as 0004 does); the quick-start test catches a forgotten one.
 
 Completeness backstop (PostgreSQL): statement-level triggers with transition tables copy every
-row that a statement outside the services inserted, changed or deleted in a governed table into
-``audit_rowchange``; the sealer turns those into ledger events. Services mark their transaction
-(``portal.audited``) because they write their own, richer event.
+row that any statement inserted, changed or deleted in a governed table into ``audit_rowchange``
+— services included; no session setting switches this off. The database, not the writer, fills
+the capture's user, transaction id and time (column defaults the application role may not
+override). The sealer reconciles each capture with the ledger events of the same transaction
+(``audit_auditevent.transaction_id``, also a database default): a capture whose row a service
+event of that transaction names is linked to that event; any other becomes a ``db.row_changed``
+event. Linking goes through ``audit_rowchange_settle``, a SECURITY DEFINER function that checks
+the link; the application role may only insert captures, never update or delete them.
 """
 
 from __future__ import annotations
@@ -89,7 +94,40 @@ SQLITE_IMMUTABILITY_REVERSE = [
     "DROP TRIGGER IF EXISTS audit_head_no_update",
 ]
 
+# The capture trigger. It names only the row's content: ``db_user``, ``transaction_id`` and
+# ``occurred_at`` are column defaults (current_user, txid_current(), clock_timestamp()) that the
+# application role has no privilege to supply itself (see ``privileges_sql``).
 POSTGRES_CAPTURE_FUNCTION = """
+CREATE OR REPLACE FUNCTION audit_capture_rows() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    pk text := TG_ARGV[0];
+    hidden text[] := TG_ARGV[1:];
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO audit_rowchange (table_name, operation, row_id, old, new, application, actor_hint)
+        SELECT TG_TABLE_NAME, TG_OP, to_jsonb(n) ->> pk, NULL, to_jsonb(n) - hidden,
+               current_setting('application_name'), coalesce(current_setting('portal.actor', true), '')
+        FROM new_rows AS n;
+    ELSIF TG_OP = 'UPDATE' THEN
+        INSERT INTO audit_rowchange (table_name, operation, row_id, old, new, application, actor_hint)
+        SELECT TG_TABLE_NAME, TG_OP, n.key, o.doc - hidden, n.doc - hidden,
+               current_setting('application_name'), coalesce(current_setting('portal.actor', true), '')
+        FROM (SELECT to_jsonb(r) ->> pk AS key, to_jsonb(r) AS doc FROM new_rows AS r) AS n
+        JOIN (SELECT to_jsonb(r) ->> pk AS key, to_jsonb(r) AS doc FROM old_rows AS r) AS o USING (key)
+        WHERE n.doc - hidden IS DISTINCT FROM o.doc - hidden;
+    ELSE
+        INSERT INTO audit_rowchange (table_name, operation, row_id, old, new, application, actor_hint)
+        SELECT TG_TABLE_NAME, TG_OP, to_jsonb(o) ->> pk, to_jsonb(o) - hidden, NULL,
+               current_setting('application_name'), coalesce(current_setting('portal.actor', true), '')
+        FROM old_rows AS o;
+    END IF;
+    RETURN NULL;
+END $$;
+"""
+
+# The first version (migration 0002): it skipped transactions that set ``portal.audited``, which
+# any writer could set. Kept so that migration 0008 can be reversed.
+POSTGRES_CAPTURE_FUNCTION_SKIPPABLE = """
 CREATE OR REPLACE FUNCTION audit_capture_rows() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     pk text := TG_ARGV[0];
@@ -126,6 +164,69 @@ BEGIN
 END $$;
 """
 
+# Rows that belong to another row and are written with it: (table, foreign-key column, target
+# type of the row it belongs to). A service event naming that row covers them too (a group's
+# member rows, a change request's approvals, a service account's tokens), provided the row
+# belonged to it before and after the write. Adding a part means a migration that reinstalls
+# ``POSTGRES_SETTLE_FUNCTION``.
+CAPTURE_PARTS = (
+    ("accounts_scimgroup_members", "scimgroup_id", "accounts.scimgroup"),
+    ("accounts_scimgroup_members", "user_id", "accounts.user"),
+    ("accounts_ssomembership", "membership_id", "tenancy.membership"),
+    ("workflows_approval", "change_id", "workflows.changerequest"),
+    ("workflows_changerequest", "version_id", "workflows.workflowversion"),
+    ("workflows_serviceaccounttoken", "service_account_id", "workflows.serviceaccount"),
+    ("tenancy_workspaceusergrant", "content_object_id", "tenancy.workspace"),
+    ("workflows_workflowusergrant", "content_object_id", "workflows.workflow"),
+)
+_PARTS_VALUES = ", ".join(f"('{table}', '{column}', '{parent}')" for table, column, parent in CAPTURE_PARTS)
+
+# Which ledger event a capture may be linked to, checked by the database when the sealer links
+# it. A service event (any action but db.row_changed) of the capture's own transaction covers
+# the capture when it names the row: its target is the row (table ``app_model`` is target type
+# ``app.model``, and the primary key), or the row it belongs to (``CAPTURE_PARTS``), or its
+# ``data.covers`` lists ``"table:pk"`` or ``"table:column=value"`` (every row of the table that
+# the transaction wrote with that value, e.g. the data keys rewrapped under a new key). A db.row_changed event covers the capture whose id,
+# table, row, operation and transaction it states. The function runs as its owner (the
+# migration role): it is the only way to change a capture, and it can only link an unlinked
+# one, never unlink, rewrite or delete. It returns the ids of the captures it linked.
+POSTGRES_SETTLE_FUNCTION = f"""
+CREATE OR REPLACE FUNCTION audit_rowchange_settle(captures bigint[], events bigint[]) RETURNS SETOF bigint
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+    UPDATE audit_rowchange AS c SET event_id = v.event_id
+    FROM unnest(captures, events) AS v(capture_id, event_id)
+    JOIN audit_auditevent AS e ON e.id = v.event_id
+    WHERE c.id = v.capture_id AND c.event_id IS NULL AND (
+        (e.action <> 'db.row_changed' AND e.transaction_id = c.transaction_id AND (
+            (e.target_type = regexp_replace(c.table_name, '_', '.') AND e.target_id = c.row_id)
+            OR (jsonb_typeof(e.data -> 'covers') = 'array' AND (
+                e.data -> 'covers' ? (c.table_name || ':' || c.row_id)
+                OR EXISTS (
+                    SELECT 1 FROM jsonb_array_elements_text(e.data -> 'covers') AS k(entry)
+                    WHERE k.entry LIKE c.table_name || ':%=%'
+                      AND coalesce(c.new, c.old) ->> split_part(split_part(k.entry, ':', 2), '=', 1)
+                          = split_part(k.entry, '=', 2))))
+            OR EXISTS (
+                SELECT 1 FROM (VALUES {_PARTS_VALUES}) AS p(table_name, column_name, parent_type)
+                WHERE p.table_name = c.table_name AND p.parent_type = e.target_type
+                  AND coalesce(c.new, c.old) ->> p.column_name = e.target_id
+                  AND coalesce(c.old, c.new) ->> p.column_name = e.target_id)))
+        OR (e.action = 'db.row_changed' AND e.data ->> 'capture' = c.id::text
+            AND e.target_type = c.table_name AND e.target_id = c.row_id
+            AND e.data ->> 'operation' = c.operation
+            AND e.data ->> 'transaction_id' IS NOT DISTINCT FROM c.transaction_id::text)
+    )
+    RETURNING c.id;
+$$;
+REVOKE ALL ON FUNCTION audit_rowchange_settle(bigint[], bigint[]) FROM PUBLIC;
+"""  # noqa: S608 (constants of this module, no input)
+
+
+def table_target_type(table: str) -> str:
+    """The event target type of a row of ``table``: Django's ``app_model`` table is ``app.model``
+    (the same rule as ``regexp_replace(table, '_', '.')`` in the settle function)."""
+    return table.replace("_", ".", 1)
+
 
 def capture_triggers_sql(table: str, pk: str, hidden: tuple[str, ...]) -> str:
     args = ", ".join(f"'{value}'" for value in (pk, *hidden))
@@ -147,19 +248,42 @@ def drop_capture_triggers_sql(table: str) -> str:
 
 LEDGER_TABLES = ("audit_auditevent", "audit_signedtreehead")
 
+# Columns of an event the application role may insert: all but ``id`` and ``transaction_id``
+# (the database fills both; a writer cannot claim another transaction's events as its own).
+EVENT_INSERT_COLUMNS = (
+    *CONTENT_COLUMNS,
+    "canonical",
+    "search",
+    "sequence",
+    "leaf_hash",
+    "chain_hash",
+    "sealed_at",
+)
+# Columns of a capture the application role may insert (what the trigger names): the database
+# fills ``db_user``, ``transaction_id`` and ``occurred_at``, and only the settle function sets
+# ``event_id``.
+CAPTURE_INSERT_COLUMNS = ("table_name", "operation", "row_id", "old", "new", "application", "actor_hint")
+
 
 def privileges_sql(app_role: str) -> str:
     """Least privilege for the application's database role (not the owner of the tables).
 
     The role may read and append to the ledger and seal events (the four sealing columns), but
     has no DELETE, no TRUNCATE and no other UPDATE; the triggers refuse the rest even to it.
+    Captures are insert-only: the role links them to events only through
+    ``audit_rowchange_settle``, which checks every link.
     """
+    event_columns = ", ".join(EVENT_INSERT_COLUMNS)
+    capture_columns = ", ".join(CAPTURE_INSERT_COLUMNS)
     return f"""
-REVOKE ALL ON audit_auditevent, audit_signedtreehead FROM {app_role};
-GRANT SELECT, INSERT ON audit_auditevent, audit_signedtreehead TO {app_role};
+REVOKE ALL ON audit_auditevent, audit_signedtreehead, audit_rowchange FROM {app_role};
+GRANT SELECT ON audit_auditevent, audit_signedtreehead, audit_rowchange TO {app_role};
+GRANT INSERT ({event_columns}) ON audit_auditevent TO {app_role};
+GRANT INSERT ON audit_signedtreehead TO {app_role};
 GRANT UPDATE (sequence, leaf_hash, chain_hash, sealed_at) ON audit_auditevent TO {app_role};
 GRANT SELECT, INSERT, UPDATE ON audit_ledgerstate TO {app_role};
-GRANT SELECT, INSERT, DELETE ON audit_rowchange TO {app_role};
+GRANT INSERT ({capture_columns}) ON audit_rowchange TO {app_role};
+GRANT EXECUTE ON FUNCTION audit_rowchange_settle(bigint[], bigint[]) TO {app_role};
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {app_role};
 """
 

@@ -72,8 +72,9 @@ def main() -> None:
     parser.add_argument("--objects", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--singles", type=int, default=500, help="decisions per single-decision sample")
-    args = parser.parse_args()
-    common.setup_django(DB_NAME)
+    common.add_database_arguments(parser, default=DB_NAME)
+    args = common.parse_arguments(parser, smoke={"objects": 50, "repeat": 1, "singles": 20})
+    common.setup_django(args.database, fresh=args.fresh)
 
     from governance.access.decision import _decide, decide, decide_many
     from governance.core.context import ActorContext, bind_context

@@ -9,6 +9,7 @@ Scripts live in bench/ and are run as ``python bench/<name>.py``; they put the r
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import math
 import multiprocessing
@@ -27,8 +28,11 @@ from psycopg import sql
 from audit.canonical import CONTENT_COLUMNS
 
 DB_NAME = "bench_ledger"
-SERVER_URL = "postgresql://postgres@127.0.0.1:5432"
+# The PostgreSQL server the benchmark databases live on ($BENCH_SERVER_URL, e.g. the test suite's).
+SERVER_URL = os.environ.get("BENCH_SERVER_URL", "postgresql://postgres@127.0.0.1:5432").rstrip("/")
 SETTINGS_MODULE = "governance.settings.test"
+# Set by ``parse_arguments`` for a ``--smoke`` run.
+SMOKE = False
 
 # The columns the generator writes: the canonical document's columns, then the canonical bytes.
 EVENT_COLUMNS = (*CONTENT_COLUMNS, "canonical")
@@ -39,10 +43,30 @@ GENERATOR_CHUNK = 10_000
 # --- database and Django ------------------------------------------------------------------------
 
 
-def add_database_arguments(parser: argparse.ArgumentParser) -> None:
+def parse_arguments(parser: argparse.ArgumentParser, *, smoke: dict[str, object]) -> argparse.Namespace:
+    """Parse the command line with a ``--smoke`` option: tiny sizes (``smoke``: option name to
+    value) that make the script finish in seconds. A smoke run proves that the script still
+    works against the current code; its figures mean nothing. ``make test`` runs every script so
+    (tests/governance/test_benches.py)."""
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="tiny sizes, seconds: checks that the script runs (its figures mean nothing)",
+    )
+    options = parser.parse_args()
+    global SMOKE
+    SMOKE = options.smoke
+    if options.smoke:
+        for name, value in smoke.items():
+            setattr(options, name, value)
+        print(f"smoke run: {', '.join(f'{name}={value}' for name, value in smoke.items())}")
+    return options
+
+
+def add_database_arguments(parser: argparse.ArgumentParser, default: str = DB_NAME) -> None:
     """``--database`` and ``--fresh``, common to every script."""
     parser.add_argument(
-        "--database", default=DB_NAME, help=f"benchmark database name (default {DB_NAME}; created if missing)"
+        "--database", default=default, help=f"benchmark database name (default {default}; created if missing)"
     )
     parser.add_argument(
         "--fresh", action="store_true", help="drop and recreate the benchmark database first (then migrate)"
@@ -64,7 +88,7 @@ def ensure_database(name: str, *, fresh: bool = False) -> None:
 def setup_django(name: str = DB_NAME, *, fresh: bool = False, migrate: bool = True) -> None:
     """Point Django's test profile at the benchmark database, set it up and (by default) migrate."""
     os.environ["DJANGO_SETTINGS_MODULE"] = SETTINGS_MODULE
-    os.environ["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{name}"
+    os.environ["DATABASE_URL"] = f"{SERVER_URL}/{name}"
     if migrate:
         ensure_database(name, fresh=fresh)
     import django
@@ -148,7 +172,8 @@ def settle(*tables: str) -> None:
     """VACUUM ANALYZE ``tables``, then CHECKPOINT: flush what setup (or an earlier script) left dirty,
     so that no background checkpoint and no burst of full-page WAL writes lands in a measurement."""
     vacuum_analyze(*tables)
-    execute("CHECKPOINT")
+    if not SMOKE:  # a smoke run measures nothing; a CHECKPOINT would flush the whole shared server
+        execute("CHECKPOINT")
 
 
 # --- the event generator ------------------------------------------------------------------------
@@ -295,6 +320,30 @@ def append_event(writer: int, index: int) -> None:
         )
 
 
+def pass_mfa(client, user) -> None:
+    """Verify the bench session with a TOTP device, as a correct code does (django-otp's session
+    login), and note it on the session's record."""
+    from django.http import HttpRequest
+    from django.utils import timezone
+    from django_otp import login as otp_login
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from accounts.models import UserSession
+    from accounts.sessions import session_ref_of
+
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first() or TOTPDevice.objects.create(
+        user=user, name="Bench app", confirmed=True
+    )
+    request = HttpRequest()
+    request.session = client.session
+    request.user = user
+    otp_login(request, device)
+    request.session.save()
+    UserSession.objects.filter(session_ref=session_ref_of(request.session.session_key)).update(
+        mfa_verified_at=timezone.now()
+    )
+
+
 # --- statistics and output ----------------------------------------------------------------------
 
 
@@ -328,14 +377,34 @@ class Latency:
         return f"p50 {self.p50:.2f} ms  p99 {self.p99:.2f} ms  max {self.max:.2f} ms"
 
 
+# Every figure printed by ``show``, with its section: written as JSON to $BENCH_RESULTS at exit
+# (bench/report.py reads it to write docs/benchmarks.md).
+_section = ""
+RESULTS: list[dict] = []
+
+
+def _write_results() -> None:
+    path = os.environ.get("BENCH_RESULTS")
+    if path:
+        Path(path).write_text(json.dumps(RESULTS, indent=1, ensure_ascii=False) + "\n")
+
+
+atexit.register(_write_results)
+
+
 def title(text: str) -> None:
     """A section heading."""
+    global _section
+    _section = text
     print(f"\n== {text}")
 
 
 def show(label: str, value: str, target: str = "", ok: bool | None = None) -> None:
     """One figure: label, value, and the target with PASS/MISS when there is one."""
     verdict = "" if ok is None else ("PASS" if ok else "MISS")
+    RESULTS.append(
+        {"section": _section, "label": label, "value": value, "target": target, "verdict": verdict}
+    )
     print(f"  {label:<44} {value:<34} {target:<14} {verdict}".rstrip())
 
 

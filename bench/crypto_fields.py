@@ -66,7 +66,7 @@ def setup_crypto(options, *, key_cache_seconds: int = 60, settle_seconds: int = 
 
     Must run before anything imports the key providers' settings (it sets the key file path)."""
     common.ensure_database(options.secrets_database, fresh=options.fresh)
-    os.environ["SECRETS_DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{options.secrets_database}"
+    os.environ["SECRETS_DATABASE_URL"] = f"{common.SERVER_URL}/{options.secrets_database}"
     common.setup_django(options.database, fresh=options.fresh)
     from django.conf import settings
     from django.core.management import call_command
@@ -273,7 +273,7 @@ def main() -> None:
         "--cache-off-values", type=int, default=500, help="values decrypted with the cache off"
     )
     add_crypto_database_arguments(parser)
-    options = parser.parse_args()
+    options = common.parse_arguments(parser, smoke={"values": 200, "rounds": 1, "cache_off_values": 20})
     workspace = setup_crypto(options, key_cache_seconds=60)
     print(
         f"crypto_fields: {options.values:,} values per round, {options.rounds} rounds, sizes {SIZES}, "

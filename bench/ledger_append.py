@@ -353,7 +353,9 @@ def main() -> None:
         help="also measure client/server CPU per event of each layer of the append, N events each",
     )
     common.add_database_arguments(parser)
-    options = parser.parse_args()
+    options = common.parse_arguments(
+        parser, smoke={"writers": 2, "events": 40, "warmup": 5, "rounds": 2, "solo": 20, "breakdown": 0}
+    )
 
     common.setup_django(options.database, fresh=options.fresh)
     common.reset_ledger()

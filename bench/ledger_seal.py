@@ -353,7 +353,9 @@ def main() -> None:
     parser.add_argument("--skip-throughput", action="store_true", help="run part (b) only")
     parser.add_argument("--skip-lag", action="store_true", help="run part (a) only")
     common.add_database_arguments(parser)
-    options = parser.parse_args()
+    options = common.parse_arguments(
+        parser, smoke={"events": 2_000, "rate": 50.0, "duration": 1.0, "breakdown": False}
+    )
 
     common.setup_django(options.database, fresh=options.fresh)
     print(f"ledger_seal: database {options.database}")

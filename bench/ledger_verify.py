@@ -257,7 +257,9 @@ def main() -> None:
     )
     parser.add_argument("--breakdown", action="store_true", help="also time each verification step per event")
     common.add_database_arguments(parser)
-    options = parser.parse_args()
+    options = common.parse_arguments(
+        parser, smoke={"events": 2_000, "head_every": 1_000, "reuse": False, "breakdown": False}
+    )
 
     common.setup_django(options.database, fresh=options.fresh)
     print(f"ledger_verify: {options.events:,} events, database {options.database}")

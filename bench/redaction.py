@@ -144,7 +144,9 @@ def main() -> None:
     parser.add_argument(
         "--adversarial-calls", type=int, default=5, help="redact_text calls per sample on adversarial input"
     )
-    args = parser.parse_args()
+    args = common.parse_arguments(
+        parser, smoke={"calls": 200, "repeat": 1, "known": 50, "adversarial_calls": 1}
+    )
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", common.SETTINGS_MODULE)
 
     from governance.core.redaction import redact_data, redact_text, registry, secret_register

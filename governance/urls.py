@@ -25,6 +25,7 @@ urlpatterns = [
     path("ledger/tree-head", ledger_views.latest_tree_head, name="ledger-tree-head"),
     path("evidence/<str:token>/download", evidence_views.evidence_download, name="evidence-download"),
     path("accounts/sessions/", account_views.sessions, name="account-sessions"),
+    path("accounts/api-tokens/", account_views.api_tokens, name="account-api-tokens"),
     path("accounts/mfa/", mfa_views.devices, name="account-mfa"),
     path("accounts/mfa/enrol/", mfa_views.enrol, name="account-mfa-enrol"),
     path("accounts/mfa/verify/", mfa_views.verify, name="account-mfa-verify"),

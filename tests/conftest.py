@@ -263,6 +263,14 @@ def mfa_complete(client, user) -> None:
     )
 
 
+@pytest.fixture
+def loopback_idp_allowed(settings):
+    """The test identity providers listen on plain http on 127.0.0.1: the operator's allow-lists
+    of the network boundary let the portal fetch from them (nothing else on loopback)."""
+    settings.OUTBOUND_ALLOW_LIST = ["127.0.0.1"]
+    settings.OUTBOUND_ALLOW_PLAIN_HTTP = ["127.0.0.1"]
+
+
 @pytest.fixture(scope="session")
 def _key_file_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("key-files")

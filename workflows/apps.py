@@ -7,16 +7,19 @@ class WorkflowsConfig(AppConfig):
 
     def ready(self) -> None:
         from audit.events import register_event_codes
+        from governance.core.outbound.boundary import register_allow_list_source
         from workflows.changes import evidence as changes_evidence
         from workflows.changes import resources as changes
         from workflows.credentials import evidence as credentials_evidence
         from workflows.credentials import resources as credentials
         from workflows.events import WorkflowEvent
         from workflows.integrations import resources as integrations
+        from workflows.integrations.selectors import organization_allow_list
         from workflows.service_accounts import evidence as service_accounts_evidence
         from workflows.service_accounts import resources as service_accounts
 
         register_event_codes(WorkflowEvent)
+        register_allow_list_source(organization_allow_list)
         for evidence in (changes_evidence, service_accounts_evidence, credentials_evidence):
             evidence.register()
         for sub_domain in (changes, integrations, service_accounts, credentials):

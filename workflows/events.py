@@ -43,6 +43,7 @@ class WorkflowEvent(EventCode):
     SERVICE_ACCOUNT_TOKEN_REVOKED = "service_account.token_revoked", Category.AUTHENTICATION
     SERVICE_ACCOUNT_AUTHENTICATED = "service_account.authenticated", Category.AUTHENTICATION
     SERVICE_ACCOUNT_AUTHENTICATION_FAILED = "service_account.authentication_failed", Category.AUTHENTICATION
+    SERVICE_ACCOUNT_LOCKED_OUT = "service_account.locked_out", Category.AUTHENTICATION
     SERVICE_ACCOUNT_USED = "service_account.used", Category.ACCESS
     SERVICE_ACCOUNT_ROTATION_WARNING = "service_account.rotation_warning", Category.SYSTEM
     SERVICE_ACCOUNT_DISABLED = "service_account.disabled", Category.ADMIN

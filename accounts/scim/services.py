@@ -5,6 +5,11 @@ event (``scim.*``) in the same transaction as the change; the account services i
 The actor is the token's ``ScimPrincipal``; the decision point confines it to its organisation.
 Deactivation goes through ``user_set_active``, which ends every session and revokes every API
 token of the person at once.
+
+What a token may touch (docs/identity.md, "SCIM scope"): accounts of its own organisation only
+(every other account is unknown to it), never an account that holds a control-panel role, never
+an address in a domain another organisation holds, and it reactivates only accounts it
+deactivated itself. Each refusal is a SCIM 403 recorded as ``scim.change_refused``.
 """
 
 from __future__ import annotations
@@ -12,19 +17,92 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.events import AccountEvent
-from accounts.models import ScimGroup, User
+from accounts.models import DeactivatedBy, ScimGroup, User
 from accounts.scim.principal import ScimPrincipal
 from accounts.scim.protocol import PatchOperation, ScimError, as_string, invalid, member_filter_value
 from accounts.scim.resources import member_ids
+from accounts.selectors import (
+    domain_held_elsewhere,
+    email_domain,
+    organization_domains,
+    user_holds_control_panel_role,
+)
 from accounts.services import user_create, user_set_active, user_update
 from accounts.sso.services import scim_memberships_apply
+from audit.models import Outcome
 from audit.services import audit_event_record, audited_transaction
 from governance.access.decision import require
 from governance.tenancy.models import Organization
+
+
+class ScimChangeRefusedError(ScimError):
+    """A change this token may not make (403); ``reason`` goes to the ledger with the attempt."""
+
+    def __init__(self, detail: str, *, reason: str, target: User | None = None, **data) -> None:
+        super().__init__(403, detail)
+        self.reason, self.target, self.data = reason, target, data
+
+
+DOMAIN_REFUSED = (
+    "This organisation may not provision addresses in this e-mail domain. A domain belongs to the "
+    "organisation whose identity providers list it or whose accounts use it."
+)
+
+
+def _refusal_record(actor: ScimPrincipal, refusal: ScimChangeRefusedError) -> None:
+    """Record a refused SCIM change (after its transaction was rolled back): ``scim.change_refused``."""
+    with transaction.atomic():
+        audit_event_record(
+            action=AccountEvent.SCIM_CHANGE_REFUSED,
+            actor=actor,
+            target=refusal.target,
+            outcome=Outcome.DENIED,
+            organization_id=actor.organization_id,
+            data={"token_prefix": actor.token_prefix, "reason": refusal.reason, **refusal.data},
+        )
+
+
+def _address_allowed(actor: ScimPrincipal, email: str, *, user: User | None = None) -> None:
+    """Refuse an address in a domain another organisation holds, or — when this organisation's
+    identity providers list domains — outside them. The same refusal whether or not the address
+    itself exists elsewhere: a token learns nothing about another organisation's accounts."""
+    domain = email_domain(email)
+    own = organization_domains(actor.organization_id)
+    if domain_held_elsewhere(domain, actor.organization_id) or (own and domain not in own):
+        raise ScimChangeRefusedError(DOMAIN_REFUSED, reason="domain not held", target=user, domain=domain)
+
+
+def _guard_changes(actor: ScimPrincipal, user: User, changes: dict[str, Any]) -> None:
+    """Refuse what this token may not change on ``user``: anything but ``externalId`` of an account
+    holding a control-panel role; reactivating an account it did not deactivate; a new address
+    outside its domains."""
+    wanted = {
+        field
+        for field in ("email", "display_name", "department", "active")
+        if field in changes
+        and changes[field] != (user.is_active if field == "active" else getattr(user, field))
+    }
+    if wanted and user_holds_control_panel_role(user):
+        raise ScimChangeRefusedError(
+            "This account holds a control-panel role; only an administrator changes it, in the "
+            "control panel.",
+            reason="control-panel account",
+            target=user,
+            fields=sorted(wanted),
+        )
+    if "active" in wanted and changes["active"] and user.deactivated_by != DeactivatedBy.PROVISIONING:
+        raise ScimChangeRefusedError(
+            "This account was deactivated by an administrator; only an administrator reactivates it.",
+            reason="deactivated by an administrator",
+            target=user,
+            deactivated_by=user.deactivated_by,
+        )
+    if "email" in wanted:
+        _address_allowed(actor, changes["email"], user=user)
 
 
 def _conflict_or_invalid(error: ValidationError) -> ScimError:
@@ -75,6 +153,7 @@ def scim_user_create(*, actor: ScimPrincipal, changes: dict[str, Any]) -> User:
         with audited_transaction():
             organization = Organization.objects.get(pk=actor.organization_id)
             require(actor, "user.manage", organization, fresh=True)
+            _address_allowed(actor, changes["email"])
             gone = User.objects.filter(
                 organization=organization, email__iexact=changes["email"], deprovisioned_at__isnull=False
             )
@@ -104,11 +183,27 @@ def scim_user_create(*, actor: ScimPrincipal, changes: dict[str, Any]) -> User:
                 external_id=user.scim_external_id,
                 active=user.is_active,
             )
-    except ValidationError as error:
-        raise _conflict_or_invalid(error) from None
-    except IntegrityError:
-        raise ScimError(409, "An account with this userName exists already.", "uniqueness") from None
+    except ScimChangeRefusedError as refusal:
+        _refusal_record(actor, refusal)
+        raise
+    except (ValidationError, IntegrityError) as error:
+        raise _collision(actor, changes["email"], error) from None
     return user
+
+
+def _collision(actor: ScimPrincipal, email: str, error: Exception) -> ScimError:
+    """A failed write: 409 when the address is taken in the token's own organisation; when an
+    account of another organisation took it (a race past the domain check), the domain refusal,
+    recorded, that never confirms the account; otherwise the field error."""
+    taken = User.objects.filter(email__iexact=(email or "").strip()).values_list("organization_id", flat=True)
+    owner = taken.first()
+    if owner is not None and owner != actor.organization_id:
+        refusal = ScimChangeRefusedError(DOMAIN_REFUSED, reason="domain not held", domain=email_domain(email))
+        _refusal_record(actor, refusal)
+        return refusal
+    if isinstance(error, ValidationError):
+        return _conflict_or_invalid(error)
+    return ScimError(409, "An account with this userName exists already.", "uniqueness")
 
 
 def _locked_user(actor: ScimPrincipal, user: User) -> User:
@@ -124,14 +219,16 @@ def scim_user_replace(*, actor: ScimPrincipal, user: User, changes: dict[str, An
     try:
         with audited_transaction():
             user = _locked_user(actor, user)
+            _guard_changes(actor, user, changes)
             user, changed, deactivated = _apply_user(actor, user, changes)
             _event(AccountEvent.SCIM_USER_REPLACED, actor=actor, target=user, changed=changed)
             if deactivated:
                 _event(AccountEvent.SCIM_USER_DEACTIVATED, actor=actor, target=user, via="PUT")
-    except ValidationError as error:
-        raise _conflict_or_invalid(error) from None
-    except IntegrityError:
-        raise ScimError(409, "An account with this userName exists already.", "uniqueness") from None
+    except ScimChangeRefusedError as refusal:
+        _refusal_record(actor, refusal)
+        raise
+    except (ValidationError, IntegrityError) as error:
+        raise _collision(actor, changes.get("email", ""), error) from None
     return user
 
 
@@ -142,6 +239,7 @@ def scim_user_patch(
     try:
         with audited_transaction():
             user = _locked_user(actor, user)
+            _guard_changes(actor, user, changes)
             user, changed, deactivated = _apply_user(actor, user, changes)
             _event(
                 AccountEvent.SCIM_USER_PATCHED,
@@ -152,35 +250,54 @@ def scim_user_patch(
             )
             if deactivated:
                 _event(AccountEvent.SCIM_USER_DEACTIVATED, actor=actor, target=user, via="PATCH")
-    except ValidationError as error:
-        raise _conflict_or_invalid(error) from None
-    except IntegrityError:
-        raise ScimError(409, "An account with this userName exists already.", "uniqueness") from None
+    except ScimChangeRefusedError as refusal:
+        _refusal_record(actor, refusal)
+        raise
+    except (ValidationError, IntegrityError) as error:
+        raise _collision(actor, changes.get("email", ""), error) from None
     return user
 
 
 def scim_user_delete(*, actor: ScimPrincipal, user: User) -> User:
     """DELETE: deactivate (every session ends, every API token is revoked) and mark the account
-    deprovisioned. The row stays, because the ledger and approvals name it; SCIM no longer shows it."""
-    with audited_transaction():
-        user = _locked_user(actor, user)
-        was_active = user.is_active
-        if was_active:
-            user = user_set_active(actor=actor, user=user, active=False)
-        user.deprovisioned_at = timezone.now()
-        user.save(update_fields=["deprovisioned_at"])
-        memberships = ScimGroup.members.through.objects.filter(user_id=user.pk)
-        groups_left = sorted(memberships.values_list("scimgroup_id", flat=True))
-        memberships.delete()
-        _roles_follow_groups(actor, [user])
-        _event(
-            AccountEvent.SCIM_USER_DELETED,
-            actor=actor,
-            target=user,
-            deactivated=was_active,
-            kept_as="deactivated and deprovisioned",
-            groups_left=groups_left,
-        )
+    deprovisioned. The row stays, because the ledger and approvals name it; SCIM no longer shows it.
+    An account holding a control-panel role is refused (403): an administrator removes it."""
+    try:
+        with audited_transaction():
+            user = _locked_user(actor, user)
+            if user_holds_control_panel_role(user):
+                raise ScimChangeRefusedError(
+                    "This account holds a control-panel role; only an administrator removes it, in "
+                    "the control panel.",
+                    reason="control-panel account",
+                    target=user,
+                    fields=["deleted"],
+                )
+            return _deprovision(actor, user)
+    except ScimChangeRefusedError as refusal:
+        _refusal_record(actor, refusal)
+        raise
+
+
+def _deprovision(actor: ScimPrincipal, user: User) -> User:
+    """Deactivate, mark deprovisioned, drop SCIM group memberships (inside the caller's transaction)."""
+    was_active = user.is_active
+    if was_active:
+        user = user_set_active(actor=actor, user=user, active=False)
+    user.deprovisioned_at = timezone.now()
+    user.save(update_fields=["deprovisioned_at"])
+    memberships = ScimGroup.members.through.objects.filter(user_id=user.pk)
+    groups_left = sorted(memberships.values_list("scimgroup_id", flat=True))
+    memberships.delete()
+    _roles_follow_groups(actor, [user])
+    _event(
+        AccountEvent.SCIM_USER_DELETED,
+        actor=actor,
+        target=user,
+        deactivated=was_active,
+        kept_as="deactivated and deprovisioned",
+        groups_left=groups_left,
+    )
     return user
 
 

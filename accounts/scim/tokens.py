@@ -17,8 +17,12 @@ from accounts.scim.principal import SCIM_TOKENS, ScimPrincipal
 from audit.models import Outcome
 from audit.services import audit_event_record, audited_transaction
 from governance.access.decision import require
+from governance.core.throttle import FailureThrottle, Lockout
 from governance.core.tokens import TokenRefusedError, digest_matches
 from governance.tenancy.models import Organization
+
+# Failed SCIM token attempts, per token prefix and per client address (docs/identity.md).
+SCIM_THROTTLE = FailureThrottle("scim")
 
 MAX_LIFETIME_DAYS = 730
 DEFAULT_LIFETIME_DAYS = 365
@@ -123,6 +127,27 @@ def scim_auth_failure_record(*, prefix: str, reason: str, row: ScimToken | None 
             outcome=Outcome.FAILED,
             organization_id=row.organization_id if row is not None else None,
             data={"prefix": prefix, "reason": reason},
+        )
+
+
+def scim_lockout_record(*, lockout: Lockout, prefix: str, address: str | None) -> None:
+    """Record that a SCIM throttle lockout began (``scim.locked_out``, once per lockout): the
+    dimension locked, the prefix and address, the failures counted and until when."""
+    row = ScimToken.objects.filter(prefix=prefix).first() if prefix else None
+    with transaction.atomic():
+        audit_event_record(
+            action=AccountEvent.SCIM_LOCKED_OUT,
+            actor=None,
+            target=row,
+            outcome=Outcome.DENIED,
+            organization_id=row.organization_id if row is not None else None,
+            data={
+                "locked": lockout.dimension,
+                "prefix": prefix,
+                "address": address or "",
+                "failures": lockout.failures,
+                "retry_after_seconds": lockout.retry_after,
+            },
         )
 
 

@@ -21,6 +21,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from accounts.models import ScimGroup, User
 from accounts.scim import discovery, services
+from accounts.scim.principal import SCIM_TOKENS
 from accounts.scim.protocol import (
     CONTENT_TYPE,
     MAX_BODY_BYTES,
@@ -29,6 +30,7 @@ from accounts.scim.protocol import (
     parse_filter,
     parse_paging,
     parse_patch,
+    refuse_unstorable_text,
 )
 from accounts.scim.resources import (
     display_name_of,
@@ -38,10 +40,17 @@ from accounts.scim.resources import (
     user_patch,
     user_resource,
 )
-from accounts.scim.tokens import ScimAuthenticationError, scim_auth_failure_record, scim_token_authenticate
+from accounts.scim.tokens import (
+    SCIM_THROTTLE,
+    ScimAuthenticationError,
+    scim_auth_failure_record,
+    scim_lockout_record,
+    scim_token_authenticate,
+)
 from governance.access.decision import AccessDenied
 from governance.access.queries import restrict
 from governance.core.context import current_context
+from governance.core.middleware import client_ip
 
 logger = logging.getLogger("accounts.scim")
 
@@ -55,8 +64,18 @@ def scim_response(body: Any, status: int = 200, headers: dict | None = None) -> 
     return response
 
 
+class ScimThrottledError(ScimError):
+    """Too many failed token attempts from this address or with this token prefix: 429."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(429, f"Too many failed SCIM token attempts; try again in {retry_after} seconds.")
+        self.retry_after = retry_after
+
+
 def _error(error: ScimError) -> HttpResponse:
     headers = {"WWW-Authenticate": 'Bearer realm="scim"'} if error.status == 401 else None
+    if isinstance(error, ScimThrottledError):
+        headers = {"Retry-After": str(error.retry_after)}
     return scim_response(error.body(), error.status, headers)
 
 
@@ -89,15 +108,29 @@ class ScimView(View):
             return _error(ScimError(500, "The request could not be completed."))
 
     def _authenticate(self, request: HttpRequest):
+        """The token's principal. Failed attempts count per token prefix and per client address;
+        past the limit, both are refused with 429 before any token is looked up."""
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            scim_auth_failure_record(prefix="", reason="missing" if not header else "not a bearer token")
-            raise ScimError(401, "Send a SCIM token: Authorization: Bearer <token>.")
+        token = token.strip()
+        bearer = scheme.lower() == "bearer" and bool(token)
+        prefix = SCIM_TOKENS.parse(token).prefix if bearer else ""
+        address = client_ip(request)
+        lockout = SCIM_THROTTLE.locked(prefix=prefix, address=address)
+        if lockout is not None:
+            raise ScimThrottledError(lockout.retry_after)
         try:
-            return scim_token_authenticate(token=token.strip())
-        except ScimAuthenticationError:
-            raise ScimError(401, "Invalid, expired or revoked SCIM token.") from None
+            if not bearer:
+                scim_auth_failure_record(prefix="", reason="missing" if not header else "not a bearer token")
+                raise ScimError(401, "Send a SCIM token: Authorization: Bearer <token>.")
+            try:
+                return scim_token_authenticate(token=token)
+            except ScimAuthenticationError:
+                raise ScimError(401, "Invalid, expired or revoked SCIM token.") from None
+        except ScimError:
+            for begun in SCIM_THROTTLE.failed(prefix=prefix, address=address):
+                scim_lockout_record(lockout=begun, prefix=prefix, address=address)
+            raise
 
     def body(self, request: HttpRequest) -> Any:
         content_type = request.content_type or ""
@@ -117,9 +150,11 @@ class ScimView(View):
         if len(body) > MAX_BODY_BYTES:
             raise too_large
         try:
-            return json.loads(body.decode("utf-8"))
+            document = json.loads(body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError, RecursionError):
             raise ScimError(400, "The request body is not valid JSON.", "invalidSyntax") from None
+        refuse_unstorable_text(document)
+        return document
 
     def page(self, request: HttpRequest, queryset, render) -> HttpResponse:
         start, count = parse_paging(request.GET)

@@ -5,6 +5,7 @@ mapped memberships applied, and every refusal recorded with its reason."""
 from __future__ import annotations
 
 from allauth.core.exceptions import ImmediateHttpResponse
+from allauth.socialaccount import app_settings as socialaccount_settings
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from allauth.socialaccount.models import SocialApp
 from allauth.socialaccount.providers.base.constants import AuthProcess
@@ -14,6 +15,7 @@ from django.urls import reverse
 
 from accounts.models import IdentityProvider, ProviderKind
 from accounts.sso import services
+from accounts.sso.fetch import boundary_session
 from accounts.sso.selectors import scim_group_names
 from accounts.sso.services import SsoRefusedError
 from governance.core.redaction import redact_text
@@ -128,6 +130,20 @@ class GovernedSocialAccountAdapter(DefaultSocialAccountAdapter):
             apps.append(app)
         return apps
 
+    def get_requests_session(self):
+        """Every fetch allauth makes (discovery, token, userinfo, JWKS) goes through the network
+        boundary, with the allow-list of the organisation whose provider is signing in."""
+        return boundary_session(
+            organization_id=self._organization_id(), timeout=socialaccount_settings.REQUESTS_TIMEOUT
+        )
+
+    def _organization_id(self):
+        match = getattr(self.request, "resolver_match", None)
+        slug = (match.kwargs.get("provider_id") or match.kwargs.get("organization_slug")) if match else None
+        if not slug:
+            return None
+        return IdentityProvider.objects.filter(slug=slug).values_list("organization_id", flat=True).first()
+
     def is_open_for_signup(self, request, sociallogin) -> bool:
         return False  # accounts are provisioned in pre_social_login, never through a signup form
 
@@ -177,6 +193,7 @@ class GovernedSocialAccountAdapter(DefaultSocialAccountAdapter):
             user = sociallogin.user
             if user.organization_id != provider.organization_id:
                 raise SsoRefusedError("the linked account belongs to another organisation")
+            services.sso_domain_check(provider=provider, email=user.email)
         else:
             email, verified = self._email(provider, sociallogin)
             user = services.sso_user_resolve(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import secrets
 
 from allauth.core.internal.deferred import jwt
+from allauth.socialaccount.adapter import get_adapter
 from allauth.socialaccount.internal import jwtkit
 from allauth.socialaccount.providers.oauth2.client import OAuth2Error
 from allauth.socialaccount.providers.openid_connect.provider import OpenIDConnectProvider
@@ -24,10 +25,35 @@ from django.core.exceptions import PermissionDenied
 ID_TOKEN_ALGORITHMS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"}
 )
+# What the sign-in reads from the discovery document (userinfo too: it is always fetched).
+DISCOVERY_FIELDS = ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri", "userinfo_endpoint")
+
+
+class OpenIDDiscoveryError(OAuth2Error):
+    """The issuer's discovery document is not one the sign-in can use."""
 
 
 class PortalOIDCAdapter(OpenIDConnectOAuth2Adapter):
-    """Decodes the ID token with its signature checked, whatever channel brought it."""
+    """Reads the discovery document through the network boundary (the adapter's session) and
+    refuses one that lacks what the sign-in needs; decodes the ID token with its signature
+    checked, whatever channel brought it."""
+
+    @property
+    def openid_config(self) -> dict:
+        if not hasattr(self, "_openid_config"):
+            with get_adapter().get_requests_session() as session:
+                response = session.get(self.get_provider().server_url)
+                response.raise_for_status()
+                config = response.json()
+            if not isinstance(config, dict):
+                raise OpenIDDiscoveryError("the discovery document is not a JSON object")
+            missing = [
+                name for name in DISCOVERY_FIELDS if not isinstance(config.get(name), str) or not config[name]
+            ]
+            if missing:
+                raise OpenIDDiscoveryError(f"the discovery document lacks {', '.join(missing)}")
+            self._openid_config = config
+        return self._openid_config
 
     def complete_login(self, request, app, token, **kwargs):
         # The ID token first: nothing is asked of the provider with an access token that came

@@ -22,7 +22,9 @@ from accounts.models import (
     SignInPolicy,
     SsoMembership,
     User,
+    validate_email_domain,
 )
+from accounts.selectors import domain_claimed_elsewhere, email_domain, user_holds_control_panel_role
 from accounts.sso.selectors import scim_group_names
 from audit.models import Outcome
 from audit.services import audit_event_record, audited_transaction, diff_fields
@@ -45,6 +47,7 @@ PROVIDER_FIELDS = (
     "email_claim",
     "trust_idp_mfa",
     "accepted_mfa_claims",
+    "allowed_domains",
 )
 
 
@@ -85,9 +88,30 @@ def _validate(provider: IdentityProvider, client_secret_set: bool) -> None:
             errors["saml_idp_x509_cert"] = "Paste the certificate in PEM form (-----BEGIN CERTIFICATE-----…)."
     if provider.trust_idp_mfa and not provider.accepted_mfa_claims:
         errors["accepted_mfa_claims"] = "Name the amr/acr or AuthnContextClassRef values that count as MFA."
+    domain_error = _domains_error(provider)
+    if domain_error:
+        errors["allowed_domains"] = domain_error
     if errors:
         raise ValidationError(errors)
     provider.full_clean(exclude=["oidc_client_secret"])
+
+
+def _domains_error(provider: IdentityProvider) -> str | None:
+    """Why the provider's allowed domains cannot be saved, or None: at least one, each a domain
+    in normal form, none listed by another organisation's provider."""
+    domains = provider.allowed_domains
+    if not isinstance(domains, list) or not domains:
+        return "List the e-mail domains this provider may sign in (at least one, e.g. example.com)."
+    for domain in domains:
+        try:
+            normal = validate_email_domain(domain)
+        except ValidationError as error:
+            return " ".join(error.messages)
+        if normal != domain:
+            return f"Write '{domain[:80]}' as {normal}."
+        if domain_claimed_elsewhere(domain, provider.organization_id):
+            return f"The domain {domain} is listed by another organisation's identity provider."
+    return None
 
 
 def identity_provider_create(
@@ -283,9 +307,13 @@ def sso_user_resolve(
     """The account an SSO identity signs in to (first sign-in of this identity): an existing
     account of the provider's organisation with the same verified e-mail, or a new one with no
     role. Never an account of another organisation; never staff, never a superuser."""
-    email = User.objects.normalize_email(email or "").strip().lower()
+    try:
+        email = User.objects.normalize_email(email or "").strip().lower()
+    except ValidationError:  # an invisible or control character: it would pass for another address
+        raise SsoRefusedError("the e-mail address holds an invisible or control character") from None
     if not email or "@" not in email:
         raise SsoRefusedError("no e-mail address in the identity provider's answer")
+    sso_domain_check(provider=provider, email=email)
     if not email_verified:
         raise SsoRefusedError(
             "the identity provider did not confirm the e-mail address", subject_message(email)
@@ -296,6 +324,14 @@ def sso_user_resolve(
             if existing.organization_id != provider.organization_id:
                 raise SsoRefusedError(
                     "the e-mail address belongs to an account of another organisation", subject_message(email)
+                )
+            if user_holds_control_panel_role(existing):
+                # An identity provider's word never opens the control panel: such an account
+                # signs in with its password and its own second factor, never through a link.
+                raise SsoRefusedError(
+                    "the account holds a control-panel role and is never linked to an identity provider",
+                    "This account holds a control-panel role and cannot sign in through single "
+                    "sign-on. Sign in with your password and second factor.",
                 )
             audit_event_record(
                 action=AccountEvent.SSO_ACCOUNT_LINKED,
@@ -317,6 +353,18 @@ def sso_user_resolve(
             data={"provider": provider.slug, "email": email, "display_name": user.display_name},
         )
     return user
+
+
+def sso_domain_check(*, provider: IdentityProvider, email: str) -> None:
+    """Refuse an identity whose e-mail domain the provider does not list (an empty list refuses
+    every identity)."""
+    domain = email_domain(email)
+    if domain not in (provider.allowed_domains or []):
+        raise SsoRefusedError(
+            f"the e-mail domain {domain or '(none)'} is not allowed for this identity provider",
+            f"Addresses in {domain or 'this domain'} cannot sign in through {provider.name}. "
+            "Ask your administrator to add the domain to the identity provider's allowed domains.",
+        )
 
 
 def subject_message(email: str) -> str:

@@ -22,7 +22,7 @@ from django.db import connections, router, transaction
 from django.utils import timezone
 
 from audit.models import Outcome
-from audit.services import audit_event_record, audited_transaction
+from audit.services import audit_event_record, audited_transaction, rows_where
 from governance.access.decision import require
 from governance.crypto import envelope, keyring
 from governance.crypto.errors import DecryptionError
@@ -75,6 +75,8 @@ def kek_rotate(*, actor, workspace=None, provider: str | None = None) -> KeyEncr
             action=CryptoEvent.KEY_ROTATED,
             actor=actor,
             target=new,
+            # The retired key, and the data keys rewrapped under the new one.
+            covers=[old, rows_where(DataKey, "kek", new.pk)],
             workspace_id=workspace_id,
             organization_id=workspace.organization_id if workspace else None,
             data={
@@ -139,6 +141,7 @@ def workspace_key_configure(
             action=CryptoEvent.KEY_BYOK_CONFIGURED,
             actor=actor,
             target=new,
+            covers=[old, rows_where(DataKey, "kek", new.pk)],
             workspace_id=workspace.pk,
             organization_id=workspace.organization_id,
             data={
@@ -255,6 +258,7 @@ def data_key_rotate(*, actor, workspace, purpose: str) -> RotationJob:
             action=CryptoEvent.DATA_KEY_ROTATION_STARTED,
             actor=actor,
             target=job,
+            covers=[current, new],  # the retiring key and its successor, written with the job
             workspace_id=workspace.pk,
             organization_id=workspace.organization_id,
             data={
@@ -432,6 +436,7 @@ def _finish_if_settled(job: RotationJob) -> RotationJob:
             action=CryptoEvent.DATA_KEY_ROTATION_COMPLETED,
             actor=None,
             target=job,
+            covers=[job.from_key],  # retired with the job when it completes
             workspace_id=job.from_key.workspace_id,
             outcome=Outcome.FAILED if failed else Outcome.SUCCESS,
             data={
@@ -464,6 +469,7 @@ def data_key_destroy(*, actor, workspace, subject: str) -> int:
         audit_event_record(
             action=CryptoEvent.DATA_KEY_DESTROYED,
             actor=actor,
+            covers=keys,
             workspace_id=workspace.pk,
             organization_id=workspace.organization_id,
             data={"subject_digest": _digest(subject), "keys": [k.pk for k in keys]},

@@ -180,6 +180,15 @@ SOCIALACCOUNT_EMAIL_AUTHENTICATION = False  # accounts are matched by our own ru
 SOCIALACCOUNT_STORE_TOKENS = False
 SOCIALACCOUNT_REQUESTS_TIMEOUT = env_int("SOCIALACCOUNT_REQUESTS_TIMEOUT", 10)
 
+# The network boundary of every server-side fetch (governance.core.outbound; docs/operations.md):
+# https only, no internal, private, link-local or metadata address. OUTBOUND_ALLOW_LIST names host
+# names or networks (CIDR) the whole deployment may reach all the same (an organisation's own
+# allow-list rules add to it); OUTBOUND_ALLOW_PLAIN_HTTP the hosts or networks that may be called
+# over plain http (development and tests only). A host name lookup may take OUTBOUND_DNS_TIMEOUT s.
+OUTBOUND_ALLOW_LIST = env_list("OUTBOUND_ALLOW_LIST", [])
+OUTBOUND_ALLOW_PLAIN_HTTP = env_list("OUTBOUND_ALLOW_PLAIN_HTTP", [])
+OUTBOUND_DNS_TIMEOUT = env_int("OUTBOUND_DNS_TIMEOUT", 5)
+
 # django-guardian: no anonymous user row; grants use direct foreign-key tables.
 ANONYMOUS_USER_NAME = None
 GUARDIAN_RAISE_403 = True
@@ -261,6 +270,21 @@ SPECTACULAR_SETTINGS = {
 }
 
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
+
+# The cache holds short-lived counters shared by every process: allauth's rate limits and the
+# throttles of failed SCIM and service-account tokens (governance/core/throttle.py). Set CACHE_URL
+# to a Redis URL wherever more than one process serves requests; without it each process counts
+# on its own (a per-process memory cache, fine for one development server and for the tests).
+CACHE_URL = env_str("CACHE_URL", "")
+if CACHE_URL.startswith(("redis://", "rediss://")):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Failed token attempts (SCIM bearer tokens, service-account tokens): this many failures within the
+# window, per token prefix and per client address, lock that prefix or address out for a while.
+TOKEN_THROTTLE_FAILURES = env_int("TOKEN_THROTTLE_FAILURES", 10)
+TOKEN_THROTTLE_WINDOW_SECONDS = env_int("TOKEN_THROTTLE_WINDOW_SECONDS", 300)
+TOKEN_THROTTLE_LOCKOUT_SECONDS = env_int("TOKEN_THROTTLE_LOCKOUT_SECONDS", 900)
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", None)
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True

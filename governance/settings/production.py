@@ -45,6 +45,11 @@ SESSION_COOKIE_NAME = "__Host-sessionid"
 CSRF_COOKIE_SECURE = True
 CSRF_COOKIE_NAME = "__Host-csrftoken"
 REST_KNOX = {**REST_KNOX, "TOKEN_TTL": timedelta(hours=env_int("API_TOKEN_TTL_HOURS", 24))}
+# Throttles and rate limits must be shared by every worker: without CACHE_URL, the Redis broker is
+# the cache too (a separate database number is advisable: CACHE_URL=redis://host:6379/1).
+if not CACHE_URL and CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CACHE_URL = CELERY_BROKER_URL
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
 
 if not (LEDGER_SIGNING_KEY or os.environ.get("LEDGER_SIGNING_KEY_FILE")):
     raise ImproperlyConfigured(

@@ -20,6 +20,7 @@ def sso_objects_of(world) -> dict[str, dict[str, object]]:
         provider = IdentityProvider.objects.create(
             organization=organization, kind=ProviderKind.OIDC, name=f"{scope} IdP", slug=f"{scope}-idp",
             oidc_issuer="https://idp.example/", oidc_client_id=f"{scope}-client",
+            allowed_domains=[f"{organization.slug}.test"],
         )  # fmt: skip
         made["accounts.identityprovider"][scope] = provider
         made["accounts.grouprolemapping"][scope] = GroupRoleMapping.objects.create(

@@ -20,13 +20,19 @@ def oidc_callback(base: str = TESTSERVER, slug: str = OIDC_SLUG) -> str:
     return f"{base}/accounts/oidc/{slug}/login/callback/"
 
 
-def connect_oidc(world, idp, *, trust_mfa: bool = False, accepted=("mfa",), slug: str = OIDC_SLUG):
+IDP_DOMAINS = ("acme.example",)  # the domain of the test IdPs' accounts
+
+
+def connect_oidc(
+    world, idp, *, trust_mfa: bool = False, accepted=("mfa",), slug: str = OIDC_SLUG, domains=IDP_DOMAINS
+):
     """The world's organisation connects the running OpenID provider; builders' group → builder role."""
     admin = world.users["platform_admin"]
     provider = services.identity_provider_create(
         actor=admin, organization=world.org, kind=ProviderKind.OIDC, name="Acme login", slug=slug,
         oidc_issuer=idp.issuer, oidc_client_id=idp.client_id, client_secret=idp.client_secret,
         trust_idp_mfa=trust_mfa, accepted_mfa_claims=list(accepted) if trust_mfa else [],
+        allowed_domains=list(domains),
     )  # fmt: skip
     services.group_mapping_create(
         actor=admin, provider=provider, group="portal-builders", workspace=world.ws,
@@ -80,13 +86,16 @@ def saml_acs(base: str = TESTSERVER, slug: str = SAML_SLUG) -> str:
     return f"{base}/accounts/saml/{slug}/acs/"
 
 
-def connect_saml(world, idp, *, trust_mfa: bool = False, accepted=(), slug: str = SAML_SLUG):
+def connect_saml(
+    world, idp, *, trust_mfa: bool = False, accepted=(), slug: str = SAML_SLUG, domains=IDP_DOMAINS
+):
     """The world's organisation connects the running SAML IdP; builders' group → builder role."""
     admin = world.users["platform_admin"]
     provider = services.identity_provider_create(
         actor=admin, organization=world.org, kind=ProviderKind.SAML, name="Acme SAML", slug=slug,
         saml_idp_entity_id=idp.entity_id, saml_idp_sso_url=idp.sso_url, saml_idp_x509_cert=idp.cert_pem,
         saml_sp_entity_id=SP_ENTITY_ID, trust_idp_mfa=trust_mfa, accepted_mfa_claims=list(accepted),
+        allowed_domains=list(domains),
     )  # fmt: skip
     services.group_mapping_create(
         actor=admin, provider=provider, group="portal-builders", workspace=world.ws,

@@ -24,7 +24,11 @@ from tests.conftest import build_world
 from tests.identity_providers import openid_provider
 from tests.identity_providers.common import rsa_key
 
-pytestmark = pytest.mark.django_db(databases=["default", "secrets"])
+pytestmark = [
+    pytest.mark.django_db(databases=["default", "secrets"]),
+    # The test OpenID provider listens on http://127.0.0.1: the operator allow-lists it.
+    pytest.mark.usefixtures("loopback_idp_allowed"),
+]
 
 
 @pytest.fixture(scope="module")

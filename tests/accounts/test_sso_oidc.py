@@ -14,7 +14,11 @@ from tests.accounts.sso_world import connect_oidc, oidc_callback, oidc_sign_in, 
 from tests.conftest import build_world
 from tests.identity_providers import openid_provider
 
-pytestmark = pytest.mark.django_db(databases=["default", "secrets"])
+pytestmark = [
+    pytest.mark.django_db(databases=["default", "secrets"]),
+    # The test OpenID provider listens on http://127.0.0.1: the operator allow-lists it.
+    pytest.mark.usefixtures("loopback_idp_allowed"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +115,8 @@ def test_account_of_another_organisation_is_never_taken_over(world, idp, client)
     from tests.factories import UserFactory
 
     victim = UserFactory(organization=world.foreign_org, email="owner@globex.example")
-    connect_oidc(world, idp)
+    # Even a provider that (wrongly) lists the other organisation's domain never takes the account.
+    connect_oidc(world, idp, domains=("acme.example", "globex.example"))
     response = oidc_sign_in(client, "eve", "eve-idp-pass")
     assert response.status_code == 302
     assert "/accounts/login/" in response["Location"]

@@ -17,7 +17,7 @@ from tests.conftest import build_world
 pytestmark = pytest.mark.django_db(databases=["default", "secrets"])
 
 OIDC = {"kind": ProviderKind.OIDC, "name": "Acme login", "slug": "acme-oidc", "oidc_issuer": "https://idp.example/",
-        "oidc_client_id": "portal"}  # fmt: skip
+        "oidc_client_id": "portal", "allowed_domains": ["acme.test"]}  # fmt: skip
 
 
 @pytest.fixture
@@ -56,7 +56,7 @@ def test_missing_fields_are_field_errors(world):
             saml_idp_x509_cert="not a certificate", trust_idp_mfa=True,
         )  # fmt: skip
     assert set(error.value.message_dict) == {
-        "saml_idp_entity_id", "saml_idp_sso_url", "saml_idp_x509_cert", "accepted_mfa_claims"
+        "saml_idp_entity_id", "saml_idp_sso_url", "saml_idp_x509_cert", "accepted_mfa_claims", "allowed_domains"
     }  # fmt: skip
 
 
@@ -101,12 +101,13 @@ def test_control_panel_adds_a_provider_through_the_service(world, client):
         reverse("admin:accounts_identityprovider_add"),
         {"name": "Acme login", "slug": "acme-oidc", "kind": "oidc", "enabled": "on", "oidc_issuer": "https://idp.example/",
          "oidc_client_id": "portal", "client_secret": "panel-secret-value", "groups_claim": "groups",
-         "accepted_mfa_claims": "mfa, otp", "trust_idp_mfa": "on"},
+         "accepted_mfa_claims": "mfa, otp", "trust_idp_mfa": "on", "allowed_domains": "acme.test,\n@Acme.Example"},
     )  # fmt: skip
     assert response.status_code == 302, response.context["adminform"].form.errors
     provider = IdentityProvider.objects.get(slug="acme-oidc")
     assert provider.organization_id == world.org.pk
     assert provider.accepted_mfa_claims == ["mfa", "otp"]
+    assert provider.allowed_domains == ["acme.test", "acme.example"]
     assert provider.oidc_client_secret == "panel-secret-value"
     listing = client.get(reverse("admin:accounts_identityprovider_changelist")).content.decode()
     assert "/accounts/oidc/acme-oidc/login/callback/" in listing
@@ -145,3 +146,48 @@ def test_scim_group_changes_apply_the_group_mappings_at_once(world):
     assert AuditEvent.objects.filter(action="membership.removed", data__user="ada@acme.test").count() == 1
     assert scim.patch(f"/Groups/{other['id']}", remove).status_code in (200, 204)
     assert roles(ada) == []
+
+
+@pytest.mark.parametrize(
+    ("typed", "message"),
+    [
+        ("", "This field is required."),
+        ("not a domain", "is not an e-mail domain"),
+        ("ada@acme.test", "is not an e-mail domain"),
+        ("localhost", "is not an e-mail domain"),
+        ("acme.test, -bad-.example", "is not an e-mail domain"),
+    ],
+)
+def test_control_panel_refuses_bad_allowed_domains_with_a_field_error(world, client, typed, message):
+    """GIVEN the provider form WHEN the allowed domains are missing or not domains THEN a field
+    error on allowed_domains, nothing saved."""
+    client.force_login(world.users["platform_admin"])
+    response = client.post(
+        reverse("admin:accounts_identityprovider_add"),
+        {"name": "Acme login", "slug": "acme-oidc", "kind": "oidc", "enabled": "on", "oidc_issuer": "https://idp.example/",
+         "oidc_client_id": "portal", "groups_claim": "groups", "allowed_domains": typed},
+    )  # fmt: skip
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert any(message in text for text in errors["allowed_domains"]), errors
+    assert not IdentityProvider.objects.filter(slug="acme-oidc").exists()
+
+
+def test_a_domain_another_organisation_lists_cannot_be_listed(world):
+    """GIVEN Globex's provider lists globex.example WHEN Acme's administrator lists it too THEN a
+    field error; a domain no other organisation lists is accepted (also by two own providers)."""
+    from tests.accounts.scim_world import _foreign_admin
+
+    globex_admin = _foreign_admin(world)
+    services.identity_provider_create(
+        actor=globex_admin, organization=world.foreign_org, **{**OIDC, "slug": "globex", "allowed_domains": ["globex.example"]}
+    )  # fmt: skip
+    admin = world.users["platform_admin"]
+    with pytest.raises(ValidationError) as error:
+        services.identity_provider_create(
+            actor=admin, organization=world.org, **{**OIDC, "allowed_domains": ["acme.test", "globex.example"]}
+        )  # fmt: skip
+    assert "another organisation" in error.value.message_dict["allowed_domains"][0]
+    services.identity_provider_create(actor=admin, organization=world.org, **OIDC)
+    services.identity_provider_create(actor=admin, organization=world.org, **{**OIDC, "slug": "acme-2"})
+    assert IdentityProvider.objects.filter(organization=world.org).count() == 2

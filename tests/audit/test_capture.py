@@ -1,14 +1,19 @@
-"""Completeness: writes outside the services are still captured; authentication events recorded."""
+"""Completeness: every write to a governed table is captured, whoever wrote it, and reconciled with
+the services' events; authentication events recorded."""
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
-from django.db import connection
+from django.db import ProgrammingError, connection, transaction
 from django.urls import reverse
 
 from audit.ledger_verification import ledger_verify
 from audit.models import AuditEvent, RowChange
 from audit.sealing import ledger_seal_all
+from audit.services import audit_event_record, rows_where
+from audit.triggers import privileges_sql, table_target_type
 from governance.tenancy import services
 from governance.tenancy.models import Membership, Workspace
 from tests.conftest import PASSWORD
@@ -43,7 +48,11 @@ def test_queryset_update_outside_services_lands_in_the_ledger(drained):
     assert event.data["after"]["role_id"] == "workspace_owner"
     assert event.data["db_user"]
     assert ledger_verify().ok
-    assert not RowChange.objects.exists()  # the queue is drained by the sealer
+    capture = RowChange.objects.get(
+        table_name="tenancy_membership", row_id=str(membership.pk), operation="UPDATE"
+    )
+    assert capture.event_id == event.pk  # the capture stays, linked to the event that records it
+    assert not RowChange.objects.filter(event__isnull=True).exists()  # nothing left waiting
 
 
 def test_bulk_create_and_raw_sql_are_captured_row_by_row(drained):
@@ -64,17 +73,22 @@ def test_bulk_create_and_raw_sql_are_captured_row_by_row(drained):
     assert operations.count("DELETE") == 1
 
 
-def test_service_writes_are_not_recorded_twice(drained):
+def test_service_writes_are_captured_and_linked_not_recorded_twice(drained):
+    """GIVEN a normal service call WHEN the sealer runs THEN the ledger holds the service's event
+    and no db.row_changed, and the service's write was captured all the same, linked to it."""
     world = drained
-    services.membership_create(
+    membership = services.membership_create(
         actor=world.users["workspace_owner"],
         user=world.newcomers[world.org.pk],
         role="viewer",
         workspace=world.ws,
     )
     ledger_seal_all()
-    assert AuditEvent.objects.filter(action="membership.created").exists()
+    created = AuditEvent.objects.get(action="membership.created", target_id=str(membership.pk))
     assert not _row_events("tenancy_membership").exists()
+    capture = RowChange.objects.get(table_name="tenancy_membership", row_id=str(membership.pk))
+    assert capture.operation == "INSERT"
+    assert capture.event_id == created.pk
 
 
 def test_password_hashes_never_reach_the_ledger(drained):
@@ -114,3 +128,224 @@ def test_login_success_failure_and_logout_are_recorded(world, client):
     client.post(reverse("account_logout"))
     logout = AuditEvent.objects.get(action="auth.logout")
     assert logout.data["session"] == login.data["session"]
+
+
+# --- The backstop no writer can switch off -------------------------------------------------------
+
+APP_ROLE = "portal_app_capture_test"
+
+
+@contextlib.contextmanager
+def as_application_role():
+    """Act as the production database role: not the owner of the tables, with the grants of
+    ``privileges_sql`` on the ledger (and, as an operator would grant, DML on every other table).
+    The role is created inside the test's transaction, so it is gone when the test ends."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE ROLE {APP_ROLE} NOLOGIN")
+        cursor.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {APP_ROLE}")
+        cursor.execute(privileges_sql(APP_ROLE))
+        cursor.execute(f"SET ROLE {APP_ROLE}")
+        try:
+            yield cursor
+        finally:
+            cursor.execute("RESET ROLE")
+
+
+def test_raw_escalation_with_the_old_marker_is_captured_and_sealed_as_the_application_role(drained):
+    """GIVEN the application role WHEN it sets portal.audited and raw-UPDATEs a viewer's
+    membership to workspace owner THEN the write is captured, and after sealing (also as that
+    role) the ledger names the row in a db.row_changed event with the before and after role."""
+    membership = drained.memberships["viewer"]
+    with as_application_role() as cursor:
+        cursor.execute("SELECT set_config('portal.audited', 'on', true)")
+        cursor.execute(
+            "UPDATE tenancy_membership SET role_id = 'workspace_owner' WHERE id = %s", [membership.pk]
+        )
+        result = ledger_seal_all()
+    assert result.row_changes >= 1
+    event = _row_events("tenancy_membership").get()
+    assert event.target_id == str(membership.pk)
+    assert event.data["before"]["role_id"] == "viewer"
+    assert event.data["after"]["role_id"] == "workspace_owner"
+    assert event.data["db_user"] == APP_ROLE
+    assert event.sequence is not None  # sealed into the tree
+    capture = RowChange.objects.get(
+        table_name="tenancy_membership", row_id=str(membership.pk), operation="UPDATE"
+    )
+    assert capture.event_id == event.pk
+    assert ledger_verify().ok
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "DELETE FROM audit_rowchange",
+        "UPDATE audit_rowchange SET event_id = NULL",
+        "UPDATE audit_rowchange SET new = '{}'::jsonb",
+        "TRUNCATE audit_rowchange",
+        # A writer cannot forge who wrote a capture, in which transaction, or pre-link it.
+        "INSERT INTO audit_rowchange (table_name, operation, row_id, db_user, occurred_at)"
+        " VALUES ('tenancy_membership', 'UPDATE', '1', 'someone', now())",
+        "INSERT INTO audit_rowchange (table_name, operation, row_id, transaction_id)"
+        " VALUES ('tenancy_membership', 'UPDATE', '1', 1)",
+        "INSERT INTO audit_rowchange (table_name, operation, row_id, event_id)"
+        " VALUES ('tenancy_membership', 'UPDATE', '1', 1)",
+        # Nor claim a ledger event for another transaction.
+        "UPDATE audit_auditevent SET transaction_id = 1",
+    ],
+)
+def test_the_application_role_cannot_remove_or_rewrite_captures(drained, statement):
+    """GIVEN a captured raw write WHEN the application role tries to delete, rewrite, truncate
+    or forge captures THEN PostgreSQL refuses, and the capture is still there."""
+    membership = drained.memberships["viewer"]
+    with as_application_role() as cursor:
+        cursor.execute(
+            "UPDATE tenancy_membership SET role_id = 'workspace_owner' WHERE id = %s", [membership.pk]
+        )
+        cursor.execute("SAVEPOINT attempt")
+        with pytest.raises(ProgrammingError, match="permission denied"):
+            cursor.execute(statement)
+        cursor.execute("ROLLBACK TO SAVEPOINT attempt")
+        cursor.execute(
+            "SELECT count(*) FROM audit_rowchange WHERE table_name = 'tenancy_membership' AND row_id = %s"
+            " AND operation = 'UPDATE'",
+            [str(membership.pk)],
+        )
+        assert cursor.fetchone()[0] == 1
+
+
+def test_the_settle_function_refuses_a_link_to_an_event_that_does_not_name_the_row(drained):
+    """GIVEN a raw write and an unrelated service event of the same transaction WHEN the
+    application role calls audit_rowchange_settle to link the capture to that event THEN nothing
+    is linked, and the sealer still records the write as db.row_changed."""
+    membership = drained.memberships["viewer"]
+    with as_application_role() as cursor:
+        cursor.execute(
+            "UPDATE tenancy_membership SET role_id = 'workspace_owner' WHERE id = %s", [membership.pk]
+        )
+        with transaction.atomic():
+            unrelated = audit_event_record(action="workspace.updated", actor=None, target=drained.ws)
+        capture = RowChange.objects.get(
+            table_name="tenancy_membership", row_id=str(membership.pk), operation="UPDATE"
+        )
+        cursor.execute(
+            "SELECT audit_rowchange_settle(%s::bigint[], %s::bigint[])", [[capture.pk], [unrelated.pk]]
+        )
+        assert cursor.fetchall() == []
+        ledger_seal_all()
+    capture.refresh_from_db()
+    event = _row_events("tenancy_membership").get()
+    assert capture.event_id == event.pk
+    assert event.data["after"]["role_id"] == "workspace_owner"
+
+
+def test_a_raw_write_beside_a_service_call_in_one_transaction_is_not_hidden_by_it(drained):
+    """GIVEN one transaction that calls a service (adding a membership) and also raw-updates
+    another membership WHEN the sealer runs THEN the service's write is linked to its event and
+    the raw write, which no event of the transaction names, becomes db.row_changed."""
+    world = drained
+    viewer = world.memberships["viewer"]
+    with transaction.atomic():
+        added = services.membership_create(
+            actor=world.users["workspace_owner"],
+            user=world.newcomers[world.org.pk],
+            role="viewer",
+            workspace=world.ws,
+        )
+        Membership.objects.filter(pk=viewer.pk).update(role_id="workspace_owner")
+    ledger_seal_all()
+    created = AuditEvent.objects.get(action="membership.created", target_id=str(added.pk))
+    assert [event.target_id for event in _row_events("tenancy_membership")] == [str(viewer.pk)]
+    assert RowChange.objects.get(table_name="tenancy_membership", row_id=str(added.pk)).event_id == created.pk
+
+
+def test_a_forged_covering_event_leaves_its_trace_in_the_ledger(drained):
+    """GIVEN a writer who raw-updates a membership and writes a ledger event naming it, to pass
+    the write off as a service's WHEN the sealer runs THEN the capture is linked to that event,
+    which the ledger keeps for good: the row, the transaction and the writer are on record."""
+    membership = drained.memberships["viewer"]
+    with as_application_role() as cursor:
+        cursor.execute(
+            "UPDATE tenancy_membership SET role_id = 'workspace_owner' WHERE id = %s", [membership.pk]
+        )
+        with transaction.atomic():
+            forged = audit_event_record(action="membership.role_changed", actor=None, target=membership)
+        ledger_seal_all()
+    forged.refresh_from_db()
+    assert forged.sequence is not None
+    assert (forged.target_type, forged.target_id) == ("tenancy.membership", str(membership.pk))
+    capture = RowChange.objects.get(
+        table_name="tenancy_membership", row_id=str(membership.pk), operation="UPDATE"
+    )
+    assert capture.event_id == forged.pk
+    assert capture.db_user == APP_ROLE
+    assert capture.new["role_id"] == "workspace_owner"
+
+
+def test_covers_links_the_other_rows_a_service_wrote(drained):
+    """GIVEN an event that names a second row it wrote through ``covers`` WHEN the sealer runs
+    THEN that row's capture is linked to the event, not recorded as db.row_changed."""
+    world = drained
+    other = world.memberships["workflow_builder"]
+    with transaction.atomic():
+        Membership.objects.filter(pk=other.pk).update(role_id="workflow_operator")
+        event = audit_event_record(
+            action="membership.role_changed", actor=None, target=world.ws, covers=[other]
+        )
+    ledger_seal_all()
+    assert event.data["covers"] == [f"tenancy_membership:{other.pk}"]
+    assert not _row_events("tenancy_membership").exists()
+    capture = RowChange.objects.get(table_name="tenancy_membership", row_id=str(other.pk), operation="UPDATE")
+    assert capture.event_id == event.pk
+
+
+def test_every_captured_table_maps_to_its_model_as_the_settle_function_assumes(db):
+    """GIVEN every table carrying a capture trigger THEN ``app_model`` → ``app.model`` names its
+    Django model, the rule by which service events' targets are matched to captures."""
+    from django.apps import apps
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT DISTINCT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+            "WHERE t.tgname LIKE '%%\\_capture\\_insert' AND NOT t.tgisinternal"
+        )
+        tables = sorted(row[0] for row in cursor.fetchall())
+    assert "tenancy_membership" in tables
+    models_by_table = {model._meta.db_table: model for model in apps.get_models(include_auto_created=True)}
+    for table in tables:
+        assert models_by_table[table]._meta.label_lower == table_target_type(table), table
+
+
+def test_covers_by_value_links_every_row_written_with_that_value(drained):
+    """GIVEN an event that covers the memberships written with workspace = sibling WHEN one
+    statement changes them and another changes a membership elsewhere THEN only the latter
+    becomes db.row_changed."""
+    world = drained
+    with transaction.atomic():
+        Membership.objects.filter(workspace=world.sibling).update(role_id="auditor")
+        Membership.objects.filter(pk=world.memberships["viewer"].pk).update(role_id="auditor")
+        audit_event_record(
+            action="workspace.updated",
+            actor=None,
+            target=world.sibling,
+            covers=[rows_where(Membership, "workspace", world.sibling.pk)],
+        )
+    ledger_seal_all()
+    assert [event.target_id for event in _row_events("tenancy_membership")] == [
+        str(world.memberships["viewer"].pk)
+    ]
+
+
+def test_an_object_grant_through_the_service_records_no_row_change(drained):
+    """GIVEN the grant service WHEN it gives a user a grant on a workspace (a row of a table that
+    belongs to the workspace) THEN the ledger holds the service's event and no db.row_changed."""
+    from governance.access.services import object_grant_assign
+
+    world = drained
+    object_grant_assign(
+        actor=world.users["workspace_owner"], user=world.newcomers[world.org.pk], obj=world.ws, verb="view"
+    )
+    ledger_seal_all()
+    assert AuditEvent.objects.filter(action="grant.assigned", target_id=str(world.ws.pk)).exists()
+    assert not AuditEvent.objects.filter(action="db.row_changed", sequence__gt=_mark["sequence"]).exists()
+    assert not RowChange.objects.filter(event__isnull=True).exists()

@@ -10,7 +10,11 @@ from tests.accounts.sso_world import SP_ENTITY_ID, connect_oidc, connect_saml, o
 from tests.conftest import build_world
 from tests.identity_providers import openid_provider, saml_idp
 
-pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "secrets"])
+pytestmark = [
+    pytest.mark.django_db(transaction=True, databases=["default", "secrets"]),
+    # The test OpenID provider listens on http://127.0.0.1: the operator allow-lists it.
+    pytest.mark.usefixtures("loopback_idp_allowed"),
+]
 
 
 def _signed_in_as(email: str, workspace, role: str) -> None:

@@ -12,9 +12,9 @@ from django.urls import reverse
 from audit.models import AuditEvent
 from audit.services import AuditError
 from governance.access.decision import AccessDenied
+from governance.core.outbound import boundary
 from workflows.integrations import services
 from workflows.integrations.models import ConnectorType, Integration, IntegrationRequest, NetworkAllowRule
-from workflows.integrations.outbound import boundary
 
 DNS = {"api.crm.example": ["93.184.216.34"], "crm.internal.acme": ["10.3.0.7"]}
 

@@ -22,9 +22,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from audit.models import AuditEvent
+from governance.core.outbound.boundary import endpoint_check
+from governance.core.outbound.client import OutboundError, spki_hash
 from workflows.integrations import services
-from workflows.integrations.outbound.boundary import endpoint_check
-from workflows.integrations.outbound.client import OutboundClient, OutboundError, spki_hash
+from workflows.integrations.outbound.client import IntegrationClient
 
 PUBLIC = "93.184.216.34"
 
@@ -371,8 +372,8 @@ def loopback_allowed(world):
     return world
 
 
-def client(world, pki, **options) -> OutboundClient:
-    return OutboundClient(organization=world.org, cadata=pki.ca_pem, timeout=5, **options)
+def client(world, pki, **options) -> IntegrationClient:
+    return IntegrationClient(organization=world.org, cadata=pki.ca_pem, timeout=5, **options)
 
 
 def refusals() -> list[AuditEvent]:
@@ -482,7 +483,7 @@ def test_a_mismatching_spki_pin_is_refused_without_sending_the_request(loopback_
 def test_an_untrusted_certificate_is_refused(loopback_allowed, server):
     """Without the test CA, the server's certificate is not trusted."""
     with pytest.raises(OutboundError, match=r"was not accepted"):
-        OutboundClient(organization=loopback_allowed.org, timeout=5).request("GET", server.url("/ok"))
+        IntegrationClient(organization=loopback_allowed.org, timeout=5).request("GET", server.url("/ok"))
 
 
 def test_the_wrong_host_name_is_refused(loopback_allowed, pki, server):

@@ -373,6 +373,7 @@ def change_request_apply(
             action=WorkflowEvent.WORKFLOW_CHANGE_APPLIED,
             actor=actor,
             target=change,
+            covers=[workflow],  # its active version (and status) changed with the change
             **_where(workflow),
             data={
                 "version": change.version.number,

@@ -31,6 +31,7 @@ from django.utils import timezone
 from audit.models import Outcome
 from audit.services import audit_event_record, audited_transaction
 from governance.access.decision import require
+from governance.core.outbound.client import OutboundError
 from governance.core.redaction import secret_register
 from governance.crypto.keyring import active_key
 from governance.crypto.models import DataKey
@@ -45,7 +46,7 @@ from workflows.credentials.models import (
 from workflows.credentials.selectors import credential_integration
 from workflows.events import WorkflowEvent
 from workflows.integrations.models import Integration
-from workflows.integrations.outbound.client import OutboundClient, OutboundError
+from workflows.integrations.outbound.client import IntegrationClient
 from workflows.service_accounts.models import ServiceAccount, ServiceAccountToken
 
 MAX_VALUE_LENGTH = 16 * 1024
@@ -180,7 +181,7 @@ def _http_probe(integration: Integration, value: str) -> tuple[bool, str]:
     if not getattr(integration, "endpoint_url", ""):
         return False, "The integration has no endpoint URL to test against."
     try:
-        response = OutboundClient.for_integration(integration, timeout=10).request(
+        response = IntegrationClient.for_integration(integration, timeout=10).request(
             "GET", integration.endpoint_url, headers={"Authorization": f"Bearer {value}"}
         )
     except OutboundError as error:

@@ -28,7 +28,7 @@ class Integration(models.Model):
     connector = models.ForeignKey(
         "ConnectorType", on_delete=models.PROTECT, null=True, blank=True, related_name="integrations"
     )
-    # Checked by ``outbound.boundary.endpoint_check`` in the services, not by a URL validator:
+    # Checked by ``governance.core.outbound.boundary.endpoint_check`` in the services, not by a URL validator:
     # the refusal must say why (http, loopback, private, metadata address ...).
     endpoint_url = models.CharField("endpoint URL", max_length=2048, blank=True)
     spki_pins = models.JSONField(

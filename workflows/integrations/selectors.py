@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 
 from governance.access.queries import restrict
-from workflows.integrations.models import Integration, IntegrationRequest, RequestStatus
+from workflows.integrations.models import Integration, IntegrationRequest, NetworkAllowRule, RequestStatus
 
 
 def integration_requests_visible_to(actor) -> QuerySet:
@@ -27,3 +27,11 @@ def integration_manager_approved(integration: Integration) -> bool:
     return IntegrationRequest.objects.filter(
         integration=integration, status=RequestStatus.CONNECTED, decided_by__isnull=False
     ).exists()
+
+
+def organization_allow_list(organization_id) -> list[str]:
+    """The destinations an organisation's administrators allow-listed (``NetworkAllowRule``): the
+    allow-list source the app registers with the network boundary (``governance.core.outbound``)."""
+    return list(
+        NetworkAllowRule.objects.filter(organization_id=organization_id).values_list("destination", flat=True)
+    )

@@ -16,6 +16,13 @@ from django.utils import timezone
 
 from audit.services import audit_event_record, audited_transaction
 from governance.access.decision import require
+from governance.core.outbound.boundary import (
+    CheckedEndpoint,
+    allow_rule_destination_clean,
+    endpoint_check,
+    url_shown,
+)
+from governance.core.outbound.client import spki_pins_clean
 from workflows.events import WorkflowEvent
 from workflows.integrations.models import (
     ConnectorType,
@@ -26,13 +33,6 @@ from workflows.integrations.models import (
     Sensitivity,
     VettingStatus,
 )
-from workflows.integrations.outbound.boundary import (
-    CheckedEndpoint,
-    allow_rule_destination_clean,
-    endpoint_check,
-    url_shown,
-)
-from workflows.integrations.outbound.client import spki_pins_clean
 from workflows.integrations.selectors import integration_manager_approved
 
 KEEP: Any = object()  # "leave this field as it is" in integration_update

@@ -21,6 +21,7 @@ from audit.models import Outcome
 from audit.services import audit_event_record, audited_transaction, denials_record
 from governance.access.decision import AccessDenied, decide, require
 from governance.core.context import current_context
+from governance.core.throttle import FailureThrottle, Lockout
 from governance.core.tokens import TokenRefusedError, digest_matches
 from workflows.events import WorkflowEvent
 from workflows.integrations.models import Integration
@@ -293,6 +294,35 @@ def service_account_authenticate(*, token: str, now: datetime | None = None) -> 
             data={"prefix": prefix},
         )
     return principal
+
+
+# Failed service-account token attempts, per token prefix and per client address.
+SERVICE_ACCOUNT_THROTTLE = FailureThrottle("service_account")
+
+
+def service_account_lockout_record(*, lockout: Lockout, prefix: str, address: str | None) -> None:
+    """Record that a throttle lockout began (``service_account.locked_out``, once per lockout)."""
+    row = (
+        ServiceAccountToken.objects.select_related("service_account__workspace").filter(prefix=prefix).first()
+        if prefix
+        else None
+    )
+    account = row.service_account if row is not None else None
+    with transaction.atomic():
+        audit_event_record(
+            action=WorkflowEvent.SERVICE_ACCOUNT_LOCKED_OUT,
+            actor=None,
+            target=account,
+            outcome=Outcome.DENIED,
+            data={
+                "locked": lockout.dimension,
+                "prefix": prefix,
+                "address": address or "",
+                "failures": lockout.failures,
+                "retry_after_seconds": lockout.retry_after,
+            },
+            **(_where(account) if account is not None else {}),
+        )
 
 
 def _refuse(*, prefix: str, reason: str, row: ServiceAccountToken | None) -> NoReturn:

@@ -1,16 +1,8 @@
-"""The network boundary of integrations: which endpoints may be called, and the client that calls them.
+"""Integrations' side of the network boundary (``governance.core.outbound``): the client that
+calls an integration's endpoint and records refusals as ``integration.outbound_refused``. (The
+organisation's ``NetworkAllowRule`` rows reach the boundary as an allow-list source, registered
+in the app's ``ready`` from ``workflows.integrations.selectors``.)
 
-``endpoint_check`` decides whether a URL may be called: https only, no credentials in the URL,
-and no internal destination — loopback, private, link-local, shared (CGNAT), multicast, reserved
-and cloud metadata addresses are refused, however they are spelt (``2130706433``, ``0177.0.0.1``,
-``127.1``, ``[::ffff:127.0.0.1]``) and whatever a host name resolves to. An administrator's
-``NetworkAllowRule`` lifts the refusal for a named host or a network.
-
-``OutboundClient`` calls only what the check allowed: it connects to the very address the check
-resolved (a second DNS answer cannot move it inside: no DNS rebinding), verifies the certificate
-for the host name with TLS 1.2 or newer, optionally pins the server's public key, caps time and
-response size, and follows redirects itself, checking every hop again. Its errors never repeat
-request headers or bodies: they carry credentials.
-
-The check is in ``boundary``, the client in ``client``.
+Which endpoints may be called, and how, is decided in the kernel: every server-side fetch of the
+portal (integrations, OpenID Connect discovery and keys) goes through the same check and client.
 """

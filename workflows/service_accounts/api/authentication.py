@@ -6,10 +6,13 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 
+from governance.core.middleware import client_ip
 from workflows.service_accounts.principals import SERVICE_ACCOUNT_TOKENS
 from workflows.service_accounts.services import (
+    SERVICE_ACCOUNT_THROTTLE,
     ServiceAccountAuthenticationError,
     service_account_authenticate,
+    service_account_lockout_record,
 )
 
 
@@ -35,9 +38,20 @@ class ServiceAccountAuthentication(BaseAuthentication):
             raise exceptions.AuthenticationFailed("The token is not ASCII.") from None
         if not token.startswith(SERVICE_ACCOUNT_TOKENS.mark):
             return None
+        # Failed attempts count per token prefix and per client address; past the limit both are
+        # refused (429, Retry-After) before any token is looked up.
+        prefix = SERVICE_ACCOUNT_TOKENS.parse(token).prefix
+        address = client_ip(request._request)
+        lockout = SERVICE_ACCOUNT_THROTTLE.locked(prefix=prefix, address=address)
+        if lockout is not None:
+            raise exceptions.Throttled(
+                wait=lockout.retry_after, detail="Too many failed service-account token attempts."
+            )
         try:
             principal = service_account_authenticate(token=token)
         except ServiceAccountAuthenticationError:
+            for begun in SERVICE_ACCOUNT_THROTTLE.failed(prefix=prefix, address=address):
+                service_account_lockout_record(lockout=begun, prefix=prefix, address=address)
             # One message for every reason: the ledger knows which, the caller need not.
             raise exceptions.AuthenticationFailed(
                 "Invalid, expired or revoked service-account token."

@@ -1,9 +1,14 @@
-"""Which endpoints integrations may call: https only, no credentials in the URL, no internal address.
+"""Which addresses the server may fetch from: https only, no credentials in the URL, no internal address.
 
 Hosts are parsed as strictly as the clients that would connect to them: an IPv4 address in any
 spelling (``2130706433``, ``0177.0.0.1``, ``0x7f.1``) is that address, an IPv6 address that carries
 an IPv4 one (mapped, compatible, 6to4, NAT64) is judged by it, and a host name by every address
-it resolves to. An administrator's ``NetworkAllowRule`` lifts a refusal for a host or a network.
+it resolves to. Name resolution has a deadline of its own (``OUTBOUND_DNS_TIMEOUT`` seconds).
+
+Refusals are lifted by an allow-list: the deployment's (``OUTBOUND_ALLOW_LIST``, set by the
+operator) and the organisation's, read from the sources higher floors register with
+``register_allow_list_source`` (integrations register their ``NetworkAllowRule`` rows). Plain
+``http://`` is refused unless the host is on the operator's ``OUTBOUND_ALLOW_PLAIN_HTTP`` list.
 """
 
 from __future__ import annotations
@@ -11,20 +16,27 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeoutError
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from django.core.exceptions import ValidationError
-
-from workflows.integrations.models import NetworkAllowRule
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Resolver = Callable[[str, int], Sequence[str]]
+# An allow-list source: the destinations (host names, or networks in CIDR notation) an
+# organisation (its id) has allow-listed.
+AllowListSource = Callable[[Any], Iterable[str]]
 
 MAX_URL_LENGTH = 2048
+DEFAULT_DNS_TIMEOUT = 5.0
+_DEFAULT_PORTS = {"https": 443, "http": 80}
 _ALLOW_LIST_HINT = "an administrator must allow-list it"
 
 # Instance metadata services hand out cloud credentials: the classic target of server-side
@@ -82,6 +94,7 @@ class CheckedEndpoint:
 
     ``host`` is the ASCII host name (or the address) for SNI, certificate checks and the Host
     header; ``target`` the path and query to request; ``addresses`` are connected to as they are.
+    ``scheme`` is ``https`` unless the operator lets this host be reached over plain ``http``.
     """
 
     url: str
@@ -90,17 +103,18 @@ class CheckedEndpoint:
     target: str
     addresses: tuple[Address, ...]
     allow_listed: bool = False
+    scheme: str = "https"
 
     @property
-    def origin(self) -> tuple[str, int]:
-        return (self.host, self.port)
+    def origin(self) -> tuple[str, str, int]:
+        return (self.scheme, self.host, self.port)
 
     @property
     def shown(self) -> str:
         """The URL without its query (which may hold a token): safe for messages and the ledger."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        port = "" if self.port == 443 else f":{self.port}"
-        return f"https://{host}{port}{self.target.split('?', 1)[0]}"
+        port = "" if self.port == _DEFAULT_PORTS[self.scheme] else f":{self.port}"
+        return f"{self.scheme}://{host}{port}{self.target.split('?', 1)[0]}"
 
 
 def system_resolver(host: str, port: int) -> list[str]:
@@ -109,29 +123,41 @@ def system_resolver(host: str, port: int) -> list[str]:
     return [info[4][0] for info in infos]
 
 
-def endpoint_check(url: str, *, organization: Any, resolver: Resolver | None = None) -> CheckedEndpoint:
+def endpoint_check(
+    url: str, *, organization: Any, resolver: Resolver | None = None, require_resolution: bool = True
+) -> CheckedEndpoint:
     """Return the checked endpoint of ``url``, or raise ``ValidationError`` saying why it is refused.
 
     ``organization`` (an Organization, its id, or None) decides which allow-list rules apply.
+    With ``require_resolution=False`` (checking a setting before anything is fetched) a host name
+    that does not resolve now passes with no addresses; one that resolves is judged by its
+    addresses. Every fetch checks again, with resolution required.
     """
-    host, port, target = _split_url(url)
+    scheme, host, port, target = _split_url(url)
     rules = _AllowList(organization)
     if isinstance(host, str):
         name: str | None = host
         if name in METADATA_HOSTS and not rules.names(name):
             raise ValidationError(f"{name} is a cloud metadata service; {_ALLOW_LIST_HINT}.")
-        addresses = _resolve(name, port, resolver or system_resolver)
+        try:
+            addresses = _resolve(name, port, resolver or system_resolver)
+        except ValidationError:
+            if require_resolution:
+                raise
+            addresses = ()
         host_text = name
     else:
         name, addresses, host_text = None, (host,), str(host)
+    if scheme == "http" and not _plain_http_allowed(name, addresses):
+        raise ValidationError("Only https:// endpoints are allowed.")
     lifted = False
     for each in addresses:
         lifted |= _check_address(each, name=name, rules=rules)
-    return CheckedEndpoint(url, host_text, port, target, addresses, allow_listed=lifted)
+    return CheckedEndpoint(url, host_text, port, target, addresses, allow_listed=lifted, scheme=scheme)
 
 
-def _split_url(url: str) -> tuple[str | Address, int, str]:
-    """Host (a name or an address), port and request target of ``url``; refused when malformed."""
+def _split_url(url: str) -> tuple[str, str | Address, int, str]:
+    """Scheme, host (a name or an address), port and request target of ``url``; refused when malformed."""
     if not isinstance(url, str) or not url:
         raise ValidationError("Enter the endpoint URL.")
     if len(url) > MAX_URL_LENGTH:
@@ -145,13 +171,14 @@ def _split_url(url: str) -> tuple[str | Address, int, str]:
     except ValueError:
         hint = ": the address in brackets is not a valid IPv6 address" if "[" in url else ""
         raise ValidationError(f"The URL is malformed{hint}.") from None
-    if parts.scheme.lower() != "https":
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or (scheme == "http" and not any(_plain_http_hosts())):
         raise ValidationError("Only https:// endpoints are allowed.")
     if "@" in parts.netloc:
         raise ValidationError(
             "User names and passwords in the URL are not allowed; store them as a credential."
         )
-    host_text, port = _split_netloc(parts.netloc)
+    host_text, port = _split_netloc(parts.netloc, _DEFAULT_PORTS[scheme])
     host = _parse_host(host_text)
     try:
         target = quote(parts.path or "/", safe="/%:@!$&'()*+,;=-._~")
@@ -159,10 +186,10 @@ def _split_url(url: str) -> tuple[str | Address, int, str]:
             target += "?" + quote(parts.query, safe="/%:@!$&'()*+,;=-._~?")
     except UnicodeEncodeError:
         raise ValidationError("The URL contains characters that cannot be encoded.") from None
-    return host, port, target
+    return scheme, host, port, target
 
 
-def _split_netloc(netloc: str) -> tuple[str, int]:
+def _split_netloc(netloc: str, default_port: int) -> tuple[str, int]:
     if not netloc:
         raise ValidationError("The URL has no host.")
     if netloc.startswith("["):
@@ -178,7 +205,7 @@ def _split_netloc(netloc: str) -> tuple[str, int]:
     else:
         host, _, port_text = netloc.partition(":")
     if not port_text:
-        return host, 443
+        return host, default_port
     if not _PORT.match(port_text) or not 0 < int(port_text) < 65536:
         raise ValidationError(f"{port_text!r} is not a valid port (1–65535).")
     return host, int(port_text)
@@ -234,9 +261,37 @@ def _ipv4_part(part: str) -> int | None:
     return None
 
 
+# Lookups run here so that each has a deadline: getaddrinfo itself has none the caller controls.
+# A lookup that overruns keeps its thread until the system resolver gives up; the pool bounds how
+# many such threads there can be (further lookups wait in the queue, within their own deadline).
+_DNS_POOL_SIZE = 8
+_dns_pool: ThreadPoolExecutor | None = None
+_dns_pool_lock = threading.Lock()
+
+
+def _dns_executor() -> ThreadPoolExecutor:
+    global _dns_pool
+    with _dns_pool_lock:
+        if _dns_pool is None:
+            _dns_pool = ThreadPoolExecutor(max_workers=_DNS_POOL_SIZE, thread_name_prefix="outbound-dns")
+        return _dns_pool
+
+
+def dns_timeout() -> float:
+    """Seconds a host name lookup may take (``OUTBOUND_DNS_TIMEOUT``, 5 by default)."""
+    return float(getattr(settings, "OUTBOUND_DNS_TIMEOUT", DEFAULT_DNS_TIMEOUT))
+
+
 def _resolve(name: str, port: int, resolver: Resolver) -> tuple[Address, ...]:
+    timeout = dns_timeout()
+    lookup = _dns_executor().submit(lambda: list(resolver(name, port)))
     try:
-        answers = list(resolver(name, port))
+        answers = lookup.result(timeout=timeout)
+    except FutureTimeoutError:
+        lookup.cancel()
+        raise ValidationError(
+            f"The host name {name} could not be resolved within {timeout:g} seconds."
+        ) from None
     except (OSError, UnicodeError):
         raise ValidationError(f"The host name {name} could not be resolved.") from None
     addresses: list[Address] = []
@@ -301,8 +356,62 @@ def _check_address(address: Address, *, name: str | None, rules: _AllowList) -> 
     raise ValidationError(f"{via} is {kind}; {_ALLOW_LIST_HINT}.")
 
 
+_allow_list_sources: list[AllowListSource] = []
+
+
+def register_allow_list_source(source: AllowListSource) -> None:
+    """Let ``source(organization_id)`` name destinations an organisation has allow-listed (called
+    from a higher floor's ``AppConfig.ready``; registering the same source twice adds it once)."""
+    if source not in _allow_list_sources:
+        _allow_list_sources.append(source)
+
+
+def _operator_entries(setting: str) -> list[str]:
+    entries = getattr(settings, setting, None) or []
+    if isinstance(entries, str):
+        entries = [part for part in entries.split(",") if part.strip()]
+    return [str(entry) for entry in entries]
+
+
+def _parsed_destinations(
+    entries: Iterable[str], *, setting: str | None = None
+) -> tuple[set[str], list[Network]]:
+    """Host names and networks of allow-list entries; a bad operator entry stops the check loudly."""
+    hosts: set[str] = set()
+    networks: list[Network] = []
+    for entry in entries:
+        if setting is not None:
+            try:
+                entry = allow_rule_destination_clean(entry)
+            except ValidationError as error:
+                raise ImproperlyConfigured(f"{setting}: {' '.join(error.messages)}") from None
+        network = parse_network(entry)
+        if network is None:
+            hosts.add(entry.strip().lower())
+        else:
+            networks.append(network)
+    return hosts, networks
+
+
+def _plain_http_hosts() -> tuple[set[str], list[Network]]:
+    return _parsed_destinations(
+        _operator_entries("OUTBOUND_ALLOW_PLAIN_HTTP"), setting="OUTBOUND_ALLOW_PLAIN_HTTP"
+    )
+
+
+def _plain_http_allowed(name: str | None, addresses: Sequence[Address]) -> bool:
+    """Plain http only to a host the operator named, or whose every address is in a network they named."""
+    hosts, networks = _plain_http_hosts()
+    if name is not None and name in hosts:
+        return True
+    return bool(addresses) and all(
+        any(address.version == network.version and address in network for network in networks)
+        for address in addresses
+    )
+
+
 class _AllowList:
-    """The organisation's allow-list rules, read once and only when a refusal needs them."""
+    """The operator's and the organisation's allow-list, read once and only when a refusal needs it."""
 
     def __init__(self, organization: Any):
         self._organization = organization
@@ -312,18 +421,16 @@ class _AllowList:
     def _load(self) -> None:
         if self._hosts is not None:
             return
-        self._hosts = set()
+        self._hosts, self._networks = _parsed_destinations(
+            _operator_entries("OUTBOUND_ALLOW_LIST"), setting="OUTBOUND_ALLOW_LIST"
+        )
         if self._organization is None:
             return
         organization_id = getattr(self._organization, "pk", self._organization)
-        for destination in NetworkAllowRule.objects.filter(organization_id=organization_id).values_list(
-            "destination", flat=True
-        ):
-            network = parse_network(destination)
-            if network is None:
-                self._hosts.add(destination.lower())
-            else:
-                self._networks.append(network)
+        for source in _allow_list_sources:
+            hosts, networks = _parsed_destinations(source(organization_id))
+            self._hosts |= hosts
+            self._networks += networks
 
     def names(self, host: str) -> bool:
         self._load()
