@@ -526,6 +526,13 @@ CUSTOM_MATRIX: dict[str, dict[str, tuple[str, ...]]] = {
         "sibling":          (_, GONE,     GONE,      _, _, _, GONE,      GONE),
         "foreign":          (_, GONE,     GONE,      _, _, _, GONE,      GONE),
     },
+    # Apply now is a POST (tests/workflows/test_waiting.py); a GET is refused on a change one may
+    # see, and answers as missing on any other.
+    "workflows_changerequest_apply": {
+        "own":              (_, GONE,     GET_REFUSED, _, _, _, GET_REFUSED, GET_REFUSED),
+        "sibling":          (_, GONE,     GONE,      _, _, _, GONE,      GONE),
+        "foreign":          (_, GONE,     GONE,      _, _, _, GONE,      GONE),
+    },
     # Quarantine and reactivation of a workflow: owners and compliance officers.
     "workflows_workflow_status": {
         "own":              (_, GONE,     OK,        _, _, _, OK,        DENY),
@@ -559,6 +566,7 @@ CUSTOM_OBJECTS: dict[str, str | None] = {
     "workflows_serviceaccount_disable": "workflows.serviceaccount",
     "workflows_serviceaccount_reactivate": "workflows.serviceaccount",
     "workflows_changerequest_decide": "workflows.changerequest",
+    "workflows_changerequest_apply": "workflows.changerequest",
     "workflows_workflow_status": "workflows.workflow",
 }
 

@@ -127,9 +127,9 @@ class ChangeRequestAdmin(ReadOnlyModelAdmin):
     def apply_view(self, request, change_id: int):
         """*Apply now* (POST): an officer or owner applies an approved change that waits, if the
         policies allow it now; otherwise the change page says why not."""
+        change = get_object_or_404(self.get_queryset(request), pk=change_id)
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        change = get_object_or_404(self.get_queryset(request), pk=change_id)
         if not selectors.may_apply_now(request.user, change):
             raise PermissionDenied("You may not apply this change.")
         try:
