@@ -466,6 +466,7 @@ def test_scim_table_covers_every_scim_route():
 
 @pytest.mark.parametrize("column", COLUMNS)
 def test_scim_refuses_every_role_without_a_scim_token(shared_world, column):
+    from django.core.cache import cache
     from django.test import Client
 
     world = shared_world
@@ -477,6 +478,9 @@ def test_scim_refuses_every_role_without_a_scim_token(shared_world, column):
             "scim-schema": ["urn:ietf:params:scim:schemas:core:2.0:User"]}  # fmt: skip
     for name, method in sorted(SCIM_ROUTES):
         url = reverse(name, args=args.get(name, []))
+        # Each refusal counts toward the address's failed-token throttle (tests/accounts/
+        # test_scim_throttle.py); this table is about the refusal itself, so each starts afresh.
+        cache.clear()
         if method in ("GET", "DELETE"):
             response = getattr(client, method.lower())(url)
         else:
