@@ -39,3 +39,18 @@ class EnrolTOTPForm(forms.Form):
 
     def clean_code(self) -> str:
         return "".join(self.cleaned_data["code"].split())
+
+
+class SessionEndForm(forms.Form):
+    """Which of your sessions to end: its number, as the sessions page sends it."""
+
+    session = forms.IntegerField(
+        min_value=1,
+        max_value=2**63 - 1,
+        error_messages={
+            "required": "Choose a session to end.",
+            "invalid": "That is not one of your sessions.",
+            "min_value": "That is not one of your sessions.",
+            "max_value": "That is not one of your sessions.",
+        },
+    )

@@ -17,6 +17,7 @@ from django_otp.models import Device, ThrottlingMixin, TimestampMixin
 
 from governance.core.outbound.boundary import endpoint_check
 from governance.core.regions import DataRegion
+from governance.core.text import identifier
 from governance.crypto.fields import EncryptedTextField
 
 
@@ -24,6 +25,14 @@ class UserManager(BaseUserManager):
     """Creates users; refuses to create superusers (platform administrators are a role)."""
 
     use_in_migrations = True
+
+    @classmethod
+    def normalize_email(cls, email: str | None) -> str:
+        """The address as an identifier (``governance.core.text``): NFKC-normalised, with an
+        invisible, format or control character refused (``ValidationError``), so that no account
+        looks on screen like another one. Lower-casing is left to the callers, as before."""
+        email = super().normalize_email(email)
+        return identifier(email) if email else email
 
     def create_user(self, email: str, password: str | None = None, **fields) -> User:
         if not email:
@@ -113,7 +122,10 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def clean(self) -> None:
         super().clean()
-        self.email = self.__class__.objects.normalize_email(self.email).lower()
+        try:
+            self.email = self.__class__.objects.normalize_email(self.email).lower()
+        except ValidationError as refused:
+            raise ValidationError({"email": refused.messages}) from None
 
     def get_full_name(self) -> str:
         return self.display_name or self.email

@@ -11,8 +11,8 @@ from django.utils.html import format_html
 
 from accounts.models import GroupRoleMapping, IdentityProvider, SignInPolicy, validate_email_domain
 from accounts.sso import services
-from governance.access.admin_base import GovernedModelAdmin
-from governance.tenancy.models import Role, RoleScope, Workspace
+from governance.access.admin_base import GovernedModelAdmin, visible_choices
+from governance.tenancy.models import Role, RoleScope
 
 
 class IdentityProviderForm(forms.ModelForm):
@@ -164,13 +164,11 @@ class GroupRoleMappingAdmin(GovernedModelAdmin):
     list_filter = ["provider"]
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        org = request.user.organization_id
-        if db_field.name == "provider":
-            kwargs["queryset"] = IdentityProvider.objects.filter(organization_id=org)
-        elif db_field.name == "workspace":
-            kwargs["queryset"] = Workspace.objects.filter(organization_id=org)
-        elif db_field.name == "role":
-            kwargs["queryset"] = Role.objects.filter(scope=RoleScope.WORKSPACE)
+        # Providers and workspaces: the visible rows the decision point gives every choice list.
+        if db_field.name == "role":
+            kwargs["queryset"] = visible_choices(request, Role, self.admin_site).filter(
+                scope=RoleScope.WORKSPACE
+            )
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def service_save(self, request, obj, form, change):

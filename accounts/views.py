@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 from knox.models import AuthToken
 
+from accounts.forms import SessionEndForm
 from accounts.models import UserSession
 from accounts.services import api_token_revoke
 from accounts.sessions import session_end, session_ref_of
@@ -23,7 +24,13 @@ def sessions(request: HttpRequest) -> HttpResponse:
     any of them (ending one elsewhere signs that browser out at its next request)."""
     mine = UserSession.objects.filter(user=request.user)
     if request.method == "POST":
-        row = get_object_or_404(mine, pk=request.POST.get("session"))
+        form = SessionEndForm(request.POST)
+        if not form.is_valid():  # not a number: said on the page, as any other bad input
+            for problems in form.errors.values():
+                for problem in problems:
+                    messages.error(request, problem)
+            return HttpResponseRedirect(reverse("account-sessions"))
+        row = get_object_or_404(mine, pk=form.cleaned_data["session"])
         session_end(actor=request.user, row=row)
         messages.success(request, "The session has ended.")
         return HttpResponseRedirect(reverse("account-sessions"))

@@ -17,7 +17,7 @@ from accounts.lockout import FailureReason, login_refusal_record
 from accounts.mfa import session_is_verified
 from accounts.models import TokenRevocation
 from accounts.services import api_tokens_revoke_all
-from governance.access.admin_base import GovernedModelAdmin
+from governance.access.admin_base import GovernedAutocompleteJsonView, GovernedModelAdmin
 from governance.access.decision import decide
 from governance.core.posture import posture_for
 
@@ -65,6 +65,10 @@ class ControlPanelSite(admin.AdminSite):
             and session_is_verified(request)
             and decide(user, "admin.access").allowed
         )
+
+    def autocomplete_view(self, request):
+        """Autocomplete answers through the decision point (see ``GovernedAutocompleteJsonView``)."""
+        return GovernedAutocompleteJsonView.as_view(admin_site=self)(request)
 
     def password_change(self, request, extra_context=None):
         """Django's password change, and then the API tokens issued under the old password go."""

@@ -18,6 +18,7 @@ class WorkflowEvent(EventCode):
     WORKFLOW_CHANGE_APPROVED = "workflow.change.approved", Category.WORKFLOW_LIFECYCLE
     WORKFLOW_CHANGE_REJECTED = "workflow.change.rejected", Category.WORKFLOW_LIFECYCLE
     WORKFLOW_CHANGE_APPLIED = "workflow.change.applied", Category.WORKFLOW_LIFECYCLE
+    WORKFLOW_CHANGE_APPLY_DEFERRED = "workflow.change.apply_deferred", Category.WORKFLOW_LIFECYCLE
     WORKFLOW_ACTIVATED = "workflow.activated", Category.WORKFLOW_LIFECYCLE
     WORKFLOW_DEACTIVATED = "workflow.deactivated", Category.WORKFLOW_LIFECYCLE
     # Credentials (values never in the ledger: fingerprints only).

@@ -20,4 +20,5 @@ urlpatterns = [
     path("changes/<int:change_id>/", changes.change_detail, name="change-detail"),
     path("changes/<int:change_id>/submit/", changes.change_submit, name="change-submit"),
     path("changes/<int:change_id>/withdraw/", changes.change_withdraw, name="change-withdraw"),
+    path("changes/<int:change_id>/apply/", changes.change_apply, name="change-apply"),
 ]

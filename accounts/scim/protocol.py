@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from governance.core.text import TextRefusalError, json_refusal, normalise_identifier, text_refusal
+
 CONTENT_TYPE = "application/scim+json"
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
@@ -52,12 +54,35 @@ def as_string(value: Any, name: str, *, max_length: int = 255, required: bool = 
         return ""
     if not isinstance(value, str):
         raise invalid(f"'{name}' must be a string.")
+    refusal = text_refusal(value)
+    if refusal:
+        raise invalid(f"'{name}': {refusal}")
     value = value.strip()
     if required and not value:
         raise invalid(f"'{name}' is required.")
-    if len(value) > max_length or "\x00" in value:
-        raise invalid(f"'{name}' must be at most {max_length} characters, without NUL.")
+    if len(value) > max_length:
+        raise invalid(f"'{name}' must be at most {max_length} characters.")
     return value
+
+
+def as_identifier(value: Any, name: str, *, max_length: int = 255) -> str:
+    """A required string that names an account (``userName``): NFKC-normalised, an invisible,
+    format or control character refused (``governance.core.text``)."""
+    value = as_string(value, name, max_length=max_length, required=True)
+    try:
+        return normalise_identifier(value)
+    except TextRefusalError as refused:
+        raise invalid(f"'{name}': {refused.message}") from None
+
+
+def refuse_unstorable_text(document: Any) -> None:
+    """An invalidValue naming the attribute (its path in the document) if any string of the
+    request body, keys included, holds NUL or an unpaired surrogate: checked once for the whole
+    body, so no attribute's handling can forget it."""
+    found = json_refusal(document)
+    if found:
+        path, reason = found
+        raise invalid(f"'{path}': {reason}" if path else reason)
 
 
 def as_boolean(value: Any, name: str) -> bool:
@@ -102,8 +127,9 @@ def parse_filter(text: str | None, supported: tuple[str, ...]) -> EqualityFilter
         names = ", ".join(supported)
         raise ScimError(400, f"Filtering is supported on {names} only.", "invalidFilter")
     value = re.sub(r"\\(.)", r"\1", match[3])
-    if "\x00" in value:
-        raise ScimError(400, "The filter value contains NUL.", "invalidFilter")
+    refusal = text_refusal(value)
+    if refusal:
+        raise ScimError(400, f"The filter value: {refusal}", "invalidFilter")
     return EqualityFilter(attribute, value)
 
 

@@ -17,6 +17,7 @@ from accounts.scim.protocol import (
     PatchOperation,
     ScimError,
     as_boolean,
+    as_identifier,
     as_object,
     as_string,
     invalid,
@@ -104,7 +105,7 @@ def group_resource(group: ScimGroup, base_url: str, *, with_members: bool = True
 
 
 def _user_name(value: Any) -> str:
-    email = as_string(value, "userName", max_length=254, required=True).lower()
+    email = as_identifier(value, "userName", max_length=254).lower()
     try:
         validate_email(email)
     except ValidationError:

@@ -30,6 +30,7 @@ from accounts.scim.protocol import (
     parse_filter,
     parse_paging,
     parse_patch,
+    refuse_unstorable_text,
 )
 from accounts.scim.resources import (
     display_name_of,
@@ -149,9 +150,11 @@ class ScimView(View):
         if len(body) > MAX_BODY_BYTES:
             raise too_large
         try:
-            return json.loads(body.decode("utf-8"))
+            document = json.loads(body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError, RecursionError):
             raise ScimError(400, "The request body is not valid JSON.", "invalidSyntax") from None
+        refuse_unstorable_text(document)
+        return document
 
     def page(self, request: HttpRequest, queryset, render) -> HttpResponse:
         start, count = parse_paging(request.GET)

@@ -307,7 +307,10 @@ def sso_user_resolve(
     """The account an SSO identity signs in to (first sign-in of this identity): an existing
     account of the provider's organisation with the same verified e-mail, or a new one with no
     role. Never an account of another organisation; never staff, never a superuser."""
-    email = User.objects.normalize_email(email or "").strip().lower()
+    try:
+        email = User.objects.normalize_email(email or "").strip().lower()
+    except ValidationError:  # an invisible or control character: it would pass for another address
+        raise SsoRefusedError("the e-mail address holds an invisible or control character") from None
     if not email or "@" not in email:
         raise SsoRefusedError("no e-mail address in the identity provider's answer")
     sso_domain_check(provider=provider, email=email)

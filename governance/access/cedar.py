@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import cedarpy
 
@@ -270,9 +270,21 @@ def uid(kind: str, identifier: Any) -> dict:
 
 
 def business_context(*, time_zone: str, start, end, days: str, at: datetime) -> dict:
-    """Local time and whether it falls in business hours, in the workspace's own time zone (DST-aware)."""
-    local = at.astimezone(ZoneInfo(time_zone))
-    within = str(local.isoweekday()) in days and start <= local.time().replace(tzinfo=None) < end
+    """Local time and whether it falls in business hours, in the workspace's own time zone (DST-aware).
+
+    A stored workspace always has a known zone (its field validator); an unknown one can only be a
+    rejected form's value on the unsaved object the control panel asks about, so it answers as
+    outside business hours (fail closed) instead of failing the page."""
+    try:
+        zone = ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = None
+    local = at.astimezone(zone or UTC)
+    within = (
+        zone is not None
+        and str(local.isoweekday()) in days
+        and start <= local.time().replace(tzinfo=None) < end
+    )
     return {
         "local_time": local.strftime("%H:%M"),
         "time_zone": time_zone,

@@ -406,6 +406,12 @@ CELERY_BEAT_SCHEDULE["credential-versions-expire"] = {
     "task": "workflows.tasks.credential_versions_expire_task",
     "schedule": 300.0,
 }
+# Approved workflow changes that did not apply at their last approval (the policies deferred them,
+# or the last approver may not activate) are applied by the portal as soon as the policies allow.
+CELERY_BEAT_SCHEDULE["workflow-changes-apply-due"] = {
+    "task": "workflows.changes_apply_due",
+    "schedule": 60.0,
+}
 
 # Evidence packages ordered in the control panel (see docs/evidence.md): where the built ZIPs
 # live (a directory of their own, 0700; files 0600), how long a download link works, how long a

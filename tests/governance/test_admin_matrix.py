@@ -12,14 +12,8 @@ import pytest
 from django.urls import reverse
 
 from governance.admin_site import site
-from tests.accounts.conditional_world import conditional_access_of
-from tests.accounts.scim_world import scim_objects_of
-from tests.accounts.sso_admin_world import sso_objects_of
-from tests.audit.evidence_world import evidence_orders_of
 from tests.conftest import ROLE_ORDER
-from tests.workflows.network_boundary_world import network_boundary_of
-from tests.workflows.secrets_world import secrets_objects_of
-from tests.workflows.service_account_world import service_accounts_of
+from tests.governance.admin_world import objects_of
 
 # The credentials admin reads the secrets store.
 pytestmark = pytest.mark.django_db(databases=["default", "secrets"])
@@ -337,65 +331,13 @@ MATRIX["accounts.conditionalaccesspolicy"] = _ORG_CONFIG_ROWS
 # fmt: on
 
 
-def _world_objects(world):
-    from governance.tenancy.models import Role
-
-    return {
-        "accounts.user": {
-            "own": world.users["viewer"],
-            "sibling": world.sibling_membership.user,
-            "foreign": world.foreign_user,
-        },
-        "tenancy.organization": {"own": world.org, "foreign": world.foreign_org},
-        "tenancy.workspace": {"own": world.ws, "sibling": world.sibling, "foreign": world.foreign},
-        "tenancy.membership": {
-            "own": world.memberships["viewer"],
-            "sibling": world.sibling_membership,
-            "foreign": world.foreign_membership,
-        },
-        "tenancy.role": {"own": Role.objects.get(pk="viewer")},
-        "audit.auditevent": world.events,
-        "access.policy": world.policies,
-        "access.policychange": world.policy_changes,
-        "access.oncalloverride": world.overrides,
-        "workflows.workflow": world.workflows,
-        "workflows.changerequest": world.changes,
-    }
-
-
-# Each source makes the objects of some models (in the world's database); a cell makes only those
-# of its own model. Which source makes which model is learnt on first use.
-_SOURCES = (
-    _world_objects,
-    lambda world: {"workflows.serviceaccount": service_accounts_of(world)},
-    network_boundary_of,
-    conditional_access_of,
-    secrets_objects_of,
-    evidence_orders_of,
-    scim_objects_of,
-    sso_objects_of,
-)
-_SOURCE_OF: dict[str, int] = {}
-
-
-def _objects_of(world, label: str) -> dict:
-    if label in _SOURCE_OF:
-        return _SOURCES[_SOURCE_OF[label]](world).get(label, {})
-    for index, source in enumerate(_SOURCES):
-        made = source(world)
-        _SOURCE_OF.update(dict.fromkeys(made, index))
-        if label in made:
-            return made[label]
-    return {}
-
-
 def targets(world, model, view: str, scope: str | None) -> str | None:
     """The URL of ``view`` for ``model`` (on the ``scope`` object for object views)."""
     meta = model._meta
     name = f"admin:{meta.app_label}_{meta.model_name}_{view}"
     if scope is None:
         return reverse(name)
-    obj = _objects_of(world, meta.label_lower).get(scope)
+    obj = objects_of(world, meta.label_lower).get(scope)
     return None if obj is None else reverse(name, args=[obj.pk])
 
 
@@ -410,7 +352,7 @@ def classify(response) -> str:
             return LOGIN
         if location == reverse("admin:index"):
             return MISSING
-        return f"302 to {location}"
+        return ELSEWHERE if location.startswith(reverse("admin:index")) else f"302 to {location}"
     return str(response.status_code)
 
 
@@ -509,3 +451,209 @@ def test_control_panel_index(shared_world, client, column, expected):
     if column != "anonymous":
         client.force_login(world.users[column])
     assert classify(client.get(reverse("admin:index"))) == expected
+
+
+# --- Custom admin views -----------------------------------------------------------------------
+# Every named URL of the control panel beyond the five views of each model (the table above):
+# the site's own pages and each admin's extra pages (``get_urls``). Each row is one GET, as each
+# column; a new admin URL without rows here fails ``test_custom_matrix_covers_every_admin_url``.
+# More outcomes: GONE 404 (the page's object is not one this user may see, or the page has nothing
+# to show) · GET_REFUSED 405 · ELSEWHERE redirected to another page of the control panel.
+GONE, GET_REFUSED, ELSEWHERE = "404", "405", "ELSEWHERE"
+# fmt: off
+# columns:             anon p.admin   owner      bld/op/view  officer    auditor
+_SEE_USERS = {  # people's sign-in: platform administrators of the organisation (user.manage)
+    "own":              (_, OK,       GONE,      _, _, _, GONE,      GONE),
+    "sibling":          (_, OK,       GONE,      _, _, _, GONE,      GONE),
+    "foreign":          (_, GONE,     GONE,      _, _, _, GONE,      GONE),
+}
+_ACCOUNT_PAGE = {  # a service account's token, disable and reactivate pages: as its change page
+    "own":              (_, DENY,     OK,        _, _, _, DENY,      DENY),
+    "sibling":          (_, DENY,     GONE,      _, _, _, DENY,      DENY),
+    "foreign":          (_, DENY,     GONE,      _, _, _, DENY,      DENY),
+}
+CUSTOM_MATRIX: dict[str, dict[str, tuple[str, ...]]] = {
+    # The site's own pages. Signed-in control-panel roles asking for the login page go to the index.
+    "index":                {"page": (_, OK, OK, _, _, _, OK, OK)},
+    "app_list":             {"page": (_, OK, OK, _, _, _, OK, OK)},
+    "login":                {"page": (OK, MISSING, MISSING, OK, OK, OK, MISSING, MISSING)},
+    "logout":               {"page": (MISSING, GET_REFUSED, GET_REFUSED, MISSING, MISSING, MISSING,
+                                      GET_REFUSED, GET_REFUSED)},
+    "password_change":      {"page": (_, OK, OK, _, _, _, OK, OK)},
+    "password_change_done": {"page": (_, OK, OK, _, _, _, OK, OK)},
+    "jsi18n":               {"page": (_, OK, OK, _, _, _, OK, OK)},
+    # Only fields a governed admin declares (none today) are answered; a bare request is refused.
+    "autocomplete":         {"page": (_, DENY, DENY, _, _, _, DENY, DENY)},
+    # No governed model has a public page of its own: nothing to redirect to, for anyone.
+    "view_on_site": {
+        "own":              (_, GONE,     GONE,      _, _, _, GONE,      GONE),
+        "sibling":          (_, GONE,     GONE,      _, _, _, GONE,      GONE),
+        "foreign":          (_, GONE,     GONE,      _, _, _, GONE,      GONE),
+    },
+    "accounts_user_force_logout": _SEE_USERS,
+    "accounts_user_unlock": _SEE_USERS,
+    "accounts_user_mfa_reset": _SEE_USERS,
+    "accounts_scimtoken_revoke": {
+        "own":              (_, OK,       GONE,      _, _, _, GONE,      GONE),
+        "foreign":          (_, GONE,     GONE,      _, _, _, GONE,      GONE),
+    },
+    # Trying the policies is reading them (policy.view).
+    "access_policy_try":    {"page": (_, OK, OK, _, _, _, OK, OK)},
+    # Policy changes are decided by compliance officers, never by their proposer.
+    "access_policychange_decide": {
+        "own":              (_, DENY,     DENY,      _, _, _, OK,        DENY),
+        "foreign":          (_, GONE,     GONE,      _, _, _, GONE,      GONE),
+    },
+    # Ending an override is a POST; a GET goes back to the override's page.
+    "access_oncalloverride_end": {
+        "own":              (_, ELSEWHERE, ELSEWHERE, _, _, _, ELSEWHERE, ELSEWHERE),
+        "sibling":          (_, ELSEWHERE, GONE,     _, _, _, GONE,      GONE),
+        "foreign":          (_, GONE,     GONE,      _, _, _, GONE,      GONE),
+    },
+    # Keys: owners bring their own and rotate their workspace's (key.manage).
+    "crypto_keyencryptionkey_byok": {"page": (_, DENY, OK, _, _, _, DENY, DENY)},
+    "crypto_datakey_rotate": {
+        "own":              (_, DENY,     OK,        _, _, _, DENY,      DENY),
+        "sibling":          (_, DENY,     GONE,      _, _, _, GONE,      GONE),
+        "foreign":          (_, GONE,     GONE,      _, _, _, GONE,      GONE),
+    },
+    "workflows_serviceaccount_token": _ACCOUNT_PAGE,
+    "workflows_serviceaccount_disable": _ACCOUNT_PAGE,
+    "workflows_serviceaccount_reactivate": _ACCOUNT_PAGE,
+    # Reviews: the approvers of a tier decide; the platform administrator sees no workflow data.
+    "workflows_changerequest_decide": {
+        "own":              (_, GONE,     DENY,      _, _, _, OK,        DENY),
+        "sibling":          (_, GONE,     GONE,      _, _, _, GONE,      GONE),
+        "foreign":          (_, GONE,     GONE,      _, _, _, GONE,      GONE),
+    },
+    # Apply now is a POST (tests/workflows/test_waiting.py); a GET is refused on a change one may
+    # see, and answers as missing on any other.
+    "workflows_changerequest_apply": {
+        "own":              (_, GONE,     GET_REFUSED, _, _, _, GET_REFUSED, GET_REFUSED),
+        "sibling":          (_, GONE,     GONE,      _, _, _, GONE,      GONE),
+        "foreign":          (_, GONE,     GONE,      _, _, _, GONE,      GONE),
+    },
+    # Quarantine and reactivation of a workflow: owners and compliance officers.
+    "workflows_workflow_status": {
+        "own":              (_, GONE,     OK,        _, _, _, OK,        DENY),
+        "sibling":          (_, GONE,     GONE,      _, _, _, GONE,      GONE),
+        "foreign":          (_, GONE,     GONE,      _, _, _, GONE,      GONE),
+    },
+}
+# fmt: on
+
+# The model whose object each custom page takes (None: the page takes no object).
+CUSTOM_OBJECTS: dict[str, str | None] = {
+    "index": None,
+    "login": None,
+    "logout": None,
+    "password_change": None,
+    "password_change_done": None,
+    "jsi18n": None,
+    "autocomplete": None,
+    "app_list": None,
+    "view_on_site": "tenancy.workspace",
+    "accounts_user_force_logout": "accounts.user",
+    "accounts_user_unlock": "accounts.user",
+    "accounts_user_mfa_reset": "accounts.user",
+    "accounts_scimtoken_revoke": "accounts.scimtoken",
+    "access_policy_try": None,
+    "access_policychange_decide": "access.policychange",
+    "access_oncalloverride_end": "access.oncalloverride",
+    "crypto_keyencryptionkey_byok": None,
+    "crypto_datakey_rotate": "crypto.datakey",
+    "workflows_serviceaccount_token": "workflows.serviceaccount",
+    "workflows_serviceaccount_disable": "workflows.serviceaccount",
+    "workflows_serviceaccount_reactivate": "workflows.serviceaccount",
+    "workflows_changerequest_decide": "workflows.changerequest",
+    "workflows_changerequest_apply": "workflows.changerequest",
+    "workflows_workflow_status": "workflows.workflow",
+}
+
+
+def admin_url_names() -> set[str]:
+    """The name of every URL pattern of the control panel."""
+    from django.urls import URLResolver
+
+    names: set[str] = set()
+
+    def walk(patterns) -> None:
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                walk(pattern.url_patterns)
+            elif pattern.name:
+                names.add(pattern.name)
+
+    walk(site.get_urls())
+    return names
+
+
+def custom_url_names() -> set[str]:
+    """The control panel's URL names that are not one of the five views of a registered model."""
+    standard = {
+        f"{model._meta.app_label}_{model._meta.model_name}_{view}"
+        for model in site._registry
+        for view in VIEWS
+    }
+    return admin_url_names() - standard
+
+
+def custom_target(world, name: str, scope: str) -> str | None:
+    """The URL of custom page ``name`` (on the ``scope`` object when it takes one)."""
+    from django.contrib.contenttypes.models import ContentType
+
+    label = CUSTOM_OBJECTS[name]
+    if label is None:
+        return reverse(f"admin:{name}", args=["tenancy"]) if name == "app_list" else reverse(f"admin:{name}")
+    obj = objects_of(world, label).get(scope)
+    if obj is None:
+        return None
+    if name == "view_on_site":
+        return reverse(f"admin:{name}", args=[ContentType.objects.get_for_model(obj).pk, obj.pk])
+    return reverse(f"admin:{name}", args=[obj.pk])
+
+
+def _custom_cells():
+    for name, rows in CUSTOM_MATRIX.items():
+        for scope, expected in rows.items():
+            for column, status in zip(COLUMNS, expected, strict=True):
+                yield pytest.param(name, scope, column, status, id=f"{name}:{scope}:{column}")
+
+
+def test_custom_matrix_covers_every_admin_url():
+    """Every control-panel URL beyond the five views of each model has rows here (and a known
+    object), and the table has no stale rows: a new admin page fails until it is specified."""
+    assert set(CUSTOM_MATRIX) == custom_url_names()
+    assert set(CUSTOM_OBJECTS) == custom_url_names()
+    for name, rows in CUSTOM_MATRIX.items():
+        assert all(len(expected) == len(COLUMNS) for expected in rows.values()), name
+        expected_scopes = {"page"} if CUSTOM_OBJECTS[name] is None else {"own", "sibling", "foreign"}
+        assert set(rows) <= expected_scopes, name
+
+
+def test_custom_matrix_rows_reach_their_objects(shared_world):
+    """Each object row of the table names an object the world has (no row tests nothing)."""
+    for name, rows in CUSTOM_MATRIX.items():
+        for scope in rows:
+            assert custom_target(shared_world, name, scope if scope != "page" else "own") is not None, (
+                name,
+                scope,
+            )
+
+
+@pytest.mark.parametrize(("name", "scope", "column", "expected"), list(_custom_cells()))
+def test_custom_admin_matrix(shared_world, signed_in, client, name, scope, column, expected):
+    """GIVEN a role (or nobody) WHEN it opens a custom control-panel page, on an own, sibling or
+    foreign object THEN the answer is the table's; a page it may open never names the other
+    organisation's object."""
+    from django.conf import settings
+
+    world = shared_world
+    if column != "anonymous":
+        client.cookies[settings.SESSION_COOKIE_NAME] = signed_in[column]
+    response = client.get(custom_target(world, name, scope if scope != "page" else "own"))
+    assert classify(response) == expected
+    if response.status_code == 200:
+        page = response.content.decode()
+        assert world.foreign.name not in page
+        assert world.foreign_user.email not in page

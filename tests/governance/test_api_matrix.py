@@ -154,6 +154,8 @@ def _workflow_request(client, world, endpoint: str, scope: str | None):
         )
     if endpoint == "api-change-detail":
         return client.get(reverse("api-change-detail", args=[change.pk]))
+    if endpoint == "api-change-apply":
+        return client.post(reverse("api-change-apply", args=[change.pk]))
     if endpoint in ("api-change-submit", "api-change-withdraw"):
         return client.post(reverse(endpoint, args=[_draft(world, scope).pk]))
     if endpoint == "api-change-decide":
@@ -250,6 +252,11 @@ MATRIX = {
     "api-change-decide/own":         (401, 404, 403, 403, 403, 403, 200, 403),
     "api-change-decide/sibling":     (401, 404, 404, 404, 404, 404, 404, 404),
     "api-change-decide/foreign":     (401, 404, 404, 404, 404, 404, 404, 404),
+    # Apply now: only roles that activate (owners, officers) get past the role check; the change
+    # here is still in review, so the service refuses it (400) in their own workspace.
+    "api-change-apply/own":          (401, 403, 400, 403, 403, 403, 400, 403),
+    "api-change-apply/sibling":      (401, 403, 404, 403, 403, 403, 404, 403),
+    "api-change-apply/foreign":      (401, 403, 404, 403, 403, 403, 404, 403),
     # Integration requests: owners ask (here the owner's manager is the auditor, who alone decides);
     # nobody else sees a request, whatever their role.
     "api-integration-request-list":           (401, 200, 200, 200, 200, 200, 200, 200),
@@ -315,6 +322,7 @@ ROUTES = {
     "api-change-submit": ("api-change-submit", "POST"),
     "api-change-withdraw": ("api-change-withdraw", "POST"),
     "api-change-decide": ("api-change-decide", "POST"),
+    "api-change-apply": ("api-change-apply", "POST"),
     "api-integration-request-list": ("api-integration-request-list", "GET"),
     "api-integration-request-create": ("api-integration-request-list", "POST"),
     "api-integration-request-detail": ("api-integration-request-detail", "GET"),
@@ -459,6 +467,7 @@ def test_scim_table_covers_every_scim_route():
 
 @pytest.mark.parametrize("column", COLUMNS)
 def test_scim_refuses_every_role_without_a_scim_token(shared_world, column):
+    from django.core.cache import cache
     from django.test import Client
 
     world = shared_world
@@ -470,6 +479,9 @@ def test_scim_refuses_every_role_without_a_scim_token(shared_world, column):
             "scim-schema": ["urn:ietf:params:scim:schemas:core:2.0:User"]}  # fmt: skip
     for name, method in sorted(SCIM_ROUTES):
         url = reverse(name, args=args.get(name, []))
+        # Each refusal counts toward the address's failed-token throttle (tests/accounts/
+        # test_scim_throttle.py); this table is about the refusal itself, so each starts afresh.
+        cache.clear()
         if method in ("GET", "DELETE"):
             response = getattr(client, method.lower())(url)
         else:

@@ -33,6 +33,7 @@ PUBLISHED_TASK_NAMES = {
     "workflows.tasks.credential_versions_expire_task",
     "workflows.service_accounts_sweep",
     "workflows.notify_change",
+    "workflows.changes_apply_due",
     "workflows.notify_integration_request",
     "workflows.notify_service_account",
 }

@@ -454,11 +454,66 @@ def test_admin_disable_and_reactivate_go_through_the_services(world, owner, acco
     reactivate = reverse("admin:workflows_serviceaccount_reactivate", args=[account.pk])
     client.force_login(world.users["compliance_officer"])
     assert client.post(reactivate, {"note": "please"}).status_code == 403
-    assert events("access.denied").get().data["action"] == "service_account.reactivate"
+    # Refused by the account's own permission, as its change page is; the refusal is recorded.
+    assert events("access.denied").get().data["action"] == "service_account.manage"
+    account.refresh_from_db()
+    assert not account.is_active
     client.force_login(owner)
     assert client.post(reactivate, {"note": "rotated everything"}).status_code == 302
     account.refresh_from_db()
     assert account.is_active
+
+
+@pytest.mark.parametrize("page", ["reactivate", "disable", "token"])
+@pytest.mark.parametrize(
+    ("role", "scope", "expected"),
+    [
+        ("platform_admin", "own", 403),
+        ("platform_admin", "sibling", 403),
+        ("compliance_officer", "own", 403),
+        ("auditor", "own", 403),
+        ("workspace_owner", "sibling", 404),
+        ("workspace_owner", "foreign", 404),
+    ],
+)
+def test_account_action_pages_follow_the_accounts_own_permission(world, client, page, role, scope, expected):
+    """GIVEN a disabled service account in some workspace WHEN someone who may not see that account
+    (its change page is refused to them or it is not theirs) opens its reactivate, disable or token
+    page THEN the page is refused or missing, never shown: its name and workspace stay hidden."""
+    from tests.conftest import mfa_complete
+    from tests.workflows.service_account_world import service_accounts_of
+
+    account = service_accounts_of(world)[scope]
+    ServiceAccount.objects.filter(pk=account.pk).update(
+        is_active=False, disabled_reason="manual", disabled_at=timezone.now()
+    )
+    user = world.users[role]
+    client.force_login(user)
+    mfa_complete(client, user)
+    change = client.get(reverse("admin:workflows_serviceaccount_change", args=[account.pk]))
+    assert change.status_code in (302, 403)  # the account's own page is refused or missing
+    response = client.get(reverse(f"admin:workflows_serviceaccount_{page}", args=[account.pk]))
+    assert response.status_code == expected
+    assert account.name not in response.content.decode()
+    assert not ServiceAccountToken.objects.filter(service_account=account).exists()
+
+
+def test_an_owner_opens_the_reactivate_page_of_their_own_account(world, client):
+    """GIVEN a disabled account of the owner's workspace WHEN the owner opens its reactivate page
+    THEN it is shown (200), naming the account."""
+    from tests.conftest import mfa_complete
+    from tests.workflows.service_account_world import service_accounts_of
+
+    account = service_accounts_of(world)["own"]
+    ServiceAccount.objects.filter(pk=account.pk).update(
+        is_active=False, disabled_reason="manual", disabled_at=timezone.now()
+    )
+    owner = world.users["workspace_owner"]
+    client.force_login(owner)
+    mfa_complete(client, owner)
+    response = client.get(reverse("admin:workflows_serviceaccount_reactivate", args=[account.pk]))
+    assert response.status_code == 200
+    assert account.name in response.content.decode()
 
 
 def test_admin_add_creates_through_the_service(owner, crm, client):

@@ -1,19 +1,19 @@
-"""Officers in the control panel: the approval inbox, the change page and the decision page, and the
-workflows' status page (activate, deactivate, quarantine)."""
+"""Officers in the control panel: the approval inbox, the change page, the decision page and *Apply
+now*, and the workflows' status page (activate, deactivate, quarantine)."""
 
 from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpResponseRedirect
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 
 from governance.access.admin_base import ReadOnlyModelAdmin
-from governance.access.decision import decide
+from governance.access.decision import AccessDenied, decide
 from governance.core.choices import ReviewDecision
 from workflows.changes import selectors, services
 from workflows.changes.models import ChangeRequest, ChangeState, Workflow
@@ -25,11 +25,13 @@ class AwaitingMyReview(admin.SimpleListFilter):
     parameter_name = "inbox"
 
     def lookups(self, request, model_admin):
-        return [("mine", "Waiting for my review")]
+        return [("mine", "Waiting for my review"), ("approved", "Approved, waiting to apply")]
 
     def queryset(self, request, queryset):
         if self.value() == "mine":
             return queryset.filter(pk__in=selectors.inbox_for(request.user).values("pk"))
+        if self.value() == "approved":
+            return queryset.filter(state=ChangeState.APPROVED)
         return queryset
 
 
@@ -55,6 +57,9 @@ class ChangeRequestAdmin(ReadOnlyModelAdmin):
 
     @admin.display(description="waiting")
     def age(self, change: ChangeRequest) -> str:
+        if change.state == ChangeState.APPROVED:
+            # The reason stored at its last deferral: a list never evaluates policies row by row.
+            return change.deferral_reason or "Approved: the portal applies it at its next check."
         if change.submitted_at is None or change.state not in (ChangeState.SUBMITTED, ChangeState.IN_REVIEW):
             return "—"
         waited = timezone.now() - change.submitted_at
@@ -68,6 +73,11 @@ class ChangeRequestAdmin(ReadOnlyModelAdmin):
                 "<int:change_id>/decide/",
                 self.admin_site.admin_view(self.decide_view),
                 name="workflows_changerequest_decide",
+            ),
+            path(
+                "<int:change_id>/apply/",
+                self.admin_site.admin_view(self.apply_view),
+                name="workflows_changerequest_apply",
             ),
             *super().get_urls(),
         ]
@@ -114,19 +124,35 @@ class ChangeRequestAdmin(ReadOnlyModelAdmin):
         }
         return TemplateResponse(request, "admin/workflows/changerequest/decide.html", context)
 
+    def apply_view(self, request, change_id: int):
+        """*Apply now* (POST): an officer or owner applies an approved change that waits, if the
+        policies allow it now; otherwise the change page says why not."""
+        change = get_object_or_404(self.get_queryset(request), pk=change_id)
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not selectors.may_apply_now(request.user, change):
+            raise PermissionDenied("You may not apply this change.")
+        try:
+            services.change_request_apply_now(actor=request.user, change=change)
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        except AccessDenied as refusal:
+            messages.error(request, f"Not applied: {refusal.decision.message}")
+        else:
+            messages.success(
+                request, f"Applied: version {change.version.number} of {change.workflow} is active."
+            )
+        return HttpResponseRedirect(reverse("admin:workflows_changerequest_change", args=[change.pk]))
+
 
 def _review_context(user, change: ChangeRequest) -> dict:
-    activation = (
-        decide(user, "workflow.activate", change.workflow, {"privacy_approved": True})
-        if change.state == ChangeState.APPROVED
-        else None
-    )
     return {
         "diff": change.diff,
         "required_tiers": change.required_tiers,
         "approvals": list(change.approvals.select_related("reviewer")),
         "my_tiers": selectors.approvable_tiers(user, change),
-        "activation_refusal": activation.message if activation is not None and not activation.allowed else "",
+        "waiting": selectors.change_waiting(change),
+        "can_apply_now": selectors.may_apply_now(user, change),
         "checklist": CHECKLIST,
         "version": change.version,
     }

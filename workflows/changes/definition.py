@@ -16,6 +16,8 @@ from typing import Any
 import jsonschema
 import rfc8785
 
+from governance.core.text import json_refusal
+
 MAX_DEFINITION_BYTES = 64 * 1024
 MAX_STEPS = 100
 STEP_TYPES = ("http_request", "transform", "branch", "ai_prompt", "human_approval")
@@ -176,6 +178,9 @@ def _path(parts) -> str:
 
 def validate_definition(definition: Any, *, integrations: dict[str, Any]) -> list[DefinitionError]:
     """Every problem of ``definition``; ``integrations`` maps the workspace's integration slugs."""
+    unstorable = json_refusal(definition)
+    if unstorable:  # NUL or an unpaired surrogate: PostgreSQL's jsonb cannot hold it
+        return [DefinitionError(*unstorable)]
     try:
         size = len(rfc8785.dumps(definition))
     except (rfc8785.CanonicalizationError, TypeError, ValueError):

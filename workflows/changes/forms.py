@@ -10,9 +10,11 @@ import json
 import re
 
 from django import forms
+from django.core.exceptions import ValidationError
 from django.forms import formset_factory
 
 from governance.core.regions import DataRegion
+from governance.core.text import validate_storable_json
 from workflows.changes.definition import STEP_TYPES
 from workflows.changes.models import Environment
 
@@ -89,6 +91,9 @@ class StepForm(forms.Form):
             if raw:
                 try:
                     cleaned[name] = json.loads(raw)
+                    validate_storable_json(cleaned[name])
+                except ValidationError as error:
+                    self.add_error(name, error)
                 except json.JSONDecodeError as error:
                     self.add_error(name, f"Not valid JSON: {error.msg} (line {error.lineno}).")
                 except RecursionError:
@@ -185,13 +190,15 @@ class JsonDefinitionForm(forms.Form):
 
     def clean_definition(self):
         try:
-            return json.loads(self.cleaned_data["definition"])
+            definition = json.loads(self.cleaned_data["definition"])
         except json.JSONDecodeError as error:
             raise forms.ValidationError(
                 f"Not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}."
             ) from None
         except RecursionError:
             raise forms.ValidationError("The JSON is nested too deeply.") from None
+        validate_storable_json(definition)
+        return definition
 
 
 _STEP_ERROR = re.compile(r"^steps\[(\d+)\](?:\.(\w+))?: (.*)$")

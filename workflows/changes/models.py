@@ -108,6 +108,11 @@ class ChangeRequest(models.Model):
     diff = models.JSONField(default=dict, editable=False)
     submitted_at = models.DateTimeField(null=True, blank=True, editable=False)
     decided_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Why an approved change is not applied yet, and when it will be (None: not known, e.g. a
+    # policy that no time of day satisfies). Set when its apply is deferred or refused, cleared
+    # when it is applied.
+    deferral_reason = models.TextField(blank=True, editable=False)
+    deferred_until = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

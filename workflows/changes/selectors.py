@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
 
 from governance.access.decision import decide
 from governance.access.queries import restrict
@@ -12,6 +13,7 @@ from governance.core.choices import ReviewDecision
 from governance.tenancy.models import Membership
 from governance.tenancy.roles import COMPLIANCE_OFFICER
 from workflows.changes.models import Approval, ChangeRequest, ChangeState, Workflow
+from workflows.changes.waiting import describe_moment, waiting_reason
 
 REVIEW_SLA = timedelta(days=2)
 
@@ -74,3 +76,24 @@ def reviewers_of(change: ChangeRequest) -> list[str]:
         emails.add(change.author.manager.email)
     emails.discard(change.author.email)
     return sorted(emails)
+
+
+def change_waiting(change: ChangeRequest) -> dict[str, str] | None:
+    """Why an approved change is not applied yet and until when, as the pages show it (None when it
+    is not waiting). The reason stored by the last deferral, else worked out now."""
+    if change.state != ChangeState.APPROVED:
+        return None
+    reason, until = change.deferral_reason, change.deferred_until
+    if not reason:
+        reason, until = waiting_reason(change, at=timezone.now())
+    time_zone = change.workflow.workspace.time_zone
+    return {"reason": reason, "until": describe_moment(until, time_zone) if until else ""}
+
+
+def may_apply_now(actor, change: ChangeRequest) -> bool:
+    """Whether to offer ``actor`` *Apply now*: an approved change, not their own, in a workflow their
+    role lets them activate (the policies are asked when they press it, and say why if not)."""
+    if change.state != ChangeState.APPROVED or change.author_id == actor.pk:
+        return False
+    decision = decide(actor, "workflow.activate", change.workflow)
+    return decision.allowed or bool(decision.policies)

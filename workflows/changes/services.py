@@ -14,7 +14,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from audit.services import audit_event_record, audited_transaction
-from governance.access.decision import decide, require
+from governance.access.decision import AccessDenied, decide, require
 from governance.core.choices import ReviewDecision
 from governance.core.errors import ReasonedRefusal
 from workflows.changes.definition import content_hash, diff_definitions, validate_definition
@@ -29,6 +29,7 @@ from workflows.changes.models import (
 from workflows.changes.selectors import approvable_tiers
 from workflows.changes.tiers import CHECKLIST, required_tiers
 from workflows.changes.transitions import OPEN, transition
+from workflows.changes.waiting import activation_context, approval_basis, portal_activation, waiting_reason
 from workflows.events import WorkflowEvent
 from workflows.integrations.selectors import integrations_by_slug
 
@@ -318,29 +319,65 @@ def _require_reviewer(actor, change: ChangeRequest, tier: str) -> None:
 
 
 def _apply_if_allowed(actor, change: ChangeRequest) -> ChangeRequest:
-    """Apply an approved change now if the policies allow it (else an officer applies it later)."""
-    context = {
-        "privacy_approved": change.approvals.filter(tier="privacy", decision=ReviewDecision.APPROVE).exists()
-        or not change.workflow.handles_pii
-    }
-    if decide(actor, "workflow.activate", change.workflow, context, fresh=True).allowed:
+    """Apply an approved change now if its last approver may activate it; else say why it waits
+    (the portal applies it when the policies allow, or an officer or owner applies it)."""
+    at = timezone.now()
+    decision = decide(actor, "workflow.activate", change.workflow, activation_context(change, at), fresh=True)
+    if decision.allowed:
         return change_request_apply(actor=actor, change=change)
+    _defer(change, actor=actor, at=at, refusal=decision)
     return change
 
 
-def change_request_apply(*, actor, change: ChangeRequest) -> ChangeRequest:
-    """Make a fully approved change's version the active one, atomically."""
+def _defer(change: ChangeRequest, *, actor, at, refusal=None) -> None:
+    """Store why ``change`` (locked, approved) waits and until when, with its event. A refusal to a
+    person is always recorded; the portal's own re-evaluations only when the reason changed."""
+    reason, until = waiting_reason(change, at=at)
+    unchanged = reason == change.deferral_reason and until == change.deferred_until
+    if unchanged and refusal is None:
+        return
+    if not unchanged:
+        change.deferral_reason, change.deferred_until = reason, until
+        change.save(update_fields=["deferral_reason", "deferred_until"])
+    data: dict[str, Any] = {"reason": reason, "until": until, "evaluated_at": at}
+    if refusal is not None:
+        data["refused_to"] = {"reasons": list(refusal.reasons), "policies": list(refusal.policies)}
+    audit_event_record(
+        action=WorkflowEvent.WORKFLOW_CHANGE_APPLY_DEFERRED,
+        actor=actor,
+        target=change,
+        **_where(change.workflow),
+        data=data,
+    )
+
+
+def change_request_apply(
+    *, actor, change: ChangeRequest, basis: dict | None = None, at=None
+) -> ChangeRequest:
+    """Make a fully approved change's version the active one, atomically.
+
+    ``actor`` is the person applying it (their permission and the policies, at ``at`` or now, are
+    checked here), or None for the portal itself, whose ``basis`` (the approvals and the policy
+    decision, from ``workflows.changes.waiting.portal_activation``) the caller established under
+    the same lock.
+    """
     with audited_transaction():
         change = (
             ChangeRequest.objects.select_for_update(of=("self",)).select_related("workflow").get(pk=change.pk)
         )
         workflow = Workflow.objects.select_for_update().select_related("workspace").get(pk=change.workflow_id)
-        privacy = (
-            change.approvals.filter(tier="privacy", decision=ReviewDecision.APPROVE).exists()
-            or not workflow.handles_pii
-        )
-        require(actor, "workflow.activate", workflow, {"privacy_approved": privacy}, fresh=True)
+        if actor is not None:
+            privacy = (
+                change.approvals.filter(tier="privacy", decision=ReviewDecision.APPROVE).exists()
+                or not workflow.handles_pii
+            )
+            context = {"privacy_approved": privacy, **({"at": at} if at else {})}
+            require(actor, "workflow.activate", workflow, context, fresh=True)
+        elif basis is None:
+            raise ValueError("The portal applies a change only on the basis of its approvals.")
         transition(change, "apply")
+        change.deferral_reason, change.deferred_until = "", None
+        change.save(update_fields=["deferral_reason", "deferred_until"])
         previous = workflow.active_version
         workflow.active_version = change.version
         was_active = workflow.status == WorkflowStatus.ACTIVE
@@ -359,6 +396,7 @@ def change_request_apply(*, actor, change: ChangeRequest) -> ChangeRequest:
                 "version": change.version.number,
                 "previous_version": previous.number if previous else None,
                 "content_hash": change.version.content_hash,
+                **(basis or {}),
             },
         )
         if not was_active and workflow.status == WorkflowStatus.ACTIVE:
@@ -370,6 +408,80 @@ def change_request_apply(*, actor, change: ChangeRequest) -> ChangeRequest:
                 data={"version": change.version.number},
             )
     return change
+
+
+def change_request_apply_now(*, actor, change: ChangeRequest, at=None) -> ChangeRequest:
+    """An officer's or owner's *Apply now* of an approved change that waits.
+
+    The decision point decides at ``at`` (now): the actor's role, and the policies (outside
+    business hours only under the actor's own on-call override). Whoever wrote the change never
+    applies it. A refusal by the policies is recorded and shown on the change before
+    ``AccessDenied`` is raised; a refusal by role is the decision point's 403 alone.
+    """
+    at = at or timezone.now()
+    with audited_transaction():
+        change = (
+            ChangeRequest.objects.select_for_update(of=("self",))
+            .select_related("workflow__workspace", "author")
+            .get(pk=change.pk)
+        )
+        decision = decide(
+            actor, "workflow.activate", change.workflow, activation_context(change, at), fresh=True
+        )
+        if not decision.allowed and not decision.policies:
+            raise AccessDenied(decision)  # no role that activates: the decision point's refusal alone
+        if change.state != ChangeState.APPROVED:
+            raise ValidationError(
+                {"state": f"This change is {change.get_state_display().lower()}, not waiting."}
+            )
+        if change.author_id == actor.pk:
+            raise ValidationError({"author": "You wrote this change; another officer or owner applies it."})
+        if decision.allowed:
+            basis = approval_basis(change)
+            if basis is None:
+                raise ValidationError({"state": "Its approvals are no longer complete."})
+            record = {
+                "applied_by": "apply_now",
+                "basis": {"approvals": [a.pk for a in basis]},
+                "decision": {"allowed": True, "evaluated_at": at, "reasons": list(decision.reasons)},
+            }
+            return change_request_apply(actor=actor, change=change, basis=record, at=at)
+        _defer(change, actor=actor, at=at, refusal=decision)
+    raise AccessDenied(decision)
+
+
+def change_request_apply_as_portal(*, change_id: int, at=None) -> ChangeRequest | None:
+    """The portal applies one approved change if the policies allow it at ``at`` (now), on the
+    basis of its approvals; else it records why it waits. Safe under concurrency: a change locked
+    by another run is skipped, and one already applied is no longer approved. Returns the change
+    when it was applied."""
+    at = at or timezone.now()
+    with audited_transaction():
+        change = (
+            ChangeRequest.objects.select_for_update(of=("self",), skip_locked=True)
+            .select_related("workflow__workspace")
+            .filter(pk=change_id, state=ChangeState.APPROVED)
+            .first()
+        )
+        if change is None:
+            return None
+        activation = portal_activation(change, at=at)
+        if activation.allowed:
+            record = {"applied_by": "portal", **activation.as_record()}
+            return change_request_apply(actor=None, change=change, basis=record)
+        _defer(change, actor=None, at=at)
+    return None
+
+
+def changes_apply_due(*, at=None) -> list[int]:
+    """The beat job: every approved change not yet applied is applied as soon as the policies allow
+    (each in its own transaction). Returns the ids of the changes applied."""
+    pending = ChangeRequest.objects.filter(state=ChangeState.APPROVED).order_by("decided_at", "id")
+    applied = []
+    for change_id in pending.values_list("pk", flat=True):
+        if change_request_apply_as_portal(change_id=change_id, at=at) is not None:
+            applied.append(change_id)
+    return applied
 
 
 def _notify(kind: str, change_id: int) -> None:

@@ -1,11 +1,13 @@
-"""Notifications about workflow changes, sent after commit."""
+"""Notifications about workflow changes, sent after commit; the job that applies approved changes."""
 
 from __future__ import annotations
 
 from celery import shared_task
 from django.core.mail import send_mail
 
-from workflows.changes.models import ChangeRequest
+from governance.core.context import ActorContext, bind_context
+from workflows.changes import services
+from workflows.changes.models import ChangeRequest, ChangeState
 from workflows.changes.selectors import reviewers_of
 
 
@@ -27,6 +29,15 @@ def notify_change(kind: str, change_id: int) -> int:
         body = (
             f"{latest.reviewer} decided the {latest.tier} approval: {latest.comment}" if latest else subject
         )
+        if change.state == ChangeState.APPROVED and change.deferral_reason:
+            body += f"\n\nNot applied yet: {change.deferral_reason}"
     if recipients:
         send_mail(subject, body, None, recipients)
     return len(recipients)
+
+
+@shared_task(name="workflows.changes_apply_due", ignore_result=True)
+def changes_apply_due() -> int:
+    """The beat job: apply the approved changes the policies now allow, as the portal."""
+    with bind_context(ActorContext(user_agent="celery:workflows.changes_apply_due")):
+        return len(services.changes_apply_due())

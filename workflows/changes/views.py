@@ -1,4 +1,5 @@
-"""The builders' pages: my workflows, create, edit (structured or JSON), the change page."""
+"""The builders' pages: my workflows, create, edit (structured or JSON), the change page (with
+*Apply now* for the officers and owners who open it)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from governance.access.decision import decide
+from governance.access.decision import AccessDenied, decide
 from governance.access.queries import restrict
 from governance.tenancy.models import Workspace
 from workflows.changes import selectors, services
@@ -207,6 +208,8 @@ def change_detail(request, change_id: int):
             "required_tiers": change.required_tiers,
             "approvals": history,
             "is_author": change.author_id == request.user.pk,
+            "waiting": selectors.change_waiting(change),
+            "can_apply_now": selectors.may_apply_now(request.user, change),
             "open": change.state
             in (ChangeState.DRAFT, ChangeState.SUBMITTED, ChangeState.IN_REVIEW, ChangeState.APPROVED),
         },
@@ -234,6 +237,23 @@ def change_withdraw(request, change_id: int):
         messages.success(request, "Withdrawn.")
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
+    return redirect("change-detail", change_id=change.pk)
+
+
+@login_required
+@require_POST
+def change_apply(request, change_id: int):
+    """*Apply now* for officers and owners: the policies decide at this moment, and say why not."""
+    change = get_object_or_404(selectors.changes_visible_to(request.user), pk=change_id)
+    if not selectors.may_apply_now(request.user, change):
+        raise PermissionDenied("You may not apply this change.")
+    try:
+        services.change_request_apply_now(actor=request.user, change=change)
+        messages.success(request, "Applied: this version is now the active one.")
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    except AccessDenied as refusal:
+        messages.error(request, f"Not applied: {refusal.decision.message}")
     return redirect("change-detail", change_id=change.pk)
 
 

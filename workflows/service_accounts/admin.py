@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -182,7 +182,15 @@ class ServiceAccountAdmin(ActorFormMixin, GovernedModelAdmin):
         return super().change_view(request, object_id, form_url, context)
 
     def _account(self, request, account_id: int) -> ServiceAccount:
-        return get_object_or_404(self.get_queryset(request), pk=account_id)
+        """The account, for the pages of its actions: refused (403) to those who may not see
+        service accounts at all, missing (404) when it is not one the user may see, exactly as
+        its change page (the account's own permission, from the decision point)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        account = get_object_or_404(self.get_queryset(request).select_related("workspace"), pk=account_id)
+        if not self.has_view_permission(request, account):
+            raise PermissionDenied
+        return account
 
     def _page(self, request, account, template: str, title: str, **extra):
         context = {
@@ -227,8 +235,9 @@ class ServiceAccountAdmin(ActorFormMixin, GovernedModelAdmin):
         return self._page(request, account, "action.html", f"Disable {account}", form=form)
 
     def reactivate_view(self, request, account_id: int):
-        """Workspace owners only; a refusal is a 403 and is recorded by the service."""
-        account = get_object_or_404(self._reactivatable(request), pk=account_id)
+        """For those who may see the account; reactivating it is for its workspace's owners only,
+        and the service refuses anyone else with a 403 that it records."""
+        account = self._account(request, account_id)
         form = ServiceAccountNoteForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             done = self._call(
@@ -244,11 +253,6 @@ class ServiceAccountAdmin(ActorFormMixin, GovernedModelAdmin):
                     reverse("admin:workflows_serviceaccount_change", args=[account.pk])
                 )
         return self._page(request, account, "action.html", f"Reactivate {account}", form=form)
-
-    def _reactivatable(self, request):
-        # Anyone who sees the workspace may ask; the service decides (and records a refusal).
-        workspaces = restrict(Workspace.objects.all(), request.user, "workspace.view")
-        return ServiceAccount.objects.filter(workspace__in=workspaces).select_related("workspace")
 
     @staticmethod
     def _call(form, service, **kwargs) -> bool:

@@ -82,6 +82,8 @@ class ChangeOutput(serializers.ModelSerializer):
             "diff",
             "submitted_at",
             "decided_at",
+            "deferral_reason",
+            "deferred_until",
             "created_at",
         ]
         read_only_fields = fields

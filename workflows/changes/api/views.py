@@ -64,6 +64,7 @@ class ChangeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         "submit": "workflow.edit",
         "withdraw": "workflow.edit",
         "decide": "dashboard.view",
+        "apply": "workflow.activate",
     }
 
     def get_queryset(self):
@@ -97,4 +98,12 @@ class ChangeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         data = serializers.DecisionInput(data=request.data)
         data.is_valid(raise_exception=True)
         change = services.change_request_decide(actor=request.user, change=change, **data.validated_data)
+        return Response(serializers.ChangeOutput(ChangeRequest.objects.get(pk=change.pk)).data)
+
+    @extend_schema(request=None, responses={200: serializers.ChangeOutput})
+    @action(detail=True, methods=["post"])
+    def apply(self, request, pk=None):
+        """*Apply now*: an officer or owner applies an approved change that waits, if the policies
+        allow it at this moment (403 with the reason otherwise)."""
+        change = services.change_request_apply_now(actor=request.user, change=self.get_object())
         return Response(serializers.ChangeOutput(ChangeRequest.objects.get(pk=change.pk)).data)
