@@ -23,7 +23,10 @@ from tests.conftest import build_world, member
 from tests.factories import UserFactory
 from tests.identity_providers import openid_provider, saml_idp
 
-pytestmark = pytest.mark.django_db(databases=["default", "secrets"])
+pytestmark = [
+    pytest.mark.django_db(databases=["default", "secrets"]),
+    pytest.mark.usefixtures("loopback_idp_allowed"),
+]
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ from accounts.models import User
 from governance.admin_site import site
 from governance.core.text import json_refusal, printable_key, text_refusal
 from tests.accounts.scim_world import ScimClient, scim_token_for
-from tests.governance.test_admin_matrix import _objects_of
+from tests.governance.admin_world import objects_of as _objects_of
 from tests.governance.test_api_matrix import _integration_request
 from tests.workflows import conftest as workflow_fixtures
 from tests.workflows.conftest import AI_STEP, TRIAGE
