@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
@@ -58,3 +58,9 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
         return HttpResponseRedirect(reverse("account-api-tokens"))
     tokens = list(mine.order_by("-created").values("token_key", "created", "expiry"))
     return render(request, "accounts/api_tokens.html", {"tokens": tokens})
+
+
+def email_managed_elsewhere(request: HttpRequest, key: str | None = None) -> HttpResponse:
+    """Sign-in addresses are changed by administrators, SCIM or the identity provider, never by
+    the person on a self-service page (it would take any address unverified): 404, with the reason."""
+    raise Http404("Sign-in addresses are managed by your administrator or your identity provider.")

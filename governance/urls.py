@@ -1,7 +1,7 @@
 """URL map: the control panel, the builders' pages, sign-in and the API."""
 
 from allauth.socialaccount import views as social_views
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from accounts import mfa_views
@@ -36,6 +36,19 @@ urlpatterns = [
         name="account-mfa-device-remove",
     ),
     path("accounts/mfa/webauthn/", include("accounts.webauthn_urls")),
+    # A person's sign-in address is governed (the control panel, SCIM, single sign-on): allauth's
+    # self-service address pages would let anyone swap it for an unverified one of their choice.
+    path("accounts/email/", account_views.email_managed_elsewhere, name="account_email"),
+    path(
+        "accounts/confirm-email/",
+        account_views.email_managed_elsewhere,
+        name="account_email_verification_sent",
+    ),
+    re_path(
+        r"^accounts/confirm-email/(?P<key>[-:\w]+)/$",
+        account_views.email_managed_elsewhere,
+        name="account_confirm_email",
+    ),
     path("accounts/", include("allauth.account.urls")),
     # SCIM 2.0 for identity providers: SCIM-token authentication only (accounts/scim/views.py).
     path("scim/v2/", include("accounts.scim.urls")),

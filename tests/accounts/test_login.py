@@ -57,3 +57,22 @@ def test_anonymous_home_redirects_to_login(db, client):
     response = client.get(reverse("home"))
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("account_login"))
+
+
+def test_nobody_changes_their_own_sign_in_address_on_a_self_service_page(db, client):
+    """GIVEN a signed-in person WHEN they try allauth's address pages (add an address, make it
+    primary, confirm one) THEN each answers 404 and the account's address is unchanged: addresses
+    are governed by administrators, SCIM and single sign-on, never swapped for an unverified one."""
+    from tests.factories import UserFactory
+
+    user = UserFactory(email="viewer@acme.test")
+    client.force_login(user)
+    for data in (
+        {"action_add": "", "email": "squat@globex.test"},
+        {"action_primary": "", "email": "squat@globex.test"},
+    ):
+        assert client.post(reverse("account_email"), data).status_code == 404
+    assert client.get(reverse("account_email")).status_code == 404
+    assert client.get(reverse("account_confirm_email", args=["abc:def"])).status_code == 404
+    user.refresh_from_db()
+    assert user.email == "viewer@acme.test"
