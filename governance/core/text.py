@@ -11,7 +11,9 @@ error on the field that carried the value. Two kinds of rule:
 - **identifiers** (e-mail addresses, user names; ``normalise_identifier``): NFKC-normalised
   (a full-width ``ｏｆｆｉｃｅｒ`` becomes ``officer``), and refused if they hold an invisible or
   format character (Unicode category Cf: zero-width space, word joiner, soft hyphen, bidi
-  controls, ...), a control character or a line or paragraph separator: such a name looks on
+  controls, ...), another default-ignorable character (variation selectors, the combining
+  grapheme joiner, Hangul fillers), a control character or a line or paragraph separator: such a
+  name looks on
   screen exactly like another account's. (Look-alike letters from other scripts in the local
   part are refused by the e-mail validator, which takes ASCII only there.)
 
@@ -29,6 +31,28 @@ from django.core.exceptions import ValidationError
 # Categories refused inside identifiers: format (Cf), control (Cc), surrogate (Cs), private use
 # (Co), unassigned (Cn), and line/paragraph separators (Zl, Zp).
 _IDENTIFIER_REFUSED_CATEGORIES = frozenset({"Cf", "Cc", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+# Unicode's Default_Ignorable_Code_Point characters outside those categories (DerivedCoreProperties
+# .txt): they render as nothing, yet are marks (Mn) or letters (Lo) — the combining grapheme joiner,
+# variation selectors, Mongolian free variation selectors, the Hangul fillers, Khmer inherent
+# vowels. Python's unicodedata does not expose the property, hence the list.
+_DEFAULT_IGNORABLE_RANGES = (
+    (0x034F, 0x034F),
+    (0x115F, 0x1160),
+    (0x17B4, 0x17B5),
+    (0x180B, 0x180F),
+    (0x3164, 0x3164),
+    (0xFE00, 0xFE0F),
+    (0xFFA0, 0xFFA0),
+    (0xE0100, 0xE01EF),
+)
+
+
+def _invisible(character: str) -> bool:
+    if unicodedata.category(character) in _IDENTIFIER_REFUSED_CATEGORIES:
+        return True
+    code = ord(character)
+    return any(low <= code <= high for low, high in _DEFAULT_IGNORABLE_RANGES)
 
 
 class TextRefusalError(ValueError):
@@ -65,7 +89,7 @@ def identifier_refusal(value: str) -> str | None:
     if refusal:
         return refusal
     for position, character in enumerate(value, start=1):
-        if unicodedata.category(character) in _IDENTIFIER_REFUSED_CATEGORIES:
+        if _invisible(character):
             name = unicodedata.name(character, "unnamed")
             return (
                 f"Remove the invisible or control character {_codepoint(character)} ({name.lower()}) "
