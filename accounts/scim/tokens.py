@@ -141,13 +141,7 @@ def scim_lockout_record(*, lockout: Lockout, prefix: str, address: str | None) -
             target=row,
             outcome=Outcome.DENIED,
             organization_id=row.organization_id if row is not None else None,
-            data={
-                "locked": lockout.dimension,
-                "prefix": prefix,
-                "address": address or "",
-                "failures": lockout.failures,
-                "retry_after_seconds": lockout.retry_after,
-            },
+            data=lockout.as_record(prefix=prefix, address=address),
         )
 
 

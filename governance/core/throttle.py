@@ -37,6 +37,17 @@ class Lockout:
     def retry_after(self) -> int:
         return max(1, math.ceil(self.until - time.time()))
 
+    def as_record(self, *, prefix: str, address: str | None) -> dict:
+        """The lockout as a ledger event's data: what was locked, for which prefix and address,
+        after how many failures, for how long."""
+        return {
+            "locked": self.dimension,
+            "prefix": prefix,
+            "address": address or "",
+            "failures": self.failures,
+            "retry_after_seconds": self.retry_after,
+        }
+
 
 def _limits() -> tuple[int, int, int]:
     return (

@@ -314,13 +314,7 @@ def service_account_lockout_record(*, lockout: Lockout, prefix: str, address: st
             actor=None,
             target=account,
             outcome=Outcome.DENIED,
-            data={
-                "locked": lockout.dimension,
-                "prefix": prefix,
-                "address": address or "",
-                "failures": lockout.failures,
-                "retry_after_seconds": lockout.retry_after,
-            },
+            data=lockout.as_record(prefix=prefix, address=address),
             **(_where(account) if account is not None else {}),
         )
 
