@@ -31,7 +31,7 @@ run: $(STAMP)
 	DJANGO_SETTINGS_MODULE=governance.settings.local $(BIN)/python manage.py migrate --no-input --database secrets
 	DJANGO_SETTINGS_MODULE=governance.settings.local $(BIN)/python manage.py seed_demo
 	@echo "Serving on http://$(HOST):$(PORT)/  —  sign in at http://$(HOST):$(PORT)/accounts/login/ (control panel: /admin/)"
-	DJANGO_SETTINGS_MODULE=governance.settings.local $(BIN)/python manage.py runserver $(HOST):$(PORT)
+	DJANGO_SETTINGS_MODULE=governance.settings.local $(BIN)/python scripts/quickstart.py --host $(HOST) --port $(PORT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,3 +63,72 @@ def test_quick_start_on_sqlite(tmp_path):
     assert tampered.stdout.count("refused: the audit ledger is append-only") == 2, (
         tampered.stdout + tampered.stderr
     )
+
+
+RECORD_EVENT = """
+from django.db import transaction
+from audit.services import audit_event_record
+with transaction.atomic():
+    audit_event_record(action="user.created", actor=None, data={"note": "quick start check"})
+"""
+
+COUNT_PENDING = "from audit.models import AuditEvent as E; print('pending', E.objects.filter(sequence__isnull=True).count())"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if text in (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def test_quick_start_runs_a_worker_and_beat_and_stops_them_together(tmp_path):
+    """`make run` is the product: beat seals without anyone running a command; Ctrl-C stops it all."""
+    assert _manage("migrate", "--no-input", var=tmp_path).returncode == 0
+    assert _manage("migrate", "--no-input", "--database", "secrets", var=tmp_path).returncode == 0
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "DJANGO_SETTINGS_MODULE"}}
+    env.update(DJANGO_SETTINGS_MODULE="governance.settings.local", PORTAL_VAR_DIR=str(tmp_path),
+               QUICKSTART_BROKER="filesystem")  # fmt: skip
+    log = (tmp_path / "quickstart.log").open("w")
+    runner = subprocess.Popen(  # noqa: S603 - our own script
+        [sys.executable, "scripts/quickstart.py", "--port", str(port), "--noreload"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        recorded = _manage("shell", "-c", RECORD_EVENT, var=tmp_path)
+        assert recorded.returncode == 0, recorded.stderr
+        deadline, page, pending = time.monotonic() + 120, None, None
+        while time.monotonic() < deadline and (page != 200 or pending != "0"):
+            time.sleep(1)
+            try:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{port}/accounts/login/", timeout=5
+                ) as response:
+                    page = response.status
+            except OSError:
+                page = None
+            counted = _manage("shell", "-c", COUNT_PENDING, var=tmp_path)
+            pending = counted.stdout.split()[-1] if "pending" in counted.stdout else None
+        output = (tmp_path / "quickstart.log").read_text()
+        assert page == 200, output
+        assert pending == "0", f"beat did not seal the event: {counted.stdout}{counted.stderr}\n{output}"
+        assert "filesystem broker" in output
+    finally:
+        runner.send_signal(signal.SIGINT)
+        returncode = runner.wait(timeout=60)
+        log.close()
+    assert returncode == 0, (tmp_path / "quickstart.log").read_text()
+    assert _processes_mentioning(str(tmp_path / "celerybeat-schedule")) == []
+    assert _processes_mentioning(f"runserver 127.0.0.1:{port}") == []
