@@ -47,6 +47,12 @@ def test_full_journey_builder_to_active_version(shop, django_capture_on_commit_c
     assert workflow.status == WorkflowStatus.ACTIVE
     assert workflow.active_version == change.version
     assert mail.outbox[-1].to == ["workflow_builder@acme.test"]
+    # Both decisions committed together: the author gets one mail for each, as each was made.
+    to_author = [m for m in mail.outbox if m.to == ["workflow_builder@acme.test"]]
+    assert [(m.subject.rsplit(" is ", 1)[-1], m.body.split(":")[0]) for m in to_author] == [
+        ("in review", f"{world.users['compliance_officer']} decided the compliance approval"),
+        ("applied", f"{world.second_officer} decided the security approval"),
+    ]
     actions = list(AuditEvent.objects.filter(category="workflow_lifecycle").order_by("id")
                    .values_list("action", flat=True))  # fmt: skip
     assert actions == [

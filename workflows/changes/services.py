@@ -251,7 +251,7 @@ def change_request_decide(
         )
         if approve and spec["checklist"] and not all(answers.values()):
             raise ValidationError({"checklist": "Complete the security-review checklist before approving."})
-        Approval.objects.create(
+        decision = Approval.objects.create(
             change=change,
             reviewer=actor,
             tier=tier,
@@ -286,7 +286,9 @@ def change_request_decide(
         )
         if change.state == ChangeState.APPROVED:
             change = _apply_if_allowed(actor, change)
-    transaction.on_commit(lambda: _notify("decided", change.pk))
+    # The mail describes this decision and the state it left, not whatever holds when it is sent.
+    state = change.state
+    transaction.on_commit(lambda: _notify("decided", change.pk, approval_id=decision.pk, state=state))
     return change
 
 
@@ -484,11 +486,11 @@ def changes_apply_due(*, at=None) -> list[int]:
     return applied
 
 
-def _notify(kind: str, change_id: int) -> None:
+def _notify(kind: str, change_id: int, **details) -> None:
     # Tasks sit above services (they call them); a service only starts one once it has committed.
     from workflows.changes.tasks import notify_change
 
-    notify_change.delay(kind, change_id)
+    notify_change.delay(kind, change_id, **details)
 
 
 def workflow_set_status(*, actor, workflow: Workflow, status: str, reason: str) -> Workflow:

@@ -12,8 +12,9 @@ from workflows.changes.selectors import reviewers_of
 
 
 @shared_task(name="workflows.notify_change", ignore_result=True)
-def notify_change(kind: str, change_id: int) -> int:
-    """Reviewers hear about a submission; the author hears about each decision."""
+def notify_change(kind: str, change_id: int, approval_id: int | None = None, state: str | None = None) -> int:
+    """Reviewers hear about a submission; the author hears about each decision, once, as it was made
+    (``approval_id`` and the ``state`` it left), even when the mail goes out after later ones."""
     change = ChangeRequest.objects.select_related("workflow", "author__manager").get(pk=change_id)
     if kind == "submitted":
         recipients = reviewers_of(change)
@@ -24,12 +25,20 @@ def notify_change(kind: str, change_id: int) -> int:
         )
     else:
         recipients = [change.author.email]
-        subject = f"Your change to {change.workflow} is {change.get_state_display().lower()}"
-        latest = change.approvals.order_by("-decided_at").first()
-        body = (
-            f"{latest.reviewer} decided the {latest.tier} approval: {latest.comment}" if latest else subject
+        decisions = change.approvals.select_related("reviewer")
+        decision = (
+            decisions.filter(pk=approval_id).first()
+            if approval_id
+            else decisions.order_by("-decided_at").first()
         )
-        if change.state == ChangeState.APPROVED and change.deferral_reason:
+        state = state if state in ChangeState.values else change.state
+        subject = f"Your change to {change.workflow} is {ChangeState(state).label.lower()}"
+        body = (
+            f"{decision.reviewer} decided the {decision.tier} approval: {decision.comment}"
+            if decision
+            else subject
+        )
+        if state == ChangeState.APPROVED and change.deferral_reason:
             body += f"\n\nNot applied yet: {change.deferral_reason}"
     if recipients:
         send_mail(subject, body, None, recipients)
