@@ -29,6 +29,7 @@ class AccountEvent(EventCode):
     SESSION_STARTED = "session.started", Category.AUTHENTICATION
     SESSION_ENDED = "session.ended", Category.AUTHENTICATION
     SESSION_FORCED_END = "session.forced_end", Category.AUTHENTICATION
+    MFA_ENROLMENT_STARTED = "mfa.enrolment_started", Category.AUTHENTICATION
     MFA_ENROLLED = "mfa.enrolled", Category.AUTHENTICATION
     MFA_VERIFIED = "mfa.verified", Category.AUTHENTICATION
     MFA_FAILED = "mfa.failed", Category.AUTHENTICATION

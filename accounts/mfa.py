@@ -26,7 +26,7 @@ from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp import login as otp_login
 from django_otp.models import Device
 from django_otp.oath import TOTP
-from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_otp_webauthn.models import WebAuthnCredential
 
@@ -34,7 +34,7 @@ from accounts.events import AccountEvent
 from accounts.models import BackupCode, BackupCodeDevice, User, UserSession, backup_code_digest
 from accounts.sessions import session_ref_of
 from audit.models import Outcome
-from audit.services import audit_event_record, audited_transaction
+from audit.services import audit_event_record, audited_transaction, rows_where
 from governance.access.decision import require
 
 _TOTP_TOKEN = re.compile(r"^\d{6}$")
@@ -66,7 +66,9 @@ def device_kind(device: Device) -> str:
     return "backup_codes"
 
 
-def _event(action: str, *, actor, user: User, outcome: str = Outcome.SUCCESS, **data) -> None:
+def _event(
+    action: str, *, actor, user: User, outcome: str = Outcome.SUCCESS, covers: tuple = (), **data
+) -> None:
     audit_event_record(
         action=action,
         actor=actor,
@@ -74,7 +76,23 @@ def _event(action: str, *, actor, user: User, outcome: str = Outcome.SUCCESS, **
         organization_id=user.organization_id,
         outcome=outcome,
         data=data,
+        covers=covers,
     )
+
+
+def _codes_of(user: User) -> list[str]:
+    """``covers`` entries for the single-use codes of ``user``'s backup-code and static devices
+    (rows that belong to a device, not to the person the event names)."""
+    return [
+        *(
+            rows_where(BackupCode, "device", pk)
+            for pk in BackupCodeDevice.objects.filter(user=user).values_list("pk", flat=True)
+        ),
+        *(
+            rows_where(StaticToken, "device", pk)
+            for pk in StaticDevice.objects.filter(user=user).values_list("pk", flat=True)
+        ),
+    ]
 
 
 def _session_of(request: HttpRequest) -> str | None:
@@ -148,9 +166,11 @@ def session_is_verified(request: HttpRequest) -> bool:
 def totp_device_start(*, actor: User) -> TOTPDevice:
     """A fresh, unconfirmed TOTP device for the actor to scan; it counts for nothing until
     ``totp_device_confirm`` accepts a code from it. An earlier unconfirmed one is replaced."""
-    with transaction.atomic():
+    with audited_transaction():
         TOTPDevice.objects.filter(user=actor, confirmed=False).delete()
-        return TOTPDevice.objects.create(user=actor, name="Authenticator app", confirmed=False)
+        device = TOTPDevice.objects.create(user=actor, name="Authenticator app", confirmed=False)
+        _event(AccountEvent.MFA_ENROLMENT_STARTED, actor=actor, user=actor, method="totp")
+    return device
 
 
 def totp_qr_svg(device: TOTPDevice) -> str:
@@ -212,7 +232,13 @@ def backup_codes_generate(*, actor: User) -> list[str]:
             BackupCode(device=device, digest=backup_code_digest(user_id=actor.pk, code=code))
             for code in codes
         )
-        _event(AccountEvent.MFA_BACKUP_CODES_GENERATED, actor=actor, user=actor, count=len(codes))
+        _event(
+            AccountEvent.MFA_BACKUP_CODES_GENERATED,
+            actor=actor,
+            user=actor,
+            count=len(codes),
+            covers=(rows_where(BackupCode, "device", device.pk),),
+        )
     return codes
 
 
@@ -260,13 +286,9 @@ def mfa_verify(*, request: HttpRequest, token: str) -> Verification:
         devices = list(BackupCodeDevice.objects.filter(user=user, confirmed=True))
     reasons = []
     for device in devices:
-        result = _check_totp(device, token) if method == "totp" else _check_backup(device, token)
+        result = _check_totp(device, token) if method == "totp" else _check_backup(device, token, user=user)
         if result.ok:
             with audited_transaction():
-                if method == "backup_codes":
-                    _event(
-                        AccountEvent.MFA_BACKUP_CODE_USED, actor=user, user=user, remaining=device.remaining
-                    )
                 _session_verified(request, device, method=method)
             return result
         reasons.append(result.reason)
@@ -276,13 +298,22 @@ def mfa_verify(*, request: HttpRequest, token: str) -> Verification:
     return Verification(False, reason, method)
 
 
-def _check_backup(device: BackupCodeDevice, token: str) -> Verification:
-    with transaction.atomic():
+def _check_backup(device: BackupCodeDevice, token: str, *, user: User) -> Verification:
+    """One backup-code attempt with the device row locked; a code that works is spent, and
+    recorded, in the same transaction."""
+    with audited_transaction():
         device = BackupCodeDevice.objects.select_for_update().get(pk=device.pk)
         allowed, _ = device.verify_is_allowed()
         if not allowed:
             return Verification(False, Reason.THROTTLED, "backup_codes")
         if device.verify_token(token):
+            _event(
+                AccountEvent.MFA_BACKUP_CODE_USED,
+                actor=user,
+                user=user,
+                remaining=device.remaining,
+                covers=(rows_where(BackupCode, "device", device.pk),),
+            )
             return Verification(True, None, "backup_codes")
     return Verification(False, Reason.BAD_CODE, "backup_codes")
 
@@ -332,6 +363,10 @@ def _session_verified(request: HttpRequest, device: Device, *, method: str) -> N
 # --- Removal ------------------------------------------------------------------------------------
 
 
+# The single-use codes that belong to a device (and go with it).
+_CODE_MODELS = {BackupCodeDevice: (BackupCode,), StaticDevice: (StaticToken,)}
+
+
 def _device_models() -> tuple[type[Device], ...]:
     return (TOTPDevice, WebAuthnCredential, BackupCodeDevice, StaticDevice)
 
@@ -344,6 +379,7 @@ def mfa_device_remove(*, actor: User, device: Device) -> None:
         if actor.pk != owner.pk:
             require(actor, "user.manage", owner, fresh=True)
         kind, persistent_id, name = device_kind(device), device.persistent_id, device.name
+        codes = [rows_where(model, "device", device.pk) for model in _CODE_MODELS.get(type(device), ())]
         device.delete()
         _event(
             AccountEvent.MFA_DEVICE_REMOVED,
@@ -352,6 +388,7 @@ def mfa_device_remove(*, actor: User, device: Device) -> None:
             method=kind,
             device=persistent_id,
             name=name[:64],
+            covers=tuple(codes),
         )
 
 
@@ -361,10 +398,11 @@ def mfa_reset(*, actor: User, user: User) -> int:
     with audited_transaction():
         user = User.objects.select_for_update().get(pk=user.pk)
         require(actor, "user.manage", user, fresh=True)
+        codes = _codes_of(user)
         removed = 0
         for model in _device_models():
             _, per_model = model.objects.filter(user=user).delete()
             removed += per_model.get(model._meta.label, 0)
         UserSession.objects.filter(user=user, ended_at__isnull=True).update(mfa_verified_at=None)
-        _event(AccountEvent.MFA_RESET, actor=actor, user=user, removed=removed)
+        _event(AccountEvent.MFA_RESET, actor=actor, user=user, removed=removed, covers=tuple(codes))
     return removed

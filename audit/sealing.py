@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from audit import merkle
@@ -31,7 +31,7 @@ from audit.canonical import canonical_bytes
 from audit.events import LedgerEvent
 from audit.models import AuditEvent, LedgerState, MerkleTile, RowChange, SignedTreeHead
 from audit.signing import TreeHeadStatement, key_id_of, load_signing_key, sign_statement
-from audit.triggers import CAPTURE_PARTS, table_target_type
+from audit.triggers import CAPTURE_PARTS, may_cover, table_target_type
 
 logger = logging.getLogger(__name__)
 
@@ -66,11 +66,11 @@ def _service_events_of(transaction_ids: set[int]) -> tuple[dict, dict]:
         return targets, named
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT id, transaction_id, target_type, target_id, data -> 'covers' FROM audit_auditevent "
+            "SELECT id, transaction_id, action, target_type, target_id, data -> 'covers' FROM audit_auditevent "
             "WHERE transaction_id = ANY(%s) AND action <> %s ORDER BY id",
             [sorted(transaction_ids), str(LedgerEvent.DB_ROW_CHANGED)],
         )
-        for event_id, transaction_id, target_type, target_id, covers in cursor.fetchall():
+        for event_id, transaction_id, action, target_type, target_id, covers in cursor.fetchall():
             if isinstance(covers, str):  # a driver that hands jsonb back as text
                 covers = json.loads(covers)
             if target_type and target_id:
@@ -79,6 +79,8 @@ def _service_events_of(transaction_ids: set[int]) -> tuple[dict, dict]:
             for row in covers if isinstance(covers, list) else ():
                 if isinstance(row, str) and ":" in row:
                     table, pk = row.split(":", 1)
+                    if not may_cover(action, table):
+                        continue  # the settle function would refuse the link
                     if "=" in pk:  # "table:column=value": the rows written with that value
                         column, value = pk.split("=", 1)
                         named.setdefault((transaction_id, table, f"{column}={value}"), event_id)
@@ -180,19 +182,45 @@ def _row_change_events(limit: int) -> int:
             covered.append((change.id, event_id))
     refused = {capture for capture, _ in covered} - _settle(covered)
     uncovered += [change for change in changes if change.id in refused]
-    events = AuditEvent.objects.bulk_create(
-        [_row_change_event(change) for change in uncovered], batch_size=2000
-    )
-    links = [(change.id, event.pk) for change, event in zip(uncovered, events, strict=True)]
+    recorded = _insert_row_change_events(uncovered)
+    links = [(change.id, event.pk) for change, event in recorded]
     unsettled = len(links) - len(_settle(links))
-    if refused or unsettled:
+    unrecorded = len(uncovered) - len(recorded)
+    if refused or unsettled or unrecorded:
         logger.error(
             "Ledger sealer: %d captured row changes were not covered by the event that names them, "
-            "%d could not be linked to their db.row_changed event.",
+            "%d could not be linked to their db.row_changed event, %d were refused a db.row_changed "
+            "event by the database and stay queued.",
             len(refused),
             unsettled,
+            unrecorded,
         )
     return len(changes)
+
+
+def _insert_row_change_events(changes: list[RowChange]) -> list[tuple[RowChange, AuditEvent]]:
+    """Insert the db.row_changed events of ``changes``. The database accepts one only when it
+    says exactly what its capture says (``POSTGRES_ROW_CHANGED_GUARD``): should it refuse one, the
+    others are inserted one by one, and the refused capture stays queued (and is logged) rather
+    than stopping the sealer."""
+    events = [_row_change_event(change) for change in changes]
+    try:
+        with transaction.atomic():
+            AuditEvent.objects.bulk_create(events, batch_size=2000)
+        return list(zip(changes, events, strict=True))
+    except DatabaseError:
+        logger.exception("Ledger sealer: the database refused a db.row_changed event; inserting one by one.")
+    recorded = []
+    for change in changes:
+        event = _row_change_event(change)
+        try:
+            with transaction.atomic():
+                event.save(force_insert=True)
+        except DatabaseError:
+            logger.error("Ledger sealer: capture %s was refused its db.row_changed event.", change.id)
+            continue
+        recorded.append((change, event))
+    return recorded
 
 
 def _write_seals(rows: list[tuple[int, int, bytes, bytes]], sealed_at) -> None:

@@ -18,6 +18,7 @@ from django.utils import timezone
 from audit.canonical import CONTENT_COLUMNS, CanonicalError, canonical_bytes
 from audit.events import LedgerEvent, category_of
 from audit.models import ActorType, AuditEvent, Outcome
+from audit.triggers import may_cover
 from governance.core.context import current_context
 from governance.core.redaction import redact_data
 
@@ -84,6 +85,13 @@ def audit_event_record(
             if isinstance(row, str) or (row is not None and row.pk is not None)
         }
     )
+    for entry in covered:
+        table = entry.split(":", 1)[0]
+        if not may_cover(action, table):
+            raise AuditError(
+                f"{action!r} events may not cover rows of {table!r}: declare the pair in "
+                "audit.triggers.COVERING_ACTIONS (with a migration that reinstalls the settle function)."
+            )
     if covered:
         payload["covers"] = covered
 

@@ -97,7 +97,55 @@ SQLITE_IMMUTABILITY_REVERSE = [
 # The capture trigger. It names only the row's content: ``db_user``, ``transaction_id`` and
 # ``occurred_at`` are column defaults (current_user, txid_current(), clock_timestamp()) that the
 # application role has no privilege to supply itself (see ``privileges_sql``).
+#
+# The trigger's arguments after the primary key name columns kept out of the capture, of two
+# kinds: a plain name is *ignored* (never copied, and a change to it alone is not captured: a
+# sign-in's ``last_login``, a device's throttling counters); ``!name`` is *secret*: its value is
+# never copied, but a change to it is captured, the value standing as ``"[hidden]"`` (or
+# ``"[hidden: changed]"`` on both sides of an UPDATE that changed it; a NULL stays NULL).
 POSTGRES_CAPTURE_FUNCTION = """
+CREATE OR REPLACE FUNCTION audit_capture_mask(doc jsonb, secret text[], other jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $f$
+    SELECT doc || coalesce((
+        SELECT jsonb_object_agg(s, CASE
+            WHEN doc -> s = 'null'::jsonb THEN 'null'::jsonb
+            WHEN other IS NOT NULL AND (other -> s) IS DISTINCT FROM (doc -> s) THEN '"[hidden: changed]"'::jsonb
+            ELSE '"[hidden]"'::jsonb END)
+        FROM unnest(secret) AS s WHERE doc ? s), '{}'::jsonb)
+$f$;
+
+CREATE OR REPLACE FUNCTION audit_capture_rows() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    pk text := TG_ARGV[0];
+    ignored text[] := ARRAY(SELECT a FROM unnest(TG_ARGV[1:]) AS a WHERE a NOT LIKE '!%');
+    secret text[] := ARRAY(SELECT substr(a, 2) FROM unnest(TG_ARGV[1:]) AS a WHERE a LIKE '!%');
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO audit_rowchange (table_name, operation, row_id, old, new, application, actor_hint)
+        SELECT TG_TABLE_NAME, TG_OP, to_jsonb(n) ->> pk, NULL,
+               audit_capture_mask(to_jsonb(n) - ignored, secret, NULL),
+               current_setting('application_name'), coalesce(current_setting('portal.actor', true), '')
+        FROM new_rows AS n;
+    ELSIF TG_OP = 'UPDATE' THEN
+        INSERT INTO audit_rowchange (table_name, operation, row_id, old, new, application, actor_hint)
+        SELECT TG_TABLE_NAME, TG_OP, n.key, audit_capture_mask(o.doc, secret, n.doc),
+               audit_capture_mask(n.doc, secret, o.doc),
+               current_setting('application_name'), coalesce(current_setting('portal.actor', true), '')
+        FROM (SELECT to_jsonb(r) ->> pk AS key, to_jsonb(r) - ignored AS doc FROM new_rows AS r) AS n
+        JOIN (SELECT to_jsonb(r) ->> pk AS key, to_jsonb(r) - ignored AS doc FROM old_rows AS r) AS o USING (key)
+        WHERE n.doc IS DISTINCT FROM o.doc;
+    ELSE
+        INSERT INTO audit_rowchange (table_name, operation, row_id, old, new, application, actor_hint)
+        SELECT TG_TABLE_NAME, TG_OP, to_jsonb(o) ->> pk, audit_capture_mask(to_jsonb(o) - ignored, secret, NULL),
+               NULL, current_setting('application_name'), coalesce(current_setting('portal.actor', true), '')
+        FROM old_rows AS o;
+    END IF;
+    RETURN NULL;
+END $$;
+"""
+
+# The second version (migration 0008): every column named after the key was ignored.
+POSTGRES_CAPTURE_FUNCTION_V2 = """
 CREATE OR REPLACE FUNCTION audit_capture_rows() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     pk text := TG_ARGV[0];
@@ -166,10 +214,10 @@ END $$;
 
 # Rows that belong to another row and are written with it: (table, foreign-key column, target
 # type of the row it belongs to). A service event naming that row covers them too (a group's
-# member rows, a change request's approvals, a service account's tokens), provided the row
-# belonged to it before and after the write. Adding a part means a migration that reinstalls
-# ``POSTGRES_SETTLE_FUNCTION``.
-CAPTURE_PARTS = (
+# member rows, a change request's approvals, a service account's tokens, a person's second
+# factors), provided the row belonged to it before and after the write. Adding a part means a
+# migration that reinstalls ``POSTGRES_SETTLE_FUNCTION``.
+CAPTURE_PARTS_V1 = (
     ("accounts_scimgroup_members", "scimgroup_id", "accounts.scimgroup"),
     ("accounts_scimgroup_members", "user_id", "accounts.user"),
     ("accounts_ssomembership", "membership_id", "tenancy.membership"),
@@ -179,18 +227,112 @@ CAPTURE_PARTS = (
     ("tenancy_workspaceusergrant", "content_object_id", "tenancy.workspace"),
     ("workflows_workflowusergrant", "content_object_id", "workflows.workflow"),
 )
-_PARTS_VALUES = ", ".join(f"('{table}', '{column}', '{parent}')" for table, column, parent in CAPTURE_PARTS)
+CAPTURE_PARTS = (
+    *CAPTURE_PARTS_V1,
+    # A person's API tokens, second factors, addresses and identity-provider links.
+    ("knox_authtoken", "user_id", "accounts.user"),
+    ("otp_totp_totpdevice", "user_id", "accounts.user"),
+    ("otp_static_staticdevice", "user_id", "accounts.user"),
+    ("otp_static_statictoken", "device_id", "otp_static.staticdevice"),
+    ("accounts_backupcodedevice", "user_id", "accounts.user"),
+    ("django_otp_webauthn_webauthncredential", "user_id", "accounts.user"),
+    ("account_emailaddress", "user_id", "accounts.user"),
+    ("socialaccount_socialaccount", "user_id", "accounts.user"),
+    ("accounts_user_groups", "user_id", "accounts.user"),
+    ("accounts_user_user_permissions", "user_id", "accounts.user"),
+    # A policy's per-workspace switches, and those a proposed change carries.
+    ("access_policy_disabled_workspaces", "policy_id", "access.policy"),
+    ("access_policychange_disabled_workspaces", "policychange_id", "access.policychange"),
+)
+
+
+def _parts_values(parts) -> str:
+    return ", ".join(f"('{table}', '{column}', '{parent}')" for table, column, parent in parts)
+
+
+_PARTS_VALUES_V1 = _parts_values(CAPTURE_PARTS_V1)
+_PARTS_VALUES = _parts_values(CAPTURE_PARTS)
+
+# The tables whose rows an action may name in ``data.covers`` (besides its target): only the
+# rows its own service writes. An event cannot vouch for a row of any other table, so a writer
+# who adds an event of their own cannot pass off a raw write elsewhere as covered by it
+# (``audit_event_record`` refuses such an entry; the settle function ignores one written
+# directly). Adding an action here means a migration that reinstalls
+# ``POSTGRES_SETTLE_FUNCTION``.
+COVERING_ACTIONS = (
+    ("key.rotated", "crypto_keyencryptionkey"),
+    ("key.rotated", "crypto_datakey"),
+    ("key.byok_configured", "crypto_keyencryptionkey"),
+    ("key.byok_configured", "crypto_datakey"),
+    ("data_key.rotation_started", "crypto_datakey"),
+    ("data_key.rotation_completed", "crypto_datakey"),
+    ("data_key.destroyed", "crypto_datakey"),
+    ("workflow.change.applied", "workflows_workflow"),
+    ("mfa.backup_codes_generated", "accounts_backupcode"),
+    ("mfa.backup_code_used", "accounts_backupcode"),
+    ("mfa.device_removed", "accounts_backupcode"),
+    ("mfa.device_removed", "otp_static_statictoken"),
+    ("mfa.reset", "accounts_backupcode"),
+    ("mfa.reset", "otp_static_statictoken"),
+    ("policy.change_approved", "access_policychange"),
+)
+_COVERING_VALUES = ", ".join(f"('{action}', '{table}')" for action, table in COVERING_ACTIONS)
+
+
+def may_cover(action: str, table: str) -> bool:
+    """Whether an event of ``action`` may name rows of ``table`` in ``data.covers``."""
+    return (action, table) in COVERING_ACTIONS
+
 
 # Which ledger event a capture may be linked to, checked by the database when the sealer links
 # it. A service event (any action but db.row_changed) of the capture's own transaction covers
 # the capture when it names the row: its target is the row (table ``app_model`` is target type
 # ``app.model``, and the primary key), or the row it belongs to (``CAPTURE_PARTS``), or its
 # ``data.covers`` lists ``"table:pk"`` or ``"table:column=value"`` (every row of the table that
-# the transaction wrote with that value, e.g. the data keys rewrapped under a new key). A db.row_changed event covers the capture whose id,
-# table, row, operation and transaction it states. The function runs as its owner (the
-# migration role): it is the only way to change a capture, and it can only link an unlinked
-# one, never unlink, rewrite or delete. It returns the ids of the captures it linked.
+# the transaction wrote with that value, e.g. the data keys rewrapped under a new key) for a
+# table its action may cover (``COVERING_ACTIONS``). A db.row_changed event covers the capture
+# whose id it states (the database only accepts a db.row_changed event that is its capture's
+# own, see ``POSTGRES_ROW_CHANGED_GUARD``). The function runs as its owner (the migration role):
+# it is the only way to change a capture, and it can only link an unlinked one, never unlink,
+# rewrite or delete. It returns the ids of the captures it linked.
 POSTGRES_SETTLE_FUNCTION = f"""
+CREATE OR REPLACE FUNCTION audit_rowchange_settle(captures bigint[], events bigint[]) RETURNS SETOF bigint
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+    UPDATE audit_rowchange AS c SET event_id = v.event_id
+    FROM unnest(captures, events) AS v(capture_id, event_id)
+    JOIN audit_auditevent AS e ON e.id = v.event_id
+    WHERE c.id = v.capture_id AND c.event_id IS NULL AND (
+        (e.action <> 'db.row_changed' AND e.transaction_id = c.transaction_id AND (
+            (e.target_type = regexp_replace(c.table_name, '_', '.') AND e.target_id = c.row_id)
+            OR (jsonb_typeof(e.data -> 'covers') = 'array'
+                AND EXISTS (SELECT 1 FROM (VALUES {_COVERING_VALUES}) AS a(action, table_name)
+                            WHERE a.action = e.action AND a.table_name = c.table_name)
+                AND (
+                e.data -> 'covers' ? (c.table_name || ':' || c.row_id)
+                OR EXISTS (
+                    SELECT 1 FROM jsonb_array_elements_text(e.data -> 'covers') AS k(entry)
+                    WHERE k.entry LIKE c.table_name || ':%=%'
+                      AND coalesce(c.new, c.old) ->> split_part(split_part(k.entry, ':', 2), '=', 1)
+                          = split_part(k.entry, '=', 2))))
+            OR EXISTS (
+                SELECT 1 FROM (VALUES {_PARTS_VALUES}) AS p(table_name, column_name, parent_type)
+                WHERE p.table_name = c.table_name AND p.parent_type = e.target_type
+                  AND coalesce(c.new, c.old) ->> p.column_name = e.target_id
+                  AND coalesce(c.old, c.new) ->> p.column_name = e.target_id)))
+        OR (e.action = 'db.row_changed' AND e.data ->> 'capture' = c.id::text
+            AND e.target_type = c.table_name AND e.target_id = c.row_id
+            AND e.data ->> 'operation' = c.operation
+            AND e.data ->> 'transaction_id' IS NOT DISTINCT FROM c.transaction_id::text
+            AND e.data -> 'before' IS NOT DISTINCT FROM coalesce(c.old, 'null'::jsonb)
+            AND e.data -> 'after' IS NOT DISTINCT FROM coalesce(c.new, 'null'::jsonb))
+    )
+    RETURNING c.id;
+$$;
+REVOKE ALL ON FUNCTION audit_rowchange_settle(bigint[], bigint[]) FROM PUBLIC;
+"""  # noqa: S608 (constants of this module, no input)
+
+# The first version (migration 0008): any event could cover any table through ``data.covers``.
+POSTGRES_SETTLE_FUNCTION_V1 = f"""
 CREATE OR REPLACE FUNCTION audit_rowchange_settle(captures bigint[], events bigint[]) RETURNS SETOF bigint
 LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
     UPDATE audit_rowchange AS c SET event_id = v.event_id
@@ -207,7 +349,7 @@ LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
                       AND coalesce(c.new, c.old) ->> split_part(split_part(k.entry, ':', 2), '=', 1)
                           = split_part(k.entry, '=', 2))))
             OR EXISTS (
-                SELECT 1 FROM (VALUES {_PARTS_VALUES}) AS p(table_name, column_name, parent_type)
+                SELECT 1 FROM (VALUES {_PARTS_VALUES_V1}) AS p(table_name, column_name, parent_type)
                 WHERE p.table_name = c.table_name AND p.parent_type = e.target_type
                   AND coalesce(c.new, c.old) ->> p.column_name = e.target_id
                   AND coalesce(c.old, c.new) ->> p.column_name = e.target_id)))
@@ -220,6 +362,71 @@ LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 $$;
 REVOKE ALL ON FUNCTION audit_rowchange_settle(bigint[], bigint[]) FROM PUBLIC;
 """  # noqa: S608 (constants of this module, no input)
+
+
+# A db.row_changed event says what its capture says, nothing else: the database refuses one whose
+# content (the canonical document and the columns) is not exactly what the sealer derives from
+# the capture it names (``audit.sealing._row_change_event``), or whose capture is already linked
+# or already has its db.row_changed event. A writer with the application role can therefore not
+# put a softened account of a raw write into the ledger (viewer→viewer for viewer→owner) and
+# link the capture to it.
+POSTGRES_ROW_CHANGED_GUARD = """
+CREATE OR REPLACE FUNCTION audit_row_changed_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    c audit_rowchange%ROWTYPE;
+    expected jsonb;
+    written jsonb;
+BEGIN
+    IF NOT (NEW.data ->> 'capture') ~ '^[0-9]{1,18}$' THEN
+        RAISE EXCEPTION 'a db.row_changed event must name its capture' USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    SELECT * INTO c FROM audit_rowchange WHERE id = (NEW.data ->> 'capture')::bigint;
+    IF NOT FOUND OR c.event_id IS NOT NULL OR EXISTS (
+        SELECT 1 FROM audit_auditevent AS e
+        WHERE e.action = 'db.row_changed' AND e.data ->> 'capture' = NEW.data ->> 'capture'
+    ) THEN
+        RAISE EXCEPTION 'capture % is unknown or already recorded', NEW.data ->> 'capture'
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    expected := jsonb_build_object(
+        'v', 1,
+        'uid', NEW.uid::text,
+        'occurred_at', to_char(c.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'category', 'system', 'action', 'db.row_changed', 'outcome', 'success',
+        'actor', jsonb_build_object('type', 'system', 'id', NULL,
+                                    'label', left(coalesce(nullif(c.actor_hint, ''), 'db:' || c.db_user), 254)),
+        'organization_id', NULL, 'workspace_id', NULL,
+        'target', jsonb_build_object('type', c.table_name, 'id', c.row_id,
+                                     'label', left(c.operation || ' ' || c.table_name || ' ' || c.row_id, 254)),
+        'request', jsonb_build_object('id', '', 'ip', NULL, 'user_agent', left(coalesce(c.application, ''), 300)),
+        'data', jsonb_build_object('operation', c.operation, 'before', c.old, 'after', c.new,
+                                   'transaction_id', c.transaction_id, 'db_user', c.db_user, 'capture', c.id));
+    written := jsonb_build_object(
+        'v', 1, 'uid', NEW.uid::text,
+        'occurred_at', to_char(NEW.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'category', NEW.category, 'action', NEW.action, 'outcome', NEW.outcome,
+        'actor', jsonb_build_object('type', NEW.actor_type, 'id', NEW.actor_id, 'label', NEW.actor_label),
+        'organization_id', NEW.organization_id, 'workspace_id', NEW.workspace_id,
+        'target', jsonb_build_object('type', NEW.target_type, 'id', NEW.target_id, 'label', NEW.target_label),
+        'request', jsonb_build_object('id', NEW.request_id, 'ip', host(NEW.ip), 'user_agent', NEW.user_agent),
+        'data', NEW.data);
+    IF written IS DISTINCT FROM expected OR convert_from(NEW.canonical, 'UTF8')::jsonb IS DISTINCT FROM expected THEN
+        RAISE EXCEPTION 'a db.row_changed event must say exactly what capture % says', c.id
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE INDEX IF NOT EXISTS audit_event_row_changed_capture ON audit_auditevent ((data ->> 'capture'))
+    WHERE action = 'db.row_changed';
+CREATE TRIGGER audit_event_row_changed BEFORE INSERT ON audit_auditevent
+    FOR EACH ROW WHEN (NEW.action = 'db.row_changed') EXECUTE FUNCTION audit_row_changed_guard();
+"""
+
+POSTGRES_ROW_CHANGED_GUARD_REVERSE = """
+DROP TRIGGER IF EXISTS audit_event_row_changed ON audit_auditevent;
+DROP FUNCTION IF EXISTS audit_row_changed_guard();
+DROP INDEX IF EXISTS audit_event_row_changed_capture;
+"""
 
 
 def table_target_type(table: str) -> str:

@@ -18,6 +18,7 @@ from accounts.sso import services
 from accounts.sso.fetch import boundary_session
 from accounts.sso.selectors import scim_group_names
 from accounts.sso.services import SsoRefusedError
+from audit.services import audited_transaction
 from governance.core.redaction import redact_text
 
 PROVIDER_SETTING = "portal_provider"  # the IdentityProvider pk inside SocialApp.settings
@@ -196,18 +197,21 @@ class GovernedSocialAccountAdapter(DefaultSocialAccountAdapter):
             services.sso_domain_check(provider=provider, email=user.email)
         else:
             email, verified = self._email(provider, sociallogin)
-            user = services.sso_user_resolve(
-                provider=provider,
-                email=email,
-                email_verified=verified,
-                display_name=str(
-                    sociallogin.account.extra_data.get("name", "")
-                    if provider.kind == ProviderKind.OIDC
-                    else ""
-                ),
-            )
-            if user.is_active:  # a deactivated account gets no new link either
-                sociallogin.connect(request, user)
+            # One transaction: the link (and its address row) is written with the event that
+            # records the account's provisioning or linking, which covers it in the ledger.
+            with audited_transaction():
+                user = services.sso_user_resolve(
+                    provider=provider,
+                    email=email,
+                    email_verified=verified,
+                    display_name=str(
+                        sociallogin.account.extra_data.get("name", "")
+                        if provider.kind == ProviderKind.OIDC
+                        else ""
+                    ),
+                )
+                if user.is_active:  # a deactivated account gets no new link either
+                    sociallogin.connect(request, user)
         if not user.is_active:
             raise SsoRefusedError("the account is deactivated", "This account is deactivated.")
         return user

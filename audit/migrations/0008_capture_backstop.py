@@ -55,8 +55,8 @@ def forwards(apps, schema_editor):
         "ALTER TABLE audit_rowchange ALTER COLUMN db_user SET DEFAULT current_user",
         "ALTER TABLE audit_rowchange ALTER COLUMN transaction_id SET DEFAULT txid_current()",
         "ALTER TABLE audit_rowchange ALTER COLUMN occurred_at SET DEFAULT clock_timestamp()",
-        triggers.POSTGRES_CAPTURE_FUNCTION,
-        triggers.POSTGRES_SETTLE_FUNCTION,
+        triggers.POSTGRES_CAPTURE_FUNCTION_V2,
+        triggers.POSTGRES_SETTLE_FUNCTION_V1,
     ):
         schema_editor.execute(statement, params=None)
 

@@ -223,6 +223,7 @@ def policy_change_approve(*, actor, change: PolicyChange, comment: str) -> Polic
             action=AccessEvent.POLICY_CHANGE_APPROVED,
             actor=actor,
             target=policy,
+            covers=[change],  # the proposal, decided with it
             organization_id=change.organization_id,
             data={
                 "policy": policy.name,
