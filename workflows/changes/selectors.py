@@ -13,7 +13,7 @@ from governance.core.choices import ReviewDecision
 from governance.tenancy.models import Membership
 from governance.tenancy.roles import COMPLIANCE_OFFICER
 from workflows.changes.models import Approval, ChangeRequest, ChangeState, Workflow
-from workflows.changes.waiting import describe_moment, waiting_reason
+from workflows.changes.waiting import describe_moment, manager_refusal, waiting_reason
 
 REVIEW_SLA = timedelta(days=2)
 
@@ -61,7 +61,7 @@ def approvable_tiers(actor, change: ChangeRequest) -> list[str]:
         if tier["code"] in decided:
             continue
         if tier["approver"] == "manager":
-            if change.author.manager_id == actor.pk:
+            if change.author.manager_id == actor.pk and not manager_refusal(actor, change.workflow)[1]:
                 tiers.append(tier["code"])
         elif decide(actor, "workflow.approve", change.workflow).allowed:
             tiers.append(tier["code"])
