@@ -77,6 +77,17 @@ def _address_allowed(actor: ScimPrincipal, email: str, *, user: User | None = No
         raise ScimChangeRefusedError(DOMAIN_REFUSED, reason="domain not held", target=user, domain=domain)
 
 
+def _differs(user: User, field: str, value: Any) -> bool:
+    """Whether ``value`` changes ``field`` of ``user``. An address is compared case-insensitively
+    (casefolded): user names are unique whatever their case, so a userName differing in case only
+    is the same account's, and no change — neither refused nor applied. The refusal of changes to
+    control-panel accounts and the change itself ask this one question, so they cannot disagree."""
+    current = user.is_active if field == "active" else getattr(user, field)
+    if field == "email" and isinstance(value, str) and isinstance(current, str):
+        return value.casefold() != current.casefold()
+    return value != current
+
+
 def _guard_changes(actor: ScimPrincipal, user: User, changes: dict[str, Any]) -> None:
     """Refuse what this token may not change on ``user``: anything but ``externalId`` of an account
     holding a control-panel role; reactivating an account it did not deactivate; a new address
@@ -84,8 +95,7 @@ def _guard_changes(actor: ScimPrincipal, user: User, changes: dict[str, Any]) ->
     wanted = {
         field
         for field in ("email", "display_name", "department", "active")
-        if field in changes
-        and changes[field] != (user.is_active if field == "active" else getattr(user, field))
+        if field in changes and _differs(user, field, changes[field])
     }
     if wanted and user_holds_control_panel_role(user):
         raise ScimChangeRefusedError(
@@ -130,7 +140,7 @@ def _apply_user(actor: ScimPrincipal, user: User, changes: dict[str, Any]) -> tu
     changed: list[str] = []
     profile = {}
     for field in ("email", "display_name", "department"):
-        if field in changes and changes[field] != getattr(user, field):
+        if field in changes and _differs(user, field, changes[field]):
             profile[field] = changes[field]
     if profile:
         user = user_update(actor=actor, user=user, **profile)

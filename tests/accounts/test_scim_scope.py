@@ -231,3 +231,25 @@ def test_an_account_scim_deactivated_is_reactivated_by_scim(world, scim):
     person.refresh_from_db()
     assert person.is_active
     assert person.deactivated_by == ""
+
+
+@pytest.mark.parametrize(
+    "sent", ["officer.case@acme.test", "OFFICER.CASE@ACME.TEST", "Officer.Case@acme.test"]
+)
+def test_a_user_name_differing_only_in_case_is_no_change_to_a_control_panel_account(world, scim, sent):
+    """GIVEN an officer whose address is stored as Officer.Case@acme.test WHEN the token PATCHes
+    userName to the same address in any case THEN it is no change: 200, the address is kept as
+    stored, nothing is refused or recorded as changed; a different address is still refused."""
+    person = world.users["compliance_officer"]
+    User.objects.filter(pk=person.pk).update(email="Officer.Case@acme.test")
+    patch = {"Operations": [{"op": "replace", "path": "userName", "value": sent}]}
+    response = scim.patch(f"/Users/{person.pk}", patch)
+    assert response.status_code == 200, response.content
+    person.refresh_from_db()
+    assert person.email == "Officer.Case@acme.test"
+    assert not _refusals().exists()
+    assert not AuditEvent.objects.filter(action="user.updated").exists()
+    other = {"Operations": [{"op": "replace", "path": "userName", "value": "officer.other@acme.test"}]}
+    assert scim.patch(f"/Users/{person.pk}", other).status_code == 403
+    person.refresh_from_db()
+    assert person.email == "Officer.Case@acme.test"
