@@ -486,6 +486,30 @@ def test_a_manager_of_another_region_may_not_approve_and_their_approval_does_not
     )
 
 
+def test_a_manager_of_another_region_is_refused_as_a_recorded_denial(shop):
+    """GIVEN a change needing the manager tier and a manager in another region WHEN the manager
+    decides it in a request THEN the refusal quotes the region rule and joins the request's
+    denials (which the ledger records with the 403), with the workflow's workspace."""
+    from governance.core.context import ActorContext, bind_context
+
+    world = shop
+    change = services.change_request_submit(
+        actor=world.users["workflow_builder"], change=_payroll_change(world, manager_region="US")
+    )
+    manager = world.users["workflow_builder"].manager
+    context = ActorContext(actor=manager)
+    with bind_context(context), pytest.raises(AccessDenied, match="region-data-residency"):
+        services.change_request_decide(
+            actor=manager, change=change, tier="manager", approve=True, comment="ok"
+        )
+    [denial] = [d for d in context.denials if d.policies]
+    assert (denial.action, denial.policies, denial.workspace_id) == (
+        "workflow.approve", ("region-data-residency",), world.ws.pk
+    )  # fmt: skip
+    assert denial.sensitive
+    assert not change.approvals.exists()
+
+
 def test_the_job_asks_the_policies_about_the_last_approver_not_a_favourable_portal(shop):
     """GIVEN a policy that refuses activations to people whose security training lapsed, and a
     last (manager) approver whose training lapsed WHEN the job runs THEN it does not apply the

@@ -16,6 +16,7 @@ from django.utils import timezone
 from audit.services import audit_event_record, audited_transaction
 from governance.access.decision import AccessDenied, Decision, decide, require
 from governance.core.choices import ReviewDecision
+from governance.core.context import current_context
 from governance.core.errors import ReasonedRefusal
 from workflows.changes.definition import content_hash, diff_definitions, validate_definition
 from workflows.changes.models import (
@@ -318,9 +319,20 @@ def _require_reviewer(actor, change: ChangeRequest, tier: str) -> None:
     if is_manager and spec is not None and spec["approver"] == "manager":
         messages, policies = manager_refusal(actor, change.workflow)
         if policies:  # the policies' rules about people hold for the manager too
-            raise AccessDenied(
-                Decision(False, "workflow.approve", messages, actor.pk, change.workflow, policies=policies)
+            denial = Decision(
+                False,
+                "workflow.approve",
+                messages,
+                actor.pk,
+                change.workflow,
+                change.workflow.workspace.organization_id,
+                change.workflow.workspace_id,
+                policies,
             )
+            request = current_context()
+            if request is not None:  # recorded with the request's other refusals, as decide() does
+                request.denials.append(denial)
+            raise AccessDenied(denial)
     if change.state not in (ChangeState.SUBMITTED, ChangeState.IN_REVIEW):
         raise ValidationError({"state": f"This change is already {change.get_state_display().lower()}."})
     if spec is None:
