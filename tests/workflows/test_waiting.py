@@ -433,6 +433,19 @@ def test_an_approver_stripped_of_the_reviewing_role_no_longer_counts(shop, clien
     assert "compliance approval of compliance_officer@acme.test no longer holds" in inbox.content.decode()
 
 
+def test_the_change_page_tells_a_lapse_before_the_job_has_run(shop, client):
+    """GIVEN a change waiting for business hours WHEN its compliance approver is deactivated and
+    an officer opens the change before the job runs THEN the page already names the lapse."""
+    world = shop
+    change = _production_approved_in_the_evening(world)
+    officer = world.users["compliance_officer"]
+    type(officer).objects.filter(pk=officer.pk).update(is_active=False)
+    client.force_login(world.second_officer)
+    page = client.get(reverse("admin:workflows_changerequest_change", args=[change.pk])).content.decode()
+    assert "compliance approval of compliance_officer@acme.test no longer holds" in page
+    assert "Waits for business hours" not in page
+
+
 def test_an_earlier_approval_that_lapsed_keeps_the_last_approval_from_applying(shop):
     """GIVEN the compliance approval given, then its officer deactivated WHEN the security
     approver (who may activate) gives the last approval in business hours THEN the change does
