@@ -494,11 +494,13 @@ class IdentityProvider(models.Model):
 
     def clean(self) -> None:
         """The issuer must pass the network boundary: an anonymous sign-in makes the server fetch
-        its discovery document. (Each fetch is checked again; this refuses the setting early.)"""
+        its discovery document. (Each fetch is checked again; this refuses the setting early.)
+        Checked as those fetches are: only the operator's ``OUTBOUND_ALLOW_LIST`` lifts a refusal,
+        never the organisation's own allow-list rules."""
         super().clean()
         if self.oidc_issuer:
             try:
-                endpoint_check(self.oidc_issuer, organization=self.organization_id, require_resolution=False)
+                endpoint_check(self.oidc_issuer, organization=None, require_resolution=False)
             except ValidationError as error:
                 raise ValidationError({"oidc_issuer": error.messages}) from None
 

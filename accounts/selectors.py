@@ -4,8 +4,6 @@ that opens the control panel."""
 
 from __future__ import annotations
 
-from django.db.models import Q
-
 from accounts.models import IdentityProvider, User
 from governance.tenancy.models import Membership
 
@@ -36,25 +34,16 @@ def organization_domains(organization_id: int) -> set[str]:
 
 
 def domain_claimed_elsewhere(domain: str, organization_id: int) -> bool:
-    """Whether an identity provider of another organisation lists ``domain``."""
+    """Whether ``domain`` belongs to another organisation: one of its identity providers lists it.
+
+    Only a provider's allowed domains make a claim: accounts with addresses in a domain do not (a
+    public mail domain used by people of several organisations belongs to none of them). The
+    answer depends on the domain only, never on whether one particular address exists."""
+    if not domain:
+        return False
     return (
         IdentityProvider.objects.exclude(organization_id=organization_id)
         .filter(allowed_domains__contains=[domain])
-        .exists()
-    )
-
-
-def domain_held_elsewhere(domain: str, organization_id: int) -> bool:
-    """Whether ``domain`` belongs to another organisation: another organisation's identity provider
-    lists it, or an account of another organisation has an address in it. The answer depends on the
-    domain only, never on whether one particular address exists."""
-    if not domain:
-        return False
-    if domain_claimed_elsewhere(domain, organization_id):
-        return True
-    return (
-        User.objects.exclude(organization_id=organization_id)
-        .filter(Q(email__iendswith=f"@{domain}"))
         .exists()
     )
 

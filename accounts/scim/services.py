@@ -8,7 +8,8 @@ token of the person at once.
 
 What a token may touch (docs/identity.md, "SCIM scope"): accounts of its own organisation only
 (every other account is unknown to it), never an account that holds a control-panel role, never
-an address in a domain another organisation holds, and it reactivates only accounts it
+an address in a domain another organisation's identity provider lists (nor one another
+organisation's account has), and it reactivates only accounts it
 deactivated itself. Each refusal is a SCIM 403 recorded as ``scim.change_refused``.
 """
 
@@ -26,7 +27,7 @@ from accounts.scim.principal import ScimPrincipal
 from accounts.scim.protocol import PatchOperation, ScimError, as_string, invalid, member_filter_value
 from accounts.scim.resources import member_ids
 from accounts.selectors import (
-    domain_held_elsewhere,
+    domain_claimed_elsewhere,
     email_domain,
     organization_domains,
     user_holds_control_panel_role,
@@ -48,8 +49,8 @@ class ScimChangeRefusedError(ScimError):
 
 
 DOMAIN_REFUSED = (
-    "This organisation may not provision addresses in this e-mail domain. A domain belongs to the "
-    "organisation whose identity providers list it or whose accounts use it."
+    "This organisation may not provision this address. An e-mail domain belongs to the "
+    "organisation whose identity providers list it."
 )
 
 
@@ -72,8 +73,19 @@ def _address_allowed(actor: ScimPrincipal, email: str, *, user: User | None = No
     itself exists elsewhere: a token learns nothing about another organisation's accounts."""
     domain = email_domain(email)
     own = organization_domains(actor.organization_id)
-    if domain_held_elsewhere(domain, actor.organization_id) or (own and domain not in own):
+    if domain_claimed_elsewhere(domain, actor.organization_id) or (own and domain not in own):
         raise ScimChangeRefusedError(DOMAIN_REFUSED, reason="domain not held", target=user, domain=domain)
+
+
+def _differs(user: User, field: str, value: Any) -> bool:
+    """Whether ``value`` changes ``field`` of ``user``. An address is compared case-insensitively
+    (casefolded): user names are unique whatever their case, so a userName differing in case only
+    is the same account's, and no change — neither refused nor applied. The refusal of changes to
+    control-panel accounts and the change itself ask this one question, so they cannot disagree."""
+    current = user.is_active if field == "active" else getattr(user, field)
+    if field == "email" and isinstance(value, str) and isinstance(current, str):
+        return value.casefold() != current.casefold()
+    return value != current
 
 
 def _guard_changes(actor: ScimPrincipal, user: User, changes: dict[str, Any]) -> None:
@@ -83,8 +95,7 @@ def _guard_changes(actor: ScimPrincipal, user: User, changes: dict[str, Any]) ->
     wanted = {
         field
         for field in ("email", "display_name", "department", "active")
-        if field in changes
-        and changes[field] != (user.is_active if field == "active" else getattr(user, field))
+        if field in changes and _differs(user, field, changes[field])
     }
     if wanted and user_holds_control_panel_role(user):
         raise ScimChangeRefusedError(
@@ -129,7 +140,7 @@ def _apply_user(actor: ScimPrincipal, user: User, changes: dict[str, Any]) -> tu
     changed: list[str] = []
     profile = {}
     for field in ("email", "display_name", "department"):
-        if field in changes and changes[field] != getattr(user, field):
+        if field in changes and _differs(user, field, changes[field]):
             profile[field] = changes[field]
     if profile:
         user = user_update(actor=actor, user=user, **profile)
@@ -193,12 +204,15 @@ def scim_user_create(*, actor: ScimPrincipal, changes: dict[str, Any]) -> User:
 
 def _collision(actor: ScimPrincipal, email: str, error: Exception) -> ScimError:
     """A failed write: 409 when the address is taken in the token's own organisation; when an
-    account of another organisation took it (a race past the domain check), the domain refusal,
-    recorded, that never confirms the account; otherwise the field error."""
+    account of another organisation holds it (in a domain no provider claims, or a race past the
+    domain check), the domain refusal's fixed 403, recorded, never "exists already"; otherwise
+    the field error."""
     taken = User.objects.filter(email__iexact=(email or "").strip()).values_list("organization_id", flat=True)
     owner = taken.first()
     if owner is not None and owner != actor.organization_id:
-        refusal = ScimChangeRefusedError(DOMAIN_REFUSED, reason="domain not held", domain=email_domain(email))
+        refusal = ScimChangeRefusedError(
+            DOMAIN_REFUSED, reason="address of another organisation", domain=email_domain(email)
+        )
         _refusal_record(actor, refusal)
         return refusal
     if isinstance(error, ValidationError):

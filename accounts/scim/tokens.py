@@ -94,8 +94,11 @@ def scim_token_revoke(*, actor, token: ScimToken, reason: str = "") -> ScimToken
     return token
 
 
-def scim_token_authenticate(*, token: str, now: datetime | None = None) -> ScimPrincipal:
-    """Return the principal of a valid token, or record the refusal and raise.
+def scim_token_authenticate(
+    *, token: str, now: datetime | None = None, record_failure: bool = True
+) -> ScimPrincipal:
+    """Return the principal of a valid token, or record the refusal and raise (unrecorded with
+    ``record_failure`` false: an attempt during its prefix's lockout, which is recorded once).
 
     Refused: a missing or malformed token, an unknown prefix, a wrong secret, an expired or
     revoked token. The digest is compared in constant time, and also for an unknown prefix, so
@@ -104,14 +107,19 @@ def scim_token_authenticate(*, token: str, now: datetime | None = None) -> ScimP
     now = now or timezone.now()
     parsed = SCIM_TOKENS.parse(token)
     if parsed.refusal:
-        _refuse(prefix=parsed.prefix, reason=parsed.refusal)
+        _refuse(prefix=parsed.prefix, reason=parsed.refusal, record=record_failure)
     prefix = parsed.prefix
     row = ScimToken.objects.filter(prefix=prefix).first()
     if not digest_matches(row.digest if row is not None else None, parsed.secret):
-        _refuse(prefix=prefix, reason="unknown prefix" if row is None else "wrong secret", row=row)
+        _refuse(
+            prefix=prefix,
+            reason="unknown prefix" if row is None else "wrong secret",
+            row=row,
+            record=record_failure,
+        )
     refusal = row.refusal(now)
     if refusal is not None:
-        _refuse(prefix=prefix, reason=refusal, row=row)
+        _refuse(prefix=prefix, reason=refusal, row=row, record=record_failure)
     if row.last_used_at is None or now - row.last_used_at >= timedelta(seconds=60):
         ScimToken.objects.filter(pk=row.pk).update(last_used_at=now)
     return ScimPrincipal(pk=row.pk, name=row.name, organization_id=row.organization_id, token_prefix=prefix)
@@ -149,6 +157,7 @@ def _prefix_taken(prefix: str) -> bool:
     return ScimToken.objects.filter(prefix=prefix).exists()
 
 
-def _refuse(*, prefix: str, reason: str, row: ScimToken | None = None) -> NoReturn:
-    scim_auth_failure_record(prefix=prefix, reason=reason, row=row)
+def _refuse(*, prefix: str, reason: str, row: ScimToken | None = None, record: bool = True) -> NoReturn:
+    if record:
+        scim_auth_failure_record(prefix=prefix, reason=reason, row=row)
     raise ScimAuthenticationError(reason)

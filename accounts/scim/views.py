@@ -109,27 +109,32 @@ class ScimView(View):
 
     def _authenticate(self, request: HttpRequest):
         """The token's principal. Failed attempts count per token prefix and per client address;
-        past the limit, both are refused with 429 before any token is looked up."""
+        past the limit a locked address is refused with 429 before any token is looked up, and a
+        locked prefix refuses wrong secrets with 429 (not recorded one by one) while its holder's
+        correct token still works."""
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
         token = token.strip()
         bearer = scheme.lower() == "bearer" and bool(token)
         prefix = SCIM_TOKENS.parse(token).prefix if bearer else ""
         address = client_ip(request)
-        lockout = SCIM_THROTTLE.locked(prefix=prefix, address=address)
+        lockout = SCIM_THROTTLE.locked(prefix=None, address=address)
         if lockout is not None:
             raise ScimThrottledError(lockout.retry_after)
+        held = SCIM_THROTTLE.locked(prefix=prefix, address=None)
         try:
             if not bearer:
                 scim_auth_failure_record(prefix="", reason="missing" if not header else "not a bearer token")
                 raise ScimError(401, "Send a SCIM token: Authorization: Bearer <token>.")
             try:
-                return scim_token_authenticate(token=token)
+                return scim_token_authenticate(token=token, record_failure=held is None)
             except ScimAuthenticationError:
                 raise ScimError(401, "Invalid, expired or revoked SCIM token.") from None
         except ScimError:
             for begun in SCIM_THROTTLE.failed(prefix=prefix, address=address):
                 scim_lockout_record(lockout=begun, prefix=prefix, address=address)
+            if held is not None:
+                raise ScimThrottledError(held.retry_after) from None
             raise
 
     def body(self, request: HttpRequest) -> Any:

@@ -133,17 +133,11 @@ class GovernedSocialAccountAdapter(DefaultSocialAccountAdapter):
 
     def get_requests_session(self):
         """Every fetch allauth makes (discovery, token, userinfo, JWKS) goes through the network
-        boundary, with the allow-list of the organisation whose provider is signing in."""
-        return boundary_session(
-            organization_id=self._organization_id(), timeout=socialaccount_settings.REQUESTS_TIMEOUT
-        )
-
-    def _organization_id(self):
-        match = getattr(self.request, "resolver_match", None)
-        slug = (match.kwargs.get("provider_id") or match.kwargs.get("organization_slug")) if match else None
-        if not slug:
-            return None
-        return IdentityProvider.objects.filter(slug=slug).values_list("organization_id", flat=True).first()
+        boundary. These fetches are triggered by sign-ins, that is by anonymous requests, so only
+        the operator's ``OUTBOUND_ALLOW_LIST`` may lift a refusal: the organisation's own
+        allow-list rules (``NetworkAllowRule``, set by its administrators for integrations) never
+        do — the same rule the issuer is checked by when it is saved (``IdentityProvider.clean``)."""
+        return boundary_session(organization_id=None, timeout=socialaccount_settings.REQUESTS_TIMEOUT)
 
     def is_open_for_signup(self, request, sociallogin) -> bool:
         return False  # accounts are provisioned in pre_social_login, never through a signup form

@@ -3,9 +3,13 @@
 A ``FailureThrottle`` counts the failures of one kind of credential (SCIM tokens, service-account
 tokens) per *dimension* — the token's public prefix and the client address — over a sliding
 window. At ``TOKEN_THROTTLE_FAILURES`` failures within ``TOKEN_THROTTLE_WINDOW_SECONDS`` the value
-is locked out for ``TOKEN_THROTTLE_LOCKOUT_SECONDS``: every attempt with it is refused with 429
-and ``Retry-After`` before any token is looked up. ``failed`` says which lockouts *began* with
-this failure, so that the caller records each lockout once, not each refused attempt.
+is locked out for ``TOKEN_THROTTLE_LOCKOUT_SECONDS``. A locked *address* is refused with 429 and
+``Retry-After`` before any token is looked up. A locked *prefix* refuses only wrong secrets: a
+prefix is no secret (it is shown and logged), so whoever knows one could otherwise lock its
+holder out; the caller checks the token and answers 429 only when it fails. Only failures count.
+IPv6 addresses count per /64 (one subscriber's network), IPv4 addresses one by one. ``failed``
+says which lockouts *began* with this failure, so that the caller records each lockout once, not
+each refused attempt.
 
 Cache keys carry a SHA-256 digest of the value, never the value itself. The kernel records
 nothing: the owning app writes its ledger event.
@@ -14,6 +18,7 @@ nothing: the owning app writes its ledger event.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import math
 import time
 from dataclasses import dataclass
@@ -49,6 +54,20 @@ class Lockout:
         }
 
 
+def address_key(address: str) -> str:
+    """What an address counts as: an IPv6 address its /64 (an IPv4-mapped one the IPv4 address),
+    anything else itself."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.IPv6Network((parsed, 64), strict=False))
+    return str(parsed)
+
+
 def _limits() -> tuple[int, int, int]:
     return (
         settings.TOKEN_THROTTLE_FAILURES,
@@ -69,10 +88,13 @@ class FailureThrottle:
 
     @staticmethod
     def _values(prefix: str | None, address: str | None) -> list[tuple[str, str]]:
-        return [(dimension, value) for dimension, value in ((PREFIX, prefix), (ADDRESS, address)) if value]
+        counted = address_key(address) if address else None
+        return [(dimension, value) for dimension, value in ((PREFIX, prefix), (ADDRESS, counted)) if value]
 
     def locked(self, *, prefix: str | None, address: str | None) -> Lockout | None:
-        """The lockout in force for this prefix or this address (the longer one), or None."""
+        """The lockout in force for this prefix or this address (the longer one), or None. Ask
+        with ``prefix=None`` before looking a token up (an address lockout refuses at once), and
+        with ``address=None`` after a token failed (a prefix lockout refuses wrong secrets only)."""
         found = []
         for dimension, value in self._values(prefix, address):
             held = cache.get(self._key(dimension, value, "locked"))

@@ -34,6 +34,14 @@ def _user(address: str, **extra) -> dict:
     return {**new_user("x", **extra), "userName": address}
 
 
+def _globex_lists(world, *domains: str) -> IdentityProvider:
+    """Globex's identity provider, listing ``domains``: what makes them Globex's."""
+    return IdentityProvider.objects.create(
+        organization=world.foreign_org, kind=ProviderKind.OIDC, name="Globex", slug="globex-idp",
+        oidc_issuer="https://idp.globex.example/", oidc_client_id="c", allowed_domains=list(domains),
+    )  # fmt: skip
+
+
 def test_another_organisations_user_name_is_unknown_to_read_and_filter(world, scim):
     """GIVEN a Globex account WHEN Acme's token filters by its userName or externalId, or reads it by
     id THEN it sees nothing: an empty list and 404, exactly as for a name nobody has."""
@@ -46,9 +54,11 @@ def test_another_organisations_user_name_is_unknown_to_read_and_filter(world, sc
 
 
 def test_creating_another_organisations_user_name_answers_like_any_name_in_its_domain(world, scim):
-    """GIVEN Globex's account owner@globex.test WHEN Acme's token creates that userName, and a name
-    in globex.test that nobody has THEN both get the very same 403 (no 409 that would confirm the
-    account), nothing is created, and both refusals are recorded."""
+    """GIVEN Globex's account owner@globex.test, and Globex's provider listing globex.test WHEN
+    Acme's token creates that userName, and a name in globex.test that nobody has THEN both get
+    the very same 403 (no 409 that would confirm the account), nothing is created, and both
+    refusals are recorded."""
+    _globex_lists(world, "globex.test")
     taken = scim.post("/Users", _user(world.foreign_user.email))
     free = scim.post("/Users", _user("nobody-yet@globex.test"))
     assert taken.status_code == free.status_code == 403
@@ -63,8 +73,9 @@ def test_creating_another_organisations_user_name_answers_like_any_name_in_its_d
 
 
 def test_an_organisation_cannot_squat_addresses_in_another_organisations_domain(world, scim, globex_scim):
-    """GIVEN Globex has accounts in globex.test WHEN Acme's token creates new@globex.test THEN 403;
-    and Globex's own token can still create new@globex.test afterwards."""
+    """GIVEN Globex's provider lists globex.test WHEN Acme's token creates new@globex.test THEN
+    403; and Globex's own token can still create new@globex.test afterwards."""
+    _globex_lists(world, "globex.test")
     assert scim.post("/Users", _user("new@globex.test")).status_code == 403
     response = globex_scim.post("/Users", _user("new@globex.test"))
     assert response.status_code == 201, response.content
@@ -74,10 +85,7 @@ def test_an_organisation_cannot_squat_addresses_in_another_organisations_domain(
 def test_a_domain_another_organisations_identity_provider_lists_is_refused(world, scim):
     """GIVEN Globex's identity provider lists globex.example (no account uses it yet) WHEN Acme's
     token creates an address there THEN 403."""
-    IdentityProvider.objects.create(
-        organization=world.foreign_org, kind=ProviderKind.OIDC, name="Globex", slug="globex-idp",
-        oidc_issuer="https://idp.globex.example/", oidc_client_id="c", allowed_domains=["globex.example"],
-    )  # fmt: skip
+    _globex_lists(world, "globex.example")
     assert scim.post("/Users", _user("first@globex.example")).status_code == 403
     assert not User.objects.filter(email="first@globex.example").exists()
 
@@ -94,8 +102,10 @@ def test_an_organisation_with_listed_domains_provisions_only_in_them(world, scim
 
 
 def test_renaming_into_another_organisations_domain_is_refused_not_a_conflict(world, scim):
-    """GIVEN an Acme account WHEN the token PATCHes or PUTs its userName to Globex's existing
-    account, or to a free name in globex.test THEN 403 each time (never 409), nothing changes."""
+    """GIVEN an Acme account and Globex's provider listing globex.test WHEN the token PATCHes or
+    PUTs its userName to Globex's existing account, or to a free name in globex.test THEN 403
+    each time (never 409), nothing changes."""
+    _globex_lists(world, "globex.test")
     person = world.users["viewer"]
     rename = {"Operations": [{"op": "replace", "path": "userName", "value": world.foreign_user.email}]}
     answers = [
@@ -105,6 +115,38 @@ def test_renaming_into_another_organisations_domain_is_refused_not_a_conflict(wo
     ]
     assert [answer.status_code for answer in answers] == [403, 403, 403]
     assert len({scim_error(answer)["detail"] for answer in answers}) == 1
+    person.refresh_from_db()
+    assert person.email == "viewer@acme.test"
+
+
+def test_accounts_alone_do_not_make_a_domain_anyones(world, scim, globex_scim):
+    """GIVEN accounts of both organisations in mail.example (a public mail domain) and in
+    globex.test, and no identity provider listing either WHEN either token creates a new address
+    there THEN 201: only a provider's allowed domains make a domain an organisation's."""
+    from tests.factories import UserFactory
+
+    UserFactory(organization=world.org, email="ann@mail.example")
+    UserFactory(organization=world.foreign_org, email="bob@mail.example")
+    assert scim.post("/Users", _user("carol@mail.example")).status_code == 201
+    assert globex_scim.post("/Users", _user("dave@mail.example")).status_code == 201
+    assert scim.post("/Users", _user("new@globex.test")).status_code == 201
+    assert User.objects.get(email="new@globex.test").organization == world.org
+    assert not _refusals().exists()
+
+
+def test_another_organisations_name_in_an_unclaimed_domain_gets_the_fixed_refusal_not_409(world, scim):
+    """GIVEN Globex's owner@globex.test and no provider listing globex.test WHEN Acme's token
+    creates that userName, or renames an account to it THEN the same fixed 403 as a claimed
+    domain's (never "exists already"), recorded; nothing changes."""
+    _globex_lists(world, "globex.example")
+    claimed = scim.post("/Users", _user("someone@globex.example"))
+    taken = scim.post("/Users", _user(world.foreign_user.email))
+    person = world.users["viewer"]
+    renamed = scim.put(f"/Users/{person.pk}", _user(world.foreign_user.email))
+    assert claimed.status_code == taken.status_code == renamed.status_code == 403
+    assert scim_error(taken) == scim_error(claimed) == scim_error(renamed)
+    assert "exists" not in scim_error(taken)["detail"]
+    assert _refusals("address of another organisation").count() == 2
     person.refresh_from_db()
     assert person.email == "viewer@acme.test"
 
@@ -189,3 +231,25 @@ def test_an_account_scim_deactivated_is_reactivated_by_scim(world, scim):
     person.refresh_from_db()
     assert person.is_active
     assert person.deactivated_by == ""
+
+
+@pytest.mark.parametrize(
+    "sent", ["officer.case@acme.test", "OFFICER.CASE@ACME.TEST", "Officer.Case@acme.test"]
+)
+def test_a_user_name_differing_only_in_case_is_no_change_to_a_control_panel_account(world, scim, sent):
+    """GIVEN an officer whose address is stored as Officer.Case@acme.test WHEN the token PATCHes
+    userName to the same address in any case THEN it is no change: 200, the address is kept as
+    stored, nothing is refused or recorded as changed; a different address is still refused."""
+    person = world.users["compliance_officer"]
+    User.objects.filter(pk=person.pk).update(email="Officer.Case@acme.test")
+    patch = {"Operations": [{"op": "replace", "path": "userName", "value": sent}]}
+    response = scim.patch(f"/Users/{person.pk}", patch)
+    assert response.status_code == 200, response.content
+    person.refresh_from_db()
+    assert person.email == "Officer.Case@acme.test"
+    assert not _refusals().exists()
+    assert not AuditEvent.objects.filter(action="user.updated").exists()
+    other = {"Operations": [{"op": "replace", "path": "userName", "value": "officer.other@acme.test"}]}
+    assert scim.patch(f"/Users/{person.pk}", other).status_code == 403
+    person.refresh_from_db()
+    assert person.email == "Officer.Case@acme.test"

@@ -1,6 +1,7 @@
-"""Failed SCIM token attempts are throttled per token prefix and per client address: past the
-limit every attempt is answered 429 with Retry-After (the valid token too) before any look-up,
-and each lockout is recorded once as ``scim.locked_out`` — not each refused attempt."""
+"""Failed SCIM token attempts are throttled per token prefix and per client address (IPv6 per
+/64): past the limit a locked address gets 429 with Retry-After before any look-up; a locked
+prefix refuses only wrong secrets (429), so whoever knows a prefix cannot lock its holder out.
+Each lockout is recorded once as ``scim.locked_out`` — not each refused attempt."""
 
 from __future__ import annotations
 
@@ -32,25 +33,42 @@ def _wrong_secret(token: str) -> str:
     return f"gpscim_{prefix}_{'A' * 43}"
 
 
-def test_failures_with_one_prefix_lock_that_prefix_out_from_every_address(world):
+def test_failures_with_one_prefix_lock_out_wrong_secrets_but_not_the_holder(world):
     """GIVEN Acme's token WHEN its prefix is tried with a wrong secret LIMIT times from different
-    addresses THEN the real token gets 429 with Retry-After from a fresh address, one lockout event
-    names the prefix, and attempts during the lockout add no event."""
+    addresses THEN further wrong secrets get 429 with Retry-After from any address, while the
+    correct token still gets 200; one lockout event names the prefix, and attempts refused
+    during the lockout add no event."""
     token = scim_token_for(world)
     for number in range(LIMIT):
         assert _call(_wrong_secret(token), f"198.51.100.{number + 1}").status_code == 401
-    refused = _call(token, "203.0.113.9")
+    assert _call(token, "203.0.113.9").status_code == 200
+    refused = _call(_wrong_secret(token), "203.0.113.10")
     assert refused.status_code == 429
     assert 0 < int(refused["Retry-After"]) <= 600
     assert scim_error(refused)["status"] == "429"
-    for _ in range(3):
-        assert _call(_wrong_secret(token), "198.51.100.1").status_code == 429
+    for number in range(2):
+        assert _call(_wrong_secret(token), f"198.51.100.{number + 20}").status_code == 429
+    assert _call(token, "198.51.100.1").status_code == 200
     locked = AuditEvent.objects.get(action="scim.locked_out")
     assert locked.data["locked"] == "prefix"
     assert locked.data["prefix"] == SCIM_TOKENS.parse(token).prefix
     assert locked.data["failures"] == LIMIT
     assert locked.organization_id == world.org.pk
     assert AuditEvent.objects.filter(action="scim.auth_failed").count() == LIMIT
+
+
+def test_ipv6_addresses_count_per_64(world):
+    """GIVEN LIMIT bad tokens from different addresses of one IPv6 /64 WHEN the valid token is sent
+    from another address of that /64 THEN 429; from another /64 THEN 200."""
+    token = scim_token_for(world)
+    for number in range(LIMIT):
+        assert (
+            _call(f"gpscim_0000000{number}_" + "B" * 43, f"2001:db8:1:2::{number + 1:x}").status_code == 401
+        )
+    assert _call(token, "2001:db8:1:2:ffff:ffff:ffff:fffe").status_code == 429
+    assert _call(token, "2001:db8:1:3::1").status_code == 200
+    locked = AuditEvent.objects.get(action="scim.locked_out")
+    assert locked.data["locked"] == "address"
 
 
 def test_failures_from_one_address_lock_that_address_out_only(world):

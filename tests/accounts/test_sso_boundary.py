@@ -212,6 +212,49 @@ def test_an_allow_listed_issuer_is_fetched(world, client, loopback_server, setti
     )
 
 
+def _organisation_allows(world, *destinations: str) -> None:
+    """The organisation's own allow-list rules (``NetworkAllowRule``), as its administrators add them."""
+    from workflows.integrations.models import NetworkAllowRule
+
+    for destination in destinations:
+        NetworkAllowRule.objects.create(
+            organization=world.org,
+            destination=destination,
+            reason="on-premises",
+            created_by=world.users["platform_admin"],
+        )
+
+
+@pytest.mark.parametrize(
+    ("destinations", "template"),
+    [(["127.0.0.1/32"], "https://127.0.0.1:{port}/issuer"), (["127.0.0.0/8"], "http://127.0.0.1:{port}/issuer"),
+     (["169.254.169.254/32"], "https://169.254.169.254/latest/meta-data")],
+)  # fmt: skip
+def test_an_organisations_allow_rules_never_lift_a_refusal_for_an_anonymous_sign_in(
+    world, client, loopback_server, settings, destinations, template
+):
+    """GIVEN the organisation's own allow-list rules naming loopback or the metadata address (the
+    operator's list empty, plain http allowed to 127.0.0.1) and an issuer there WHEN the
+    administrator saves it THEN it is refused on the issuer field; WHEN it is stored anyway and an
+    anonymous visitor starts the sign-in THEN nothing is fetched: for fetches an anonymous
+    request triggers only the operator's OUTBOUND_ALLOW_LIST lifts a refusal."""
+    settings.OUTBOUND_ALLOW_LIST = []
+    settings.OUTBOUND_ALLOW_PLAIN_HTTP = ["127.0.0.1"]
+    _organisation_allows(world, *destinations)
+    issuer = template.format(port=loopback_server.server_address[1])
+    with pytest.raises(ValidationError) as refused:
+        _create(world, issuer)
+    assert "oidc_issuer" in refused.value.message_dict
+    IdentityProvider.objects.create(organization=world.org, kind=ProviderKind.OIDC, name="Acme login",
+                                    slug="acme-oidc", oidc_issuer=issuer, oidc_client_id="portal", allowed_domains=["acme.test"])  # fmt: skip
+    response = client.post("/accounts/oidc/acme-oidc/login/")
+    assert response.status_code == 302
+    assert loopback_server.seen == []
+    assert [str(m) for m in get_messages(response.wsgi_request)] == [
+        "Single sign-on is unavailable: the identity provider's address is not allowed."
+    ]
+
+
 def test_allauth_fetches_check_every_redirect(loopback_server, settings):
     """GIVEN an allow-listed server that redirects to the metadata address WHEN allauth's session
     fetches from it THEN the redirect is refused before anything is sent there."""

@@ -1,6 +1,7 @@
 """Failed service-account token attempts are throttled per token prefix and per client address:
-past the limit the API answers 429 with Retry-After before any token is looked up, and the lockout
-is recorded once as ``service_account.locked_out``."""
+past the limit a locked address gets 429 with Retry-After before any token is looked up, a locked
+prefix refuses only wrong secrets, and the lockout is recorded once as
+``service_account.locked_out``."""
 
 from __future__ import annotations
 
@@ -42,16 +43,17 @@ def _wrong_secret(token: str) -> str:
     return f"gpsa_{SERVICE_ACCOUNT_TOKENS.parse(token).prefix}_{'A' * 43}"
 
 
-def test_wrong_secrets_for_one_prefix_lock_the_prefix_out(world, token):
+def test_wrong_secrets_for_one_prefix_lock_the_prefix_out_but_not_its_holder(world, token):
     """GIVEN a service account's token WHEN its prefix is tried LIMIT times with a wrong secret from
-    several addresses THEN the real token gets 429 with Retry-After, from any address; one
-    lockout event, none for the attempts refused during it."""
+    several addresses THEN a further wrong secret gets 429 with Retry-After, from any address,
+    while the real token still gets 200; one lockout event, none for the attempts refused
+    during it."""
     for number in range(LIMIT):
         assert _call(_wrong_secret(token), f"198.51.100.{number + 1}").status_code == 401
-    refused = _call(token, "203.0.113.4")
+    refused = _call(_wrong_secret(token), "203.0.113.4")
     assert refused.status_code == 429
     assert 0 < int(refused["Retry-After"]) <= 600
-    _call(_wrong_secret(token), "198.51.100.1")
+    assert _call(token, "203.0.113.5").status_code == 200
     locked = AuditEvent.objects.get(action="service_account.locked_out")
     assert locked.data["locked"] == "prefix"
     assert locked.workspace_id == world.ws.pk

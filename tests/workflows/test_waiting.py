@@ -159,15 +159,16 @@ def test_an_on_call_override_lets_the_job_apply_outside_business_hours(shop):
         ends_at=EVENING + timedelta(hours=6),
     )  # fmt: skip
     assert services.changes_apply_due(at=LATE) == []
+    # The first approver's override (the last approver, who is not on call, is refused).
     override = OnCallOverride.objects.create(
-        user=world.second_officer, workspace=world.ws, reason="incident 7", starts_at=LATE,
+        user=world.users["compliance_officer"], workspace=world.ws, reason="incident 7", starts_at=LATE,
         ends_at=LATE + timedelta(hours=2),
     )  # fmt: skip
     assert services.changes_apply_due(at=LATE + timedelta(minutes=1)) == [change.pk]
     applied = AuditEvent.objects.get(action="workflow.change.applied", target_id=str(change.pk))
     assert applied.actor_type == "system"
     assert applied.data["decision"]["on_call_override"] == override.pk
-    assert applied.data["decision"]["on_call_holder"] == world.second_officer.email
+    assert applied.data["decision"]["on_call_holder"] == world.users["compliance_officer"].email
 
 
 def test_apply_now_by_an_officer_in_business_hours_applies(shop):
@@ -367,3 +368,195 @@ def test_a_policy_no_hour_satisfies_keeps_it_waiting_with_the_policy_quoted(shop
         services.change_request_apply_now(actor=world.users["compliance_officer"], change=change, at=MORNING)
     Policy.objects.filter(pk=freeze.pk).update(enabled=False)
     assert services.changes_apply_due(at=MORNING) == [change.pk]
+
+
+def _payroll_change(world, *, manager_region="EU"):
+    """A change that needs the manager tier last, given by a manager without a workspace role."""
+    manager = UserFactory(organization=world.org, email="boss@acme.test", region=manager_region)
+    builder = world.users["workflow_builder"]
+    builder.manager = manager
+    builder.save(update_fields=["manager"])
+    definition = copy.deepcopy(TRIAGE)
+    definition["steps"][3]["next"] = "pay"
+    definition["steps"].append({"id": "pay", "type": "http_request", "integration": "payroll",
+                                "method": "POST", "path": "/export", "next": None})  # fmt: skip
+    return new_workflow(world, slug="payroll", definition=definition)
+
+
+def test_an_approver_deactivated_after_approving_no_longer_counts(shop):
+    """GIVEN a production change waiting for business hours WHEN its compliance approver is then
+    deactivated THEN the job does not apply it in the morning, and the change, the inbox and the
+    API say which approval lapsed and why; WHEN the account is active again THEN it applies."""
+    from rest_framework.test import APIClient
+
+    world = shop
+    change = _production_approved_in_the_evening(world)
+    officer = world.users["compliance_officer"]
+    type(officer).objects.filter(pk=officer.pk).update(is_active=False)
+    assert services.changes_apply_due(at=MORNING) == []
+    change.refresh_from_db()
+    assert change.state == ChangeState.APPROVED
+    lapse = (
+        "The compliance approval of compliance_officer@acme.test no longer holds: the account is deactivated."
+    )
+    assert lapse in change.deferral_reason
+    assert change.deferred_until is None
+    api = APIClient()
+    api.force_authenticate(world.second_officer)
+    assert lapse in api.get(reverse("api-change-detail", args=[change.pk])).json()["deferral_reason"]
+    with pytest.raises(ValidationError, match="no longer holds: the account is deactivated"):
+        services.change_request_apply_now(actor=world.second_officer, change=change, at=MORNING)
+
+    type(officer).objects.filter(pk=officer.pk).update(is_active=True)
+    assert services.changes_apply_due(at=MORNING) == [change.pk]
+
+
+def test_an_approver_stripped_of_the_reviewing_role_no_longer_counts(shop, client):
+    """GIVEN a waiting change WHEN the officer who approved it loses the role that reviews changes
+    THEN the portal does not apply it and the pages name the lapsed approval."""
+    from governance.tenancy.models import Membership
+
+    world = shop
+    change = _production_approved_in_the_evening(world)
+    Membership.objects.filter(user=world.users["compliance_officer"]).delete()
+    assert services.changes_apply_due(at=MORNING) == []
+    change.refresh_from_db()
+    assert change.state == ChangeState.APPROVED
+    assert (
+        "The compliance approval of compliance_officer@acme.test no longer holds: none of their roles "
+        "approves this workspace's changes any more."
+    ) in change.deferral_reason
+    client.force_login(world.second_officer)
+    page = client.get(reverse("admin:workflows_changerequest_change", args=[change.pk])).content.decode()
+    assert "compliance approval of compliance_officer@acme.test no longer holds" in page
+    inbox = client.get(reverse("admin:workflows_changerequest_changelist"), {"inbox": "approved"})
+    assert "compliance approval of compliance_officer@acme.test no longer holds" in inbox.content.decode()
+
+
+def test_the_change_page_tells_a_lapse_before_the_job_has_run(shop, client):
+    """GIVEN a change waiting for business hours WHEN its compliance approver is deactivated and
+    an officer opens the change before the job runs THEN the page already names the lapse."""
+    world = shop
+    change = _production_approved_in_the_evening(world)
+    officer = world.users["compliance_officer"]
+    type(officer).objects.filter(pk=officer.pk).update(is_active=False)
+    client.force_login(world.second_officer)
+    page = client.get(reverse("admin:workflows_changerequest_change", args=[change.pk])).content.decode()
+    assert "compliance approval of compliance_officer@acme.test no longer holds" in page
+    assert "Waits for business hours" not in page
+
+
+def test_an_earlier_approval_that_lapsed_keeps_the_last_approval_from_applying(shop):
+    """GIVEN the compliance approval given, then its officer deactivated WHEN the security
+    approver (who may activate) gives the last approval in business hours THEN the change does
+    not apply and says why."""
+    world = shop
+    change = new_workflow(world, definition={**TRIAGE, "steps": [*TRIAGE["steps"][:3], {
+        **TRIAGE["steps"][3], "next": "classify"}, AI_STEP_FOR_TEST]})  # fmt: skip
+    change = services.change_request_submit(actor=world.users["workflow_builder"], change=change)
+    assert [t["code"] for t in change.required_tiers] == ["compliance", "security"]
+    change = services.change_request_decide(
+        actor=world.users["compliance_officer"], change=change, tier="compliance", approve=True, comment="ok"
+    )
+    type(world.users["compliance_officer"]).objects.filter(pk=world.users["compliance_officer"].pk).update(
+        is_active=False
+    )
+    change = services.change_request_decide(
+        actor=world.second_officer, change=change, tier="security", approve=True, comment="ok"
+    )
+    change = ChangeRequest.objects.get(pk=change.pk)
+    assert change.state == ChangeState.APPROVED
+    assert "no longer holds: the account is deactivated" in change.deferral_reason
+
+
+def test_a_manager_of_another_region_may_not_approve_and_their_approval_does_not_count(shop):
+    """GIVEN a change needing the manager tier WHEN the author's manager works in another region
+    THEN they may not approve it (region-data-residency); GIVEN their approval was given while
+    they were in the workflow's region WHEN they move THEN it lapses and the job does not apply it."""
+    world = shop
+    change = _payroll_change(world, manager_region="US")
+    change = services.change_request_submit(actor=world.users["workflow_builder"], change=change)
+    manager = world.users["workflow_builder"].manager
+    with pytest.raises(AccessDenied, match="region-data-residency"):
+        services.change_request_decide(
+            actor=manager, change=change, tier="manager", approve=True, comment="ok"
+        )
+
+    type(manager).objects.filter(pk=manager.pk).update(region="EU")
+    manager.refresh_from_db()
+    for tier in [t["code"] for t in change.required_tiers]:
+        change = services.change_request_decide(
+            actor=_reviewer(world, tier), change=change, tier=tier, approve=True, comment="ok",
+            checklist=CHECKLIST,
+        )  # fmt: skip
+    assert change.state == ChangeState.APPROVED
+    type(manager).objects.filter(pk=manager.pk).update(region="US")
+    assert services.changes_apply_due(at=MORNING) == []
+    change.refresh_from_db()
+    assert (
+        "The manager approval of boss@acme.test no longer holds: Denied by policy region-data-residency"
+        in (change.deferral_reason)
+    )
+
+
+def test_a_manager_of_another_region_is_refused_as_a_recorded_denial(shop):
+    """GIVEN a change needing the manager tier and a manager in another region WHEN the manager
+    decides it in a request THEN the refusal quotes the region rule and joins the request's
+    denials (which the ledger records with the 403), with the workflow's workspace."""
+    from governance.core.context import ActorContext, bind_context
+
+    world = shop
+    change = services.change_request_submit(
+        actor=world.users["workflow_builder"], change=_payroll_change(world, manager_region="US")
+    )
+    manager = world.users["workflow_builder"].manager
+    context = ActorContext(actor=manager)
+    with bind_context(context), pytest.raises(AccessDenied, match="region-data-residency"):
+        services.change_request_decide(
+            actor=manager, change=change, tier="manager", approve=True, comment="ok"
+        )
+    [denial] = [d for d in context.denials if d.policies]
+    assert (denial.action, denial.policies, denial.workspace_id) == (
+        "workflow.approve", ("region-data-residency",), world.ws.pk
+    )  # fmt: skip
+    assert denial.sensitive
+    assert not change.approvals.exists()
+
+
+def test_the_job_asks_the_policies_about_the_last_approver_not_a_favourable_portal(shop):
+    """GIVEN a policy that refuses activations to people whose security training lapsed, and a
+    last (manager) approver whose training lapsed WHEN the job runs THEN it does not apply the
+    change and quotes the policy; WHEN the approver's training is renewed THEN it applies, with
+    the system as actor and the last approval recorded as the one the policies were asked about."""
+    from datetime import date
+
+    from governance.access.models import Policy
+
+    world = shop
+    Policy.objects.create(
+        organization=world.org,
+        name="trained-activators",
+        text='@id("trained-activators")\n'
+        '@message("Denied by policy trained-activators: your security training has lapsed.")\n'
+        'forbid(principal, action == Portal::Action::"workflow.activate", resource is Portal::Workflow)\n'
+        "unless { principal.training_current };\n",
+    )
+    change = _approve(world, _payroll_change(world))
+    manager = world.users["workflow_builder"].manager
+    assert change.state == ChangeState.APPROVED
+    assert services.changes_apply_due(at=MORNING) == []
+    change.refresh_from_db()
+    assert "Denied by policy trained-activators" in change.deferral_reason
+
+    type(manager).objects.filter(pk=manager.pk).update(security_training_expires_on=date(2027, 1, 1))
+    assert services.changes_apply_due(at=MORNING) == [change.pk]
+    applied = AuditEvent.objects.get(action="workflow.change.applied", target_id=str(change.pk))
+    assert (applied.actor_type, applied.actor_id) == ("system", None)
+    last = change.approvals.get(tier="manager")
+    assert applied.data["decision"]["evaluated_for"] == {"approval": last.pk, "reviewer": manager.pk}
+    assert applied.data["basis"]["approvals"][-1] == last.pk
+
+
+AI_STEP_FOR_TEST = {"id": "classify", "type": "ai_prompt", "provider": "llm", "model": "small-eu",
+                    "prompt": "Classify: {{ticket}}", "output_schema": {"type": "object"},
+                    "guardrails": {"redact_pii": True, "max_tokens": 200}, "next": None}  # fmt: skip

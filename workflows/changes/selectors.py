@@ -13,7 +13,7 @@ from governance.core.choices import ReviewDecision
 from governance.tenancy.models import Membership
 from governance.tenancy.roles import COMPLIANCE_OFFICER
 from workflows.changes.models import Approval, ChangeRequest, ChangeState, Workflow
-from workflows.changes.waiting import describe_moment, waiting_reason
+from workflows.changes.waiting import approval_basis, describe_moment, manager_refusal, waiting_reason
 
 REVIEW_SLA = timedelta(days=2)
 
@@ -61,7 +61,7 @@ def approvable_tiers(actor, change: ChangeRequest) -> list[str]:
         if tier["code"] in decided:
             continue
         if tier["approver"] == "manager":
-            if change.author.manager_id == actor.pk:
+            if change.author.manager_id == actor.pk and not manager_refusal(actor, change.workflow)[1]:
                 tiers.append(tier["code"])
         elif decide(actor, "workflow.approve", change.workflow).allowed:
             tiers.append(tier["code"])
@@ -80,11 +80,13 @@ def reviewers_of(change: ChangeRequest) -> list[str]:
 
 def change_waiting(change: ChangeRequest) -> dict[str, str] | None:
     """Why an approved change is not applied yet and until when, as the pages show it (None when it
-    is not waiting). The reason stored by the last deferral, else worked out now."""
+    is not waiting). The reason stored by the last deferral, else (or when an approval has lapsed
+    since) worked out now."""
     if change.state != ChangeState.APPROVED:
         return None
     reason, until = change.deferral_reason, change.deferred_until
-    if not reason:
+    # An approval that lapsed since the last deferral is told at once, not at the job's next run.
+    if not reason or approval_basis(change) is None:
         reason, until = waiting_reason(change, at=timezone.now())
     time_zone = change.workflow.workspace.time_zone
     return {"reason": reason, "until": describe_moment(until, time_zone) if until else ""}

@@ -14,8 +14,9 @@ from django.db.models import Max
 from django.utils import timezone
 
 from audit.services import audit_event_record, audited_transaction
-from governance.access.decision import AccessDenied, decide, require
+from governance.access.decision import AccessDenied, Decision, decide, require
 from governance.core.choices import ReviewDecision
+from governance.core.context import current_context
 from governance.core.errors import ReasonedRefusal
 from workflows.changes.definition import content_hash, diff_definitions, validate_definition
 from workflows.changes.models import (
@@ -29,7 +30,14 @@ from workflows.changes.models import (
 from workflows.changes.selectors import approvable_tiers
 from workflows.changes.tiers import CHECKLIST, required_tiers
 from workflows.changes.transitions import OPEN, transition
-from workflows.changes.waiting import activation_context, approval_basis, portal_activation, waiting_reason
+from workflows.changes.waiting import (
+    activation_context,
+    approval_basis,
+    approval_standing,
+    manager_refusal,
+    portal_activation,
+    waiting_reason,
+)
 from workflows.events import WorkflowEvent
 from workflows.integrations.selectors import integrations_by_slug
 
@@ -307,9 +315,26 @@ def _require_reviewer(actor, change: ChangeRequest, tier: str) -> None:
         )
     if tier in approvable_tiers(actor, change):
         return
+    spec = next((t for t in change.required_tiers if t["code"] == tier), None)
+    if is_manager and spec is not None and spec["approver"] == "manager":
+        messages, policies = manager_refusal(actor, change.workflow)
+        if policies:  # the policies' rules about people hold for the manager too
+            denial = Decision(
+                False,
+                "workflow.approve",
+                messages,
+                actor.pk,
+                change.workflow,
+                change.workflow.workspace.organization_id,
+                change.workflow.workspace_id,
+                policies,
+            )
+            request = current_context()
+            if request is not None:  # recorded with the request's other refusals, as decide() does
+                request.denials.append(denial)
+            raise AccessDenied(denial)
     if change.state not in (ChangeState.SUBMITTED, ChangeState.IN_REVIEW):
         raise ValidationError({"state": f"This change is already {change.get_state_display().lower()}."})
-    spec = next((t for t in change.required_tiers if t["code"] == tier), None)
     if spec is None:
         raise ValidationError({"tier": f"This change needs no {tier!r} approval."})
     if change.approvals.filter(reviewer=actor).exists():
@@ -324,6 +349,9 @@ def _apply_if_allowed(actor, change: ChangeRequest) -> ChangeRequest:
     """Apply an approved change now if its last approver may activate it; else say why it waits
     (the portal applies it when the policies allow, or an officer or owner applies it)."""
     at = timezone.now()
+    if approval_basis(change, at=at) is None:  # an earlier approval lapsed since it was given
+        _defer(change, actor=actor, at=at)
+        return change
     decision = decide(actor, "workflow.activate", change.workflow, activation_context(change, at), fresh=True)
     if decision.allowed:
         return change_request_apply(actor=actor, change=change)
@@ -439,9 +467,16 @@ def change_request_apply_now(*, actor, change: ChangeRequest, at=None) -> Change
         if change.author_id == actor.pk:
             raise ValidationError({"author": "You wrote this change; another officer or owner applies it."})
         if decision.allowed:
-            basis = approval_basis(change)
+            basis = approval_basis(change, at=at)
             if basis is None:
-                raise ValidationError({"state": "Its approvals are no longer complete."})
+                _, lapsed = approval_standing(change, at=at)
+                raise ValidationError(
+                    {
+                        "state": " ".join(
+                            ["Its approvals are no longer complete.", *(x.describe() for x in lapsed)]
+                        )
+                    }
+                )
             record = {
                 "applied_by": "apply_now",
                 "basis": {"approvals": [a.pk for a in basis]},

@@ -3,17 +3,19 @@
 A fully approved change is applied at once when its last approver may activate the workflow.
 When that approver may not (a manager without a role in the workspace), or the attribute
 policies defer it (a production change approved outside business hours), the portal applies it
-later, on the approvals' authority: ``portal_activation`` asks the decision point's policies,
-at that moment, with the portal as the principal. These are reads; the writes are in
-``workflows.changes.services``.
+later, on the approvals' authority: ``portal_activation`` re-checks every approval at that
+moment (``approval_standing``) and asks the decision point's policies about the last approver,
+with their own attributes. These are reads; the writes are in ``workflows.changes.services``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from django.utils import timezone
 
 from governance.access.decision import decide
 from governance.access.models import OnCallOverride
@@ -24,37 +26,19 @@ from governance.core.resources import resource_for
 from workflows.changes.models import Approval, ChangeRequest, Workflow
 
 ACTIVATE = "workflow.activate"
+APPROVE = "workflow.approve"
 
 
-def _ask(user, workflow: Workflow, context: dict[str, Any]):
+def _ask(user, workflow: Workflow, context: dict[str, Any], action: str = ACTIVATE):
     """The decision point's answer about someone other than the requester (an approver, a person
     on call): a question the portal asks, not a refusal of their request, so it is kept out of
     the request's denials (which the ledger records when the request is refused)."""
     request = current_context()
     seen = len(request.denials) if request is not None else 0
-    decision = decide(user, ACTIVATE, workflow, context, fresh=True)
+    decision = decide(user, action, workflow, context, fresh=True)
     if request is not None:
         del request.denials[seen:]
     return decision
-
-
-@dataclass(frozen=True)
-class PortalPrincipal:
-    """The portal itself, as the attribute policies see it when it applies an approved change.
-
-    It is no person: it has no manager and no department, and needs no training. It works in the
-    data region of the workflow it acts on (it moves no data, and the approvers it acts for were
-    held to the region rule when they approved). It holds no on-call override of its own: outside
-    business hours it applies a change only under the override of someone whom the decision
-    point allows to activate the workflow at that moment.
-    """
-
-    region: str
-    pk: int = 0
-    manager_id: int | None = None
-    department: str = ""
-    security_training_expires_on: date = date.max
-    label: str = "the portal"
 
 
 @dataclass(frozen=True)
@@ -68,6 +52,7 @@ class Activation:
     policies: tuple[str, ...] = ()
     override_id: int | None = None
     override_holder: str = ""
+    evaluated_for: Approval | None = None
 
     def as_record(self) -> dict[str, Any]:
         """What the ledger keeps of the decision: the approvals it rests on and what the policies said."""
@@ -80,18 +65,96 @@ class Activation:
                 "policies": list(self.policies),
                 "on_call_override": self.override_id,
                 "on_call_holder": self.override_holder or None,
+                "evaluated_for": (
+                    {"approval": self.evaluated_for.pk, "reviewer": self.evaluated_for.reviewer_id}
+                    if self.evaluated_for is not None
+                    else None
+                ),
             },
         }
 
 
-def approval_basis(change: ChangeRequest) -> list[Approval] | None:
-    """The approvals that together cover every required tier, or None when they do not (any longer)."""
-    approvals = list(change.approvals.filter(decision=ReviewDecision.APPROVE).order_by("decided_at", "id"))
+@dataclass(frozen=True)
+class Lapse:
+    """An approval that was given but no longer holds, and why."""
+
+    approval: Approval
+    reason: str
+
+    def describe(self) -> str:
+        return f"The {self.approval.tier} approval of {self.approval.reviewer.email} no longer holds: {self.reason}"
+
+
+def manager_refusal(
+    manager, workflow: Workflow, at: datetime | None = None
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """What the attribute policies say against ``manager`` approving a change of ``workflow``
+    (their messages and names; empty when they allow it). The manager approves by being the
+    author's manager, not by a role, so the decision point's role check does not apply to them;
+    its rules about people (the region rule above all) do."""
+    outcome = policy_outcome(
+        manager,
+        APPROVE,
+        workflow,
+        resource_for(workflow),
+        workflow.workspace.organization_id,
+        {"at": at} if at is not None else {},
+    )
+    if outcome is None or not outcome.forbidden:
+        return (), ()
+    return tuple(outcome.messages), tuple(outcome.policies)
+
+
+def _lapse_of(change: ChangeRequest, approval: Approval, at: datetime) -> str:
+    """Why ``approval`` no longer holds at ``at`` ("" when it does): its approver must still be
+    active, still hold what let them approve (a role that approves the workspace's changes, or
+    being the author's manager) and still pass the policies' rules about people."""
+    reviewer, workflow = approval.reviewer, change.workflow
+    if not reviewer.is_active:
+        return "the account is deactivated."
+    if reviewer.organization_id != workflow.workspace.organization_id:
+        return "the account belongs to another organisation now."
+    spec = next((t for t in change.required_tiers if t["code"] == approval.tier), None)
+    if spec is None:
+        return "the change no longer needs this tier."
+    if spec["approver"] == "manager":
+        if change.author.manager_id != reviewer.pk:
+            return "they are no longer the author's manager."
+        messages, _ = manager_refusal(reviewer, workflow, at)
+        return " ".join(messages)
+    decision = _ask(reviewer, workflow, {"at": at}, APPROVE)
+    if decision.allowed:
+        return ""
+    if decision.policies:
+        return " ".join(decision.reasons)
+    return "none of their roles approves this workspace's changes any more."
+
+
+def approval_standing(
+    change: ChangeRequest, *, at: datetime | None = None
+) -> tuple[list[Approval], list[Lapse]]:
+    """The approvals of ``change`` that hold at ``at`` (now), oldest first, and those that lapsed."""
+    at = at or timezone.now()
+    approvals = change.approvals.filter(decision=ReviewDecision.APPROVE).select_related("reviewer")
+    holding, lapsed = [], []
+    for approval in approvals.order_by("decided_at", "id"):
+        reason = _lapse_of(change, approval, at)
+        if reason:
+            lapsed.append(Lapse(approval, reason))
+        else:
+            holding.append(approval)
+    return holding, lapsed
+
+
+def approval_basis(change: ChangeRequest, *, at: datetime | None = None) -> list[Approval] | None:
+    """The approvals that together cover every required tier and still hold at ``at`` (now), or
+    None when they do not (any longer)."""
     if change.approvals.filter(decision=ReviewDecision.REJECT).exists():
         return None
-    if not {a.tier for a in approvals} >= {t["code"] for t in change.required_tiers}:
+    holding, lapsed = approval_standing(change, at=at)
+    if lapsed or not {a.tier for a in holding} >= {t["code"] for t in change.required_tiers}:
         return None
-    return approvals
+    return holding
 
 
 def activation_context(change: ChangeRequest, at: datetime) -> dict[str, Any]:
@@ -104,15 +167,16 @@ def activation_context(change: ChangeRequest, at: datetime) -> dict[str, Any]:
 
 
 def portal_activation(change: ChangeRequest, *, at: datetime) -> Activation:
-    """May the portal apply ``change`` at ``at``? Its approvals must be complete and the policies in
-    force must allow the activation, for the portal itself or under an on-call override in force."""
-    basis = approval_basis(change)
+    """May the portal apply ``change`` at ``at``? Every approval must still hold, and the policies
+    in force must allow the activation to the last approver (with their own attributes: region,
+    training, on-call state), or to someone under an on-call override in force."""
+    basis = approval_basis(change, at=at)
     if basis is None:
         return Activation(False, at, (), ("its approvals are no longer complete",))
-    ids = tuple(a.pk for a in basis)
+    ids, last = tuple(a.pk for a in basis), basis[-1]
     workflow = change.workflow
     outcome = policy_outcome(
-        PortalPrincipal(region=workflow.data_region),
+        last.reviewer,
         ACTIVATE,
         workflow,
         resource_for(workflow),
@@ -120,7 +184,9 @@ def portal_activation(change: ChangeRequest, *, at: datetime) -> Activation:
         activation_context(change, at),
     )
     if outcome is None or not outcome.forbidden:
-        return Activation(True, at, ids, ("the approvals are complete and the policies allow it",))
+        return Activation(
+            True, at, ids, ("the approvals are complete and the policies allow it",), evaluated_for=last
+        )
     for override in _overrides(workflow, at, change):
         decision = _ask(override.user, workflow, activation_context(change, at))
         if decision.allowed:
@@ -131,8 +197,9 @@ def portal_activation(change: ChangeRequest, *, at: datetime) -> Activation:
                 (f"an on-call override of {override.user.email} is in force", *decision.reasons),
                 override_id=override.pk,
                 override_holder=override.user.email,
+                evaluated_for=last,
             )
-    return Activation(False, at, ids, outcome.messages, outcome.policies)
+    return Activation(False, at, ids, outcome.messages, outcome.policies, evaluated_for=last)
 
 
 def _overrides(workflow: Workflow, at: datetime, change: ChangeRequest, *, starting_after=False):
@@ -184,10 +251,16 @@ def waiting_reason(change: ChangeRequest, *, at: datetime) -> tuple[str, datetim
     """Why an approved change waits at ``at``, and until when (None: no time is known)."""
     workflow = change.workflow
     now = portal_activation(change, at=at)
-    basis = approval_basis(change) or []
-    note = _last_approver_note(change, basis, at)
+    basis = approval_basis(change, at=at) or []
     if not basis:
-        return "Its approvals are no longer complete; it cannot be applied.", None
+        _, lapsed = approval_standing(change, at=at)
+        details = "".join(f" {lapse.describe()}" for lapse in lapsed)
+        return (
+            f"Its approvals are no longer complete; it cannot be applied.{details}"
+            + (" It applies once they hold again." if lapsed else ""),
+            None,
+        )
+    note = _last_approver_note(change, basis, at)
     if now.allowed:
         return note + "It applies automatically within a minute, or an officer or owner can apply it now.", at
     time_zone = workflow.workspace.time_zone

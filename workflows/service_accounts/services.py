@@ -261,8 +261,11 @@ def service_account_reactivate(*, actor, account: ServiceAccount, note: str = ""
 # --- Authentication and use ----------------------------------------------------------------------
 
 
-def service_account_authenticate(*, token: str, now: datetime | None = None) -> ServiceAccountPrincipal:
-    """Return the principal of a valid token, or record the failure and raise.
+def service_account_authenticate(
+    *, token: str, now: datetime | None = None, record_failure: bool = True
+) -> ServiceAccountPrincipal:
+    """Return the principal of a valid token, or record the failure and raise (unrecorded with
+    ``record_failure`` false: an attempt during its prefix's lockout, which is recorded once).
 
     Refused: a malformed token, an unknown prefix, a wrong secret, an expired, revoked or
     superseded (past its grace window) token, a disabled account. The failure event names the
@@ -271,17 +274,22 @@ def service_account_authenticate(*, token: str, now: datetime | None = None) -> 
     now = now or timezone.now()
     parsed = SERVICE_ACCOUNT_TOKENS.parse(token)
     if parsed.refusal:
-        _refuse(prefix=parsed.prefix, reason="malformed", row=None)
+        _refuse(prefix=parsed.prefix, reason="malformed", row=None, record=record_failure)
     prefix = parsed.prefix
     row = (
         ServiceAccountToken.objects.select_related("service_account__workspace").filter(prefix=prefix).first()
     )
     # The digest is compared even for an unknown prefix, so both cost the same time.
     if not digest_matches(row.digest if row is not None else None, parsed.secret):
-        _refuse(prefix=prefix, reason="unknown prefix" if row is None else "wrong secret", row=row)
+        _refuse(
+            prefix=prefix,
+            reason="unknown prefix" if row is None else "wrong secret",
+            row=row,
+            record=record_failure,
+        )
     refusal = row.refusal(now) or (None if row.service_account.is_active else "account disabled")
     if refusal is not None:
-        _refuse(prefix=prefix, reason=refusal, row=row)
+        _refuse(prefix=prefix, reason=refusal, row=row, record=record_failure)
     account = row.service_account
     principal = ServiceAccountPrincipal.of(account, token_prefix=prefix)
     with audited_transaction():
@@ -319,18 +327,19 @@ def service_account_lockout_record(*, lockout: Lockout, prefix: str, address: st
         )
 
 
-def _refuse(*, prefix: str, reason: str, row: ServiceAccountToken | None) -> NoReturn:
+def _refuse(*, prefix: str, reason: str, row: ServiceAccountToken | None, record: bool = True) -> NoReturn:
     account = row.service_account if row is not None else None
     where = _where(account) if account is not None else {}
-    with transaction.atomic():
-        audit_event_record(
-            action=WorkflowEvent.SERVICE_ACCOUNT_AUTHENTICATION_FAILED,
-            actor=None,
-            target=account,
-            outcome=Outcome.DENIED,
-            data={"prefix": prefix, "reason": reason},
-            **where,
-        )
+    if record:
+        with transaction.atomic():
+            audit_event_record(
+                action=WorkflowEvent.SERVICE_ACCOUNT_AUTHENTICATION_FAILED,
+                actor=None,
+                target=account,
+                outcome=Outcome.DENIED,
+                data={"prefix": prefix, "reason": reason},
+                **where,
+            )
     raise ServiceAccountAuthenticationError(reason)
 
 

@@ -41,20 +41,26 @@ class ServiceAccountAuthentication(BaseAuthentication):
             raise exceptions.AuthenticationFailed("The token is not ASCII.") from None
         if not token.startswith(SERVICE_ACCOUNT_TOKENS.mark):
             return None
-        # Failed attempts count per token prefix and per client address; past the limit both are
-        # refused (429, Retry-After) before any token is looked up.
+        # Failed attempts count per token prefix and per client address. A locked address is
+        # refused (429, Retry-After) before any token is looked up; a locked prefix refuses only
+        # wrong secrets (429, not recorded one by one): its holder's correct token still works.
         prefix = SERVICE_ACCOUNT_TOKENS.parse(token).prefix
         address = client_ip(request._request)
-        lockout = SERVICE_ACCOUNT_THROTTLE.locked(prefix=prefix, address=address)
+        lockout = SERVICE_ACCOUNT_THROTTLE.locked(prefix=None, address=address)
         if lockout is not None:
             raise exceptions.Throttled(
                 wait=lockout.retry_after, detail="Too many failed service-account token attempts."
             )
+        held = SERVICE_ACCOUNT_THROTTLE.locked(prefix=prefix, address=None)
         try:
-            principal = service_account_authenticate(token=token)
+            principal = service_account_authenticate(token=token, record_failure=held is None)
         except ServiceAccountAuthenticationError:
             for begun in SERVICE_ACCOUNT_THROTTLE.failed(prefix=prefix, address=address):
                 service_account_lockout_record(lockout=begun, prefix=prefix, address=address)
+            if held is not None:
+                raise exceptions.Throttled(
+                    wait=held.retry_after, detail="Too many failed service-account token attempts."
+                ) from None
             # One message for every reason: the ledger knows which, the caller need not.
             raise exceptions.AuthenticationFailed(
                 "Invalid, expired or revoked service-account token."
