@@ -6,11 +6,15 @@ workspace-scoped actions, a role granting it in the row's workspace OR a per-obj
 
 The roles are decided first, in Python, from the memberships the decision point already holds
 for the request (``list_reach``): an organisation-wide role makes the filter just the
-organisation; otherwise the filter is ``workspace_id IN (…) OR id = ANY(ARRAY(grants))``. Both
-arms are sets of ids that PostgreSQL reads from an index (the grants' array is computed once,
-before the scan), so a list costs what its visible rows cost, not what the organisation holds.
-Correlated EXISTS joined by OR, the earlier shape, could only be evaluated as a filter over
-every row of the organisation (docs/benchmarks.md, "Visible-to lists at scale").
+organisation. Otherwise the visible rows are a set of ids — the rows of the workspaces whose
+role grants the action, and the objects granted directly — that PostgreSQL computes once, from
+the workspace index and the grant table's index, before it fetches those rows by primary key:
+``id = ANY(ARRAY(<ids in the workspaces> UNION ALL <granted ids>))``. A list then costs what
+its visible rows cost, whatever the organisation holds and wherever the rows sit in the id
+order. (Correlated EXISTS joined by OR, the earlier shape, were a filter over every row of the
+organisation; the same arms as ``workspace_id IN (…) OR id = ANY(…)`` let the planner walk
+the primary key for a first page, through every row before the visible ones:
+docs/benchmarks.md, "Visible-to lists at scale".)
 """
 
 from __future__ import annotations
@@ -25,35 +29,44 @@ from governance.tenancy.models import Membership, RolePermission
 
 
 class InIdSet(Expression):
-    """``column = ANY(ARRAY(subquery))`` on PostgreSQL, ``column IN (subquery)`` elsewhere.
+    """``column = ANY(ARRAY(<q1> UNION ALL <q2> …))`` on PostgreSQL, ``column IN (<q1>) OR …``
+    elsewhere; each queryset selects one column of ids.
 
-    PostgreSQL computes the array once (an InitPlan) and can then look the ids up in an index,
-    also as one arm of an OR; a plain ``IN (subquery)`` under an OR becomes a hashed filter
-    evaluated on every row.
+    PostgreSQL computes the array once (an InitPlan), each part from its own index, and then
+    fetches exactly those rows through the index on ``column``.
     """
 
     conditional = True
 
-    def __init__(self, column: str, queryset: models.QuerySet):
+    def __init__(self, column: str, *querysets: models.QuerySet):
         super().__init__(output_field=BooleanField())
         self.column = F(column)
-        self.subquery = Subquery(queryset)
+        self.subqueries = [Subquery(queryset.order_by()) for queryset in querysets]
 
     def get_source_expressions(self):
-        return [self.column, self.subquery]
+        return [self.column, *self.subqueries]
 
     def set_source_expressions(self, exprs):
-        self.column, self.subquery = exprs
+        self.column, *self.subqueries = exprs
 
     def as_sql(self, compiler, connection):
         column, column_params = compiler.compile(self.column)
-        subquery, subquery_params = compiler.compile(self.subquery)
-        return f"{column} IN {subquery}", (*column_params, *subquery_params)
+        parts, params = [], []
+        for subquery in self.subqueries:
+            sql, subquery_params = compiler.compile(subquery)
+            parts.append(f"{column} IN {sql}")
+            params += [*column_params, *subquery_params]
+        return f"({' OR '.join(parts)})", params
 
     def as_postgresql(self, compiler, connection):
-        column, column_params = compiler.compile(self.column)
-        subquery, subquery_params = compiler.compile(self.subquery)
-        return f"{column} = ANY(ARRAY{subquery})", (*column_params, *subquery_params)
+        column, params = compiler.compile(self.column)
+        parts = []
+        params = list(params)
+        for subquery in self.subqueries:
+            sql, subquery_params = compiler.compile(subquery)
+            parts.append(sql)
+            params += subquery_params
+        return f"{column} = ANY(ARRAY({' UNION ALL '.join(parts)}))", params
 
 
 def restrict(queryset: models.QuerySet, actor, action: str) -> models.QuerySet:
@@ -76,15 +89,19 @@ def restrict(queryset: models.QuerySet, actor, action: str) -> models.QuerySet:
     narrowed = queryset.filter(**{resource.organization_field: actor.organization_id})
     reach = list_reach(actor, act)
     if not reach.organization:
-        allowed = Q()
+        in_workspaces = None
         if reach.workspaces and resource.workspace_field is not None:
-            allowed |= Q(**{f"{resource.workspace_field}__in": sorted(reach.workspaces)})
+            in_workspaces = Q(**{f"{resource.workspace_field}__in": sorted(reach.workspaces)})
         codenames = guardian_codenames(resource, action)
         if codenames:
-            allowed |= Q(InIdSet("pk", _object_grants(resource.model, actor, codenames)))
-        if not allowed:  # no role and no grant table: deny by default
+            id_sets = [_object_grants(resource.model, actor, codenames)]
+            if in_workspaces is not None:
+                id_sets.insert(0, resource.model._base_manager.filter(in_workspaces).values("pk"))
+            narrowed = narrowed.filter(InIdSet("pk", *id_sets))
+        elif in_workspaces is not None:  # no grant table: the workspaces' index alone
+            narrowed = narrowed.filter(in_workspaces)
+        else:  # no role here and no grant table: deny by default
             return queryset.none()
-        narrowed = narrowed.filter(allowed)
     return narrowed.filter(resource.list_policy(actor)) if resource.list_policy is not None else narrowed
 
 

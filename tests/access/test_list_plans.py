@@ -16,10 +16,12 @@ import pytest
 from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from guardian.shortcuts import assign_perm
 from rest_framework.test import APIClient
 
 from governance.tenancy import roles
 from governance.tenancy.models import Membership, Role, Workspace
+from tests.conftest import member
 from tests.factories import UserFactory
 from workflows.changes.models import Workflow
 from workflows.credentials.models import Credential
@@ -176,6 +178,29 @@ def test_workflow_api_list_reads_one_workspace_on_its_index(many_workflows, worl
     """GIVEN 6,150 workflows in 41 workspaces WHEN a viewer of one workspace lists workflows over
     the API THEN the page comes from an index of workflows, not a read of the table."""
     plan = _api_plan(world.users["viewer"], "api-workflow-list", "workflows_workflow")
+    _assert_no_full_read(plan, "workflows_workflow")
+
+
+def test_workflow_api_page_of_the_newest_workspace_does_not_walk_the_others(
+    many_workflows, world, workspaces
+):
+    """GIVEN 6,150 workflows in 41 workspaces, and a viewer of the newest workspace (its rows last in
+    the id order) who holds a grant on one workflow elsewhere WHEN they list workflows over the API
+    (ordered by id) THEN the page is fetched from the ids they may see, not found by walking the
+    primary key through every other workspace's rows first."""
+    viewer = UserFactory(organization=world.org, region="EU")
+    member(viewer, roles.VIEWER, workspaces[-1])
+    elsewhere = Workflow.objects.filter(workspace=workspaces[1]).order_by("pk").first()
+    assign_perm("view_workflow", viewer, elsewhere)
+    _analyze("workflows_workflowusergrant", "tenancy_membership")
+    client = APIClient()
+    client.force_authenticate(viewer)
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(reverse("api-workflow-list"))
+    assert response.status_code == 200, response.content
+    assert response.json()["results"][0]["id"] == elsewhere.pk
+    plan = _explain(_row_query(queries, "workflows_workflow"), analyze=True)
+    assert _rows_examined(plan, "workflows_workflow") < WORKSPACES * PER_WORKSPACE // 10
     _assert_no_full_read(plan, "workflows_workflow")
 
 

@@ -189,6 +189,9 @@ class WorkflowAdmin(ReadOnlyModelAdmin):
     list_filter = ["status", "environment"]
     # The active version's workflow is the row itself: joining it again would read the table twice.
     list_select_related = ["workspace", "active_version"]
+    # The count of every visible workflow is the filtered count when no filter is set; a second
+    # count for "(n total)" would cost a query per page view.
+    show_full_result_count = False
     fields = [
         "name",
         "workspace",
