@@ -9,7 +9,8 @@ for the request (``list_reach``): an organisation-wide role makes the filter jus
 organisation. Otherwise the visible rows are a set of ids — the rows of the workspaces whose
 role grants the action, and the objects granted directly — that PostgreSQL computes once, from
 the workspace index and the grant table's index, before it fetches those rows by primary key:
-``id = ANY(ARRAY(<ids in the workspaces> UNION ALL <granted ids>))``. A list then costs what
+``id = ANY(ARRAY(<ids in the workspaces> UNION ALL <granted ids>))`` (for a model that takes no
+per-object grants, ``workspace_id IN (…)`` alone). A list then costs what
 its visible rows cost, whatever the organisation holds and wherever the rows sit in the id
 order. (Correlated EXISTS joined by OR, the earlier shape, were a filter over every row of the
 organisation; the same arms as ``workspace_id IN (…) OR id = ANY(…)`` let the planner walk
