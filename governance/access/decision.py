@@ -130,6 +130,33 @@ def _grants_of(actor, *, fresh: bool) -> _Grants:
     return grants
 
 
+@dataclass(frozen=True)
+class ListReach:
+    """Where an actor's roles let it perform one action across a list, decided before the query.
+
+    ``organization`` is true when a role covers every object of the actor's organisation (an
+    organisation-wide role, or any role there for an action of any workspace); otherwise
+    ``workspaces`` holds the workspaces whose role grants the action. Per-object grants are
+    not included: they are read by the list's own query.
+    """
+
+    organization: bool
+    workspaces: frozenset[int]
+
+
+def list_reach(actor, action: Action) -> ListReach:
+    """What ``decide`` would find in the actor's roles for ``action`` on any object of its
+    organisation, from the same per-request memo of memberships (no query once it is loaded)."""
+    grants = _grants_of(actor, fresh=False)
+    organization_id = actor.organization_id
+    if action.code in grants.org_actions.get(organization_id, ()):
+        return ListReach(True, frozenset())
+    held = frozenset(ws for ws, actions in grants.ws_actions.items() if action.code in actions)
+    if action.scope is Scope.ANY_WORKSPACE:
+        return ListReach(any(grants.ws_orgs.get(ws) == organization_id for ws in held), frozenset())
+    return ListReach(False, held if action.scope is Scope.WORKSPACE else frozenset())
+
+
 def forget(actor) -> None:
     """Drop the cached grants of ``actor`` (after its memberships or grants changed)."""
     context = current_context()

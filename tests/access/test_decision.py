@@ -12,6 +12,7 @@ from governance.access.actions import ACTIONS
 from governance.access.decision import AccessDenied, decide, forget, require
 from governance.access.queries import restrict
 from governance.access.services import object_grant_assign, object_grant_revoke
+from governance.core.context import ActorContext, bind_context
 from governance.tenancy.models import Membership, Role, Workspace
 from tests.conftest import ROLE_ORDER, build_world, member
 from tests.factories import UserFactory
@@ -177,16 +178,30 @@ def _objects(world):
 
 
 def test_restrict_agrees_with_decide_everywhere(world, django_assert_max_num_queries):
-    """For every user, action and object of the world: in the visible-to queryset iff decide allows."""
+    """For every user, action and object of the world: in the visible-to queryset iff decide allows;
+    within a request whose memberships the decision point has loaded, each list is one query."""
     users = [*world.users.values(), world.sibling_membership.user, world.foreign_user]
     objects = _objects(world)
     for user in users:
-        for action in ACTIONS:
-            for model in (Workspace, Membership, AuditEvent):
-                with django_assert_max_num_queries(1):
-                    visible = set(restrict(model.objects.all(), user, action).values_list("pk", flat=True))
-                for obj in (o for o in objects if isinstance(o, model)):
-                    assert (obj.pk in visible) == decide(user, action, obj).allowed, (user, action, obj)
+        with bind_context(ActorContext(actor=user)):
+            decide(user, "workspace.view")  # the request's first decision loads the memberships
+            for action in ACTIONS:
+                for model in (Workspace, Membership, AuditEvent):
+                    with django_assert_max_num_queries(1):
+                        visible = set(
+                            restrict(model.objects.all(), user, action).values_list("pk", flat=True)
+                        )
+                    for obj in (o for o in objects if isinstance(o, model)):
+                        assert (obj.pk in visible) == decide(user, action, obj).allowed, (user, action, obj)
+
+
+def test_restrict_outside_a_request_reads_the_memberships_then_the_list(world, django_assert_num_queries):
+    """GIVEN no request context (a task or a shell) WHEN a list is restricted THEN the actor's roles
+    are read first (one query) and the list is the second: nothing is remembered between calls."""
+    user = world.users["compliance_officer"]
+    for _ in range(2):
+        with django_assert_num_queries(2):
+            assert list(restrict(Membership.objects.all(), user, "membership.view"))
 
 
 ROLE_CHOICES = st.sampled_from(ROLE_ORDER)

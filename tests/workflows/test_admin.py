@@ -161,3 +161,18 @@ def test_the_incident_switch_works_outside_business_hours_and_on_personal_data(s
         )
     workflow.refresh_from_db()
     assert workflow.status == "quarantined"
+
+
+def test_workflow_changelist_counts_once_and_stays_within_ten_queries(shop, client):
+    """GIVEN a compliance officer WHEN they open the workflows changelist THEN the visible rows are
+    counted once (no second count of the same rows for "n total") and the page takes at most ten
+    queries, whatever the number of workflows."""
+    client.force_login(shop.users["compliance_officer"])
+    url = reverse("admin:workflows_workflow_changelist")
+    client.get(url)  # the session's first request records the session; later ones do not
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url)
+    assert response.status_code == 200
+    counts = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("SELECT COUNT(*)")]
+    assert len(counts) == 1, counts
+    assert len(queries) <= 10, [q["sql"] for q in queries.captured_queries]

@@ -185,9 +185,13 @@ class StatusForm(forms.Form):
 
 @admin.register(Workflow)
 class WorkflowAdmin(ReadOnlyModelAdmin):
-    list_display = ["name", "workspace", "environment", "status", "active_version"]
+    list_display = ["name", "workspace", "environment", "status", "active_version_label"]
     list_filter = ["status", "environment"]
-    list_select_related = ["workspace", "active_version__workflow"]
+    # The active version's workflow is the row itself: joining it again would read the table twice.
+    list_select_related = ["workspace", "active_version"]
+    # The count of every visible workflow is the filtered count when no filter is set; a second
+    # count for "(n total)" would cost a query per page view.
+    show_full_result_count = False
     fields = [
         "name",
         "workspace",
@@ -200,6 +204,11 @@ class WorkflowAdmin(ReadOnlyModelAdmin):
     ]
     readonly_fields = fields
     change_form_template = "admin/workflows/workflow/change_form.html"
+
+    @admin.display(description="active version", ordering="active_version__number")
+    def active_version_label(self, workflow: Workflow) -> str | None:
+        version = workflow.active_version
+        return None if version is None else f"{workflow} v{version.number}"
 
     def get_urls(self):
         return [
