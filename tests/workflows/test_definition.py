@@ -46,7 +46,20 @@ def test_a_good_definition_passes():
         (lambda d: d["steps"][0].pop("method"), "steps[0]", "'method' is a required property"),
         (lambda d: d["steps"][3].update(colour="red"), "steps[3]", "Unknown field(s)"),
         (lambda d: d["steps"][2].update(id="fetch"), "steps[2].id", "used twice"),
-        (lambda d: d.update(trigger={"type": "schedule"}), "trigger", "must be manual, schedule"),
+        (lambda d: d.update(trigger={"type": "schedule"}), "trigger.cron", "needs a cron expression"),
+        (
+            lambda d: d.update(trigger={"type": "schedule", "cron": "61 25 * * *"}),
+            "trigger.cron",
+            "bad minute",
+        ),
+        (
+            lambda d: d.update(trigger={"type": "schedule", "cron": "every tuesday"}),
+            "trigger.cron",
+            "five fields",
+        ),
+        (lambda d: d.update(trigger={"type": "webhook"}), "trigger.path", "needs a path"),
+        (lambda d: d.update(trigger={"type": "hourly"}), "trigger.type", "Unknown trigger type"),
+        (lambda d: d.update(trigger={"kind": "manual"}), "trigger", "must be manual, schedule"),
         (
             lambda d: d["steps"][3].update(next="fetch"),
             "steps[0]",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from django.urls import reverse
@@ -10,6 +11,18 @@ from django.urls import reverse
 from audit.models import AuditEvent
 from tests.workflows.conftest import TRIAGE, new_workflow
 from workflows.changes.models import ChangeRequest, ChangeState, Workflow
+
+
+def _row_of(body: str, field: str) -> str:
+    """Whether the editor shows step 0's ``field`` ("shown") or keeps it hidden ("hidden")."""
+    match = re.search(
+        r'<div class="typed"[^>]*?( hidden)?>\s*<div class="field[^"]*">\s*<label for="id_steps-0-'
+        + field
+        + '"',
+        body,
+    )
+    assert match, field
+    return "hidden" if match.group(1) else "shown"
 
 
 def structured(summary="First version", steps=None, trigger=("manual", "", ""), base=""):
@@ -115,8 +128,10 @@ def test_editing_an_outdated_version_is_a_conflict(shop, client):
     client.force_login(world.users["workflow_builder"])
     edit = reverse("workflow-edit", args=[workflow.pk]) + "?mode=json"
     first = client.post(
-        edit, {"summary": "mine", "base_version": change.version.pk, "definition": json.dumps(TRIAGE)}
-    )
+        edit,
+        {"summary": "mine", "base_version": change.version.pk, "definition": json.dumps(TRIAGE),
+         "confirm_supersede": "yes"},
+    )  # fmt: skip
     assert first.status_code == 302
     client.force_login(world.users["workspace_owner"])
     stale = client.post(edit, {"summary": "theirs", "base_version": change.version.pk,
@@ -208,5 +223,7 @@ def test_editor_shows_the_fields_of_each_steps_type(shop, client):
     )
     body = response.content.decode()
     assert "&#x27;condition&#x27; is a required property" in body
-    assert 'name="steps-0-condition"' in body
-    assert 'name="steps-0-expression"' not in body
+    assert _row_of(body, "condition") == "shown"
+    assert _row_of(body, "expression") == "hidden"  # kept with what was typed, not shown
+    assert 'name="steps-0-expression"' in body
+    assert "x</textarea>" in body

@@ -17,6 +17,7 @@ import jsonschema
 import rfc8785
 
 from governance.core.text import json_refusal
+from workflows.changes.schedule import cron_problem
 
 MAX_DEFINITION_BYTES = 64 * 1024
 MAX_STEPS = 100
@@ -189,10 +190,14 @@ def validate_definition(definition: Any, *, integrations: dict[str, Any]) -> lis
         return [
             DefinitionError("", f"The definition is {size:,} bytes; the limit is {MAX_DEFINITION_BYTES:,}.")
         ]
+    trigger_errors = _trigger_errors(definition.get("trigger") if isinstance(definition, dict) else None)
     errors = [
         DefinitionError(_path(error.absolute_path), _schema_message(error))
         for error in _VALIDATOR.iter_errors(definition)
+        # A trigger's own problems are said field by field below, not as "one of three shapes".
+        if not (trigger_errors and list(error.absolute_path)[:1] == ["trigger"])
     ]
+    errors += trigger_errors
     if errors:
         return sorted(set(errors), key=lambda e: e.path)
     steps = definition["steps"]
@@ -223,6 +228,36 @@ def validate_definition(definition: Any, *, integrations: dict[str, Any]) -> lis
                 )
             )
     return errors
+
+
+TRIGGER_TYPES = ("manual", "schedule", "webhook")
+
+
+def _trigger_errors(trigger: Any) -> list[DefinitionError]:
+    """The problems of a trigger that names a known shape, field by field: a schedule's cron
+    checked by the scheduler's parser, a webhook's path present."""
+    if not isinstance(trigger, dict):
+        return []
+    kind = trigger.get("type")
+    if kind not in TRIGGER_TYPES:
+        if isinstance(kind, str):
+            return [
+                DefinitionError(
+                    "trigger.type", f"Unknown trigger type {kind[:40]!r}; use manual, schedule or webhook."
+                )
+            ]
+        return []
+    if kind == "schedule":
+        cron = trigger.get("cron")
+        problem = (
+            cron_problem(cron)
+            if isinstance(cron, str)
+            else "A schedule needs a cron expression, e.g. 0 6 * * 1-5."
+        )
+        return [DefinitionError("trigger.cron", problem)] if problem else []
+    if kind == "webhook" and not (isinstance(trigger.get("path"), str) and trigger["path"].strip()):
+        return [DefinitionError("trigger.path", "A webhook needs a path, e.g. /tickets.")]
+    return []
 
 
 def _schema_message(error: jsonschema.ValidationError) -> str:

@@ -17,6 +17,7 @@ from governance.core.regions import DataRegion
 from governance.core.text import validate_storable_json
 from workflows.changes.definition import STEP_TYPES
 from workflows.changes.models import Environment
+from workflows.changes.schedule import cron_problem
 
 STEP_FIELDS = {
     "http_request": ("integration", "method", "path", "next"),
@@ -42,19 +43,38 @@ class ChangeForm(forms.Form):
     trigger_type = forms.ChoiceField(
         choices=[("manual", "Manual"), ("schedule", "Schedule"), ("webhook", "Webhook")], label="Trigger"
     )
-    trigger_cron = forms.CharField(required=False, label="Schedule (cron)", help_text="e.g. 0 6 * * 1-5")
+    trigger_cron = forms.CharField(
+        required=False,
+        label="Schedule (cron)",
+        help_text="Five fields: minute hour day-of-month month day-of-week, in the workspace's time zone; "
+        "e.g. 0 6 * * 1-5 (06:00 on weekdays).",
+    )
     trigger_path = forms.CharField(required=False, label="Webhook path", help_text="e.g. /tickets")
+
+    def clean(self):
+        cleaned = super().clean()
+        kind = cleaned.get("trigger_type")
+        if kind == "schedule":
+            problem = cron_problem(cleaned.get("trigger_cron", ""))
+            if problem:
+                self.add_error("trigger_cron", problem)
+        elif kind == "webhook" and not cleaned.get("trigger_path", "").strip():
+            self.add_error("trigger_path", "A webhook needs a path, e.g. /tickets.")
+        return cleaned
 
 
 class StepForm(forms.Form):
-    """One step. Only the fields of its type are used; the others are ignored."""
+    """One step. Only the fields of its type are used (and shown); the others are ignored."""
 
     id = forms.RegexField(
         regex=r"^[a-z][a-z0-9_-]{0,39}$",
         label="Step id",
         error_messages={"invalid": "Lower-case letters, digits, - and _; start with a letter."},
     )
-    type = forms.ChoiceField(choices=[(t, t.replace("_", " ")) for t in STEP_TYPES])
+    type = forms.ChoiceField(
+        choices=[("", "— choose a type —")] + [(t, t.replace("_", " ")) for t in STEP_TYPES],
+        error_messages={"required": "Choose what this step does."},
+    )
     integration = forms.CharField(required=False, help_text="http request: integration slug")
     method = forms.ChoiceField(
         required=False, choices=[("", "—")] + [(m, m) for m in ("GET", "POST", "PUT", "PATCH", "DELETE")]
@@ -100,22 +120,28 @@ class StepForm(forms.Form):
                     self.add_error(name, "The JSON is nested too deeply.")
         return cleaned
 
-    def relevant_fields(self) -> list:
-        """The fields of this step's type (all of them for the empty "add a step" row), so the
-        editor shows what matters without JavaScript; a changed type shows its own after saving."""
-        step_type = (self.data.get(self.add_prefix("type")) if self.is_bound else None) or self.initial.get(
-            "type"
-        )
-        if step_type not in STEP_FIELDS:
-            return list(self)
-        names = [
-            "id",
-            "type",
-            *("else_" if n == "else" else n for n in STEP_FIELDS[step_type]),
-            "ORDER",
-            "DELETE",
-        ]
-        return [self[name] for name in names if name in self.fields]
+    def step_type(self) -> str | None:
+        """The type chosen in the form as posted (or as loaded): its fields are the ones shown."""
+        chosen = self.data.get(self.add_prefix("type")) if self.is_bound else self.initial.get("type")
+        return chosen if chosen in STEP_FIELDS else None
+
+    def typed_fields(self) -> list[tuple]:
+        """Every field with whether it belongs to the chosen type: the page renders them all and
+        hides the others (``hidden``), so a change of type shows its fields at once with a line of
+        script, and after *Update the form* without one; what was typed is never dropped."""
+        chosen = self.step_type()
+        own = {"id", "type", "ORDER", "DELETE"}
+        if chosen:
+            own |= {"else_" if name == "else" else name for name in STEP_FIELDS[chosen]}
+        rows = []
+        for field in self:
+            types = [
+                t
+                for t, names in STEP_FIELDS.items()
+                if field.name in {"else_" if n == "else" else n for n in names}
+            ]
+            rows.append((field, field.name in own, " ".join(types)))
+        return rows
 
     def to_step(self) -> dict:
         data = self.cleaned_data
@@ -129,9 +155,54 @@ class StepForm(forms.Form):
         return step
 
 
+# No empty row is appended: a step is added by the editor's explicit *Add a step* action.
 StepFormSet = formset_factory(
-    StepForm, extra=1, can_order=True, can_delete=True, max_num=100, validate_max=True
+    StepForm, extra=0, can_order=True, can_delete=True, max_num=100, validate_max=True
 )
+
+
+def with_added_step(data, prefix: str = "steps"):
+    """A copy of the posted editor with one more (empty) step row, nothing validated or saved."""
+    data = data.copy()
+    key = f"{prefix}-TOTAL_FORMS"
+    try:
+        total = int(data.get(key, 0))
+    except (TypeError, ValueError):
+        total = 0
+    data[key] = str(min(max(total, 0), 99) + 1)
+    return data
+
+
+def error_summary(*forms_and_sets) -> list[tuple[str, str, str]]:
+    """(field id, label, message) for every error of the editor, in page order, for the summary
+    at the top of the page that links to each field."""
+    rows = []
+    for item in forms_and_sets:
+        if item is None:
+            continue
+        if hasattr(item, "forms"):  # a formset: its own errors, then each row's
+            for message in item.non_form_errors():
+                rows.append(("steps", "Steps", message))
+            for number, form in enumerate(item.forms, start=1):
+                rows += _form_errors(form, f"Step {number}")
+        else:
+            rows += _form_errors(item, "")
+    return rows
+
+
+def _form_errors(form, where: str) -> list[tuple[str, str, str]]:
+    rows = []
+    for name, messages in form.errors.items():
+        if name == "__all__":
+            anchor, label = "", where or "The form"
+        else:
+            field = form[name] if name in form.fields else None
+            anchor = field.id_for_label if field is not None else ""
+            label = (
+                f"{where}: {field.label}" if where and field is not None else (field.label if field else name)
+            )
+        rows += [(anchor, label, message) for message in messages]
+    return rows
 
 
 def step_initial(definition: dict) -> list[dict]:
@@ -216,6 +287,8 @@ def place_definition_errors(messages: list[str], change_form: forms.Form, step_f
                 form.add_error(name if name in form.fields else None, text)
                 continue
         if message.startswith("trigger") and "trigger_type" in change_form.fields:
-            change_form.add_error("trigger_type", message.split(": ", 1)[-1])
+            path, _, text = message.partition(": ")
+            field = {"trigger.cron": "trigger_cron", "trigger.path": "trigger_path"}.get(path, "trigger_type")
+            change_form.add_error(field, text or message)
         else:
             change_form.add_error(None, message)

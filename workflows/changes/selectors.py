@@ -13,6 +13,7 @@ from governance.core.choices import ReviewDecision
 from governance.tenancy.models import Membership
 from governance.tenancy.roles import COMPLIANCE_OFFICER
 from workflows.changes.models import Approval, ChangeRequest, ChangeState, Workflow
+from workflows.changes.transitions import OPEN
 from workflows.changes.waiting import approval_basis, describe_moment, manager_refusal, waiting_reason
 
 REVIEW_SLA = timedelta(days=2)
@@ -99,3 +100,15 @@ def may_apply_now(actor, change: ChangeRequest) -> bool:
         return False
     decision = decide(actor, "workflow.activate", change.workflow)
     return decision.allowed or bool(decision.policies)
+
+
+def changes_a_save_supersedes(workflow: Workflow) -> list[ChangeRequest]:
+    """The changes of ``workflow`` still in play that saving a new version would supersede (each
+    submitted, in review or approved one loses its place in the reviewers' queue, with its
+    reviews); drafts included, so that the builder is told of those too."""
+    return list(
+        ChangeRequest.objects.filter(workflow=workflow, state__in=OPEN)
+        .select_related("version", "author")
+        .prefetch_related("approvals")
+        .order_by("created_at")
+    )

@@ -24,11 +24,14 @@ from workflows.changes.forms import (
     StepFormSet,
     WorkflowSettingsForm,
     definition_from,
+    error_summary,
     place_definition_errors,
     step_initial,
     trigger_initial,
+    with_added_step,
 )
 from workflows.changes.models import ChangeState, WorkflowVersion
+from workflows.changes.schedule import cron_next_runs
 
 STARTER = {
     "trigger": {"type": "manual"},
@@ -59,24 +62,49 @@ def _editor(
     """Render or process the structured editor (default) or the JSON view (``?mode=json``)."""
     json_mode = request.GET.get("mode") == "json"
     initial_base = {"base_version": base_version.pk if base_version else None}
+    posted = request.POST or None
+    # "Add a step" and "Update the form" re-draw the editor with what was typed; nothing is
+    # validated or saved.
+    redraw = posted is not None and not json_mode and ("add_step" in posted or "redraw" in posted)
+    if redraw and "add_step" in posted:
+        posted = with_added_step(posted)
     if json_mode:
         change_form = JsonDefinitionForm(
             request.POST or None, initial={**initial_base, "definition": json.dumps(definition, indent=2)}
         )
         steps = None
     else:
-        change_form = ChangeForm(
-            request.POST or None, initial={**initial_base, **trigger_initial(definition)}
-        )
-        steps = StepFormSet(request.POST or None, initial=step_initial(definition), prefix="steps")
+        change_form = ChangeForm(posted, initial={**initial_base, **trigger_initial(definition)})
+        steps = StepFormSet(posted, initial=step_initial(definition), prefix="steps")
     context = {
         "change_form": change_form,
         "steps": steps,
         "json_mode": json_mode,
         "settings_form": settings_form,
+        "redraw": redraw,
         **extra,
     }
     return change_form, steps, context, template
+
+
+def _finish_context(context: dict, *, time_zone: str | None) -> dict:
+    """What the page shows besides the forms: the error summary and a schedule's next runs."""
+    change_form, steps, settings_form = context["change_form"], context["steps"], context["settings_form"]
+    if change_form.is_bound and not context["redraw"]:
+        context["error_summary"] = error_summary(settings_form, change_form, steps)
+    context["next_runs"] = _next_runs(change_form, time_zone)
+    context["time_zone"] = time_zone
+    return context
+
+
+def _next_runs(change_form, time_zone: str | None) -> list:
+    if time_zone is None or "trigger_cron" not in change_form.fields:
+        return []
+    if change_form.is_bound:
+        kind, cron = change_form.data.get("trigger_type"), change_form.data.get("trigger_cron", "")
+    else:
+        kind, cron = change_form.initial.get("trigger_type"), change_form.initial.get("trigger_cron", "")
+    return cron_next_runs(cron, time_zone) if kind == "schedule" and isinstance(cron, str) else []
 
 
 def _submitted_definition(change_form, steps):
@@ -114,7 +142,7 @@ def workflow_create(request):
         template="workflows/edit.html",
         extra={"creating": True},
     )
-    if request.method == "POST":
+    if request.method == "POST" and not context["redraw"]:
         valid = settings_form.is_valid() & change_form.is_valid() & (steps is None or steps.is_valid())
         if valid:
             definition, step_forms = _submitted_definition(change_form, steps)
@@ -136,7 +164,11 @@ def workflow_create(request):
             else:
                 messages.success(request, "Saved as version 1. Submit it for review when it is ready.")
                 return redirect("change-detail", change_id=change.pk)
-    return render(request, template, context)
+    chosen = settings_form["workspace"].value() if settings_form.is_bound else None
+    workspace = workspaces.filter(pk=chosen).first() if str(chosen or "").isdigit() else workspaces.first()
+    return render(
+        request, template, _finish_context(context, time_zone=workspace.time_zone if workspace else None)
+    )
 
 
 def _workspace_field(workspaces):
@@ -174,10 +206,22 @@ def workflow_edit(request, workflow_id: int):
         template="workflows/edit.html",
         extra={"workflow": workflow, "latest": latest},
     )
-    if request.method == "POST" and change_form.is_valid() and (steps is None or steps.is_valid()):
+    waiting = selectors.changes_a_save_supersedes(workflow)
+    context["superseded"] = waiting
+    if (
+        request.method == "POST"
+        and not context["redraw"]
+        and change_form.is_valid()
+        and (steps is None or steps.is_valid())
+    ):
         definition, step_forms = _submitted_definition(change_form, steps)
         base_id = change_form.cleaned_data.get("base_version")
         base = WorkflowVersion.objects.filter(pk=base_id, workflow=workflow).first() if base_id else None
+        stale = latest is not None and (base is None or base.pk != latest.pk)
+        if waiting and not stale and request.POST.get("confirm_supersede") != "yes":
+            # Saving now would take the waiting change out of the reviewers' queue: ask first.
+            context["confirm_supersede"] = True
+            return render(request, template, _finish_context(context, time_zone=workflow.workspace.time_zone))
         try:
             change = services.workflow_version_create(
                 actor=request.user,
@@ -191,7 +235,7 @@ def workflow_edit(request, workflow_id: int):
         else:
             messages.success(request, f"Saved as version {change.version.number}.")
             return redirect("change-detail", change_id=change.pk)
-    return render(request, template, context)
+    return render(request, template, _finish_context(context, time_zone=workflow.workspace.time_zone))
 
 
 @login_required

@@ -1,0 +1,163 @@
+"""The builder's structured editor: explicit *Add a step*, untouched rows never validated, an
+error summary linking to each field, cron checked by the scheduler's parser with the next runs
+shown, and a save over a change waiting for review asked first."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import pytest
+from django.urls import reverse
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.workflows.conftest import new_workflow
+from tests.workflows.test_pages import SETTINGS, structured
+from workflows.changes import services
+from workflows.changes.models import ChangeState, Workflow
+from workflows.changes.schedule import cron_next_runs, cron_problem
+
+
+def _total_forms(body: str) -> int:
+    return int(re.search(r'name="steps-TOTAL_FORMS" value="(\d+)"', body).group(1))
+
+
+def test_a_new_workflow_starts_with_its_first_step_and_no_empty_row(shop, client):
+    client.force_login(shop.users["workflow_builder"])
+    body = client.get(reverse("workflow-create")).content.decode()
+    assert _total_forms(body) == 1
+    assert 'name="add_step"' in body
+    assert "— choose a type —" in body
+
+
+def test_add_a_step_redraws_with_one_more_row_and_saves_nothing(shop, client):
+    client.force_login(shop.users["workflow_builder"])
+    data = {**SETTINGS, "workspace": shop.ws.pk, **structured(summary="kept as typed"), "add_step": "1"}
+    response = client.post(reverse("workflow-create"), data)
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert _total_forms(body) == 3
+    assert 'value="kept as typed"' in body
+    assert 'id="error-summary"' not in body  # nothing validated
+    assert not Workflow.objects.filter(slug="ticket-triage").exists()
+
+
+def test_an_untouched_added_row_does_not_stop_the_save(shop, client):
+    client.force_login(shop.users["workflow_builder"])
+    data = {**SETTINGS, "workspace": shop.ws.pk, **structured()}
+    data["steps-TOTAL_FORMS"] = "3"  # the row *Add a step* gave, left empty (type "— choose —")
+    data["steps-2-type"] = ""
+    response = client.post(reverse("workflow-create"), data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    workflow = Workflow.objects.get(slug="ticket-triage")
+    assert [step["id"] for step in workflow.versions.get().definition["steps"]] == ["fetch", "tag"]
+
+
+def test_errors_are_summarised_at_the_top_with_links_and_nothing_typed_is_lost(shop, client):
+    client.force_login(shop.users["workflow_builder"])
+    data = {**SETTINGS, "workspace": shop.ws.pk, **structured(trigger=("schedule", "61 25 * * *", ""))}
+    data["steps-1-id"] = "Bad Id"
+    response = client.post(reverse("workflow-create"), data)
+    body = response.content.decode()
+    assert response.status_code == 200
+    summary = body[body.index('id="error-summary"') : body.index("</div>", body.index('id="error-summary"'))]
+    assert 'href="#id_trigger_cron"' in summary
+    assert "bad minute" in summary
+    assert 'href="#id_steps-1-id"' in summary
+    assert "Step 2: Step id" in summary
+    assert summary.index("id_trigger_cron") < summary.index("id_steps-1-id")  # page order
+    assert 'value="61 25 * * *"' in body
+    assert 'value="Bad Id"' in body
+    assert not Workflow.objects.filter(slug="ticket-triage").exists()
+
+
+@pytest.mark.parametrize(
+    ("cron", "message"),
+    [("every tuesday", "five fields"), ("61 25 * * *", "bad minute"), ("", "needs a cron expression")],
+)
+def test_a_schedule_is_checked_by_the_schedulers_parser(shop, client, cron, message):
+    client.force_login(shop.users["workflow_builder"])
+    data = {**SETTINGS, "workspace": shop.ws.pk, **structured(trigger=("schedule", cron, ""))}
+    body = client.post(reverse("workflow-create"), data).content.decode()
+    field = body[body.index('<label for="id_trigger_cron"') : body.index('<label for="id_trigger_path"')]
+    assert message in field.lower()
+    assert "about trigger types" not in body
+
+
+def test_the_next_five_runs_are_shown_in_the_workspaces_time_zone(shop, client):
+    client.force_login(shop.users["workflow_builder"])
+    data = {
+        **SETTINGS,
+        "workspace": shop.ws.pk,
+        **structured(trigger=("schedule", "0 6 * * 1-5", "")),
+        "redraw": "1",
+    }
+    body = client.post(reverse("workflow-create"), data).content.decode()
+    times = re.findall(r'<time datetime="([^"]+)"', body)
+    assert len(times) == 5
+    assert f"Next runs ({shop.ws.time_zone})" in body
+    for moment in map(datetime.fromisoformat, times):
+        assert moment.weekday() < 5
+        assert (moment.hour, moment.minute) == (6, 0)
+
+
+def test_next_runs_follow_daylight_saving_as_cron_does():
+    """Europe/Berlin goes from 02:00 to 03:00 on 2026-03-29: the 02:30 run of that day runs at
+    the first moment after the gap, once."""
+    runs = cron_next_runs("30 2 * * *", "Europe/Berlin", count=3, after=datetime(2026, 3, 27, 12, tzinfo=UTC))
+    assert [run.isoformat() for run in runs] == [
+        "2026-03-28T02:30:00+01:00",
+        "2026-03-29T03:00:00+02:00",
+        "2026-03-30T02:30:00+02:00",
+    ]
+    assert cron_next_runs("30 2 * * *", "Not/AZone") == []
+    assert cron_next_runs("61 * * * *", "UTC") == []
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.one_of(
+        st.text(max_size=60),
+        st.lists(
+            st.sampled_from(["*", "*/5", "1-5", "0", "59", "MON", "L", "?", ",", "-1", "99"]),
+            min_size=0,
+            max_size=7,
+        ).map(" ".join),
+    )
+)
+def test_any_text_as_a_schedule_is_a_sentence_or_five_runs(text):
+    problem = cron_problem(text)
+    if problem is None:
+        runs = cron_next_runs(text, "Europe/Berlin", after=datetime(2026, 1, 1, tzinfo=UTC))
+        assert len(runs) in range(0, 6)
+        assert runs == sorted(runs)
+    else:
+        assert isinstance(problem, str)
+        assert problem.endswith(".")
+
+
+def test_saving_over_a_change_waiting_for_review_asks_first(shop, client):
+    world = shop
+    change = new_workflow(world)
+    services.change_request_submit(actor=world.users["workflow_builder"], change=change)
+    workflow = change.workflow
+    client.force_login(world.users["workflow_builder"])
+    edit = reverse("workflow-edit", args=[workflow.pk])
+    page = client.get(edit).content.decode()
+    assert "will supersede" in page
+    data = structured(summary="a second thought", base=change.version.pk)
+    asked = client.post(edit, data)
+    body = asked.content.decode()
+    assert asked.status_code == 200
+    assert "Save over the change waiting for review?" in body
+    assert "leaves the reviewers&#x27; queue" in body or "leaves the reviewers' queue" in body
+    assert 'value="a second thought"' in body  # what was typed stays
+    assert workflow.versions.count() == 1
+    change.refresh_from_db()
+    assert change.state == ChangeState.SUBMITTED
+    saved = client.post(edit, {**data, "confirm_supersede": "yes"})
+    assert saved.status_code == 302
+    change.refresh_from_db()
+    assert change.state == ChangeState.SUPERSEDED
+    assert workflow.versions.count() == 2
