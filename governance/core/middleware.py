@@ -155,3 +155,39 @@ class ExplainedErrorMiddleware:
         context = {"message": message, "request_id": getattr(request, "request_id", "")}
         response = TemplateResponse(request, "crypto_error.html", context, status=status)
         return response.render()
+
+
+# Paths whose clients read JSON: they answer an oversized body in their own format (a JSON 413).
+_MACHINE_PATHS = ("/api/", "/scim/", "/hooks/")
+_logger = logging.getLogger(__name__)
+
+
+class OversizedFormMiddleware:
+    """A form post larger than ``DATA_UPLOAD_MAX_MEMORY_SIZE`` gets a page that says so (413),
+    before anything reads the body — rather than a bare 400, or Django's debug page in
+    development. It goes before the CSRF middleware, the first to read a form. Multipart posts
+    are left to Django: their files do not count against the limit."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if (
+            limit is not None
+            and request.method in ("POST", "PUT", "PATCH")
+            and not request.path.startswith(_MACHINE_PATHS)
+            and not request.content_type.startswith("multipart/")
+        ):
+            try:
+                length = int(request.META.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = 0
+            if length > limit:
+                _logger.warning("Refused a form of %d bytes at %s (limit %d).", length, request.path, limit)
+                response = TemplateResponse(
+                    request, "413.html", {"size": length, "limit": limit, "back": request.path}, status=413
+                )
+                response["Connection"] = "close"  # the unread body is not drained
+                return response.render()
+        return self.get_response(request)

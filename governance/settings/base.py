@@ -56,6 +56,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "governance.core.middleware.RequestContextMiddleware",
     "governance.core.middleware.ContentSecurityPolicyMiddleware",
+    # A form post over the size limit gets a page that says so (413), before anything reads it.
+    "governance.core.middleware.OversizedFormMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
