@@ -161,3 +161,17 @@ def test_saving_over_a_change_waiting_for_review_asks_first(shop, client):
     change.refresh_from_db()
     assert change.state == ChangeState.SUPERSEDED
     assert workflow.versions.count() == 2
+
+
+def test_diffs_and_the_active_version_read_as_json_field_by_field(shop, client):
+    world = shop
+    change = new_workflow(world)
+    client.force_login(world.users["workflow_builder"])
+    body = client.get(reverse("change-detail", args=[change.pk])).content.decode()
+    assert "&#x27;next&#x27;: None" not in body
+    assert "None}" not in body
+    assert "&quot;GET&quot;" in body  # a field's value as JSON
+    assert 'class="field-changed"' in body  # a new workflow: every field is new
+    assert re.search(
+        r"<td>next <span class=\"changed-mark\">changed</span></td>\s*<td>—</td>\s*<td><pre>null</pre>", body
+    )

@@ -1,0 +1,44 @@
+"""Template filters that show definitions as readable JSON: pretty-printed, and a step's change
+field by field (``"next": null``, ``true`` — JSON as the builder wrote it, never Python's repr)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import template
+
+register = template.Library()
+
+_ABSENT = object()
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False)
+
+
+@register.filter
+def as_json(value: Any) -> str:
+    """``value`` as pretty-printed JSON (the template escapes it)."""
+    return _json(value)
+
+
+@register.filter
+def field_changes(step_change: dict) -> list[dict]:
+    """One row per field of a changed step: its name, the JSON before and after ("" when the
+    field is absent on that side) and whether it changed, in the step's own field order."""
+    before = step_change.get("before") or {}
+    after = step_change.get("after") or {}
+    names = list(before) + [name for name in after if name not in before]
+    rows = []
+    for name in names:
+        old, new = before.get(name, _ABSENT), after.get(name, _ABSENT)
+        rows.append(
+            {
+                "field": name,
+                "before": "" if old is _ABSENT else _json(old),
+                "after": "" if new is _ABSENT else _json(new),
+                "changed": old != new,
+            }
+        )
+    return rows
