@@ -16,6 +16,7 @@ from governance.access.admin_base import ReadOnlyModelAdmin
 from governance.access.decision import AccessDenied, decide
 from governance.core.choices import ReviewDecision
 from workflows.changes import selectors, services
+from workflows.changes.graph import graph_image
 from workflows.changes.models import ChangeRequest, ChangeState, Workflow
 from workflows.changes.tiers import CHECKLIST
 
@@ -148,6 +149,7 @@ class ChangeRequestAdmin(ReadOnlyModelAdmin):
 def _review_context(user, change: ChangeRequest) -> dict:
     return {
         "diff": change.diff,
+        "graph": graph_image(change.version.definition, diff=change.diff),
         "required_tiers": change.required_tiers,
         "approvals": list(change.approvals.select_related("reviewer")),
         "my_tiers": selectors.approvable_tiers(user, change),

@@ -30,6 +30,7 @@ from workflows.changes.forms import (
     trigger_initial,
     with_added_step,
 )
+from workflows.changes.graph import graph_image
 from workflows.changes.models import ChangeState, WorkflowVersion
 from workflows.changes.schedule import cron_next_runs
 
@@ -187,6 +188,7 @@ def workflow_detail(request, workflow_id: int):
             "workflow": workflow,
             "changes": changes,
             "can_edit": decide(request.user, "workflow.edit", workflow).allowed,
+            "graph": graph_image(workflow.active_version.definition) if workflow.active_version_id else None,
         },
     )
 
@@ -249,6 +251,7 @@ def change_detail(request, change_id: int):
         {
             "change": change,
             "diff": change.diff,
+            "graph": graph_image(change.version.definition, diff=change.diff),
             "required_tiers": change.required_tiers,
             "approvals": history,
             "is_author": change.author_id == request.user.pk,
