@@ -81,6 +81,7 @@ def test_the_dot_source_quotes_every_label():
 
 def test_without_dot_the_page_says_so_and_shows_the_json(shop, client, monkeypatch):
     monkeypatch.setattr("workflows.changes.graph.shutil.which", lambda name: None)
+    monkeypatch.setattr("workflows.changes.graph._drawn", {})
     change = new_workflow(shop)
     client.force_login(shop.users["workflow_builder"])
     body = client.get(reverse("change-detail", args=[change.pk])).content.decode()

@@ -101,7 +101,23 @@ def definition_dot(definition: dict, *, marks: dict[str, str] | None = None, rem
 
 
 def svg_of(source: str) -> str | None:
-    """``dot``'s SVG for ``source``, or None when dot is missing, fails or overruns its deadline."""
+    """``dot``'s SVG for ``source``, or None when dot is missing, fails or overruns its deadline.
+    A drawing is kept per process (the last ``_CACHE_SIZE``): versions never change."""
+    if source in _drawn:
+        return _drawn[source]
+    svg = _draw(source)
+    if svg is not None:
+        if len(_drawn) >= _CACHE_SIZE:
+            _drawn.pop(next(iter(_drawn)))
+        _drawn[source] = svg
+    return svg
+
+
+_CACHE_SIZE = 128
+_drawn: dict[str, str] = {}
+
+
+def _draw(source: str) -> str | None:
     dot = shutil.which("dot")
     if dot is None:
         return None
