@@ -76,8 +76,12 @@ def test_builder_changes_officer_approves_version_goes_live(browser, demo):
         builder.fill("#id_summary", "Shorter AI answers")
         with builder.expect_navigation():
             builder.get_by_role("button", name="Save as a new version").click()
-        # The page wants the base version: a newer one exists (the demo's v1 is still in review),
-        # so this edit supersedes the pending one rather than overwrite it.
+        # The demo's v1 is still in review: the editor asks first, names it and what happens to
+        # its reviews, and keeps what was typed; confirming supersedes it.
+        assert "Save over the change waiting for review?" in builder.content()
+        assert builder.input_value("#id_summary") == "Shorter AI answers"
+        with builder.expect_navigation():
+            builder.get_by_role("button", name="Save and supersede").click()
         assert "Saved as version 2" in builder.content()
         with builder.expect_navigation():
             builder.get_by_role("button", name="Submit for review").click()
