@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -176,3 +178,43 @@ def test_workflow_changelist_counts_once_and_stays_within_ten_queries(shop, clie
     counts = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("SELECT COUNT(*)")]
     assert len(counts) == 1, counts
     assert len(queries) <= 10, [q["sql"] for q in queries.captured_queries]
+
+
+def test_the_officers_home_counts_what_waits_and_the_inbox_opens_on_it(shop, client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tests.workflows.conftest import new_workflow
+    from workflows.changes import services as change_services
+    from workflows.changes.models import ChangeRequest
+    from workflows.changes.selectors import inbox_for
+
+    world = shop
+    change = new_workflow(world)
+    change_services.change_request_submit(actor=world.users["workflow_builder"], change=change)
+    ChangeRequest.objects.filter(pk=change.pk).update(
+        submitted_at=timezone.now() - timedelta(days=3, hours=2)
+    )
+    new_workflow(world, slug="still-a-draft")  # a draft waits for nobody's review
+    officer = world.users["compliance_officer"]
+    client.force_login(officer)
+    home = client.get("/admin/").content.decode()
+    assert "Changes waiting for my review" in home
+    waiting = list(inbox_for(officer))
+    assert change in waiting
+    assert f"<strong>{len(waiting)}</strong>" in home
+    assert "3 days 2 h" in home
+    assert "1 past the 2-day review SLA" in home
+    inbox = client.get("/admin/workflows/changerequest/").content.decode()
+    assert change.summary in inbox
+    assert 'class="selected"' in inbox
+    assert re.search(r'<li class="selected">\s*<a href="\?inbox=mine"', inbox)
+    everything = client.get("/admin/workflows/changerequest/?inbox=all").content.decode()
+    others = ChangeRequest.objects.filter(workflow__workspace=world.ws).exclude(
+        pk__in=[c.pk for c in waiting]
+    )
+    assert others.exists()
+    for other in others:
+        assert f"/changerequest/{other.pk}/change/" in everything
+        assert f"/changerequest/{other.pk}/change/" not in inbox

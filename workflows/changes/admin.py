@@ -15,23 +15,40 @@ from django.utils import timezone
 from governance.access.admin_base import ReadOnlyModelAdmin
 from governance.access.decision import AccessDenied, decide
 from governance.core.choices import ReviewDecision
-from workflows.changes import selectors, services
+from workflows.changes import posture, selectors, services
 from workflows.changes.graph import graph_image
 from workflows.changes.models import ChangeRequest, ChangeState, Workflow
 from workflows.changes.tiers import CHECKLIST
 
 
 class AwaitingMyReview(admin.SimpleListFilter):
+    """The inbox opens on what waits for my review (oldest first); *All changes* is one click."""
+
     title = "inbox"
     parameter_name = "inbox"
+    DEFAULT = "mine"
 
     def lookups(self, request, model_admin):
-        return [("mine", "Waiting for my review"), ("approved", "Approved, waiting to apply")]
+        return [
+            ("mine", "Waiting for my review"),
+            ("approved", "Approved, waiting to apply"),
+            ("all", "All changes"),
+        ]
+
+    def choices(self, changelist):
+        current = self.value() or self.DEFAULT
+        for value, label in self.lookup_choices:
+            yield {
+                "selected": current == value,
+                "query_string": changelist.get_query_string({self.parameter_name: value}),
+                "display": label,
+            }
 
     def queryset(self, request, queryset):
-        if self.value() == "mine":
+        value = self.value() or self.DEFAULT
+        if value == "mine":
             return queryset.filter(pk__in=selectors.inbox_for(request.user).values("pk"))
-        if self.value() == "approved":
+        if value == "approved":
             return queryset.filter(state=ChangeState.APPROVED)
         return queryset
 
@@ -252,3 +269,6 @@ class WorkflowAdmin(ReadOnlyModelAdmin):
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/workflows/workflow/status.html", context)
+
+
+posture.register()  # the officer's first row of the control panel's posture table
