@@ -61,4 +61,6 @@ class WorkflowEvent(EventCode):
     STEP_HALTED = "step.halted", Category.EXECUTION
     STEP_CANCELLED = "step.cancelled", Category.EXECUTION
     BRANCH_DECIDED = "branch.decided", Category.EXECUTION
+    DATA_ACCESSED = "data.accessed", Category.EXECUTION
+    DATA_WRITTEN = "data.written", Category.EXECUTION
     OPERATOR_CANCELLED = "operator.cancelled", Category.EXECUTION

@@ -421,6 +421,8 @@ CELERY_BEAT_SCHEDULE["workflow-changes-apply-due"] = {
 EXECUTION_MAX_DELIVERIES = env_int("EXECUTION_MAX_DELIVERIES", 5)
 EXECUTION_LEASE_SECONDS = env_int("EXECUTION_LEASE_SECONDS", 120)
 EXECUTION_REDISPATCH_SECONDS = env_int("EXECUTION_REDISPATCH_SECONDS", 300)
+# How long an http_request step waits for the integration (well inside the task's 60 s soft limit).
+EXECUTION_HTTP_TIMEOUT_SECONDS = env_int("EXECUTION_HTTP_TIMEOUT_SECONDS", 20)
 CELERY_BEAT_SCHEDULE["execution-steps-due-dispatch"] = {
     "task": "workflows.steps_due_dispatch",
     "schedule": 15.0,

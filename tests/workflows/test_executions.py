@@ -17,13 +17,17 @@ from audit.models import AuditEvent
 from governance.access.decision import AccessDenied
 from tests.conftest import member
 from tests.factories import UserFactory
+from tests.workflows.test_outbound import _Handler, loopback_allowed, pki, server  # noqa: F401 (fixtures)
 from workflows.changes import services as changes
 from workflows.changes.models import WorkflowStatus
+from workflows.credentials import services as credentials
 from workflows.executions import selectors, services
 from workflows.executions.expressions import ExpressionError, evaluate
 from workflows.executions.models import Execution, ExecutionStatus, StepRun, StepStatus
-from workflows.executions.steps import StepOutcome, run_step
+from workflows.executions.steps import StepOutcome, http_request, run_step
 from workflows.executions.tasks import step_run_execute, steps_due_dispatch
+from workflows.integrations.models import Integration, NetworkAllowRule
+from workflows.integrations.outbound.client import IntegrationClient
 
 SCORING = {
     "trigger": {"type": "manual"},
@@ -294,8 +298,6 @@ def test_a_bad_expression_fails_the_step_cleanly(shop):
         ({"id": "route", "type": "transform", "expression": "input.nothing_here", "next": None},
          "no such member"),
         ({"id": "route", "type": "transform", "expression": "1 / 0", "next": None}, "divide by zero"),
-        ({"id": "route", "type": "http_request", "integration": "crm", "method": "GET", "path": "/x", "next": None},
-         "not yet runnable"),
         ({"id": "route", "type": "human_approval", "approver_role": "workspace_owner", "next": None},
          "not yet runnable"),
     ],
@@ -397,6 +399,117 @@ def test_every_write_of_a_run_is_named_by_an_engine_event(shop):
         assert cursor.fetchall() == []
         cursor.execute("SELECT count(*) FROM audit_rowchange WHERE table_name = 'workflows_steprun'")
         assert cursor.fetchone()[0] > 0
+
+
+# --- http_request: through the outbound client, with the pinned credential ------------------------
+
+FETCH = {
+    "trigger": {"type": "manual"},
+    "steps": [
+        {"id": "fetch", "type": "http_request", "integration": "crm", "method": "GET", "path": "/ok", "next": "shout"},
+        {"id": "shout", "type": "transform", "expression": "prev.body + '!'", "next": None},
+    ],
+}  # fmt: skip
+
+
+@pytest.fixture
+def crm(shop, loopback_allowed, pki, server, monkeypatch):  # noqa: F811 (fixtures imported above)
+    """The shop's CRM integration served by the local TLS server, with an API key; every request
+    the steps send is noted in ``crm.sent``."""
+    integration = Integration.objects.get(workspace=shop.ws, slug="crm")
+    integration.endpoint_url = server.url("")
+    integration.save(update_fields=["endpoint_url"])
+    sent = []
+
+    class Spy(IntegrationClient):
+        def request(self, method, url, *, headers=None, body=None):
+            sent.append((method, url, dict(headers or {})))
+            return super().request(method, url, headers=headers, body=body)
+
+    monkeypatch.setattr(
+        http_request, "client_for", lambda i: Spy.for_integration(i, cadata=pki.ca_pem, timeout=5)
+    )
+    credential = credentials.credential_create(
+        actor=shop.users["workspace_owner"], integration=integration, name="api_key", value="crm-key-version-one-1234"
+    )  # fmt: skip
+    integration.sent, integration.credential = sent, credential
+    return integration
+
+
+@pytest.mark.django_db(databases=["default", "secrets"])
+def test_an_http_request_step_calls_the_integration_and_records_the_data_touched(shop, crm):
+    """GIVEN an integration behind the allow-list WHEN a run calls it THEN the request goes through
+    the outbound client with the credential and a stable Idempotency-Key, the response feeds the
+    next step, the ledger says what was accessed, and the key appears in no stored record."""
+    workflow = active_workflow(shop, FETCH, slug="fetcher")
+    execution = trigger(shop, workflow)
+    assert drain(execution) == ["succeeded", "succeeded"]
+    execution.refresh_from_db()
+    assert execution.status == ExecutionStatus.SUCCEEDED
+    fetch = execution.step_runs.get(step_id="fetch")
+    assert json.loads(fetch.outputs) == {"status": 200, "body": "hello", "truncated": False}
+    assert json.loads(execution.step_runs.get(step_id="shout").outputs) == "hello!"
+    ((method, url, headers),) = crm.sent
+    assert (method, url) == ("GET", crm.endpoint_url + "/ok")
+    assert headers["Authorization"] == "Bearer crm-key-version-one-1234"
+    assert headers["Idempotency-Key"] == f"{execution.pk}:fetch"
+    assert _Handler.seen["/ok"] == "Bearer crm-key-version-one-1234"
+    accessed = AuditEvent.objects.get(action="data.accessed")
+    assert accessed.target_id == str(fetch.pk)
+    assert {k: accessed.data[k] for k in ("integration", "method", "host", "status", "credential_version")} == {
+        "integration": "crm", "method": "GET", "host": "127.0.0.1", "status": 200, "credential_version": 1,
+    }  # fmt: skip
+    for event in AuditEvent.objects.all():
+        assert "crm-key-version-one" not in json.dumps(event.data)
+    assert "crm-key-version-one" not in fetch.inputs + fetch.outputs
+
+
+@pytest.mark.django_db(databases=["default", "secrets"])
+def test_a_rotation_during_a_run_keeps_the_step_on_the_version_it_started_with(shop, crm):
+    """GIVEN a step claimed with version 1 of the credential WHEN version 2 is promoted before the
+    call THEN the step still calls with version 1 (in its grace period), and a later step would not."""
+    workflow = active_workflow(shop, FETCH, slug="fetcher")
+    execution = trigger(shop, workflow)
+    claim = services.step_run_claim(step_run_id=execution.step_runs.get().pk)
+    assert claim.env.pins == {"credential": {"id": str(crm.credential.pk), "version": 1}}
+    owner = shop.users["workspace_owner"]
+    staged = credentials.credential_stage(
+        actor=owner, credential=crm.credential, value="crm-key-version-two-5678"
+    )
+    credentials.credential_promote(actor=owner, version=staged)
+    outcome = run_step(claim.step, claim.context, claim.env)
+    assert outcome.ok
+    assert crm.sent[-1][2]["Authorization"] == "Bearer crm-key-version-one-1234"
+    services.step_run_finish(claim=claim, outcome=outcome)
+    later = trigger(shop, workflow, idempotency_key="after-rotation")
+    drain(later)
+    assert crm.sent[-1][2]["Authorization"] == "Bearer crm-key-version-two-5678"
+
+
+@pytest.mark.django_db(databases=["default", "secrets"])
+def test_an_http_4xx_is_a_final_failure_and_still_records_the_access(shop, crm):
+    definition = {**FETCH, "steps": [FETCH["steps"][0] | {"path": "/nothing-here", "next": None}]}
+    workflow = active_workflow(shop, definition, slug="fetcher")
+    execution = trigger(shop, workflow)
+    assert drain(execution) == ["failed"]
+    run = execution.step_runs.get()
+    assert (run.error_class, run.error_message) == ("HttpError", "HTTP 404 Not Found from 127.0.0.1.")
+    assert AuditEvent.objects.get(action="data.accessed").data["status"] == 404
+    assert AuditEvent.objects.get(action="step.failed").data["final"] is True
+
+
+@pytest.mark.django_db(databases=["default", "secrets"])
+def test_an_endpoint_outside_the_boundary_is_refused_finally(shop, crm):
+    NetworkAllowRule.objects.all().delete()
+    workflow = active_workflow(shop, FETCH, slug="fetcher")
+    execution = trigger(shop, workflow)
+    assert drain(execution) == ["failed"]
+    run = execution.step_runs.get()
+    assert run.error_class == "OutboundRefused"
+    assert "loopback" in run.error_message
+    assert crm.sent  # the client was asked, and refused before connecting
+    assert AuditEvent.objects.filter(action="integration.outbound_refused").exists()
+    assert not AuditEvent.objects.filter(action__startswith="data.").exists()
 
 
 # --- The expression language, fuzzed ------------------------------------------------------------

@@ -87,12 +87,13 @@ class Execution(models.Model):
 class StepRun(models.Model):
     """One attempt at one step of an execution.
 
-    ``inputs`` (the context the step saw) and ``outputs`` are redacted, then encrypted under the
-    workspace's general data key and bound to this row (hence the UUID key). ``claim_token`` is
-    set by each claim: only the holder of the current claim may finish the attempt, so a
-    duplicate delivery cannot record a second result. ``dispatched_at`` says a message was
-    handed to the broker; the sweep re-sends pending rows without one, and rows whose
-    ``lease_until`` has passed.
+        ``inputs`` (the context the step saw) and ``outputs`` are redacted, then encrypted under the
+        workspace's general data key and bound to this row (hence the UUID key). ``claim_token`` is
+        set by each claim: only the holder of the current claim may finish the attempt, so a
+        duplicate delivery cannot record a second result. ``pins`` holds what the first claim chose
+    for every later delivery (the credential version an ``http_request`` calls with). ``dispatched_at`` says a message was
+        handed to the broker; the sweep re-sends pending rows without one, and rows whose
+        ``lease_until`` has passed.
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -112,6 +113,7 @@ class StepRun(models.Model):
     error_message = models.TextField(blank=True)
     deliveries = models.PositiveIntegerField(default=0)
     claim_token = models.CharField(max_length=32, blank=True)
+    pins = models.JSONField(default=dict, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True)
     due_at = models.DateTimeField(null=True, blank=True)
     dispatched_at = models.DateTimeField(null=True, blank=True)

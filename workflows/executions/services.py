@@ -28,10 +28,12 @@ from governance.access.decision import require
 from governance.core.redaction import redact_data, redact_text
 from governance.core.text import json_refusal
 from workflows.changes.models import ChangeRequest, ChangeState, Workflow, WorkflowStatus, WorkflowVersion
+from workflows.credentials.selectors import integration_credential_current
 from workflows.events import WorkflowEvent
 from workflows.executions.models import Execution, ExecutionStatus, StepRun, StepStatus, TriggerKind
-from workflows.executions.steps.base import StepOutcome
+from workflows.executions.steps.base import StepEnv, StepOutcome
 from workflows.executions.transitions import FINISHED_EXECUTION_STATES, execution_move, step_move
+from workflows.integrations.selectors import integrations_by_slug
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +52,7 @@ class Claim:
     step: dict
     attempt: int
     context: dict = field(default_factory=dict)
+    env: StepEnv | None = None
 
 
 def _digest(value: Any) -> str:
@@ -333,10 +336,13 @@ def step_run_claim(*, step_run_id: uuid.UUID) -> Claim | None:
             )
             return None
         previous = step_move(run, "claim")
+        step = _step_of(execution.version, run.step_id)
+        if run.started_at is None:
+            run.started_at = now
+            run.pins = _pins(execution, step)
         run.claim_token = uuid.uuid4().hex
         run.lease_until = now + timedelta(seconds=settings.EXECUTION_LEASE_SECONDS)
-        run.started_at = run.started_at or now
-        run.save(update_fields=["status", "claim_token", "lease_until", "started_at", "deliveries"])
+        run.save(update_fields=["status", "claim_token", "lease_until", "started_at", "pins", "deliveries"])
         if execution.status == ExecutionStatus.QUEUED:
             execution_move(execution, "start")
             execution.started_at = now
@@ -367,10 +373,26 @@ def step_run_claim(*, step_run_id: uuid.UUID) -> Claim | None:
             step_run_id=run.pk,
             execution_id=execution.pk,
             token=run.claim_token,
-            step=_step_of(execution.version, run.step_id),
+            step=step,
             attempt=run.attempt,
             context=json.loads(run.inputs),
+            env=StepEnv(
+                workspace_id=execution.workspace_id,
+                execution_id=execution.pk,
+                step_run_id=str(run.pk),
+                pins=run.pins,
+            ),
         )
+
+
+def _pins(execution: Execution, step: dict) -> dict:
+    """What a step keeps for all its deliveries, chosen at its first claim: for a call to an
+    integration, the credential version current now (a rotation's grace period keeps it valid)."""
+    if step["type"] != "http_request":
+        return {}
+    integration = integrations_by_slug(execution.workspace).get(step["integration"])
+    credential = integration_credential_current(integration.pk) if integration is not None else None
+    return {"credential": credential} if credential else {}
 
 
 def _checked_output(outcome: StepOutcome) -> tuple[StepOutcome, str, str]:
@@ -414,6 +436,17 @@ def step_run_finish(*, claim: Claim, outcome: StepOutcome) -> StepRun | None:
             "duration_ms": duration_ms,
             "inputs_digest": run.inputs_digest,
         }
+        if outcome.data_event is not None:
+            touched = dict(outcome.data_event)
+            audit_event_record(
+                action=WorkflowEvent.DATA_ACCESSED
+                if touched.pop("kind", "") == "accessed"
+                else WorkflowEvent.DATA_WRITTEN,
+                actor=None,
+                target=run,
+                **where,
+                data={"execution": execution.pk, "step": run.step_id, **touched},
+            )
         if not outcome.ok:
             message = redact_text(outcome.error_message)[:MAX_ERROR_CHARS]
             _end_step(run, "fail", error_class=outcome.error_class[:100], message=message)

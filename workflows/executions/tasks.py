@@ -36,7 +36,7 @@ def step_run_execute(step_run_id: str) -> str:
         if claim is None:
             return "skipped"
         try:
-            outcome = run_step(claim.step, claim.context)
+            outcome = run_step(claim.step, claim.context, claim.env)
         except SoftTimeLimitExceeded:
             outcome = StepOutcome.failed("TimeLimitExceeded", "The step ran past its time limit.")
         except Exception as error:  # a runner's bug fails its step, visibly, not the worker

@@ -143,6 +143,7 @@ class Migration(migrations.Migration):
                 ("error_message", models.TextField(blank=True)),
                 ("deliveries", models.PositiveIntegerField(default=0)),
                 ("claim_token", models.CharField(blank=True, max_length=32)),
+                ("pins", models.JSONField(blank=True, default=dict)),
                 ("lease_until", models.DateTimeField(blank=True, null=True)),
                 ("due_at", models.DateTimeField(blank=True, null=True)),
                 ("dispatched_at", models.DateTimeField(blank=True, null=True)),

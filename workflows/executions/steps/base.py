@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -21,7 +21,9 @@ class StepError(Exception):
 class StepOutcome:
     """The result of one attempt: an output and the step that follows, or an error.
 
-    ``decided`` is what a branch decided (expression, value, edge), recorded as ``branch.decided``.
+    ``decided`` is what a branch decided (expression, value, edge), recorded as ``branch.decided``;
+    ``data_event`` what a call to an integration touched (integration, method, host, status),
+    recorded as ``data.accessed`` or ``data.written``.
     """
 
     output: Any = None
@@ -30,11 +32,27 @@ class StepOutcome:
     error_message: str = ""
     final: bool = True
     decided: dict | None = None
+    data_event: dict | None = None
 
     @property
     def ok(self) -> bool:
         return not self.error_class
 
     @classmethod
-    def failed(cls, error_class: str, message: str, *, final: bool = True) -> StepOutcome:
-        return cls(error_class=error_class or "StepError", error_message=message, final=final)
+    def failed(
+        cls, error_class: str, message: str, *, final: bool = True, data_event: dict | None = None
+    ) -> StepOutcome:
+        return cls(
+            error_class=error_class or "StepError", error_message=message, final=final, data_event=data_event
+        )
+
+
+@dataclass(frozen=True)
+class StepEnv:
+    """Where a step runs: its workspace, execution and row, and what it was pinned to at its first
+    claim (``pins["credential"]``: the credential version current when the step started)."""
+
+    workspace_id: int
+    execution_id: int
+    step_run_id: str
+    pins: dict = field(default_factory=dict)

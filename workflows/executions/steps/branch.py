@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from workflows.executions.expressions import ExpressionError, evaluate
-from workflows.executions.steps.base import StepError, StepOutcome
+from workflows.executions.steps.base import StepEnv, StepError, StepOutcome
 
 
-def run(step: dict, context: dict) -> StepOutcome:
+def run(step: dict, context: dict, env: StepEnv) -> StepOutcome:
     try:
         value = evaluate(step["condition"], context)
     except ExpressionError as error:
