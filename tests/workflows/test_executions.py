@@ -345,6 +345,9 @@ def test_another_organisations_workflow_and_runs_are_invisible(shop):
     assert not selectors.executions_visible_to(outsider).exists()
     assert not selectors.step_runs_visible_to(outsider).exists()
     assert list(selectors.executions_visible_to(shop.users["viewer"])) == [execution]
+    # The platform administrator, not a member of the workspace, sees no execution data either.
+    assert not selectors.executions_visible_to(shop.users["platform_admin"]).exists()
+    assert not selectors.step_runs_visible_to(shop.users["platform_admin"]).exists()
 
 
 def test_bad_input_is_refused_clearly(shop):
