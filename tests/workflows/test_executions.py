@@ -363,6 +363,13 @@ def test_bad_input_is_refused_clearly(shop):
             )
     with pytest.raises(ValidationError, match="Unknown trigger kind"):
         trigger(shop, workflow, kind="carrier-pigeon")
+    deep: dict = {}
+    for _ in range(5000):
+        deep = {"d": deep}
+    with pytest.raises(ValidationError, match="nests too deep"):
+        trigger(shop, workflow, deep)
+    with pytest.raises(ValidationError, match="idempotency_key"):
+        trigger(shop, workflow, idempotency_key="a\x00b")
     assert not Execution.objects.exists()
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import rfc8785
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -78,9 +79,9 @@ def _checked_input(payload: Any) -> dict:
         raise ValidationError({"input": f"{path}: {reason}" if path else reason})
     try:
         size = len(rfc8785.dumps(payload))
-    except (rfc8785.CanonicalizationError, TypeError, ValueError):
+    except (rfc8785.CanonicalizationError, TypeError, ValueError, RecursionError):
         raise ValidationError(
-            {"input": "The input holds values that JSON cannot represent exactly."}
+            {"input": "The input holds values that JSON cannot represent exactly, or nests too deep."}
         ) from None
     if size > MAX_INPUT_BYTES:
         raise ValidationError({"input": f"The input is {size:,} bytes; the limit is {MAX_INPUT_BYTES:,}."})
@@ -132,6 +133,8 @@ def execution_trigger(
     key = (idempotency_key or "").strip()
     if len(key) > 200:
         raise ValidationError({"idempotency_key": "At most 200 characters."})
+    if key and json_refusal(key):
+        raise ValidationError({"idempotency_key": json_refusal(key)[1]})
     with audited_transaction():
         workflow = (
             Workflow.objects.select_for_update(of=("self",))
@@ -151,7 +154,7 @@ def execution_trigger(
             version=pinned,
             trigger_kind=kind,
             trigger_source=f"{kind}:{getattr(actor, 'email', '') or 'system'}"[:200],
-            triggered_by=actor if getattr(actor, "is_authenticated", False) else None,
+            triggered_by=actor if isinstance(actor, get_user_model()) else None,
             idempotency_key=key,
             input_digest=_digest(redacted_input),
         )
@@ -400,7 +403,7 @@ def _checked_output(outcome: StepOutcome) -> tuple[StepOutcome, str, str]:
         return outcome, "", ""
     try:
         text, digest = _sealable(outcome.output)
-    except (rfc8785.CanonicalizationError, TypeError, ValueError):
+    except (rfc8785.CanonicalizationError, TypeError, ValueError, RecursionError):
         return StepOutcome.failed("OutputError", "The step's output is not storable JSON."), "", ""
     if len(text.encode()) > MAX_OUTPUT_BYTES:
         return (
