@@ -4,7 +4,9 @@ halted by a quarantine, stopped by an operator, and refused when they must be.""
 from __future__ import annotations
 
 import json
+import threading
 from datetime import timedelta
+from unittest import mock
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -169,6 +171,39 @@ def test_a_second_delivery_records_nothing_twice(shop):
     assert step_run_execute(str(first.pk)) == "skipped"
     assert AuditEvent.objects.filter(action="step.succeeded", target_id=str(first.pk)).count() == 1
     assert execution.step_runs.count() == 2  # the branch was queued once
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_delivered_the_same_step_at_once_run_it_once():
+    """GIVEN one step run delivered to two workers at the same moment WHEN both execute it THEN one
+    runs it and the other finds nothing to do: one step.succeeded, one next step queued."""
+    from tests.conftest import build_world
+    from tests.workflows.conftest import BUSINESS_HOURS, shop
+
+    with (
+        mock.patch("governance.access.policies.timezone.now", return_value=BUSINESS_HOURS),
+        mock.patch("workflows.executions.services._dispatch"),  # the workers here are the threads
+    ):
+        world = shop.__wrapped__(build_world())
+        execution = trigger(world, active_workflow(world))
+        first = execution.step_runs.get()
+        barrier, outcomes = threading.Barrier(2), []
+
+        def deliver():
+            try:
+                barrier.wait()
+                outcomes.append(step_run_execute(str(first.pk)))
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=deliver) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert sorted(outcomes) == ["skipped", "succeeded"]
+    assert AuditEvent.objects.filter(action="step.succeeded", target_id=str(first.pk)).count() == 1
+    assert execution.step_runs.count() == 2
 
 
 def test_a_lapsed_lease_is_claimed_again_and_the_old_claim_cannot_finish(shop):
