@@ -57,6 +57,7 @@ class WorkflowEvent(EventCode):
     STEP_STARTED = "step.started", Category.EXECUTION
     STEP_SUCCEEDED = "step.succeeded", Category.EXECUTION
     STEP_FAILED = "step.failed", Category.EXECUTION
+    STEP_RETRY_SCHEDULED = "step.retry_scheduled", Category.EXECUTION
     STEP_POISONED = "step.poisoned", Category.EXECUTION
     STEP_HALTED = "step.halted", Category.EXECUTION
     STEP_CANCELLED = "step.cancelled", Category.EXECUTION

@@ -421,6 +421,11 @@ CELERY_BEAT_SCHEDULE["workflow-changes-apply-due"] = {
 EXECUTION_MAX_DELIVERIES = env_int("EXECUTION_MAX_DELIVERIES", 5)
 EXECUTION_LEASE_SECONDS = env_int("EXECUTION_LEASE_SECONDS", 120)
 EXECUTION_REDISPATCH_SECONDS = env_int("EXECUTION_REDISPATCH_SECONDS", 300)
+# A step that fails with a retryable error (timeout, HTTP 429 or 5xx) is tried again, up to
+# EXECUTION_MAX_ATTEMPTS attempts in all, after an exponential, jittered, capped delay.
+EXECUTION_MAX_ATTEMPTS = env_int("EXECUTION_MAX_ATTEMPTS", 3)
+EXECUTION_RETRY_BASE_SECONDS = env_int("EXECUTION_RETRY_BASE_SECONDS", 10)
+EXECUTION_RETRY_MAX_SECONDS = env_int("EXECUTION_RETRY_MAX_SECONDS", 600)
 # How long an http_request step waits for the integration (well inside the task's 60 s soft limit).
 EXECUTION_HTTP_TIMEOUT_SECONDS = env_int("EXECUTION_HTTP_TIMEOUT_SECONDS", 20)
 CELERY_BEAT_SCHEDULE["execution-steps-due-dispatch"] = {

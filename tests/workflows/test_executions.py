@@ -23,7 +23,7 @@ from tests.workflows.test_outbound import _Handler, loopback_allowed, pki, serve
 from workflows.changes import services as changes
 from workflows.changes.models import WorkflowStatus
 from workflows.credentials import services as credentials
-from workflows.executions import selectors, services
+from workflows.executions import selectors, services, tasks
 from workflows.executions.expressions import ExpressionError, evaluate
 from workflows.executions.models import Execution, ExecutionStatus, StepRun, StepStatus
 from workflows.executions.steps import StepOutcome, http_request, run_step
@@ -235,6 +235,54 @@ def test_a_step_delivered_too_often_is_poisoned_and_the_run_fails(shop, settings
     execution.refresh_from_db()
     assert (run.status, execution.status) == (StepStatus.POISONED, ExecutionStatus.FAILED)
     assert ledger()[-2:] == ["step.poisoned", "execution.finished"]
+
+
+def test_a_retryable_failure_is_tried_again_when_due_then_the_run_goes_on(shop, monkeypatch):
+    """GIVEN a step whose first attempt fails with a retryable error WHEN the sweep runs THEN the
+    retry is a new row due later, sent only once due; it succeeds and the run continues."""
+    calls = []
+
+    def flaky(step, context, env=None):
+        calls.append(step["id"])
+        if len(calls) == 1:
+            return StepOutcome.failed("HttpError", "HTTP 503 Service Unavailable from crm.", final=False)
+        return run_step(step, context, env)
+
+    monkeypatch.setattr(tasks, "run_step", flaky)
+    workflow = active_workflow(shop)
+    execution = trigger(shop, workflow)
+    first = execution.step_runs.get()
+    assert step_run_execute(str(first.pk)) == "retry_due"
+    retry = execution.step_runs.get(attempt=2)
+    assert (retry.step_id, retry.status) == ("score", StepStatus.PENDING)
+    assert timezone.now() + timedelta(seconds=4) < retry.due_at < timezone.now() + timedelta(seconds=11)
+    assert selectors.step_runs_to_dispatch(now=timezone.now()) == []  # not due yet
+    assert step_run_execute(str(retry.pk)) == "skipped"  # an early message finds nothing to do
+    StepRun.objects.filter(pk=retry.pk).update(due_at=timezone.now())
+    assert drain(execution) == ["succeeded", "succeeded", "succeeded"]
+    execution.refresh_from_db()
+    assert execution.status == ExecutionStatus.SUCCEEDED
+    assert ledger()[:8] == [
+        "execution.triggered", "step.queued", "execution.started", "step.started", "step.failed",
+        "step.retry_scheduled", "step.started", "step.succeeded",
+    ]  # fmt: skip
+    assert AuditEvent.objects.get(action="step.failed").data["retry"] is True
+
+
+def test_retries_stop_at_the_attempt_limit(shop, monkeypatch, settings):
+    settings.EXECUTION_MAX_ATTEMPTS = 2
+    monkeypatch.setattr(
+        tasks, "run_step", lambda *args: StepOutcome.failed("HttpError", "HTTP 502 Bad Gateway.", final=False)
+    )
+    execution = trigger(shop, active_workflow(shop))
+    for attempt in (1, 2):
+        StepRun.objects.filter(execution=execution, attempt=attempt).update(due_at=None)
+        drain(execution)
+    execution.refresh_from_db()
+    assert execution.status == ExecutionStatus.FAILED
+    assert list(execution.step_runs.order_by("attempt").values_list("attempt", "status")) == [
+        (1, "retry_due"), (2, "failed"),
+    ]  # fmt: skip
 
 
 def test_a_quarantine_halts_the_pending_step_and_no_step_starts_after_it(shop):

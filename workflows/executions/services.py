@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import secrets
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -178,7 +179,26 @@ def execution_trigger(
     return execution
 
 
-def _queue_step(execution: Execution, step: dict, context: dict, *, actor=None, attempt: int = 1) -> StepRun:
+def retry_delay(attempt: int) -> float:
+    """Seconds before attempt ``attempt + 1``: exponential from ``EXECUTION_RETRY_BASE_SECONDS``,
+    capped at ``EXECUTION_RETRY_MAX_SECONDS``, with full jitter in its upper half."""
+    ceiling = min(
+        settings.EXECUTION_RETRY_MAX_SECONDS, settings.EXECUTION_RETRY_BASE_SECONDS * 2 ** (attempt - 1)
+    )
+    return ceiling / 2 + secrets.SystemRandom().uniform(0, ceiling / 2)
+
+
+def _queue_step(
+    execution: Execution,
+    step: dict,
+    context: dict,
+    *,
+    actor=None,
+    attempt: int = 1,
+    due_at=None,
+) -> StepRun:
+    """Insert the pending row of a step (a retry: with the time it is due) and send it after commit;
+    a retry is sent by the sweep once it is due, never as a countdown held by the broker."""
     text, digest = _sealable(context)
     run = StepRun(
         execution=execution,
@@ -188,16 +208,24 @@ def _queue_step(execution: Execution, step: dict, context: dict, *, actor=None, 
         attempt=attempt,
         inputs=text,
         inputs_digest=digest,
+        due_at=due_at,
     )
     run.save()
     audit_event_record(
-        action=WorkflowEvent.STEP_QUEUED,
+        action=WorkflowEvent.STEP_RETRY_SCHEDULED if due_at else WorkflowEvent.STEP_QUEUED,
         actor=actor,
         target=run,
         **_where(execution),
-        data={"execution": execution.pk, "step": run.step_id, "type": run.step_type, "attempt": attempt},
+        data={
+            "execution": execution.pk,
+            "step": run.step_id,
+            "type": run.step_type,
+            "attempt": attempt,
+            **({"due_at": due_at} if due_at else {}),
+        },
     )
-    transaction.on_commit(partial(_dispatch, run.pk))
+    if due_at is None:
+        transaction.on_commit(partial(_dispatch, run.pk))
     return run
 
 
@@ -452,14 +480,25 @@ def step_run_finish(*, claim: Claim, outcome: StepOutcome) -> StepRun | None:
             )
         if not outcome.ok:
             message = redact_text(outcome.error_message)[:MAX_ERROR_CHARS]
-            _end_step(run, "fail", error_class=outcome.error_class[:100], message=message)
+            retry = (
+                not outcome.final
+                and run.attempt < settings.EXECUTION_MAX_ATTEMPTS
+                and execution.status == ExecutionStatus.RUNNING
+            )
+            _end_step(
+                run, "retry" if retry else "fail", error_class=outcome.error_class[:100], message=message
+            )
             audit_event_record(
                 action=WorkflowEvent.STEP_FAILED,
                 actor=None,
                 target=run,
                 **where,
-                data={**common, "error_class": run.error_class, "final": outcome.final},
+                data={**common, "error_class": run.error_class, "final": outcome.final, "retry": retry},
             )
+            if retry:
+                due_at = now + timedelta(seconds=retry_delay(run.attempt))
+                _queue_step(execution, claim.step, claim.context, attempt=run.attempt + 1, due_at=due_at)
+                return run
             if execution.status == ExecutionStatus.RUNNING:
                 _finish_execution(
                     execution, "fail", data={"step": run.step_id, "error_class": run.error_class}
@@ -521,8 +560,9 @@ def execution_cancel(*, actor, execution: Execution, reason: str) -> Execution:
             **where,
             data={"reason": reason.strip()[:1000]},
         )
+        # A retry_due row is an attempt that already failed; its pending successor is cancelled.
         waiting = execution.step_runs.select_for_update().filter(
-            status__in=(StepStatus.PENDING, StepStatus.RETRY_DUE, StepStatus.WAITING)
+            status__in=(StepStatus.PENDING, StepStatus.WAITING)
         )
         for run in waiting:
             _end_step(

@@ -29,12 +29,13 @@ STEP_TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "claim": ((S.PENDING, S.RUNNING), S.RUNNING),
     "succeed": ((S.RUNNING,), S.SUCCEEDED),
     "fail": ((S.RUNNING,), S.FAILED),
+    # A retryable failure: this attempt ends, a new pending row with attempt + 1 is due later.
+    "retry": ((S.RUNNING,), S.RETRY_DUE),
     "poison": ((S.PENDING, S.RUNNING), S.POISONED),
     "halt": ((S.PENDING, S.RUNNING), S.HALTED),
-    "cancel": ((S.PENDING, S.RUNNING, S.RETRY_DUE, S.WAITING), S.CANCELLED),
+    "cancel": ((S.PENDING, S.RUNNING, S.WAITING), S.CANCELLED),
 }
 
-OPEN_STEP_STATES = (S.PENDING, S.RUNNING, S.RETRY_DUE, S.WAITING)
 FINISHED_EXECUTION_STATES = (E.SUCCEEDED, E.FAILED, E.CANCELLED, E.HALTED)
 
 

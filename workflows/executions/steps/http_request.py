@@ -4,8 +4,7 @@ version the step was pinned to at its first claim.
 
 The request carries ``Idempotency-Key: <execution>:<step>``, the same on every delivery, so an
 API that honours it applies a repeated write once. A refusal by the boundary and an HTTP 4xx are
-final; a transport error, HTTP 429 and 5xx are marked retryable (retries are not scheduled yet:
-the step fails, and the ledger says it could have been retried).
+final; a transport error, HTTP 429 and 5xx are retryable (the engine schedules the next attempt).
 """
 
 from __future__ import annotations
