@@ -9,6 +9,7 @@ from datetime import timedelta
 from unittest import mock
 
 import pytest
+from celery.exceptions import SoftTimeLimitExceeded
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.utils import timezone
@@ -267,6 +268,19 @@ def test_a_retryable_failure_is_tried_again_when_due_then_the_run_goes_on(shop, 
         "step.retry_scheduled", "step.started", "step.succeeded",
     ]  # fmt: skip
     assert AuditEvent.objects.get(action="step.failed").data["retry"] is True
+
+
+def test_a_step_past_its_soft_time_limit_fails_and_the_worker_goes_on(shop, monkeypatch):
+    """GIVEN a runner stopped by Celery's soft time limit (e.g. a slow expression) WHEN the task
+    ends THEN the step fails as TimeLimitExceeded, finally, and the run fails with it."""
+
+    def slow(*args):
+        raise SoftTimeLimitExceeded()
+
+    monkeypatch.setattr(tasks, "run_step", slow)
+    execution = trigger(shop, active_workflow(shop))
+    assert drain(execution) == ["failed"]
+    assert execution.step_runs.get().error_class == "TimeLimitExceeded"
 
 
 def test_retries_stop_at_the_attempt_limit(shop, monkeypatch, settings):

@@ -65,7 +65,9 @@ def evaluate(expression: str, names: dict[str, Any]) -> Any:
         raise ExpressionError(f"The expression is longer than {MAX_EXPRESSION_CHARS:,} characters.")
     if _nesting(expression) > MAX_NESTING:
         raise ExpressionError(f"The expression nests deeper than {MAX_NESTING} brackets.")
-    environment = celpy.Environment()
+    # The interpreter walks the parse tree. (The library's CompiledRunner would transpile the
+    # expression to Python and exec() it: never used here.)
+    environment = celpy.Environment(runner_class=celpy.InterpretedRunner)
     try:
         program = environment.program(environment.compile(expression))
     except _LIBRARY_ERRORS as error:
