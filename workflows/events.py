@@ -4,7 +4,7 @@ from audit.events import Category, EventCode
 
 
 class WorkflowEvent(EventCode):
-    """Workflows: changes and approvals, integrations and the network boundary, credentials, service accounts."""
+    """Workflows: changes and approvals, executions, integrations and the network boundary, credentials, service accounts."""
 
     INTEGRATION_CREATED = "integration.created", Category.ADMIN
     INTEGRATION_REQUESTED = "integration.requested", Category.ADMIN
@@ -48,3 +48,20 @@ class WorkflowEvent(EventCode):
     SERVICE_ACCOUNT_ROTATION_WARNING = "service_account.rotation_warning", Category.SYSTEM
     SERVICE_ACCOUNT_DISABLED = "service_account.disabled", Category.ADMIN
     SERVICE_ACCOUNT_REACTIVATED = "service_account.reactivated", Category.ADMIN
+    # Executions: each in the transaction of the state it describes; I/O as redacted digests only.
+    EXECUTION_TRIGGERED = "execution.triggered", Category.EXECUTION
+    EXECUTION_STARTED = "execution.started", Category.EXECUTION
+    EXECUTION_HALTED = "execution.halted", Category.EXECUTION
+    EXECUTION_FINISHED = "execution.finished", Category.EXECUTION
+    STEP_QUEUED = "step.queued", Category.EXECUTION
+    STEP_STARTED = "step.started", Category.EXECUTION
+    STEP_SUCCEEDED = "step.succeeded", Category.EXECUTION
+    STEP_FAILED = "step.failed", Category.EXECUTION
+    STEP_RETRY_SCHEDULED = "step.retry_scheduled", Category.EXECUTION
+    STEP_POISONED = "step.poisoned", Category.EXECUTION
+    STEP_HALTED = "step.halted", Category.EXECUTION
+    STEP_CANCELLED = "step.cancelled", Category.EXECUTION
+    BRANCH_DECIDED = "branch.decided", Category.EXECUTION
+    DATA_ACCESSED = "data.accessed", Category.EXECUTION
+    DATA_WRITTEN = "data.written", Category.EXECUTION
+    OPERATOR_CANCELLED = "operator.cancelled", Category.EXECUTION

@@ -6,5 +6,6 @@ that owns it, e.g. ``workflows.changes.models.Workflow``.
 
 import workflows.changes.models
 import workflows.credentials.models
+import workflows.executions.models
 import workflows.integrations.models
 import workflows.service_accounts.models  # noqa: F401

@@ -291,6 +291,7 @@ CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", None)
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -413,6 +414,25 @@ CELERY_BEAT_SCHEDULE["credential-versions-expire"] = {
 CELERY_BEAT_SCHEDULE["workflow-changes-apply-due"] = {
     "task": "workflows.changes_apply_due",
     "schedule": 60.0,
+}
+
+# Executions (docs/executions.md). A step run delivered more than EXECUTION_MAX_DELIVERIES times
+# becomes poisoned; a claim holds its row for EXECUTION_LEASE_SECONDS (past the task's hard time
+# limit), after which the sweep sends it again; a pending row sent this long ago without a claim
+# is sent again (its message was lost).
+EXECUTION_MAX_DELIVERIES = env_int("EXECUTION_MAX_DELIVERIES", 5)
+EXECUTION_LEASE_SECONDS = env_int("EXECUTION_LEASE_SECONDS", 120)
+EXECUTION_REDISPATCH_SECONDS = env_int("EXECUTION_REDISPATCH_SECONDS", 300)
+# A step that fails with a retryable error (timeout, HTTP 429 or 5xx) is tried again, up to
+# EXECUTION_MAX_ATTEMPTS attempts in all, after an exponential, jittered, capped delay.
+EXECUTION_MAX_ATTEMPTS = env_int("EXECUTION_MAX_ATTEMPTS", 3)
+EXECUTION_RETRY_BASE_SECONDS = env_int("EXECUTION_RETRY_BASE_SECONDS", 10)
+EXECUTION_RETRY_MAX_SECONDS = env_int("EXECUTION_RETRY_MAX_SECONDS", 600)
+# How long an http_request step waits for the integration (well inside the task's 60 s soft limit).
+EXECUTION_HTTP_TIMEOUT_SECONDS = env_int("EXECUTION_HTTP_TIMEOUT_SECONDS", 20)
+CELERY_BEAT_SCHEDULE["execution-steps-due-dispatch"] = {
+    "task": "workflows.steps_due_dispatch",
+    "schedule": 15.0,
 }
 
 # Evidence packages ordered in the control panel (see docs/evidence.md): where the built ZIPs

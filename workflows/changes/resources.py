@@ -8,7 +8,8 @@ from governance.core.resources import Resource
 from workflows.changes.models import ChangeRequest, Workflow, WorkflowVersion
 
 
-def _workflow_entity(workflow):
+def workflow_entity(workflow):
+    """How the attribute policies see a workflow (and anything that carries its data)."""
     attributes = {
         "data_region": workflow.data_region,
         "handles_pii": workflow.handles_pii,
@@ -19,7 +20,7 @@ def _workflow_entity(workflow):
 
 def _through_workflow(obj):
     """Versions and changes carry their workflow's data: the policies see them as that workflow."""
-    return _workflow_entity(obj.workflow)
+    return workflow_entity(obj.workflow)
 
 
 _workflow_list_policy = partial(
@@ -35,7 +36,7 @@ def register() -> None:
             organization_field="workspace__organization",
             workspace_field="workspace",
             actions={"view": "workflow.view", "add": "workflow.edit", "change": "workflow.edit"},
-            policy_entity=_workflow_entity,
+            policy_entity=workflow_entity,
             list_policy=region_list_filter,
         )
     )

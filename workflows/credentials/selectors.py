@@ -6,7 +6,7 @@ from django.db.models import QuerySet
 
 from governance.access.queries import restrict
 from governance.tenancy.models import Workspace
-from workflows.credentials.models import STORE, Credential
+from workflows.credentials.models import STORE, Credential, CredentialStatus, CredentialVersion
 from workflows.integrations.models import Integration
 
 
@@ -22,3 +22,17 @@ def credentials_visible_to(user) -> QuerySet[Credential]:
 def credential_integration(credential: Credential) -> Integration:
     """The integration a credential belongs to (held as an id: no foreign key leaves the store)."""
     return Integration.objects.select_related("workspace").get(pk=credential.integration_id)
+
+
+def integration_credential_current(integration_id: int) -> dict | None:
+    """The credential an execution step uses to call an integration — its first by name — and the
+    number of its active version now: ``{"id": ..., "version": ...}``, or None without one. The
+    step keeps this pin for all its deliveries, so a rotation's grace period keeps it working."""
+    version = (
+        CredentialVersion.objects.using(STORE)
+        .filter(credential__integration_id=integration_id, status=CredentialStatus.ACTIVE)
+        .order_by("credential__name")
+        .values("credential_id", "number")
+        .first()
+    )
+    return None if version is None else {"id": str(version["credential_id"]), "version": version["number"]}

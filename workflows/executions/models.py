@@ -1,0 +1,140 @@
+"""Executions of approved workflow versions and their step runs (one row per attempt).
+
+PostgreSQL holds the truth about a run; Celery only delivers "look at step run N now". Both
+``status`` fields change only through ``workflows.executions.transitions``, called from the
+services on rows they locked.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from governance.crypto.fields import EncryptedTextField
+
+
+class TriggerKind(models.TextChoices):
+    MANUAL = "manual", "Manual"
+    SCHEDULE = "schedule", "Schedule"
+    WEBHOOK = "webhook", "Webhook"
+
+
+class ExecutionStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    WAITING = "waiting", "Waiting"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+    HALTED = "halted", "Halted"
+
+
+class StepStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    RETRY_DUE = "retry_due", "Retry due"
+    WAITING = "waiting", "Waiting"
+    POISONED = "poisoned", "Poisoned"
+    HALTED = "halted", "Halted"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class Execution(models.Model):
+    """One run of a workflow, pinned to the exact active version it started on.
+
+    ``input_digest`` is the SHA-256 of the redacted input's RFC 8785 bytes; the input itself is
+    kept (redacted and encrypted) as the first step run's inputs. ``idempotency_key`` makes a
+    repeated trigger return the run it already started (unique per workflow when given).
+    """
+
+    workspace = models.ForeignKey("tenancy.Workspace", on_delete=models.PROTECT, related_name="+")
+    workflow = models.ForeignKey("workflows.Workflow", on_delete=models.PROTECT, related_name="executions")
+    version = models.ForeignKey("workflows.WorkflowVersion", on_delete=models.PROTECT, related_name="+")
+    trigger_kind = models.CharField(max_length=16, choices=TriggerKind.choices, default=TriggerKind.MANUAL)
+    trigger_source = models.CharField(max_length=200, blank=True)
+    triggered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    status = models.CharField(
+        max_length=16, choices=ExecutionStatus.choices, default=ExecutionStatus.QUEUED, editable=False
+    )
+    idempotency_key = models.CharField(max_length=200, blank=True)
+    input_digest = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True, editable=False)
+    finished_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workflow", "idempotency_key"],
+                condition=~models.Q(idempotency_key=""),
+                name="workflows_execution_idempotency",
+            )
+        ]
+        indexes = [models.Index(fields=["workflow", "-created_at"], name="workflows_execution_runs")]
+
+    def __str__(self) -> str:
+        return f"{self.workflow} run {self.pk}"
+
+
+class StepRun(models.Model):
+    """One attempt at one step of an execution.
+
+        ``inputs`` (the context the step saw) and ``outputs`` are redacted, then encrypted under the
+        workspace's general data key and bound to this row (hence the UUID key). ``claim_token`` is
+        set by each claim: only the holder of the current claim may finish the attempt, so a
+        duplicate delivery cannot record a second result. ``pins`` holds what the first claim chose
+    for every later delivery (the credential version an ``http_request`` calls with). ``dispatched_at`` says a message was
+        handed to the broker; the sweep re-sends pending rows without one, and rows whose
+        ``lease_until`` has passed.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    execution = models.ForeignKey(Execution, on_delete=models.PROTECT, related_name="step_runs")
+    workspace = models.ForeignKey("tenancy.Workspace", on_delete=models.PROTECT, related_name="+")
+    step_id = models.CharField(max_length=40)
+    step_type = models.CharField(max_length=20)
+    attempt = models.PositiveIntegerField(default=1)
+    status = models.CharField(
+        max_length=16, choices=StepStatus.choices, default=StepStatus.PENDING, editable=False
+    )
+    inputs = EncryptedTextField(null=True)
+    outputs = EncryptedTextField(null=True)
+    inputs_digest = models.CharField(max_length=64, blank=True)
+    outputs_digest = models.CharField(max_length=64, blank=True)
+    error_class = models.CharField(max_length=100, blank=True)
+    error_message = models.TextField(blank=True)
+    deliveries = models.PositiveIntegerField(default=0)
+    claim_token = models.CharField(max_length=32, blank=True)
+    pins = models.JSONField(default=dict, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    due_at = models.DateTimeField(null=True, blank=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["execution", "created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["execution", "step_id", "attempt"], name="workflows_steprun_attempt"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["status", "dispatched_at"],
+                condition=models.Q(status__in=["pending", "running"]),
+                name="workflows_steprun_open",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.step_id} #{self.attempt} of {self.execution_id}"

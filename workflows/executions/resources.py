@@ -1,0 +1,48 @@
+"""Executions and step runs as governed resources: they carry their workflow's data, so the
+attribute policies see them as that workflow."""
+
+from functools import partial
+
+from governance.access.policies import region_list_filter
+from governance.core import resources as access_resources
+from governance.core.resources import Resource
+from workflows.changes.resources import workflow_entity
+from workflows.executions.models import Execution, StepRun
+
+
+def _as_workflow(execution):
+    return workflow_entity(execution.workflow)
+
+
+def _step_as_workflow(step_run):
+    return workflow_entity(step_run.execution.workflow)
+
+
+def register() -> None:
+    """Register executions and step runs (called from the app's ``ready``)."""
+    access_resources.register(
+        Resource(
+            Execution,
+            organization_field="workspace__organization",
+            workspace_field="workspace",
+            actions={"view": "execution.view", "change": "execution.trigger"},
+            policy_entity=_as_workflow,
+            list_policy=partial(
+                region_list_filter, region_field="workflow__data_region", workspace_field="workspace"
+            ),
+        )
+    )
+    access_resources.register(
+        Resource(
+            StepRun,
+            organization_field="workspace__organization",
+            workspace_field="workspace",
+            actions={"view": "execution.view"},
+            policy_entity=_step_as_workflow,
+            list_policy=partial(
+                region_list_filter,
+                region_field="execution__workflow__data_region",
+                workspace_field="workspace",
+            ),
+        )
+    )

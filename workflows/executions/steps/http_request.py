@@ -1,0 +1,104 @@
+"""``http_request``: one call to an integration's endpoint through the outbound client (the
+network boundary, TLS 1.2+, the integration's SPKI pins), authenticated with the credential
+version the step was pinned to at its first claim.
+
+The request carries ``Idempotency-Key: <execution>:<step>``, the same on every delivery, so an
+API that honours it applies a repeated write once. A refusal by the boundary and an HTTP 4xx are
+final; a transport error, HTTP 429 and 5xx are retryable (the engine schedules the next attempt).
+"""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+
+from governance.core.outbound.client import OutboundError, OutboundResponse
+from workflows.credentials.services import credential_value_resolve
+from workflows.executions.steps.base import StepEnv, StepError, StepOutcome
+from workflows.integrations.models import Integration
+from workflows.integrations.outbound.client import IntegrationClient
+
+MAX_BODY_CHARS = 32 * 1024
+READ_METHODS = ("GET", "HEAD")
+
+
+def client_for(integration: Integration) -> IntegrationClient:
+    """The client a step calls ``integration`` with (tests give it their own certificate authority)."""
+    return IntegrationClient.for_integration(integration, timeout=settings.EXECUTION_HTTP_TIMEOUT_SECONDS)
+
+
+def integration_of(workspace_id: int, slug: str) -> Integration | None:
+    return (
+        Integration.objects.select_related("workspace__organization")
+        .filter(workspace_id=workspace_id, slug=slug)
+        .first()
+    )
+
+
+def _body(response: OutboundResponse) -> tuple[object, bool]:
+    text = response.body.decode("utf-8", errors="replace")
+    truncated = len(text) > MAX_BODY_CHARS
+    if "json" in (response.header("Content-Type") or "") and not truncated:
+        try:
+            return json.loads(text), False
+        except ValueError:
+            pass
+    return text[:MAX_BODY_CHARS], truncated
+
+
+def run(step: dict, context: dict, env: StepEnv) -> StepOutcome:
+    integration = integration_of(env.workspace_id, step["integration"])
+    if integration is None:
+        raise StepError("IntegrationMissing", f"The workspace has no integration {step['integration']!r}.")
+    if not integration.endpoint_url:
+        raise StepError(
+            "IntegrationMisconfigured", f"The integration {integration.slug!r} has no endpoint URL."
+        )
+    method = step["method"]
+    url = integration.endpoint_url.rstrip("/") + step["path"]
+    headers = {"Idempotency-Key": f"{env.execution_id}:{step['id']}", "Accept": "application/json"}
+    pin = env.pins.get("credential")
+    if pin:
+        try:
+            value = credential_value_resolve(credential_id=pin["id"], version_number=pin["version"])
+        except ValidationError:
+            raise StepError(
+                "CredentialUnavailable",
+                f"Version {pin['version']} of the integration's credential, which this step started with, "
+                "is no longer valid.",
+            ) from None
+        headers["Authorization"] = f"Bearer {value}"
+    try:
+        response = client_for(integration).request(method, url, headers=headers)
+    except OutboundError as error:
+        raise StepError(
+            "OutboundRefused" if error.refused else "OutboundError", str(error), final=error.refused
+        ) from None
+    touched = {
+        "kind": "accessed" if method in READ_METHODS else "written",
+        "integration": integration.slug,
+        "method": method,
+        "host": urlsplit(response.url).hostname or "",
+        "status": response.status,
+        "credential_version": pin["version"] if pin else None,
+    }
+    if response.status == 429 or response.status >= 500:
+        return StepOutcome.failed(
+            "HttpError", f"HTTP {response.status} {response.reason} from {touched['host']}.", final=False,
+            data_event=touched,
+        )  # fmt: skip
+    if response.status >= 400:
+        return StepOutcome.failed(
+            "HttpError",
+            f"HTTP {response.status} {response.reason} from {touched['host']}.",
+            data_event=touched,
+        )
+    body, truncated = _body(response)
+    return StepOutcome(
+        output={"status": response.status, "body": body, "truncated": truncated},
+        next_step=step.get("next"),
+        data_event=touched,
+    )

@@ -1,0 +1,61 @@
+"""The engine's tasks: one step per message, and the sweep that makes sure every step is sent.
+
+A message only says "look at step run N now"; PostgreSQL holds the truth. ``step_run_execute``
+claims the row (a duplicate or late message finds nothing to do), runs the step's runner
+outside any transaction — network I/O never holds a row lock — and records the outcome. A
+worker killed mid-step leaves a lease that lapses; the sweep sends the row again.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from django.utils import timezone
+
+from governance.core.context import ActorContext, bind_context
+from workflows.executions import selectors, services
+from workflows.executions.steps import StepOutcome, run_step
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(
+    name="workflows.step_run_execute",
+    ignore_result=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=60,
+    time_limit=90,
+)
+def step_run_execute(step_run_id: str) -> str:
+    """Claim → run → finish one step run; returns what happened (for logs and tests)."""
+    with bind_context(ActorContext(user_agent="celery:workflows.step_run_execute")):
+        claim = services.step_run_claim(step_run_id=step_run_id)
+        if claim is None:
+            return "skipped"
+        try:
+            outcome = run_step(claim.step, claim.context, claim.env)
+        except SoftTimeLimitExceeded:
+            outcome = StepOutcome.failed("TimeLimitExceeded", "The step ran past its time limit.")
+        except Exception as error:  # a runner's bug fails its step, visibly, not the worker
+            logger.exception("Step run %s: the %s runner raised.", step_run_id, claim.step.get("type"))
+            outcome = StepOutcome.failed(type(error).__name__, "The step's runner failed unexpectedly.")
+        run = services.step_run_finish(claim=claim, outcome=outcome)
+        return "superseded" if run is None else run.status
+
+
+@shared_task(name="workflows.steps_due_dispatch", ignore_result=True)
+def steps_due_dispatch() -> int:
+    """The beat sweep: send pending rows never sent or lost in transit, and rows whose lease lapsed."""
+    sent = 0
+    for step_run_id in selectors.step_runs_to_dispatch(now=timezone.now()):
+        try:
+            step_run_execute.delay(str(step_run_id))
+        except Exception:  # the broker is down: try again at the next sweep
+            logger.warning("Steps sweep: the broker refused a message; %d sent before it.", sent)
+            break
+        services.step_run_mark_dispatched(step_run_id=step_run_id)
+        sent += 1
+    return sent
