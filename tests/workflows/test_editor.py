@@ -34,12 +34,16 @@ def test_a_new_workflow_starts_with_its_first_step_and_no_empty_row(shop, client
 def test_add_a_step_redraws_with_one_more_row_and_saves_nothing(shop, client):
     client.force_login(shop.users["workflow_builder"])
     data = {**SETTINGS, "workspace": shop.ws.pk, **structured(summary="kept as typed"), "add_step": "1"}
+    data["name"] = ""  # not filled in yet: no error until the builder saves
+    data["steps-1-expression"] = ""
     response = client.post(reverse("workflow-create"), data)
     body = response.content.decode()
     assert response.status_code == 200
     assert _total_forms(body) == 3
     assert 'value="kept as typed"' in body
     assert 'id="error-summary"' not in body  # nothing validated
+    assert "This field is required" not in body
+    assert 'class="errors"' not in body
     assert not Workflow.objects.filter(slug="ticket-triage").exists()
 
 

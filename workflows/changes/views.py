@@ -9,6 +9,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.forms.utils import ErrorDict
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -91,11 +92,28 @@ def _editor(
 def _finish_context(context: dict, *, time_zone: str | None) -> dict:
     """What the page shows besides the forms: the error summary and a schedule's next runs."""
     change_form, steps, settings_form = context["change_form"], context["steps"], context["settings_form"]
-    if change_form.is_bound and not context["redraw"]:
+    if context["redraw"]:
+        _unvalidated(settings_form, change_form, steps)
+    elif change_form.is_bound:
         context["error_summary"] = error_summary(settings_form, change_form, steps)
     context["next_runs"] = _next_runs(change_form, time_zone)
     context["time_zone"] = time_zone
     return context
+
+
+def _unvalidated(*forms_and_sets) -> None:
+    """A re-drawn editor (*Add a step*, *Update the form*) shows what was typed without judging
+    it: no form is validated, so no error appears until the builder saves."""
+    for item in forms_and_sets:
+        if item is None or not item.is_bound:
+            continue
+        if hasattr(item, "forms"):
+            for form in item.forms:
+                form._errors = ErrorDict()
+            item._errors = [form._errors for form in item.forms]
+            item._non_form_errors = item.error_class()
+        else:
+            item._errors = ErrorDict()
 
 
 def _next_runs(change_form, time_zone: str | None) -> list:
