@@ -128,6 +128,8 @@ def verify(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         result = mfa.mfa_verify(request=request, token=form.cleaned_data["code"])
         if result.ok:
+            # The password alone said nothing: "signed in" is said once the second factor passes.
+            messages.success(request, f"Signed in as {request.user.email}.")
             if result.method == "backup_codes":
                 left = mfa.backup_codes_remaining(request.user) or 0
                 messages.warning(
@@ -212,6 +214,7 @@ class KeyAuthenticationComplete(CompleteCredentialAuthenticationView):
     def complete_auth(self, device):
         # Second factor only: the person signed in already (passwordless sign-in is off).
         mfa.mfa_verified_by_device(request=self.request, device=device)
+        messages.success(self.request, f"Signed in as {self.request.user.email}.")
 
     def post(self, *args, **kwargs):
         try:
