@@ -55,6 +55,17 @@ def test_the_change_page_draws_the_version_with_its_changes_marked(shop, client)
     ):
         assert text in svg, text
     assert "stroke-dasharray" in svg  # the removed step is drawn dashed
+    # Every step is its own node, joined as the definition says: trigger, fetch, route, page; the
+    # branch goes to page both ways; the removed step stands alone.
+    nodes = re.findall(r'<g id="node\d+" class="node">\s*<title>([^<]+)</title>', svg)
+    assert nodes == ["trigger", "s0", "s1", "s2", "r0"]
+    edges = re.findall(r'<g id="edge\d+" class="edge">\s*<title>([^<]+)</title>', svg)
+    assert sorted(edge.replace("&#45;&gt;", "->") for edge in edges) == [
+        "s0->s1",
+        "s1->s2",
+        "s1->s2",
+        "trigger->s0",
+    ]
     assert "1 removed" in body
 
 
@@ -75,7 +86,7 @@ def test_hostile_labels_are_text_in_the_picture_never_markup(shop):
 def test_the_dot_source_quotes_every_label():
     source = definition_dot({"trigger": {"type": "manual"}, "steps": [{"id": 'x"y', "type": "branch",
                              "condition": 'a "b" \\l', "then": 'x"y', "else": None}]})  # fmt: skip
-    assert '"step:x\\"y"' in source
+    assert 'x\\"y' in source  # the id is in a quoted label, never a node name
     assert "\\\\l" in source  # a backslash is the builder's text, not a DOT escape
 
 

@@ -66,32 +66,26 @@ def definition_dot(definition: dict, *, marks: dict[str, str] | None = None, rem
     )
     graph.attr("edge", fontname="DejaVu Sans", fontsize="10")
     steps = [step for step in definition.get("steps", []) if isinstance(step, dict) and "id" in step]
-    ids = {step["id"] for step in steps}
-    graph.node(
-        "__trigger__", _trigger_label(definition.get("trigger") or {}), shape="oval", fillcolor="#eff8ff"
-    )
+    # Node names are positions, never the builder's ids: DOT reads "a:b" as node a, port b.
+    names = {step["id"]: f"s{index}" for index, step in enumerate(steps)}
+    graph.node("trigger", _trigger_label(definition.get("trigger") or {}), shape="oval", fillcolor="#eff8ff")
     if steps:
-        graph.edge("__trigger__", f"step:{steps[0]['id']}")
+        graph.edge("trigger", names[steps[0]["id"]])
     for step in steps:
         mark = marks.get(step["id"])
         fill, line, style = _COLOURS.get(mark, ("#ffffff", "#344054", "solid"))
-        graph.node(
-            f"step:{step['id']}",
-            _step_label(step, mark),
-            fillcolor=fill,
-            color=line,
-            style=f"rounded,filled,{style}",
-        )
+        name = names[step["id"]]
+        graph.node(name, _step_label(step, mark), fillcolor=fill, color=line, style=f"rounded,filled,{style}")
         if step.get("type") == "branch":
             for key, label in (("then", f"if {step.get('condition', '')}"), ("else", "else")):
-                if step.get(key) in ids:
-                    graph.edge(f"step:{step['id']}", f"step:{step[key]}", label=_short(label))
-        elif step.get("next") in ids:
-            graph.edge(f"step:{step['id']}", f"step:{step['next']}")
-    for step in removed:
+                if step.get(key) in names:
+                    graph.edge(name, names[step[key]], label=_short(label))
+        elif step.get("next") in names:
+            graph.edge(name, names[step["next"]])
+    for index, step in enumerate(removed):
         fill, line, style = _COLOURS["removed"]
         graph.node(
-            f"removed:{step.get('id', '?')}",
+            f"r{index}",
             _step_label(step, "removed"),
             fillcolor=fill,
             color=line,
