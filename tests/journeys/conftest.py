@@ -37,12 +37,22 @@ class AuditedBrowser:
         self.audits: list[tuple[str, list]] = []
         self.unaudited: list[tuple[str, str]] = []
         self._shots = 0
+        self._pages: list = []
 
     def new_page(self, **options):
         # The portal's CSP allows only its own scripts; the check injects axe into the page.
         page = self._browser.new_context(bypass_csp=True, **options).new_page()
         page.on("load", self._audit)
+        self._pages.append(page)
         return page
+
+    def audit_open_pages(self) -> None:
+        """Audit the page each tab ends on, if its load was not audited (the journey's last step
+        often ends the test before the load's check has run)."""
+        audited = {url for url, _ in self.audits}
+        for page in self._pages:
+            if not page.is_closed() and page.url not in audited:
+                self._audit(page)
 
     def _audit(self, page) -> None:
         url = page.url
@@ -91,6 +101,7 @@ def browser(monkeypatch, request):
             instance, folder, AXE.read_text(), request.getfixturevalue("live_server").url
         )
         yield audited
+        audited.audit_open_pages()
         instance.close()
     lines, failing = [], []
     for url, violations in audited.audits:
