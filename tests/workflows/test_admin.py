@@ -218,3 +218,28 @@ def test_the_officers_home_counts_what_waits_and_the_inbox_opens_on_it(shop, cli
     for other in others:
         assert f"/changerequest/{other.pk}/change/" in everything
         assert f"/changerequest/{other.pk}/change/" not in inbox
+
+
+def test_the_change_page_shows_each_approval_given_and_the_checklist_answers(shop, client):
+    world = shop
+    change = new_workflow(world, environment="production")
+    services.change_request_submit(actor=world.users["workflow_builder"], change=change)
+    change.refresh_from_db()
+    tier = next(t for t in change.required_tiers if t["checklist"])
+    officer = world.users["compliance_officer"] if tier["code"] == "compliance" else world.second_officer
+    services.change_request_decide(
+        actor=officer, change=change, tier=tier["code"], approve=True, comment="read it",
+        checklist={"data_handling": True, "access_scope": True, "error_behaviour": True},
+    )  # fmt: skip
+    client.force_login(world.users["workflow_builder"])
+    for url in (reverse("change-detail", args=[change.pk]),):
+        body = client.get(url).content.decode()
+        assert f"<strong>approved</strong> by {officer}" in body
+        assert "Security-review checklist" in body
+        assert body.count("✓ checked") == 3
+        assert "✗ not checked" not in body
+        if len(change.required_tiers) > 1:
+            assert "not given yet" in body
+    client.force_login(world.second_officer)
+    body = client.get(reverse("admin:workflows_changerequest_change", args=[change.pk])).content.decode()
+    assert body.count("✓ checked") == 3

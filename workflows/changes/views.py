@@ -34,6 +34,7 @@ from workflows.changes.forms import (
 from workflows.changes.graph import graph_image
 from workflows.changes.models import ChangeState, WorkflowVersion
 from workflows.changes.schedule import cron_next_runs
+from workflows.changes.tiers import CHECKLIST
 
 STARTER = {
     "trigger": {"type": "manual"},
@@ -271,6 +272,7 @@ def change_detail(request, change_id: int):
             "diff": change.diff,
             "graph": graph_image(change.version.definition, diff=change.diff),
             "required_tiers": change.required_tiers,
+            "checklist": CHECKLIST,
             "approvals": history,
             "is_author": change.author_id == request.user.pk,
             "waiting": selectors.change_waiting(change),

@@ -42,3 +42,15 @@ def field_changes(step_change: dict) -> list[dict]:
             }
         )
     return rows
+
+
+@register.filter
+def approvals_for(approvals, tier_code: str) -> list:
+    """The decisions given on one tier of a change."""
+    return [approval for approval in approvals or () if approval.tier == tier_code]
+
+
+@register.filter
+def checked(answers, code: str) -> bool:
+    """Whether a reviewer ticked checklist item ``code``."""
+    return bool(isinstance(answers, dict) and answers.get(code))
