@@ -250,9 +250,6 @@ def _parts_values(parts) -> str:
     return ", ".join(f"('{table}', '{column}', '{parent}')" for table, column, parent in parts)
 
 
-_PARTS_VALUES_V1 = _parts_values(CAPTURE_PARTS_V1)
-_PARTS_VALUES = _parts_values(CAPTURE_PARTS)
-
 # The tables whose rows an action may name in ``data.covers`` (besides its target): only the
 # rows its own service writes. An event cannot vouch for a row of any other table, so a writer
 # who adds an event of their own cannot pass off a raw write elsewhere as covered by it
@@ -276,7 +273,6 @@ COVERING_ACTIONS = (
     ("mfa.reset", "otp_static_statictoken"),
     ("policy.change_approved", "access_policychange"),
 )
-_COVERING_VALUES = ", ".join(f"('{action}', '{table}')" for action, table in COVERING_ACTIONS)
 
 
 def may_cover(action: str, table: str) -> bool:
@@ -295,7 +291,23 @@ def may_cover(action: str, table: str) -> bool:
 # own, see ``POSTGRES_ROW_CHANGED_GUARD``). The function runs as its owner (the migration role):
 # it is the only way to change a capture, and it can only link an unlinked one, never unlink,
 # rewrite or delete. It returns the ids of the captures it linked.
-POSTGRES_SETTLE_FUNCTION = f"""
+def _settle_function_sql(parts, covering=None, *, compare_content: bool) -> str:
+    """The settle function for a set of ``CAPTURE_PARTS``; ``covering`` limits ``data.covers`` to
+    those (action, table) pairs (None: any table, as the first version had it); with
+    ``compare_content`` a db.row_changed event must also state the capture's before and after."""
+    covering_rule = (
+        f"""AND EXISTS (SELECT 1 FROM (VALUES {", ".join(f"('{a}', '{t}')" for a, t in covering)})
+                            AS a(action, table_name) WHERE a.action = e.action AND a.table_name = c.table_name)"""  # noqa: S608 (constants of this module)
+        if covering is not None
+        else ""
+    )
+    content_rule = (
+        """AND e.data -> 'before' IS NOT DISTINCT FROM coalesce(c.old, 'null'::jsonb)
+            AND e.data -> 'after' IS NOT DISTINCT FROM coalesce(c.new, 'null'::jsonb)"""
+        if compare_content
+        else ""
+    )
+    return f"""
 CREATE OR REPLACE FUNCTION audit_rowchange_settle(captures bigint[], events bigint[]) RETURNS SETOF bigint
 LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
     UPDATE audit_rowchange AS c SET event_id = v.event_id
@@ -304,10 +316,7 @@ LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
     WHERE c.id = v.capture_id AND c.event_id IS NULL AND (
         (e.action <> 'db.row_changed' AND e.transaction_id = c.transaction_id AND (
             (e.target_type = regexp_replace(c.table_name, '_', '.') AND e.target_id = c.row_id)
-            OR (jsonb_typeof(e.data -> 'covers') = 'array'
-                AND EXISTS (SELECT 1 FROM (VALUES {_COVERING_VALUES}) AS a(action, table_name)
-                            WHERE a.action = e.action AND a.table_name = c.table_name)
-                AND (
+            OR (jsonb_typeof(e.data -> 'covers') = 'array' {covering_rule} AND (
                 e.data -> 'covers' ? (c.table_name || ':' || c.row_id)
                 OR EXISTS (
                     SELECT 1 FROM jsonb_array_elements_text(e.data -> 'covers') AS k(entry)
@@ -315,7 +324,7 @@ LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
                       AND coalesce(c.new, c.old) ->> split_part(split_part(k.entry, ':', 2), '=', 1)
                           = split_part(k.entry, '=', 2))))
             OR EXISTS (
-                SELECT 1 FROM (VALUES {_PARTS_VALUES}) AS p(table_name, column_name, parent_type)
+                SELECT 1 FROM (VALUES {_parts_values(parts)}) AS p(table_name, column_name, parent_type)
                 WHERE p.table_name = c.table_name AND p.parent_type = e.target_type
                   AND coalesce(c.new, c.old) ->> p.column_name = e.target_id
                   AND coalesce(c.old, c.new) ->> p.column_name = e.target_id)))
@@ -323,45 +332,17 @@ LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
             AND e.target_type = c.table_name AND e.target_id = c.row_id
             AND e.data ->> 'operation' = c.operation
             AND e.data ->> 'transaction_id' IS NOT DISTINCT FROM c.transaction_id::text
-            AND e.data -> 'before' IS NOT DISTINCT FROM coalesce(c.old, 'null'::jsonb)
-            AND e.data -> 'after' IS NOT DISTINCT FROM coalesce(c.new, 'null'::jsonb))
+            {content_rule})
     )
     RETURNING c.id;
 $$;
 REVOKE ALL ON FUNCTION audit_rowchange_settle(bigint[], bigint[]) FROM PUBLIC;
 """  # noqa: S608 (constants of this module, no input)
 
+
+POSTGRES_SETTLE_FUNCTION = _settle_function_sql(CAPTURE_PARTS, COVERING_ACTIONS, compare_content=True)
 # The first version (migration 0008): any event could cover any table through ``data.covers``.
-POSTGRES_SETTLE_FUNCTION_V1 = f"""
-CREATE OR REPLACE FUNCTION audit_rowchange_settle(captures bigint[], events bigint[]) RETURNS SETOF bigint
-LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
-    UPDATE audit_rowchange AS c SET event_id = v.event_id
-    FROM unnest(captures, events) AS v(capture_id, event_id)
-    JOIN audit_auditevent AS e ON e.id = v.event_id
-    WHERE c.id = v.capture_id AND c.event_id IS NULL AND (
-        (e.action <> 'db.row_changed' AND e.transaction_id = c.transaction_id AND (
-            (e.target_type = regexp_replace(c.table_name, '_', '.') AND e.target_id = c.row_id)
-            OR (jsonb_typeof(e.data -> 'covers') = 'array' AND (
-                e.data -> 'covers' ? (c.table_name || ':' || c.row_id)
-                OR EXISTS (
-                    SELECT 1 FROM jsonb_array_elements_text(e.data -> 'covers') AS k(entry)
-                    WHERE k.entry LIKE c.table_name || ':%=%'
-                      AND coalesce(c.new, c.old) ->> split_part(split_part(k.entry, ':', 2), '=', 1)
-                          = split_part(k.entry, '=', 2))))
-            OR EXISTS (
-                SELECT 1 FROM (VALUES {_PARTS_VALUES_V1}) AS p(table_name, column_name, parent_type)
-                WHERE p.table_name = c.table_name AND p.parent_type = e.target_type
-                  AND coalesce(c.new, c.old) ->> p.column_name = e.target_id
-                  AND coalesce(c.old, c.new) ->> p.column_name = e.target_id)))
-        OR (e.action = 'db.row_changed' AND e.data ->> 'capture' = c.id::text
-            AND e.target_type = c.table_name AND e.target_id = c.row_id
-            AND e.data ->> 'operation' = c.operation
-            AND e.data ->> 'transaction_id' IS NOT DISTINCT FROM c.transaction_id::text)
-    )
-    RETURNING c.id;
-$$;
-REVOKE ALL ON FUNCTION audit_rowchange_settle(bigint[], bigint[]) FROM PUBLIC;
-"""  # noqa: S608 (constants of this module, no input)
+POSTGRES_SETTLE_FUNCTION_V1 = _settle_function_sql(CAPTURE_PARTS_V1, compare_content=False)
 
 
 # A db.row_changed event says what its capture says, nothing else: the database refuses one whose
