@@ -119,26 +119,29 @@ DECLARE
     pk text := TG_ARGV[0];
     ignored text[] := ARRAY(SELECT a FROM unnest(TG_ARGV[1:]) AS a WHERE a NOT LIKE '!%');
     secret text[] := ARRAY(SELECT substr(a, 2) FROM unnest(TG_ARGV[1:]) AS a WHERE a LIKE '!%');
+    masked boolean := cardinality(secret) > 0;  -- most tables have no secret: no call per row
 BEGIN
     IF TG_OP = 'INSERT' THEN
         INSERT INTO audit_rowchange (table_name, operation, row_id, old, new, application, actor_hint)
-        SELECT TG_TABLE_NAME, TG_OP, to_jsonb(n) ->> pk, NULL,
-               audit_capture_mask(to_jsonb(n) - ignored, secret, NULL),
+        SELECT TG_TABLE_NAME, TG_OP, n.key, NULL,
+               CASE WHEN masked THEN audit_capture_mask(n.doc, secret, NULL) ELSE n.doc END,
                current_setting('application_name'), coalesce(current_setting('portal.actor', true), '')
-        FROM new_rows AS n;
+        FROM (SELECT to_jsonb(r) ->> pk AS key, to_jsonb(r) - ignored AS doc FROM new_rows AS r) AS n;
     ELSIF TG_OP = 'UPDATE' THEN
         INSERT INTO audit_rowchange (table_name, operation, row_id, old, new, application, actor_hint)
-        SELECT TG_TABLE_NAME, TG_OP, n.key, audit_capture_mask(o.doc, secret, n.doc),
-               audit_capture_mask(n.doc, secret, o.doc),
+        SELECT TG_TABLE_NAME, TG_OP, n.key,
+               CASE WHEN masked THEN audit_capture_mask(o.doc, secret, n.doc) ELSE o.doc END,
+               CASE WHEN masked THEN audit_capture_mask(n.doc, secret, o.doc) ELSE n.doc END,
                current_setting('application_name'), coalesce(current_setting('portal.actor', true), '')
         FROM (SELECT to_jsonb(r) ->> pk AS key, to_jsonb(r) - ignored AS doc FROM new_rows AS r) AS n
         JOIN (SELECT to_jsonb(r) ->> pk AS key, to_jsonb(r) - ignored AS doc FROM old_rows AS r) AS o USING (key)
         WHERE n.doc IS DISTINCT FROM o.doc;
     ELSE
         INSERT INTO audit_rowchange (table_name, operation, row_id, old, new, application, actor_hint)
-        SELECT TG_TABLE_NAME, TG_OP, to_jsonb(o) ->> pk, audit_capture_mask(to_jsonb(o) - ignored, secret, NULL),
+        SELECT TG_TABLE_NAME, TG_OP, o.key,
+               CASE WHEN masked THEN audit_capture_mask(o.doc, secret, NULL) ELSE o.doc END,
                NULL, current_setting('application_name'), coalesce(current_setting('portal.actor', true), '')
-        FROM old_rows AS o;
+        FROM (SELECT to_jsonb(r) ->> pk AS key, to_jsonb(r) - ignored AS doc FROM old_rows AS r) AS o;
     END IF;
     RETURN NULL;
 END $$;
