@@ -670,3 +670,23 @@ def test_a_branch_never_crashes(condition):
     )
     assert isinstance(outcome, StepOutcome)
     assert outcome.ok == (outcome.next_step in ("t", "e"))
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/x@evil.example/y", "//evil.example/x", "/@evil.example", "/%2F%2Fevil.example", "/\\\\evil.example"],
+)
+def test_a_steps_path_never_names_another_host(path):
+    from urllib.parse import urlsplit
+
+    from workflows.executions.steps.http_request import step_url
+
+    assert urlsplit(step_url("https://crm.example.com/api/", path)).hostname == "crm.example.com"
+
+
+def test_a_path_without_its_leading_slash_is_refused():
+    from workflows.executions.steps import StepError
+    from workflows.executions.steps.http_request import step_url
+
+    with pytest.raises(StepError):
+        step_url("https://crm.example.com", "@evil.example/x")

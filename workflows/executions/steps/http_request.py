@@ -49,6 +49,15 @@ def _body(response: OutboundResponse) -> tuple[object, bool]:
     return text[:MAX_BODY_CHARS], truncated
 
 
+def step_url(endpoint_url: str, path: str) -> str:
+    """The URL a step calls: the integration's endpoint, then the step's path. The definition's
+    schema makes every path start with ``/``, so a path can only add to the endpoint's path,
+    never name another host (``/x@evil``, ``//evil`` stay paths of the endpoint's host)."""
+    if not path.startswith("/"):
+        raise StepError("InvalidPath", "A step's path starts with /.")
+    return endpoint_url.rstrip("/") + path
+
+
 def run(step: dict, context: dict, env: StepEnv) -> StepOutcome:
     integration = integration_of(env.workspace_id, step["integration"])
     if integration is None:
@@ -58,7 +67,7 @@ def run(step: dict, context: dict, env: StepEnv) -> StepOutcome:
             "IntegrationMisconfigured", f"The integration {integration.slug!r} has no endpoint URL."
         )
     method = step["method"]
-    url = integration.endpoint_url.rstrip("/") + step["path"]
+    url = step_url(integration.endpoint_url, step["path"])
     headers = {"Idempotency-Key": f"{env.execution_id}:{step['id']}", "Accept": "application/json"}
     pin = env.pins.get("credential")
     if pin:
