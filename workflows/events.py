@@ -65,3 +65,9 @@ class WorkflowEvent(EventCode):
     DATA_ACCESSED = "data.accessed", Category.EXECUTION
     DATA_WRITTEN = "data.written", Category.EXECUTION
     OPERATOR_CANCELLED = "operator.cancelled", Category.EXECUTION
+    OPERATOR_RETRIED = "operator.retried", Category.EXECUTION
+    OPERATOR_RESUMED = "operator.resumed", Category.EXECUTION
+    EXECUTION_REFUSED = "execution.refused", Category.EXECUTION
+    # Halts: the incident stop of a workspace or an organisation, released by a second person.
+    HALT_RAISED = "halt.raised", Category.EXECUTION
+    HALT_RELEASED = "halt.released", Category.EXECUTION

@@ -49,6 +49,17 @@ _ACTIONS = (
     Action("workflow.stop", "Deactivate or quarantine workflows (the incident switch).", sensitive=True),
     Action("execution.view", "See workflow executions and their data."),
     Action("execution.trigger", "Trigger, retry or stop executions.", sensitive=True),
+    Action(
+        "execution.halt",
+        "Halt every execution of a workspace (the incident stop), or release a halt someone else raised.",
+        sensitive=True,
+    ),
+    Action(
+        "organization.halt",
+        "Halt every execution of the organisation, or release such a halt someone else raised.",
+        Scope.ORGANIZATION,
+        sensitive=True,
+    ),
     Action("integration.manage", "Configure integrations.", sensitive=True),
     Action("credential.manage", "Manage credentials.", sensitive=True),
     Action("service_account.manage", "Manage service accounts.", sensitive=True),

@@ -434,6 +434,11 @@ CELERY_BEAT_SCHEDULE["execution-steps-due-dispatch"] = {
     "task": "workflows.steps_due_dispatch",
     "schedule": 15.0,
 }
+# Raising a halt or a quarantine sends this task at once; the beat runs it too, as a backstop.
+CELERY_BEAT_SCHEDULE["execution-halts-enforce"] = {
+    "task": "workflows.halts_enforce",
+    "schedule": 15.0,
+}
 
 # Evidence packages ordered in the control panel (see docs/evidence.md): where the built ZIPs
 # live (a directory of their own, 0700; files 0600), how long a download link works, how long a

@@ -7,6 +7,7 @@ from tests.accounts.conditional_world import conditional_access_of
 from tests.accounts.scim_world import scim_objects_of
 from tests.accounts.sso_admin_world import sso_objects_of
 from tests.audit.evidence_world import evidence_orders_of
+from tests.workflows.halts_world import halts_of
 from tests.workflows.network_boundary_world import network_boundary_of
 from tests.workflows.secrets_world import secrets_objects_of
 from tests.workflows.service_account_world import service_accounts_of
@@ -49,6 +50,7 @@ SOURCES = (
     evidence_orders_of,
     scim_objects_of,
     sso_objects_of,
+    halts_of,
 )
 SOURCE_OF: dict[str, int] = {}
 

@@ -186,6 +186,21 @@ MATRIX = {
         "history/sibling": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
         "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
     },
+    # Halts: seen and raised by those who may halt (owners, officers, platform administrators
+    # for every workspace of their organisation); raised and released on their own pages.
+    "workflows.halt": {
+        "changelist":      (_, OK,      OK,      _, _, _, OK,      DENY),
+        "add":             (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+        "change/own":      (_, OK,      OK,      _, _, _, OK,      DENY),
+        "change/sibling":  (_, OK,      MISSING, _, _, _, MISSING, DENY),
+        "change/foreign":  (_, MISSING, MISSING, _, _, _, MISSING, DENY),
+        "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+        "delete/sibling":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+        "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+        "history/own":     (_, OK,      OK,      _, _, _, OK,      MISSING),
+        "history/sibling": (_, OK,      MISSING, _, _, _, MISSING, MISSING),
+        "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+    },
     "workflows.changerequest": {
         "changelist":      (_, DENY,    OK,      _, _, _, OK,      OK),
         "add":             (_, DENY,    DENY,    _, _, _, DENY,    DENY),
@@ -539,6 +554,13 @@ CUSTOM_MATRIX: dict[str, dict[str, tuple[str, ...]]] = {
         "sibling":          (_, GONE,     GONE,      _, _, _, GONE,      GONE),
         "foreign":          (_, GONE,     GONE,      _, _, _, GONE,      GONE),
     },
+    # Halting: owners and officers of the workspace, platform administrators of the organisation.
+    "workflows_halt_raise": {"page": (_, OK, OK, _, _, _, OK, DENY)},
+    "workflows_halt_release": {
+        "own":              (_, OK,       OK,        _, _, _, OK,        GONE),
+        "sibling":          (_, OK,       GONE,      _, _, _, GONE,      GONE),
+        "foreign":          (_, GONE,     GONE,      _, _, _, GONE,      GONE),
+    },
 }
 # fmt: on
 
@@ -568,6 +590,8 @@ CUSTOM_OBJECTS: dict[str, str | None] = {
     "workflows_changerequest_decide": "workflows.changerequest",
     "workflows_changerequest_apply": "workflows.changerequest",
     "workflows_workflow_status": "workflows.workflow",
+    "workflows_halt_raise": None,
+    "workflows_halt_release": "workflows.halt",
 }
 
 

@@ -82,7 +82,7 @@ def test_inbox_query_count_is_flat(shop, client):
     assert counts[0] == counts[1], counts
 
 
-def test_officer_quarantines_and_reactivates_a_workflow(shop, client):
+def test_officer_quarantines_and_a_second_officer_reactivates_a_workflow(shop, client):
     from audit.models import AuditEvent
     from workflows.changes.models import Workflow
 
@@ -106,9 +106,15 @@ def test_officer_quarantines_and_reactivates_a_workflow(shop, client):
     assert event.data["reason"] == "INC-9: suspicious export"
     again = client.post(url, {"status": "quarantined", "reason": "twice"})
     assert "already quarantined" in again.content.decode()
+    assert workflow.quarantined_by == world.users["compliance_officer"]
+    alone = client.post(url, {"status": "active", "reason": "INC-9 closed"})
+    assert "a second person must lift the quarantine" in alone.content.decode()
+    workflow.refresh_from_db()
+    assert workflow.status == "quarantined"
+    client.force_login(world.second_officer)
     client.post(url, {"status": "active", "reason": "INC-9 closed"})
     workflow.refresh_from_db()
-    assert workflow.status == "active"
+    assert (workflow.status, workflow.quarantined_by) == ("active", None)
     client.force_login(world.users["auditor"])
     assert client.get(url).status_code == 403
 

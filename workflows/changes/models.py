@@ -43,6 +43,16 @@ class Workflow(models.Model):
     active_version = models.ForeignKey(
         "WorkflowVersion", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+    # Who quarantined it: only a second person may lift the quarantine (empty for quarantines
+    # older than this rule, which anyone allowed may lift).
+    quarantined_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -521,6 +521,13 @@ def changes_apply_due(*, at=None) -> list[int]:
     return applied
 
 
+def _halt_runs_after_commit() -> None:
+    # The engine halts the quarantined workflow's runs (its claim check already stops each step).
+    from workflows.executions.halts import enforce_after_commit
+
+    enforce_after_commit()
+
+
 def _notify(kind: str, change_id: int, **details) -> None:
     # Tasks sit above services (they call them); a service only starts one once it has committed.
     from workflows.changes.tasks import notify_change
@@ -531,8 +538,8 @@ def _notify(kind: str, change_id: int, **details) -> None:
 def workflow_set_status(*, actor, workflow: Workflow, status: str, reason: str) -> Workflow:
     """Deactivate, reactivate or quarantine a workflow (officers and owners), with a reason.
 
-    Quarantine is the incident switch: the workflow stops at once and stays stopped until it is
-    reactivated on purpose.
+    Quarantine is the incident switch: the workflow stops at once (its runs end ``halted``) and
+    stays stopped until a second person — not the one who quarantined it — lifts it on purpose.
     """
     allowed = {WorkflowStatus.ACTIVE, WorkflowStatus.INACTIVE, WorkflowStatus.QUARANTINED}
     if status not in allowed:
@@ -556,8 +563,15 @@ def workflow_set_status(*, actor, workflow: Workflow, status: str, reason: str) 
                 {"status": f"The workflow is already {workflow.get_status_display().lower()}."}
             )
         before = workflow.status
+        if before == WorkflowStatus.QUARANTINED and workflow.quarantined_by_id == getattr(actor, "pk", None):
+            raise ValidationError(
+                {"status": "You quarantined this workflow: a second person must lift the quarantine."}
+            )
         workflow.status = status
-        workflow.save(update_fields=["status"])
+        workflow.quarantined_by = actor if status == WorkflowStatus.QUARANTINED else None
+        workflow.save(update_fields=["status", "quarantined_by"])
+        if status == WorkflowStatus.QUARANTINED:
+            _halt_runs_after_commit()
         action = (
             WorkflowEvent.WORKFLOW_ACTIVATED
             if status == WorkflowStatus.ACTIVE

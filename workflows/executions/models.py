@@ -78,7 +78,15 @@ class Execution(models.Model):
                 name="workflows_execution_idempotency",
             )
         ]
-        indexes = [models.Index(fields=["workflow", "-created_at"], name="workflows_execution_runs")]
+        indexes = [
+            models.Index(fields=["workflow", "-created_at"], name="workflows_execution_runs"),
+            # The runs a halt must stop: few at any time, found without reading finished ones.
+            models.Index(
+                fields=["workspace"],
+                condition=models.Q(status__in=["queued", "running", "waiting"]),
+                name="workflows_execution_open",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.workflow} run {self.pk}"
@@ -138,3 +146,67 @@ class StepRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.step_id} #{self.attempt} of {self.execution_id}"
+
+
+class HaltScope(models.TextChoices):
+    WORKSPACE = "workspace", "Workspace"
+    ORGANIZATION = "organization", "Whole organisation"
+
+
+class Halt(models.Model):
+    """An incident stop of every execution of a workspace, or of the whole organisation.
+
+    While a halt is active (``released_at`` is empty) no step of a run in its scope starts, new
+    triggers are refused, and the runs in its scope end ``halted``. Only a second person may
+    release it: the database refuses a release by the person who raised it. A workflow's own stop
+    is its ``quarantined`` status, released by the same two-person rule.
+    """
+
+    organization = models.ForeignKey("tenancy.Organization", on_delete=models.PROTECT, related_name="+")
+    workspace = models.ForeignKey(
+        "tenancy.Workspace", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    scope = models.CharField(max_length=16, choices=HaltScope.choices)
+    reason = models.TextField()
+    raised_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    raised_at = models.DateTimeField(default=timezone.now)
+    released_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    released_at = models.DateTimeField(null=True, blank=True)
+    release_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-raised_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(models.Q(scope="workspace", workspace__isnull=False))
+                | (models.Q(scope="organization", workspace__isnull=True)),
+                name="workflows_halt_scope",
+            ),
+            # Two people: whoever raised a halt cannot be the one who releases it.
+            models.CheckConstraint(
+                condition=models.Q(released_by__isnull=True) | ~models.Q(released_by=models.F("raised_by")),
+                name="workflows_halt_two_people",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(released_by__isnull=True, released_at__isnull=True)
+                | models.Q(released_by__isnull=False, released_at__isnull=False),
+                name="workflows_halt_release_complete",
+            ),
+            # At most one active halt per scope (NULLs equal: one per organisation as well).
+            models.UniqueConstraint(
+                fields=["organization", "workspace"],
+                condition=models.Q(released_at__isnull=True),
+                nulls_distinct=False,
+                name="workflows_halt_one_active",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        where = self.workspace if self.workspace_id else "the whole organisation"
+        return f"Halt of {where}"
+
+    @property
+    def active(self) -> bool:
+        return self.released_at is None

@@ -7,7 +7,7 @@ from governance.access.policies import region_list_filter
 from governance.core import resources as access_resources
 from governance.core.resources import Resource
 from workflows.changes.resources import workflow_entity
-from workflows.executions.models import Execution, StepRun
+from workflows.executions.models import Execution, Halt, StepRun
 
 
 def _as_workflow(execution):
@@ -44,5 +44,15 @@ def register() -> None:
                 region_field="execution__workflow__data_region",
                 workspace_field="workspace",
             ),
+        )
+    )
+    # Halts are seen by those who may raise or release them; an organisation's halt (no workspace)
+    # by its platform administrators.
+    access_resources.register(
+        Resource(
+            Halt,
+            organization_field="organization",
+            workspace_field="workspace",
+            actions={"view": "execution.halt", "add": "execution.halt", "change": "execution.halt"},
         )
     )

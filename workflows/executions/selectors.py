@@ -1,15 +1,19 @@
-"""Reads of executions: what an actor may see, and what the sweep must (re)send."""
+"""Reads of executions: what an actor may see, what the sweep must (re)send, and what is halted."""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from governance.access.queries import restrict
-from workflows.executions.models import Execution, StepRun, StepStatus
+from workflows.changes.models import Workflow, WorkflowStatus
+from workflows.executions.models import Execution, ExecutionStatus, Halt, HaltScope, StepRun, StepStatus
+
+OPEN_EXECUTION_STATES = (ExecutionStatus.QUEUED, ExecutionStatus.RUNNING, ExecutionStatus.WAITING)
 
 
 def executions_visible_to(actor) -> QuerySet[Execution]:
@@ -35,4 +39,71 @@ def step_runs_to_dispatch(*, now: datetime, limit: int = 500) -> list[uuid.UUID]
     lapsed = Q(status=StepStatus.RUNNING, lease_until__lte=now)
     return list(
         StepRun.objects.filter(pending | lapsed).order_by("created_at").values_list("pk", flat=True)[:limit]
+    )
+
+
+@dataclass(frozen=True)
+class HaltInForce:
+    """Why a run may not go on: its workflow's quarantine, or a halt of its workspace or organisation."""
+
+    scope: str  # "workflow", "workspace" or "organization"
+    halt_id: int | None = None
+
+    @property
+    def message(self) -> str:
+        if self.scope == "workflow":
+            return "The workflow is quarantined."
+        where = "workspace" if self.scope == HaltScope.WORKSPACE else "whole organisation"
+        return f"The {where} is halted (halt {self.halt_id})."
+
+    def as_data(self) -> dict:
+        return {"scope": self.scope, **({"halt": self.halt_id} if self.halt_id else {})}
+
+
+def halts_active(*, organization_id: int, workspace_id: int | None = None) -> QuerySet[Halt]:
+    """The active halts over a workspace (its own and its organisation's), or over an organisation."""
+    scope = Q(workspace__isnull=True)
+    if workspace_id is not None:
+        scope |= Q(workspace_id=workspace_id)
+    return Halt.objects.filter(scope, organization_id=organization_id, released_at__isnull=True)
+
+
+def halt_in_force(*, workflow_id: int, workspace_id: int, organization_id: int) -> HaltInForce | None:
+    """What stops a run of this workflow now, if anything (two indexed queries)."""
+    status = Workflow.objects.filter(pk=workflow_id).values_list("status", flat=True).first()
+    if status == WorkflowStatus.QUARANTINED:
+        return HaltInForce("workflow")
+    halt = (
+        halts_active(organization_id=organization_id, workspace_id=workspace_id)
+        .order_by("raised_at", "pk")
+        .values_list("pk", "scope")
+        .first()
+    )
+    return HaltInForce(halt[1], halt[0]) if halt else None
+
+
+def executions_to_halt(*, now: datetime, limit: int = 1000) -> list[int]:
+    """Open runs under a quarantine or an active halt with no step in flight (a step in flight
+    records its result first; its run is halted when it finishes, or when its lease lapses)."""
+    active = Halt.objects.filter(released_at__isnull=True)
+    quarantined = Workflow.objects.filter(status=WorkflowStatus.QUARANTINED)
+    if not active.exists() and not quarantined.exists():
+        return []
+    under = (
+        Q(workspace_id__in=active.filter(scope=HaltScope.WORKSPACE).values("workspace_id"))
+        | Q(
+            workspace__organization_id__in=active.filter(scope=HaltScope.ORGANIZATION).values(
+                "organization_id"
+            )
+        )
+        | Q(workflow_id__in=quarantined.values("pk"))
+    )
+    in_flight = StepRun.objects.filter(
+        execution_id=OuterRef("pk"), status=StepStatus.RUNNING, lease_until__gt=now
+    )
+    return list(
+        Execution.objects.filter(under, status__in=OPEN_EXECUTION_STATES)
+        .exclude(Exists(in_flight))
+        .order_by("pk")
+        .values_list("pk", flat=True)[:limit]
     )

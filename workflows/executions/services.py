@@ -1,4 +1,4 @@
-"""Every write of the execution engine: trigger, claim, finish, cancel.
+"""Every write of the execution engine: trigger, claim, finish, cancel, retry, resume, halt.
 
 Each function runs in one transaction, moves rows it locked along the tables of
 ``transitions``, and records its ledger events in that same transaction. Locks are always
@@ -23,6 +23,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from audit.services import audit_event_record, audited_transaction
@@ -33,6 +34,7 @@ from workflows.changes.models import ChangeRequest, ChangeState, Workflow, Workf
 from workflows.credentials.selectors import integration_credential_current
 from workflows.events import WorkflowEvent
 from workflows.executions.models import Execution, ExecutionStatus, StepRun, StepStatus, TriggerKind
+from workflows.executions.selectors import HaltInForce, halt_in_force
 from workflows.executions.steps.base import StepEnv, StepOutcome
 from workflows.executions.transitions import FINISHED_EXECUTION_STATES, execution_move, step_move
 from workflows.integrations.selectors import integrations_by_slug
@@ -55,6 +57,10 @@ class Claim:
     attempt: int
     context: dict = field(default_factory=dict)
     env: StepEnv | None = None
+
+
+class TriggerHaltedError(ValidationError):
+    """A trigger refused because a halt or a quarantine is in force (the API answers 423)."""
 
 
 def _digest(value: Any) -> str:
@@ -147,36 +153,71 @@ def execution_trigger(
             earlier = Execution.objects.filter(workflow=workflow, idempotency_key=key).first()
             if earlier is not None:
                 return earlier
-        pinned = _runnable_version(workflow, version)
-        redacted_input = redact_data(payload)
-        execution = Execution.objects.create(
-            workspace=workflow.workspace,
-            workflow=workflow,
-            version=pinned,
-            trigger_kind=kind,
-            trigger_source=f"{kind}:{getattr(actor, 'email', '') or 'system'}"[:200],
-            triggered_by=actor if isinstance(actor, get_user_model()) else None,
-            idempotency_key=key,
-            input_digest=_digest(redacted_input),
-        )
-        audit_event_record(
-            action=WorkflowEvent.EXECUTION_TRIGGERED,
-            actor=actor,
-            target=execution,
-            **_where(execution),
-            data={
-                "workflow": workflow.pk,
-                "kind": kind,
-                "source": execution.trigger_source,
-                "version": pinned.number,
-                "content_hash": pinned.content_hash,
-                "input_digest": execution.input_digest,
-                "idempotency_key": bool(key),
-            },
-        )
-        first = pinned.definition["steps"][0]
-        _queue_step(execution, first, {"input": redacted_input, "steps": {}, "prev": None}, actor=actor)
+        halt = _halt_of(workflow)
+        if halt is not None:
+            # The refusal is recorded and committed; it is raised once the transaction is closed.
+            audit_event_record(
+                action=WorkflowEvent.EXECUTION_REFUSED,
+                actor=actor,
+                target=workflow,
+                organization_id=workflow.workspace.organization_id,
+                workspace_id=workflow.workspace_id,
+                data={"kind": kind, **halt.as_data()},
+            )
+        else:
+            execution = _execution_start(actor, workflow, version, payload, key, kind)
+    if halt is not None:
+        raise TriggerHaltedError({"workflow": f"{halt.message} No new executions until it is released."})
     return execution
+
+
+def _execution_start(actor, workflow: Workflow, version, payload: dict, key: str, kind: str) -> Execution:
+    pinned = _runnable_version(workflow, version)
+    redacted_input = redact_data(payload)
+    execution = Execution.objects.create(
+        workspace=workflow.workspace,
+        workflow=workflow,
+        version=pinned,
+        trigger_kind=kind,
+        trigger_source=f"{kind}:{getattr(actor, 'email', '') or 'system'}"[:200],
+        triggered_by=actor if isinstance(actor, get_user_model()) else None,
+        idempotency_key=key,
+        input_digest=_digest(redacted_input),
+    )
+    audit_event_record(
+        action=WorkflowEvent.EXECUTION_TRIGGERED,
+        actor=actor,
+        target=execution,
+        **_where(execution),
+        data={
+            "workflow": workflow.pk,
+            "kind": kind,
+            "source": execution.trigger_source,
+            "version": pinned.number,
+            "content_hash": pinned.content_hash,
+            "input_digest": execution.input_digest,
+            "idempotency_key": bool(key),
+        },
+    )
+    first = pinned.definition["steps"][0]
+    _queue_step(execution, first, {"input": redacted_input, "steps": {}, "prev": None}, actor=actor)
+    return execution
+
+
+def _halt_of(workflow: Workflow) -> HaltInForce | None:
+    return halt_in_force(
+        workflow_id=workflow.pk,
+        workspace_id=workflow.workspace_id,
+        organization_id=workflow.workspace.organization_id,
+    )
+
+
+def _halt_for(execution: Execution) -> HaltInForce | None:
+    return halt_in_force(
+        workflow_id=execution.workflow_id,
+        workspace_id=execution.workspace_id,
+        organization_id=execution.workspace.organization_id,
+    )
 
 
 def retry_delay(attempt: int) -> float:
@@ -277,6 +318,65 @@ def _end_step(run: StepRun, name: str, *, error_class: str, message: str) -> Non
     )
 
 
+def _halt_execution(execution: Execution, halt: HaltInForce, *, actor=None) -> None:
+    """Stop a run (locked by the caller) under ``halt``: every step not in flight ends ``halted``
+    (a row whose lease lapsed too: its worker is gone), then the run. The halted rows are where
+    ``execution_resume`` starts again."""
+    now = timezone.now()
+    where = _where(execution)
+    stopped = execution.step_runs.select_for_update().filter(
+        Q(status__in=(StepStatus.PENDING, StepStatus.WAITING))
+        | Q(status=StepStatus.RUNNING, lease_until__lte=now)
+    )
+    for run in stopped:
+        _end_step(run, "halt", error_class="Halted", message=halt.message)
+        audit_event_record(
+            action=WorkflowEvent.STEP_HALTED,
+            actor=actor,
+            target=run,
+            **where,
+            data={"execution": execution.pk, "step": run.step_id, **halt.as_data()},
+        )
+    execution_move(execution, "halt")
+    execution.finished_at = now
+    execution.save(update_fields=["status", "finished_at"])
+    audit_event_record(
+        action=WorkflowEvent.EXECUTION_HALTED,
+        actor=actor,
+        target=execution,
+        **where,
+        data={"steps": sorted({run.step_id for run in stopped}), "reason": halt.message, **halt.as_data()},
+    )
+
+
+def _halt_if_stopped(execution: Execution) -> None:
+    """After a step in flight finished: a halt raised meanwhile stops the run at this boundary,
+    its next step (just queued) kept as the place to resume."""
+    halt = _halt_for(execution)
+    if halt is not None:
+        _halt_execution(execution, halt)
+
+
+def execution_halt_enforce(*, execution_id: int) -> bool:
+    """Halt one open run under a halt or quarantine unless a step of it is in flight; True when
+    it was halted now. Called by the ``halts_enforce`` task for each run its selector finds."""
+    with audited_transaction():
+        execution = (
+            Execution.objects.select_for_update(of=("self",), skip_locked=True)
+            .select_related("workspace")
+            .filter(pk=execution_id)
+            .first()
+        )
+        if execution is None or execution.status in FINISHED_EXECUTION_STATES:
+            return False  # locked by a worker (it checks the halt itself) or already ended
+        halt = _halt_for(execution)
+        in_flight = execution.step_runs.filter(status=StepStatus.RUNNING, lease_until__gt=timezone.now())
+        if halt is None or in_flight.exists():
+            return False
+        _halt_execution(execution, halt)
+        return True
+
+
 def _lock(step_run_id, *, skip_locked: bool) -> tuple[Execution | None, StepRun | None]:
     execution_id = StepRun.objects.filter(pk=step_run_id).values_list("execution_id", flat=True).first()
     if execution_id is None:
@@ -343,28 +443,9 @@ def step_run_claim(*, step_run_id: uuid.UUID) -> Claim | None:
                 data={"execution": execution.pk, "step": run.step_id, "execution_status": execution.status},
             )
             return None
-        workflow_status = (
-            Workflow.objects.filter(pk=execution.workflow_id).values_list("status", flat=True).get()
-        )
-        if workflow_status == WorkflowStatus.QUARANTINED:
-            _end_step(run, "halt", error_class="Halted", message="The workflow is quarantined.")
-            audit_event_record(
-                action=WorkflowEvent.STEP_HALTED,
-                actor=None,
-                target=run,
-                **where,
-                data={"execution": execution.pk, "step": run.step_id, "scope": "workflow"},
-            )
-            execution_move(execution, "halt")
-            execution.finished_at = now
-            execution.save(update_fields=["status", "finished_at"])
-            audit_event_record(
-                action=WorkflowEvent.EXECUTION_HALTED,
-                actor=None,
-                target=execution,
-                **where,
-                data={"step": run.step_id, "scope": "workflow", "reason": "The workflow is quarantined."},
-            )
+        halt = _halt_for(execution)
+        if halt is not None:
+            _halt_execution(execution, halt)
             return None
         previous = step_move(run, "claim")
         step = _step_of(execution.version, run.step_id)
@@ -498,6 +579,7 @@ def step_run_finish(*, claim: Claim, outcome: StepOutcome) -> StepRun | None:
             if retry:
                 due_at = now + timedelta(seconds=retry_delay(run.attempt))
                 _queue_step(execution, claim.step, claim.context, attempt=run.attempt + 1, due_at=due_at)
+                _halt_if_stopped(execution)
                 return run
             if execution.status == ExecutionStatus.RUNNING:
                 _finish_execution(
@@ -532,6 +614,7 @@ def step_run_finish(*, claim: Claim, outcome: StepOutcome) -> StepRun | None:
             context = {**claim.context, "steps": {**claim.context.get("steps", {}), run.step_id: output}}
             context["prev"] = output
             _queue_step(execution, _step_of(execution.version, outcome.next_step), context)
+            _halt_if_stopped(execution)
         else:
             _finish_execution(execution, "succeed", data={"last_step": run.step_id})
         return run
@@ -574,5 +657,87 @@ def execution_cancel(*, actor, execution: Execution, reason: str) -> Execution:
                 target=run,
                 **where,
                 data={"execution": execution.pk, "step": run.step_id},
+            )
+        return execution
+
+
+def execution_retry(*, actor, execution: Execution, reason: str) -> Execution:
+    """Run a failed run's failed step again, as a new attempt with the inputs it had (operators and
+    owners, with a reason). Only while the run's version is still the active one and nothing halts it."""
+    return _restart(
+        actor=actor,
+        execution=execution,
+        reason=reason,
+        move="retry",
+        ended=(StepStatus.FAILED, StepStatus.POISONED),
+        event=WorkflowEvent.OPERATOR_RETRIED,
+    )
+
+
+def execution_resume(*, actor, execution: Execution, reason: str) -> Execution:
+    """Go on with a halted run once its halt was released: each step the halt stopped runs again
+    as a new attempt (operators and owners, with a reason)."""
+    return _restart(
+        actor=actor,
+        execution=execution,
+        reason=reason,
+        move="resume",
+        ended=(StepStatus.HALTED,),
+        event=WorkflowEvent.OPERATOR_RESUMED,
+    )
+
+
+def _restart(*, actor, execution: Execution, reason: str, move: str, ended: tuple, event) -> Execution:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why."})
+    with audited_transaction():
+        execution = (
+            Execution.objects.select_for_update(of=("self",))
+            .select_related("workspace", "workflow", "version")
+            .get(pk=execution.pk)
+        )
+        require(actor, "execution.trigger", execution, fresh=True)
+        halt = _halt_for(execution)
+        if halt is not None:
+            raise ValidationError({"execution": f"{halt.message} It must be released first."})
+        workflow = execution.workflow
+        if workflow.status != WorkflowStatus.ACTIVE:
+            raise ValidationError(
+                {
+                    "execution": f"{workflow} is {workflow.get_status_display().lower()}: only active workflows run."
+                }
+            )
+        if workflow.active_version_id != execution.version_id:
+            raise ValidationError(
+                {
+                    "execution": f"This run started on version {execution.version.number}, which is no "
+                    "longer the active version: start a new run instead."
+                }
+            )
+        execution_move(execution, move)
+        latest: dict[str, StepRun] = {}
+        for run in execution.step_runs.order_by("step_id", "attempt"):
+            latest[run.step_id] = run
+        again = [run for run in latest.values() if run.status in ended]
+        if not again:
+            raise ValidationError({"execution": "No step of this run is waiting to run again."})
+        execution.finished_at = None
+        execution.started_at = execution.started_at or timezone.now()
+        execution.save(update_fields=["status", "finished_at", "started_at"])
+        audit_event_record(
+            action=event,
+            actor=actor,
+            target=execution,
+            **_where(execution),
+            data={"reason": reason[:1000], "steps": sorted(run.step_id for run in again)},
+        )
+        for run in again:
+            _queue_step(
+                execution,
+                _step_of(execution.version, run.step_id),
+                json.loads(run.inputs),
+                actor=actor,
+                attempt=run.attempt + 1,
             )
         return execution

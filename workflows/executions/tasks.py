@@ -59,3 +59,17 @@ def steps_due_dispatch() -> int:
         services.step_run_mark_dispatched(step_run_id=step_run_id)
         sent += 1
     return sent
+
+
+@shared_task(name="workflows.halts_enforce", ignore_result=True)
+def halts_enforce() -> int:
+    """Mark ``halted`` every open run under a halt or a quarantine that has no step in flight
+    (sent when a halt or quarantine commits, and by the beat). Returns how many it halted."""
+    halted = 0
+    with bind_context(ActorContext(user_agent="celery:workflows.halts_enforce")):
+        while True:
+            batch = selectors.executions_to_halt(now=timezone.now())
+            done = sum(services.execution_halt_enforce(execution_id=pk) for pk in batch)
+            halted += done
+            if done == 0:  # nothing left, or only runs a worker holds (they halt themselves)
+                return halted

@@ -20,8 +20,11 @@ EXECUTION_TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "wake": ((E.WAITING,), E.RUNNING),
     "succeed": ((E.RUNNING,), E.SUCCEEDED),
     "fail": ((E.QUEUED, E.RUNNING, E.WAITING), E.FAILED),
-    "cancel": ((E.QUEUED, E.RUNNING, E.WAITING), E.CANCELLED),
+    "cancel": ((E.QUEUED, E.RUNNING, E.WAITING, E.HALTED), E.CANCELLED),
     "halt": ((E.QUEUED, E.RUNNING, E.WAITING), E.HALTED),
+    # An operator's decisions: run the failed step again, or go on after a halt was released.
+    "retry": ((E.FAILED,), E.RUNNING),
+    "resume": ((E.HALTED,), E.RUNNING),
 }
 
 STEP_TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
