@@ -38,6 +38,10 @@ EXPECTED_ON_OWN_WORKSPACE = {
     "workflow.stop": {"workspace_owner", "compliance_officer"},
     "execution.view": WORKSPACE_ROLES - {"auditor"},
     "execution.trigger": {"workspace_owner", "workflow_operator"},
+    # The incident stop ("quarantine ... halt executions immediately"): officers, owners and the
+    # platform administrator (who halts without seeing any execution data).
+    "execution.halt": {"platform_admin", "workspace_owner", "compliance_officer"},
+    "organization.halt": {"platform_admin"},
     "integration.manage": {"workspace_owner"},
     "credential.manage": {"workspace_owner"},
     "service_account.manage": {"workspace_owner"},
