@@ -15,7 +15,7 @@ from audit import merkle
 from audit.ledger_verification import ledger_verify
 from audit.models import AuditEvent, LedgerState, SignedTreeHead
 from audit.sealing import chain_hash, ledger_seal, ledger_seal_all
-from audit.services import AuditError, audit_event_record
+from audit.services import AuditError, audit_event_record, audit_events_record
 from audit.signing import (
     TreeHeadStatement,
     key_id_of,
@@ -440,6 +440,44 @@ def test_bad_events_are_refused_with_a_clear_error(db, kwargs, message):
 def test_events_outside_a_transaction_are_refused():
     with pytest.raises(AuditError, match="inside the transaction"):
         audit_event_record(action="workspace.updated", actor=None, require_transaction=True)
+
+
+def test_many_events_in_one_insert_are_the_events_one_by_one_would_be(db):
+    """GIVEN 1,203 events recorded together (three INSERTs) WHEN the ledger is sealed and verified
+    THEN each row holds what ``audit_event_record`` would have written, in the given order, and
+    the chain verifies."""
+    import audit.services as services
+
+    given = [{"action": "workspace.updated", "actor": None, "data": {"n": n}} for n in range(1203)]
+    with transaction.atomic():
+        recorded = audit_events_record(given)
+        single = audit_event_record(action="workspace.updated", actor=None, data={"n": -1})
+    assert len(given) > services.INSERT_CHUNK
+    assert [event.data["n"] for event in recorded] == list(range(1203))
+    rows = list(AuditEvent.objects.order_by("id"))
+    assert [row.pk for row in rows[:-1]] == [event.pk for event in recorded]
+    assert [row.data["n"] for row in rows] == [*range(1203), -1]
+    for row, event in zip(rows, recorded, strict=False):
+        assert bytes(row.canonical) == bytes(event.canonical)
+    assert rows[-1].pk == single.pk
+    ledger_seal_all()
+    assert ledger_verify().ok
+
+
+def test_one_bad_event_among_many_writes_none(db):
+    given = [
+        {"action": "workspace.updated", "actor": None, "data": {"n": 1}},
+        {"action": "workspace.updated", "actor": None, "data": {"ratio": float("nan")}},
+    ]
+    with pytest.raises(AuditError, match="canonicalised"), transaction.atomic():
+        audit_events_record(given)
+    assert not AuditEvent.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_many_events_outside_a_transaction_are_refused():
+    with pytest.raises(AuditError, match="inside the transaction"):
+        audit_events_record([{"action": "workspace.updated", "actor": None}])
 
 
 def test_sequence_is_unique(db):

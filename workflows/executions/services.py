@@ -26,7 +26,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from audit.services import audit_event_record, audited_transaction
+from audit.services import audit_event_record, audit_events_record, audited_transaction
 from governance.access.decision import require
 from governance.core.redaction import redact_data, redact_text
 from governance.core.text import json_refusal
@@ -34,7 +34,7 @@ from workflows.changes.models import ChangeRequest, ChangeState, Workflow, Workf
 from workflows.credentials.selectors import integration_credential_current
 from workflows.events import WorkflowEvent
 from workflows.executions.models import Execution, ExecutionStatus, StepRun, StepStatus, TriggerKind
-from workflows.executions.selectors import HaltInForce, halt_in_force
+from workflows.executions.selectors import OPEN_EXECUTION_STATES, HaltInForce, halt_in_force
 from workflows.executions.steps.base import StepEnv, StepOutcome
 from workflows.executions.transitions import FINISHED_EXECUTION_STATES, execution_move, step_move
 from workflows.integrations.selectors import integrations_by_slug
@@ -318,34 +318,71 @@ def _end_step(run: StepRun, name: str, *, error_class: str, message: str) -> Non
     )
 
 
-def _halt_execution(execution: Execution, halt: HaltInForce, *, actor=None) -> None:
-    """Stop a run (locked by the caller) under ``halt``: every step not in flight ends ``halted``
-    (a row whose lease lapsed too: its worker is gone), then the run. The halted rows are where
-    ``execution_resume`` starts again."""
-    now = timezone.now()
-    where = _where(execution)
-    stopped = execution.step_runs.select_for_update().filter(
-        Q(status__in=(StepStatus.PENDING, StepStatus.WAITING))
-        | Q(status=StepStatus.RUNNING, lease_until__lte=now)
-    )
-    for run in stopped:
-        _end_step(run, "halt", error_class="Halted", message=halt.message)
-        audit_event_record(
-            action=WorkflowEvent.STEP_HALTED,
-            actor=actor,
-            target=run,
-            **where,
-            data={"execution": execution.pk, "step": run.step_id, **halt.as_data()},
+def _halt_execution(execution: Execution, halt: HaltInForce) -> None:
+    _halt_executions([(execution, halt)], now=timezone.now())
+
+
+def _halt_executions(stopping: list[tuple[Execution, HaltInForce]], *, now) -> None:
+    """Stop runs (locked by the caller), each under its halt: every step not in flight ends
+    ``halted`` (a row whose lease lapsed too: its worker is gone), then the run. The halted rows
+    are where ``execution_resume`` starts again. Rows are written in one statement per table; each
+    keeps its own ledger event."""
+    by_id = {execution.pk: (execution, halt) for execution, halt in stopping}
+    runs = list(
+        StepRun.objects.select_for_update()
+        .filter(execution_id__in=by_id)
+        .filter(
+            Q(status__in=(StepStatus.PENDING, StepStatus.WAITING))
+            | Q(status=StepStatus.RUNNING, lease_until__lte=now)
         )
-    execution_move(execution, "halt")
-    execution.finished_at = now
-    execution.save(update_fields=["status", "finished_at"])
-    audit_event_record(
-        action=WorkflowEvent.EXECUTION_HALTED,
-        actor=actor,
-        target=execution,
-        **where,
-        data={"steps": sorted({run.step_id for run in stopped}), "reason": halt.message, **halt.as_data()},
+        .order_by("execution_id", "created_at")
+    )
+    steps: dict[int, list[str]] = {pk: [] for pk in by_id}
+    by_message: dict[str, list] = {}
+    for run in runs:
+        halt = by_id[run.execution_id][1]
+        step_move(run, "halt")  # each row's move is checked; the rows are then written together
+        run.finished_at, run.lease_until = now, None
+        run.error_class, run.error_message = "Halted", halt.message
+        steps[run.execution_id].append(run.step_id)
+        by_message.setdefault(halt.message, []).append(run.pk)
+    for message, pks in by_message.items():
+        StepRun.objects.filter(pk__in=pks).update(
+            status=StepStatus.HALTED,
+            finished_at=now,
+            lease_until=None,
+            error_class="Halted",
+            error_message=message,
+        )
+    for execution, _ in stopping:
+        execution_move(execution, "halt")
+        execution.finished_at = now
+    Execution.objects.filter(pk__in=by_id).update(status=ExecutionStatus.HALTED, finished_at=now)
+    audit_events_record(
+        [
+            {
+                "action": WorkflowEvent.STEP_HALTED,
+                "actor": None,
+                "target": run,
+                **_where(by_id[run.execution_id][0]),
+                "data": {
+                    "execution": run.execution_id,
+                    "step": run.step_id,
+                    **by_id[run.execution_id][1].as_data(),
+                },
+            }
+            for run in runs
+        ]
+        + [
+            {
+                "action": WorkflowEvent.EXECUTION_HALTED,
+                "actor": None,
+                "target": execution,
+                **_where(execution),
+                "data": {"steps": sorted(steps[execution.pk]), "reason": halt.message, **halt.as_data()},
+            }
+            for execution, halt in stopping
+        ]
     )
 
 
@@ -357,24 +394,39 @@ def _halt_if_stopped(execution: Execution) -> None:
         _halt_execution(execution, halt)
 
 
-def execution_halt_enforce(*, execution_id: int) -> bool:
-    """Halt one open run under a halt or quarantine unless a step of it is in flight; True when
-    it was halted now. Called by the ``halts_enforce`` task for each run its selector finds."""
+def executions_halt_enforce(*, execution_ids: list[int]) -> int:
+    """Halt the open runs among ``execution_ids`` that a halt or quarantine covers and that have no
+    step in flight, in one transaction; return how many. Runs a worker holds are skipped (its
+    claim or finish checks the halt itself), as are runs with a step in flight (halted when it
+    ends). Called by the ``halts_enforce`` task."""
+    now = timezone.now()
     with audited_transaction():
-        execution = (
+        executions = list(
             Execution.objects.select_for_update(of=("self",), skip_locked=True)
-            .select_related("workspace")
-            .filter(pk=execution_id)
-            .first()
+            .select_related("workspace", "workflow")
+            .filter(pk__in=execution_ids, status__in=OPEN_EXECUTION_STATES)
+            .order_by("pk")
         )
-        if execution is None or execution.status in FINISHED_EXECUTION_STATES:
-            return False  # locked by a worker (it checks the halt itself) or already ended
-        halt = _halt_for(execution)
-        in_flight = execution.step_runs.filter(status=StepStatus.RUNNING, lease_until__gt=timezone.now())
-        if halt is None or in_flight.exists():
-            return False
-        _halt_execution(execution, halt)
-        return True
+        busy = set(
+            StepRun.objects.filter(
+                execution_id__in=[execution.pk for execution in executions],
+                status=StepStatus.RUNNING,
+                lease_until__gt=now,
+            ).values_list("execution_id", flat=True)
+        )
+        verdicts: dict[tuple[int, int], HaltInForce | None] = {}
+        stopping = []
+        for execution in executions:
+            if execution.pk in busy:
+                continue
+            key = (execution.workflow_id, execution.workspace_id)
+            if key not in verdicts:
+                verdicts[key] = _halt_for(execution)
+            if verdicts[key] is not None:
+                stopping.append((execution, verdicts[key]))
+        if stopping:
+            _halt_executions(stopping, now=now)
+    return len(stopping)
 
 
 def _lock(step_run_id, *, skip_locked: bool) -> tuple[Execution | None, StepRun | None]:

@@ -20,6 +20,9 @@ from workflows.executions.steps import StepOutcome, run_step
 
 logger = logging.getLogger(__name__)
 
+# Runs halted per transaction: short row locks, few commits.
+HALT_BATCH = 200
+
 
 @shared_task(
     name="workflows.step_run_execute",
@@ -64,12 +67,16 @@ def steps_due_dispatch() -> int:
 @shared_task(name="workflows.halts_enforce", ignore_result=True)
 def halts_enforce() -> int:
     """Mark ``halted`` every open run under a halt or a quarantine that has no step in flight
-    (sent when a halt or quarantine commits, and by the beat). Returns how many it halted."""
+    (sent when a halt or quarantine commits, and by the beat), in transactions of
+    ``HALT_BATCH`` runs. Returns how many it halted."""
     halted = 0
     with bind_context(ActorContext(user_agent="celery:workflows.halts_enforce")):
         while True:
-            batch = selectors.executions_to_halt(now=timezone.now())
-            done = sum(services.execution_halt_enforce(execution_id=pk) for pk in batch)
+            found = selectors.executions_to_halt(now=timezone.now())
+            done = sum(
+                services.executions_halt_enforce(execution_ids=found[start : start + HALT_BATCH])
+                for start in range(0, len(found), HALT_BATCH)
+            )
             halted += done
             if done == 0:  # nothing left, or only runs a worker holds (they halt themselves)
                 return halted
