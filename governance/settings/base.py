@@ -434,6 +434,13 @@ CELERY_BEAT_SCHEDULE["execution-steps-due-dispatch"] = {
     "task": "workflows.steps_due_dispatch",
     "schedule": 15.0,
 }
+# Scheduled workflows (docs/executions.md): the beat looks every 30 s; a slot older than the window
+# when first seen (the beat was down) is not made up.
+EXECUTION_SCHEDULE_WINDOW_SECONDS = env_int("EXECUTION_SCHEDULE_WINDOW_SECONDS", 120)
+CELERY_BEAT_SCHEDULE["execution-schedules-tick"] = {
+    "task": "workflows.schedules_tick",
+    "schedule": 30.0,
+}
 # Raising a halt or a quarantine sends this task at once; the beat runs it too, as a backstop.
 CELERY_BEAT_SCHEDULE["execution-halts-enforce"] = {
     "task": "workflows.halts_enforce",

@@ -15,7 +15,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.utils import timezone
 
 from governance.core.context import ActorContext, bind_context
-from workflows.executions import selectors, services
+from workflows.executions import schedules, selectors, services
 from workflows.executions.steps import StepOutcome, run_step
 
 logger = logging.getLogger(__name__)
@@ -80,3 +80,10 @@ def halts_enforce() -> int:
             halted += done
             if done == 0:  # nothing left, or only runs a worker holds (they halt themselves)
                 return halted
+
+
+@shared_task(name="workflows.schedules_tick", ignore_result=True)
+def schedules_tick() -> int:
+    """The beat's scheduler: start each scheduled workflow's run for the slot that fell due."""
+    with bind_context(ActorContext(user_agent="celery:workflows.schedules_tick")):
+        return schedules.schedules_start_due(now=timezone.now())
