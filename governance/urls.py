@@ -12,6 +12,7 @@ from audit.evidence import views as evidence_views
 from governance import views
 from governance.access import views as access_views
 from governance.admin_site import site
+from workflows.executions import hook_views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -65,6 +66,8 @@ urlpatterns = [
         "accounts/social/login/cancelled/", social_views.login_cancelled, name="socialaccount_login_cancelled"
     ),
     path("accounts/social/login/error/", social_views.login_error, name="socialaccount_login_error"),
+    # Signed webhooks that trigger workflows (workflows/executions/hooks.py).
+    path("hooks/<int:workspace_id>/<path:hook_path>", hook_views.webhook_receive, name="webhook"),
     path("api/v1/", include("governance.tenancy.api.urls")),
     path("api/v1/", include("workflows.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -71,3 +71,6 @@ class WorkflowEvent(EventCode):
     # Halts: the incident stop of a workspace or an organisation, released by a second person.
     HALT_RAISED = "halt.raised", Category.EXECUTION
     HALT_RELEASED = "halt.released", Category.EXECUTION
+    # Signed webhooks: their secrets, and the requests refused (forged, replayed, too old).
+    WEBHOOK_SECRET_ISSUED = "webhook.secret_issued", Category.ADMIN
+    WEBHOOK_REFUSED = "webhook.refused", Category.EXECUTION

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 SECRETS = "secrets"
 
-STORE_MODELS = frozenset({("workflows", "credential"), ("workflows", "credentialversion")})
+STORE_MODELS = frozenset(
+    {("workflows", "credential"), ("workflows", "credentialversion"), ("workflows", "webhooksecret")}
+)
 
 
 def _in_store(model_or_instance) -> bool:

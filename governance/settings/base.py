@@ -441,6 +441,12 @@ CELERY_BEAT_SCHEDULE["execution-schedules-tick"] = {
     "task": "workflows.schedules_tick",
     "schedule": 30.0,
 }
+# Signed webhooks (docs/executions.md): the largest body accepted, how far a signature's timestamp
+# may be from now, requests per workflow and minute, and how long a replaced secret still works.
+WEBHOOK_MAX_BYTES = env_int("WEBHOOK_MAX_BYTES", 64 * 1024)
+WEBHOOK_TOLERANCE_SECONDS = env_int("WEBHOOK_TOLERANCE_SECONDS", 300)
+WEBHOOK_RATE_PER_MINUTE = env_int("WEBHOOK_RATE_PER_MINUTE", 120)
+WEBHOOK_SECRET_GRACE_HOURS = env_int("WEBHOOK_SECRET_GRACE_HOURS", 24)
 # Raising a halt or a quarantine sends this task at once; the beat runs it too, as a backstop.
 CELERY_BEAT_SCHEDULE["execution-halts-enforce"] = {
     "task": "workflows.halts_enforce",

@@ -210,3 +210,46 @@ class Halt(models.Model):
     @property
     def active(self) -> bool:
         return self.released_at is None
+
+
+class WebhookSecretStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    PREVIOUS = "previous", "Previous: still accepted until its grace ends"
+    REVOKED = "revoked", "Revoked"
+
+
+class WebhookSecret(models.Model):
+    """The key a workflow's webhook callers sign with (HMAC-SHA256), kept in the secrets store.
+
+    Like credentials, it lives in the ``secrets`` database (no foreign key leaves it: workflow and
+    people are ids) and its value is encrypted under the workspace's *credentials* data key. A
+    new secret makes the active one *previous*, accepted until ``valid_until`` so callers can
+    switch without a gap; only the fingerprint is ever shown again.
+    """
+
+    # Lives in the secrets store: see governance.core.dbrouters.STORE_MODELS.
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace_id = models.BigIntegerField()
+    workflow_id = models.BigIntegerField(db_index=True)
+    number = models.PositiveIntegerField()
+    value = EncryptedTextField(purpose="credentials", null=True)
+    fingerprint = models.CharField(max_length=32)
+    status = models.CharField(
+        max_length=16, choices=WebhookSecretStatus.choices, default=WebhookSecretStatus.ACTIVE
+    )
+    valid_until = models.DateTimeField(null=True, blank=True)
+    created_by_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["workflow_id", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["workflow_id", "number"], name="webhook_secret_number"),
+            models.UniqueConstraint(
+                fields=["workflow_id"], condition=models.Q(status="active"), name="webhook_secret_one_active"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"webhook secret v{self.number} ({self.fingerprint})"

@@ -1,0 +1,184 @@
+"""Signed webhooks: a run per correctly signed request; forged, stale, replayed, oversized or
+non-JSON requests refused with a clear JSON answer (and a ledger event when the workflow is
+known), never a 500; secrets in the secrets store, rotated without a gap."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.core.cache import cache
+from django.urls import reverse
+from django.utils import timezone
+
+from audit.models import AuditEvent
+from governance.access.decision import AccessDenied, decide
+from tests.workflows.test_executions import active_workflow, drain
+from workflows.executions import halts, hooks
+from workflows.executions.models import Execution, WebhookSecret
+
+pytestmark = pytest.mark.django_db(databases=["default", "secrets"])
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_window():
+    cache.clear()
+
+
+def hooked(world, path="/tickets", slug="intake"):
+    definition = {
+        "trigger": {"type": "webhook", "path": path},
+        "steps": [{"id": "take", "type": "transform", "expression": "{'ticket': input.id}", "next": None}],
+    }
+    workflow = active_workflow(world, definition, slug=slug)
+    secret = hooks.webhook_secret_issue(actor=world.users["workspace_owner"], workflow=workflow)
+    return workflow, secret
+
+
+def post(client, world, body: bytes, secret: str | None, *, path="tickets", timestamp=None, signature=None):
+    now = int(timezone.now().timestamp())  # the world's clock (the tests fix it in business hours)
+    timestamp = str(now) if timestamp is None else timestamp.replace("HOUR_AGO", str(now - 3600))
+    headers = {"HTTP_X_PORTAL_TIMESTAMP": timestamp}
+    if signature is None and secret is not None:
+        signature = hooks.signature_of(secret, timestamp, body)
+    if signature is not None:
+        headers["HTTP_X_PORTAL_SIGNATURE"] = signature
+    url = reverse("webhook", args=[world.ws.pk, path])
+    return client.post(url, data=body, content_type="application/json", **headers)
+
+
+def test_a_signed_request_starts_a_run_and_a_replay_does_not(shop, client):
+    workflow, secret = hooked(shop)
+    body = json.dumps({"id": 42}).encode()
+    answer = post(client, shop, body, secret)
+    assert answer.status_code == 202, answer.content
+    execution = Execution.objects.get(pk=answer.json()["execution"])
+    assert (execution.workflow_id, execution.trigger_kind) == (workflow.pk, "webhook")
+    assert execution.trigger_source == f"webhook:webhook of workflow {workflow.name} (#{workflow.pk})"
+    assert drain(execution) == ["succeeded"]
+    # The same signed request again (a replay inside the window): refused, no second run.
+    timestamp = str(int(timezone.now().timestamp()))
+    first = post(client, shop, b'{"id": 7}', secret, timestamp=timestamp)
+    again = post(client, shop, b'{"id": 7}', secret, timestamp=timestamp)
+    assert (first.status_code, again.status_code) == (202, 409)
+    assert Execution.objects.filter(workflow=workflow).count() == 2
+    assert AuditEvent.objects.get(action="webhook.refused").data["reason"] == "replayed"
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "reason"),
+    [
+        ({"signature": "sha256=" + "0" * 64}, 401, "signature"),
+        ({"signature": "md5=abc"}, 401, "signature"),
+        ({"timestamp": "yesterday"}, 401, "timestamp"),
+        ({"timestamp": "HOUR_AGO"}, 401, "stale"),
+        ({"secret": "whsec_not-the-secret"}, 401, "signature"),
+    ],
+)
+def test_forged_or_stale_requests_are_refused_and_recorded(shop, client, change, status, reason):
+    workflow, secret = hooked(shop)
+    answer = post(
+        client, shop, b'{"id": 1}', change.get("secret", secret),
+        timestamp=change.get("timestamp"), signature=change.get("signature"),
+    )  # fmt: skip
+    assert answer.status_code == status
+    assert answer["Content-Type"] == "application/json"
+    assert "detail" in answer.json()
+    refused = AuditEvent.objects.get(action="webhook.refused")
+    assert (refused.data["reason"], refused.target_id, refused.outcome) == (
+        reason,
+        str(workflow.pk),
+        "denied",
+    )
+    assert not Execution.objects.exists()
+
+
+def test_a_request_without_a_signature_is_refused(shop, client):
+    hooked(shop)
+    assert post(client, shop, b'{"id": 1}', None).status_code == 401
+
+
+@pytest.mark.parametrize(
+    "body", [b"not json", b"[1, 2]", b'"text"', b"\xff\xfe", b'{"id": "\\u0000"}', b"[" * 5000 + b"]" * 5000]
+)
+def test_a_body_that_is_not_a_storable_json_object_gets_400(shop, client, body):
+    _, secret = hooked(shop)
+    answer = post(client, shop, body, secret)
+    assert answer.status_code == 400
+    assert answer.json()["detail"].startswith("The body must be a JSON object")
+    assert not Execution.objects.exists()
+
+
+def test_an_oversized_body_gets_413_before_it_is_read(shop, client, settings):
+    settings.WEBHOOK_MAX_BYTES = 1024
+    _, secret = hooked(shop)
+    body = json.dumps({"blob": "x" * 2000}).encode()
+    answer = post(client, shop, body, secret)
+    assert answer.status_code == 413
+    assert "limit is 1,024" in answer.json()["detail"]
+
+
+def test_unknown_addresses_answer_404_alike(shop, client):
+    _, secret = hooked(shop)
+    assert post(client, shop, b"{}", secret, path="nothing-here").status_code == 404
+    foreign = reverse("webhook", args=[shop.foreign.pk, "tickets"])
+    assert client.post(foreign, data=b"{}", content_type="application/json").status_code == 404
+    assert (
+        client.post(
+            reverse("webhook", args=[999999, "tickets"]), data=b"{}", content_type="application/json"
+        ).status_code
+        == 404
+    )
+    assert client.get(reverse("webhook", args=[shop.ws.pk, "tickets"])).status_code == 405
+
+
+def test_a_halted_workspace_answers_423(shop, client):
+    _, secret = hooked(shop)
+    halts.halt_raise(actor=shop.users["compliance_officer"], workspace=shop.ws, reason="INC")
+    answer = post(client, shop, b'{"id": 1}', secret)
+    assert answer.status_code == 423
+    assert "halted" in answer.json()["detail"]
+    assert AuditEvent.objects.get(action="execution.refused").data["kind"] == "webhook"
+
+
+def test_requests_past_the_rate_are_refused(shop, client, settings):
+    settings.WEBHOOK_RATE_PER_MINUTE = 2
+    _, secret = hooked(shop)
+    codes = [post(client, shop, json.dumps({"id": n}).encode(), secret).status_code for n in range(3)]
+    assert codes == [202, 202, 429]
+
+
+def test_a_new_secret_leaves_the_old_one_valid_for_the_grace_only(shop, client, settings):
+    workflow, old = hooked(shop)
+    new = hooks.webhook_secret_issue(actor=shop.users["workspace_owner"], workflow=workflow)
+    assert new != old
+    assert post(client, shop, b'{"id": 1}', old).status_code == 202  # callers switch without a gap
+    assert post(client, shop, b'{"id": 2}', new).status_code == 202
+    WebhookSecret.objects.using("secrets").filter(workflow_id=workflow.pk, number=1).update(
+        valid_until="2000-01-01T00:00:00Z"
+    )
+    assert post(client, shop, b'{"id": 3}', old).status_code == 401
+    issued = AuditEvent.objects.filter(action="webhook.secret_issued").order_by("id")
+    assert [event.data["version"] for event in issued] == [1, 2]
+    assert old not in json.dumps([event.data for event in issued])  # fingerprints only
+    rows = WebhookSecret.objects.using("secrets").filter(workflow_id=workflow.pk)
+    assert all(row.value.startswith("whsec_") for row in rows)  # decrypted by the field
+    with pytest.raises(AccessDenied):
+        hooks.webhook_secret_issue(actor=shop.users["workflow_operator"], workflow=workflow)
+
+
+def test_two_workflows_on_one_path_are_told_apart_by_their_secrets(shop, client):
+    first, first_secret = hooked(shop, slug="one")
+    second, second_secret = hooked(shop, slug="two")
+    to_second = post(client, shop, b'{"id": 5}', second_secret)
+    to_first = post(client, shop, b'{"id": 6}', first_secret)
+    assert Execution.objects.get(pk=to_second.json()["execution"]).workflow_id == second.pk
+    assert Execution.objects.get(pk=to_first.json()["execution"]).workflow_id == first.pk
+
+
+def test_the_webhook_principal_may_trigger_its_workspace_only(shop):
+    workflow, _ = hooked(shop)
+    principal = hooks.WebhookPrincipal.of(workflow)
+    assert decide(principal, "execution.trigger", workflow).allowed
+    assert not decide(principal, "execution.trigger", shop.workflows["foreign"]).allowed
+    assert not decide(principal, "execution.view", workflow).allowed

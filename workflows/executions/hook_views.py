@@ -1,0 +1,104 @@
+"""``POST /hooks/<workspace id><path>``: the signed webhook trigger (see ``hooks``). JSON in, JSON out.
+
+Every answer is JSON with a plain message: 202 with the run's id; 400 for a body that is not a JSON
+object; 401 for a missing, stale or forged signature; 404 when no active workflow of that
+workspace listens on the path (the same answer whether or not the workspace exists); 409 for a
+replayed signature; 413 over ``WEBHOOK_MAX_BYTES``; 422 when the run is refused (e.g. inactive);
+423 under a halt or quarantine; 429 past ``WEBHOOK_RATE_PER_MINUTE`` per hook address. Refusals for a
+known workflow are recorded in the ledger (``webhook.refused``, ``execution.refused``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from governance.access.decision import AccessDenied
+from governance.core.middleware import client_ip
+from governance.core.text import json_refusal
+from workflows.executions import hooks
+from workflows.executions.models import Execution, TriggerKind
+from workflows.executions.services import TriggerHaltedError, execution_trigger
+
+
+def _answer(status: int, message: str, **extra) -> JsonResponse:
+    return JsonResponse({"detail": message, **extra}, status=status)
+
+
+def _over_rate(address: str) -> bool:
+    """A fixed one-minute window per hook address, counted in the cache (Redis in production);
+    checked before the signature, so forged requests cannot flood the ledger either."""
+    key = f"hooks:rate:{address}:{int(time.time() // 60)}"
+    cache.add(key, 0, timeout=120)
+    try:
+        return cache.incr(key) > settings.WEBHOOK_RATE_PER_MINUTE
+    except ValueError:  # the key expired between add and incr: a new window
+        return False
+
+
+@csrf_exempt
+@require_POST
+def webhook_receive(request, workspace_id: int, hook_path: str):
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > settings.WEBHOOK_MAX_BYTES:
+        return _answer(413, f"The body is {length:,} bytes; the limit is {settings.WEBHOOK_MAX_BYTES:,}.")
+    workflows = hooks.workflows_for_hook(workspace_id=workspace_id, path="/" + hook_path)
+    if not workflows:
+        return _answer(404, "No active workflow listens on this address.")
+    body = request.body
+    if len(body) > settings.WEBHOOK_MAX_BYTES:  # a body longer than its Content-Length said
+        return _answer(413, f"The body is larger than {settings.WEBHOOK_MAX_BYTES:,} bytes.")
+    if _over_rate(f"{workspace_id}/{hook_path}"):
+        return _answer(429, f"More than {settings.WEBHOOK_RATE_PER_MINUTE} requests a minute: slow down.")
+    address = client_ip(request)
+    try:
+        workflow = hooks.webhook_verify(
+            workflows=workflows,
+            timestamp=request.headers.get("X-Portal-Timestamp", ""),
+            signature=request.headers.get("X-Portal-Signature", ""),
+            body=body,
+        )
+    except hooks.HookRefused as refusal:
+        for candidate in workflows:
+            hooks.webhook_refusal_record(workflow=candidate, reason=refusal.reason, address=address)
+        return _answer(refusal.status, refusal.message)
+    key = "webhook:" + request.headers["X-Portal-Signature"].removeprefix("sha256=")
+    if Execution.objects.filter(workflow=workflow, idempotency_key=key).exists():
+        hooks.webhook_refusal_record(workflow=workflow, reason="replayed", address=address)
+        return _answer(409, "This signed request was received before; sign each request anew.")
+    try:
+        payload = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        hooks.webhook_refusal_record(workflow=workflow, reason="not JSON", address=address)
+        return _answer(400, "The body must be a JSON object (UTF-8).")
+    if not isinstance(payload, dict) or json_refusal(payload):
+        hooks.webhook_refusal_record(workflow=workflow, reason="not a storable JSON object", address=address)
+        return _answer(400, "The body must be a JSON object that can be stored as it is.")
+    try:
+        execution = execution_trigger(
+            actor=hooks.WebhookPrincipal.of(workflow),
+            workflow=workflow,
+            input=payload,
+            idempotency_key=key,
+            kind=TriggerKind.WEBHOOK,
+        )
+    except TriggerHaltedError as refusal:
+        return _answer(423, " ".join(refusal.messages))
+    except (ValidationError, AccessDenied) as refusal:
+        messages = (
+            refusal.message_dict
+            if isinstance(refusal, ValidationError) and hasattr(refusal, "error_dict")
+            else None
+        )
+        return _answer(422, "The run was refused.", errors=messages or {"detail": [str(refusal)]})
+    return _answer(202, "Accepted: the run is queued.", execution=execution.pk)
