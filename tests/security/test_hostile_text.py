@@ -486,6 +486,7 @@ _INT_PARAMS = {
     "override_id": lambda world: world.overrides["own"].pk,
     "request_id": lambda world: _integration_request(world, "own").pk,
     "device_id": lambda world: 1,
+    "workspace_id": lambda world: world.ws.pk,
 }
 PAGE_ACTORS = ("workflow_builder", "workspace_owner", "platform_admin", None)
 

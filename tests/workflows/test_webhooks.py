@@ -130,6 +130,17 @@ def test_unknown_addresses_answer_404_alike(shop, client):
         == 404
     )
     assert client.get(reverse("webhook", args=[shop.ws.pk, "tickets"])).status_code == 405
+    for path in ("tick%00ets", "tick\u00e9ts", "a" * 101, "tickets%2F..%2Fx"):
+        assert (
+            client.post(
+                f"/hooks/{shop.ws.pk}/{path}", data=b"{}", content_type="application/json"
+            ).status_code
+            == 404
+        )
+    assert (
+        client.post(f"/hooks/{10**30}/tickets", data=b"{}", content_type="application/json").status_code
+        == 404
+    )
 
 
 def test_a_halted_workspace_answers_423(shop, client):

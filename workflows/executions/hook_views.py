@@ -11,6 +11,7 @@ known workflow are recorded in the ledger (``webhook.refused``, ``execution.refu
 from __future__ import annotations
 
 import json
+import re
 import time
 
 from django.conf import settings
@@ -26,6 +27,8 @@ from governance.core.text import json_refusal
 from workflows.executions import hooks
 from workflows.executions.models import Execution, TriggerKind
 from workflows.executions.services import TriggerHaltedError, execution_trigger
+
+_HOOK_PATH = re.compile(r"[A-Za-z0-9/_-]{1,100}")
 
 
 def _answer(status: int, message: str, **extra) -> JsonResponse:
@@ -52,7 +55,9 @@ def webhook_receive(request, workspace_id: int, hook_path: str):
         length = 0
     if length > settings.WEBHOOK_MAX_BYTES:
         return _answer(413, f"The body is {length:,} bytes; the limit is {settings.WEBHOOK_MAX_BYTES:,}.")
-    workflows = hooks.workflows_for_hook(workspace_id=workspace_id, path="/" + hook_path)
+    # Only what a definition may name is looked up (its trigger.path pattern; a bigint id).
+    valid = _HOOK_PATH.fullmatch(hook_path) and workspace_id < 2**63
+    workflows = hooks.workflows_for_hook(workspace_id=workspace_id, path="/" + hook_path) if valid else []
     if not workflows:
         return _answer(404, "No active workflow listens on this address.")
     body = request.body
