@@ -554,6 +554,12 @@ CUSTOM_MATRIX: dict[str, dict[str, tuple[str, ...]]] = {
         "sibling":          (_, GONE,     GONE,      _, _, _, GONE,      GONE),
         "foreign":          (_, GONE,     GONE,      _, _, _, GONE,      GONE),
     },
+    # A workflow's webhook secret: its workspace's owners (credential.manage).
+    "workflows_workflow_webhook_secret": {
+        "own":              (_, GONE,     OK,        _, _, _, DENY,      DENY),
+        "sibling":          (_, GONE,     GONE,      _, _, _, GONE,      GONE),
+        "foreign":          (_, GONE,     GONE,      _, _, _, GONE,      GONE),
+    },
     # Halting: owners and officers of the workspace, platform administrators of the organisation.
     "workflows_halt_raise": {"page": (_, OK, OK, _, _, _, OK, DENY)},
     "workflows_halt_release": {
@@ -590,6 +596,7 @@ CUSTOM_OBJECTS: dict[str, str | None] = {
     "workflows_changerequest_decide": "workflows.changerequest",
     "workflows_changerequest_apply": "workflows.changerequest",
     "workflows_workflow_status": "workflows.workflow",
+    "workflows_workflow_webhook_secret": "workflows.workflow",
     "workflows_halt_raise": None,
     "workflows_halt_release": "workflows.halt",
 }

@@ -193,3 +193,24 @@ def test_the_webhook_principal_may_trigger_its_workspace_only(shop):
     assert decide(principal, "execution.trigger", workflow).allowed
     assert not decide(principal, "execution.trigger", shop.workflows["foreign"]).allowed
     assert not decide(principal, "execution.view", workflow).allowed
+
+
+def test_an_owner_issues_a_secret_in_the_control_panel_and_sees_it_once(shop, client):
+    workflow = active_workflow(shop, {
+        "trigger": {"type": "webhook", "path": "/tickets"},
+        "steps": [{"id": "take", "type": "transform", "expression": "input", "next": None}],
+    }, slug="panel")  # fmt: skip
+    url = reverse("admin:workflows_workflow_webhook_secret", args=[workflow.pk])
+    client.force_login(shop.users["workspace_owner"])
+    assert "No secret yet" in client.get(url).content.decode()
+    issued = client.post(url)
+    assert "no-store" in issued["Cache-Control"]
+    value = issued.context["issued"]
+    assert value.startswith("whsec_")
+    assert value in issued.content.decode()
+    later = client.get(url).content.decode()
+    assert value not in later
+    assert WebhookSecret.objects.using("secrets").get(workflow_id=workflow.pk).fingerprint in later
+    assert post(client, shop, b'{"id": 1}', value).status_code == 202
+    client.force_login(shop.users["compliance_officer"])
+    assert client.post(url).status_code == 403

@@ -236,6 +236,11 @@ class WorkflowAdmin(ReadOnlyModelAdmin):
                 self.admin_site.admin_view(self.status_view),
                 name="workflows_workflow_status",
             ),
+            path(
+                "<int:workflow_id>/webhook-secret/",
+                self.admin_site.admin_view(self.webhook_secret_view),
+                name="workflows_workflow_webhook_secret",
+            ),
             *super().get_urls(),
         ]
 
@@ -244,7 +249,31 @@ class WorkflowAdmin(ReadOnlyModelAdmin):
         context = dict(extra_context or {})
         if workflow is not None:
             context["can_set_status"] = decide(request.user, "workflow.stop", workflow).allowed
+            context["can_issue_webhook_secret"] = decide(request.user, "credential.manage", workflow).allowed
         return super().change_view(request, object_id, form_url, context)
+
+    def webhook_secret_view(self, request, workflow_id: int):
+        """Issue a new signing secret for the workflow's webhook; the value is shown this once."""
+        from workflows.executions import hooks  # the engine sits beside the changes
+
+        workflow = get_object_or_404(self.get_queryset(request), pk=workflow_id)
+        decision = decide(request.user, "credential.manage", workflow)
+        if not decision.allowed:
+            raise PermissionDenied(decision.message)
+        issued = None
+        if request.method == "POST":
+            issued = hooks.webhook_secret_issue(actor=request.user, workflow=workflow)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Webhook secret of {workflow}",
+            "workflow": workflow,
+            "issued": issued,
+            "secrets": hooks.webhook_secrets_listed(workflow.pk),
+            "opts": self.model._meta,
+        }
+        response = TemplateResponse(request, "admin/workflows/workflow/webhook_secret.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
 
     def status_view(self, request, workflow_id: int):
         workflow = get_object_or_404(self.get_queryset(request), pk=workflow_id)

@@ -112,6 +112,13 @@ def webhook_secrets_valid(workflow_id: int) -> list[str]:
     ]
 
 
+def webhook_secrets_listed(workflow_id: int) -> list[WebhookSecret]:
+    """A workflow's secrets, newest first, for display (fingerprints only; values deferred)."""
+    return list(
+        WebhookSecret.objects.using(STORE).filter(workflow_id=workflow_id).defer("value").order_by("-number")
+    )
+
+
 def signature_of(secret: str, timestamp: str, body: bytes) -> str:
     """``sha256=<hex>``: what a caller sends in ``X-Portal-Signature``."""
     mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
