@@ -68,6 +68,12 @@ class WorkflowEvent(EventCode):
     OPERATOR_RETRIED = "operator.retried", Category.EXECUTION
     OPERATOR_RESUMED = "operator.resumed", Category.EXECUTION
     EXECUTION_REFUSED = "execution.refused", Category.EXECUTION
+    EXECUTION_WAITING = "execution.waiting", Category.EXECUTION
+    EXECUTION_CONTINUED = "execution.continued", Category.EXECUTION
+    STEP_WAITING = "step.waiting", Category.EXECUTION
+    HUMAN_TASK_REQUESTED = "human_task.requested", Category.EXECUTION
+    HUMAN_TASK_DECIDED = "human_task.decided", Category.EXECUTION
+    HUMAN_TASK_CLOSED = "human_task.closed", Category.EXECUTION
     # Halts: the incident stop of a workspace or an organisation, released by a second person.
     HALT_RAISED = "halt.raised", Category.EXECUTION
     HALT_RELEASED = "halt.released", Category.EXECUTION

@@ -447,6 +447,11 @@ WEBHOOK_MAX_BYTES = env_int("WEBHOOK_MAX_BYTES", 64 * 1024)
 WEBHOOK_TOLERANCE_SECONDS = env_int("WEBHOOK_TOLERANCE_SECONDS", 300)
 WEBHOOK_RATE_PER_MINUTE = env_int("WEBHOOK_RATE_PER_MINUTE", 120)
 WEBHOOK_SECRET_GRACE_HOURS = env_int("WEBHOOK_SECRET_GRACE_HOURS", 24)
+# Human tasks past their deadline end with their step's timeout outcome (reject by default).
+CELERY_BEAT_SCHEDULE["execution-human-tasks-expire"] = {
+    "task": "workflows.human_tasks_expire",
+    "schedule": 60.0,
+}
 # Raising a halt or a quarantine sends this task at once; the beat runs it too, as a backstop.
 CELERY_BEAT_SCHEDULE["execution-halts-enforce"] = {
     "task": "workflows.halts_enforce",

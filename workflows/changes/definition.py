@@ -149,7 +149,12 @@ SCHEMA: dict[str, Any] = {
                         "if": {"properties": {"type": {"const": "human_approval"}}},
                         "then": _step(
                             "human_approval",
-                            {"approver_role": {"type": "string", "minLength": 1}, "next": _NEXT},
+                            {
+                                "approver_role": {"type": "string", "minLength": 1, "maxLength": 40},
+                                "timeout_hours": {"type": "integer", "minimum": 1, "maximum": 720},
+                                "on_timeout": {"enum": ["reject", "approve"]},
+                                "next": _NEXT,
+                            },
                             ["approver_role"],
                         ),
                     },

@@ -253,3 +253,48 @@ class WebhookSecret(models.Model):
 
     def __str__(self) -> str:
         return f"webhook secret v{self.number} ({self.fingerprint})"
+
+
+class HumanTaskStatus(models.TextChoices):
+    OPEN = "open", "Waiting for a decision"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    TIMED_OUT = "timed_out", "Timed out"
+    CANCELLED = "cancelled", "Cancelled with its run"
+    HALTED = "halted", "Frozen by a halt"
+
+
+class HumanTask(models.Model):
+    """A decision a ``human_approval`` step waits for: a person holding ``approver_role`` in the
+    workspace approves or rejects it, with a comment, before ``due_at`` — never the person who
+    triggered the run. At ``due_at`` the ``on_timeout`` outcome applies (reject by default)."""
+
+    execution = models.ForeignKey(Execution, on_delete=models.PROTECT, related_name="human_tasks")
+    step_run = models.OneToOneField(StepRun, on_delete=models.PROTECT, related_name="human_task")
+    workspace = models.ForeignKey("tenancy.Workspace", on_delete=models.PROTECT, related_name="+")
+    step_id = models.CharField(max_length=40)
+    approver_role = models.CharField(max_length=40)
+    status = models.CharField(
+        max_length=16, choices=HumanTaskStatus.choices, default=HumanTaskStatus.OPEN, editable=False
+    )
+    due_at = models.DateTimeField()
+    on_timeout = models.CharField(max_length=8, default="reject")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["due_at", "id"]
+        indexes = [
+            models.Index(
+                fields=["workspace", "approver_role", "due_at"],
+                condition=models.Q(status="open"),
+                name="workflows_humantask_open",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Approval of {self.step_id} in run {self.execution_id}"

@@ -7,7 +7,7 @@ from governance.access.policies import region_list_filter
 from governance.core import resources as access_resources
 from governance.core.resources import Resource
 from workflows.changes.resources import workflow_entity
-from workflows.executions.models import Execution, Halt, StepRun
+from workflows.executions.models import Execution, Halt, HumanTask, StepRun
 
 
 def _as_workflow(execution):
@@ -16,6 +16,10 @@ def _as_workflow(execution):
 
 def _step_as_workflow(step_run):
     return workflow_entity(step_run.execution.workflow)
+
+
+def _task_as_workflow(task):
+    return workflow_entity(task.execution.workflow)
 
 
 def register() -> None:
@@ -54,5 +58,21 @@ def register() -> None:
             organization_field="organization",
             workspace_field="workspace",
             actions={"view": "execution.halt", "add": "execution.halt", "change": "execution.halt"},
+        )
+    )
+    # A human task carries its run's data: seen with the run (``execution.view``); who may decide
+    # it is the engine's rule (the named role, never the person who triggered the run).
+    access_resources.register(
+        Resource(
+            HumanTask,
+            organization_field="workspace__organization",
+            workspace_field="workspace",
+            actions={"view": "execution.view"},
+            policy_entity=_task_as_workflow,
+            list_policy=partial(
+                region_list_filter,
+                region_field="execution__workflow__data_region",
+                workspace_field="workspace",
+            ),
         )
     )

@@ -30,10 +30,19 @@ from audit.services import audit_event_record, audit_events_record, audited_tran
 from governance.access.decision import require
 from governance.core.redaction import redact_data, redact_text
 from governance.core.text import json_refusal
+from governance.tenancy.models import Membership
 from workflows.changes.models import ChangeRequest, ChangeState, Workflow, WorkflowStatus, WorkflowVersion
 from workflows.credentials.selectors import integration_credential_current
 from workflows.events import WorkflowEvent
-from workflows.executions.models import Execution, ExecutionStatus, StepRun, StepStatus, TriggerKind
+from workflows.executions.models import (
+    Execution,
+    ExecutionStatus,
+    HumanTask,
+    HumanTaskStatus,
+    StepRun,
+    StepStatus,
+    TriggerKind,
+)
 from workflows.executions.selectors import OPEN_EXECUTION_STATES, HaltInForce, halt_in_force
 from workflows.executions.steps.base import StepEnv, StepOutcome
 from workflows.executions.transitions import FINISHED_EXECUTION_STATES, execution_move, step_move
@@ -360,6 +369,12 @@ def _halt_executions(stopping: list[tuple[Execution, HaltInForce]], *, now) -> N
         execution_move(execution, "halt")
         execution.finished_at = now
     Execution.objects.filter(pk__in=by_id).update(status=ExecutionStatus.HALTED, finished_at=now)
+    frozen = list(
+        HumanTask.objects.select_for_update()
+        .filter(step_run_id__in=[run.pk for run in runs], status=HumanTaskStatus.OPEN)
+        .order_by("pk")
+    )
+    HumanTask.objects.filter(pk__in=[task.pk for task in frozen]).update(status=HumanTaskStatus.HALTED)
     audit_events_record(
         [
             {
@@ -384,6 +399,20 @@ def _halt_executions(stopping: list[tuple[Execution, HaltInForce]], *, now) -> N
                 "data": {"steps": sorted(steps[execution.pk]), "reason": halt.message, **halt.as_data()},
             }
             for execution, halt in stopping
+        ]
+        + [
+            {
+                "action": WorkflowEvent.HUMAN_TASK_CLOSED,
+                "actor": None,
+                "target": task,
+                **_where(by_id[task.execution_id][0]),
+                "data": {
+                    "execution": task.execution_id,
+                    "step": task.step_id,
+                    "status": HumanTaskStatus.HALTED,
+                },
+            }
+            for task in frozen
         ]
     )
 
@@ -640,6 +669,9 @@ def step_run_finish(*, claim: Claim, outcome: StepOutcome) -> StepRun | None:
                     execution, "fail", data={"step": run.step_id, "error_class": run.error_class}
                 )
             return run
+        if outcome.wait is not None:
+            _open_human_task(execution, run, outcome.wait, now=now, common=common)
+            return run
         step_move(run, "succeed")
         run.outputs = text
         run.outputs_digest = digest
@@ -663,15 +695,192 @@ def step_run_finish(*, claim: Claim, outcome: StepOutcome) -> StepRun | None:
             )
         if execution.status != ExecutionStatus.RUNNING:
             return run
-        if outcome.next_step:
-            output = json.loads(text)
-            context = {**claim.context, "steps": {**claim.context.get("steps", {}), run.step_id: output}}
-            context["prev"] = output
-            _queue_step(execution, _step_of(execution.version, outcome.next_step), context)
-            _halt_if_stopped(execution)
-        else:
-            _finish_execution(execution, "succeed", data={"last_step": run.step_id})
+        _go_on(execution, run, claim.context, json.loads(text), outcome.next_step)
         return run
+
+
+def _go_on(execution: Execution, run: StepRun, context: dict, output, next_step: str | None) -> None:
+    """After ``run`` succeeded with ``output``: queue the next step with the context it sees (or
+    finish the run when there is none); a halt raised meanwhile stops the run there."""
+    if next_step:
+        following = {**context, "steps": {**context.get("steps", {}), run.step_id: output}, "prev": output}
+        _queue_step(execution, _step_of(execution.version, next_step), following)
+        _halt_if_stopped(execution)
+    else:
+        _finish_execution(execution, "succeed", data={"last_step": run.step_id})
+
+
+def _open_human_task(execution: Execution, run: StepRun, wait: dict, *, now, common: dict) -> None:
+    """A ``human_approval`` step ends its attempt *waiting*: the task is opened for the role, the
+    run waits without a worker. A run cancelled or halted meanwhile opens nothing."""
+    where = _where(execution)
+    if execution.status != ExecutionStatus.RUNNING:
+        _end_step(run, "cancel", error_class="Cancelled", message="The run stopped before its task opened.")
+        return
+    step_move(run, "wait")
+    run.lease_until = None
+    run.save(update_fields=["status", "lease_until"])
+    task = HumanTask.objects.create(
+        execution=execution,
+        step_run=run,
+        workspace_id=execution.workspace_id,
+        step_id=run.step_id,
+        approver_role=wait["approver_role"],
+        due_at=now + timedelta(hours=wait["timeout_hours"]),
+        on_timeout=wait["on_timeout"],
+        created_at=now,
+    )
+    execution_move(execution, "wait")
+    execution.save(update_fields=["status"])
+    audit_event_record(
+        action=WorkflowEvent.STEP_WAITING, actor=None, target=run, **where, data={**common, "task": task.pk}
+    )
+    audit_event_record(
+        action=WorkflowEvent.HUMAN_TASK_REQUESTED,
+        actor=None,
+        target=task,
+        **where,
+        data={
+            "execution": execution.pk,
+            "step": run.step_id,
+            "approver_role": task.approver_role,
+            "due_at": task.due_at,
+            "on_timeout": task.on_timeout,
+        },
+    )
+    audit_event_record(
+        action=WorkflowEvent.EXECUTION_WAITING, actor=None, target=execution, **where, data={"task": task.pk}
+    )
+
+
+def human_task_decide(*, actor, task: HumanTask, approve: bool, comment: str = "") -> HumanTask:
+    """Approve or reject a waiting task: a person holding its role in the workspace, who did not
+    trigger the run; a rejection says why. The run goes on, or fails, in the same transaction."""
+    comment = (comment or "").strip()
+    if len(comment) > MAX_ERROR_CHARS:
+        raise ValidationError({"comment": f"At most {MAX_ERROR_CHARS:,} characters."})
+    if not approve and not comment:
+        raise ValidationError({"comment": "Say why you reject it."})
+    with audited_transaction():
+        execution, task = _lock_task(task.pk)
+        require(actor, "execution.view", execution, fresh=True)
+        if task.status != HumanTaskStatus.OPEN:
+            raise ValidationError(
+                {"task": f"This task is {task.get_status_display().lower()}: nothing to decide."}
+            )
+        if (
+            not Membership.objects.holding(task.approver_role)
+            .filter(user=actor, workspace_id=task.workspace_id)
+            .exists()
+        ):
+            raise ValidationError(
+                {"task": f"Only a person with the role {task.approver_role} in this workspace may decide it."}
+            )
+        if execution.triggered_by_id is not None and execution.triggered_by_id == actor.pk:
+            raise ValidationError({"task": "You triggered this run: someone else must decide its approval."})
+        _task_decided(
+            execution,
+            task,
+            HumanTaskStatus.APPROVED if approve else HumanTaskStatus.REJECTED,
+            actor=actor,
+            comment=comment,
+        )
+    return task
+
+
+def human_tasks_expire(*, now) -> int:
+    """End every open task past its deadline with its ``on_timeout`` outcome (the beat)."""
+    due = list(
+        HumanTask.objects.filter(status=HumanTaskStatus.OPEN, due_at__lte=now).values_list("pk", flat=True)[
+            :500
+        ]
+    )
+    ended = 0
+    for pk in due:
+        with audited_transaction():
+            execution, task = _lock_task(pk)
+            if task.status == HumanTaskStatus.OPEN and task.due_at <= now:
+                _task_decided(execution, task, HumanTaskStatus.TIMED_OUT, actor=None, comment="")
+                ended += 1
+    return ended
+
+
+def _lock_task(task_id: int) -> tuple[Execution, HumanTask]:
+    execution_id = HumanTask.objects.values_list("execution_id", flat=True).get(pk=task_id)
+    execution = (
+        Execution.objects.select_for_update(of=("self",))
+        .select_related("workspace", "workflow", "version")
+        .get(pk=execution_id)
+    )
+    task = HumanTask.objects.select_for_update(of=("self",)).select_related("step_run").get(pk=task_id)
+    return execution, task
+
+
+def _task_decided(execution: Execution, task: HumanTask, status: str, *, actor, comment: str) -> None:
+    now = timezone.now()
+    where = _where(execution)
+    approved = status == HumanTaskStatus.APPROVED or (
+        status == HumanTaskStatus.TIMED_OUT and task.on_timeout == "approve"
+    )
+    task.status, task.decided_by, task.decided_at, task.comment = status, actor, now, comment
+    task.save(update_fields=["status", "decided_by", "decided_at", "comment"])
+    audit_event_record(
+        action=WorkflowEvent.HUMAN_TASK_DECIDED,
+        actor=actor,
+        target=task,
+        **where,
+        data={"execution": execution.pk, "step": task.step_id, "outcome": status, "approved": approved,
+              "comment": bool(comment)},
+    )  # fmt: skip
+    run = StepRun.objects.select_for_update().get(pk=task.step_run_id)
+    if not approved:
+        step_move(run, "reject")
+        run.finished_at = now
+        run.error_class = "Rejected" if status == HumanTaskStatus.REJECTED else "TimedOut"
+        run.error_message = (
+            redact_text(comment)[:MAX_ERROR_CHARS] if comment else "The task's deadline passed."
+        )
+        run.save(update_fields=["status", "finished_at", "error_class", "error_message"])
+        audit_event_record(
+            action=WorkflowEvent.STEP_FAILED,
+            actor=actor,
+            target=run,
+            **where,
+            data={
+                "execution": execution.pk,
+                "step": run.step_id,
+                "error_class": run.error_class,
+                "final": True,
+            },
+        )
+        _finish_execution(
+            execution, "fail", actor=actor, data={"step": run.step_id, "error_class": run.error_class}
+        )
+        return
+    output = {"approved": True, "outcome": status, "decided_by": getattr(actor, "pk", None)}
+    text, digest = _sealable(output)
+    step_move(run, "approve")
+    run.outputs, run.outputs_digest, run.finished_at = text, digest, now
+    run.save(update_fields=["status", "outputs", "outputs_digest", "finished_at"])
+    next_step = _step_of(execution.version, run.step_id).get("next")
+    audit_event_record(
+        action=WorkflowEvent.STEP_SUCCEEDED,
+        actor=actor,
+        target=run,
+        **where,
+        data={"execution": execution.pk, "step": run.step_id, "type": run.step_type, "attempt": run.attempt,
+              "outputs_digest": digest, "next": next_step},
+    )  # fmt: skip
+    execution_move(execution, "wake")
+    execution.save(update_fields=["status"])
+    audit_event_record(
+        action=WorkflowEvent.EXECUTION_CONTINUED,
+        actor=actor,
+        target=execution,
+        **where,
+        data={"task": task.pk},
+    )
+    _go_on(execution, run, json.loads(run.inputs), json.loads(text), next_step)
 
 
 def execution_cancel(*, actor, execution: Execution, reason: str) -> Execution:
@@ -701,6 +910,18 @@ def execution_cancel(*, actor, execution: Execution, reason: str) -> Execution:
         waiting = execution.step_runs.select_for_update().filter(
             status__in=(StepStatus.PENDING, StepStatus.WAITING)
         )
+        for task in HumanTask.objects.select_for_update().filter(
+            execution=execution, status=HumanTaskStatus.OPEN
+        ):
+            task.status = HumanTaskStatus.CANCELLED
+            task.save(update_fields=["status"])
+            audit_event_record(
+                action=WorkflowEvent.HUMAN_TASK_CLOSED,
+                actor=actor,
+                target=task,
+                **where,
+                data={"execution": execution.pk, "step": task.step_id, "status": task.status},
+            )
         for run in waiting:
             _end_step(
                 run, "cancel", error_class="Cancelled", message=f"Cancelled by {actor}: {reason.strip()}"

@@ -87,3 +87,10 @@ def schedules_tick() -> int:
     """The beat's scheduler: start each scheduled workflow's run for the slot that fell due."""
     with bind_context(ActorContext(user_agent="celery:workflows.schedules_tick")):
         return schedules.schedules_start_due(now=timezone.now())
+
+
+@shared_task(name="workflows.human_tasks_expire", ignore_result=True)
+def human_tasks_expire() -> int:
+    """The beat: end every open human task past its deadline with its timeout outcome."""
+    with bind_context(ActorContext(user_agent="celery:workflows.human_tasks_expire")):
+        return services.human_tasks_expire(now=timezone.now())

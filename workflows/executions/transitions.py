@@ -35,8 +35,12 @@ STEP_TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
     # A retryable failure: this attempt ends, a new pending row with attempt + 1 is due later.
     "retry": ((S.RUNNING,), S.RETRY_DUE),
     "poison": ((S.PENDING, S.RUNNING), S.POISONED),
-    "halt": ((S.PENDING, S.RUNNING), S.HALTED),
+    "halt": ((S.PENDING, S.RUNNING, S.WAITING), S.HALTED),
     "cancel": ((S.PENDING, S.RUNNING, S.WAITING), S.CANCELLED),
+    # A human_approval step: it waits for its task, then a person (or the deadline) decides.
+    "wait": ((S.RUNNING,), S.WAITING),
+    "approve": ((S.WAITING,), S.SUCCEEDED),
+    "reject": ((S.WAITING,), S.FAILED),
 }
 
 FINISHED_EXECUTION_STATES = (E.SUCCEEDED, E.FAILED, E.CANCELLED, E.HALTED)

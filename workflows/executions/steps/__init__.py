@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from workflows.executions.steps import branch, http_request, not_runnable, transform
+from workflows.executions.steps import branch, http_request, human_approval, not_runnable, transform
 from workflows.executions.steps.base import StepEnv, StepError, StepOutcome
 
 RUNNERS: dict[str, Callable[[dict, dict, StepEnv], StepOutcome]] = {
@@ -17,7 +17,7 @@ RUNNERS: dict[str, Callable[[dict, dict, StepEnv], StepOutcome]] = {
     "branch": branch.run,
     "http_request": http_request.run,
     "ai_prompt": not_runnable.ai_prompt,
-    "human_approval": not_runnable.human_approval,
+    "human_approval": human_approval.run,
 }
 
 

@@ -23,7 +23,8 @@ class StepOutcome:
 
     ``decided`` is what a branch decided (expression, value, edge), recorded as ``branch.decided``;
     ``data_event`` what a call to an integration touched (integration, method, host, status),
-    recorded as ``data.accessed`` or ``data.written``.
+    recorded as ``data.accessed`` or ``data.written``; ``wait`` the human task a
+    ``human_approval`` step opens (the run then waits without holding a worker).
     """
 
     output: Any = None
@@ -33,6 +34,8 @@ class StepOutcome:
     final: bool = True
     decided: dict | None = None
     data_event: dict | None = None
+    # A step that waits for people (``human_approval``): the task to open, recorded by the engine.
+    wait: dict | None = None
 
     @property
     def ok(self) -> bool:

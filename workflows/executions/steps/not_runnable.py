@@ -1,5 +1,5 @@
 """Step types the engine cannot run yet. They fail, finally and plainly, rather than pretend:
-``ai_prompt`` (through the AI guardrails) and ``human_approval`` (a human task) come later."""
+``ai_prompt`` (through the AI guardrails) comes later."""
 
 from __future__ import annotations
 
@@ -12,7 +12,3 @@ def _refuse(type_name: str, what: str) -> StepOutcome:
 
 def ai_prompt(step: dict, context: dict, env: StepEnv) -> StepOutcome:
     return _refuse("ai_prompt", "model calls through the AI guardrails are not built yet")
-
-
-def human_approval(step: dict, context: dict, env: StepEnv) -> StepOutcome:
-    return _refuse("human_approval", "human tasks are not built yet")
