@@ -3,6 +3,7 @@
 from django.urls import path
 
 from workflows.changes import views as changes
+from workflows.executions import task_views as human_tasks
 from workflows.integrations import views as integrations
 
 urlpatterns = [
@@ -17,6 +18,8 @@ urlpatterns = [
     ),
     path("<int:workflow_id>/", changes.workflow_detail, name="workflow-detail"),
     path("<int:workflow_id>/edit/", changes.workflow_edit, name="workflow-edit"),
+    path("tasks/", human_tasks.task_inbox, name="task-inbox"),
+    path("tasks/<int:task_id>/", human_tasks.task_detail, name="task-detail"),
     path("changes/<int:change_id>/", changes.change_detail, name="change-detail"),
     path("changes/<int:change_id>/submit/", changes.change_submit, name="change-submit"),
     path("changes/<int:change_id>/withdraw/", changes.change_withdraw, name="change-withdraw"),

@@ -487,6 +487,7 @@ _INT_PARAMS = {
     "request_id": lambda world: _integration_request(world, "own").pk,
     "device_id": lambda world: 1,
     "workspace_id": lambda world: world.ws.pk,
+    "task_id": lambda world: 1,
 }
 PAGE_ACTORS = ("workflow_builder", "workspace_owner", "platform_admin", None)
 

@@ -153,3 +153,42 @@ def test_cancelling_the_run_closes_its_task(shop):
     services.execution_cancel(actor=shop.users["workflow_operator"], execution=execution, reason="Not needed")
     assert HumanTask.objects.get().status == "cancelled"
     assert AuditEvent.objects.filter(action="human_task.closed").count() == 1
+
+
+def test_the_inbox_lists_what_waits_for_my_role_and_the_page_decides_it(shop, client):
+    from django.urls import reverse
+
+    execution = waiting_run(shop)
+    task = HumanTask.objects.get()
+    client.force_login(shop.users["workflow_operator"])  # not the role: nothing in the inbox
+    assert "Nothing waits for you" in client.get(reverse("task-inbox")).content.decode()
+    client.force_login(shop.second_officer)
+    inbox = client.get(reverse("task-inbox")).content.decode()
+    assert reverse("task-detail", args=[task.pk]) in inbox
+    page = client.get(reverse("task-detail", args=[task.pk])).content.decode()
+    assert "&quot;amount&quot;: 7" in page or '"amount": 7' in page  # what the step received
+    hostile = "No <script>alert(1)</script> ‮"
+    refused = client.post(reverse("task-detail", args=[task.pk]), {"decision": "reject", "comment": ""})
+    assert "Say why you reject it" in refused.content.decode()
+    done = client.post(reverse("task-detail", args=[task.pk]), {"decision": "reject", "comment": hostile})
+    assert done.status_code == 302
+    task.refresh_from_db()
+    assert (task.status, task.comment) == ("rejected", hostile)
+    shown = client.get(reverse("task-detail", args=[task.pk])).content.decode()
+    assert "&lt;script&gt;" in shown
+    assert "<script>alert" not in shown
+    execution.refresh_from_db()
+    assert execution.status == ExecutionStatus.FAILED
+
+
+def test_other_organisations_and_non_members_never_see_a_task(shop, client):
+    from django.urls import reverse
+
+    waiting_run(shop)
+    task = HumanTask.objects.get()
+    for user in (shop.foreign_user, shop.users["platform_admin"]):
+        client.force_login(user)
+        assert client.get(reverse("task-detail", args=[task.pk])).status_code == 404
+        assert (
+            reverse("task-detail", args=[task.pk]) not in client.get(reverse("task-inbox")).content.decode()
+        )

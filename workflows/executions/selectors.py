@@ -107,3 +107,35 @@ def executions_to_halt(*, now: datetime, limit: int = 1000) -> list[int]:
         .order_by("pk")
         .values_list("pk", flat=True)[:limit]
     )
+
+
+def human_tasks_for(actor) -> QuerySet:
+    """The open human tasks ``actor`` may decide: of the runs they may see, those naming a role
+    they hold in the task's workspace; the earliest deadline first."""
+    from governance.tenancy.models import Membership
+    from workflows.executions.models import HumanTask, HumanTaskStatus
+
+    held = Membership.objects.filter(user=actor, user__is_active=True, workspace__isnull=False).values_list(
+        "workspace_id", "role_id"
+    )
+    mine = Q(pk__in=[])
+    for workspace_id, role in held:
+        mine |= Q(workspace_id=workspace_id, approver_role=role)
+    return (
+        restrict(HumanTask.objects.all(), actor, "execution.view")
+        .filter(mine, status=HumanTaskStatus.OPEN)
+        .select_related("execution__workflow", "execution__triggered_by", "workspace")
+        .order_by("due_at", "pk")
+    )
+
+
+def human_tasks_visible_to(actor) -> QuerySet:
+    from workflows.executions.models import HumanTask
+
+    return restrict(
+        HumanTask.objects.select_related(
+            "execution__workflow", "execution__triggered_by", "workspace", "step_run"
+        ),
+        actor,
+        "execution.view",
+    )
