@@ -1,0 +1,49 @@
+"""The Celery app of the worker processes started by ``test_execution_faults`` and
+``bench/executions.py``.
+
+It is the portal's own app and tasks, on the test settings, database and broker that the
+starter passes in the environment (``TEST_CELERY_BROKER_URL``, ``DATABASE_URL``,
+``EXECUTION_LEASE_SECONDS``, …). The broker keeps its default visibility timeout, so a message
+held by a killed worker is not delivered again within the test: the engine's sweep must do it.
+With ``EXECUTION_TEST_CA_FILE`` set, ``http_request`` steps trust that certificate authority
+(the test's local TLS server), and with ``EXECUTION_TEST_KEY_FILE`` they read the starter's
+key-encryption keys; nothing else changes.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import django
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "governance.settings.test")
+django.setup()
+
+from django.conf import settings  # noqa: E402
+
+from governance.celery import app  # noqa: E402
+from workflows.executions.steps import http_request  # noqa: E402
+from workflows.integrations.outbound.client import IntegrationClient  # noqa: E402
+
+app.conf.update(task_always_eager=False, result_backend=None)
+# The starter's key file (each test has its own): the workers decrypt what the starter encrypted.
+if os.environ.get("EXECUTION_TEST_KEY_FILE"):
+    settings.CRYPTO_LOCAL_KEY_FILE = os.environ["EXECUTION_TEST_KEY_FILE"]
+
+_ca_file = os.environ.get("EXECUTION_TEST_CA_FILE")
+if _ca_file:
+    _cadata = Path(_ca_file).read_text()
+
+    def _client_for(integration) -> IntegrationClient:
+        return IntegrationClient.for_integration(
+            integration, cadata=_cadata, timeout=settings.EXECUTION_HTTP_TIMEOUT_SECONDS
+        )
+
+    http_request.client_for = _client_for
+
+
+@app.task(name="tests.noop", ignore_result=True, acks_late=True)
+def noop(index: int) -> int:
+    """A bare task that does nothing: the baseline the engine's throughput is compared with."""
+    return index
