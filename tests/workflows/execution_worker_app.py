@@ -7,7 +7,8 @@ starter passes in the environment (``TEST_CELERY_BROKER_URL``, ``DATABASE_URL``,
 held by a killed worker is not delivered again within the test: the engine's sweep must do it.
 With ``EXECUTION_TEST_CA_FILE`` set, ``http_request`` steps trust that certificate authority
 (the test's local TLS server), and with ``EXECUTION_TEST_KEY_FILE`` they read the starter's
-key-encryption keys; nothing else changes.
+key-encryption keys (``EXECUTION_TEST_KEY_CACHE_SECONDS``: and cache data keys that long); nothing
+else changes.
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ app.conf.update(task_always_eager=False, result_backend=None)
 # The starter's key file (each test has its own): the workers decrypt what the starter encrypted.
 if os.environ.get("EXECUTION_TEST_KEY_FILE"):
     settings.CRYPTO_LOCAL_KEY_FILE = os.environ["EXECUTION_TEST_KEY_FILE"]
+# The test profile caches no data key (one process, rotations tested without waiting); the
+# benchmark's workers keep them as production does.
+if os.environ.get("EXECUTION_TEST_KEY_CACHE_SECONDS"):
+    settings.CRYPTO_KEY_CACHE_SECONDS = int(os.environ["EXECUTION_TEST_KEY_CACHE_SECONDS"])
 
 _ca_file = os.environ.get("EXECUTION_TEST_CA_FILE")
 if _ca_file:
@@ -43,7 +48,19 @@ if _ca_file:
     http_request.client_for = _client_for
 
 
-@app.task(name="tests.noop", ignore_result=True, acks_late=True)
-def noop(index: int) -> int:
-    """A bare task that does nothing: the baseline the engine's throughput is compared with."""
-    return index
+_redis = None
+
+
+@app.task(name="tests.noop", ignore_result=True, acks_late=True, reject_on_worker_lost=True)
+def noop(remaining: int) -> None:
+    """A bare step: it sends the next one, as the engine sends a run's next step, and the last of a
+    chain counts itself in the broker's Redis. The baseline the engine's throughput is compared with."""
+    global _redis
+    if remaining > 1:
+        noop.delay(remaining - 1)
+        return
+    if _redis is None:
+        import redis
+
+        _redis = redis.Redis.from_url(app.conf.broker_url)
+    _redis.incr("bench:chains-done")
