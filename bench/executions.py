@@ -3,7 +3,8 @@
 Setup (not measured): the test profile with production's cache of unwrapped data keys (60 s), the test world of the suite (one organisation, a workspace, its members), an
 active, approved workflow of five ``transform`` steps, a ``redis-server`` of the script's own on a
 free port (no persistence), and two ``celery worker`` processes (``--pool=solo``: one process
-each) of ``tests.workflows.execution_worker_app`` on the benchmark database.
+each) of ``tests.workflows.execution_worker_app`` on the benchmark database, keeping their
+database connections as production workers should (``--conn-max-age``, default 600 s).
 
 (a) Throughput, in rounds that alternate baseline and engine (B E B E ...):
     - baseline: N chains of five bare Celery tasks (``tests.noop``): each task sends the next, as
@@ -11,7 +12,10 @@ each) of ``tests.workflows.execution_worker_app`` on the benchmark database.
     - engine: N runs of the five-step workflow, triggered beforehand with their first message held
       back; the clock starts when the N first messages are sent and stops when every run has
       finished (PostgreSQL is polled every 20 ms; the baseline's Redis counter likewise).
-    Steps per second of each; the ratio engine / baseline (target ≥ 0.5).
+    Steps per second of each; the ratio engine / baseline (target ≥ 0.5). For context, a third
+    kind of round: the bare chains again, each task first committing three empty transactions that
+    take a transaction id (durable commits, as many as the engine makes per step), so the figures
+    show how much of the gap is PostgreSQL's commit itself.
 
 (b) Per-step overhead, in this process with the workers stopped: for each step of M runs, the
     claim (lock, checks, lease, ledger events, commit) plus the finish (re-lock, encrypted
@@ -45,6 +49,9 @@ ROOT = Path(__file__).resolve().parent.parent
 STEPS = 5
 TARGET_RATIO = 0.5
 POLL = 0.02
+# What the engine commits per step: the claim, the finish, and the mark that the next step's message
+# went to the broker (autocommit). The context baseline commits as many empty transactions.
+COMMITS_PER_STEP = 3
 PATIENCE = 600  # bounds a wait that would hang; measures nothing
 # The test profile caches no unwrapped data key; production keeps them 60 s (settings/base.py).
 PRODUCTION_KEY_CACHE_SECONDS = 60
@@ -117,7 +124,7 @@ class Redis:
         self.process.wait(timeout=30)
 
 
-def start_workers(redis: Redis, database: str, count: int) -> list[subprocess.Popen]:
+def start_workers(redis: Redis, database: str, count: int, conn_max_age: int) -> list[subprocess.Popen]:
     from django.conf import settings
 
     from governance.celery import app
@@ -130,6 +137,7 @@ def start_workers(redis: Redis, database: str, count: int) -> list[subprocess.Po
         TEST_CELERY_BROKER_URL=redis.url,
         EXECUTION_TEST_KEY_FILE=str(settings.CRYPTO_LOCAL_KEY_FILE),
         EXECUTION_TEST_KEY_CACHE_SECONDS=str(PRODUCTION_KEY_CACHE_SECONDS),
+        EXECUTION_TEST_CONN_MAX_AGE=str(conn_max_age),
     )
     environment.pop("BENCH_RESULTS", None)
     workers = [
@@ -191,14 +199,15 @@ def wait(condition, what: str) -> None:
 # --- (a) throughput -----------------------------------------------------------------------------
 
 
-def bare_round(redis: Redis, chains: int) -> float:
-    """Seconds for ``chains`` chains of five no-op tasks on the workers."""
+def bare_round(redis: Redis, chains: int, commits: int = 0) -> float:
+    """Seconds for ``chains`` chains of five no-op tasks on the workers (each committing ``commits``
+    empty, durable transactions first)."""
     from tests.workflows.execution_worker_app import noop
 
     redis.client.delete("bench:chains-done")
     started = time.perf_counter()
     for _ in range(chains):
-        noop.delay(STEPS)
+        noop.delay(STEPS, commits)
     wait(lambda: int(redis.client.get("bench:chains-done") or 0) >= chains, "the bare chains")
     return time.perf_counter() - started
 
@@ -241,6 +250,7 @@ def throughput(redis: Redis, operator, workflow, runs: int, rounds: int) -> None
         f"(a) Step throughput, 2 worker processes: {runs} runs of {STEPS} steps per round, {rounds} rounds"
     )
     bare: list[float] = []
+    durable: list[float] = []
     engine: list[float] = []
     before = AuditEvent.objects.filter(action="step.succeeded").count()
     bare_round(redis, 2)  # warm-up: the workers' first tasks (imports, connections)
@@ -248,6 +258,7 @@ def throughput(redis: Redis, operator, workflow, runs: int, rounds: int) -> None
     for _ in range(rounds):
         bare.append(bare_round(redis, runs))
         engine.append(engine_round(operator, workflow, runs))
+        durable.append(bare_round(redis, runs, commits=COMMITS_PER_STEP))
     steps = runs * STEPS
     bare_rate = [steps / seconds for seconds in bare]
     engine_rate = [steps / seconds for seconds in engine]
@@ -258,6 +269,11 @@ def throughput(redis: Redis, operator, workflow, runs: int, rounds: int) -> None
     common.show(
         "ours: engine steps (claim, run, finish)", f"{statistics.median(engine_rate):,.0f} steps/s",
         f"rounds {' '.join(f'{rate:,.0f}' for rate in engine_rate)}",
+    )  # fmt: skip
+    durable_rate = [steps / seconds for seconds in durable]
+    common.show(
+        f"context: bare task + {COMMITS_PER_STEP} durable commits", f"{statistics.median(durable_rate):,.0f} steps/s",
+        f"rounds {' '.join(f'{rate:,.0f}' for rate in durable_rate)}",
     )  # fmt: skip
     pairs = [ours / base for ours, base in zip(engine_rate, bare_rate, strict=True)]
     common.show("ratio per round (spread = noise)", " ".join(f"{value:.2f}" for value in pairs))
@@ -320,6 +336,12 @@ def main() -> None:
         default=100,
         help="(b) runs stepped through in this process (default 100)",
     )
+    parser.add_argument(
+        "--conn-max-age",
+        type=int,
+        default=600,
+        help="the workers' DATABASE_CONN_MAX_AGE in seconds (default 600; 0 = a new connection per task)",
+    )
     common.add_database_arguments(parser, default=DB_NAME)
     options = common.parse_arguments(parser, smoke={"runs": 3, "rounds": 1, "overhead_runs": 2})
     common.ensure_database(f"{options.database}_secrets", fresh=options.fresh)
@@ -330,7 +352,10 @@ def main() -> None:
     from django.conf import settings
 
     settings.CRYPTO_KEY_CACHE_SECONDS = PRODUCTION_KEY_CACHE_SECONDS
-    print(f"executions: {options.runs} runs per round, {options.rounds} rounds, database {options.database}")
+    print(
+        f"executions: {options.runs} runs per round, {options.rounds} rounds, workers' "
+        f"DATABASE_CONN_MAX_AGE={options.conn_max_age}, database {options.database}"
+    )
     common.title("Setup (not measured)")
     started = time.perf_counter()
     operator, workflow = build(options.database)
@@ -340,7 +365,7 @@ def main() -> None:
         redis = Redis(Path(directory))
         try:
             point_app_at(redis.url)
-            workers = start_workers(redis, options.database, 2)
+            workers = start_workers(redis, options.database, 2, options.conn_max_age)
             common.show("world, workflow, redis-server, 2 workers", f"{time.perf_counter() - started:.1f} s")
             try:
                 throughput(redis, operator, workflow, options.runs, options.rounds)
