@@ -243,6 +243,11 @@ def engine_round(operator, workflow, runs: int) -> float:
     return seconds
 
 
+def _rates(rates: list[float]) -> str:
+    """The median rate, then each round's."""
+    return f"{statistics.median(rates):,.0f} steps/s (rounds {' '.join(f'{rate:,.0f}' for rate in rates)})"
+
+
 def throughput(redis: Redis, operator, workflow, runs: int, rounds: int) -> None:
     from audit.models import AuditEvent
 
@@ -262,19 +267,10 @@ def throughput(redis: Redis, operator, workflow, runs: int, rounds: int) -> None
     steps = runs * STEPS
     bare_rate = [steps / seconds for seconds in bare]
     engine_rate = [steps / seconds for seconds in engine]
-    common.show(
-        "baseline: bare Celery task per step", f"{statistics.median(bare_rate):,.0f} steps/s",
-        f"rounds {' '.join(f'{rate:,.0f}' for rate in bare_rate)}",
-    )  # fmt: skip
-    common.show(
-        "ours: engine steps (claim, run, finish)", f"{statistics.median(engine_rate):,.0f} steps/s",
-        f"rounds {' '.join(f'{rate:,.0f}' for rate in engine_rate)}",
-    )  # fmt: skip
+    common.show("baseline: bare Celery task per step", _rates(bare_rate))
+    common.show("ours: engine steps (claim, run, finish)", _rates(engine_rate))
     durable_rate = [steps / seconds for seconds in durable]
-    common.show(
-        f"context: bare task + {COMMITS_PER_STEP} durable commits", f"{statistics.median(durable_rate):,.0f} steps/s",
-        f"rounds {' '.join(f'{rate:,.0f}' for rate in durable_rate)}",
-    )  # fmt: skip
+    common.show(f"context: bare task + {COMMITS_PER_STEP} durable commits", _rates(durable_rate))
     pairs = [ours / base for ours, base in zip(engine_rate, bare_rate, strict=True)]
     common.show("ratio per round (spread = noise)", " ".join(f"{value:.2f}" for value in pairs))
     ratio = statistics.median(engine_rate) / statistics.median(bare_rate)
