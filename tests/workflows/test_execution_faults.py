@@ -7,12 +7,15 @@ reach a local TLS server in this process, which counts requests by ``Idempotency
 hold the first one until the test lets it go. This process plays the beat: it runs the engine's
 sweep (``steps_due_dispatch``) about once a second while it waits.
 
-Without ``redis-server`` these tests fail and say so: they are the engine's proof of its
-guarantees, and a skip would hide their absence (``make test`` installs the package when it can).
+Without ``redis-server`` they run through a TCP relay to the Redis of the settings' broker URL
+(a database of their own), whose "restart" drops every connection and empties that database; with
+neither they fail and say so: they are the engine's proof of its guarantees, and a skip would
+hide their absence (``make test`` installs ``redis-server`` when it can).
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import os
@@ -71,15 +74,6 @@ def _in_business_hours():
     """The real clock: this process runs the sweep, which compares leases the workers set with now
     (the staging workflows here are not bound to business hours)."""
     return
-
-
-@pytest.fixture(autouse=True)
-def _redis_server_installed():
-    if REDIS_SERVER is None:
-        pytest.fail(
-            "The execution fault tests need redis-server on PATH (Debian: apt-get install redis-server); "
-            "each test starts and restarts its own."
-        )
 
 
 # --- the broker: a redis-server of the test's own --------------------------------------------
@@ -145,9 +139,102 @@ def _point_app_at(url: str | None, *, eager: bool) -> None:
     app.amqp._producer_pool = None
 
 
+class RedisRelay:
+    """Where ``redis-server`` is not installed but a Redis answers (the test database of the
+    settings' broker URL): a TCP relay to it on a free port, with the same controls. ``stop``
+    drops every connection and refuses new ones; ``start`` after a stop empties the database
+    first, as a restart without persistence does."""
+
+    def __init__(self, upstream: str) -> None:
+        import redis
+
+        self.upstream = redis.Redis.from_url(upstream, socket_timeout=5)
+        self.upstream_address = (self.upstream.connection_pool.connection_kwargs["host"],
+                                 self.upstream.connection_pool.connection_kwargs["port"])  # fmt: skip
+        self.db = self.upstream.connection_pool.connection_kwargs.get("db", 0)
+        self.port = _free_port()
+        self.listener: socket.socket | None = None
+        self.sockets: list[socket.socket] = []
+        self.stopped = False
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/{self.db}"
+
+    def client(self):
+        import redis
+
+        return redis.Redis(host="127.0.0.1", port=self.port, db=self.db, socket_timeout=5)
+
+    def start(self) -> None:
+        if self.stopped:
+            self.upstream.flushdb()
+        self.stopped = False
+        self.listener = socket.create_server(("127.0.0.1", self.port), reuse_port=False)
+        threading.Thread(target=self._accept, args=(self.listener,), daemon=True).start()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                near, _ = listener.accept()
+            except OSError:
+                return
+            far = socket.create_connection(self.upstream_address)
+            self.sockets += [near, far]
+            for source, sink in ((near, far), (far, near)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        for end in (source, sink):
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+
+    def stop(self) -> None:
+        self.stopped = True
+        if self.listener is not None:
+            with contextlib.suppress(OSError):  # wakes the thread blocked in accept()
+                self.listener.shutdown(socket.SHUT_RDWR)
+            self.listener.close()
+            self.listener = None
+        for end in self.sockets:
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+            end.close()
+        self.sockets = []
+
+    def waiting(self) -> int:
+        return self.upstream.llen("celery") + self.upstream.hlen("unacked")
+
+
+def _settings_redis_answers() -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(django_settings.CELERY_BROKER_URL, socket_timeout=2).ping())
+    except redis.RedisError:
+        return False
+
+
 @pytest.fixture
 def broker(tmp_path):
-    server = RedisServer(tmp_path)
+    """A redis-server of the test's own; without the binary, a relay to the Redis of the settings'
+    broker URL (its own database number); without either, the test fails and says why."""
+    if REDIS_SERVER is not None:
+        server = RedisServer(tmp_path)
+    elif _settings_redis_answers():
+        server = RedisRelay(django_settings.CELERY_BROKER_URL)
+        server.upstream.flushdb()
+    else:
+        pytest.fail(
+            "The execution fault tests need Redis: redis-server on PATH (Debian: apt-get install "
+            f"redis-server), or a Redis answering at {django_settings.CELERY_BROKER_URL}."
+        )
     server.start()
     _point_app_at(server.url, eager=False)
     try:
@@ -155,6 +242,8 @@ def broker(tmp_path):
     finally:
         _point_app_at(None, eager=True)
         server.stop()
+        if isinstance(server, RedisRelay):
+            server.upstream.flushdb()
 
 
 # --- the integration's endpoint: counts requests by idempotency key, can hold the first ------
