@@ -129,11 +129,11 @@ class RedisServer:
 
 
 def _point_app_at(url: str | None, *, eager: bool) -> None:
-    """Send this process's tasks to ``url`` (None: back to the settings), with fresh connections."""
+    """Send this process's tasks to ``url`` (None: back to the settings). The app's pools are
+    looked up again for the new URL; kombu keeps one per URL for the process, so none is closed
+    here (a closed one would be handed back to the next test that publishes to that URL)."""
     from governance.celery import app
 
-    if app._pool is not None:
-        app._pool.force_close_all()
     app.conf.update(broker_url=url or django_settings.CELERY_BROKER_URL, task_always_eager=eager)
     app._pool = None
     app.amqp._producer_pool = None
