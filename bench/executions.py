@@ -1,12 +1,14 @@
 """The execution engine's cost: step throughput on real workers, and the overhead of one step.
 
-Setup (not measured): the test profile with production's cache of unwrapped data keys (60 s), the test world of the suite (one organisation, a workspace, its members), an
-active, approved workflow of five ``transform`` steps, a ``redis-server`` of the script's own on a
-free port (no persistence), and two ``celery worker`` processes (``--pool=solo``: one process
-each) of ``tests.workflows.execution_worker_app`` on the benchmark database, keeping their
-database connections as production workers should (``--conn-max-age``, default 600 s).
+Setup (not measured): the test profile with production's cache of unwrapped data keys (60 s);
+the test world of the suite (one organisation, a workspace, its members); an active, approved
+workflow of five ``transform`` steps; a ``redis-server`` of the script's own on a free port (no
+persistence; without the binary, the test profile's Redis database); and two ``celery worker``
+processes (``--pool=solo``: one process each) of ``tests.workflows.execution_worker_app`` on the
+benchmark database, keeping their database connections as production workers should
+(``--conn-max-age``, default 600 s).
 
-(a) Throughput, in rounds that alternate baseline and engine (B E B E ...):
+(a) Throughput, in rounds of baseline, engine and context (B E C B E C ...):
     - baseline: N chains of five bare Celery tasks (``tests.noop``): each task sends the next, as
       the engine sends a run's next step, and the last one counts itself in Redis;
     - engine: N runs of the five-step workflow, triggered beforehand with their first message held
@@ -95,20 +97,36 @@ def build(database: str):
 
 
 class Redis:
+    """A redis-server of the script's own on a free port; without the binary, the database of the
+    test profile's broker URL (emptied before and after), said in the output."""
+
     def __init__(self, directory: Path) -> None:
+        import redis
+
         binary = shutil.which("redis-server")
+        self.process = None
         if binary is None:
-            raise SystemExit("bench/executions.py needs redis-server (Debian: apt-get install redis-server).")
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
+            from django.conf import settings
+
+            self.url = settings.CELERY_BROKER_URL
+            self.client = redis.Redis.from_url(self.url)
+            try:
+                self.client.flushdb()
+            except redis.RedisError:
+                raise SystemExit(
+                    f"bench/executions.py needs redis-server (Debian: apt-get install redis-server) or a "
+                    f"Redis at {self.url}."
+                ) from None
+            print(f"redis-server is not installed: using {self.url}")
+            return
+        port = free_port()
+        self.url = f"redis://127.0.0.1:{port}/0"
         self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
              "--dir", str(directory)],
             stdout=subprocess.DEVNULL,
         )  # fmt: skip
-        import redis
-
-        self.client = redis.Redis(host="127.0.0.1", port=self.port)
+        self.client = redis.Redis(host="127.0.0.1", port=port)
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -120,6 +138,9 @@ class Redis:
                 time.sleep(0.05)
 
     def stop(self) -> None:
+        if self.process is None:
+            self.client.flushdb()
+            return
         self.process.terminate()
         self.process.wait(timeout=30)
 
