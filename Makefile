@@ -49,6 +49,7 @@ pytest: $(STAMP)
 	bash scripts/ensure-debian-package.sh softhsm2 /usr/lib/softhsm/libsofthsm2.so "the HSM tests"
 	bash scripts/ensure-debian-package.sh xmlsec1 xmlsec1 "the SAML identity provider of the SSO tests"
 	bash scripts/ensure-debian-package.sh graphviz dot "the workflow graphs"
+	bash scripts/ensure-debian-package.sh redis-server redis-server "the execution fault tests and bench/executions.py"
 	bash scripts/ensure-debian-package.sh fonts-dejavu-core /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf "the PDF summary test of other scripts"
 	bash scripts/ensure-node-deps.sh
 	source scripts/test-database.sh && $(BIN)/pytest -n $(PYTEST_WORKERS) --maxprocesses=14 $(PYTEST_ARGS)
