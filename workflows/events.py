@@ -59,6 +59,7 @@ class WorkflowEvent(EventCode):
     STEP_FAILED = "step.failed", Category.EXECUTION
     STEP_RETRY_SCHEDULED = "step.retry_scheduled", Category.EXECUTION
     STEP_POISONED = "step.poisoned", Category.EXECUTION
+    STEP_CLAIM_FAILED = "step.claim_failed", Category.EXECUTION
     STEP_HALTED = "step.halted", Category.EXECUTION
     STEP_CANCELLED = "step.cancelled", Category.EXECUTION
     BRANCH_DECIDED = "branch.decided", Category.EXECUTION

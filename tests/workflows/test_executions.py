@@ -690,3 +690,25 @@ def test_a_path_without_its_leading_slash_is_refused():
 
     with pytest.raises(StepError):
         step_url("https://crm.example.com", "@evil.example/x")
+
+
+def test_a_claim_that_keeps_failing_is_counted_and_poisoned(shop, settings):
+    """GIVEN a step whose claim raises (rolling back its delivery count) WHEN it is delivered more
+    than the limit THEN each delivery is counted in its own transaction and the step is poisoned."""
+    settings.EXECUTION_MAX_DELIVERIES = 2
+    execution = trigger(shop, active_workflow(shop))
+    run = execution.step_runs.get()
+    with mock.patch.object(services, "_pins", side_effect=RuntimeError("no data key")):
+        # The third delivery is past the limit: the claim poisons the row before reaching _pins.
+        assert [step_run_execute(str(run.pk)) for _ in range(3)] == [
+            "claim_failed",
+            "claim_failed",
+            "skipped",
+        ]
+    run.refresh_from_db()
+    execution.refresh_from_db()
+    assert (run.status, run.deliveries) == (StepStatus.POISONED, 3)
+    assert execution.status == ExecutionStatus.FAILED
+    assert [
+        e.data["delivery"] for e in AuditEvent.objects.filter(action="step.claim_failed").order_by("id")
+    ] == [1, 2]

@@ -580,6 +580,44 @@ def step_run_claim(*, step_run_id: uuid.UUID) -> Claim | None:
         )
 
 
+def step_run_claim_failed(*, step_run_id: uuid.UUID, error_class: str) -> None:
+    """A claim that raised rolled back its own delivery count: count it here, in a transaction of
+    its own, so that a row whose claim always fails (a missing data key, say) is poisoned after
+    ``EXECUTION_MAX_DELIVERIES`` deliveries instead of being sent again for ever."""
+    with audited_transaction():
+        execution, run = _lock(step_run_id, skip_locked=True)
+        if run is None or run.status not in (StepStatus.PENDING, StepStatus.RUNNING):
+            return
+        where = _where(execution)
+        run.deliveries += 1
+        if run.deliveries <= settings.EXECUTION_MAX_DELIVERIES:
+            run.save(update_fields=["deliveries"])
+            audit_event_record(
+                action=WorkflowEvent.STEP_CLAIM_FAILED,
+                actor=None,
+                target=run,
+                **where,
+                data={"execution": execution.pk, "step": run.step_id, "delivery": run.deliveries,
+                      "error_class": error_class[:100]},
+            )  # fmt: skip
+            return
+        _end_step(
+            run,
+            "poison",
+            error_class="Poisoned",
+            message=f"Its claim failed ({error_class[:100]}) on each of {run.deliveries} deliveries.",
+        )
+        audit_event_record(
+            action=WorkflowEvent.STEP_POISONED,
+            actor=None,
+            target=run,
+            **where,
+            data={"execution": execution.pk, "step": run.step_id, "deliveries": run.deliveries},
+        )
+        if execution.status not in FINISHED_EXECUTION_STATES:
+            _finish_execution(execution, "fail", data={"step": run.step_id, "error_class": "Poisoned"})
+
+
 def _pins(execution: Execution, step: dict) -> dict:
     """What a step keeps for all its deliveries, chosen at its first claim: for a call to an
     integration, the credential version current now (a rotation's grace period keeps it valid)."""

@@ -35,7 +35,12 @@ HALT_BATCH = 200
 def step_run_execute(step_run_id: str) -> str:
     """Claim → run → finish one step run; returns what happened (for logs and tests)."""
     with bind_context(ActorContext(user_agent="celery:workflows.step_run_execute")):
-        claim = services.step_run_claim(step_run_id=step_run_id)
+        try:
+            claim = services.step_run_claim(step_run_id=step_run_id)
+        except Exception as error:  # the claim itself failed (rolled back): count the delivery anyway
+            logger.exception("Step run %s: the claim failed.", step_run_id)
+            services.step_run_claim_failed(step_run_id=step_run_id, error_class=type(error).__name__)
+            return "claim_failed"
         if claim is None:
             return "skipped"
         try:
