@@ -478,16 +478,34 @@ def test_an_idempotency_key_returns_the_run_it_started(shop):
     assert ledger().count("execution.triggered") == 1
 
 
-def test_the_sweep_sends_pending_rows_that_were_never_dispatched(shop):
-    """GIVEN a trigger whose dispatch never happened (the broker was down) WHEN the sweep runs THEN
-    it sends the row and the run proceeds."""
+def test_the_sweep_sends_pending_rows_the_broker_refused(shop, django_capture_on_commit_callbacks):
+    """GIVEN a trigger whose message the broker refused at commit WHEN the sweep runs THEN it sends
+    the row, and the steps after it go out at their commits as usual."""
     workflow = active_workflow(shop)
-    execution = trigger(shop, workflow)  # on_commit never fires inside the test's transaction
-    assert selectors.step_runs_to_dispatch(now=timezone.now()) == [execution.step_runs.get().pk]
-    # Each sweep sends what is open; here every next step waits for the sweep after it.
-    assert [steps_due_dispatch() for _ in range(4)] == [1, 1, 1, 0]
+    with (
+        mock.patch.object(tasks.step_run_execute, "delay", side_effect=OSError("broker down")),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        execution = trigger(shop, workflow)
+    first = execution.step_runs.get()
+    assert (first.status, first.dispatched_at) == (StepStatus.PENDING, None)
+    assert selectors.step_runs_to_dispatch(now=timezone.now()) == [first.pk]
+    with django_capture_on_commit_callbacks(execute=True):
+        assert steps_due_dispatch() == 1
     execution.refresh_from_db()
     assert execution.status == ExecutionStatus.SUCCEEDED
+    assert steps_due_dispatch() == 0
+
+
+def test_a_row_whose_message_never_left_is_sent_again_after_the_redispatch_delay(shop, settings):
+    """A row is written as sent in the transaction that queues it; if the process stops between
+    the commit and the send, the sweep sends it once ``EXECUTION_REDISPATCH_SECONDS`` passed."""
+    execution = trigger(shop, active_workflow(shop))  # on_commit never fires inside the test's transaction
+    first = execution.step_runs.get()
+    assert first.dispatched_at is not None
+    assert selectors.step_runs_to_dispatch(now=timezone.now()) == []
+    later = timezone.now() + timedelta(seconds=settings.EXECUTION_REDISPATCH_SECONDS + 1)
+    assert selectors.step_runs_to_dispatch(now=later) == [first.pk]
 
 
 def test_every_write_of_a_run_is_named_by_an_engine_event(shop):

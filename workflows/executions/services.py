@@ -23,7 +23,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, Subquery
 from django.utils import timezone
 
 from audit.services import audit_event_record, audit_events_record, audited_transaction
@@ -261,6 +261,8 @@ def _queue_step(
         inputs=text,
         inputs_digest=digest,
         due_at=due_at,
+        # Sent when this transaction commits (``_dispatch`` unmarks it if the broker refuses).
+        dispatched_at=timezone.now() if due_at is None else None,
     )
     run.save()
     audit_event_record(
@@ -291,8 +293,8 @@ def _dispatch(step_run_id: uuid.UUID) -> None:
         logger.warning(
             "Step run %s not dispatched (broker unavailable); the sweep will send it.", step_run_id
         )
-        return
-    step_run_mark_dispatched(step_run_id=step_run_id)
+        # The row was written as sent (one commit less per step); unmark it for the sweep.
+        StepRun.objects.filter(pk=step_run_id).update(dispatched_at=None)
 
 
 def step_run_mark_dispatched(*, step_run_id: uuid.UUID) -> None:
@@ -461,14 +463,16 @@ def executions_halt_enforce(*, execution_ids: list[int]) -> int:
 
 
 def _lock(step_run_id, *, skip_locked: bool) -> tuple[Execution | None, StepRun | None]:
-    execution_id = StepRun.objects.filter(pk=step_run_id).values_list("execution_id", flat=True).first()
-    if execution_id is None:
-        return None, None
+    # The run's row first (one statement finds and locks it), then the step's: the lock order of
+    # every service. A step run never moves to another execution, so the subquery cannot go stale.
     execution = (
         Execution.objects.select_for_update(of=("self",))
         .select_related("workspace", "workflow", "version")
-        .get(pk=execution_id)
+        .filter(pk=Subquery(StepRun.objects.filter(pk=step_run_id).values("execution_id")[:1]))
+        .first()
     )
+    if execution is None:
+        return None, None
     run = StepRun.objects.select_for_update(skip_locked=skip_locked).filter(pk=step_run_id).first()
     return execution, run
 
