@@ -730,3 +730,51 @@ def test_a_claim_that_keeps_failing_is_counted_and_poisoned(shop, settings):
     assert [
         e.data["delivery"] for e in AuditEvent.objects.filter(action="step.claim_failed").order_by("id")
     ] == [1, 2]
+
+
+INPUT_CHECKED = {
+    "input_schema": {
+        "type": "object",
+        "required": ["amount"],
+        "properties": {
+            "amount": {"type": "integer", "minimum": 1},
+            "note": {"type": "string", "maxLength": 20},
+        },
+    },
+    **SCORING,
+}
+
+
+def test_the_input_is_checked_against_the_versions_input_schema(shop):
+    workflow = active_workflow(shop, INPUT_CHECKED, slug="checked")
+    with pytest.raises(ValidationError) as refused:
+        trigger(shop, workflow, {"amount": 0, "note": "x" * 30})
+    assert refused.value.message_dict["input"] == [
+        "input.amount: 0 is less than the minimum of 1",
+        "input.note: Too long: at most 20 characters.",
+    ]
+    with pytest.raises(ValidationError, match="'amount' is a required property"):
+        trigger(shop, workflow, {"note": "hi"})
+    assert not Execution.objects.exists()
+    assert trigger(shop, workflow, {"amount": 3}).status == ExecutionStatus.QUEUED
+
+
+@pytest.mark.parametrize(
+    ("schema", "message"),
+    [
+        (
+            {"type": "object", "properties": {"id": {"type": "string", "pattern": "^(a+)+$"}}},
+            "'pattern' is not allowed",
+        ),
+        ({"type": "object", "patternProperties": {"^x": {}}}, "'patternProperties' is not allowed"),
+        ({"$ref": "https://example.invalid/schema.json"}, "refer only to its own parts"),
+        ({"type": "no-such-type"}, "Not a valid JSON Schema"),
+        ([], "is not of type 'object'"),
+    ],
+)
+def test_an_input_schema_that_could_hurt_or_is_wrong_is_refused(schema, message):
+    from workflows.changes.definition import validate_definition
+
+    errors = validate_definition({**SCORING, "input_schema": schema}, integrations={})
+    assert [error.path for error in errors] == ["input_schema"]
+    assert message in errors[0].message

@@ -49,6 +49,8 @@ SCHEMA: dict[str, Any] = {
     "required": ["trigger", "steps"],
     "additionalProperties": False,
     "properties": {
+        # What a run's input must look like (a JSON Schema, checked at every trigger).
+        "input_schema": {"type": "object"},
         "trigger": {
             "oneOf": [
                 {
@@ -205,6 +207,7 @@ def validate_definition(definition: Any, *, integrations: dict[str, Any]) -> lis
     errors += trigger_errors
     if errors:
         return sorted(set(errors), key=lambda e: e.path)
+    errors += input_schema_errors(definition.get("input_schema"))
     steps = definition["steps"]
     ids: dict[str, int] = {}
     for index, step in enumerate(steps):
@@ -233,6 +236,57 @@ def validate_definition(definition: Any, *, integrations: dict[str, Any]) -> lis
                 )
             )
     return errors
+
+
+# Keywords an input schema may not use: regular expressions run on input from outside (a webhook's
+# caller) could be made to backtrack for ever, and references could point outside the schema.
+_UNSAFE_SCHEMA_KEYWORDS = frozenset({"pattern", "patternProperties", "$dynamicRef", "$recursiveRef"})
+
+
+def input_schema_errors(schema: Any) -> list[DefinitionError]:
+    """The problems of a definition's ``input_schema`` (absent is fine)."""
+    if schema is None:
+        return []
+    if not isinstance(schema, dict):
+        return [DefinitionError("input_schema", "The input schema must be a JSON object.")]
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            used = _UNSAFE_SCHEMA_KEYWORDS & node.keys()
+            if used:
+                return [
+                    DefinitionError("input_schema", f"{sorted(used)[0]!r} is not allowed in an input schema.")
+                ]
+            ref = node.get("$ref")
+            if ref is not None and not (isinstance(ref, str) and ref.startswith("#")):
+                return [
+                    DefinitionError(
+                        "input_schema", "An input schema may refer only to its own parts ($ref: #/…)."
+                    )
+                ]
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    try:
+        jsonschema.Draft202012Validator.check_schema(schema)
+    except jsonschema.SchemaError as error:
+        return [DefinitionError("input_schema", f"Not a valid JSON Schema: {error.message}")]
+    return []
+
+
+def input_problems(schema: dict | None, payload: Any, *, limit: int = 5) -> list[str]:
+    """Where ``payload`` breaks the version's input schema, one sentence each (at most ``limit``)."""
+    if not schema:
+        return []
+    validator = jsonschema.Draft202012Validator(schema)
+    found = sorted(validator.iter_errors(payload), key=lambda error: list(error.absolute_path))
+    # The schema's own words (its errors quote the value, cut short), or the editor's for lengths.
+    return [
+        f"{_path(['input', *error.absolute_path])}: "
+        + (_schema_message(error) if error.validator in ("maxLength", "maxItems") else error.message[:200])
+        for error in found[:limit]
+    ]
 
 
 TRIGGER_TYPES = ("manual", "schedule", "webhook")

@@ -31,6 +31,7 @@ from governance.access.decision import require
 from governance.core.redaction import redact_data, redact_text
 from governance.core.text import json_refusal
 from governance.tenancy.models import Membership
+from workflows.changes.definition import input_problems
 from workflows.changes.models import ChangeRequest, ChangeState, Workflow, WorkflowStatus, WorkflowVersion
 from workflows.credentials.selectors import integration_credential_current
 from workflows.events import WorkflowEvent
@@ -182,6 +183,9 @@ def execution_trigger(
 
 def _execution_start(actor, workflow: Workflow, version, payload: dict, key: str, kind: str) -> Execution:
     pinned = _runnable_version(workflow, version)
+    problems = input_problems(pinned.definition.get("input_schema"), payload)
+    if problems:
+        raise ValidationError({"input": problems})
     redacted_input = redact_data(payload)
     execution = Execution.objects.create(
         workspace=workflow.workspace,
