@@ -357,3 +357,32 @@ def test_a_platform_administrator_may_halt_the_whole_organisation_from_the_contr
     )
     assert "Select a valid choice" in forged.content.decode()
     assert Halt.objects.count() == 1
+
+
+def test_the_control_panel_index_shows_halts_approvals_and_the_last_days_runs(shop, client):
+    from django.urls import reverse
+
+    from tests.workflows.test_human_tasks import APPROVAL
+
+    waiting = trigger(shop, active_workflow(shop, APPROVAL, slug="approval"))
+    drain(waiting)  # waits for a compliance officer
+    failed = trigger(shop, active_workflow(shop, {
+        "trigger": {"type": "manual"},
+        "steps": [{"id": "split", "type": "transform", "expression": "1 / 0", "next": None}],
+    }, slug="broken"))  # fmt: skip
+    drain(failed)
+    halt = _halt_workspace(shop)
+    client.force_login(shop.second_officer)
+    page = client.get(reverse("admin:index")).content.decode()
+    assert "Halts in force" in page
+    assert reverse("admin:workflows_halt_change", args=[halt.pk]) in page
+    assert "Approvals waiting for me" in page
+    assert "Runs, last 24 hours" in page
+    assert "Ops EU</th><td>2</td>" in page
+    assert "Failed 1" in page
+    assert "Waiting 1" in page
+    client.force_login(shop.users["platform_admin"])  # halts yes, no execution data
+    page = client.get(reverse("admin:index")).content.decode()
+    assert "Halts in force" in page
+    assert "Runs, last 24 hours" not in page
+    assert "Approvals waiting for me" not in page

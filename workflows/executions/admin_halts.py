@@ -15,7 +15,7 @@ from governance.access.admin_base import ReadOnlyModelAdmin
 from governance.access.decision import AccessDenied, decide
 from governance.access.queries import restrict
 from governance.tenancy.models import Organization, Workspace
-from workflows.executions import halts
+from workflows.executions import halts, posture
 from workflows.executions.models import Halt
 
 WHOLE_ORGANISATION = "organization"
@@ -156,3 +156,6 @@ class HaltAdmin(ReadOnlyModelAdmin):
         return self._page(
             request, "admin/workflows/halt/release.html", f"Release: {halt}", form=form, halt=halt
         )
+
+
+posture.register()  # the control panel's rows about runs (halts, approvals, the last 24 hours)
