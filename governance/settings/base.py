@@ -269,6 +269,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # Several models have a "status"; each set of choices gets its own name in the schema.
+    "ENUM_NAME_OVERRIDES": {
+        "ExecutionStatusEnum": "workflows.executions.models.ExecutionStatus",
+        "StepStatusEnum": "workflows.executions.models.StepStatus",
+        "WorkflowStatusEnum": "workflows.changes.models.WorkflowStatus",
+    },
 }
 
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
