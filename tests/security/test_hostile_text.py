@@ -488,6 +488,7 @@ _INT_PARAMS = {
     "override_id": lambda world: world.overrides["own"].pk,
     "request_id": lambda world: _integration_request(world, "own").pk,
     "device_id": lambda world: 1,
+    "execution_id": lambda world: executions_of(world)["own"].pk,
 }
 PAGE_ACTORS = ("workflow_builder", "workspace_owner", "platform_admin", None)
 
