@@ -1,11 +1,10 @@
 """Runs in the test world (own, sibling and foreign workspace), for the matrices and sweeps.
 
 The world's workflows are drafts that never ran, so each run here is written directly: a queued
-execution of the workflow's first version with its first step pending."""
+execution of the workflow's first version with its first step pending. The step keeps no
+inputs: nothing here is encrypted, so no data key is made (other worlds make their own)."""
 
 from __future__ import annotations
-
-import json
 
 from workflows.executions.models import Execution, StepRun
 
@@ -30,7 +29,6 @@ def executions_of(world) -> dict[str, Execution]:
             workspace=workflow.workspace,
             step_id=version.definition["steps"][0]["id"],
             step_type=version.definition["steps"][0]["type"],
-            inputs=json.dumps({"input": {"scope": scope}, "steps": {}, "prev": None}),
         )
         runs[scope] = execution
     world.executions = runs
