@@ -158,7 +158,7 @@ def test_an_operator_stops_a_run_with_a_reason_and_the_page_says_who_and_why(sho
     execution.refresh_from_db()
     assert execution.status == ExecutionStatus.CANCELLED
     html = client.get(reverse("run-detail", args=[execution.pk])).content.decode()
-    assert "operator.cancelled by workflow_operator@acme.test" in html
+    assert "Stopped by workflow_operator@acme.test" in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "<script>alert" not in html
     assert "Stop the run" not in html  # a finished run has nothing to stop

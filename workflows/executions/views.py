@@ -23,6 +23,12 @@ from workflows.executions.forms import CancelForm, RunFilterForm, TriggerForm
 from workflows.executions.models import Execution, ExecutionStatus, StepRun
 
 RUNS_PER_PAGE = 25
+# How the run page names each intervention of the ledger (an unknown one is shown by its code).
+INTERVENTION_LABELS = {
+    "operator.cancelled": "Stopped",
+    "operator.retried": "Retried",
+    "operator.resumed": "Resumed",
+}
 OPEN_STATES = (ExecutionStatus.QUEUED, ExecutionStatus.RUNNING, ExecutionStatus.WAITING)
 
 
@@ -150,7 +156,10 @@ def _run_page(request, execution: Execution, cancel_form: CancelForm | None = No
         {
             "execution": execution,
             "timeline": _timeline(execution),
-            "interventions": selectors.execution_interventions(execution),
+            "interventions": [
+                {**item, "label": INTERVENTION_LABELS.get(item["action"], item["action"])}
+                for item in selectors.execution_interventions(execution)
+            ],
             "can_cancel": can_trigger and execution.status in OPEN_STATES,
             "cancel_form": cancel_form or CancelForm(),
         },
