@@ -162,6 +162,10 @@ def test_an_operator_stops_a_run_with_a_reason_and_the_page_says_who_and_why(sho
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "<script>alert" not in html
     assert "Stop the run" not in html  # a finished run has nothing to stop
+    again = client.post(reverse("run-cancel", args=[execution.pk]), {"reason": "again"})
+    assert again.status_code == 200
+    assert "is cancelled" in " ".join(again.context["cancel_form"].non_field_errors())
+    assert "Not stopped:" in again.content.decode()
 
 
 def test_hostile_input_is_shown_escaped(shop, client):

@@ -45,6 +45,9 @@ def _workflow_or_404(user, workflow_id: int) -> Workflow:
 
 def _show_refusal(form, error: ValidationError) -> None:
     """A service's refusal on the form: on the field it names, or above the form."""
+    if not hasattr(error, "error_dict"):
+        form.add_error(None, error.messages)
+        return
     for field, problems in error.message_dict.items():
         form.add_error(field if field in form.fields and field != "idempotency_key" else None, problems)
 
