@@ -76,6 +76,18 @@ def executions_filtered(
     return queryset
 
 
+def executions_before(queryset: QuerySet[Execution], execution_id: int) -> QuerySet[Execution]:
+    """The runs of ``queryset`` older than run ``execution_id`` in the newest-first order
+    (``-created_at, -id``): a keyset page that a workflow's runs index serves. An unknown id
+    gives no rows."""
+    anchor = queryset.filter(pk=execution_id).values("created_at").first()
+    if anchor is None:
+        return queryset.none()
+    return queryset.filter(
+        Q(created_at__lt=anchor["created_at"]) | Q(created_at=anchor["created_at"], pk__lt=execution_id)
+    )
+
+
 def step_runs_in_order() -> QuerySet[StepRun]:
     """A run's step attempts in the order they were queued (for a prefetch)."""
     return StepRun.objects.order_by("created_at", "attempt")

@@ -89,8 +89,8 @@ def workflow_runs(request, workflow_id: int):
             trigger_kind=data.get("trigger_kind") or None,
         )
         if data.get("before"):
-            runs = runs.filter(pk__lt=data["before"])
-    page = list(runs.order_by("-id")[: RUNS_PER_PAGE + 1])
+            runs = selectors.executions_before(runs, data["before"])
+    page = list(runs.order_by("-created_at", "-id")[: RUNS_PER_PAGE + 1])
     older = page[RUNS_PER_PAGE - 1].pk if len(page) > RUNS_PER_PAGE else None
     query = request.GET.copy()
     query.pop("before", None)

@@ -19,9 +19,10 @@ from workflows.executions.models import Execution
 
 
 class NewestFirstPagination(IdCursorPagination):
-    """Keyset pages of runs, newest first (ids grow with time)."""
+    """Keyset pages of runs, newest first: on the index of a workflow's runs by creation time when
+    the list is filtered by workflow (the id breaks ties)."""
 
-    ordering = "-id"
+    ordering = ("-created_at", "-id")
 
 
 def _detail(request, execution: Execution) -> dict:
