@@ -214,6 +214,7 @@ def test_a_service_account_with_the_trigger_scope_starts_its_workspaces_workflow
     assert started.status_code == 201, started.content
     run = started.json()
     assert run["triggered_by"] is None
+    assert run["trigger_source"].startswith("manual:service account runner (#")
     assert run["step_runs"][0]["inputs"] is None  # no executions:read: digests only
     assert len(run["step_runs"][0]["inputs_digest"]) == 64
     assert start(client, shop.workflows["sibling"], {"input": {}}).status_code == 404

@@ -154,7 +154,9 @@ def execution_trigger(
             workflow=workflow,
             version=pinned,
             trigger_kind=kind,
-            trigger_source=f"{kind}:{getattr(actor, 'email', '') or 'system'}"[:200],
+            trigger_source=f"{kind}:{getattr(actor, 'email', '') or getattr(actor, 'label', '') or 'system'}"[
+                :200
+            ],
             triggered_by=actor if isinstance(actor, get_user_model()) else None,
             idempotency_key=key,
             input_digest=_digest(redacted_input),
