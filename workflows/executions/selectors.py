@@ -48,6 +48,11 @@ def step_runs_to_dispatch(*, now: datetime, limit: int = 500) -> list[uuid.UUID]
 INTERVENTIONS = tuple(code for code in WorkflowEvent if code.startswith("operator."))
 
 
+def workflows_with_visible_runs(actor) -> QuerySet[Workflow]:
+    """The workflows whose runs ``actor`` may see (``execution.view`` in their workspace)."""
+    return restrict(Workflow.objects.select_related("workspace", "active_version"), actor, "execution.view")
+
+
 def workflow_for_runs(actor, workflow_id: int) -> Workflow | None:
     """The workflow whose runs ``actor`` may see or start, or None (missing and not yours answer
     alike). A service account that may only trigger sees its own workspace's workflows here."""

@@ -16,11 +16,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from governance.access.decision import AccessDenied, decide
-from governance.access.queries import restrict
 from workflows.changes.models import Workflow
 from workflows.executions import selectors, services
 from workflows.executions.forms import CancelForm, RunFilterForm, TriggerForm
-from workflows.executions.models import Execution, ExecutionStatus, StepRun
+from workflows.executions.models import Execution, ExecutionStatus
 
 RUNS_PER_PAGE = 25
 # How the run page names each intervention of the ledger (an unknown one is shown by its code).
@@ -33,11 +32,7 @@ OPEN_STATES = (ExecutionStatus.QUEUED, ExecutionStatus.RUNNING, ExecutionStatus.
 
 
 def _workflow_or_404(user, workflow_id: int) -> Workflow:
-    workflow = (
-        restrict(Workflow.objects.select_related("workspace", "active_version"), user, "execution.view")
-        .filter(pk=workflow_id)
-        .first()
-    )
+    workflow = selectors.workflows_with_visible_runs(user).filter(pk=workflow_id).first()
     if workflow is None:
         raise Http404("No such workflow.")
     return workflow
@@ -146,7 +141,7 @@ def _run_or_404(user, execution_id: int) -> Execution:
     return get_object_or_404(
         selectors.executions_visible_to(user)
         .select_related("triggered_by")
-        .prefetch_related(Prefetch("step_runs", queryset=StepRun.objects.order_by("created_at", "attempt"))),
+        .prefetch_related(Prefetch("step_runs", queryset=selectors.step_runs_in_order())),
         pk=execution_id,
     )
 
