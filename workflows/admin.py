@@ -3,6 +3,7 @@ this module, which imports theirs so that each registers its models."""
 
 import workflows.changes.admin
 import workflows.credentials.admin
+import workflows.executions.admin
 import workflows.executions.admin_halts
 import workflows.integrations.admin
 import workflows.service_accounts.admin  # noqa: F401

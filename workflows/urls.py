@@ -1,9 +1,11 @@
-"""The builders' pages: workflows and their changes, integrations and the requests to connect them."""
+"""The builders' and operators' pages: workflows and their changes, runs, integrations and the
+requests to connect them."""
 
 from django.urls import path
 
 from workflows.changes import views as changes
 from workflows.executions import task_views as human_tasks
+from workflows.executions import views as executions
 from workflows.integrations import views as integrations
 
 urlpatterns = [
@@ -20,6 +22,9 @@ urlpatterns = [
     path("<int:workflow_id>/edit/", changes.workflow_edit, name="workflow-edit"),
     path("tasks/", human_tasks.task_inbox, name="task-inbox"),
     path("tasks/<int:task_id>/", human_tasks.task_detail, name="task-detail"),
+    path("<int:workflow_id>/runs/", executions.workflow_runs, name="workflow-runs"),
+    path("runs/<int:execution_id>/", executions.run_detail, name="run-detail"),
+    path("runs/<int:execution_id>/cancel/", executions.run_cancel, name="run-cancel"),
     path("changes/<int:change_id>/", changes.change_detail, name="change-detail"),
     path("changes/<int:change_id>/submit/", changes.change_submit, name="change-submit"),
     path("changes/<int:change_id>/withdraw/", changes.change_withdraw, name="change-withdraw"),

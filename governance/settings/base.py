@@ -269,6 +269,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # Runs and step runs each have a "status" of their own: named, so that the schema's other
+    # enums keep the names they were published with.
+    "ENUM_NAME_OVERRIDES": {
+        "ExecutionStatusEnum": "workflows.executions.models.ExecutionStatus",
+        "StepStatusEnum": "workflows.executions.models.StepStatus",
+    },
 }
 
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")

@@ -3,8 +3,8 @@ control panel's changelists and the API's list endpoints really send, on seeded 
 statistics. A plan that reads a whole big table fails, and so does one that leaves the index that
 serves the list.
 
-Workflow runs and step runs have no models yet (workflows/models.py holds none); their guard comes
-with them. Credentials live in the secrets store, where the list is a filter on ``workspace_id``.
+Runs (executions) are listed per workflow on the workflow's runs index, and across workspaces from
+the workspaces' rows only. Credentials live in the secrets store, where the list is a filter on ``workspace_id``.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from tests.conftest import member
 from tests.factories import UserFactory
 from workflows.changes.models import Workflow
 from workflows.credentials.models import Credential
+from workflows.executions.models import Execution
 
 WORKSPACES = 40
 PER_WORKSPACE = 150  # 6,000 rows in each big table
@@ -134,6 +135,36 @@ def many_credentials(world, workspaces):
     _analyze("workflows_credential", using="secrets")
 
 
+@pytest.fixture
+def many_executions(world, workspaces):
+    """One workflow per workspace (world.ws's is the world's own), each with 150 runs."""
+    from tests.conftest import SIMPLE_DEFINITION
+    from workflows.changes.definition import content_hash
+    from workflows.changes.models import WorkflowVersion
+
+    owner = world.users["workflow_builder"]
+    made = Workflow.objects.bulk_create(
+        Workflow(workspace=workspace, name="Runs", slug="runs", data_region="EU", owner=owner)
+        for workspace in workspaces[1:]
+    )
+    flows = [world.workflows["own"], *made]
+    WorkflowVersion.objects.bulk_create(
+        WorkflowVersion(workflow=flow, number=1, definition=SIMPLE_DEFINITION,
+                        content_hash=content_hash(SIMPLE_DEFINITION), created_by=owner)
+        for flow in flows[1:]
+    )  # fmt: skip
+    versions = dict(WorkflowVersion.objects.filter(number=1).values_list("workflow_id", "pk"))
+    Execution.objects.bulk_create(
+        Execution(
+            workspace_id=flow.workspace_id, workflow=flow, version_id=versions[flow.pk], input_digest="0" * 64
+        )
+        for flow in flows
+        for _ in range(PER_WORKSPACE)
+    )
+    _analyze("workflows_execution", "workflows_workflow", "tenancy_membership")
+    return flows
+
+
 def _admin_plan(client, url: str, table: str, params: dict | None = None) -> dict:
     """EXPLAIN ANALYZE of the changelist's row query."""
     with CaptureQueriesContext(connection) as queries:
@@ -240,3 +271,42 @@ def test_credential_lists_read_one_workspace_on_its_index(many_credentials, worl
         plan = _explain(_row_query(queries, "workflows_credential"), using="secrets")
         scans = _assert_no_full_read(plan, "workflows_credential")
         assert any(name.startswith("workflows_credential_workspace_id") for _, name in scans), (run, scans)
+
+
+# A workflow's runs by creation time; the foreign keys' indexes of the workflow and the workspace.
+RUN_INDEXES = (
+    "workflows_execution_runs",
+    "workflows_execution_workflow_id",
+    "workflows_execution_workspace_id",
+)
+
+
+def test_a_workflows_runs_are_read_on_its_runs_index(many_executions, world, client):
+    """GIVEN 6,150 runs of 41 workflows in 41 workspaces WHEN a viewer opens a workflow's runs
+    page, and lists that workflow's runs over the API THEN the page is read from an index that
+    leads with the workflow or its workspace (the planner's choice), not found by reading the
+    table."""
+    own = many_executions[0]
+    client.force_login(world.users["viewer"])
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(reverse("workflow-runs", args=[own.pk]))
+    assert response.status_code == 200
+    assert len(response.context["runs"]) == 25
+    plan = _explain(_row_query(queries, "workflows_execution"), analyze=True)
+    assert _rows_examined(plan, "workflows_execution") < WORKSPACES * PER_WORKSPACE // 10
+    _assert_on_index(plan, "workflows_execution", *RUN_INDEXES)
+    api = APIClient()
+    api.force_authenticate(world.users["viewer"])
+    with CaptureQueriesContext(connection) as queries:
+        listed = api.get(reverse("api-execution-list"), {"workflow": own.pk})
+    assert listed.status_code == 200
+    plan = _explain(_row_query(queries, "workflows_execution"), analyze=True)
+    assert _rows_examined(plan, "workflows_execution") < WORKSPACES * PER_WORKSPACE // 10
+    _assert_on_index(plan, "workflows_execution", *RUN_INDEXES)
+
+
+def test_the_runs_api_list_does_not_read_the_table(many_executions, world):
+    """GIVEN 6,150 runs in 41 workspaces WHEN a viewer of one workspace lists runs over the API
+    THEN the page does not come from a read of the whole table."""
+    plan = _api_plan(world.users["viewer"], "api-execution-list", "workflows_execution")
+    _assert_no_full_read(plan, "workflows_execution")

@@ -7,6 +7,7 @@ from tests.accounts.conditional_world import conditional_access_of
 from tests.accounts.scim_world import scim_objects_of
 from tests.accounts.sso_admin_world import sso_objects_of
 from tests.audit.evidence_world import evidence_orders_of
+from tests.workflows.execution_world import executions_of
 from tests.workflows.halts_world import halts_of
 from tests.workflows.network_boundary_world import network_boundary_of
 from tests.workflows.secrets_world import secrets_objects_of
@@ -44,6 +45,7 @@ def _world_objects(world):
 SOURCES = (
     _world_objects,
     lambda world: {"workflows.serviceaccount": service_accounts_of(world)},
+    lambda world: {"workflows.execution": executions_of(world)},
     network_boundary_of,
     conditional_access_of,
     secrets_objects_of,

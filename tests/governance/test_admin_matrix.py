@@ -201,6 +201,21 @@ MATRIX = {
         "history/sibling": (_, OK,      MISSING, _, _, _, MISSING, MISSING),
         "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
     },
+    # Runs, read-only, for those who see run data (owners, officers); the platform administrator and
+    # the auditor see none.
+    "workflows.execution": {
+        "changelist":      (_, DENY,    OK,      _, _, _, OK,      DENY),
+        "add":             (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+        "change/own":      (_, DENY,    OK,      _, _, _, OK,      DENY),
+        "change/sibling":  (_, DENY,    MISSING, _, _, _, MISSING, DENY),
+        "change/foreign":  (_, DENY,    MISSING, _, _, _, MISSING, DENY),
+        "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+        "delete/sibling":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+        "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+        "history/own":     (_, MISSING, OK,      _, _, _, OK,      MISSING),
+        "history/sibling": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+        "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+    },
     "workflows.changerequest": {
         "changelist":      (_, DENY,    OK,      _, _, _, OK,      OK),
         "add":             (_, DENY,    DENY,    _, _, _, DENY,    DENY),

@@ -32,6 +32,8 @@ def _request(client, world, endpoint: str, scope: str | None):
         return _service_account_request(client, world, endpoint, scope)
     if endpoint.startswith("api-credential"):
         return _credential_request(client, world, endpoint, scope)
+    if endpoint.startswith(("api-execution", "api-workflow-execution")):
+        return _execution_request(client, world, endpoint, scope)
     if endpoint.startswith(("api-workflow", "api-change", "api-integration")):
         return _workflow_request(client, world, endpoint, scope)
     if endpoint == "workspace-list":
@@ -202,6 +204,23 @@ def _credential_request(client, world, endpoint: str, scope: str | None):
     raise AssertionError(endpoint)
 
 
+def _execution_request(client, world, endpoint: str, scope: str | None):
+    from tests.workflows.execution_world import executions_of
+
+    if endpoint == "api-execution-list":
+        return client.get(reverse("api-execution-list"))
+    if endpoint == "api-workflow-execution-create":
+        return client.post(reverse("api-workflow-execution-list", args=[world.workflows[scope].pk]),
+                           {"input": {"amount": 1}}, format="json")  # fmt: skip
+    execution = executions_of(world)[scope]
+    if endpoint == "api-execution-detail":
+        return client.get(reverse("api-execution-detail", args=[execution.pk]))
+    if endpoint == "api-execution-cancel":
+        return client.post(reverse("api-execution-cancel", args=[execution.pk]), {"reason": "wrong input"},
+                           format="json")  # fmt: skip
+    raise AssertionError(endpoint)
+
+
 # fmt: off
 # columns:                 anon p.admin owner builder operator viewer officer auditor
 MATRIX = {
@@ -300,6 +319,22 @@ MATRIX.update({
     "api-credential-versions/sibling":  (401, 403, 404, 403, 403, 403, 403, 403),
     "api-credential-versions/foreign":  (401, 403, 404, 403, 403, 403, 403, 403),
 })
+# Executions: those with execution.view read runs; to the others (the platform administrator, the
+# auditor) the list is empty and every run answers 404, as if there were none. Owners and operators start and stop them in their own workspace. Another workspace's run or
+# workflow is not visible (404). The world's workflows are drafts: starting one is refused (400).
+# columns:                                   anon p.admin owner builder operator viewer officer auditor
+MATRIX.update({
+    "api-execution-list":                    (401, 200, 200, 200, 200, 200, 200, 200),
+    "api-execution-detail/own":              (401, 404, 200, 200, 200, 200, 200, 404),
+    "api-execution-detail/sibling":          (401, 404, 404, 404, 404, 404, 404, 404),
+    "api-execution-detail/foreign":          (401, 404, 404, 404, 404, 404, 404, 404),
+    "api-execution-cancel/own":              (401, 403, 200, 403, 200, 403, 403, 403),
+    "api-execution-cancel/sibling":          (401, 403, 404, 403, 404, 403, 403, 403),
+    "api-execution-cancel/foreign":          (401, 403, 404, 403, 404, 403, 403, 403),
+    "api-workflow-execution-create/own":     (401, 403, 400, 403, 400, 403, 403, 403),
+    "api-workflow-execution-create/sibling": (401, 403, 404, 403, 404, 403, 403, 403),
+    "api-workflow-execution-create/foreign": (401, 403, 404, 403, 404, 403, 403, 403),
+})
 # fmt: on
 
 # Which route and method each row exercises.
@@ -338,6 +373,10 @@ ROUTES.update(
         "api-credential-create": ("api-credential-list", "POST"),
         "api-credential-detail": ("api-credential-detail", "GET"),
         "api-credential-versions": ("api-credential-versions", "POST"),
+        "api-execution-list": ("api-execution-list", "GET"),
+        "api-execution-detail": ("api-execution-detail", "GET"),
+        "api-execution-cancel": ("api-execution-cancel", "POST"),
+        "api-workflow-execution-create": ("api-workflow-execution-list", "POST"),
     }
 )
 

@@ -33,6 +33,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.conftest import SIMPLE_DEFINITION, build_world
+from tests.workflows.execution_world import executions_of
 from workflows.integrations.models import Integration, IntegrationRequest
 from workflows.service_accounts import services as service_accounts
 
@@ -152,6 +153,7 @@ def callers():
             "changes": world.changes["own"].pk,
             "integration-requests": requested.pk,
             "service-accounts": account.pk,
+            "executions": executions_of(world)["own"].pk,
         },
         references={
             "workspace": world.ws.pk,

@@ -28,6 +28,7 @@ from tests.governance.admin_world import objects_of as _objects_of
 from tests.governance.test_api_matrix import _integration_request
 from tests.workflows import conftest as workflow_fixtures
 from tests.workflows.conftest import AI_STEP, TRIAGE
+from tests.workflows.execution_world import executions_of
 from workflows.changes.models import Workflow
 
 pytestmark = pytest.mark.django_db(databases=["default", "secrets"])
@@ -127,6 +128,7 @@ TARGETS = {
     "integration-requests": lambda world: _integration_request(world, "own"),
     "credentials": lambda world: _objects_of(world, "workflows.credential")["own"],
     "service-accounts": lambda world: _objects_of(world, "workflows.serviceaccount")["own"],
+    "executions": lambda world: executions_of(world)["own"],
 }
 ACTORS = ("workflow_builder", "workspace_owner", "compliance_officer", "platform_admin")
 
@@ -488,6 +490,7 @@ _INT_PARAMS = {
     "device_id": lambda world: 1,
     "workspace_id": lambda world: world.ws.pk,
     "task_id": lambda world: 1,
+    "execution_id": lambda world: executions_of(world)["own"].pk,
 }
 PAGE_ACTORS = ("workflow_builder", "workspace_owner", "platform_admin", None)
 

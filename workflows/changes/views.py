@@ -207,6 +207,7 @@ def workflow_detail(request, workflow_id: int):
             "workflow": workflow,
             "changes": changes,
             "can_edit": decide(request.user, "workflow.edit", workflow).allowed,
+            "can_see_runs": decide(request.user, "execution.view", workflow).allowed,
             "graph": graph_image(workflow.active_version.definition) if workflow.active_version_id else None,
         },
     )
