@@ -16,7 +16,6 @@ from governance.access.decision import forget, require
 from governance.access.events import AccessEvent
 from governance.access.models import ChangeStatus, OnCallOverride, Policy, PolicyChange
 from governance.access.selectors import policy_text_diff
-from governance.access.tasks import notify_oncall_override, notify_policy_change
 from governance.core.resources import resource_for
 
 
@@ -290,6 +289,8 @@ def policy_change_reject(*, actor, change: PolicyChange, comment: str) -> Policy
 
 
 def _notify_officers(change_id: int) -> None:
+    from governance.access.tasks import notify_policy_change  # at call time: it loads Celery
+
     notify_policy_change.delay(change_id)
 
 
@@ -344,4 +345,6 @@ def oncall_override_end(*, actor, override: OnCallOverride) -> OnCallOverride:
 
 
 def _notify_override(override_id: int) -> None:
+    from governance.access.tasks import notify_oncall_override
+
     notify_oncall_override.delay(override_id)

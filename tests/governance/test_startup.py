@@ -10,8 +10,12 @@ ROOT = Path(__file__).resolve().parents[2]
 # was imported up front (python -X importtime manage.py help, docs/benchmarks.md): the evidence
 # summary's PDF, the MFA enrolment's QR code, the evidence builder, the definition schema's
 # validator, the workflow graph, the Cedar policy engine, the SAML signature stack, the expression
-# sandbox and the PKCS#11 provider.
+# sandbox, the PKCS#11 provider, and Celery with its app and the task modules.
 LAZY = (
+    "celery",
+    "kombu",
+    "governance.celery",
+    "governance.access.tasks",
     "reportlab",
     "qrcode",
     "audit.evidence.builder",
@@ -43,3 +47,26 @@ def test_django_setup_leaves_the_heavy_libraries_unimported():
         check=True,
     )
     assert result.stdout.strip() == ""
+
+
+def test_a_task_module_binds_its_tasks_to_the_project_app():
+    """GIVEN a process where nothing loaded Celery yet WHEN a service's task module is imported
+    and its task is sent THEN the project's app sends it (the test settings run tasks eagerly),
+    not a default app with a broker nobody configured."""
+    probe = (
+        "import sys, django; django.setup(); "
+        "assert 'celery' not in sys.modules; "
+        "from governance.access.tasks import notify_policy_change; "
+        "from celery import current_app; "
+        "print(current_app.main, notify_policy_change.app.main, current_app.conf.task_always_eager)"
+    )
+    result = subprocess.run(  # noqa: S603 - fixed arguments, this interpreter
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        env={"DJANGO_SETTINGS_MODULE": "governance.settings.test", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert result.stdout.split() == ["governance", "governance", "True"]
