@@ -165,12 +165,21 @@ class TryPolicyForm(forms.Form):
         )
 
 
-class ShownPolicyText(forms.Widget):
-    """A policy's text shown as it is, for a field nobody may type into."""
+class ShownValue(forms.Widget):
+    """A value shown as it is, for a field nobody may type into (the shipped policy's text, wrapped
+    by the control panel's stylesheet so that it never scrolls)."""
+
+    def __init__(self, *, element: str = "div", attrs=None):
+        super().__init__(attrs)
+        self.element = element
 
     def render(self, name, value, attrs=None, renderer=None):
         return format_html(
-            '<pre class="policy-text" id="{}">{}</pre>', (attrs or {}).get("id", ""), value or ""
+            '<{} class="shown-value" id="{}">{}</{}>',
+            self.element,
+            (attrs or {}).get("id", ""),
+            "" if value is None else value,
+            self.element,
         )
 
 
@@ -240,7 +249,9 @@ class PolicyChangeForm(forms.ModelForm):
                 self.fields[name].strip = False
             self.fields[name].initial = value
             self.initial[name] = value
-        self.fields["text"].widget = ShownPolicyText()
+        self.fields["name"].widget = ShownValue()
+        self.fields["description"].widget = ShownValue()
+        self.fields["text"].widget = ShownValue(element="pre")
         self.fields["text"].help_text = services.SHIPPED_POLICY_FIXED
         self.fields[
             "disabled_workspaces"

@@ -88,7 +88,7 @@ def test_a_shipped_policy_is_shown_not_offered_for_typing(world, client):
     assert "Switch off in my workspaces" in policy_page
     page = client.get(reverse("admin:access_policychange_add"), {"policy": shipped.pk}).content.decode()
     assert '<textarea name="text"' not in page
-    assert '<pre class="policy-text"' in page
+    assert '<pre class="shown-value" id="id_text">@id(&quot;production-business-hours&quot;)' in page
     assert "same for every organisation" in page
     assert "propose a policy of your own" in page
     assert 'name="disabled_workspaces"' in page

@@ -65,7 +65,7 @@ def long_values(demo):  # noqa: F811  (the fixture imported above)
     """The demo with long names, a long summary, a long URL and a ledger event naming them."""
     from accounts.models import User
     from audit.services import audit_event_record, audited_transaction
-    from governance.access.models import PolicyChange
+    from governance.access.models import Policy, PolicyChange
     from workflows.changes.models import ChangeRequest, Workflow
     from workflows.events import WorkflowEvent
     from workflows.integrations.models import Integration
@@ -92,11 +92,14 @@ def long_values(demo):  # noqa: F811  (the fixture imported above)
             data={"summary": LONG_TOKEN},
         )
     change = ChangeRequest.objects.filter(workflow=workflow).order_by("-pk").first()
-    # The officer's home and the two detail pages with tables: a change and a ledger event.
+    shipped = Policy.objects.filter(organization__isnull=True).order_by("pk").first()
+    # The officer's home, the two detail pages with tables (a change and a ledger event), and the
+    # proposal page of a shipped policy (its text shown, not offered for typing).
     details = (
         "/admin/",
         f"/admin/workflows/changerequest/{change.pk}/change/",
         f"/admin/audit/auditevent/{event.pk}/change/",
+        f"/admin/access/policychange/add/?policy={shipped.pk}",
     )
     return demo, details
 
