@@ -19,9 +19,11 @@ $(BIN)/uv: requirements/bootstrap.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements/bootstrap.txt
 	@touch $@
 
-# Installs exactly what uv.lock pins (hash-checked), nothing more.
+# Installs exactly what uv.lock pins (hash-checked), nothing more. Compiled to bytecode at install:
+# otherwise a command compiles the libraries on each run where bytecode cannot be written
+# (PYTHONDONTWRITEBYTECODE, a read-only environment), 3 s of a 5 s start (docs/benchmarks.md).
 $(STAMP): $(BIN)/uv pyproject.toml uv.lock
-	UV_PROJECT_ENVIRONMENT=$(VENV) $(BIN)/uv sync --frozen --python $(BIN)/python --quiet
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(BIN)/uv sync --frozen --compile-bytecode --python $(BIN)/python --quiet
 	@touch $@
 
 install: $(STAMP)

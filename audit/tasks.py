@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from celery import shared_task
-
 from audit import sealing
+from governance.core.jobs import shared_task
 
 
 @shared_task(name="audit.tasks.ledger_seal", ignore_result=True)

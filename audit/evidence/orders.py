@@ -15,6 +15,7 @@ import logging
 import os
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -22,12 +23,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.events import EvidenceEvent
-from audit.evidence.builder import BuildResult, EvidenceError, evidence_package_build
 from audit.models import EvidenceFramework, EvidenceOrder, EvidenceOrderState, Outcome
 from audit.sealing import ledger_seal_all
 from audit.services import audit_event_record, audited_transaction
 from governance.access.decision import AccessDenied, decide
 from governance.core.locks import LockClass, advisory_lock
+
+if TYPE_CHECKING:
+    from audit.evidence.builder import BuildResult
 
 logger = logging.getLogger(__name__)
 
@@ -272,6 +275,10 @@ def evidence_order_build(*, order_id: int) -> str:
         end = min(
             datetime.combine(order.period_end + timedelta(days=1), time.min, tzinfo=UTC), order.created_at
         )
+        # The builder (and the PDF library behind its summary) load in the worker that builds,
+        # not in every process that only orders or lists packages.
+        from audit.evidence.builder import EvidenceError, evidence_package_build
+
         try:
             result = evidence_package_build(
                 actor=order.requester,

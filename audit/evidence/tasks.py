@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import logging
 
-from celery import shared_task
-
 from audit.evidence import orders
 from governance.core.context import ActorContext, bind_context
+from governance.core.jobs import shared_task
 
 logger = logging.getLogger(__name__)
 

@@ -14,6 +14,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
 
 from governance.access import posture, services
 from governance.access.actions import ACTIONS
@@ -164,6 +165,24 @@ class TryPolicyForm(forms.Form):
         )
 
 
+class ShownValue(forms.Widget):
+    """A value shown as it is, for a field nobody may type into (the shipped policy's text, wrapped
+    by the control panel's stylesheet so that it never scrolls)."""
+
+    def __init__(self, *, element: str = "div", attrs=None):
+        super().__init__(attrs)
+        self.element = element
+
+    def render(self, name, value, attrs=None, renderer=None):
+        return format_html(
+            '<{} class="shown-value" id="{}">{}</{}>',
+            self.element,
+            (attrs or {}).get("id", ""),
+            "" if value is None else value,
+            self.element,
+        )
+
+
 class PolicyChangeForm(forms.ModelForm):
     """A proposal: the policy's full new state and why. The text is checked before anything is saved."""
 
@@ -189,17 +208,54 @@ class PolicyChangeForm(forms.ModelForm):
         self.fields["name"].required = False
         self.fields["disabled_workspaces"].queryset = _own_workspaces(actor)
         self.fields["disabled_workspaces"].required = False
-        policy_id = self.initial.get("policy")
-        if policy_id and not self.is_bound:
-            policy = self.fields["policy"].queryset.filter(pk=policy_id).first()
-            if policy is not None:
-                self.initial.update(
-                    name=policy.name,
-                    text=policy.text,
-                    description=policy.description,
-                    enabled=policy.enabled,
-                    disabled_workspaces=list(policy.disabled_workspaces.all()),
-                )
+        self.shipped = None
+        policy = self._chosen_policy()
+        if policy is not None and not self.is_bound:
+            self.initial.update(
+                name=policy.name,
+                text=policy.text,
+                description=policy.description,
+                enabled=policy.enabled,
+                disabled_workspaces=list(
+                    policy.disabled_workspaces.filter(organization_id=actor.organization_id)
+                ),
+            )
+        if policy is not None and policy.organization_id is None:
+            self._fix_shipped(policy)
+
+    def _chosen_policy(self) -> Policy | None:
+        """The policy this proposal changes: the one posted, or on a first display the one the
+        "Propose a change" link names."""
+        policy_id = self.data.get("policy") if self.is_bound else self.initial.get("policy")
+        if not policy_id or not str(policy_id).isdigit():
+            return None
+        return self.fields["policy"].queryset.filter(pk=policy_id).first()
+
+    def _fix_shipped(self, policy: Policy) -> None:
+        """A shipped policy's text, description and switch are the same for every organisation:
+        they are shown, not offered for typing (a disabled field keeps its shown value whatever is
+        posted), and the page says what can be done instead."""
+        self.shipped = policy
+        fixed = {
+            "name": policy.name,
+            "text": policy.text,
+            "description": policy.description,
+            "enabled": policy.enabled,
+        }
+        for name, value in fixed.items():
+            self.fields[name].disabled = True
+            # Exactly the shipped value: a stripped trailing newline would be a change of text.
+            if hasattr(self.fields[name], "strip"):
+                self.fields[name].strip = False
+            self.fields[name].initial = value
+            self.initial[name] = value
+        self.fields["name"].widget = ShownValue()
+        self.fields["description"].widget = ShownValue()
+        self.fields["text"].widget = ShownValue(element="pre")
+        self.fields["text"].help_text = services.SHIPPED_POLICY_FIXED
+        self.fields[
+            "disabled_workspaces"
+        ].help_text = "The workspaces of your organisation where this shipped policy does not apply."
 
     def clean_text(self) -> str:
         text = self.cleaned_data["text"]
@@ -210,10 +266,25 @@ class PolicyChangeForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        if cleaned.get("policy") is None and not cleaned.get("name"):
+        policy = cleaned.get("policy")
+        if policy is None and not cleaned.get("name"):
             self.add_error(
                 "name", "Name the new policy (e.g. weekend-freeze), or choose the policy to change."
             )
+        if self.errors:
+            return cleaned
+        # The service's own rules, shown beside what was typed instead of refused after the post.
+        problems = services.policy_change_errors(
+            organization=self.actor.organization,
+            policy=policy,
+            name=policy.name if policy else cleaned.get("name", ""),
+            text=cleaned.get("text", ""),
+            enabled=cleaned.get("enabled", False),
+            description=cleaned.get("description", ""),
+            disabled_workspaces=list(cleaned.get("disabled_workspaces") or ()),
+        )
+        for field, message in problems.items():
+            self.add_error(field if field in self.fields else None, message)
         return cleaned
 
     def validate_unique(self):

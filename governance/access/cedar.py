@@ -16,8 +16,6 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import cedarpy
-
 from governance.access.actions import ACTIONS
 
 NAMESPACE = "Portal"
@@ -26,6 +24,14 @@ BASELINE = '@id("roles-and-grants")\npermit(principal, action, resource);\n'
 
 _STRING = {"type": "String"}
 _BOOL = {"type": "Boolean"}
+
+
+def _cedar():
+    """The Cedar engine, imported on the first policy check rather than at start-up (a management
+    command that never decides anything does not load it)."""
+    import cedarpy
+
+    return cedarpy
 
 
 def _optional(kind: dict) -> dict:
@@ -195,7 +201,7 @@ def validate_policy_text(text: str) -> list[PolicyError]:
         return [PolicyError(1, "The text holds no policy.")]
     errors: list[PolicyError] = []
     for statement in statements:
-        result = cedarpy.validate_policies(statement.source, schema())
+        result = _cedar().validate_policies(statement.source, schema())
         for error in result.errors:
             errors.append(PolicyError(_token_line(statement, error.error), _plain(error.error)))
         if result.validation_passed and _effect(statement.source) != "forbid":
@@ -214,7 +220,7 @@ def _plain(message: str) -> str:
 
 
 def _parsed(source: str) -> dict:
-    return next(iter(json.loads(cedarpy.policies_to_json_str(source))["staticPolicies"].values()))
+    return next(iter(json.loads(_cedar().policies_to_json_str(source))["staticPolicies"].values()))
 
 
 def _effect(source: str) -> str:
@@ -253,7 +259,7 @@ def _compile(texts: tuple[tuple[str, str], ...]) -> CompiledPolicies:
         annotations = _annotations(body)
         names[f"policy{index}"] = annotations.get("id", name or "roles-and-grants")
         messages[f"policy{index}"] = annotations.get("message", "")
-    return CompiledPolicies(cedarpy.PolicySet.from_str(source), names, messages)
+    return CompiledPolicies(_cedar().PolicySet.from_str(source), names, messages)
 
 
 @dataclass(frozen=True)
@@ -311,7 +317,7 @@ def evaluate(
         "resource": resource,
         "context": context,
     }
-    result = cedarpy.is_authorized(request, compiled.policy_set, entities)
+    result = _cedar().is_authorized(request, compiled.policy_set, entities)
     return _outcome(compiled, result, {**context, **(message_values or {})})
 
 
@@ -330,7 +336,7 @@ def evaluate_batch(
         {"principal": principal, "action": uid("Action", action), "resource": resource, "context": context}
         for resource in resources
     ]
-    results = cedarpy.is_authorized_batch(requests, compiled.policy_set, entities)
+    results = _cedar().is_authorized_batch(requests, compiled.policy_set, entities)
     return [
         _outcome(compiled, result, {**context, **values})
         for result, values in zip(results, message_values, strict=True)
@@ -350,7 +356,7 @@ def _outcome(compiled: CompiledPolicies, result, values: dict) -> PolicyOutcome:
                 for name in names
             ),
         )
-    if result.decision == cedarpy.Decision.Allow:
+    if result.decision == _cedar().Decision.Allow:
         return PolicyOutcome(False, (), ())
     forbidding = [p for p in result.diagnostics.reasons if p in compiled.names and p != "policy0"]
     names = tuple(compiled.names[p] for p in forbidding) or ("default-deny",)

@@ -16,7 +16,6 @@ from governance.access.decision import forget, require
 from governance.access.events import AccessEvent
 from governance.access.models import ChangeStatus, OnCallOverride, Policy, PolicyChange
 from governance.access.selectors import policy_text_diff
-from governance.access.tasks import notify_oncall_override, notify_policy_change
 from governance.core.resources import resource_for
 
 
@@ -89,6 +88,43 @@ def _validation_error(text: str) -> ValidationError | None:
     return ValidationError({"text": [str(problem) for problem in problems]}) if problems else None
 
 
+SHIPPED_POLICY_FIXED = (
+    "Shipped with the portal and the same for every organisation, so its text, description and "
+    "on/off switch cannot be changed by one organisation. To stop it applying, list the workspaces "
+    "where it is switched off; to enforce something else, propose a policy of your own (leave "
+    "Policy empty) and switch this one off where yours replaces it."
+)
+
+
+def policy_change_errors(
+    *,
+    organization,
+    policy: Policy | None,
+    name: str,
+    text: str,
+    enabled: bool,
+    description: str,
+    disabled_workspaces=(),
+) -> dict[str, str]:
+    """Field errors of a proposal the Cedar validator cannot see (empty when acceptable): the
+    rules that the proposal service enforces, for a form to show beside what was typed."""
+    errors: dict[str, str] = {}
+    if policy is None and Policy.objects.filter(organization=organization, name=name).exists():
+        errors["name"] = "A policy with this name exists; propose a change to it instead."
+    if policy is not None and policy.organization_id not in (None, organization.pk):
+        errors["policy"] = "This policy belongs to another organisation."
+    if policy is not None and policy.organization_id is None:
+        if text != policy.text:
+            errors["text"] = SHIPPED_POLICY_FIXED
+        if description not in ("", policy.description):
+            errors["description"] = SHIPPED_POLICY_FIXED
+        if not enabled:
+            errors["enabled"] = SHIPPED_POLICY_FIXED
+    if any(workspace.organization_id != organization.pk for workspace in disabled_workspaces):
+        errors["disabled_workspaces"] = "Only workspaces of your organisation can be listed."
+    return errors
+
+
 def policy_change_propose(
     *,
     actor,
@@ -107,24 +143,19 @@ def policy_change_propose(
         error = _validation_error(text)
         if error is not None:
             raise error
+        errors = policy_change_errors(
+            organization=organization,
+            policy=policy,
+            name=name,
+            text=text,
+            enabled=enabled,
+            description=description,
+            disabled_workspaces=disabled_workspaces,
+        )
         if not reason.strip():
-            raise ValidationError({"reason": "Say why this change is needed."})
-        if policy is None and Policy.objects.filter(organization=organization, name=name).exists():
-            raise ValidationError({"name": "A policy with this name exists; propose a change to it instead."})
-        if policy is not None and policy.organization_id not in (None, organization.pk):
-            raise ValidationError({"policy": "This policy belongs to another organisation."})
-        if policy is not None and policy.organization_id is None and (text != policy.text or not enabled):
-            raise ValidationError(
-                {
-                    "text": "Shipped policies are the same for every organisation: you can switch one "
-                    "off in your workspaces, or propose a policy of your own."
-                }
-            )
-        foreign = [w for w in disabled_workspaces if w.organization_id != organization.pk]
-        if foreign:
-            raise ValidationError(
-                {"disabled_workspaces": "Only workspaces of your organisation can be listed."}
-            )
+            errors["reason"] = "Say why this change is needed."
+        if errors:
+            raise ValidationError(errors)
         change = PolicyChange.objects.create(
             policy=policy,
             organization=organization,
@@ -258,6 +289,8 @@ def policy_change_reject(*, actor, change: PolicyChange, comment: str) -> Policy
 
 
 def _notify_officers(change_id: int) -> None:
+    from governance.access.tasks import notify_policy_change  # at call time: it loads Celery
+
     notify_policy_change.delay(change_id)
 
 
@@ -312,4 +345,6 @@ def oncall_override_end(*, actor, override: OnCallOverride) -> OnCallOverride:
 
 
 def _notify_override(override_id: int) -> None:
+    from governance.access.tasks import notify_oncall_override
+
     notify_oncall_override.delay(override_id)

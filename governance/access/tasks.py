@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from celery import shared_task
 from django.core.mail import send_mail
 
 from governance.access.models import OnCallOverride, PolicyChange
+from governance.core.jobs import shared_task
 from governance.tenancy.models import Membership
 from governance.tenancy.roles import COMPLIANCE_OFFICER
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
-from celery import shared_task
 from django.conf import settings
 
+from governance.core.jobs import shared_task
 from governance.core.locks import LockClass, advisory_lock
 from governance.crypto.models import RotationJob, RotationStatus
 from governance.crypto.services import rotation_job_advance

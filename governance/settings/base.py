@@ -6,7 +6,6 @@ import ipaddress
 from datetime import timedelta
 from pathlib import Path
 
-from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from governance.settings.env import database_from_url, env_bool, env_int, env_list, env_str
@@ -277,6 +276,8 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# The Celery app the task modules bind to when they are imported (governance.core.jobs).
+BACKGROUND_JOBS_APP = "governance.celery.app"
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
 
 # The cache holds short-lived counters shared by every process: allauth's rate limits and the
@@ -390,7 +391,8 @@ SERVICE_ACCOUNT_ROTATION_WARNING_DAYS = env_int("SERVICE_ACCOUNT_ROTATION_WARNIN
 SERVICE_ACCOUNT_DORMANT_DAYS = env_int("SERVICE_ACCOUNT_DORMANT_DAYS", 30)
 CELERY_BEAT_SCHEDULE["service-accounts-sweep"] = {
     "task": "workflows.service_accounts_sweep",
-    "schedule": crontab(hour=3, minute=17),
+    # A crontab, written as its fields: settings do not import Celery (governance/celery.py makes it).
+    "schedule": {"crontab": {"hour": 3, "minute": 17}},
 }
 
 # Keys (see docs/keys.md): the key provider holding the key-encryption keys, and how long an

@@ -79,6 +79,76 @@ def test_propose_a_change_to_a_shipped_policy_starts_from_its_text(world, client
     assert "Request an on-call override." in page
 
 
+def test_a_shipped_policy_is_shown_not_offered_for_typing(world, client):
+    """GIVEN a shipped policy WHEN an officer opens "Propose a change" from its page THEN its text
+    is shown without a text box, and the page says why and what to do instead."""
+    client.force_login(world.users["compliance_officer"])
+    shipped = Policy.objects.get(name="production-business-hours", organization__isnull=True)
+    policy_page = client.get(reverse("admin:access_policy_change", args=[shipped.pk])).content.decode()
+    assert "Switch off in my workspaces" in policy_page
+    page = client.get(reverse("admin:access_policychange_add"), {"policy": shipped.pk}).content.decode()
+    assert '<textarea name="text"' not in page
+    assert '<pre class="shown-value" id="id_text">@id(&quot;production-business-hours&quot;)' in page
+    assert "same for every organisation" in page
+    assert "propose a policy of your own" in page
+    assert 'name="disabled_workspaces"' in page
+
+
+def test_switching_a_shipped_policy_off_as_the_page_posts_waits_for_a_second_officer(world, client):
+    """GIVEN the shipped policy's page WHEN the officer picks a workspace and a reason and sends
+    what the browser sends (disabled fields are not posted) THEN a proposal with the shipped text
+    waits for another officer, recorded in the ledger."""
+    client.force_login(world.users["compliance_officer"])
+    shipped = Policy.objects.get(name="production-business-hours", organization__isnull=True)
+    url = reverse("admin:access_policychange_add") + f"?policy={shipped.pk}"
+    response = client.post(
+        url, {"policy": shipped.pk, "disabled_workspaces": [world.ws.pk], "reason": "EU team on call"}
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    change = PolicyChange.objects.get(policy=shipped)
+    assert change.status == "pending"
+    assert change.text == shipped.text
+    assert change.enabled
+    assert list(change.disabled_workspaces.all()) == [world.ws]
+    assert change.proposed_by == world.users["compliance_officer"]
+    assert AuditEvent.objects.filter(action="policy.change_proposed", target_id=str(change.pk)).exists()
+    shipped.refresh_from_db()
+    assert not shipped.disabled_workspaces.exists()  # nothing in force before the second officer
+
+
+def test_a_typed_text_posted_for_a_shipped_policy_is_never_stored_as_its_change(world, client):
+    """GIVEN a post that carries an edited text for a shipped policy (an old page, a hand-made
+    request) THEN the shipped text is what the proposal holds: nobody's typing edits it for all."""
+    client.force_login(world.users["compliance_officer"])
+    shipped = Policy.objects.get(name="production-business-hours", organization__isnull=True)
+    client.post(
+        reverse("admin:access_policychange_add"),
+        {"policy": shipped.pk, "text": RULE, "enabled": "", "reason": "mine now"},
+    )
+    change = PolicyChange.objects.get(policy=shipped)
+    assert (change.text, change.enabled) == (shipped.text, True)
+
+
+def test_a_refused_proposal_shows_the_typed_text_again_with_the_field_error(world, client):
+    """GIVEN a policy of the organisation named weekend-freeze WHEN an officer proposes a new
+    policy under that name THEN the form comes back with the name's error and the text as typed,
+    and nothing is saved."""
+    Policy.objects.create(organization=world.org, name="weekend-freeze", text=RULE)
+    client.force_login(world.users["compliance_officer"])
+    before = (PolicyChange.objects.count(), AuditEvent.objects.count())
+    typed = RULE.replace("weekend-freeze", "weekend-freeze").replace("at weekends", "on Saturdays")
+    response = client.post(
+        reverse("admin:access_policychange_add"),
+        {"name": "weekend-freeze", "text": typed, "enabled": "on", "reason": "tighter"},
+    )
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "A policy with this name exists" in page
+    assert "no production changes on Saturdays." in page
+    assert "tighter" in page
+    assert (PolicyChange.objects.count(), AuditEvent.objects.count()) == before
+
+
 def test_try_it_shows_the_decision_and_the_deciding_policy(world, client):
     client.force_login(world.users["auditor"])
     response = client.get(reverse("admin:access_policy_try"), {

@@ -44,3 +44,13 @@ def test_tasks_keep_the_names_queued_messages_carry():
     exists under that name (an unknown name is rejected and its work, e.g. a runbook, is lost)."""
     app.loader.import_default_modules()
     assert PUBLISHED_TASK_NAMES - set(app.tasks) == set()
+
+
+def test_a_crontab_given_by_its_fields_in_settings_is_a_crontab_for_beat():
+    """GIVEN the nightly service-account sweep written as crontab fields in settings (which do not
+    import Celery) WHEN the app reads its beat schedule THEN beat gets a crontab at 03:17."""
+    from celery.schedules import crontab
+
+    entry = app.conf.beat_schedule["service-accounts-sweep"]
+    assert entry["schedule"] == crontab(hour=3, minute=17)
+    assert entry["task"] == "workflows.service_accounts_sweep"

@@ -54,6 +54,21 @@ class AuditedBrowser:
             if not page.is_closed() and page.url not in audited:
                 self._audit(page)
 
+    @property
+    def checked(self) -> int:
+        """How many loads have been checked (or failed to be) so far."""
+        return len(self.audits) + len(self.unaudited)
+
+    def settle(self, page, *, since: int, attempts: int = 600) -> None:
+        """Wait until the check of the load that followed ``since`` (``checked`` before the
+        navigation) has finished: it runs beside the journey's own calls, and a ``goto`` made
+        before it ends would cut it short."""
+        for _ in range(attempts):
+            if self.checked > since:
+                return
+            page.wait_for_timeout(50)
+        self._audit(page)
+
     def _audit(self, page) -> None:
         url = page.url
         if not url.startswith(self._origin):

@@ -14,8 +14,6 @@ import logging
 import shutil
 import subprocess
 
-import graphviz
-
 logger = logging.getLogger(__name__)
 
 DOT_TIMEOUT_SECONDS = 5
@@ -28,6 +26,8 @@ _COLOURS = {
 
 
 def _short(text: object) -> str:
+    import graphviz  # imported on first drawing: no start-up of a command pays for it
+
     text = " ".join(str(text).split())
     return graphviz.escape(text if len(text) <= _LABEL_PART else text[: _LABEL_PART - 1] + "…")
 
@@ -54,6 +54,8 @@ def _trigger_label(trigger: dict) -> str:
 def definition_dot(definition: dict, *, marks: dict[str, str] | None = None, removed: tuple = ()) -> str:
     """The DOT source of ``definition``; ``marks`` maps step ids to added/changed, ``removed`` are
     the steps a change takes out (drawn dashed, unconnected)."""
+    import graphviz
+
     marks = marks or {}
     graph = graphviz.Digraph("workflow", graph_attr={"rankdir": "TB", "fontname": "DejaVu Sans"})
     graph.attr(

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from celery import shared_task
 from django.core.mail import send_mail
 
 from governance.core.context import ActorContext, bind_context
+from governance.core.jobs import shared_task
 from workflows.changes import services
 from workflows.changes.models import ChangeRequest, ChangeState
 from workflows.changes.selectors import reviewers_of

@@ -6,8 +6,7 @@ runbook, and a new one is refused while one is running."""
 
 from __future__ import annotations
 
-from celery import shared_task
-
+from governance.core.jobs import shared_task
 from workflows.credentials import services
 
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import logging
 
-from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.utils import timezone
 
 from governance.core.context import ActorContext, bind_context
+from governance.core.jobs import shared_task
 from workflows.executions import schedules, selectors, services
 from workflows.executions.steps import StepOutcome, run_step
 

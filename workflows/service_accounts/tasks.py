@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from celery import shared_task
 from django.core.mail import send_mail
 
+from governance.core.jobs import shared_task
 from governance.tenancy.models import Membership
 from governance.tenancy.roles import WORKSPACE_OWNER
 from workflows.service_accounts import services
