@@ -218,6 +218,8 @@ def _execution_request(client, world, endpoint: str, scope: str | None):
     if endpoint == "api-execution-cancel":
         return client.post(reverse("api-execution-cancel", args=[execution.pk]), {"reason": "wrong input"},
                            format="json")  # fmt: skip
+    if endpoint in ("api-execution-retry", "api-execution-resume"):
+        return client.post(reverse(endpoint, args=[execution.pk]), {"reason": "go on"}, format="json")
     raise AssertionError(endpoint)
 
 
@@ -331,6 +333,13 @@ MATRIX.update({
     "api-execution-cancel/own":              (401, 403, 200, 403, 200, 403, 403, 403),
     "api-execution-cancel/sibling":          (401, 403, 404, 403, 404, 403, 403, 403),
     "api-execution-cancel/foreign":          (401, 403, 404, 403, 404, 403, 403, 403),
+    # Retry and resume: the world's runs are queued (neither failed nor halted), so the move is refused (400).
+    "api-execution-retry/own":               (401, 403, 400, 403, 400, 403, 403, 403),
+    "api-execution-retry/sibling":           (401, 403, 404, 403, 404, 403, 403, 403),
+    "api-execution-retry/foreign":           (401, 403, 404, 403, 404, 403, 403, 403),
+    "api-execution-resume/own":              (401, 403, 400, 403, 400, 403, 403, 403),
+    "api-execution-resume/sibling":          (401, 403, 404, 403, 404, 403, 403, 403),
+    "api-execution-resume/foreign":          (401, 403, 404, 403, 404, 403, 403, 403),
     "api-workflow-execution-create/own":     (401, 403, 400, 403, 400, 403, 403, 403),
     "api-workflow-execution-create/sibling": (401, 403, 404, 403, 404, 403, 403, 403),
     "api-workflow-execution-create/foreign": (401, 403, 404, 403, 404, 403, 403, 403),
@@ -376,6 +385,8 @@ ROUTES.update(
         "api-execution-list": ("api-execution-list", "GET"),
         "api-execution-detail": ("api-execution-detail", "GET"),
         "api-execution-cancel": ("api-execution-cancel", "POST"),
+        "api-execution-retry": ("api-execution-retry", "POST"),
+        "api-execution-resume": ("api-execution-resume", "POST"),
         "api-workflow-execution-create": ("api-workflow-execution-list", "POST"),
     }
 )

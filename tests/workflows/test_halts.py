@@ -386,3 +386,43 @@ def test_the_control_panel_index_shows_halts_approvals_and_the_last_days_runs(sh
     assert "Halts in force" in page
     assert "Runs, last 24 hours" not in page
     assert "Approvals waiting for me" not in page
+
+
+def test_an_operator_resumes_a_halted_run_on_its_page_and_retries_a_failed_one_through_the_api(shop, client):
+    from django.urls import reverse
+    from rest_framework.test import APIClient
+
+    execution = trigger(shop, active_workflow(shop))
+    halt = _halt_workspace(shop)
+    tasks.halts_enforce()
+    operator = _operator(shop)
+    client.force_login(operator)
+    page = client.get(reverse("run-detail", args=[execution.pk])).content.decode()
+    assert "Resume after the halt" in page
+    refused = client.post(reverse("run-resume", args=[execution.pk]), {"reason": "go"})
+    assert "must be released first" in refused.content.decode()
+    _release(shop, halt)
+    assert (
+        "This field is required"
+        in client.post(reverse("run-resume", args=[execution.pk]), {}).content.decode()
+    )
+    done = client.post(reverse("run-resume", args=[execution.pk]), {"reason": "INC closed"})
+    assert done.status_code == 302
+    execution.refresh_from_db()
+    assert execution.status == ExecutionStatus.RUNNING
+    client.force_login(shop.users["viewer"])
+    assert "Resume after" not in client.get(reverse("run-detail", args=[execution.pk])).content.decode()
+    assert client.post(reverse("run-resume", args=[execution.pk]), {"reason": "x"}).status_code == 403
+
+    failing = trigger(shop, active_workflow(shop, {
+        "trigger": {"type": "manual"},
+        "steps": [{"id": "split", "type": "transform", "expression": "1 / 0", "next": None}],
+    }, slug="broken"))  # fmt: skip
+    drain(failing)
+    api = APIClient()
+    api.force_authenticate(operator)
+    answer = api.post(reverse("api-execution-retry", args=[failing.pk]), {"reason": "fixed"}, format="json")
+    assert answer.status_code == 200, answer.content
+    assert answer.json()["status"] == "running"
+    again = api.post(reverse("api-execution-retry", args=[failing.pk]), {"reason": "twice"}, format="json")
+    assert again.status_code == 400

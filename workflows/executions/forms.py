@@ -52,3 +52,9 @@ class CancelForm(forms.Form):
     reason = forms.CharField(
         label="Reason for stopping this run", max_length=1000, widget=forms.Textarea(attrs={"rows": 2})
     )
+
+
+class RestartForm(forms.Form):
+    reason = forms.CharField(
+        label="Reason for going on", max_length=1000, widget=forms.Textarea(attrs={"rows": 2})
+    )

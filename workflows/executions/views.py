@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from governance.access.decision import AccessDenied, decide
 from workflows.changes.models import Workflow
 from workflows.executions import selectors, services
-from workflows.executions.forms import CancelForm, RunFilterForm, TriggerForm
+from workflows.executions.forms import CancelForm, RestartForm, RunFilterForm, TriggerForm
 from workflows.executions.models import Execution, ExecutionStatus
 
 RUNS_PER_PAGE = 25
@@ -146,7 +146,12 @@ def _run_or_404(user, execution_id: int) -> Execution:
     )
 
 
-def _run_page(request, execution: Execution, cancel_form: CancelForm | None = None):
+def _run_page(
+    request,
+    execution: Execution,
+    cancel_form: CancelForm | None = None,
+    restart_form: RestartForm | None = None,
+):
     can_trigger = decide(request.user, "execution.trigger", execution).allowed
     return render(
         request,
@@ -160,6 +165,8 @@ def _run_page(request, execution: Execution, cancel_form: CancelForm | None = No
             ],
             "can_cancel": can_trigger and execution.status in OPEN_STATES,
             "cancel_form": cancel_form or CancelForm(),
+            "restart": RESTARTS.get(execution.status) if can_trigger else None,
+            "restart_form": restart_form or RestartForm(),
         },
     )
 
@@ -189,3 +196,39 @@ def run_cancel(request, execution_id: int):
             messages.success(request, "The run is stopped.")
             return redirect("run-detail", execution_id=execution.pk)
     return _run_page(request, _run_or_404(request.user, execution_id), form)
+
+
+# What an operator may do to go on with an ended run: (url name, heading, button, service).
+RESTARTS = {
+    ExecutionStatus.FAILED: ("run-retry", "Retry the failed step", "Retry", services.execution_retry),
+    ExecutionStatus.HALTED: ("run-resume", "Resume after the halt", "Resume", services.execution_resume),
+}
+
+
+@login_required
+@require_POST
+def run_retry(request, execution_id: int):
+    return _restart(request, execution_id, ExecutionStatus.FAILED, "The failed step runs again.")
+
+
+@login_required
+@require_POST
+def run_resume(request, execution_id: int):
+    return _restart(request, execution_id, ExecutionStatus.HALTED, "The run goes on.")
+
+
+def _restart(request, execution_id: int, status: str, done: str):
+    execution = _run_or_404(request.user, execution_id)
+    decision = decide(request.user, "execution.trigger", execution)
+    if not decision.allowed:
+        raise PermissionDenied(decision.message)
+    form = RestartForm(request.POST)
+    if form.is_valid():
+        try:
+            RESTARTS[status][3](actor=request.user, execution=execution, reason=form.cleaned_data["reason"])
+        except ValidationError as error:
+            _show_refusal(form, error)
+        else:
+            messages.success(request, done)
+            return redirect("run-detail", execution_id=execution.pk)
+    return _run_page(request, _run_or_404(request.user, execution_id), restart_form=form)

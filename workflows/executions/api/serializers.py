@@ -149,3 +149,7 @@ class ExecutionTriggerInput(serializers.Serializer):
 
 class ExecutionCancelInput(serializers.Serializer):
     reason = serializers.CharField(max_length=1000, help_text="Why the run is stopped (kept in the ledger).")
+
+
+class ExecutionRestartInput(serializers.Serializer):
+    reason = serializers.CharField(max_length=1000, help_text="Why the run goes on (kept in the ledger).")

@@ -58,7 +58,13 @@ class ExecutionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
     serializer_class = serializers.ExecutionOutput
     pagination_class = NewestFirstPagination
     permission_classes = [RunsReadPermission]
-    portal_actions = {"list": "execution.view", "retrieve": "execution.view", "cancel": "execution.trigger"}
+    portal_actions = {
+        "list": "execution.view",
+        "retrieve": "execution.view",
+        "cancel": "execution.trigger",
+        "retry": "execution.trigger",
+        "resume": "execution.trigger",
+    }
 
     def filter_queryset(self, queryset):
         queryset = super().filter_queryset(queryset)
@@ -93,6 +99,29 @@ class ExecutionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         execution = services.execution_cancel(
             actor=request.user, execution=execution, reason=data.validated_data["reason"]
         )
+        return Response(_detail(request, execution))
+
+    @extend_schema(
+        request=serializers.ExecutionRestartInput, responses={200: serializers.ExecutionDetailOutput}
+    )
+    @action(detail=True, methods=["post"])
+    def retry(self, request, pk=None):
+        """Run a failed run's failed step again, as a new attempt with the inputs it had."""
+        return self._restart(request, services.execution_retry)
+
+    @extend_schema(
+        request=serializers.ExecutionRestartInput, responses={200: serializers.ExecutionDetailOutput}
+    )
+    @action(detail=True, methods=["post"])
+    def resume(self, request, pk=None):
+        """Go on with a halted run once its halt was released."""
+        return self._restart(request, services.execution_resume)
+
+    def _restart(self, request, service):
+        execution = self.get_object()
+        data = serializers.ExecutionRestartInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        execution = service(actor=request.user, execution=execution, reason=data.validated_data["reason"])
         return Response(_detail(request, execution))
 
 
