@@ -278,6 +278,8 @@ def input_schema_errors(schema: Any) -> list[DefinitionError]:
             stack.extend(node.values())
         elif isinstance(node, list):
             stack.extend(node)
+    import jsonschema  # on first use (see ``_validator``)
+
     try:
         jsonschema.Draft202012Validator.check_schema(schema)
     except jsonschema.SchemaError as error:
@@ -289,6 +291,8 @@ def input_problems(schema: dict | None, payload: Any, *, limit: int = 5) -> list
     """Where ``payload`` breaks the version's input schema, one sentence each (at most ``limit``)."""
     if not schema:
         return []
+    import jsonschema  # on first use (see ``_validator``)
+
     validator = jsonschema.Draft202012Validator(schema)
     found = sorted(validator.iter_errors(payload), key=lambda error: list(error.absolute_path))
     # The schema's own words (its errors quote the value, cut short), or the editor's for lengths.
