@@ -1,4 +1,6 @@
-"""Serve the quick start as production runs: the web server, a Celery worker and beat, together.
+"""Serve the quick start as production runs: the web server, a Celery worker and beat, together,
+with the demo billing service the demo workflows call (scripts/demo_service.py), and start the
+demo runs once (`seed_demo --runs`).
 
 `make run` calls this after migrating and seeding. The broker is Redis when one answers on
 127.0.0.1:6379 (database 0, or CELERY_BROKER_URL if set), otherwise Kombu's filesystem transport
@@ -102,9 +104,25 @@ def main(argv: list[str] | None = None) -> int:
         "--concurrency", "2", "--loglevel", "WARNING", "--without-mingle", "--without-gossip",
     ]  # fmt: skip
 
-    print(f"quickstart: web server, Celery worker and beat; broker: {broker_said}", flush=True)
-    processes = [_start("worker", worker, env), _start("web", web, env)]
+    demo = [python, "scripts/demo_service.py", "--port", os.environ.get("DEMO_SERVICE_PORT", "8765")]
+
+    print(
+        f"quickstart: web server, Celery worker and beat, demo billing service; broker: {broker_said}",
+        flush=True,
+    )
+    processes = [_start("demo-service", demo, env), _start("worker", worker, env), _start("web", web, env)]
     stopping = False
+    # The demo runs, once: their steps go to the worker, which calls the demo service.
+    seeded = subprocess.run(  # noqa: S603 - fixed argv
+        [python, "manage.py", "seed_demo", "--runs"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    for line in (seeded.stdout + seeded.stderr).splitlines():
+        print(f"quickstart: {line}", flush=True)
 
     def _on_signal(signum, _frame):
         nonlocal stopping

@@ -9,6 +9,9 @@ from __future__ import annotations
 import copy
 import secrets as random_source
 
+from django.conf import settings
+from django.db import transaction
+
 from workflows.changes import services
 from workflows.changes.models import Workflow
 from workflows.credentials.models import STORE, Credential
@@ -187,3 +190,109 @@ def seed_credentials(*, workspace, owner) -> None:
                 name="api_key",
                 value=f"demo-{random_source.token_urlsafe(24)}",
             )
+
+
+# --- Workflows the quick start runs for real, against its local demo billing service -------------
+
+INVOICE_APPROVAL = {
+    "trigger": {"type": "manual"},
+    "input_schema": {
+        "type": "object",
+        "required": ["vendor", "amount"],
+        "properties": {"vendor": {"type": "string", "maxLength": 100}, "amount": {"type": "number", "minimum": 0}},
+    },
+    "steps": [
+        {"id": "total", "type": "transform", "expression": "{'vendor': input.vendor, 'amount': input.amount}",
+         "next": "large"},
+        {"id": "large", "type": "branch", "condition": "prev.amount > 1000", "then": "approve", "else": "book"},
+        {"id": "approve", "type": "human_approval", "approver_role": "compliance_officer", "timeout_hours": 48,
+         "next": "book"},
+        {"id": "book", "type": "http_request", "integration": "billing", "method": "POST", "path": "/bookings",
+         "next": None},
+    ],
+}  # fmt: skip
+EXCHANGE_RATES = {
+    "trigger": {"type": "manual"},
+    "steps": [
+        {"id": "fetch", "type": "http_request", "integration": "billing", "method": "GET", "path": "/rates",
+         "next": "usd"},
+        {"id": "usd", "type": "transform", "expression": "{'usd': prev.body.rates.USD}", "next": None},
+    ],
+}  # fmt: skip
+VENDOR_SYNC = {
+    "trigger": {"type": "manual"},
+    "steps": [
+        {"id": "vendors", "type": "http_request", "integration": "billing", "method": "GET", "path": "/vendors",
+         "next": "count"},
+        {"id": "count", "type": "transform", "expression": "{'vendors': size(prev.body.vendors)}", "next": None},
+    ],
+}  # fmt: skip
+RUNNABLE = (
+    ("Invoice approval", "invoice-approval", INVOICE_APPROVAL, "Book invoices; large ones need an officer"),
+    ("Exchange rates", "exchange-rates", EXCHANGE_RATES, "Fetch the day's exchange rates"),
+    ("Vendor sync", "vendor-sync", VENDOR_SYNC, "Count the billing system's vendors"),
+)
+
+
+def seed_runnable(*, workspace, builder, officers: list, admin) -> None:
+    """The billing integration (the quick start's local demo service, reached through the
+    organisation's allow-list rule for 127.0.0.1) and three workflows that run for real
+    (idempotent)."""
+    from workflows.integrations.models import NetworkAllowRule
+    from workflows.integrations.services import network_allow_rule_create
+
+    organization = workspace.organization
+    if not NetworkAllowRule.objects.filter(organization=organization, destination="127.0.0.1/32").exists():
+        network_allow_rule_create(
+            actor=admin,
+            organization=organization,
+            destination="127.0.0.1/32",
+            reason="The quick start's demo billing service (scripts/demo_service.py) on this machine.",
+        )
+    if not Integration.objects.filter(workspace=workspace, slug="billing").exists():
+        integration_create(
+            actor=None, workspace=workspace, name="Billing (demo service)", slug="billing", kind="erp",
+            endpoint_url=f"http://127.0.0.1:{getattr(settings, 'DEMO_SERVICE_PORT', 8765)}",
+        )  # fmt: skip
+    for name, slug, definition, summary in RUNNABLE:
+        if not Workflow.objects.filter(workspace=workspace, slug=slug).exists():
+            change = _create(workspace, builder, name, slug, definition, handles_pii=False, summary=summary)
+            _approve_all(change, officers)
+
+
+def start_demo_runs(*, workspace, operator, officer) -> list[str]:
+    """Start the quick start's runs once (they need the worker and the demo service): one that
+    completes, one that waits for an officer's approval, one whose first call fails and is retried,
+    and one halted by a quarantine. Returns what was started, for the console."""
+    from workflows.changes.models import WorkflowStatus
+    from workflows.executions.models import Execution
+    from workflows.executions.services import execution_trigger
+
+    flows = {
+        flow.slug: flow
+        for flow in Workflow.objects.filter(workspace=workspace, slug__in=[r[1] for r in RUNNABLE])
+    }
+    if len(flows) < len(RUNNABLE) or Execution.objects.filter(workflow__in=flows.values()).exists():
+        return []
+    started = []
+    for slug, payload, what in (
+        ("invoice-approval", {"vendor": "Acme Paper", "amount": 120}, "completes"),
+        (
+            "invoice-approval",
+            {"vendor": "Globex Consulting", "amount": 48000},
+            "waits for an officer's approval",
+        ),
+        ("exchange-rates", {}, "fails once (HTTP 503), is retried and completes"),
+    ):
+        run = execution_trigger(actor=operator, workflow=flows[slug], input=payload)
+        started.append(f"run {run.pk} of {flows[slug].name}: {what}")
+    # Started and quarantined in one transaction: its first step is sent only once both committed,
+    # so the worker finds the quarantine at its claim and the run ends halted.
+    with transaction.atomic():
+        run = execution_trigger(actor=operator, workflow=flows["vendor-sync"], input={})
+        services.workflow_set_status(
+            actor=officer, workflow=flows["vendor-sync"], status=WorkflowStatus.QUARANTINED,
+            reason="Demo: quarantined right after it started (a second officer may lift it).",
+        )  # fmt: skip
+    started.append(f"run {run.pk} of Vendor sync: is halted by the workflow's quarantine")
+    return started

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 
 from governance.settings.base import *
-from governance.settings.env import env_bool, env_str
+from governance.settings.env import env_bool, env_int, env_list, env_str
 
 DEBUG = env_bool("DEBUG", True)
 VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -22,6 +22,10 @@ def _local_secret_key() -> str:
 
 SECRET_KEY = env_str("SECRET_KEY") or _local_secret_key()
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", True)
+# The quick start's demo billing service (scripts/demo_service.py) speaks plain http on loopback;
+# the demo organisation's allow-list rule for 127.0.0.1 is what lets its integration reach it.
+OUTBOUND_ALLOW_PLAIN_HTTP = env_list("OUTBOUND_ALLOW_PLAIN_HTTP", ["127.0.0.1"])
+DEMO_SERVICE_PORT = env_int("DEMO_SERVICE_PORT", 8765)
 # E-mails of the quick start are files under var/mail/, one per message, instead of text mixed into
 # the server's and the seed's output; EMAIL_BACKEND=django.core.mail.backends.console.EmailBackend
 # prints them instead.

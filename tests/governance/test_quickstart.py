@@ -75,6 +75,21 @@ with transaction.atomic():
 COUNT_PENDING = "from audit.models import AuditEvent as E; print('pending', E.objects.filter(sequence__isnull=True).count())"
 
 
+DEMO_RUNS = """
+from workflows.executions.models import Execution
+print(sorted(
+    (run.workflow.slug, run.status, sorted((s.step_id, s.attempt, s.status) for s in run.step_runs.all()))
+    for run in Execution.objects.select_related("workflow")
+))
+"""
+DEMO_RUNS_DONE = str(sorted([
+    ("invoice-approval", "succeeded", [("book", 1, "succeeded"), ("large", 1, "succeeded"), ("total", 1, "succeeded")]),
+    ("invoice-approval", "waiting", [("approve", 1, "waiting"), ("large", 1, "succeeded"), ("total", 1, "succeeded")]),
+    ("exchange-rates", "succeeded", [("fetch", 1, "retry_due"), ("fetch", 2, "succeeded"), ("usd", 1, "succeeded")]),
+    ("vendor-sync", "halted", [("vendors", 1, "halted")]),
+]))  # fmt: skip
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -97,10 +112,15 @@ def test_quick_start_runs_a_worker_and_beat_and_stops_them_together(tmp_path):
     """`make run` is the product: beat seals without anyone running a command; Ctrl-C stops it all."""
     assert _manage("migrate", "--no-input", var=tmp_path).returncode == 0
     assert _manage("migrate", "--no-input", "--database", "secrets", var=tmp_path).returncode == 0
-    port = _free_port()
+    port, demo_port = _free_port(), _free_port()
+    os.environ["DEMO_SERVICE_PORT"] = str(demo_port)  # for _manage's processes too
+    try:
+        assert _manage("seed_demo", var=tmp_path).returncode == 0
+    finally:
+        del os.environ["DEMO_SERVICE_PORT"]
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "DJANGO_SETTINGS_MODULE"}}
     env.update(DJANGO_SETTINGS_MODULE="governance.settings.local", PORTAL_VAR_DIR=str(tmp_path),
-               QUICKSTART_BROKER="filesystem")  # fmt: skip
+               QUICKSTART_BROKER="filesystem", DEMO_SERVICE_PORT=str(demo_port))  # fmt: skip
     log = (tmp_path / "quickstart.log").open("w")
     runner = subprocess.Popen(  # noqa: S603 - our own script
         [sys.executable, "scripts/quickstart.py", "--port", str(port), "--noreload"],
@@ -109,8 +129,8 @@ def test_quick_start_runs_a_worker_and_beat_and_stops_them_together(tmp_path):
     try:
         recorded = _manage("shell", "-c", RECORD_EVENT, var=tmp_path)
         assert recorded.returncode == 0, recorded.stderr
-        deadline, page, pending = time.monotonic() + 120, None, None
-        while time.monotonic() < deadline and (page != 200 or pending != "0"):
+        deadline, page, pending, runs = time.monotonic() + 150, None, None, ""
+        while time.monotonic() < deadline and (page != 200 or pending != "0" or runs != DEMO_RUNS_DONE):
             time.sleep(1)
             try:
                 with urllib.request.urlopen(
@@ -121,10 +141,14 @@ def test_quick_start_runs_a_worker_and_beat_and_stops_them_together(tmp_path):
                 page = None
             counted = _manage("shell", "-c", COUNT_PENDING, var=tmp_path)
             pending = counted.stdout.split()[-1] if "pending" in counted.stdout else None
+            runs = (_manage("shell", "-c", DEMO_RUNS, var=tmp_path).stdout.strip().splitlines() or [""])[-1]
         output = (tmp_path / "quickstart.log").read_text()
         assert page == 200, output
         assert pending == "0", f"beat did not seal the event: {counted.stdout}{counted.stderr}\n{output}"
         assert "filesystem broker" in output
+        # The demo's runs ran for real against the demo service: one completed, one waits for an
+        # officer, one failed once and was retried, one was halted by its workflow's quarantine.
+        assert runs == DEMO_RUNS_DONE, f"{runs}\n{output}"
     finally:
         runner.send_signal(signal.SIGINT)
         returncode = runner.wait(timeout=60)

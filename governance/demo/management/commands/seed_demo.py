@@ -16,7 +16,7 @@ from governance.core.context import ActorContext, bind_context
 from governance.tenancy import roles
 from governance.tenancy.models import Membership, Organization, Workspace
 from governance.tenancy.services import membership_create, organization_create, workspace_create
-from workflows.demo import seed_credentials, seed_workflows
+from workflows.demo import seed_credentials, seed_runnable, seed_workflows, start_demo_runs
 
 ORGANIZATION = ("Demo Corp", "demo")
 WORKSPACES = (
@@ -51,8 +51,24 @@ class Command(BaseCommand):
             action="store_true",
             help="issue new passwords for the demo accounts and print them",
         )
+        parser.add_argument(
+            "--runs",
+            action="store_true",
+            help="start the demo runs once (make run does, when its worker and demo service are up)",
+        )
 
     def handle(self, *args, **options) -> None:
+        if options["runs"]:
+            with bind_context(ActorContext(user_agent="manage.py seed_demo --runs")), transaction.atomic():
+                workspace = Workspace.objects.get(organization__slug=ORGANIZATION[1], slug="customer-ops-eu")
+                started = start_demo_runs(
+                    workspace=workspace,
+                    operator=User.objects.get(email="operator@demo.example"),
+                    officer=User.objects.get(email="officer@demo.example"),
+                )
+            for line in started or ["The demo runs were started before; nothing new."]:
+                self.stdout.write(line)
+            return
         with bind_context(ActorContext(user_agent="manage.py seed_demo")), transaction.atomic():
             passwords = self._seed(reset=options["reset_passwords"])
         if settings.EMAIL_BACKEND.endswith("filebased.EmailBackend"):
@@ -130,6 +146,15 @@ class Command(BaseCommand):
         )
 
         seed_credentials(workspace=workspaces["customer-ops-eu"], owner=User.objects.get(pk=owner.pk))
+        seed_runnable(
+            workspace=workspaces["customer-ops-eu"],
+            builder=User.objects.get(pk=builder.pk),
+            officers=[
+                User.objects.get(email="officer@demo.example"),
+                User.objects.get(email="privacy@demo.example"),
+            ],
+            admin=User.objects.get(email="admin@demo.example"),
+        )
         return issued
 
     def _ensure_membership(self, user, role, workspace, organization) -> None:
