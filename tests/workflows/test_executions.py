@@ -463,7 +463,7 @@ def test_bad_input_is_refused_clearly(shop):
     deep: dict = {}
     for _ in range(5000):
         deep = {"d": deep}
-    with pytest.raises(ValidationError, match="nests too deep"):
+    with pytest.raises(ValidationError, match="nests more than 64 levels"):
         trigger(shop, workflow, deep)
     with pytest.raises(ValidationError, match="idempotency_key"):
         trigger(shop, workflow, idempotency_key="a\x00b")
@@ -767,8 +767,34 @@ def test_the_input_is_checked_against_the_versions_input_schema(shop):
             "'pattern' is not allowed",
         ),
         ({"type": "object", "patternProperties": {"^x": {}}}, "'patternProperties' is not allowed"),
-        ({"$ref": "https://example.invalid/schema.json"}, "refer only to its own parts"),
+        ({"$ref": "https://example.invalid/schema.json"}, "'$ref' is not allowed"),
         ({"type": "no-such-type"}, "Not a valid JSON Schema"),
+        ({"$ref": "#"}, "'$ref' is not allowed"),
+        ({"type": "array", "uniqueItems": True}, "'uniqueItems' is not allowed"),
+        (
+            {
+                "anyOf": [
+                    {
+                        "anyOf": [
+                            {
+                                "anyOf": [
+                                    {
+                                        "anyOf": [
+                                            {
+                                                "anyOf": [
+                                                    {"anyOf": [{"anyOf": [{"anyOf": [{"anyOf": [{}]}]}]}]}
+                                                ]
+                                            }
+                                        ]
+                                    }
+                                ]
+                            }
+                        ]
+                    }
+                ]
+            },
+            "too deep or too large",
+        ),
         ([], "is not of type 'object'"),
     ],
 )
@@ -778,3 +804,13 @@ def test_an_input_schema_that_could_hurt_or_is_wrong_is_refused(schema, message)
     errors = validate_definition({**SCORING, "input_schema": schema}, integrations={})
     assert [error.path for error in errors] == ["input_schema"]
     assert message in errors[0].message
+
+
+def test_an_input_nested_too_deep_is_refused_on_its_field(shop):
+    deep: dict = {}
+    node = deep
+    for _ in range(70):
+        node["a"] = {}
+        node = node["a"]
+    with pytest.raises(ValidationError, match="nests more than 64 levels"):
+        trigger(shop, active_workflow(shop), {"amount": 1, "deep": deep})

@@ -192,3 +192,38 @@ def test_other_organisations_and_non_members_never_see_a_task(shop, client):
         assert (
             reverse("task-detail", args=[task.pk]) not in client.get(reverse("task-inbox")).content.decode()
         )
+
+
+def test_a_rejected_approval_is_final_and_whoever_made_a_run_go_on_may_not_approve_it(shop):
+    execution = waiting_run(shop)
+    task = HumanTask.objects.get()
+    services.human_task_decide(actor=shop.second_officer, task=task, approve=False, comment="No")
+    with pytest.raises(ValidationError, match="approval is final"):
+        services.execution_retry(
+            actor=shop.users["workflow_operator"], execution=execution, reason="ask again"
+        )
+    # A run an officer resumed (holding the operator role elsewhere is not needed: owners resume too).
+    second = waiting_run_again(shop)
+    halt = halts.halt_raise(actor=shop.users["compliance_officer"], workspace=shop.ws, reason="INC")
+    tasks.halts_enforce()
+    halts.halt_release(actor=shop.users["platform_admin"], halt=halt, reason="ok")
+    from tests.conftest import member
+
+    member(shop.second_officer, "workflow_operator", shop.sibling)  # irrelevant membership
+    services.execution_resume(actor=shop.users["workspace_owner"], execution=second, reason="go on")
+    drain(second)
+    reopened = HumanTask.objects.get(status="open")
+    from governance.tenancy.models import Membership
+
+    Membership.objects.filter(user=shop.users["workspace_owner"], workspace=shop.ws).update(
+        role_id="compliance_officer"
+    )
+    with pytest.raises(ValidationError, match="You made this run go on"):
+        services.human_task_decide(actor=shop.users["workspace_owner"], task=reopened, approve=True)
+
+
+def waiting_run_again(world):
+    execution = trigger(world, HumanTask.objects.first().execution.workflow)
+    assert drain(execution) == ["succeeded", "waiting"]
+    execution.refresh_from_db()
+    return execution

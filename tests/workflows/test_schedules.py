@@ -148,3 +148,20 @@ def test_a_manual_workflow_is_never_scheduled(shop):
     active_workflow(shop)
     assert schedules.schedules_start_due(now=datetime(2026, 12, 4, 6, 0, 20, tzinfo=BERLIN)) == 0
     assert ExecutionStatus.QUEUED not in Execution.objects.values_list("status", flat=True)
+
+
+def test_one_workflow_that_fails_to_start_does_not_stop_the_others(shop):
+    from unittest import mock
+
+    first = scheduled(shop, slug="first")
+    second = scheduled(shop, slug="second")
+    real = schedules.execution_trigger
+
+    def failing_for_first(**kwargs):
+        if kwargs["workflow"].pk == first.pk:
+            raise RecursionError("a schedule gone wrong")
+        return real(**kwargs)
+
+    with mock.patch.object(schedules, "execution_trigger", side_effect=failing_for_first):
+        assert schedules.schedules_start_due(now=datetime(2026, 12, 4, 6, 0, 20, tzinfo=BERLIN)) == 1
+    assert Execution.objects.filter(workflow=second).count() == 1

@@ -214,3 +214,41 @@ def test_an_owner_issues_a_secret_in_the_control_panel_and_sees_it_once(shop, cl
     assert post(client, shop, b'{"id": 1}', value).status_code == 202
     client.force_login(shop.users["compliance_officer"])
     assert client.post(url).status_code == 403
+
+
+def test_hostile_headers_and_bodies_are_refused_never_a_500(shop, client):
+    _, secret = hooked(shop)
+    assert post(client, shop, b'{"id": 1}', secret, timestamp="1" + "0" * 400).status_code == 401
+    assert post(client, shop, b'{"id": 1}', None, signature="sha256=\xe9" + "a" * 63).status_code == 401
+    assert post(client, shop, b'{"id": 1}', None, signature="sha256=" + "A" * 64).status_code == 401
+    huge = b'{"n": ' + b"9" * 5000 + b"}"
+    assert post(client, shop, huge, secret).status_code == 400
+
+
+def test_a_signed_request_refused_under_a_halt_is_not_accepted_again_after_the_release(shop, client):
+    _, secret = hooked(shop)
+    halt = halts.halt_raise(actor=shop.users["compliance_officer"], workspace=shop.ws, reason="INC")
+    timestamp = str(int(timezone.now().timestamp()))
+    assert post(client, shop, b'{"id": 9}', secret, timestamp=timestamp).status_code == 423
+    halts.halt_release(actor=shop.users["workspace_owner"], halt=halt, reason="ok")
+    assert post(client, shop, b'{"id": 9}', secret, timestamp=timestamp).status_code == 409
+    assert not Execution.objects.exists()
+
+
+def test_a_flood_of_forgeries_writes_one_refusal_a_minute(shop, client, settings):
+    settings.WEBHOOK_RATE_PER_MINUTE = 1000
+    hooked(shop)
+    for _ in range(20):
+        assert post(client, shop, b'{"id": 1}', "whsec_forged").status_code == 401
+    assert AuditEvent.objects.filter(action="webhook.refused").count() == 1
+
+
+def test_the_engines_idempotency_keys_are_reserved(shop):
+    from django.core.exceptions import ValidationError
+
+    from tests.workflows.test_executions import trigger
+
+    workflow, _ = hooked(shop)
+    for key in ("schedule:2026-12-04T05:00Z", "webhook:abc"):
+        with pytest.raises(ValidationError, match="the engine's own"):
+            trigger(shop, workflow, idempotency_key=key)

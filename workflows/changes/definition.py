@@ -248,9 +248,27 @@ def validate_definition(definition: Any, *, integrations: dict[str, Any]) -> lis
     return errors
 
 
-# Keywords an input schema may not use: regular expressions run on input from outside (a webhook's
-# caller) could be made to backtrack for ever, and references could point outside the schema.
-_UNSAFE_SCHEMA_KEYWORDS = frozenset({"pattern", "patternProperties", "$dynamicRef", "$recursiveRef"})
+# Keywords an input schema may not use. Input comes from outside (a webhook's caller), so checking
+# it must cost at most a pass over it: no regular expressions (they can backtrack for ever), no
+# references (a schema that refers to itself recurses without end), no ``uniqueItems`` (pairwise
+# comparisons, quadratic in the array). Nesting is capped too, so that ``anyOf`` inside ``anyOf``
+# cannot multiply the work.
+_UNSAFE_SCHEMA_KEYWORDS = frozenset(
+    {
+        "pattern",
+        "patternProperties",
+        "$ref",
+        "$dynamicRef",
+        "$recursiveRef",
+        "$defs",
+        "definitions",
+        "$anchor",
+        "$dynamicAnchor",
+        "uniqueItems",
+    }
+)
+MAX_SCHEMA_DEPTH = 8
+MAX_SCHEMA_NODES = 500
 
 
 def input_schema_errors(schema: Any) -> list[DefinitionError]:
@@ -259,25 +277,27 @@ def input_schema_errors(schema: Any) -> list[DefinitionError]:
         return []
     if not isinstance(schema, dict):
         return [DefinitionError("input_schema", "The input schema must be a JSON object.")]
-    stack = [schema]
+    stack, nodes = [(schema, 0)], 0
     while stack:
-        node = stack.pop()
+        node, depth = stack.pop()
+        nodes += 1
+        if depth > 2 * MAX_SCHEMA_DEPTH or nodes > MAX_SCHEMA_NODES:
+            return [
+                DefinitionError(
+                    "input_schema",
+                    f"The input schema is too deep or too large (at most {MAX_SCHEMA_DEPTH} levels of "
+                    f"subschemas, {MAX_SCHEMA_NODES} parts).",
+                )
+            ]
         if isinstance(node, dict):
             used = _UNSAFE_SCHEMA_KEYWORDS & node.keys()
             if used:
                 return [
                     DefinitionError("input_schema", f"{sorted(used)[0]!r} is not allowed in an input schema.")
                 ]
-            ref = node.get("$ref")
-            if ref is not None and not (isinstance(ref, str) and ref.startswith("#")):
-                return [
-                    DefinitionError(
-                        "input_schema", "An input schema may refer only to its own parts ($ref: #/…)."
-                    )
-                ]
-            stack.extend(node.values())
+            stack.extend((value, depth + 1) for value in node.values())
         elif isinstance(node, list):
-            stack.extend(node)
+            stack.extend((value, depth + 1) for value in node)
     import jsonschema  # on first use (see ``_validator``)
 
     try:
@@ -294,7 +314,10 @@ def input_problems(schema: dict | None, payload: Any, *, limit: int = 5) -> list
     import jsonschema  # on first use (see ``_validator``)
 
     validator = jsonschema.Draft202012Validator(schema)
-    found = sorted(validator.iter_errors(payload), key=lambda error: list(error.absolute_path))
+    try:
+        found = sorted(validator.iter_errors(payload), key=lambda error: list(error.absolute_path))
+    except RecursionError:
+        return ["input: nested too deep to check."]
     # The schema's own words (its errors quote the value, cut short), or the editor's for lengths.
     return [
         f"{_path(['input', *error.absolute_path])}: "

@@ -36,8 +36,7 @@ def _answer(status: int, message: str, **extra) -> JsonResponse:
 
 
 def _over_rate(address: str) -> bool:
-    """A fixed one-minute window per hook address, counted in the cache (Redis in production);
-    checked before the signature, so forged requests cannot flood the ledger either."""
+    """A fixed one-minute window per key, counted in the cache (Redis in production)."""
     key = f"hooks:rate:{address}:{int(time.time() // 60)}"
     cache.add(key, 0, timeout=120)
     try:
@@ -55,6 +54,11 @@ def webhook_receive(request, workspace_id: int, hook_path: str):
         length = 0
     if length > settings.WEBHOOK_MAX_BYTES:
         return _answer(413, f"The body is {length:,} bytes; the limit is {settings.WEBHOOK_MAX_BYTES:,}.")
+    client = client_ip(request) or "unknown"
+    # Per caller before anything is looked up or checked: probing addresses and forging
+    # signatures cost the caller its own window, not the real sender's.
+    if _over_rate(f"client:{client}"):
+        return _answer(429, f"More than {settings.WEBHOOK_RATE_PER_MINUTE} requests a minute: slow down.")
     # Only what a definition may name is looked up (its trigger.path pattern; a bigint id).
     valid = _HOOK_PATH.fullmatch(hook_path) and workspace_id < 2**63
     workflows = hooks.workflows_for_hook(workspace_id=workspace_id, path="/" + hook_path) if valid else []
@@ -63,9 +67,7 @@ def webhook_receive(request, workspace_id: int, hook_path: str):
     body = request.body
     if len(body) > settings.WEBHOOK_MAX_BYTES:  # a body longer than its Content-Length said
         return _answer(413, f"The body is larger than {settings.WEBHOOK_MAX_BYTES:,} bytes.")
-    if _over_rate(f"{workspace_id}/{hook_path}"):
-        return _answer(429, f"More than {settings.WEBHOOK_RATE_PER_MINUTE} requests a minute: slow down.")
-    address = client_ip(request)
+    address = client
     try:
         workflow = hooks.webhook_verify(
             workflows=workflows,
@@ -77,13 +79,17 @@ def webhook_receive(request, workspace_id: int, hook_path: str):
         for candidate in workflows:
             hooks.webhook_refusal_record(workflow=candidate, reason=refusal.reason, address=address)
         return _answer(refusal.status, refusal.message)
+    if _over_rate(f"workflow:{workflow.pk}"):  # signed requests, per workflow
+        return _answer(429, f"More than {settings.WEBHOOK_RATE_PER_MINUTE} requests a minute: slow down.")
     key = "webhook:" + request.headers["X-Portal-Signature"].removeprefix("sha256=")
-    if Execution.objects.filter(workflow=workflow, idempotency_key=key).exists():
+    # A signature is accepted once, whatever came of it (a run, or a refusal under a halt).
+    first_time = cache.add(f"hooks:seen:{key}", 1, timeout=2 * settings.WEBHOOK_TOLERANCE_SECONDS + 60)
+    if not first_time or Execution.objects.filter(workflow=workflow, idempotency_key=key).exists():
         hooks.webhook_refusal_record(workflow=workflow, reason="replayed", address=address)
         return _answer(409, "This signed request was received before; sign each request anew.")
     try:
         payload = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # JSONDecodeError, or an integer too long
         hooks.webhook_refusal_record(workflow=workflow, reason="not JSON", address=address)
         return _answer(400, "The body must be a JSON object (UTF-8).")
     if not isinstance(payload, dict) or json_refusal(payload):
@@ -97,8 +103,8 @@ def webhook_receive(request, workspace_id: int, hook_path: str):
             idempotency_key=key,
             kind=TriggerKind.WEBHOOK,
         )
-    except TriggerHaltedError as refusal:
-        return _answer(423, " ".join(refusal.messages))
+    except TriggerHaltedError:  # the halt's details stay inside (recorded as execution.refused)
+        return _answer(423, "This workflow does not accept runs now: it is halted or quarantined.")
     except (ValidationError, AccessDenied) as refusal:
         messages = (
             refusal.message_dict

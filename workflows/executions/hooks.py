@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -30,6 +31,8 @@ from workflows.events import WorkflowEvent
 from workflows.executions.models import WebhookSecret, WebhookSecretStatus
 
 STORE = "secrets"
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+_SIGNATURE = re.compile(r"sha256=[0-9a-f]{64}")
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the mark of a value, not a value
 
 
@@ -66,7 +69,9 @@ def webhook_secret_issue(*, actor, workflow: Workflow) -> str:
     active one becomes *previous* and keeps working for the grace period."""
     value = SECRET_PREFIX + secrets.token_urlsafe(32)
     now = timezone.now()
-    with audited_transaction(), transaction.atomic(using=STORE):
+    # The ledger's transaction is the inner one: it commits first, so a secret never exists without
+    # its event (should the store's commit fail, the event names a secret nobody received).
+    with transaction.atomic(using=STORE), audited_transaction():
         workflow = (
             Workflow.objects.select_for_update(of=("self",)).select_related("workspace").get(pk=workflow.pk)
         )
@@ -147,27 +152,36 @@ class HookRefused(ValidationError):  # noqa: N818 - a refusal with its HTTP stat
 
 def webhook_verify(*, workflows: list[Workflow], timestamp: str, signature: str, body: bytes) -> Workflow:
     """The workflow whose secret signed ``body`` at ``timestamp``, or ``HookRefused``."""
-    try:
-        sent_at = int(timestamp)
-    except (TypeError, ValueError):
-        raise HookRefused(401, "X-Portal-Timestamp must be the Unix time in seconds.", "timestamp") from None
-    if abs(timezone.now().timestamp() - sent_at) > settings.WEBHOOK_TOLERANCE_SECONDS:
+    if not _TIMESTAMP.fullmatch(timestamp or ""):
+        raise HookRefused(401, "X-Portal-Timestamp must be the Unix time in seconds.", "timestamp")
+    if abs(timezone.now().timestamp() - int(timestamp)) > settings.WEBHOOK_TOLERANCE_SECONDS:
         raise HookRefused(
             401,
             f"The timestamp is more than {settings.WEBHOOK_TOLERANCE_SECONDS} s from now: sign the request again.",
             "stale",
         )
-    if not (signature or "").startswith("sha256="):
-        raise HookRefused(401, "X-Portal-Signature must be sha256=<hex HMAC of timestamp.body>.", "signature")
+    if not _SIGNATURE.fullmatch(signature or ""):
+        raise HookRefused(
+            401, "X-Portal-Signature must be sha256=<64 hex digits: HMAC of timestamp.body>.", "signature"
+        )
+    given = signature.encode("ascii")
     for workflow in workflows:
         for secret in webhook_secrets_valid(workflow.pk):
-            if hmac.compare_digest(signature_of(secret, timestamp, body), signature):
+            if hmac.compare_digest(signature_of(secret, timestamp, body).encode("ascii"), given):
                 return workflow
     raise HookRefused(401, "The signature does not match.", "signature")
 
 
 def webhook_refusal_record(*, workflow: Workflow, reason: str, address: str | None) -> None:
-    """A refused request for a known workflow, in its own transaction (nothing else happened)."""
+    """A refused request for a known workflow, in its own transaction (nothing else happened):
+    at most one event per workflow, reason and address a minute, so that a flood of forgeries
+    cannot flood the ledger (the log line of each request stays)."""
+    from django.core.cache import cache
+
+    minute = int(timezone.now().timestamp() // 60)
+    said = hashlib.sha256(f"{reason}\n{address}".encode()).hexdigest()[:16]
+    if not cache.add(f"hooks:refused:{workflow.pk}:{said}:{minute}", 1, timeout=120):
+        return
     with audited_transaction():
         audit_event_record(
             action=WorkflowEvent.WEBHOOK_REFUSED,

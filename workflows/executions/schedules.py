@@ -106,5 +106,8 @@ def schedules_start_due(*, now: datetime) -> int:
         except (ValidationError, AccessDenied) as refusal:  # halted, quarantined meanwhile, …
             logger.info("Scheduled run of workflow %s for %s refused: %s", workflow.pk, key, refusal)
             continue
+        except Exception:  # one workflow's failure must not stop every other one's slot
+            logger.exception("Scheduled run of workflow %s for %s failed to start.", workflow.pk, key)
+            continue
         started += execution.created_at >= before  # not a run another beat started just now
     return started

@@ -26,6 +26,7 @@ from django.db import transaction
 from django.db.models import Q, Subquery
 from django.utils import timezone
 
+from audit.models import AuditEvent
 from audit.services import audit_event_record, audit_events_record, audited_transaction
 from governance.access.decision import require
 from governance.core.redaction import redact_data, redact_text
@@ -87,9 +88,30 @@ def _where(execution: Execution) -> dict[str, int]:
     return {"organization_id": execution.workspace.organization_id, "workspace_id": execution.workspace_id}
 
 
+MAX_INPUT_DEPTH = 64
+# Idempotency keys the engine gives its own triggers: nobody else may use them (a manual run with
+# a slot's key would take the scheduled run's place).
+RESERVED_KEY_PREFIXES = {"schedule:": TriggerKind.SCHEDULE, "webhook:": TriggerKind.WEBHOOK}
+
+
+def _depth(value: Any) -> int:
+    """How deep ``value`` nests (containers), counted without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            deepest = max(deepest, depth)
+            if depth > MAX_INPUT_DEPTH:
+                return depth
+            stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return deepest
+
+
 def _checked_input(payload: Any) -> dict:
     if not isinstance(payload, dict):
         raise ValidationError({"input": "The input must be a JSON object."})
+    if _depth(payload) > MAX_INPUT_DEPTH:
+        raise ValidationError({"input": f"The input nests more than {MAX_INPUT_DEPTH} levels deep."})
     refusal = json_refusal(payload)
     if refusal:
         path, reason = refusal
@@ -152,6 +174,9 @@ def execution_trigger(
         raise ValidationError({"idempotency_key": "At most 200 characters."})
     if key and json_refusal(key):
         raise ValidationError({"idempotency_key": json_refusal(key)[1]})
+    for prefix, owner in RESERVED_KEY_PREFIXES.items():
+        if key.startswith(prefix) and kind != owner:
+            raise ValidationError({"idempotency_key": f"Keys starting with {prefix!r} are the engine's own."})
     with audited_transaction():
         workflow = (
             Workflow.objects.select_for_update(of=("self",))
@@ -762,6 +787,13 @@ def _open_human_task(execution: Execution, run: StepRun, wait: dict, *, now, com
     where = _where(execution)
     if execution.status != ExecutionStatus.RUNNING:
         _end_step(run, "cancel", error_class="Cancelled", message="The run stopped before its task opened.")
+        audit_event_record(
+            action=WorkflowEvent.STEP_CANCELLED,
+            actor=None,
+            target=run,
+            **where,
+            data={"execution": execution.pk, "step": run.step_id, "execution_status": execution.status},
+        )
         return
     step_move(run, "wait")
     run.lease_until = None
@@ -824,6 +856,13 @@ def human_task_decide(*, actor, task: HumanTask, approve: bool, comment: str = "
             )
         if execution.triggered_by_id is not None and execution.triggered_by_id == actor.pk:
             raise ValidationError({"task": "You triggered this run: someone else must decide its approval."})
+        if AuditEvent.objects.filter(
+            target_type=Execution._meta.label_lower,
+            target_id=str(execution.pk),
+            action__in=(WorkflowEvent.OPERATOR_RETRIED, WorkflowEvent.OPERATOR_RESUMED),
+            actor_id=actor.pk,
+        ).exists():
+            raise ValidationError({"task": "You made this run go on: someone else must decide its approval."})
         _task_decided(
             execution,
             task,
@@ -1041,6 +1080,10 @@ def _restart(*, actor, execution: Execution, reason: str, move: str, ended: tupl
         for run in execution.step_runs.order_by("step_id", "attempt"):
             latest[run.step_id] = run
         again = [run for run in latest.values() if run.status in ended]
+        if any(run.step_type == "human_approval" and run.status == StepStatus.FAILED for run in again):
+            raise ValidationError(
+                {"execution": "A rejected or timed-out approval is final: start a new run instead."}
+            )
         if not again:
             raise ValidationError({"execution": "No step of this run is waiting to run again."})
         execution.finished_at = None
