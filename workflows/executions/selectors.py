@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 
 from audit.models import AuditEvent
 from governance.access.queries import restrict
@@ -187,12 +187,9 @@ def executions_before(queryset: QuerySet[Execution], execution_id: int) -> Query
     """The runs of ``queryset`` older than run ``execution_id`` in the newest-first order
     (``-created_at, -id``): a keyset page that a workflow's runs index serves. An unknown id
     gives no rows."""
-    anchor = queryset.filter(pk=execution_id).values("created_at").first()
-    if anchor is None:
-        return queryset.none()
-    return queryset.filter(
-        Q(created_at__lt=anchor["created_at"]) | Q(created_at=anchor["created_at"], pk__lt=execution_id)
-    )
+    # The anchor's time as a subquery of the page's own query: one statement, not two.
+    anchor = Subquery(queryset.filter(pk=execution_id).values("created_at")[:1])
+    return queryset.filter(Q(created_at__lt=anchor) | Q(created_at=anchor, pk__lt=execution_id))
 
 
 def step_runs_in_order() -> QuerySet[StepRun]:

@@ -140,7 +140,7 @@ def _timeline(execution: Execution) -> list[dict]:
 def _run_or_404(user, execution_id: int) -> Execution:
     return get_object_or_404(
         selectors.executions_visible_to(user)
-        .select_related("triggered_by")
+        .select_related("triggered_by", "workflow__workspace")
         .prefetch_related(Prefetch("step_runs", queryset=selectors.step_runs_in_order())),
         pk=execution_id,
     )
