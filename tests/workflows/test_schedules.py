@@ -17,6 +17,7 @@ from workflows.changes import services as changes
 from workflows.changes.models import WorkflowStatus
 from workflows.executions import halts, schedules
 from workflows.executions.models import Execution, ExecutionStatus
+from workflows.executions.principals import WorkflowTriggerPrincipal
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -136,7 +137,7 @@ def test_a_halted_workspace_or_quarantined_workflow_starts_no_scheduled_run(shop
 
 def test_the_scheduler_may_trigger_its_workspace_only(shop):
     workflow = scheduled(shop)
-    principal = schedules.SchedulerPrincipal.of(workflow)
+    principal = WorkflowTriggerPrincipal.of(workflow, "scheduler")
     assert decide(principal, "execution.trigger", workflow).allowed
     assert not decide(principal, "execution.trigger", shop.workflows["sibling"]).allowed
     assert not decide(principal, "execution.trigger", shop.workflows["foreign"]).allowed

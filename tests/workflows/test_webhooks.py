@@ -16,6 +16,7 @@ from governance.access.decision import AccessDenied, decide
 from tests.workflows.test_executions import active_workflow, drain
 from workflows.executions import halts, hooks
 from workflows.executions.models import Execution, WebhookSecret
+from workflows.executions.principals import WorkflowTriggerPrincipal
 
 pytestmark = pytest.mark.django_db(databases=["default", "secrets"])
 
@@ -189,7 +190,7 @@ def test_two_workflows_on_one_path_are_told_apart_by_their_secrets(shop, client)
 
 def test_the_webhook_principal_may_trigger_its_workspace_only(shop):
     workflow, _ = hooked(shop)
-    principal = hooks.WebhookPrincipal.of(workflow)
+    principal = WorkflowTriggerPrincipal.of(workflow, "webhook")
     assert decide(principal, "execution.trigger", workflow).allowed
     assert not decide(principal, "execution.trigger", shop.workflows["foreign"]).allowed
     assert not decide(principal, "execution.view", workflow).allowed

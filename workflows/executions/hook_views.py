@@ -26,6 +26,7 @@ from governance.core.middleware import client_ip
 from governance.core.text import json_refusal
 from workflows.executions import hooks
 from workflows.executions.models import Execution, TriggerKind
+from workflows.executions.principals import WorkflowTriggerPrincipal
 from workflows.executions.services import TriggerHaltedError, execution_trigger
 
 _HOOK_PATH = re.compile(r"[A-Za-z0-9/_-]{1,100}")
@@ -97,7 +98,7 @@ def webhook_receive(request, workspace_id: int, hook_path: str):
         return _answer(400, "The body must be a JSON object that can be stored as it is.")
     try:
         execution = execution_trigger(
-            actor=hooks.WebhookPrincipal.of(workflow),
+            actor=WorkflowTriggerPrincipal.of(workflow, "webhook"),
             workflow=workflow,
             input=payload,
             idempotency_key=key,

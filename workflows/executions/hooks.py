@@ -15,7 +15,6 @@ import hashlib
 import hmac
 import re
 import secrets
-from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -25,7 +24,6 @@ from django.utils import timezone
 
 from audit.services import audit_event_record, audited_transaction
 from governance.access.decision import require
-from governance.core.tokens import MachinePrincipal
 from workflows.changes.models import Workflow, WorkflowStatus
 from workflows.events import WorkflowEvent
 from workflows.executions.models import WebhookSecret, WebhookSecretStatus
@@ -34,30 +32,6 @@ STORE = "secrets"
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
 _SIGNATURE = re.compile(r"sha256=[0-9a-f]{64}")
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the mark of a value, not a value
-
-
-@dataclass(frozen=True, kw_only=True)
-class WebhookPrincipal(MachinePrincipal):
-    """A workflow's webhook caller, once its signature checked: triggers that workflow's workspace's
-    executions and nothing else (the decision point's machine rule)."""
-
-    workspace_id: int
-
-    @classmethod
-    def of(cls, workflow: Workflow) -> WebhookPrincipal:
-        return cls(
-            pk=workflow.pk,
-            name=workflow.name,
-            organization_id=workflow.workspace.organization_id,
-            workspace_id=workflow.workspace_id,
-            scopes=("executions:trigger",),
-            allowed_actions=frozenset({"execution.trigger"}),
-            token_prefix="",
-        )
-
-    @property
-    def label(self) -> str:
-        return f"webhook of workflow {self.name} (#{self.pk})"
 
 
 def _fingerprint(value: str) -> str:

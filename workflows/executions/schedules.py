@@ -19,7 +19,6 @@ other (a refused slot is recorded as ``execution.refused``).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -29,35 +28,12 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from governance.access.decision import AccessDenied
-from governance.core.tokens import MachinePrincipal
 from workflows.changes.models import Workflow, WorkflowStatus
 from workflows.executions.models import Execution, TriggerKind
+from workflows.executions.principals import WorkflowTriggerPrincipal
 from workflows.executions.services import execution_trigger
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, kw_only=True)
-class SchedulerPrincipal(MachinePrincipal):
-    """The scheduler of one workflow: triggers that workflow's workspace's executions, nothing else."""
-
-    workspace_id: int
-
-    @classmethod
-    def of(cls, workflow: Workflow) -> SchedulerPrincipal:
-        return cls(
-            pk=workflow.pk,
-            name=workflow.name,
-            organization_id=workflow.workspace.organization_id,
-            workspace_id=workflow.workspace_id,
-            scopes=("executions:trigger",),
-            allowed_actions=frozenset({"execution.trigger"}),
-            token_prefix="",
-        )
-
-    @property
-    def label(self) -> str:
-        return f"scheduler of workflow {self.name} (#{self.pk})"
 
 
 def due_slot(expression: str, time_zone: str, now: datetime) -> datetime | None:
@@ -97,7 +73,7 @@ def schedules_start_due(*, now: datetime) -> int:
         before = timezone.now()
         try:
             execution = execution_trigger(
-                actor=SchedulerPrincipal.of(workflow),
+                actor=WorkflowTriggerPrincipal.of(workflow, "scheduler"),
                 workflow=workflow,
                 input={"scheduled_for": slot.isoformat()},
                 idempotency_key=key,
