@@ -10,6 +10,7 @@ import copy
 import secrets as random_source
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from workflows.changes import services
@@ -250,10 +251,19 @@ def seed_runnable(*, workspace, builder, officers: list, admin) -> None:
             reason="The quick start's demo billing service (scripts/demo_service.py) on this machine.",
         )
     if not Integration.objects.filter(workspace=workspace, slug="billing").exists():
-        integration_create(
-            actor=None, workspace=workspace, name="Billing (demo service)", slug="billing", kind="erp",
-            endpoint_url=f"http://127.0.0.1:{getattr(settings, 'DEMO_SERVICE_PORT', 8765)}",
-        )  # fmt: skip
+        endpoint = f"http://127.0.0.1:{getattr(settings, 'DEMO_SERVICE_PORT', 8765)}"
+        try:
+            with transaction.atomic():
+                integration_create(
+                    actor=None, workspace=workspace, name="Billing (demo service)", slug="billing", kind="erp",
+                    endpoint_url=endpoint,
+                )  # fmt: skip
+        except ValidationError:
+            # Plain http to loopback is the quick start's (settings.local); elsewhere the integration
+            # is made without an address, and its steps fail saying so if anyone runs them.
+            integration_create(
+                actor=None, workspace=workspace, name="Billing (demo service)", slug="billing", kind="erp"
+            )
     for name, slug, definition, summary in RUNNABLE:
         if not Workflow.objects.filter(workspace=workspace, slug=slug).exists():
             change = _create(workspace, builder, name, slug, definition, handles_pii=False, summary=summary)
