@@ -80,4 +80,5 @@ class WorkflowEvent(EventCode):
     HALT_RELEASED = "halt.released", Category.EXECUTION
     # Signed webhooks: their secrets, and the requests refused (forged, replayed, too old).
     WEBHOOK_SECRET_ISSUED = "webhook.secret_issued", Category.ADMIN
+    WEBHOOK_SECRETS_REVOKED = "webhook.secrets_revoked", Category.ADMIN
     WEBHOOK_REFUSED = "webhook.refused", Category.EXECUTION

@@ -253,3 +253,29 @@ def test_the_engines_idempotency_keys_are_reserved(shop):
     for key in ("schedule:2026-12-04T05:00Z", "webhook:abc"):
         with pytest.raises(ValidationError, match="the engine's own"):
             trigger(shop, workflow, idempotency_key=key)
+
+
+def test_a_leaked_secret_is_revoked_at_once_with_the_one_in_its_grace(shop, client):
+    from django.core.exceptions import ValidationError as Refused
+    from django.urls import reverse
+
+    workflow, old = hooked(shop)
+    new = hooks.webhook_secret_issue(actor=shop.users["workspace_owner"], workflow=workflow)
+    with pytest.raises(Refused, match="Say why"):
+        hooks.webhook_secrets_revoke(actor=shop.users["workspace_owner"], workflow=workflow, reason=" ")
+    with pytest.raises(AccessDenied):
+        hooks.webhook_secrets_revoke(actor=shop.users["compliance_officer"], workflow=workflow, reason="x")
+    url = reverse("admin:workflows_workflow_webhook_secret", args=[workflow.pk])
+    client.force_login(shop.users["workspace_owner"])
+    assert "Reason" in client.get(url).content.decode()
+    assert "Say why" in client.post(url, {"revoke": "1", "reason": ""}).content.decode()
+    client.post(url, {"revoke": "1", "reason": "INC-5: secret in a public repository"})
+    assert post(client, shop, b'{"id": 1}', old).status_code == 401
+    assert post(client, shop, b'{"id": 2}', new).status_code == 401
+    rows = WebhookSecret.objects.using("secrets").filter(workflow_id=workflow.pk)
+    assert {row.status for row in rows} == {"revoked"}
+    assert all(row.value is None for row in rows)  # the values are erased
+    event = AuditEvent.objects.get(action="webhook.secrets_revoked")
+    assert event.data == {"versions": [1, 2], "reason": "INC-5: secret in a public repository"}
+    fresh = hooks.webhook_secret_issue(actor=shop.users["workspace_owner"], workflow=workflow)
+    assert post(client, shop, b'{"id": 3}', fresh).status_code == 202

@@ -260,14 +260,26 @@ class WorkflowAdmin(ReadOnlyModelAdmin):
         decision = decide(request.user, "credential.manage", workflow)
         if not decision.allowed:
             raise PermissionDenied(decision.message)
-        issued = None
-        if request.method == "POST":
+        issued, refusal = None, None
+        if request.method == "POST" and request.POST.get("revoke"):
+            try:
+                count = hooks.webhook_secrets_revoke(
+                    actor=request.user, workflow=workflow, reason=request.POST.get("reason", "")
+                )
+            except ValidationError as error:
+                refusal = " ".join(error.messages)
+            else:
+                messages.success(
+                    request, f"{count} secret(s) revoked: the webhook refuses every request now."
+                )
+        elif request.method == "POST":
             issued = hooks.webhook_secret_issue(actor=request.user, workflow=workflow)
         context = {
             **self.admin_site.each_context(request),
             "title": f"Webhook secret of {workflow}",
             "workflow": workflow,
             "issued": issued,
+            "refusal": refusal,
             "secrets": hooks.webhook_secrets_listed(workflow.pk),
             "opts": self.model._meta,
         }

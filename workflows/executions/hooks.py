@@ -79,6 +79,37 @@ def webhook_secret_issue(*, actor, workflow: Workflow) -> str:
     return value
 
 
+def webhook_secrets_revoke(*, actor, workflow: Workflow, reason: str) -> int:
+    """The incident switch for a leaked secret: every secret of the workflow stops working now —
+    the active one and those in their grace — and their values are erased. The webhook refuses
+    every request until an owner issues a new secret. Returns how many were revoked."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why."})
+    with transaction.atomic(using=STORE), audited_transaction():
+        workflow = (
+            Workflow.objects.select_for_update(of=("self",)).select_related("workspace").get(pk=workflow.pk)
+        )
+        require(actor, "credential.manage", workflow, fresh=True)
+        rows = (
+            WebhookSecret.objects.using(STORE)
+            .select_for_update()
+            .filter(workflow_id=workflow.pk)
+            .exclude(status=WebhookSecretStatus.REVOKED)
+        )
+        numbers = sorted(rows.values_list("number", flat=True))
+        rows.update(status=WebhookSecretStatus.REVOKED, value=None, valid_until=timezone.now())
+        audit_event_record(
+            action=WorkflowEvent.WEBHOOK_SECRETS_REVOKED,
+            actor=actor,
+            target=workflow,
+            organization_id=workflow.workspace.organization_id,
+            workspace_id=workflow.workspace_id,
+            data={"versions": numbers, "reason": reason[:1000]},
+        )
+    return len(numbers)
+
+
 def webhook_secrets_valid(workflow_id: int) -> list[str]:
     """The secret values a signature may be made with now: the active one and those in grace."""
     now = timezone.now()
