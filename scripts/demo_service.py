@@ -63,7 +63,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8765)
     args = parser.parse_args()
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    try:
+        server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    except OSError as error:
+        raise SystemExit(
+            f"demo billing service: cannot listen on 127.0.0.1:{args.port} ({error.strerror}); "
+            "set DEMO_SERVICE_PORT to a free port and run make run again."
+        ) from None
     print(f"demo billing service on http://127.0.0.1:{args.port}/", flush=True)
     try:
         server.serve_forever()

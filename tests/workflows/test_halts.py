@@ -426,3 +426,22 @@ def test_an_operator_resumes_a_halted_run_on_its_page_and_retries_a_failed_one_t
     assert answer.json()["status"] == "running"
     again = api.post(reverse("api-execution-retry", args=[failing.pk]), {"reason": "twice"}, format="json")
     assert again.status_code == 400
+
+
+@pytest.mark.parametrize("bad", ["INC\x00-1", "INC \ud800", "x" * 2001])
+def test_an_unstorable_or_overlong_reason_is_a_field_error_everywhere(shop, bad):
+    """Reasons and comments go through one check: NUL, a lone surrogate or 2,001 characters are a
+    field error for halts, cancels and resumes alike, never a database error."""
+    execution = trigger(shop, active_workflow(shop))
+    calls = (
+        lambda: _halt_workspace(shop, reason=bad),
+        lambda: services.execution_cancel(actor=_operator(shop), execution=execution, reason=bad),
+        lambda: services.execution_resume(actor=_operator(shop), execution=execution, reason=bad),
+    )
+    for call in calls:
+        with pytest.raises(ValidationError) as refused:
+            call()
+        assert list(refused.value.message_dict) == ["reason"]
+    assert not Halt.objects.exists()
+    execution.refresh_from_db()
+    assert execution.status == ExecutionStatus.QUEUED

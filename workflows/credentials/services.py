@@ -52,7 +52,7 @@ from workflows.service_accounts.models import ServiceAccount, ServiceAccountToke
 MAX_VALUE_LENGTH = 16 * 1024
 
 
-def _fingerprint(workspace_id: int, value: str) -> str:
+def secret_fingerprint(workspace_id: int, value: str) -> str:
     """A keyed fingerprint: recognisable across screens, useless for guessing the value (it is an
     HMAC under the workspace's credentials data key, not a bare hash of a possibly short secret)."""
     key = active_key(workspace_id, "credentials")
@@ -90,7 +90,7 @@ def _new_version(credential: Credential, value: str, actor, status: str) -> Cred
         workspace_id=credential.workspace_id,
         number=number,
         status=status,
-        fingerprint=_fingerprint(credential.workspace_id, value),
+        fingerprint=secret_fingerprint(credential.workspace_id, value),
         created_by_id=getattr(actor, "pk", None),
     )
     version.value = value

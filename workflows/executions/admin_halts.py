@@ -15,7 +15,7 @@ from governance.access.admin_base import ReadOnlyModelAdmin
 from governance.access.decision import AccessDenied, decide
 from governance.access.queries import restrict
 from governance.tenancy.models import Organization, Workspace
-from workflows.executions import halts, posture
+from workflows.executions import halts, posture, services
 from workflows.executions.models import Halt
 
 WHOLE_ORGANISATION = "organization"
@@ -25,7 +25,7 @@ class RaiseForm(forms.Form):
     where = forms.ChoiceField(label="Halt every execution of")
     reason = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
-        max_length=halts.MAX_REASON_CHARS,
+        max_length=services.MAX_REASON_CHARS,
         help_text="Required: the incident, and what must happen before the halt is released.",
     )
 
@@ -37,7 +37,7 @@ class RaiseForm(forms.Form):
 class ReleaseForm(forms.Form):
     reason = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
-        max_length=halts.MAX_REASON_CHARS,
+        max_length=services.MAX_REASON_CHARS,
         help_text="Required: why it is safe to go on. Halted runs stay halted until an operator resumes them.",
     )
 

@@ -19,17 +19,7 @@ from governance.access.decision import require
 from governance.tenancy.models import Organization, Workspace
 from workflows.events import WorkflowEvent
 from workflows.executions.models import Halt, HaltScope
-
-MAX_REASON_CHARS = 2000
-
-
-def _reason(reason: str, field: str = "reason") -> str:
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValidationError({field: "Say why."})
-    if len(reason) > MAX_REASON_CHARS:
-        raise ValidationError({field: f"At most {MAX_REASON_CHARS:,} characters."})
-    return reason
+from workflows.executions.services import checked_reason
 
 
 def enforce_after_commit() -> None:
@@ -57,7 +47,7 @@ def halt_raise(
     or, given ``organization`` instead, of every workspace of it (platform administrators)."""
     if (workspace is None) == (organization is None):
         raise ValidationError({"scope": "Choose a workspace, or the whole organisation."})
-    reason = _reason(reason)
+    reason = checked_reason(reason)
     with audited_transaction():
         if workspace is not None:
             target = Workspace.objects.select_for_update().get(pk=workspace.pk)
@@ -103,7 +93,7 @@ def halt_raise(
 def halt_release(*, actor, halt: Halt, reason: str) -> Halt:
     """Lift a halt: someone other than the person who raised it, holding the same right. The
     halted runs stay halted until an operator resumes them."""
-    reason = _reason(reason)
+    reason = checked_reason(reason)
     with audited_transaction():
         halt = (
             Halt.objects.select_for_update(of=("self",))

@@ -24,9 +24,12 @@ from django.utils import timezone
 
 from audit.services import audit_event_record, audited_transaction
 from governance.access.decision import require
+from governance.core.redaction import secret_register
 from workflows.changes.models import Workflow, WorkflowStatus
+from workflows.credentials.services import secret_fingerprint
 from workflows.events import WorkflowEvent
 from workflows.executions.models import WebhookSecret, WebhookSecretStatus
+from workflows.executions.services import checked_reason
 
 STORE = "secrets"
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
@@ -34,14 +37,11 @@ _SIGNATURE = re.compile(r"sha256=[0-9a-f]{64}")
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the mark of a value, not a value
 
 
-def _fingerprint(value: str) -> str:
-    return "fp:" + hashlib.sha256(value.encode()).hexdigest()[:16]
-
-
 def webhook_secret_issue(*, actor, workflow: Workflow) -> str:
     """A new signing secret for ``workflow`` (owners: ``credential.manage``), returned once; the
     active one becomes *previous* and keeps working for the grace period."""
     value = SECRET_PREFIX + secrets.token_urlsafe(32)
+    secret_register(value)  # never in this process's logs or records
     now = timezone.now()
     # The ledger's transaction is the inner one: it commits first, so a secret never exists without
     # its event (should the store's commit fail, the event names a secret nobody received).
@@ -61,7 +61,7 @@ def webhook_secret_issue(*, actor, workflow: Workflow) -> str:
             workflow_id=workflow.pk,
             number=last + 1,
             value=value,
-            fingerprint=_fingerprint(value),
+            fingerprint=secret_fingerprint(workflow.workspace_id, value),
             created_by_id=actor.pk,
         )
         audit_event_record(
@@ -83,9 +83,7 @@ def webhook_secrets_revoke(*, actor, workflow: Workflow, reason: str) -> int:
     """The incident switch for a leaked secret: every secret of the workflow stops working now —
     the active one and those in their grace — and their values are erased. The webhook refuses
     every request until an owner issues a new secret. Returns how many were revoked."""
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValidationError({"reason": "Say why."})
+    reason = checked_reason(reason)
     with transaction.atomic(using=STORE), audited_transaction():
         workflow = (
             Workflow.objects.select_for_update(of=("self",)).select_related("workspace").get(pk=workflow.pk)
@@ -105,7 +103,7 @@ def webhook_secrets_revoke(*, actor, workflow: Workflow, reason: str) -> int:
             target=workflow,
             organization_id=workflow.workspace.organization_id,
             workspace_id=workflow.workspace_id,
-            data={"versions": numbers, "reason": reason[:1000]},
+            data={"versions": numbers, "reason": reason},
         )
     return len(numbers)
 

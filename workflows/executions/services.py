@@ -30,7 +30,7 @@ from audit.models import AuditEvent
 from audit.services import audit_event_record, audit_events_record, audited_transaction
 from governance.access.decision import require
 from governance.core.redaction import redact_data, redact_text
-from governance.core.text import json_refusal
+from governance.core.text import json_refusal, text_refusal
 from governance.tenancy.models import Membership
 from workflows.changes.definition import input_problems
 from workflows.changes.models import ChangeRequest, ChangeState, Workflow, WorkflowStatus, WorkflowVersion
@@ -68,6 +68,23 @@ class Claim:
     attempt: int
     context: dict = field(default_factory=dict)
     env: StepEnv | None = None
+
+
+MAX_REASON_CHARS = 2000
+
+
+def checked_reason(reason: str, *, field: str = "reason", required: bool = True) -> str:
+    """A person's reason or comment, stripped: required unless said otherwise, at most
+    ``MAX_REASON_CHARS``, and storable (no NUL, no unpaired surrogate) — else a field error."""
+    reason = (reason or "").strip()
+    if required and not reason:
+        raise ValidationError({field: "Say why."})
+    if len(reason) > MAX_REASON_CHARS:
+        raise ValidationError({field: f"At most {MAX_REASON_CHARS:,} characters."})
+    refusal = text_refusal(reason)
+    if refusal:
+        raise ValidationError({field: refusal})
+    return reason
 
 
 class TriggerHaltedError(ValidationError):
@@ -245,6 +262,7 @@ def _execution_start(actor, workflow: Workflow, version, payload: dict, key: str
 
 
 def _halt_of(workflow: Workflow) -> HaltInForce | None:
+    """What stops runs of ``workflow`` now (its workspace loaded), if anything."""
     return halt_in_force(
         workflow_id=workflow.pk,
         workspace_id=workflow.workspace_id,
@@ -253,6 +271,7 @@ def _halt_of(workflow: Workflow) -> HaltInForce | None:
 
 
 def _halt_for(execution: Execution) -> HaltInForce | None:
+    """The same for a run (its workspace loaded; its workflow need not be)."""
     return halt_in_force(
         workflow_id=execution.workflow_id,
         workspace_id=execution.workspace_id,
@@ -834,9 +853,7 @@ def _open_human_task(execution: Execution, run: StepRun, wait: dict, *, now, com
 def human_task_decide(*, actor, task: HumanTask, approve: bool, comment: str = "") -> HumanTask:
     """Approve or reject a waiting task: a person holding its role in the workspace, who did not
     trigger the run; a rejection says why. The run goes on, or fails, in the same transaction."""
-    comment = (comment or "").strip()
-    if len(comment) > MAX_ERROR_CHARS:
-        raise ValidationError({"comment": f"At most {MAX_ERROR_CHARS:,} characters."})
+    comment = checked_reason(comment, field="comment", required=False)
     if not approve and not comment:
         raise ValidationError({"comment": "Say why you reject it."})
     with audited_transaction():
@@ -971,8 +988,7 @@ def _task_decided(execution: Execution, task: HumanTask, status: str, *, actor, 
 def execution_cancel(*, actor, execution: Execution, reason: str) -> Execution:
     """Stop a run (operators and owners), with a reason. Steps waiting to start are cancelled;
     a step in flight records its result when it ends, and nothing follows it."""
-    if not (reason or "").strip():
-        raise ValidationError({"reason": "Say why."})
+    reason = checked_reason(reason)
     with audited_transaction():
         execution = (
             Execution.objects.select_for_update(of=("self",))
@@ -989,7 +1005,7 @@ def execution_cancel(*, actor, execution: Execution, reason: str) -> Execution:
             actor=actor,
             target=execution,
             **where,
-            data={"reason": reason.strip()[:1000]},
+            data={"reason": reason},
         )
         # A retry_due row is an attempt that already failed; its pending successor is cancelled.
         waiting = execution.step_runs.select_for_update().filter(
@@ -1008,9 +1024,7 @@ def execution_cancel(*, actor, execution: Execution, reason: str) -> Execution:
                 data={"execution": execution.pk, "step": task.step_id, "status": task.status},
             )
         for run in waiting:
-            _end_step(
-                run, "cancel", error_class="Cancelled", message=f"Cancelled by {actor}: {reason.strip()}"
-            )
+            _end_step(run, "cancel", error_class="Cancelled", message=f"Cancelled by {actor}: {reason}")
             audit_event_record(
                 action=WorkflowEvent.STEP_CANCELLED,
                 actor=actor,
@@ -1048,9 +1062,7 @@ def execution_resume(*, actor, execution: Execution, reason: str) -> Execution:
 
 
 def _restart(*, actor, execution: Execution, reason: str, move: str, ended: tuple, event) -> Execution:
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValidationError({"reason": "Say why."})
+    reason = checked_reason(reason)
     with audited_transaction():
         execution = (
             Execution.objects.select_for_update(of=("self",))
@@ -1094,7 +1106,7 @@ def _restart(*, actor, execution: Execution, reason: str, move: str, ended: tupl
             actor=actor,
             target=execution,
             **_where(execution),
-            data={"reason": reason[:1000], "steps": sorted(run.step_id for run in again)},
+            data={"reason": reason, "steps": sorted(run.step_id for run in again)},
         )
         for run in again:
             _queue_step(
