@@ -183,54 +183,67 @@ def _actor_type(*, is_user: bool, is_service_account: bool) -> ActorType:
 
 
 def _insert(values: dict[str, Any], canonical: bytes) -> AuditEvent:
-    """One INSERT: the request path's only ledger cost."""
-    return _insert_many([(values, canonical)])[0]
+    """One INSERT of one row: the request path's only ledger cost."""
+    connection = transaction.get_connection()
+    columns, placeholders = _insert_shape(connection)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO audit_auditevent ({columns}) VALUES ({placeholders}) RETURNING id",  # noqa: S608
+            _insert_params(values, canonical, connection),
+        )
+        return _inserted(cursor.fetchone()[0], values, canonical, connection)
 
 
 def _insert_many(rows: list[tuple[dict[str, Any], bytes]]) -> list[AuditEvent]:
     """One INSERT of ``rows`` (values, canonical bytes), in order; the events with their ids."""
     connection = transaction.get_connection()
-    fields = _insert_fields()
-    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
-    placeholders = ", ".join(["%s"] * (len(fields) + 1))
-    postgresql = connection.vendor == "postgresql"
-    if postgresql:
-        # The search document, computed here once (the trigger only covers other insert paths).
-        columns += ", canonical, search"
-        placeholders += ", to_tsvector('simple'::regconfig, %s)"
-    else:
-        columns += ", canonical"
+    columns, placeholders = _insert_shape(connection)
     params: list[Any] = []
     for values, canonical in rows:
-        params += [field.get_db_prep_save(values[field.attname], connection) for field in fields]
-        params.append(canonical)
-        if postgresql:
-            params.append(
-                " ".join(
-                    (
-                        values["action"],
-                        values["target_label"],
-                        values["actor_label"],
-                        json.dumps(values["data"]),
-                    )
-                )
-            )
+        params += _insert_params(values, canonical, connection)
     tuples = ", ".join([f"({placeholders})"] * len(rows))
     with connection.cursor() as cursor:
         # RETURNING gives the ids in the order of VALUES for a plain INSERT (one statement, no
-        # ON CONFLICT), which PostgreSQL and SQLite both keep.
+        # ON CONFLICT), which PostgreSQL and SQLite both keep (Django's bulk_create relies on it).
         cursor.execute(
             f"INSERT INTO audit_auditevent ({columns}) VALUES {tuples} RETURNING id",  # noqa: S608
             params,
         )
         ids = [row[0] for row in cursor.fetchall()]
-    events = []
-    for event_id, (values, canonical) in zip(ids, rows, strict=True):
-        event = AuditEvent(id=event_id, canonical=canonical, **values)
-        event._state.adding = False
-        event._state.db = connection.alias
-        events.append(event)
-    return events
+    return [
+        _inserted(event_id, values, canonical, connection)
+        for event_id, (values, canonical) in zip(ids, rows, strict=True)
+    ]
+
+
+def _insert_shape(connection) -> tuple[str, str]:
+    """The columns and one row's placeholders of the INSERT, for this connection's vendor."""
+    fields = _insert_fields()
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    placeholders = ", ".join(["%s"] * (len(fields) + 1))
+    if connection.vendor == "postgresql":
+        # The search document, computed here once (the trigger only covers other insert paths).
+        return columns + ", canonical, search", placeholders + ", to_tsvector('simple'::regconfig, %s)"
+    return columns + ", canonical", placeholders
+
+
+def _insert_params(values: dict[str, Any], canonical: bytes, connection) -> list[Any]:
+    params = [field.get_db_prep_save(values[field.attname], connection) for field in _insert_fields()]
+    params.append(canonical)
+    if connection.vendor == "postgresql":
+        params.append(
+            " ".join(
+                (values["action"], values["target_label"], values["actor_label"], json.dumps(values["data"]))
+            )
+        )
+    return params
+
+
+def _inserted(event_id: int, values: dict[str, Any], canonical: bytes, connection) -> AuditEvent:
+    event = AuditEvent(id=event_id, canonical=canonical, **values)
+    event._state.adding = False
+    event._state.db = connection.alias
+    return event
 
 
 @lru_cache(maxsize=1)
