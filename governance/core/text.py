@@ -184,3 +184,20 @@ def identifier(value: str) -> str:
         return normalise_identifier(value)
     except TextRefusalError as refused:
         raise ValidationError(refused.message, code=INVALID_TEXT) from None
+
+
+MAX_REASON_CHARS = 2000
+
+
+def checked_reason(reason: str, *, field: str = "reason", required: bool = True) -> str:
+    """A person's reason or comment, stripped: required unless said otherwise, at most
+    ``MAX_REASON_CHARS``, and storable (no NUL, no unpaired surrogate) — else a field error."""
+    reason = (reason or "").strip()
+    if required and not reason:
+        raise ValidationError({field: "Say why."})
+    if len(reason) > MAX_REASON_CHARS:
+        raise ValidationError({field: f"At most {MAX_REASON_CHARS:,} characters."})
+    refusal = text_refusal(reason)
+    if refusal:
+        raise ValidationError({field: refusal})
+    return reason

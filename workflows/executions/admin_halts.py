@@ -14,8 +14,9 @@ from django.urls import path, reverse
 from governance.access.admin_base import ReadOnlyModelAdmin
 from governance.access.decision import AccessDenied, decide
 from governance.access.queries import restrict
+from governance.core.text import MAX_REASON_CHARS
 from governance.tenancy.models import Organization, Workspace
-from workflows.executions import halts, posture, services
+from workflows.executions import halts, posture
 from workflows.executions.models import Halt
 
 WHOLE_ORGANISATION = "organization"
@@ -25,7 +26,7 @@ class RaiseForm(forms.Form):
     where = forms.ChoiceField(label="Halt every execution of")
     reason = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
-        max_length=services.MAX_REASON_CHARS,
+        max_length=MAX_REASON_CHARS,
         help_text="Required: the incident, and what must happen before the halt is released.",
     )
 
@@ -37,7 +38,7 @@ class RaiseForm(forms.Form):
 class ReleaseForm(forms.Form):
     reason = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
-        max_length=services.MAX_REASON_CHARS,
+        max_length=MAX_REASON_CHARS,
         help_text="Required: why it is safe to go on. Halted runs stay halted until an operator resumes them.",
     )
 

@@ -16,10 +16,10 @@ from django.utils import timezone
 
 from audit.services import audit_event_record, audited_transaction
 from governance.access.decision import require
+from governance.core.text import checked_reason
 from governance.tenancy.models import Organization, Workspace
 from workflows.events import WorkflowEvent
 from workflows.executions.models import Halt, HaltScope
-from workflows.executions.services import checked_reason
 
 
 def enforce_after_commit() -> None:

@@ -25,11 +25,11 @@ from django.utils import timezone
 from audit.services import audit_event_record, audited_transaction
 from governance.access.decision import require
 from governance.core.redaction import secret_register
+from governance.core.text import checked_reason
 from workflows.changes.models import Workflow, WorkflowStatus
 from workflows.credentials.services import secret_fingerprint
 from workflows.events import WorkflowEvent
 from workflows.executions.models import WebhookSecret, WebhookSecretStatus
-from workflows.executions.services import checked_reason
 
 STORE = "secrets"
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")

@@ -11,9 +11,19 @@ from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 
 from audit.models import AuditEvent
 from governance.access.queries import restrict
+from governance.tenancy.models import Membership
 from workflows.changes.models import Workflow, WorkflowStatus
 from workflows.events import WorkflowEvent
-from workflows.executions.models import Execution, ExecutionStatus, Halt, HaltScope, StepRun, StepStatus
+from workflows.executions.models import (
+    Execution,
+    ExecutionStatus,
+    Halt,
+    HaltScope,
+    HumanTask,
+    HumanTaskStatus,
+    StepRun,
+    StepStatus,
+)
 
 OPEN_EXECUTION_STATES = (ExecutionStatus.QUEUED, ExecutionStatus.RUNNING, ExecutionStatus.WAITING)
 
@@ -114,9 +124,6 @@ def executions_to_halt(*, now: datetime, limit: int = 1000) -> list[int]:
 def human_tasks_for(actor) -> QuerySet:
     """The open human tasks ``actor`` may decide: of the runs they may see, those naming a role
     they hold in the task's workspace; the earliest deadline first."""
-    from governance.tenancy.models import Membership
-    from workflows.executions.models import HumanTask, HumanTaskStatus
-
     held = Membership.objects.filter(user=actor, user__is_active=True, workspace__isnull=False).values_list(
         "workspace_id", "role_id"
     )
@@ -132,8 +139,6 @@ def human_tasks_for(actor) -> QuerySet:
 
 
 def human_tasks_visible_to(actor) -> QuerySet:
-    from workflows.executions.models import HumanTask
-
     return restrict(
         HumanTask.objects.select_related(
             "execution__workflow", "execution__triggered_by", "workspace", "step_run"

@@ -30,7 +30,7 @@ from audit.models import AuditEvent
 from audit.services import audit_event_record, audit_events_record, audited_transaction
 from governance.access.decision import require
 from governance.core.redaction import redact_data, redact_text
-from governance.core.text import json_refusal, text_refusal
+from governance.core.text import checked_reason, json_refusal
 from governance.tenancy.models import Membership
 from workflows.changes.definition import input_problems
 from workflows.changes.models import ChangeRequest, ChangeState, Workflow, WorkflowStatus, WorkflowVersion
@@ -68,23 +68,6 @@ class Claim:
     attempt: int
     context: dict = field(default_factory=dict)
     env: StepEnv | None = None
-
-
-MAX_REASON_CHARS = 2000
-
-
-def checked_reason(reason: str, *, field: str = "reason", required: bool = True) -> str:
-    """A person's reason or comment, stripped: required unless said otherwise, at most
-    ``MAX_REASON_CHARS``, and storable (no NUL, no unpaired surrogate) — else a field error."""
-    reason = (reason or "").strip()
-    if required and not reason:
-        raise ValidationError({field: "Say why."})
-    if len(reason) > MAX_REASON_CHARS:
-        raise ValidationError({field: f"At most {MAX_REASON_CHARS:,} characters."})
-    refusal = text_refusal(reason)
-    if refusal:
-        raise ValidationError({field: refusal})
-    return reason
 
 
 class TriggerHaltedError(ValidationError):
