@@ -74,7 +74,6 @@ def test_newcomer_enrols_a_security_key_then_signs_in_with_it(browser, live_serv
     methods = list(AuditEvent.objects.filter(action="mfa.verified").values_list("data__method", flat=True))
     assert methods == ["webauthn", "webauthn"]
     assert not [error for error in errors if "Content Security Policy" in error]
-    page.close()
 
 
 def test_newcomer_enrols_an_authenticator_app_with_the_key_shown_on_the_page(browser, live_server, newcomer):
@@ -99,4 +98,3 @@ def test_newcomer_enrols_an_authenticator_app_with_the_key_shown_on_the_page(bro
     page.get_by_role("link", name="I have kept them — go on").click()
     page.wait_for_url(f"{base}/")
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
-    page.close()

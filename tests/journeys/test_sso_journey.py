@@ -48,7 +48,6 @@ def test_sign_in_through_the_openid_provider(browser, live_server):
         page.wait_for_load_state()
         assert "/login" not in page.url, page.content()[:2000]
         _signed_in_as("ada@acme.example", world.ws, "workflow_builder")
-        page.close()
     finally:
         openid_provider.stop(idp)
 
@@ -74,6 +73,5 @@ def test_sign_in_through_the_saml_idp(browser, live_server):
         assert "/login" not in page.url, page.content()[:2000]
         assert "/saml/" not in page.url
         _signed_in_as("grace@acme.example", world.ws, "workflow_builder")
-        page.close()
     finally:
         saml_idp.stop(idp)
