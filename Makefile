@@ -10,7 +10,7 @@ PORT ?= 8000
 # databases. PYTEST_WORKERS=0 runs the suite in one process.
 PYTEST_WORKERS ?= auto
 
-.PHONY: install run test lint check pytest clean-venv sbom
+.PHONY: install run test test-ai lint check pytest clean-venv sbom
 
 $(BIN)/uv: requirements/bootstrap.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || \
@@ -54,7 +54,15 @@ pytest: $(STAMP)
 	bash scripts/ensure-debian-package.sh redis-server redis-server "the execution fault tests and bench/executions.py"
 	bash scripts/ensure-debian-package.sh fonts-dejavu-core /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf "the PDF summary test of other scripts"
 	bash scripts/ensure-node-deps.sh
+	bash scripts/ensure-local-model.sh --if-cached
 	source scripts/test-database.sh && $(BIN)/pytest -n $(PYTEST_WORKERS) --maxprocesses=14 $(PYTEST_ARGS)
+
+# The AI steps against the real local model (SmolLM2-135M through llama-cpp-python's server): builds
+# the server once (about 8 minutes on 2 cores, then cached) and runs those tests. `make test` runs
+# them too whenever the build is cached.
+test-ai: $(STAMP)
+	bash scripts/ensure-local-model.sh --build
+	source scripts/test-database.sh && $(BIN)/pytest -m local_model $(PYTEST_ARGS)
 
 test: lint check pytest
 

@@ -13,6 +13,7 @@ class WorkflowsConfig(AppConfig):
         from workflows.credentials import evidence as credentials_evidence
         from workflows.credentials import resources as credentials
         from workflows.events import WorkflowEvent
+        from workflows.executions import evidence as executions_evidence
         from workflows.executions import resources as executions
         from workflows.integrations import resources as integrations
         from workflows.integrations.selectors import organization_allow_list
@@ -21,7 +22,12 @@ class WorkflowsConfig(AppConfig):
 
         register_event_codes(WorkflowEvent)
         register_allow_list_source(organization_allow_list)
-        for evidence in (changes_evidence, service_accounts_evidence, credentials_evidence):
+        for evidence in (
+            changes_evidence,
+            service_accounts_evidence,
+            credentials_evidence,
+            executions_evidence,
+        ):
             evidence.register()
         for sub_domain in (changes, integrations, service_accounts, credentials, executions):
             sub_domain.register()

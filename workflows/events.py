@@ -75,6 +75,13 @@ class WorkflowEvent(EventCode):
     HUMAN_TASK_REQUESTED = "human_task.requested", Category.EXECUTION
     HUMAN_TASK_DECIDED = "human_task.decided", Category.EXECUTION
     HUMAN_TASK_CLOSED = "human_task.closed", Category.EXECUTION
+    # AI steps: every call is a decision record; a leaked canary is marked for incident review; a
+    # spent budget or call cap stops the run with its reason.
+    AI_DECISION = "ai.decision", Category.EXECUTION
+    AI_CANARY_LEAKED = "ai.canary_leaked", Category.EXECUTION
+    AI_LIMIT_REACHED = "ai.limit_reached", Category.EXECUTION
+    AI_CONTROLS_CHANGED = "ai.controls_changed", Category.EXECUTION
+    AI_BIAS_TEST_RECORDED = "ai.bias_test_recorded", Category.ADMIN
     # Halts: the incident stop of a workspace or an organisation, released by a second person.
     HALT_RAISED = "halt.raised", Category.EXECUTION
     HALT_RELEASED = "halt.released", Category.EXECUTION

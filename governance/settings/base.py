@@ -8,7 +8,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from governance.settings.env import database_from_url, env_bool, env_int, env_list, env_str
+from governance.settings.env import database_from_url, env_bool, env_fraction, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(env_str("PORTAL_VAR_DIR", str(BASE_DIR / "var")))
@@ -438,6 +438,14 @@ EXECUTION_RETRY_BASE_SECONDS = env_int("EXECUTION_RETRY_BASE_SECONDS", 10)
 EXECUTION_RETRY_MAX_SECONDS = env_int("EXECUTION_RETRY_MAX_SECONDS", 600)
 # How long an http_request step waits for the integration (well inside the task's 60 s soft limit).
 EXECUTION_HTTP_TIMEOUT_SECONDS = env_int("EXECUTION_HTTP_TIMEOUT_SECONDS", 20)
+# AI steps (docs/ai-controls.md): a workspace's defaults until its owners or officers set their own.
+# An input whose injection risk score reaches AI_RISK_THRESHOLD sends the step's decision to a person;
+# a run makes at most AI_MAX_CALLS_PER_EXECUTION model calls; a workspace spends at most
+# AI_DAILY_TOKEN_BUDGET tokens a (UTC) day. AI_TIMEOUT_SECONDS caps one call.
+AI_RISK_THRESHOLD = env_fraction("AI_RISK_THRESHOLD", 0.5)
+AI_MAX_CALLS_PER_EXECUTION = env_int("AI_MAX_CALLS_PER_EXECUTION", 20)
+AI_DAILY_TOKEN_BUDGET = env_int("AI_DAILY_TOKEN_BUDGET", 200_000)
+AI_TIMEOUT_SECONDS = env_int("AI_TIMEOUT_SECONDS", 60)
 CELERY_BEAT_SCHEDULE["execution-steps-due-dispatch"] = {
     "task": "workflows.steps_due_dispatch",
     "schedule": 15.0,

@@ -51,6 +51,20 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name}={raw!r} is not an integer.") from None
 
 
+def env_fraction(name: str, default: float) -> float:
+    """Parse a number between 0 and 1."""
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a number between 0 and 1.")
+    return value
+
+
 def env_list(name: str, default: list[str] | None = None, *, required: bool = False) -> list[str]:
     """Parse a comma-separated list, ignoring blanks."""
     raw = env_str(name, None, required=required)

@@ -186,6 +186,11 @@ MATRIX = {
         "history/sibling": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
         "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
     },
+    # A workspace's AI limits: set by those who may halt its runs (the world makes no row).
+    "workflows.aicontrols": {
+        "changelist":      (_, OK,      OK,      _, _, _, OK,      DENY),
+        "add":             (_, OK,      OK,      _, _, _, OK,      DENY),
+    },
     # Halts: seen and raised by those who may halt (owners, officers, platform administrators
     # for every workspace of their organisation); raised and released on their own pages.
     "workflows.halt": {

@@ -179,3 +179,45 @@ def test_diffs_and_the_active_version_read_as_json_field_by_field(shop, client):
     assert re.search(
         r"<td>next <span class=\"changed-mark\">changed</span></td>\s*<td>—</td>\s*<td><pre>null</pre>", body
     )
+
+
+def test_the_structured_editor_keeps_every_field_of_ai_and_approval_steps_and_the_input_schema():
+    """Loading a definition into the step editor and saving it back loses nothing: the AI step's
+    instructions, data, validators, routes, impact, bias flag and review settings, an approval's
+    deadline, and the input schema."""
+    from workflows.changes.forms import (
+        ChangeForm,
+        StepFormSet,
+        definition_from,
+        step_initial,
+        trigger_initial,
+    )
+
+    definition = {
+        "trigger": {"type": "manual"},
+        "input_schema": {"type": "object", "required": ["ticket"]},
+        "steps": [
+            {"id": "decide", "type": "ai_prompt", "provider": "llm", "model": "small-eu", "system": "Decide.",
+             "prompt": "Ticket:", "data": "input.ticket", "output_schema": {"type": "object"},
+             "validators": [{"expression": "output.amount <= 100", "message": "Too much."}],
+             "routes": {"field": "action", "next": {"refund": "ask", "escalate": None}},
+             "guardrails": {"redact_pii": True, "max_tokens": 200}, "impact": "high",
+             "decides_about_people": True, "reviewer_role": "workspace_owner", "review_hours": 24, "next": None},
+            {"id": "ask", "type": "human_approval", "approver_role": "compliance_officer", "timeout_hours": 12,
+             "on_timeout": "approve", "next": None},
+        ],
+    }  # fmt: skip
+    data = {f"steps-{k}": v for k, v in (("TOTAL_FORMS", "2"), ("INITIAL_FORMS", "2"))}
+    for index, row in enumerate(step_initial(definition)):
+        for name, value in row.items():
+            if value is True:
+                value = "on"
+            data[f"steps-{index}-{name}"] = "" if value is None else str(value)
+        data[f"steps-{index}-ORDER"] = str(index + 1)
+    initial = trigger_initial(definition)
+    change = ChangeForm({"summary": "Same", **initial})
+    steps = StepFormSet(data, prefix="steps")
+    assert change.is_valid(), change.errors
+    assert steps.is_valid(), steps.errors
+    saved, _ = definition_from(change, steps)
+    assert saved == definition

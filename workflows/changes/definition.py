@@ -132,16 +132,65 @@ SCHEMA: dict[str, Any] = {
                         "then": _step(
                             "ai_prompt",
                             {
-                                "provider": {"type": "string", "minLength": 1},
+                                # A provider and a model of the organisation's AI register.
+                                "provider": {"type": "string", "minLength": 1, "maxLength": 100},
                                 "model": {"type": "string", "minLength": 1, "maxLength": 100},
+                                # The instructions (system prompt) and the template; the run's
+                                # data goes only into the user message's delimited data slot.
+                                "system": {"type": "string", "minLength": 1, "maxLength": 8000},
                                 "prompt": {"type": "string", "minLength": 1, "maxLength": 20000},
+                                # What the data slot holds: a CEL expression (the run's input by default).
+                                "data": {"type": "string", "minLength": 1, "maxLength": 4000},
                                 "output_schema": {"type": "object"},
+                                "validators": {
+                                    "type": "array",
+                                    "maxItems": 20,
+                                    "items": {
+                                        "type": "object",
+                                        "properties": {
+                                            "expression": {
+                                                "type": "string",
+                                                "minLength": 1,
+                                                "maxLength": 4000,
+                                            },
+                                            "message": {"type": "string", "minLength": 1, "maxLength": 300},
+                                        },
+                                        "required": ["expression", "message"],
+                                        "additionalProperties": False,
+                                    },
+                                },
+                                # The next steps an output may choose, by the value of one field.
+                                "routes": {
+                                    "type": "object",
+                                    "properties": {
+                                        "field": {"type": "string", "minLength": 1, "maxLength": 100},
+                                        "next": {
+                                            "type": "object",
+                                            "minProperties": 1,
+                                            "maxProperties": 20,
+                                            "additionalProperties": _NEXT,
+                                        },
+                                    },
+                                    "required": ["field", "next"],
+                                    "additionalProperties": False,
+                                },
+                                "impact": {"enum": ["low", "high"]},
+                                # Decisions about people: approved and applied only with a current,
+                                # passing bias test of the model in this workflow.
+                                "decides_about_people": {"type": "boolean"},
+                                "reviewer_role": {"type": "string", "minLength": 1, "maxLength": 40},
+                                "review_hours": {"type": "integer", "minimum": 1, "maximum": 720},
                                 "guardrails": {
                                     "type": "object",
                                     "properties": {
                                         "redact_pii": {"type": "boolean"},
                                         "max_tokens": {"type": "integer", "minimum": 1, "maximum": 100000},
                                         "human_review": {"type": "boolean"},
+                                        "url_allow": {
+                                            "type": "array",
+                                            "maxItems": 50,
+                                            "items": {"type": "string", "minLength": 1, "maxLength": 253},
+                                        },
                                     },
                                     "additionalProperties": False,
                                 },
@@ -229,7 +278,14 @@ def validate_definition(definition: Any, *, integrations: dict[str, Any]) -> lis
             target = step.get(key)
             if target is not None and target not in ids:
                 errors.append(DefinitionError(f"steps[{index}].{key}", f"No step has the id {target!r}."))
-        for key in ("integration", "provider"):
+        for choice, target in ((step.get("routes") or {}).get("next") or {}).items():
+            if target is not None and target not in ids:
+                errors.append(
+                    DefinitionError(f"steps[{index}].routes.next.{choice}", f"No step has the id {target!r}.")
+                )
+        if step.get("type") == "ai_prompt":
+            errors += input_schema_errors(step.get("output_schema"), name=f"steps[{index}].output_schema")
+        for key in ("integration",):
             slug = step.get(key)
             if slug is not None and slug not in integrations:
                 errors.append(
@@ -271,12 +327,13 @@ MAX_SCHEMA_DEPTH = 8
 MAX_SCHEMA_NODES = 500
 
 
-def input_schema_errors(schema: Any) -> list[DefinitionError]:
-    """The problems of a definition's ``input_schema`` (absent is fine)."""
+def input_schema_errors(schema: Any, *, name: str = "input_schema") -> list[DefinitionError]:
+    """The problems of a definition's ``input_schema`` or an AI step's ``output_schema`` (absent is fine)."""
+    label = "output schema" if name.endswith("output_schema") else "input schema"
     if schema is None:
         return []
     if not isinstance(schema, dict):
-        return [DefinitionError("input_schema", "The input schema must be a JSON object.")]
+        return [DefinitionError(name, f"The {label} must be a JSON object.")]
     stack, nodes = [(schema, 0)], 0
     while stack:
         node, depth = stack.pop()
@@ -284,17 +341,15 @@ def input_schema_errors(schema: Any) -> list[DefinitionError]:
         if depth > 2 * MAX_SCHEMA_DEPTH or nodes > MAX_SCHEMA_NODES:
             return [
                 DefinitionError(
-                    "input_schema",
-                    f"The input schema is too deep or too large (at most {MAX_SCHEMA_DEPTH} levels of "
+                    name,
+                    f"The {label} is too deep or too large (at most {MAX_SCHEMA_DEPTH} levels of "
                     f"subschemas, {MAX_SCHEMA_NODES} parts).",
                 )
             ]
         if isinstance(node, dict):
             used = _UNSAFE_SCHEMA_KEYWORDS & node.keys()
             if used:
-                return [
-                    DefinitionError("input_schema", f"{sorted(used)[0]!r} is not allowed in an input schema.")
-                ]
+                return [DefinitionError(name, f"{sorted(used)[0]!r} is not allowed in an {label}.")]
             stack.extend((value, depth + 1) for value in node.values())
         elif isinstance(node, list):
             stack.extend((value, depth + 1) for value in node)
@@ -303,12 +358,13 @@ def input_schema_errors(schema: Any) -> list[DefinitionError]:
     try:
         jsonschema.Draft202012Validator.check_schema(schema)
     except jsonschema.SchemaError as error:
-        return [DefinitionError("input_schema", f"Not a valid JSON Schema: {error.message}")]
+        return [DefinitionError(name, f"Not a valid JSON Schema: {error.message}")]
     return []
 
 
-def input_problems(schema: dict | None, payload: Any, *, limit: int = 5) -> list[str]:
-    """Where ``payload`` breaks the version's input schema, one sentence each (at most ``limit``)."""
+def input_problems(schema: dict | None, payload: Any, *, limit: int = 5, root: str = "input") -> list[str]:
+    """Where ``payload`` breaks the version's input schema (or an AI step's output schema, with
+    ``root="output"``), one sentence each (at most ``limit``)."""
     if not schema:
         return []
     import jsonschema  # on first use (see ``_validator``)
@@ -317,10 +373,10 @@ def input_problems(schema: dict | None, payload: Any, *, limit: int = 5) -> list
     try:
         found = sorted(validator.iter_errors(payload), key=lambda error: list(error.absolute_path))
     except RecursionError:
-        return ["input: nested too deep to check."]
+        return [f"{root}: nested too deep to check."]
     # The schema's own words (its errors quote the value, cut short), or the editor's for lengths.
     return [
-        f"{_path(['input', *error.absolute_path])}: "
+        f"{_path([root, *error.absolute_path])}: "
         + (_schema_message(error) if error.validator in ("maxLength", "maxItems") else error.message[:200])
         for error in found[:limit]
     ]
@@ -371,7 +427,8 @@ def _schema_message(error: jsonschema.ValidationError) -> str:
 
 
 def _successors(step: dict) -> list[str]:
-    return [step[key] for key in ("next", "then", "else") if step.get(key)]
+    routed = [target for target in ((step.get("routes") or {}).get("next") or {}).values() if target]
+    return [step[key] for key in ("next", "then", "else") if step.get(key)] + routed
 
 
 def _find_cycle(steps: list[dict]) -> list[str] | None:

@@ -23,10 +23,13 @@ STEP_FIELDS = {
     "http_request": ("integration", "method", "path", "next"),
     "transform": ("expression", "next"),
     "branch": ("condition", "then", "else"),
-    "ai_prompt": ("provider", "model", "prompt", "output_schema", "guardrails", "next"),
-    "human_approval": ("approver_role", "next"),
-}
-JSON_FIELDS = ("output_schema", "guardrails")
+    "ai_prompt": (
+        "provider", "model", "system", "prompt", "data", "output_schema", "validators", "routes", "guardrails",
+        "impact", "decides_about_people", "reviewer_role", "review_hours", "next",
+    ),
+    "human_approval": ("approver_role", "timeout_hours", "on_timeout", "next"),
+}  # fmt: skip
+JSON_FIELDS = ("output_schema", "validators", "routes", "guardrails")
 
 
 class WorkflowSettingsForm(forms.Form):
@@ -50,9 +53,27 @@ class ChangeForm(forms.Form):
         "e.g. 0 6 * * 1-5 (06:00 on weekdays).",
     )
     trigger_path = forms.CharField(required=False, label="Webhook path", help_text="e.g. /tickets")
+    input_schema = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        label="Input schema",
+        help_text='What a run\'s input must look like, as JSON Schema, e.g. {"type": "object", "required": '
+        '["ticket"]} (empty: any JSON object)',
+    )
 
     def clean(self):
         cleaned = super().clean()
+        raw = cleaned.get("input_schema")
+        if raw:
+            try:
+                cleaned["input_schema"] = json.loads(raw)
+                validate_storable_json(cleaned["input_schema"])
+            except ValidationError as error:
+                self.add_error("input_schema", error)
+            except json.JSONDecodeError as error:
+                self.add_error("input_schema", f"Not valid JSON: {error.msg} (line {error.lineno}).")
+            except RecursionError:
+                self.add_error("input_schema", "The JSON is nested too deeply.")
         kind = cleaned.get("trigger_type")
         if kind == "schedule":
             problem = cron_problem(cleaned.get("trigger_cron", ""))
@@ -86,10 +107,46 @@ class StepForm(forms.Form):
     condition = forms.CharField(required=False, help_text="branch: condition")
     then = forms.CharField(required=False, help_text="branch: step if true")
     else_ = forms.CharField(required=False, label="Else", help_text="branch: step if false")
-    provider = forms.CharField(required=False, help_text="AI prompt: provider integration slug")
-    model = forms.CharField(required=False, help_text="AI prompt: model name")
+    provider = forms.CharField(required=False, help_text="AI prompt: provider, as the AI register names it")
+    model = forms.CharField(required=False, help_text="AI prompt: model id, as the AI register names it")
+    system = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        label="Instructions",
+        help_text="AI prompt: the system prompt (never holds run data)",
+    )
     prompt = forms.CharField(
         required=False, widget=forms.Textarea(attrs={"rows": 3}), help_text="AI prompt: template"
+    )
+    data = forms.CharField(
+        required=False,
+        help_text="AI prompt: what goes into the prompt's data slot, a CEL expression (empty: the run's input)",
+    )
+    validators = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text='AI prompt: checks the output must pass, e.g. [{"expression": "output.amount <= 100", '
+        '"message": "Above 100 needs a person."}]',
+    )
+    routes = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text='AI prompt: the next steps the output may choose, e.g. {"field": "action", '
+        '"next": {"refund": "pay", "escalate": "escalate"}} (instead of Next)',
+    )
+    impact = forms.ChoiceField(
+        required=False,
+        choices=[("", "—"), ("low", "low"), ("high", "high: a person reviews every decision")],
+        help_text="AI prompt",
+    )
+    decides_about_people = forms.BooleanField(
+        required=False, help_text="AI prompt: needs a current, passing bias test of the model"
+    )
+    reviewer_role = forms.CharField(
+        required=False, help_text="AI prompt: role that reviews decisions (empty: compliance_officer)"
+    )
+    review_hours = forms.IntegerField(
+        required=False, min_value=1, max_value=720, help_text="AI prompt: hours a review may wait (empty: 72)"
     )
     output_schema = forms.CharField(
         required=False,
@@ -102,6 +159,14 @@ class StepForm(forms.Form):
         help_text='AI prompt: e.g. {"redact_pii": true, "max_tokens": 500}',
     )
     approver_role = forms.CharField(required=False, help_text="human approval: role that approves")
+    timeout_hours = forms.IntegerField(
+        required=False, min_value=1, max_value=720, help_text="human approval: hours it may wait (empty: 72)"
+    )
+    on_timeout = forms.ChoiceField(
+        required=False,
+        choices=[("", "—"), ("reject", "reject"), ("approve", "approve")],
+        help_text="human approval: what the deadline decides (empty: reject)",
+    )
     next = forms.CharField(required=False, help_text="step that follows (empty: the end)")
 
     def clean(self):
@@ -150,7 +215,7 @@ class StepForm(forms.Form):
             value = data.get("else_" if name == "else" else name)
             if name == "next":
                 step["next"] = value or None
-            elif value not in ("", None):
+            elif value not in ("", None, False):
                 step[name] = value
         return step
 
@@ -225,6 +290,7 @@ def trigger_initial(definition: dict) -> dict:
         "trigger_type": trigger.get("type"),
         "trigger_cron": trigger.get("cron", ""),
         "trigger_path": trigger.get("path", ""),
+        "input_schema": json.dumps(definition["input_schema"]) if "input_schema" in definition else "",
     }
 
 
@@ -247,7 +313,10 @@ def definition_from(change_form: ChangeForm, steps: StepFormSet) -> tuple[dict, 
         and form.cleaned_data.get("id")
     ]
     rows = [form for form in rows if form.cleaned_data.get("id")]
-    return {"trigger": trigger, "steps": [form.to_step() for form in rows]}, rows
+    definition = {"trigger": trigger, "steps": [form.to_step() for form in rows]}
+    if data.get("input_schema") not in ("", None):
+        definition["input_schema"] = data["input_schema"]
+    return definition, rows
 
 
 class JsonDefinitionForm(forms.Form):

@@ -82,6 +82,11 @@ def definition_dot(definition: dict, *, marks: dict[str, str] | None = None, rem
             for key, label in (("then", f"if {step.get('condition', '')}"), ("else", "else")):
                 if step.get(key) in names:
                     graph.edge(name, names[step[key]], label=_short(label))
+        elif step.get("routes"):
+            field = step["routes"].get("field", "")
+            for choice, target in (step["routes"].get("next") or {}).items():
+                if target in names:
+                    graph.edge(name, names[target], label=_short(f"{field} = {choice}"))
         elif step.get("next") in names:
             graph.edge(name, names[step["next"]])
     for index, step in enumerate(removed):

@@ -264,10 +264,22 @@ class HumanTaskStatus(models.TextChoices):
     HALTED = "halted", "Frozen by a halt"
 
 
+class HumanTaskKind(models.TextChoices):
+    APPROVAL = "approval", "Approval"
+    AI_REVIEW = "ai_review", "Review of an AI decision"
+
+
 class HumanTask(models.Model):
     """A decision a ``human_approval`` step waits for: a person holding ``approver_role`` in the
     workspace approves or rejects it, with a comment, before ``due_at`` — never the person who
-    triggered the run. At ``due_at`` the ``on_timeout`` outcome applies (reject by default)."""
+    triggered the run. At ``due_at`` the ``on_timeout`` outcome applies (reject by default).
+
+    An ``ai_review`` task holds an AI step's decision for a person (a step marked for review, of
+    high impact, or whose input's injection risk crossed the workspace's threshold): ``review`` is
+    what the reviewer sees (the redacted input, the model's output, the risk reasons, the validators'
+    results and the next step the output chose), ``override`` the output the reviewer put in its
+    place, validated again; both JSON, encrypted like step outputs. The original is kept beside it.
+    """
 
     execution = models.ForeignKey(Execution, on_delete=models.PROTECT, related_name="human_tasks")
     step_run = models.OneToOneField(StepRun, on_delete=models.PROTECT, related_name="human_task")
@@ -285,6 +297,9 @@ class HumanTask(models.Model):
     decided_at = models.DateTimeField(null=True, blank=True)
     comment = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    kind = models.CharField(max_length=16, choices=HumanTaskKind.choices, default=HumanTaskKind.APPROVAL)
+    review = EncryptedTextField(null=True, blank=True)
+    override = EncryptedTextField(null=True, blank=True)
 
     class Meta:
         ordering = ["due_at", "id"]
@@ -298,3 +313,124 @@ class HumanTask(models.Model):
 
     def __str__(self) -> str:
         return f"Approval of {self.step_id} in run {self.execution_id}"
+
+
+class AIControls(models.Model):
+    """A workspace's limits on its AI steps (defaults from settings until an owner or officer sets
+    them): the injection risk score from which a step's decision goes to a person, the calls one
+    run may make, and the tokens the workspace may spend in a (UTC) day."""
+
+    workspace = models.OneToOneField(
+        "tenancy.Workspace", on_delete=models.PROTECT, related_name="ai_controls"
+    )
+    risk_threshold = models.FloatField()
+    max_calls_per_execution = models.PositiveIntegerField()
+    daily_token_budget = models.PositiveIntegerField()
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "AI controls"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(risk_threshold__gte=0, risk_threshold__lte=1),
+                name="ai_controls_threshold_range",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"AI controls of {self.workspace}"
+
+
+class AICallVerdict(models.TextChoices):
+    PASSED = "passed", "Validated, ran on"
+    REVIEW = "review", "Sent to a person"
+    REJECTED = "rejected", "Output refused by validation"
+    CANARY = "canary", "Canary leaked: incident review"
+    REFUSED = "refused", "Refused before the call"
+    FAILED = "failed", "The call failed"
+
+
+class AICall(models.Model):
+    """One call of an AI step to a model: what the budgets count and the run's timeline shows.
+    Its full decision record (hashes, guardrail results, scores) is the ``ai.decision`` ledger
+    event of the same transaction; nothing here holds the input or the output."""
+
+    workspace = models.ForeignKey("tenancy.Workspace", on_delete=models.PROTECT, related_name="+")
+    execution = models.ForeignKey(Execution, on_delete=models.PROTECT, related_name="ai_calls")
+    step_run = models.OneToOneField(StepRun, on_delete=models.PROTECT, related_name="ai_call")
+    provider = models.CharField(max_length=100)
+    model = models.CharField(max_length=100)
+    model_version = models.CharField(max_length=100, blank=True)
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    risk_score = models.FloatField(null=True, blank=True)
+    verdict = models.CharField(max_length=16, choices=AICallVerdict.choices)
+    guardrails = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["workspace", "created_at"], name="workflows_aicall_budget")]
+
+    def __str__(self) -> str:
+        return f"{self.model} call in run {self.execution_id}"
+
+
+class BiasMetric(models.TextChoices):
+    SELECTION_RATE_RATIO = "selection_rate_ratio", "Selection-rate ratio (lowest group ÷ highest)"
+    TRUE_POSITIVE_RATE_RATIO = "true_positive_rate_ratio", "True-positive-rate ratio (lowest group ÷ highest)"
+
+
+class BiasTest(models.Model):
+    """A bias test of one model in one workflow that makes decisions about people (an ``ai_prompt``
+    step with ``decides_about_people``): the dataset it ran on, the protected attributes compared,
+    the metric (a ratio between the worst- and best-treated groups, 1 is parity), the threshold it
+    had to reach (0.8 is the four-fifths rule), the result, who reviewed it and when. A version of
+    such a workflow is approved and applied only while a passing test of each of its models is
+    current (``valid_until``). Records are never edited: a new test is a new row."""
+
+    workspace = models.ForeignKey("tenancy.Workspace", on_delete=models.PROTECT, related_name="+")
+    workflow = models.ForeignKey("workflows.Workflow", on_delete=models.PROTECT, related_name="bias_tests")
+    provider = models.CharField(max_length=100)
+    model = models.CharField(max_length=100)
+    model_version = models.CharField(max_length=100, blank=True)
+    dataset_reference = models.CharField(max_length=500)
+    protected_attributes = models.JSONField(default=list)
+    metric = models.CharField(max_length=32, choices=BiasMetric.choices)
+    value = models.FloatField()
+    threshold = models.FloatField()
+    passed = models.BooleanField()
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    tested_on = models.DateField()
+    valid_until = models.DateField()
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-tested_on", "-id"]
+        indexes = [
+            models.Index(
+                fields=["workflow", "provider", "model", "-tested_on"], name="workflows_biastest_current"
+            )
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(value__gte=0, value__lte=1), name="bias_test_value_ratio"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(threshold__gt=0, threshold__lte=1), name="bias_test_threshold"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(valid_until__gte=models.F("tested_on")), name="bias_test_validity"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        outcome = "passed" if self.passed else "failed"
+        return (
+            f"Bias test of {self.provider}/{self.model} in {self.workflow_id}: {outcome} ({self.tested_on})"
+        )

@@ -7,7 +7,7 @@ from governance.access.policies import region_list_filter
 from governance.core import resources as access_resources
 from governance.core.resources import Resource
 from workflows.changes.resources import workflow_entity
-from workflows.executions.models import Execution, Halt, HumanTask, StepRun
+from workflows.executions.models import AIControls, Execution, Halt, HumanTask, StepRun
 
 
 def _as_workflow(execution):
@@ -74,5 +74,14 @@ def register() -> None:
                 region_field="execution__workflow__data_region",
                 workspace_field="workspace",
             ),
+        )
+    )
+    # A workspace's AI limits: set by those who may stop its runs (owners, compliance officers).
+    access_resources.register(
+        Resource(
+            AIControls,
+            organization_field="workspace__organization",
+            workspace_field="workspace",
+            actions={"view": "execution.halt", "add": "execution.halt", "change": "execution.halt"},
         )
     )

@@ -32,14 +32,18 @@ from governance.access.decision import require
 from governance.core.redaction import redact_data, redact_text
 from governance.core.text import checked_reason, json_refusal
 from governance.tenancy.models import Membership
+from workflows.ai.selectors import ai_model_verdict
 from workflows.changes.definition import input_problems
 from workflows.changes.models import ChangeRequest, ChangeState, Workflow, WorkflowStatus, WorkflowVersion
 from workflows.credentials.selectors import integration_credential_current
 from workflows.events import WorkflowEvent
+from workflows.executions.ai_output import check_output
+from workflows.executions.ai_records import ai_call_record, text_mac
 from workflows.executions.models import (
     Execution,
     ExecutionStatus,
     HumanTask,
+    HumanTaskKind,
     HumanTaskStatus,
     StepRun,
     StepStatus,
@@ -656,9 +660,16 @@ def step_run_claim_failed(*, step_run_id: uuid.UUID, error_class: str) -> None:
 def _pins(execution: Execution, step: dict) -> dict:
     """What a step keeps for all its deliveries, chosen at its first claim: for a call to an
     integration, the credential version current now (a rotation's grace period keeps it valid)."""
-    if step["type"] != "http_request":
+    if step["type"] == "ai_prompt":
+        verdict = ai_model_verdict(
+            workspace=execution.workspace, provider=step["provider"], model=step["model"]
+        )
+        slug = verdict.provider.integration_slug if verdict.provider is not None else None
+    elif step["type"] == "http_request":
+        slug = step["integration"]
+    else:
         return {}
-    integration = integrations_by_slug(execution.workspace).get(step["integration"])
+    integration = integrations_by_slug(execution.workspace).get(slug) if slug else None
     credential = integration_credential_current(integration.pk) if integration is not None else None
     return {"credential": credential} if credential else {}
 
@@ -695,6 +706,8 @@ def step_run_finish(*, claim: Claim, outcome: StepOutcome) -> StepRun | None:
         where = _where(execution)
         now = timezone.now()
         duration_ms = int((now - run.started_at).total_seconds() * 1000) if run.started_at else None
+        if outcome.ai_call is not None:
+            ai_call_record(execution, run, outcome.ai_call, where=where)
         outcome, text, digest = _checked_output(outcome)
         common = {
             "execution": execution.pk,
@@ -809,7 +822,11 @@ def _open_human_task(execution: Execution, run: StepRun, wait: dict, *, now, com
         due_at=now + timedelta(hours=wait["timeout_hours"]),
         on_timeout=wait["on_timeout"],
         created_at=now,
+        kind=wait.get("kind") or HumanTaskKind.APPROVAL,
     )
+    if wait.get("review") is not None:  # encrypted and bound to the row: written once it has its key
+        task.review = json.dumps(redact_data(wait["review"]))
+        task.save(update_fields=["review"])
     execution_move(execution, "wait")
     execution.save(update_fields=["status"])
     audit_event_record(
@@ -833,12 +850,20 @@ def _open_human_task(execution: Execution, run: StepRun, wait: dict, *, now, com
     )
 
 
-def human_task_decide(*, actor, task: HumanTask, approve: bool, comment: str = "") -> HumanTask:
+def human_task_decide(
+    *, actor, task: HumanTask, approve: bool, comment: str = "", override: str | None = None
+) -> HumanTask:
     """Approve or reject a waiting task: a person holding its role in the workspace, who did not
-    trigger the run; a rejection says why. The run goes on, or fails, in the same transaction."""
+    trigger the run; a rejection says why. The run goes on, or fails, in the same transaction.
+
+    For the review of an AI decision, ``override`` (JSON text) replaces the model's output: it is
+    validated like the model's (schema, validators, allowed next step) and needs a comment; the
+    model's output is kept beside it. An output that failed validation can only be overridden or
+    rejected."""
     comment = checked_reason(comment, field="comment", required=False)
     if not approve and not comment:
         raise ValidationError({"comment": "Say why you reject it."})
+    replacement = _override_of(override, comment) if override is not None and approve else None
     with audited_transaction():
         execution, task = _lock_task(task.pk)
         require(actor, "execution.view", execution, fresh=True)
@@ -863,14 +888,49 @@ def human_task_decide(*, actor, task: HumanTask, approve: bool, comment: str = "
             actor_id=actor.pk,
         ).exists():
             raise ValidationError({"task": "You made this run go on: someone else must decide its approval."})
+        if override is not None and task.kind != HumanTaskKind.AI_REVIEW:
+            raise ValidationError({"override": "Only the review of an AI decision takes an override."})
+        if task.kind == HumanTaskKind.AI_REVIEW and approve:
+            step = _step_of(execution.version, task.step_id)
+            if replacement is not None:
+                checked = check_output(replacement, step)
+                if not checked.ok:
+                    raise ValidationError({"override": checked.problems})
+            elif not json.loads(task.review or "{}").get("output_readable", False) or json.loads(
+                task.review
+            ).get("problems"):
+                raise ValidationError(
+                    {
+                        "task": "The model's output failed validation: override it with a valid output, or reject it."
+                    }
+                )
         _task_decided(
             execution,
             task,
             HumanTaskStatus.APPROVED if approve else HumanTaskStatus.REJECTED,
             actor=actor,
             comment=comment,
+            override=replacement,
         )
     return task
+
+
+def _override_of(override: str, comment: str) -> Any:
+    """The JSON value of a reviewer's override, or a field error."""
+    if not isinstance(override, str) or not override.strip():
+        raise ValidationError({"override": "Enter the output to use instead, as JSON."})
+    if len(override) > MAX_OUTPUT_BYTES:
+        raise ValidationError({"override": f"The override is longer than {MAX_OUTPUT_BYTES:,} characters."})
+    if not comment:
+        raise ValidationError({"comment": "Say why you override the model's output."})
+    try:
+        value = json.loads(override)
+    except (ValueError, RecursionError):
+        raise ValidationError({"override": "The override is not JSON."}) from None
+    refusal = json_refusal(value)
+    if refusal:
+        raise ValidationError({"override": refusal[1]})
+    return value
 
 
 def human_tasks_expire(*, now) -> int:
@@ -901,22 +961,35 @@ def _lock_task(task_id: int) -> tuple[Execution, HumanTask]:
     return execution, task
 
 
-def _task_decided(execution: Execution, task: HumanTask, status: str, *, actor, comment: str) -> None:
+def _task_decided(
+    execution: Execution, task: HumanTask, status: str, *, actor, comment: str, override: Any = None
+) -> None:
     now = timezone.now()
     where = _where(execution)
     approved = status == HumanTaskStatus.APPROVED or (
         status == HumanTaskStatus.TIMED_OUT and task.on_timeout == "approve"
     )
     task.status, task.decided_by, task.decided_at, task.comment = status, actor, now, comment
-    task.save(update_fields=["status", "decided_by", "decided_at", "comment"])
+    fields = ["status", "decided_by", "decided_at", "comment"]
+    review = None
+    if task.kind == HumanTaskKind.AI_REVIEW:
+        review = json.loads(task.review or "{}")
+        if override is not None:
+            task.override = json.dumps(redact_data(override))
+            fields.append("override")
+    task.save(update_fields=fields)
+    decided = {"execution": execution.pk, "step": task.step_id, "outcome": status, "approved": approved,
+               "comment": bool(comment)}  # fmt: skip
+    if review is not None:
+        decided["kind"] = task.kind
+        decided["override"] = override is not None
+        if override is not None:
+            decided["override_hmac"], decided["hmac_key"] = text_mac(
+                execution.workspace_id, json.dumps(override, sort_keys=True, ensure_ascii=False)
+            )
     audit_event_record(
-        action=WorkflowEvent.HUMAN_TASK_DECIDED,
-        actor=actor,
-        target=task,
-        **where,
-        data={"execution": execution.pk, "step": task.step_id, "outcome": status, "approved": approved,
-              "comment": bool(comment)},
-    )  # fmt: skip
+        action=WorkflowEvent.HUMAN_TASK_DECIDED, actor=actor, target=task, **where, data=decided
+    )
     run = StepRun.objects.select_for_update().get(pk=task.step_run_id)
     if not approved:
         step_move(run, "reject")
@@ -942,12 +1015,16 @@ def _task_decided(execution: Execution, task: HumanTask, status: str, *, actor, 
             execution, "fail", actor=actor, data={"step": run.step_id, "error_class": run.error_class}
         )
         return
-    output = {"approved": True, "outcome": status, "decided_by": getattr(actor, "pk", None)}
+    if review is not None:
+        output = override if override is not None else review.get("output")
+        next_step = check_output(output, _step_of(execution.version, run.step_id)).next_step
+    else:
+        output = {"approved": True, "outcome": status, "decided_by": getattr(actor, "pk", None)}
+        next_step = _step_of(execution.version, run.step_id).get("next")
     text, digest = _sealable(output)
     step_move(run, "approve")
     run.outputs, run.outputs_digest, run.finished_at = text, digest, now
     run.save(update_fields=["status", "outputs", "outputs_digest", "finished_at"])
-    next_step = _step_of(execution.version, run.step_id).get("next")
     audit_event_record(
         action=WorkflowEvent.STEP_SUCCEEDED,
         actor=actor,

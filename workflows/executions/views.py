@@ -109,7 +109,13 @@ def _timeline(execution: Execution) -> list[dict]:
     and, for a branch, the edge it took and the step that followed."""
     steps = {step["id"]: step for step in execution.version.definition.get("steps", [])}
     rows = []
-    for run in execution.step_runs.all():
+    runs = list(execution.step_runs.all())
+    calls = (
+        {call.step_run_id: call for call in execution.ai_calls.all()}
+        if any(run.step_type == "ai_prompt" for run in runs)
+        else {}
+    )
+    for run in runs:
         outputs = json.loads(run.outputs) if run.outputs else None
         branch = None
         if (
@@ -128,6 +134,7 @@ def _timeline(execution: Execution) -> list[dict]:
                 ),
                 "retry": run.attempt > 1,
                 "branch": branch,
+                "ai": calls.get(run.pk),
                 "inputs": json.dumps(json.loads(run.inputs), indent=2, ensure_ascii=False)
                 if run.inputs
                 else "",

@@ -9,14 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from workflows.executions.steps import branch, http_request, human_approval, not_runnable, transform
+from workflows.executions.steps import ai_prompt, branch, http_request, human_approval, transform
 from workflows.executions.steps.base import StepEnv, StepError, StepOutcome
 
 RUNNERS: dict[str, Callable[[dict, dict, StepEnv], StepOutcome]] = {
     "transform": transform.run,
     "branch": branch.run,
     "http_request": http_request.run,
-    "ai_prompt": not_runnable.ai_prompt,
+    "ai_prompt": ai_prompt.run,
     "human_approval": human_approval.run,
 }
 

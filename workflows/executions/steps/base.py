@@ -36,6 +36,8 @@ class StepOutcome:
     data_event: dict | None = None
     # A step that waits for people (``human_approval``): the task to open, recorded by the engine.
     wait: dict | None = None
+    # An ``ai_prompt`` step's call (or refusal): the decision record the engine writes with the result.
+    ai_call: dict | None = None
 
     @property
     def ok(self) -> bool:
@@ -43,10 +45,20 @@ class StepOutcome:
 
     @classmethod
     def failed(
-        cls, error_class: str, message: str, *, final: bool = True, data_event: dict | None = None
+        cls,
+        error_class: str,
+        message: str,
+        *,
+        final: bool = True,
+        data_event: dict | None = None,
+        ai_call: dict | None = None,
     ) -> StepOutcome:
         return cls(
-            error_class=error_class or "StepError", error_message=message, final=final, data_event=data_event
+            error_class=error_class or "StepError",
+            error_message=message,
+            final=final,
+            data_event=data_event,
+            ai_call=ai_call,
         )
 
 

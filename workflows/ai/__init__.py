@@ -1,0 +1,1 @@
+# PLACEHOLDER: the register replaces this package before release.
