@@ -19,6 +19,7 @@ from workflows.credentials.models import STORE, Credential
 from workflows.credentials.services import credential_create
 from workflows.integrations.models import Integration
 from workflows.integrations.services import integration_create
+from workflows.service_accounts.services import service_account_create
 
 TRIAGE = {
     "trigger": {"type": "webhook", "path": "/support/tickets"},
@@ -191,6 +192,20 @@ def seed_credentials(*, workspace, owner) -> None:
                 name="api_key",
                 value=f"demo-{random_source.token_urlsafe(24)}",
             )
+
+
+def seed_service_accounts(*, workspace, owner) -> None:
+    """The service account of each demo integration, which its workflows' steps act as: reads and
+    writes through that integration only (no token is issued; the API is not theirs to use)."""
+    for integration in Integration.objects.filter(workspace=workspace, service_account__isnull=True).order_by(
+        "pk"
+    ):
+        service_account_create(
+            actor=owner,
+            integration=integration,
+            name=f"{integration.name} steps",
+            scopes=["integrations:read", "integrations:write"],
+        )
 
 
 # --- Workflows the quick start runs for real, against its local demo billing service -------------

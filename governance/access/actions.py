@@ -61,6 +61,13 @@ _ACTIONS = (
         sensitive=True,
     ),
     Action("integration.manage", "Configure integrations.", sensitive=True),
+    # What a workflow's steps do through an integration, as its service account (no role holds these).
+    Action("integration.read", "Read through an integration in a workflow step (GET, HEAD)."),
+    Action(
+        "integration.write",
+        "Send data through an integration in a workflow step (POST, PUT, PATCH, DELETE; every call to an AI model).",
+        sensitive=True,
+    ),
     Action("credential.manage", "Manage credentials.", sensitive=True),
     Action("service_account.manage", "Manage service accounts.", sensitive=True),
     Action(

@@ -43,6 +43,9 @@ EXPECTED_ON_OWN_WORKSPACE = {
     "execution.halt": {"platform_admin", "workspace_owner", "compliance_officer"},
     "organization.halt": {"platform_admin"},
     "integration.manage": {"workspace_owner"},
+    # A workflow's steps act as the integration's service account: no person holds these.
+    "integration.read": set(),
+    "integration.write": set(),
     "credential.manage": {"workspace_owner"},
     "service_account.manage": {"workspace_owner"},
     "audit.view": {"workspace_owner", "compliance_officer", "auditor"},

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from unittest import mock
 
 import pytest
+from django.utils import timezone
 
 from tests.conftest import member
 from tests.factories import UserFactory
 from workflows.changes import services
 from workflows.integrations.models import Integration
+from workflows.service_accounts.models import ServiceAccount
 
 TRIAGE = {
     "trigger": {"type": "webhook", "path": "/tickets"},
@@ -49,11 +51,21 @@ def shop(world):
     second = UserFactory(organization=world.org, email="officer2@acme.test", region="EU")
     member(second, "compliance_officer", world.ws)
     for slug, sensitivity in (("crm", "none"), ("llm", "none"), ("payroll", "financial"), ("hris", "hr")):
-        Integration.objects.create(
+        integration = Integration.objects.create(
             workspace=world.ws, name=slug.upper(), slug=slug, kind="api", sensitivity=sensitivity
         )
+        acting_account_for(integration, world.users["workspace_owner"])
     world.second_officer = second
     return world
+
+
+def acting_account_for(integration, owner, *, scopes=("integrations:read", "integrations:write")):
+    """The service account a workflow's steps act as through ``integration``."""
+    now = timezone.now()
+    return ServiceAccount.objects.create(
+        workspace=integration.workspace, integration=integration, name=f"{integration.slug} steps",
+        scopes=list(scopes), created_by=owner, rotation_due_at=now + timedelta(days=90),
+    )  # fmt: skip
 
 
 def new_workflow(world, *, environment="staging", handles_pii=False, definition=None, slug="triage"):

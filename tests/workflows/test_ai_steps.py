@@ -228,6 +228,27 @@ def test_a_model_that_does_not_answer_in_time_is_a_retryable_failure(shop, model
     assert execution.step_runs.filter(status=StepStatus.PENDING).count() == 1
 
 
+def test_the_call_is_made_as_the_providers_service_account(shop, model):
+    """Sending data to a model is a write through its integration: an account that may only read
+    is refused before the call, and the decision record says so; an allowed call names the account."""
+    from workflows.service_accounts.models import ServiceAccount
+
+    account = ServiceAccount.objects.get(integration__workspace=shop.ws, integration__slug="llm")
+    ServiceAccount.objects.filter(pk=account.pk).update(scopes=["integrations:read"])
+    execution = run_of(shop, model, lambda body: (200, completion('{"action": "escalate", "amount": 0}')))
+    run = execution.step_runs.get()
+    assert (run.status, run.error_class) == ("failed", "ServiceAccountRefused")
+    assert "refused integration.write" in run.error_message
+    assert model.seen == []
+    assert AICall.objects.get(step_run=run).verdict == "refused"
+    ServiceAccount.objects.filter(pk=account.pk).update(scopes=["integrations:write"])
+    again = trigger(shop, execution.workflow, {"ticket": "Where is my parcel?"}, idempotency_key="again")
+    drain(again)
+    decision = AuditEvent.objects.filter(action="ai.decision").latest("id")
+    assert decision.data["service_account"] == f"service account llm steps (#{account.pk})"
+    assert len(model.seen) == 1
+
+
 def test_a_model_the_register_refuses_is_never_called(shop, model, monkeypatch):
     from workflows.ai import selectors as register
 

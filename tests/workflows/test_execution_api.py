@@ -197,9 +197,10 @@ def test_another_organisations_runs_are_404(shop):
 
 def bearer_for(shop, scopes: list[str]) -> APIClient:
     owner = shop.users["workspace_owner"]
-    crm = Integration.objects.get(workspace=shop.ws, slug="crm")
+    # A client of the API of its own (the shop's integrations hold the accounts their steps act as).
+    client_app = Integration.objects.create(workspace=shop.ws, name="Runner", slug="runner", kind="api")
     account = service_accounts.service_account_create(
-        actor=owner, integration=crm, name="runner", scopes=scopes
+        actor=owner, integration=client_app, name="runner", scopes=scopes
     )
     token = service_accounts.service_account_token_issue(actor=owner, account=account).plaintext
     client = APIClient()
@@ -236,9 +237,9 @@ def test_a_service_account_without_the_trigger_scope_is_refused(shop):
 
 def bearer_for_other(shop) -> APIClient:
     owner = shop.users["workspace_owner"]
-    llm = Integration.objects.get(workspace=shop.ws, slug="llm")
+    client_app = Integration.objects.create(workspace=shop.ws, name="Reader", slug="reader", kind="api")
     account = service_accounts.service_account_create(
-        actor=owner, integration=llm, name="reader", scopes=["workflows:read"]
+        actor=owner, integration=client_app, name="reader", scopes=["workflows:read"]
     )
     token = service_accounts.service_account_token_issue(actor=owner, account=account).plaintext
     client = APIClient()

@@ -31,6 +31,7 @@ from workflows.executions.steps import StepOutcome, http_request, run_step
 from workflows.executions.tasks import step_run_execute, steps_due_dispatch
 from workflows.integrations.models import Integration, NetworkAllowRule
 from workflows.integrations.outbound.client import IntegrationClient
+from workflows.service_accounts.models import ServiceAccount
 
 SCORING = {
     "trigger": {"type": "manual"},
@@ -633,6 +634,74 @@ def test_an_endpoint_outside_the_boundary_is_refused_finally(shop, crm):
     assert crm.sent  # the client was asked, and refused before connecting
     assert AuditEvent.objects.filter(action="integration.outbound_refused").exists()
     assert not AuditEvent.objects.filter(action__startswith="data.").exists()
+
+
+# --- Steps act as the integration's service account -------------------------------------------
+
+
+@pytest.mark.django_db(databases=["default", "secrets"])
+def test_a_step_acts_as_its_integrations_service_account(shop, crm):
+    """The ledger names the account a call was made as, and the call restarts its dormancy clock."""
+    account = ServiceAccount.objects.get(integration=crm)
+    assert account.last_used_at is None
+    workflow = active_workflow(shop, FETCH, slug="fetcher")
+    execution = trigger(shop, workflow)
+    assert drain(execution) == ["succeeded", "succeeded"]
+    accessed = AuditEvent.objects.get(action="data.accessed")
+    assert accessed.data["service_account"] == f"service account crm steps (#{account.pk})"
+    assert accessed.data["service_account_id"] == account.pk
+    account.refresh_from_db()
+    assert account.last_used_at is not None
+
+
+@pytest.mark.django_db(databases=["default", "secrets"])
+@pytest.mark.parametrize(
+    ("method", "scopes", "refused"),
+    [
+        ("GET", ["integrations:read"], False),
+        ("POST", ["integrations:read"], True),
+        ("POST", ["integrations:write"], False),
+        ("GET", ["integrations:write"], True),  # writing does not imply reading
+        ("GET", ["executions:trigger"], True),  # an API scope does not let steps through
+    ],
+)
+def test_the_decision_point_decides_each_call_by_method_and_scope(shop, crm, method, scopes, refused):
+    ServiceAccount.objects.filter(integration=crm).update(scopes=scopes)
+    definition = {**FETCH, "steps": [FETCH["steps"][0] | {"method": method, "next": None}]}
+    workflow = active_workflow(shop, definition, slug="fetcher")
+    execution = trigger(shop, workflow)
+    drain(execution)
+    run = execution.step_runs.get()
+    if refused:
+        assert (run.status, run.error_class) == ("failed", "ServiceAccountRefused")
+        wanted = "integration.read" if method == "GET" else "integration.write"
+        assert f"refused {wanted}: none of its scopes grants this" in run.error_message
+        assert crm.sent == []  # refused before any I/O
+        assert AuditEvent.objects.get(action="step.failed").data["final"] is True
+    else:
+        assert run.error_class in ("", "HttpError")  # the demo server answers GET /ok only
+        assert len(crm.sent) == 1
+
+
+@pytest.mark.django_db(databases=["default", "secrets"])
+def test_a_disabled_or_missing_service_account_stops_the_call(shop, crm):
+    """The incident lever: disabling an integration's account stops every step through it."""
+    workflow = active_workflow(shop, FETCH, slug="fetcher")
+    ServiceAccount.objects.filter(integration=crm).update(
+        is_active=False, disabled_reason="incident", disabled_at=timezone.now()
+    )
+    execution = trigger(shop, workflow)
+    drain(execution)
+    run = execution.step_runs.get()
+    assert run.error_class == "ServiceAccountRefused"
+    assert "the service account is disabled" in run.error_message
+    ServiceAccount.objects.filter(integration=crm).delete()
+    again = trigger(shop, workflow, idempotency_key="no-account")
+    drain(again)
+    run = again.step_runs.get()
+    assert run.error_class == "ServiceAccountRefused"
+    assert "has no service account" in run.error_message
+    assert crm.sent == []
 
 
 # --- The expression language, fuzzed ------------------------------------------------------------

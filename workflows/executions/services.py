@@ -53,6 +53,7 @@ from workflows.executions.selectors import OPEN_EXECUTION_STATES, HaltInForce, h
 from workflows.executions.steps.base import StepEnv, StepOutcome
 from workflows.executions.transitions import FINISHED_EXECUTION_STATES, execution_move, step_move
 from workflows.integrations.selectors import integrations_by_slug
+from workflows.service_accounts.models import ServiceAccount
 
 logger = logging.getLogger(__name__)
 
@@ -692,6 +693,14 @@ def _checked_output(outcome: StepOutcome) -> tuple[StepOutcome, str, str]:
     return outcome, text, digest
 
 
+def _account_used(outcome: StepOutcome, now) -> None:
+    """A service account a step acted as was used: its dormancy clock restarts."""
+    for record in (outcome.data_event, outcome.ai_call):
+        account_id = (record or {}).get("service_account_id")
+        if account_id:
+            ServiceAccount.objects.filter(pk=account_id).update(last_used_at=now)
+
+
 def step_run_finish(*, claim: Claim, outcome: StepOutcome) -> StepRun | None:
     """Record the outcome of a claimed attempt, its ledger events and what follows, in one transaction.
 
@@ -708,6 +717,7 @@ def step_run_finish(*, claim: Claim, outcome: StepOutcome) -> StepRun | None:
         duration_ms = int((now - run.started_at).total_seconds() * 1000) if run.started_at else None
         if outcome.ai_call is not None:
             ai_call_record(execution, run, outcome.ai_call, where=where)
+        _account_used(outcome, now)
         outcome, text, digest = _checked_output(outcome)
         common = {
             "execution": execution.pk,

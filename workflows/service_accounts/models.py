@@ -18,6 +18,9 @@ SERVICE_ACCOUNT_SCOPES: dict[str, str] = {
     "workflows:read": "workflow.view",
     "executions:read": "execution.view",
     "executions:trigger": "execution.trigger",
+    # What the steps of the workspace's workflows may do through the account's own integration.
+    "integrations:read": "integration.read",
+    "integrations:write": "integration.write",
 }
 # The rotation period is never longer than this, whatever the settings say.
 MAX_ROTATION_DAYS = 90

@@ -12,7 +12,8 @@ from django.utils import timezone
 
 from governance.access.decision import decide
 from governance.access.queries import restrict
-from workflows.service_accounts.models import DisabledReason, ServiceAccount
+from workflows.service_accounts.models import SERVICE_ACCOUNT_SCOPES, DisabledReason, ServiceAccount
+from workflows.service_accounts.principals import ServiceAccountPrincipal
 
 
 def service_accounts_visible_to(actor) -> QuerySet:
@@ -84,3 +85,25 @@ def rotation_due_soon(queryset, now: datetime):
     """The accounts of ``queryset`` whose rotation falls due within the warning period."""
     horizon = now + timedelta(days=settings.SERVICE_ACCOUNT_ROTATION_WARNING_DAYS)
     return queryset.filter(rotation_due_at__gt=now, rotation_due_at__lte=horizon)
+
+
+def acting_account(integration, action: str) -> tuple[ServiceAccountPrincipal | None, str]:
+    """The principal a workflow step acts as through ``integration`` — its one service account —
+    asked of the decision point for ``action`` (``integration.read`` or ``integration.write``), or
+    the sentence saying why the step may not act: no account, a disabled one, a missing scope."""
+    account = ServiceAccount.objects.select_related("workspace").filter(integration=integration).first()
+    if account is None:
+        return None, (
+            f"The integration {integration.slug!r} has no service account. A workflow's steps act as the "
+            "integration's own service account; its workspace owner creates one in the control panel."
+        )
+    principal = ServiceAccountPrincipal.of(account, token_prefix="")
+    decision = decide(principal, action, integration)
+    if decision.allowed:
+        return principal, ""
+    scope = next((scope for scope, code in SERVICE_ACCOUNT_SCOPES.items() if code == action), action)
+    why = "; ".join(reason.removeprefix(f"{principal.label}: ") for reason in decision.reasons)
+    return None, (
+        f"The step acts as {principal.label} of the integration {integration.slug!r}, and the decision "
+        f"point refused {action}: {why}. The account needs the scope {scope!r} and must be active."
+    )

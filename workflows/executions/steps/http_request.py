@@ -1,6 +1,10 @@
 """``http_request``: one call to an integration's endpoint through the outbound client (the
 network boundary, TLS 1.2+, the integration's SPKI pins), authenticated with the credential
-version the step was pinned to at its first claim.
+version the step was pinned to at its first claim, as the integration's service account: before any
+I/O the decision point must allow the account ``integration.read`` (GET, HEAD) or
+``integration.write`` (any other method) on its integration — no account, a disabled one or a
+missing scope is a final ``ServiceAccountRefused``. The ledger's ``data.accessed``/``data.written``
+names the account.
 
 The request carries ``Idempotency-Key: <execution>:<step>``, the same on every delivery, so an
 API that honours it applies a repeated write once. A refusal by the boundary and an HTTP 4xx are
@@ -20,6 +24,7 @@ from workflows.credentials.services import credential_value_resolve
 from workflows.executions.steps.base import StepEnv, StepError, StepOutcome
 from workflows.integrations.models import Integration
 from workflows.integrations.outbound.client import IntegrationClient
+from workflows.service_accounts.selectors import acting_account
 
 MAX_BODY_CHARS = 32 * 1024
 READ_METHODS = ("GET", "HEAD")
@@ -36,6 +41,15 @@ def integration_of(workspace_id: int, slug: str) -> Integration | None:
         .filter(workspace_id=workspace_id, slug=slug)
         .first()
     )
+
+
+def acting_as(integration: Integration, action: str):
+    """The integration's service account, allowed ``action`` by the decision point; a final
+    ``ServiceAccountRefused`` failure, before any I/O, otherwise."""
+    principal, refusal = acting_account(integration, action)
+    if principal is None:
+        raise StepError("ServiceAccountRefused", refusal)
+    return principal
 
 
 def _body(response: OutboundResponse) -> tuple[object, bool]:
@@ -67,6 +81,7 @@ def run(step: dict, context: dict, env: StepEnv) -> StepOutcome:
             "IntegrationMisconfigured", f"The integration {integration.slug!r} has no endpoint URL."
         )
     method = step["method"]
+    principal = acting_as(integration, "integration.read" if method in READ_METHODS else "integration.write")
     url = step_url(integration.endpoint_url, step["path"])
     headers = {"Idempotency-Key": f"{env.execution_id}:{step['id']}", "Accept": "application/json"}
     pin = env.pins.get("credential")
@@ -89,6 +104,8 @@ def run(step: dict, context: dict, env: StepEnv) -> StepOutcome:
     touched = {
         "kind": "accessed" if method in READ_METHODS else "written",
         "integration": integration.slug,
+        "service_account": principal.label,
+        "service_account_id": principal.pk,
         "method": method,
         "host": urlsplit(response.url).hostname or "",
         "status": response.status,

@@ -16,7 +16,13 @@ from governance.core.context import ActorContext, bind_context
 from governance.tenancy import roles
 from governance.tenancy.models import Membership, Organization, Workspace
 from governance.tenancy.services import membership_create, organization_create, workspace_create
-from workflows.demo import seed_credentials, seed_runnable, seed_workflows, start_demo_runs
+from workflows.demo import (
+    seed_credentials,
+    seed_runnable,
+    seed_service_accounts,
+    seed_workflows,
+    start_demo_runs,
+)
 
 ORGANIZATION = ("Demo Corp", "demo")
 WORKSPACES = (
@@ -155,6 +161,7 @@ class Command(BaseCommand):
             ],
             admin=User.objects.get(email="admin@demo.example"),
         )
+        seed_service_accounts(workspace=workspaces["customer-ops-eu"], owner=User.objects.get(pk=owner.pk))
         return issued
 
     def _ensure_membership(self, user, role, workspace, organization) -> None:
