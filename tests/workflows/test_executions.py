@@ -543,11 +543,12 @@ def crm(shop, loopback_allowed, pki, server, monkeypatch):  # noqa: F811 (fixtur
     integration = Integration.objects.get(workspace=shop.ws, slug="crm")
     integration.endpoint_url = server.url("")
     integration.save(update_fields=["endpoint_url"])
-    sent = []
+    sent, bodies = [], []
 
     class Spy(IntegrationClient):
         def request(self, method, url, *, headers=None, body=None):
             sent.append((method, url, dict(headers or {})))
+            bodies.append(body)
             return super().request(method, url, headers=headers, body=body)
 
     monkeypatch.setattr(
@@ -556,7 +557,7 @@ def crm(shop, loopback_allowed, pki, server, monkeypatch):  # noqa: F811 (fixtur
     credential = credentials.credential_create(
         actor=shop.users["workspace_owner"], integration=integration, name="api_key", value="crm-key-version-one-1234"
     )  # fmt: skip
-    integration.sent, integration.credential = sent, credential
+    integration.sent, integration.bodies, integration.credential = sent, bodies, credential
     return integration
 
 
@@ -634,6 +635,64 @@ def test_an_endpoint_outside_the_boundary_is_refused_finally(shop, crm):
     assert crm.sent  # the client was asked, and refused before connecting
     assert AuditEvent.objects.filter(action="integration.outbound_refused").exists()
     assert not AuditEvent.objects.filter(action__startswith="data.").exists()
+
+
+@pytest.mark.django_db(databases=["default", "secrets"])
+def test_a_write_sends_the_value_of_its_body_expression_as_json(shop, crm):
+    definition = {
+        "trigger": {"type": "manual"},
+        "steps": [
+            {"id": "post", "type": "http_request", "integration": "crm", "method": "POST", "path": "/ok",
+             "body": "{'amount': input.amount, 'note': 'Grüße \u202e'}", "next": None},
+        ],
+    }  # fmt: skip
+    workflow = active_workflow(shop, definition, slug="poster")
+    execution = trigger(shop, workflow, {"amount": 7})
+    assert drain(execution) == ["succeeded"]
+    ((method, _, headers),) = crm.sent
+    assert (method, headers["Content-Type"]) == ("POST", "application/json")
+    assert json.loads(crm.bodies[0]) == {"amount": 7, "note": "Grüße \u202e"}
+    written = AuditEvent.objects.get(action="data.written")
+    assert written.data["body_bytes"] == len(crm.bodies[0])
+
+
+@pytest.mark.django_db(databases=["default", "secrets"])
+def test_a_body_that_fails_or_is_too_large_is_a_final_failure_before_any_io(shop, crm):
+    definition = {
+        "trigger": {"type": "manual"},
+        "steps": [
+            {"id": "post", "type": "http_request", "integration": "crm", "method": "POST", "path": "/ok",
+             "body": "input.missing.field", "next": None},
+        ],
+    }  # fmt: skip
+    workflow = active_workflow(shop, definition, slug="poster")
+    execution = trigger(shop, workflow, {"amount": 7})
+    assert drain(execution) == ["failed"]
+    assert execution.step_runs.get().error_class == "ExpressionError"
+    big = {**definition, "steps": [definition["steps"][0] | {"body": " + ".join(["input.text"] * 5)}]}
+    changes_of_big = active_workflow(shop, big, slug="big-poster")
+    execution = trigger(shop, changes_of_big, {"text": "x" * 60_000})
+    drain(execution)
+    run = execution.step_runs.get()
+    assert run.error_class == "RequestTooLarge"
+    assert "300,002 bytes" in run.error_message
+    assert crm.sent == []
+
+
+def test_only_post_put_and_patch_may_carry_a_body():
+    from workflows.changes.definition import validate_definition
+
+    step = {"id": "get", "type": "http_request", "integration": "crm", "method": "GET", "path": "/x",
+            "body": "input", "next": None}  # fmt: skip
+    errors = validate_definition({"trigger": {"type": "manual"}, "steps": [step]}, integrations={"crm": None})
+    assert [(e.path, e.message) for e in errors] == [
+        ("steps[0].body", "A GET request sends no body: only POST, PUT and PATCH do.")
+    ]
+    step["method"] = "PATCH"
+    assert (
+        validate_definition({"trigger": {"type": "manual"}, "steps": [step]}, integrations={"crm": None})
+        == []
+    )
 
 
 # --- Steps act as the integration's service account -------------------------------------------

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 MAX_DEFINITION_BYTES = 64 * 1024
 MAX_STEPS = 100
 STEP_TYPES = ("http_request", "transform", "branch", "ai_prompt", "human_approval")
+BODY_METHODS = ("POST", "PUT", "PATCH")  # the methods whose http_request step may send a body
 
 _ID = {"type": "string", "pattern": "^[a-z][a-z0-9_-]{0,39}$"}
 _NEXT = {"type": ["string", "null"]}
@@ -99,6 +100,8 @@ SCHEMA: dict[str, Any] = {
                                 "integration": {"type": "string", "minLength": 1},
                                 "method": {"enum": ["GET", "POST", "PUT", "PATCH", "DELETE"]},
                                 "path": {"type": "string", "pattern": "^/", "maxLength": 500},
+                                # What a POST, PUT or PATCH sends: a CEL expression, sent as JSON.
+                                "body": {"type": "string", "minLength": 1, "maxLength": 4000},
                                 "next": _NEXT,
                             },
                             ["integration", "method", "path"],
@@ -283,6 +286,13 @@ def validate_definition(definition: Any, *, integrations: dict[str, Any]) -> lis
                 errors.append(
                     DefinitionError(f"steps[{index}].routes.next.{choice}", f"No step has the id {target!r}.")
                 )
+        if step.get("type") == "http_request" and "body" in step and step.get("method") not in BODY_METHODS:
+            errors.append(
+                DefinitionError(
+                    f"steps[{index}].body",
+                    f"A {step.get('method')} request sends no body: only POST, PUT and PATCH do.",
+                )
+            )
         if step.get("type") == "ai_prompt":
             errors += input_schema_errors(step.get("output_schema"), name=f"steps[{index}].output_schema")
         for key in ("integration",):

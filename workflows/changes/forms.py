@@ -20,7 +20,7 @@ from workflows.changes.models import Environment
 from workflows.changes.schedule import cron_problem
 
 STEP_FIELDS = {
-    "http_request": ("integration", "method", "path", "next"),
+    "http_request": ("integration", "method", "path", "body", "next"),
     "transform": ("expression", "next"),
     "branch": ("condition", "then", "else"),
     "ai_prompt": (
@@ -101,6 +101,12 @@ class StepForm(forms.Form):
         required=False, choices=[("", "—")] + [(m, m) for m in ("GET", "POST", "PUT", "PATCH", "DELETE")]
     )
     path = forms.CharField(required=False, help_text="http request: path, e.g. /tickets")
+    body = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="http request (POST, PUT, PATCH): what it sends as JSON, a CEL expression, "
+        "e.g. {'amount': steps.decide.amount}",
+    )
     expression = forms.CharField(
         required=False, widget=forms.Textarea(attrs={"rows": 2}), help_text="transform"
     )

@@ -21,12 +21,14 @@ from django.core.exceptions import ValidationError
 
 from governance.core.outbound.client import OutboundError, OutboundResponse
 from workflows.credentials.services import credential_value_resolve
+from workflows.executions.expressions import ExpressionError, evaluate
 from workflows.executions.steps.base import StepEnv, StepError, StepOutcome
 from workflows.integrations.models import Integration
 from workflows.integrations.outbound.client import IntegrationClient
 from workflows.service_accounts.selectors import acting_account
 
 MAX_BODY_CHARS = 32 * 1024
+MAX_REQUEST_BYTES = 256 * 1024
 READ_METHODS = ("GET", "HEAD")
 
 
@@ -50,6 +52,23 @@ def acting_as(integration: Integration, action: str):
     if principal is None:
         raise StepError("ServiceAccountRefused", refusal)
     return principal
+
+
+def _payload(step: dict, context: dict) -> bytes | None:
+    """The JSON the step sends: the value of its ``body`` expression (none without one)."""
+    if not step.get("body"):
+        return None
+    try:
+        value = evaluate(step["body"], context)
+    except ExpressionError as error:
+        raise StepError("ExpressionError", f"The step's body expression: {error}") from None
+    payload = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    if len(payload) > MAX_REQUEST_BYTES:
+        raise StepError(
+            "RequestTooLarge",
+            f"The step's body is {len(payload):,} bytes; a step sends at most {MAX_REQUEST_BYTES:,}.",
+        )
+    return payload
 
 
 def _body(response: OutboundResponse) -> tuple[object, bool]:
@@ -95,8 +114,11 @@ def run(step: dict, context: dict, env: StepEnv) -> StepOutcome:
                 "is no longer valid.",
             ) from None
         headers["Authorization"] = f"Bearer {value}"
+    payload = _payload(step, context)
+    if payload is not None:
+        headers["Content-Type"] = "application/json"
     try:
-        response = client_for(integration).request(method, url, headers=headers)
+        response = client_for(integration).request(method, url, headers=headers, body=payload)
     except OutboundError as error:
         raise StepError(
             "OutboundRefused" if error.refused else "OutboundError", str(error), final=error.refused
@@ -110,6 +132,7 @@ def run(step: dict, context: dict, env: StepEnv) -> StepOutcome:
         "host": urlsplit(response.url).hostname or "",
         "status": response.status,
         "credential_version": pin["version"] if pin else None,
+        "body_bytes": len(payload) if payload is not None else None,
     }
     if response.status == 429 or response.status >= 500:
         return StepOutcome.failed(
