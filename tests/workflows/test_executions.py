@@ -695,6 +695,32 @@ def test_only_post_put_and_patch_may_carry_a_body():
     )
 
 
+@pytest.mark.parametrize(
+    ("body", "ids"),
+    [
+        ({"id": 42, "name": "x"}, ["42"]),
+        ([{"id": "a"}, {"id": "b"}, {"name": "no id"}, "text"], ["a", "b"]),
+        ({"data": [{"id": 1}, {"id": True}, {"id": None}, {"id": ""}]}, ["1"]),
+        ({"results": [{"id": "x" * 100}]}, ["x" * 64]),
+        ({"items": [{"id": n} for n in range(500)]}, [str(n) for n in range(50)]),
+        ("plain text", []),
+        ({"id": {"nested": 1}}, []),
+        (None, []),
+    ],
+)
+def test_the_ledger_names_the_records_a_response_names(body, ids):
+    assert http_request.record_ids(body) == ids
+
+
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=3), inner, max_size=4),
+                    max_leaves=30))  # fmt: skip
+def test_property_record_ids_never_fail_and_stay_bounded(body):
+    ids = http_request.record_ids(body)
+    assert len(ids) <= http_request.MAX_RECORD_IDS
+    assert all(isinstance(found, str) and 0 < len(found) <= 64 for found in ids)
+
+
 # --- Steps act as the integration's service account -------------------------------------------
 
 

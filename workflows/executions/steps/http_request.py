@@ -71,6 +71,34 @@ def _payload(step: dict, context: dict) -> bytes | None:
     return payload
 
 
+MAX_RECORD_IDS = 50
+_LIST_KEYS = ("data", "items", "results", "records", "value")
+
+
+def record_ids(body: object) -> list[str]:
+    """The ids of the records a JSON response names: its own ``id``, or the ``id`` of each item
+    of a list (the body itself, or under ``data``/``items``/``results``/``records``/``value``) —
+    at most ``MAX_RECORD_IDS``, each cut to 64 characters; none for anything else."""
+
+    def of(item: object) -> str | None:
+        if isinstance(item, dict):
+            value = item.get("id")
+            if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
+                return str(value)[:64]
+        return None
+
+    items = body
+    if isinstance(body, dict):
+        own = of(body)
+        if own is not None:
+            return [own]
+        items = next((body[key] for key in _LIST_KEYS if isinstance(body.get(key), list)), None)
+    if not isinstance(items, list):
+        return []
+    ids = (of(item) for item in items[: MAX_RECORD_IDS * 2])
+    return [found for found in ids if found is not None][:MAX_RECORD_IDS]
+
+
 def _body(response: OutboundResponse) -> tuple[object, bool]:
     text = response.body.decode("utf-8", errors="replace")
     truncated = len(text) > MAX_BODY_CHARS
@@ -146,6 +174,7 @@ def run(step: dict, context: dict, env: StepEnv) -> StepOutcome:
             data_event=touched,
         )
     body, truncated = _body(response)
+    touched["records"] = record_ids(body)
     return StepOutcome(
         output={"status": response.status, "body": body, "truncated": truncated},
         next_step=step.get("next"),
