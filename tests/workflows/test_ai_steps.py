@@ -187,7 +187,9 @@ def test_an_output_can_only_choose_an_allow_listed_next_step(shop, model):
     """An injected answer naming a step of its own ('delete_account') leads nowhere."""
     execution = run_of(shop, model, says({"action": "delete_account", "amount": 1}))
     assert steps_of(execution) == [("decide", "failed")]
-    assert "the allowed choices are escalate, refund" in execution.step_runs.get().error_message
+    assert (
+        "output.action: not one of the routes (escalate, refund)" in execution.step_runs.get().error_message
+    )
 
 
 def test_an_answer_that_is_not_json_is_refused(shop, model):
@@ -479,3 +481,113 @@ def test_evidence_packages_carry_the_ai_decisions_and_list_the_models_per_workfl
     assert "by refunds" in summary
     assert "AI canary leaked (incident review)" in summary
     assert events.count('\\"action\\":\\"ai.decision\\"') == 2  # each call's record, with its proof
+
+
+# --- What a hostile model or reviewer input cannot do ---------------------------------------------
+
+
+def _canary_of(body: dict) -> str:
+    system = next(m["content"] for m in body["messages"] if m["role"] == "system")
+    return next(word for word in system.replace(".", " ").split() if word.startswith("cn-"))
+
+
+def test_a_canary_hidden_in_json_escapes_is_still_found(shop, model):
+    def escaped(body):
+        hidden = "".join(f"\\u{ord(char):04x}" for char in _canary_of(body))
+        return 200, completion('{"action": "escalate", "amount": 0, "note": "' + hidden + '"}')
+
+    execution = run_of(shop, model, escaped)
+    assert execution.step_runs.get().error_class == "CanaryLeaked"
+
+
+def test_the_ledger_never_quotes_what_the_model_answered(shop, model):
+    """Validation problems reach the ledger, the decision record and the step's error as where and
+    which rule, never with the answer's text (which may be personal data)."""
+    secret = "Patient Jane Doe, DOB 1980-01-02"
+    enum = {**REFUND["steps"][0], "output_schema": {**REFUND["steps"][0]["output_schema"], "properties": {
+        "action": {"enum": ["refund", "escalate"]}, "amount": {"type": "number"}}}}  # fmt: skip
+    definition = {**REFUND, "steps": [enum, *REFUND["steps"][1:]]}
+    execution = run_of(shop, model, says({"action": secret, "amount": 1}), definition=definition)
+    run = execution.step_runs.get()
+    assert run.error_class == "OutputRejected"
+    assert "output.action: enum" in run.error_message
+    stored = json.dumps([e.data for e in AuditEvent.objects.all()]) + run.error_message
+    stored += json.dumps([c.guardrails for c in AICall.objects.all()])
+    assert "Jane" not in stored
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        '{"action": "escalate", "amount": NaN}',
+        '{"action": "escalate", "amount": 1e999}',
+        '{"action": "escalate", "amount": 0, "x": "\\u0000"}',
+        '{"action": "escalate", "amount": 0, "x": "\\ud800"}',
+    ],
+)
+def test_an_answer_json_cannot_hold_exactly_is_refused_as_not_json(shop, model, answer):
+    execution = run_of(shop, model, says(answer))
+    run = execution.step_runs.get()
+    assert run.error_class == "OutputRejected"
+    assert "not JSON" in run.error_message or "cannot be stored" in run.error_message
+
+
+def test_whatever_the_endpoint_reports_the_decision_record_is_written(shop, model):
+    """A model name or finish reason with NUL or a lone surrogate must not make the record
+    unstorable (the step would be delivered again, the data sent again, with no record)."""
+
+    def odd(body):
+        answer = completion(json.dumps({"action": "escalate", "amount": 0}))
+        answer["model"], answer["choices"][0]["finish_reason"] = "x\x00y\ud800", "st\x00op"
+        return 200, answer
+
+    execution = run_of(shop, model, odd)
+    assert steps_of(execution) == [("decide", "succeeded"), ("escalate", "succeeded")]
+    decision = AuditEvent.objects.get(action="ai.decision")
+    assert decision.data["model_reported"] == "x?y?"
+
+
+@pytest.mark.parametrize(
+    "override", ['{"action": "escalate", "amount": NaN}', '{"action": "escalate", "amount": 1e999}']
+)
+def test_an_override_json_cannot_hold_exactly_is_a_field_error(shop, model, override):
+    from django.core.exceptions import ValidationError
+
+    _, task = reviewed_run(shop, model, says({"action": "refund", "amount": 10}))
+    with pytest.raises(ValidationError) as refused:
+        services.human_task_decide(
+            actor=shop.users["compliance_officer"], task=task, approve=True, comment="x", override=override
+        )
+    assert "not JSON" in refused.value.message_dict["override"][0]
+
+
+def test_approving_an_output_goes_where_it_chose_even_when_its_stored_copy_is_redacted(shop, model):
+    """Outputs are stored redacted; the route the output chose when it passed validation is the
+    one the approval takes (a re-check of the redacted copy ended the run quietly)."""
+    schema = {**REFUND["steps"][0]["output_schema"], "required": ["action", "amount", "credentials"]}
+    step = {**REFUND["steps"][0], "output_schema": schema}
+    definition = {**REFUND, "steps": [step, *REFUND["steps"][1:]]}
+    execution, task = reviewed_run(
+        shop, model, says({"action": "refund", "amount": 10, "credentials": 3}), definition=definition
+    )
+    services.human_task_decide(actor=shop.users["compliance_officer"], task=task, approve=True, comment="")
+    drain(execution)
+    execution.refresh_from_db()
+    assert steps_of(execution) == [("decide", "succeeded"), ("pay", "succeeded")]
+
+
+def test_a_credential_goes_only_to_the_integration_the_step_started_with(shop, model):
+    """Pinned at the first claim: if another integration takes the provider's name before a
+    redelivery, the step refuses rather than send the pinned key there."""
+    workflow = active_workflow(shop, REFUND, slug="refunds")
+    execution = trigger(shop, workflow, {"ticket": "hello"})
+    claim = services.step_run_claim(step_run_id=execution.step_runs.get().pk)
+    Integration.objects.filter(workspace=shop.ws, slug="llm").update(slug="llm-old")
+    newcomer = Integration.objects.create(workspace=shop.ws, name="Other", slug="llm", kind="api",
+                                          endpoint_url="https://127.0.0.1:9/v1")  # fmt: skip
+    from tests.workflows.conftest import acting_account_for
+
+    acting_account_for(newcomer, shop.users["workspace_owner"])
+    outcome = ai_prompt.run(claim.step, claim.context, claim.env)
+    assert outcome.error_class == "IntegrationChanged"
+    assert model.seen == []

@@ -4,6 +4,7 @@ halted by a quarantine, stopped by an operator, and refused when they must be.""
 from __future__ import annotations
 
 import json
+import re
 import threading
 from datetime import timedelta
 from unittest import mock
@@ -596,7 +597,10 @@ def test_a_rotation_during_a_run_keeps_the_step_on_the_version_it_started_with(s
     workflow = active_workflow(shop, FETCH, slug="fetcher")
     execution = trigger(shop, workflow)
     claim = services.step_run_claim(step_run_id=execution.step_runs.get().pk)
-    assert claim.env.pins == {"credential": {"id": str(crm.credential.pk), "version": 1}}
+    assert claim.env.pins == {
+        "integration": crm.pk,
+        "credential": {"id": str(crm.credential.pk), "version": 1},
+    }
     owner = shop.users["workspace_owner"]
     staged = credentials.credential_stage(
         actor=owner, credential=crm.credential, value="crm-key-version-two-5678"
@@ -701,7 +705,19 @@ def test_only_post_put_and_patch_may_carry_a_body():
         ({"id": 42, "name": "x"}, ["42"]),
         ([{"id": "a"}, {"id": "b"}, {"name": "no id"}, "text"], ["a", "b"]),
         ({"data": [{"id": 1}, {"id": True}, {"id": None}, {"id": ""}]}, ["1"]),
-        ({"results": [{"id": "x" * 100}]}, ["x" * 64]),
+        ({"results": [{"id": "x" * 100}, {"id": "x" * 64}]}, ["x" * 64]),
+        # What is not an id as systems of record write them is left out: it could be personal data.
+        (
+            {
+                "data": [
+                    {"id": "jane.doe@example.com"},
+                    {"id": "a\u0000b"},
+                    {"id": "Jane Doe"},
+                    {"id": "INV-7:2"},
+                ]
+            },
+            ["INV-7:2"],
+        ),
         ({"items": [{"id": n} for n in range(500)]}, [str(n) for n in range(50)]),
         ("plain text", []),
         ({"id": {"nested": 1}}, []),
@@ -718,7 +734,7 @@ def test_the_ledger_names_the_records_a_response_names(body, ids):
 def test_property_record_ids_never_fail_and_stay_bounded(body):
     ids = http_request.record_ids(body)
     assert len(ids) <= http_request.MAX_RECORD_IDS
-    assert all(isinstance(found, str) and 0 < len(found) <= 64 for found in ids)
+    assert all(re.fullmatch(r"[A-Za-z0-9._:-]{1,64}", found) for found in ids)
 
 
 # --- Steps act as the integration's service account -------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -390,6 +391,33 @@ def input_problems(schema: dict | None, payload: Any, *, limit: int = 5, root: s
         + (_schema_message(error) if error.validator in ("maxLength", "maxItems") else error.message[:200])
         for error in found[:limit]
     ]
+
+
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,39}")
+
+
+def input_problem_codes(
+    schema: dict | None, payload: Any, *, limit: int = 5, root: str = "input"
+) -> list[str]:
+    """Where ``payload`` breaks ``schema`` and which rule, never quoting it: ``output.amount:
+    maximum``. A key of the payload that is not a plain identifier reads ``…`` (it could be data)."""
+    if not schema:
+        return []
+    import jsonschema  # on first use (see ``_validator``)
+
+    validator = jsonschema.Draft202012Validator(schema)
+    try:
+        found = sorted(validator.iter_errors(payload), key=lambda error: list(error.absolute_path))
+    except RecursionError:
+        return [f"{root}: depth"]
+    codes = []
+    for error in found[:limit]:
+        parts = [
+            part if isinstance(part, int) or _PLAIN_KEY.fullmatch(str(part)) else "…"
+            for part in error.absolute_path
+        ]
+        codes.append(f"{_path([root, *parts])}: {error.validator}")
+    return codes
 
 
 TRIGGER_TYPES = ("manual", "schedule", "webhook")

@@ -23,6 +23,13 @@ _DROPPED_REQUEST = frozenset({"host", "content-length", "connection", "accept-en
 _DROPPED_RESPONSE = frozenset({"content-encoding", "transfer-encoding", "content-length", "connection"})
 
 
+def _label(value: object) -> str:
+    """A short name the provider reports (its model, a finish reason), as printable ASCII of at
+    most 100 characters: whatever the endpoint sends, the record can store it."""
+    text = value if isinstance(value, str) else ""
+    return "".join(char if " " <= char <= "~" else "?" for char in text[:100])
+
+
 class _Refused(httpx.TransportError):
     """The boundary refused the call (recorded by the outbound client)."""
 
@@ -125,6 +132,6 @@ def chat(
         prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
         completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
         latency_ms=latency_ms,
-        model_reported=str(getattr(completion, "model", "") or "")[:100],
-        finish_reason=str(choices[0].finish_reason or ""),
+        model_reported=_label(getattr(completion, "model", "")),
+        finish_reason=_label(choices[0].finish_reason),
     )

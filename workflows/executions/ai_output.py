@@ -5,6 +5,11 @@ over ``output`` that must be true, e.g. ``output.amount <= 500``), and, when the
 one of those steps; an output that chooses anything else is refused.
 
 The same check runs on a reviewer's override before it replaces the model's output.
+
+Each problem comes twice: ``problems`` in full (they may quote the output: shown only to the
+reviewer, kept encrypted) and ``codes`` that never quote it — where and which rule
+(``output.amount: maximum``, ``validator 2: <its author's message>``) — for the ledger, the
+decision record and the step's error.
 """
 
 from __future__ import annotations
@@ -13,7 +18,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from workflows.changes.definition import input_problems
+from governance.core.text import json_refusal
+from workflows.changes.definition import input_problem_codes, input_problems
 from workflows.executions.expressions import ExpressionError, evaluate
 
 MAX_ANSWER_CHARS = 64 * 1024
@@ -27,10 +33,42 @@ class OutputCheck:
     next_step: str | None
     problems: list[str] = field(default_factory=list)
     validators: list[dict] = field(default_factory=list)
+    codes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.problems
+
+
+class _NotJsonError(ValueError):
+    pass
+
+
+def _no_constant(name: str) -> Any:
+    raise _NotJsonError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if number in (float("inf"), float("-inf")):
+        raise _NotJsonError("a number too large for a double")
+    return number
+
+
+def strict_json(text: str) -> tuple[Any, str]:
+    """``json.loads`` as RFC 8259 reads JSON — no NaN, no Infinity, no number that overflows to
+    one —, whose strings PostgreSQL can store (no NUL, no lone surrogate): ``(value, "")`` or
+    ``(None, problem)``. The problem never quotes the text."""
+    try:
+        value = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
+    except _NotJsonError as error:
+        return None, f"It is not JSON: {error}."
+    except (ValueError, RecursionError):
+        return None, "It is not JSON."
+    refusal = json_refusal(value)
+    if refusal:
+        return None, f"It holds text that cannot be stored ({refusal[1].rstrip('.')})."
+    return value, ""
 
 
 def parse_answer(text: str) -> tuple[Any, str]:
@@ -40,15 +78,15 @@ def parse_answer(text: str) -> tuple[Any, str]:
     stripped = text.strip()
     if stripped.startswith("```"):  # a fenced block around the JSON: take what is inside
         stripped = stripped.strip("`").removeprefix("json").strip()
-    try:
-        return json.loads(stripped), ""
-    except (ValueError, RecursionError):
-        return None, "The model's answer is not JSON."
+    value, problem = strict_json(stripped)
+    return (value, "") if not problem else (None, "The model's answer: " + problem[0].lower() + problem[1:])
 
 
 def check_output(value: Any, step: dict) -> OutputCheck:
     """Every reason ``value`` may not be used as ``step``'s output, and the step it leads to."""
-    problems = list(input_problems(step.get("output_schema") or {}, value, root="output"))
+    schema = step.get("output_schema") or {}
+    problems = list(input_problems(schema, value, root="output"))
+    codes = list(input_problem_codes(schema, value, root="output"))
     results: list[dict] = []
     if not problems:
         for index, validator in enumerate(step.get("validators") or []):
@@ -60,6 +98,7 @@ def check_output(value: Any, step: dict) -> OutputCheck:
             results.append({"validator": index + 1, "passed": passed})
             if not passed:
                 problems.append(message)
+                codes.append(f"validator {index + 1}: {validator.get('message') or 'failed'}")
     next_step = step.get("next")
     routes = step.get("routes")
     if routes and not problems:
@@ -72,8 +111,9 @@ def check_output(value: Any, step: dict) -> OutputCheck:
                 + ", ".join(sorted(allowed))
                 + "."
             )
+            codes.append(f"output.{routes['field']}: not one of the routes ({', '.join(sorted(allowed))})")
             next_step = None
         else:
             next_step = allowed[chosen]
     return OutputCheck(value=value, next_step=next_step if not problems else None, problems=problems,
-                       validators=results)  # fmt: skip
+                       validators=results, codes=codes)  # fmt: skip

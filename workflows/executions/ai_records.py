@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
+from typing import Any
 
 from django.utils import timezone
 
 from audit.services import audit_event_record
+from governance.core.text import text_refusal
 from governance.crypto.keyring import active_key
 from workflows.events import WorkflowEvent
 from workflows.executions.models import AICall, AICallVerdict, Execution, StepRun
@@ -36,9 +39,29 @@ def text_mac(workspace_id: int, text: str) -> tuple[str, int]:
     return hmac.new(derived, text.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest(), key_id
 
 
+def storable(value: Any) -> Any:
+    """``value`` with every string PostgreSQL and the ledger's canonical form could not hold (NUL,
+    a lone surrogate) replaced by ``"[unstorable]"``, so that a decision record is always written,
+    whatever a model or a guardrail put in it. Texts that become HMACs keep their exact bytes."""
+    if isinstance(value, str):
+        return "[unstorable]" if text_refusal(value) else value
+    if isinstance(value, dict):
+        return {
+            (storable(key) if isinstance(key, str) else key): (
+                child if key in ("input_text", "output_text") else storable(child)
+            )
+            for key, child in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [storable(child) for child in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 def ai_call_record(execution: Execution, run: StepRun, ai_call: dict, *, where: dict) -> AICall:
     """Write the decision record of ``ai_call`` (what the runner gave back) for ``run``."""
-    call = dict(ai_call)
+    call = storable(dict(ai_call))
     macs: dict = {}
     for name in ("input_text", "output_text"):
         text = call.pop(name, None)

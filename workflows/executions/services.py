@@ -37,7 +37,7 @@ from workflows.changes.definition import input_problems
 from workflows.changes.models import ChangeRequest, ChangeState, Workflow, WorkflowStatus, WorkflowVersion
 from workflows.credentials.selectors import integration_credential_current
 from workflows.events import WorkflowEvent
-from workflows.executions.ai_output import check_output
+from workflows.executions.ai_output import check_output, strict_json
 from workflows.executions.ai_records import ai_call_record, text_mac
 from workflows.executions.models import (
     Execution,
@@ -660,7 +660,8 @@ def step_run_claim_failed(*, step_run_id: uuid.UUID, error_class: str) -> None:
 
 def _pins(execution: Execution, step: dict) -> dict:
     """What a step keeps for all its deliveries, chosen at its first claim: for a call to an
-    integration, the credential version current now (a rotation's grace period keeps it valid)."""
+    integration, that integration and the credential version current now (a rotation's grace
+    period keeps it valid)."""
     if step["type"] == "ai_prompt":
         verdict = ai_model_verdict(
             workspace=execution.workspace, provider=step["provider"], model=step["model"]
@@ -671,8 +672,11 @@ def _pins(execution: Execution, step: dict) -> dict:
     else:
         return {}
     integration = integrations_by_slug(execution.workspace).get(slug) if slug else None
-    credential = integration_credential_current(integration.pk) if integration is not None else None
-    return {"credential": credential} if credential else {}
+    if integration is None:
+        return {}
+    credential = integration_credential_current(integration.pk)
+    # The integration too: a credential is only ever sent to the integration it belongs to.
+    return {"integration": integration.pk, **({"credential": credential} if credential else {})}
 
 
 def _checked_output(outcome: StepOutcome) -> tuple[StepOutcome, str, str]:
@@ -933,13 +937,9 @@ def _override_of(override: str, comment: str) -> Any:
         raise ValidationError({"override": f"The override is longer than {MAX_OUTPUT_BYTES:,} characters."})
     if not comment:
         raise ValidationError({"comment": "Say why you override the model's output."})
-    try:
-        value = json.loads(override)
-    except (ValueError, RecursionError):
-        raise ValidationError({"override": "The override is not JSON."}) from None
-    refusal = json_refusal(value)
-    if refusal:
-        raise ValidationError({"override": refusal[1]})
+    value, problem = strict_json(override)
+    if problem:
+        raise ValidationError({"override": "The override: " + problem[0].lower() + problem[1:]})
     return value
 
 
@@ -1025,9 +1025,13 @@ def _task_decided(
             execution, "fail", actor=actor, data={"step": run.step_id, "error_class": run.error_class}
         )
         return
-    if review is not None:
-        output = override if override is not None else review.get("output")
+    if review is not None and override is not None:
+        output = override
         next_step = check_output(output, _step_of(execution.version, run.step_id)).next_step
+    elif review is not None:
+        # The model's output passed validation before it was stored (redacted, as every output
+        # is): the route it chose then is the one it takes, never a re-check of the redacted copy.
+        output, next_step = review.get("output"), review.get("next")
     else:
         output = {"approved": True, "outcome": status, "decided_by": getattr(actor, "pk", None)}
         next_step = _step_of(execution.version, run.step_id).get("next")

@@ -17,6 +17,7 @@ from governance.core.context import ActorContext, bind_context
 from governance.core.jobs import shared_task
 from workflows.executions import schedules, selectors, services
 from workflows.executions.steps import StepOutcome, run_step
+from workflows.executions.steps.base import STEP_SOFT_TIME_LIMIT_SECONDS
 
 logger = logging.getLogger(__name__)
 
@@ -29,8 +30,8 @@ HALT_BATCH = 200
     ignore_result=True,
     acks_late=True,
     reject_on_worker_lost=True,
-    soft_time_limit=60,
-    time_limit=90,
+    soft_time_limit=STEP_SOFT_TIME_LIMIT_SECONDS,
+    time_limit=STEP_SOFT_TIME_LIMIT_SECONDS + 30,
 )
 def step_run_execute(step_run_id: str) -> str:
     """Claim → run → finish one step run; returns what happened (for logs and tests)."""

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Sum
@@ -44,8 +45,8 @@ from workflows.executions.ai_output import check_output, parse_answer
 from workflows.executions.expressions import ExpressionError, evaluate
 from workflows.executions.guardrails import build_messages, canary_leaked, new_canary, preflight
 from workflows.executions.models import AICall, AIControls
-from workflows.executions.steps.base import StepEnv, StepError, StepOutcome
-from workflows.executions.steps.http_request import client_for, integration_of
+from workflows.executions.steps.base import STEP_SOFT_TIME_LIMIT_SECONDS, StepEnv, StepError, StepOutcome
+from workflows.executions.steps.http_request import client_for, integration_of, pinned_refusal
 from workflows.service_accounts.selectors import acting_account
 
 DEFAULT_SYSTEM = (
@@ -54,6 +55,8 @@ DEFAULT_SYSTEM = (
 DEFAULT_MAX_TOKENS = 512
 DEFAULT_REVIEWER_ROLE = "compliance_officer"
 REVIEW_HOURS = 72
+# A call ends this long before the step's soft time limit, so its record is always written.
+CALL_MARGIN_SECONDS = 15
 
 
 def template_hash(step: dict) -> str:
@@ -88,6 +91,8 @@ class Decision:
     problems: list[str] = field(default_factory=list)
     validators: list[dict] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
+    # The problems as ``ai_output`` codes, which never quote the output (for the ledger).
+    codes: list[str] = field(default_factory=list)
 
 
 def review_reasons(step: dict, *, risk_score: float, threshold: float) -> list[str]:
@@ -107,6 +112,9 @@ def decide(step: dict, *, answer_text: str, canary: str, risk_score: float, thre
     if canary_leaked(canary, answer_text):
         return Decision("canary")
     value, unreadable = parse_answer(answer_text)
+    # JSON escapes (``\u0063n-…``) hide a canary from the text; the parsed value shows it.
+    if not unreadable and canary_leaked(canary, json.dumps(value, ensure_ascii=False)):
+        return Decision("canary")
     check = check_output(value, step) if not unreadable else None
     problems = [unreadable] if unreadable else check.problems
     common = {
@@ -115,6 +123,7 @@ def decide(step: dict, *, answer_text: str, canary: str, risk_score: float, thre
         "next_step": check.next_step if check else None,
         "problems": problems,
         "validators": check.validators if check else [],
+        "codes": [unreadable] if unreadable else check.codes,
     }
     reasons = review_reasons(step, risk_score=risk_score, threshold=threshold)
     if reasons:
@@ -182,8 +191,9 @@ def run(step: dict, context: dict, env: StepEnv) -> StepOutcome:
         _data_text(step, context), redact_pii=bool(guard.get("redact_pii")), url_allow=guard.get("url_allow")
     )
     risk = checked.risk
-    record["guardrails"] = {
-        "findings": [{"layer": f.layer, "kind": f.kind, "detail": f.detail} for f in checked.findings],
+    findings = [{"layer": f.layer, "kind": f.kind, "detail": f.detail} for f in checked.findings]
+    record["guardrails"] = {  # the ledger's: what was found where, never the details
+        "findings": [{"layer": f["layer"], "kind": f["kind"]} for f in findings],
         "risk": {"score": round(risk.score, 4), "reasons": list(risk.reasons), "version": risk.version},
         "threshold": controls.risk_threshold,
     }
@@ -195,6 +205,9 @@ def run(step: dict, context: dict, env: StepEnv) -> StepOutcome:
             f"The workspace has no integration {verdict.provider.integration_slug!r} with an endpoint "
             f"for the provider {step['provider']!r}.",
         )
+    refusal = pinned_refusal(integration, env)
+    if refusal:
+        return refused("IntegrationChanged", refusal)
     principal, refusal = acting_account(integration, "integration.write")
     if principal is None:
         return refused("ServiceAccountRefused", refusal)
@@ -211,7 +224,14 @@ def run(step: dict, context: dict, env: StepEnv) -> StepOutcome:
             model=verdict.model.model_id,
             messages=messages,
             max_tokens=max_tokens,
-            timeout=settings.AI_TIMEOUT_SECONDS,
+            timeout=min(settings.AI_TIMEOUT_SECONDS, STEP_SOFT_TIME_LIMIT_SECONDS - CALL_MARGIN_SECONDS),
+        )
+    except SoftTimeLimitExceeded:  # the data went out: the record says so, and the engine retries
+        return StepOutcome.failed(
+            "ModelTimeout",
+            "The model did not answer within the step's time limit.",
+            final=False,
+            ai_call={**record, "verdict": "failed", "reason": "ModelTimeout"},
         )
     except ai_client.ModelCallError as error:
         return StepOutcome.failed(
@@ -230,7 +250,7 @@ def run(step: dict, context: dict, env: StepEnv) -> StepOutcome:
     )
     decision = decide(step, answer_text=answer.text, canary=canary, risk_score=risk.score,
                       threshold=controls.risk_threshold)  # fmt: skip
-    record["validation"] = {"problems": decision.problems, "validators": decision.validators}
+    record["validation"] = {"problems": decision.codes, "validators": decision.validators}
     if decision.verdict == "canary":
         return StepOutcome.failed(
             "CanaryLeaked",
@@ -252,7 +272,7 @@ def run(step: dict, context: dict, env: StepEnv) -> StepOutcome:
                     "next": decision.next_step,
                     "reasons": decision.reasons,
                     "risk": record["guardrails"]["risk"],
-                    "findings": record["guardrails"]["findings"],
+                    "findings": findings,
                     "problems": decision.problems,
                     "validators": decision.validators,
                 },
@@ -262,7 +282,7 @@ def run(step: dict, context: dict, env: StepEnv) -> StepOutcome:
     if decision.verdict == "rejected":
         return StepOutcome.failed(
             "OutputRejected",
-            "The model's output was refused: " + " ".join(decision.problems)[:1500],
+            "The model's output was refused: " + "; ".join(decision.codes)[:1500] + ".",
             ai_call={**record, "verdict": "rejected"},
         )
     return StepOutcome(

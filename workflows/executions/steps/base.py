@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+# Celery's soft time limit of one step's attempt (the task raises SoftTimeLimitExceeded in it);
+# a runner's own deadlines stay well inside it, so that it records what happened itself.
+STEP_SOFT_TIME_LIMIT_SECONDS = 60
+
 
 class StepError(Exception):
     """A step failed for a reason the runner understands. ``final``: retrying cannot help (a bad

@@ -14,6 +14,7 @@ final; a transport error, HTTP 429 and 5xx are retryable (the engine schedules t
 from __future__ import annotations
 
 import json
+import re
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -45,6 +46,18 @@ def integration_of(workspace_id: int, slug: str) -> Integration | None:
     )
 
 
+def pinned_refusal(integration: Integration, env: StepEnv) -> str:
+    """Why the step may not call ``integration`` with what it pinned at its first claim: another
+    integration answers to its name now (its credential must not go there); "" when it may."""
+    pinned = env.pins.get("integration")
+    if pinned is not None and pinned != integration.pk:
+        return (
+            f"The integration {integration.slug!r} is not the one this step started with: its credential "
+            "is not sent elsewhere. Start a new run."
+        )
+    return ""
+
+
 def acting_as(integration: Integration, action: str):
     """The integration's service account, allowed ``action`` by the decision point; a final
     ``ServiceAccountRefused`` failure, before any I/O, otherwise."""
@@ -72,19 +85,26 @@ def _payload(step: dict, context: dict) -> bytes | None:
 
 
 MAX_RECORD_IDS = 50
+# An id as systems of record write them; anything else (an e-mail address, a name, control
+# characters) could be personal data or unstorable, and is left out.
+_RECORD_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 _LIST_KEYS = ("data", "items", "results", "records", "value")
 
 
 def record_ids(body: object) -> list[str]:
     """The ids of the records a JSON response names: its own ``id``, or the ``id`` of each item
     of a list (the body itself, or under ``data``/``items``/``results``/``records``/``value``) —
-    at most ``MAX_RECORD_IDS``, each cut to 64 characters; none for anything else."""
+    at most ``MAX_RECORD_IDS``, each 1–64 letters, digits or ``._:-``; none for anything else."""
 
     def of(item: object) -> str | None:
         if isinstance(item, dict):
             value = item.get("id")
-            if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
-                return str(value)[:64]
+            if (
+                isinstance(value, str | int)
+                and not isinstance(value, bool)
+                and _RECORD_ID.fullmatch(str(value))
+            ):
+                return str(value)
         return None
 
     items = body
@@ -127,6 +147,9 @@ def run(step: dict, context: dict, env: StepEnv) -> StepOutcome:
         raise StepError(
             "IntegrationMisconfigured", f"The integration {integration.slug!r} has no endpoint URL."
         )
+    refusal = pinned_refusal(integration, env)
+    if refusal:
+        raise StepError("IntegrationChanged", refusal)
     method = step["method"]
     principal = acting_as(integration, "integration.read" if method in READ_METHODS else "integration.write")
     url = step_url(integration.endpoint_url, step["path"])
