@@ -11,6 +11,8 @@ import secrets
 import unicodedata
 
 CANARY_PREFIX = "cnry"
+# Whatever a model may take for a line break becomes "\n" first, so no boundary hides behind one.
+LINE_BREAKS = re.compile(r"\r\n?|[\x0b\x0c\x85\u2028\u2029]")
 BOUNDARY_LINE = re.compile(r"(?im)^[^\S\n]*(?:BEGIN|END)[^\S\n]+UNTRUSTED[^\S\n]+DATA\b.*$")
 # Letters that look like the canary's hex digits and NFKC leaves alone (Cyrillic, Greek).
 CONFUSABLES = str.maketrans({"а": "a", "в": "b", "с": "c", "е": "e", "ο": "o", "о": "o", "Α": "a", "Β": "b",
@@ -54,7 +56,9 @@ def build_messages(*, system: str, template: str, data: str, canary: str) -> lis
     """The chat messages of one call: the system prompt with the canary, then the user message with
     the step's template and the data in its delimited slot (the only place the data goes)."""
     boundary = secrets.token_hex(8)
-    slot = BOUNDARY_LINE.sub("[a line that imitated the data boundary was removed]", data)
+    slot = BOUNDARY_LINE.sub(
+        "[a line that imitated the data boundary was removed]", LINE_BREAKS.sub("\n", data)
+    )
     return [
         {
             "role": "system",
