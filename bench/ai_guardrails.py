@@ -201,7 +201,15 @@ def smoke_samples() -> list[Sample]:
         for line in (DATA / "ai_guardrails_smoke.jsonl").read_text().splitlines()
         if line.strip()
     ]
-    return [Sample(row["text"], row["label"], "smoke", f"smoke:{index}") for index, row in enumerate(rows)]
+    return [
+        Sample(
+            row["text"],
+            row["label"],
+            "smoke" if row["label"] == ATTACK else "business-smoke",
+            f"smoke:{index}",
+        )
+        for index, row in enumerate(rows)
+    ]
 
 
 def unique(samples: Iterable[Sample]) -> list[Sample]:
@@ -227,17 +235,18 @@ def all_samples(cache: Path = CACHE) -> list[Sample]:
 # --- evaluation -------------------------------------------------------------------------------
 
 
-def _verdicts(sample: Sample, threshold: float) -> dict[str, bool]:
-    """What each layer and the whole preflight say of one sample (True: flagged or changed)."""
-    from workflows.executions.guardrails import preflight
+def _verdicts(sample: Sample, threshold: float) -> tuple[dict[str, bool], float]:
+    """What each layer and the whole preflight say of one sample (True: flagged or changed), and
+    the sample's risk score."""
+    from workflows.executions.guardrails import MAX_TEXT_CHARS, preflight
     from workflows.executions.guardrails.characters import clean_characters
     from workflows.executions.guardrails.classifier import classifier_probability
     from workflows.executions.guardrails.injection import rule_hits
 
     cleaned, character_findings = clean_characters(sample.text)
-    checked = preflight(sample.text[:60_000], redact_pii=True, url_allow=[])
+    checked = preflight(sample.text[:MAX_TEXT_CHARS], redact_pii=True, url_allow=[])
     layers = {finding.layer for finding in checked.findings}
-    return {
+    verdicts = {
         "characters (changed)": bool(character_findings),
         "secrets (masked)": "secrets" in layers,
         "personal data (masked)": "personal_data" in layers,
@@ -246,36 +255,47 @@ def _verdicts(sample: Sample, threshold: float) -> dict[str, bool]:
         f"classifier alone (p ≥ {threshold})": classifier_probability(cleaned) >= threshold,
         f"whole preflight (risk ≥ {threshold})": checked.risk.score >= threshold,
     }
+    return verdicts, checked.risk.score
 
 
 def _percent(part: int, whole: int) -> str:
     return f"{100 * part / whole:5.1f} % ({part}/{whole})" if whole else "n/a"
 
 
+THRESHOLDS = (0.2, 0.35, 0.5, 0.7, 0.9)
+
+
 def rates(samples: list[Sample], threshold: float) -> None:
-    """Detection and false alarms per layer over ``samples``."""
+    """Detection and false alarms per layer over ``samples``, and of the whole preflight per threshold."""
     attacks = [s for s in samples if s.label == ATTACK]
     benign = [s for s in samples if s.label == BENIGN]
     business = [s for s in benign if s.source.startswith("business")]
-    verdicts = {id(s): _verdicts(s, threshold) for s in samples}
+    results = {id(s): _verdicts(s, threshold) for s in samples}
+    verdicts = {key: value[0] for key, value in results.items()}
+    scores = {key: value[1] for key, value in results.items()}
     for layer in next(iter(verdicts.values())):
-        common.show(
-            f"{layer}: detection", _percent(sum(verdicts[id(s)][layer] for s in attacks), len(attacks))
-        )
-        common.show(
-            f"{layer}: false alarms, business",
-            _percent(sum(verdicts[id(s)][layer] for s in business), len(business)),
-        )
-        common.show(
-            f"{layer}: false alarms, all benign",
-            _percent(sum(verdicts[id(s)][layer] for s in benign), len(benign)),
-        )
+        for name, group in (
+            ("detection", attacks),
+            ("false alarms, business", business),
+            ("false alarms, all benign", benign),
+        ):
+            common.show(f"{layer}: {name}", _percent(sum(verdicts[id(s)][layer] for s in group), len(group)))
     by_source: dict[str, list[bool]] = {}
     whole = f"whole preflight (risk ≥ {threshold})"
     for sample in samples:
         by_source.setdefault(f"{sample.label} {sample.source}", []).append(verdicts[id(sample)][whole])
     for source, flags in sorted(by_source.items()):
         common.show(f"  flagged, {source}", _percent(sum(flags), len(flags)))
+    for level in THRESHOLDS:
+        for name, group in (
+            ("detection", attacks),
+            ("false alarms, business", business),
+            ("false alarms, all benign", benign),
+        ):
+            common.show(
+                f"at threshold {level}: {name}",
+                _percent(sum(scores[id(s)] >= level for s in group), len(group)),
+            )
 
 
 # The personal data layer on a generated, labelled set: (entity, value, expected to be found).
