@@ -356,6 +356,14 @@ def test_too_long_or_non_text_data_is_refused():
     assert preflight("x" * MAX_TEXT_CHARS, redact_pii=False, url_allow=None).text == "x" * MAX_TEXT_CHARS
 
 
+def test_text_that_normalisation_lengthens_beyond_the_cap_is_refused():
+    """NFKC turns one "ﷺ" into 18 characters: the cap also holds after normalisation, so a short
+    input cannot hand the slow layers eighteen times the allowed text."""
+    assert len(unicodedata.normalize("NFKC", "\ufdfa")) == 18
+    with pytest.raises(GuardrailInputError, match="Normalised"):
+        preflight("\ufdfa" * (MAX_TEXT_CHARS // 10), redact_pii=True, url_allow=None)
+
+
 @only_settings(max_examples=200)
 @given(
     size=st.integers(min_value=1, max_value=5_000),
@@ -384,6 +392,8 @@ CRAFTED = [
     "ignore ",
     "\u202e\u200b",
     "-----BEGIN RSA PRIVATE KEY-----",
+    "¼",  # NFKC: three characters
+    "\ufdfa",  # NFKC: eighteen characters
 ]
 
 
@@ -407,14 +417,21 @@ def test_slow_components_only_ever_see_bounded_pieces(unit, size, monkeypatch):
 
     monkeypatch.setattr(personal_data, "analyze_piece", pii_spy)
     monkeypatch.setattr(secret_masking, "_spans_in", secrets_spy)
+    # What the layers read is the normalised text (NFKC may lengthen it; preflight caps it too).
+    normalised = len(clean_characters(text)[0])
     try:
+        if normalised > MAX_TEXT_CHARS:
+            with pytest.raises(GuardrailInputError):
+                preflight(text, redact_pii=True, url_allow=None)
+            assert seen == {"pii": [], "secrets": []}
+            return
         checked = preflight(text, redact_pii=True, url_allow=None)
     finally:
         monkeypatch.undo()
-    assert max(seen["pii"]) <= personal_data.WINDOW
-    assert sum(seen["pii"]) <= 1.2 * len(text) + personal_data.WINDOW
+    assert max(seen["pii"], default=0) <= personal_data.WINDOW
+    assert sum(seen["pii"]) <= 1.2 * normalised + personal_data.WINDOW
     assert max(seen["secrets"], default=0) <= secret_masking.WINDOW
-    assert sum(seen["secrets"]) <= 1.3 * len(text) + secret_masking.WINDOW
+    assert sum(seen["secrets"]) <= 1.3 * normalised + secret_masking.WINDOW
     assert 0 <= checked.risk.score <= 1
 
 

@@ -57,6 +57,11 @@ def preflight(text: str, *, redact_pii: bool, url_allow: list[str] | None) -> Pr
             f"The data has {len(text):,} characters; an AI step takes at most {MAX_TEXT_CHARS:,}."
         )
     cleaned, findings = clean_characters(text)
+    if len(cleaned) > MAX_TEXT_CHARS:
+        # NFKC may lengthen a text up to 18 times ("ﷺ" is 18 characters): the cap holds after it too.
+        raise GuardrailInputError(
+            f"Normalised, the data has {len(cleaned):,} characters; an AI step takes at most {MAX_TEXT_CHARS:,}."
+        )
     hidden = hidden_tag_text(text)
     risk = injection_risk(f"{cleaned}\n{hidden}" if hidden else cleaned)
     masked, found = mask_secrets(cleaned)
