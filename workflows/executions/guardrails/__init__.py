@@ -8,7 +8,8 @@
 
 and ``structure``: the canary and the prompt's delimited data slot. ``preflight`` runs layers 1-5
 in order on a step's data; every layer's work is linear in the text, which is at most
-``MAX_TEXT_CHARS`` characters (a longer one is refused with ``GuardrailInputError``)."""
+``MAX_TEXT_CHARS`` characters before and after normalisation (a longer one is refused with
+``GuardrailInputError``)."""
 
 from __future__ import annotations
 
