@@ -154,6 +154,15 @@ def test_personal_data_is_masked_only_when_the_step_asks():
     assert preflight(text, redact_pii=False, url_allow=None).text == text
 
 
+def test_personal_data_across_a_window_edge_is_still_masked():
+    email = "jane.doe@example.org"
+    for position in range(personal_data.WINDOW - 12, personal_data.WINDOW + 3, 3):
+        text = "x " * (position // 2) + f" {email} " + "y " * 1500
+        masked, findings = personal_data.mask_personal_data(text)
+        assert email not in masked, position
+        assert [f.detail for f in findings] == ["1 masked"], position
+
+
 def test_names_and_postal_addresses_are_not_detected_without_ner():
     """The documented limit: a blank spaCy pipeline has no named-entity model."""
     text = "Maria Gonzalez lives at 12 Baker Street, London."
