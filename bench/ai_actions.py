@@ -111,7 +111,7 @@ def local_model_answer():
     port = _free_port()
     server = subprocess.Popen(  # our own interpreter and arguments
         [str(python), "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1", "--port", str(port),
-         "--n_ctx", "2048", "--verbose", "false"],
+         "--n_ctx", "8192", "--verbose", "false"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "2"},
     )  # fmt: skip
     client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="none", max_retries=0, timeout=300)
