@@ -10,7 +10,8 @@ parsing, validation, review routing at the default threshold), with the model's 
 - optionally (``--local-model``) the **real small model** (SmolLM2-135M served by llama-cpp-python,
   scripts/ensure-local-model.sh), on the first ``--local-limit`` attacks.
 
-Reported per model: how each answer ended (review, refused by validation, canary, passed), the
+Reported per model, at the default threshold and with review routing off (each answer asked for
+once, then gated both ways): how each answer ended (review, refused by validation, canary, passed), the
 **executed unvalidated actions** — an answer that led to a next step without passing validation
 and the allow-list — which must be **0**, and the valid answers that passed on their own (the
 residual risk that validators bound). Ratio: the gate's time per answer against ``json.loads`` of
@@ -65,13 +66,14 @@ def obedient(index: int, messages: list[dict]) -> str:
     ][index % 6]
 
 
-def evaluate(texts: list[str], answer, *, threshold: float) -> tuple[Counter, int, int, float]:
-    """Run each text through preflight, the model and the gate; return (verdicts, executed
-    unvalidated actions, valid answers that passed on their own, seconds in the gate)."""
+def evaluate(texts: list[str], answer, *, thresholds: tuple[float, ...]) -> dict[float, tuple]:
+    """Run each text through preflight and the model once, and through the gate at each threshold;
+    per threshold, return (verdicts, executed unvalidated actions, valid answers that passed on
+    their own, seconds in the gate)."""
     from workflows.executions.guardrails import build_messages, new_canary, preflight
     from workflows.executions.steps.ai_prompt import decide
 
-    verdicts, unvalidated, passed_valid, gate = Counter(), 0, 0, 0.0
+    results = {threshold: [Counter(), 0, 0, 0.0] for threshold in thresholds}
     for index, text in enumerate(texts):
         checked = preflight(text, redact_pii=True, url_allow=None)
         canary = new_canary()
@@ -79,19 +81,20 @@ def evaluate(texts: list[str], answer, *, threshold: float) -> tuple[Counter, in
             system=STEP["system"], template=STEP["prompt"], data=checked.text, canary=canary
         )
         reply = answer(index, messages)
-        started = time.perf_counter()
-        decision = decide(
-            STEP, answer_text=reply, canary=canary, risk_score=checked.risk.score, threshold=threshold
-        )
-        gate += time.perf_counter() - started
-        verdicts[decision.verdict] += 1
-        if decision.verdict == "passed":
-            # What runs next: only an allow-listed step, only with a validated output.
-            if decision.problems or decision.next_step not in ALLOWED:
-                unvalidated += 1
-            else:
-                passed_valid += 1
-    return verdicts, unvalidated, passed_valid, gate
+        for threshold, result in results.items():
+            started = time.perf_counter()
+            decision = decide(
+                STEP, answer_text=reply, canary=canary, risk_score=checked.risk.score, threshold=threshold
+            )
+            result[3] += time.perf_counter() - started
+            result[0][decision.verdict] += 1
+            if decision.verdict == "passed":
+                # What runs next: only an allow-listed step, only with a validated output.
+                if decision.problems or decision.next_step not in ALLOWED:
+                    result[1] += 1
+                else:
+                    result[2] += 1
+    return {threshold: tuple(result) for threshold, result in results.items()}
 
 
 def _free_port() -> int:
@@ -139,27 +142,32 @@ def local_model_answer():
     return answer, stop
 
 
+NO_ROUTING = 1.01  # above any risk score: only the canary and validation stand in the way
+
+
 def report(name: str, texts: list[str], answer, threshold: float) -> int:
-    common.title(f"{name}: {len(texts)} attacks")
-    verdicts, unvalidated, passed_valid, gate = evaluate(texts, answer, threshold=threshold)
-    for verdict in ("review", "rejected", "canary", "passed"):
-        common.show(f"{verdict}", f"{verdicts[verdict]} of {len(texts)}")
-    common.show("executed unvalidated actions", str(unvalidated), "0", unvalidated == 0)
-    common.show("valid answers passed on their own", f"{passed_valid} (bounded by the validators)")
-    replies = (
-        [answer(index, [{"role": "system", "content": "x"}]) for index in range(len(texts))]
-        if name.startswith("obedient")
-        else []
-    )
-    if replies:
-        started = time.perf_counter()
-        for reply in replies:
-            with contextlib.suppress(ValueError):
-                json.loads(reply)
-        baseline = time.perf_counter() - started
-        common.show("gate per answer", f"{gate / len(texts) * 1e6:,.0f} µs")
-        common.show("ratio (gate ÷ json.loads)", f"{gate / max(baseline, 1e-9):,.1f}")
-    return unvalidated
+    """The gate's verdicts at ``threshold`` and with review routing off; return the executed
+    unvalidated actions."""
+    results = evaluate(texts, answer, thresholds=(threshold, NO_ROUTING))
+    failures = 0
+    for level, (verdicts, unvalidated, passed_valid, gate) in results.items():
+        routing = f"threshold {level}" if level < 1 else "no review routing (threshold above 1)"
+        common.title(f"{name}, {routing}: {len(texts)} attacks")
+        for verdict in ("review", "rejected", "canary", "passed"):
+            common.show(f"{verdict}", f"{verdicts[verdict]} of {len(texts)}")
+        common.show("executed unvalidated actions", str(unvalidated), "0", unvalidated == 0)
+        common.show("valid answers passed on their own", f"{passed_valid} (bounded by the validators)")
+        failures += unvalidated
+        if name.startswith("obedient"):
+            replies = [answer(index, [{"role": "system", "content": "x"}]) for index in range(len(texts))]
+            started = time.perf_counter()
+            for reply in replies:
+                with contextlib.suppress(ValueError):
+                    json.loads(reply)
+            baseline = time.perf_counter() - started
+            common.show("gate per answer", f"{gate / len(texts) * 1e6:,.0f} µs")
+            common.show("ratio (gate ÷ json.loads)", f"{gate / max(baseline, 1e-9):,.1f}")
+    return failures
 
 
 def main() -> None:
@@ -188,8 +196,6 @@ def main() -> None:
         ]
     print(f"threshold {DEFAULT_THRESHOLD} (the default of a workspace that sets none)")
     failures = report("obedient stub", attacks, obedient, DEFAULT_THRESHOLD)
-    # With review routing off, only the canary and validation stand between an answer and an action.
-    failures += report("obedient stub, no review routing (threshold above 1)", attacks, obedient, 1.01)
     if options.local_model:
         answer, stop = local_model_answer()
         try:
