@@ -443,7 +443,9 @@ EXECUTION_HTTP_TIMEOUT_SECONDS = env_int("EXECUTION_HTTP_TIMEOUT_SECONDS", 20)
 # a run makes at most AI_MAX_CALLS_PER_EXECUTION model calls; a workspace spends at most
 # AI_DAILY_TOKEN_BUDGET tokens a (UTC) day. AI_TIMEOUT_SECONDS caps one call (never past 15 s before
 # the step's soft time limit of 60 s, so that the call's decision record is always written).
-AI_RISK_THRESHOLD = env_fraction("AI_RISK_THRESHOLD", 0.5)
+# 0.35 = workflows.executions.guardrails.DEFAULT_THRESHOLD: on the evaluation's validation split it
+# flagged every attack and no business text, where 0.5 missed 1.4 % of the attacks (docs/ai-controls.md).
+AI_RISK_THRESHOLD = env_fraction("AI_RISK_THRESHOLD", 0.35)
 AI_MAX_CALLS_PER_EXECUTION = env_int("AI_MAX_CALLS_PER_EXECUTION", 20)
 AI_DAILY_TOKEN_BUDGET = env_int("AI_DAILY_TOKEN_BUDGET", 200_000)
 AI_TIMEOUT_SECONDS = env_int("AI_TIMEOUT_SECONDS", 40)  # at most 45: 15 s inside the step's 60 s soft limit

@@ -19,6 +19,7 @@ from tests.workflows.test_executions import active_workflow, drain, trigger
 from tests.workflows.test_outbound import loopback_allowed, pki  # noqa: F401 (fixtures)
 from workflows.credentials import services as credentials
 from workflows.executions import services
+from workflows.executions.guardrails import MAX_TEXT_CHARS
 from workflows.executions.models import AICall, AIControls, ExecutionStatus, HumanTask, StepStatus
 from workflows.executions.steps import ai_prompt, http_request
 from workflows.integrations.models import Integration
@@ -267,6 +268,16 @@ def test_a_model_the_register_refuses_is_never_called(shop, model, monkeypatch):
     run = execution.step_runs.get()
     assert (run.status, run.error_class) == ("failed", "ModelNotAllowed")
     assert "blocked in the register" in run.error_message
+    assert model.seen == []
+    assert AICall.objects.get(step_run=run).verdict == "refused"
+
+
+def test_data_longer_than_the_guardrails_take_is_refused_before_any_call(shop, model):
+    """A ticket beyond ``MAX_TEXT_CHARS`` fails the step with a reason; the model is never asked."""
+    execution = run_of(shop, model, ticket="x" * (MAX_TEXT_CHARS + 1))
+    run = execution.step_runs.get()
+    assert (run.status, run.error_class) == ("failed", "InputRejected")
+    assert f"at most {MAX_TEXT_CHARS:,}" in run.error_message
     assert model.seen == []
     assert AICall.objects.get(step_run=run).verdict == "refused"
 

@@ -43,7 +43,13 @@ from workflows.executions import ai_client
 from workflows.executions.ai_controls import ai_controls_defaults
 from workflows.executions.ai_output import check_output, parse_answer
 from workflows.executions.expressions import ExpressionError, evaluate
-from workflows.executions.guardrails import build_messages, canary_leaked, new_canary, preflight
+from workflows.executions.guardrails import (
+    GuardrailInputError,
+    build_messages,
+    canary_leaked,
+    new_canary,
+    preflight,
+)
 from workflows.executions.models import AICall, AIControls
 from workflows.executions.steps.base import STEP_SOFT_TIME_LIMIT_SECONDS, StepEnv, StepError, StepOutcome
 from workflows.executions.steps.http_request import client_for, integration_of, pinned_refusal
@@ -187,9 +193,14 @@ def run(step: dict, context: dict, env: StepEnv) -> StepOutcome:
         )
     guard = step.get("guardrails") or {}
     max_tokens = min(int(guard.get("max_tokens") or DEFAULT_MAX_TOKENS), controls.daily_token_budget - spent)
-    checked = preflight(
-        _data_text(step, context), redact_pii=bool(guard.get("redact_pii")), url_allow=guard.get("url_allow")
-    )
+    try:
+        checked = preflight(
+            _data_text(step, context),
+            redact_pii=bool(guard.get("redact_pii")),
+            url_allow=guard.get("url_allow"),
+        )
+    except GuardrailInputError as error:
+        return refused("InputRejected", f"The step's data was refused before the call: {error}")
     risk = checked.risk
     findings = [{"layer": f.layer, "kind": f.kind, "detail": f.detail} for f in checked.findings]
     record["guardrails"] = {  # the ledger's: what was found where, never the details
