@@ -6,6 +6,7 @@ and what the portal lets it cause. No output is acted on unless it was validated
 from __future__ import annotations
 
 import json
+import re
 import ssl
 import time
 from collections.abc import Callable
@@ -499,7 +500,9 @@ def test_evidence_packages_carry_the_ai_decisions_and_list_the_models_per_workfl
 
 def _canary_of(body: dict) -> str:
     system = next(m["content"] for m in body["messages"] if m["role"] == "system")
-    return next(word for word in system.replace(".", " ").split() if word.startswith("cn-"))
+    from workflows.executions.guardrails.structure import CANARY_PREFIX
+
+    return re.search(rf"{CANARY_PREFIX}[0-9a-f]{{20}}", system).group(0)
 
 
 def test_a_canary_hidden_in_json_escapes_is_still_found(shop, model):
