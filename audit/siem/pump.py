@@ -11,8 +11,8 @@
   UPDATE that names the old position and the pump's own lease: a pump that lost its lease can
   never move it (its batch is sent again by the new holder: at least once, never skipped).
 - **Failures.** 429, 5xx, timeouts and unreachable sinks retry with jittered exponential backoff;
-  413 and refusals of a whole batch are bisected down to the event refused; 401/403 pause the
-  sink. An event refused on its own, or a batch still failing after ``SIEM_MAX_FAILURES``
+  413 and refusals of a whole batch are bisected down to the event refused; 401/403, an
+  untrusted certificate or an endpoint the boundary refuses pause the sink. An event refused on its own, or a batch still failing after ``SIEM_MAX_FAILURES``
   attempts, becomes a dead letter (with its ledger event) and the cursor moves past it; an
   administrator replays or acknowledges it. Nothing is skipped silently.
 """
@@ -37,12 +37,12 @@ from audit.siem.formats import ExportedEvent
 from audit.siem.models import DeadLetter, DeadLetterState, Sink, SinkCursor, SinkStatus
 from audit.siem.transports import (
     TRANSPORTS,
+    MisconfiguredError,
     RejectedError,
     RetryLaterError,
     SendError,
     TooLargeError,
     Transport,
-    UnauthorizedError,
 )
 
 logger = logging.getLogger(__name__)
@@ -137,7 +137,7 @@ def deliver(transport: Transport, events: Sequence[ExportedEvent]) -> dict[int, 
     """Send ``events`` in the transport's batch size; the sequences refused for good, with why.
 
     413 and whole-batch refusals are bisected to the event refused; ``RetryLaterError`` and
-    ``UnauthorizedError`` propagate (the caller keeps the cursor where it is)."""
+    ``MisconfiguredError`` propagate (the caller keeps the cursor where it is)."""
     refused: dict[int, str] = {}
     for start in range(0, len(events), transport.max_batch):
         refused.update(_bisect(transport, events[start : start + transport.max_batch]))
@@ -213,7 +213,7 @@ def _advance(sink: Sink, transport: Transport, worker: str, result: PumpResult, 
         upto = events[-1].sequence if len(events) == sink.batch_size else window
         try:
             refused = deliver(transport, events) if events else {}
-        except UnauthorizedError as error:
+        except MisconfiguredError as error:
             services.sink_status_set(sink_id=sink.pk, status=SinkStatus.PAUSED, message=str(error))
             result.stopped, result.errors = "paused", [*result.errors, str(error)]
             return

@@ -8,7 +8,8 @@ A transport's ``send(events)`` returns the sequences that the sink refused one b
 
 - ``RetryLaterError``: the sink is down, slow, or said 429/5xx; send the same batch again later;
 - ``TooLargeError``: 413; split the batch;
-- ``UnauthorizedError``: 401/403; pause the sink until an administrator fixes its secret;
+- ``MisconfiguredError``: 401/403 (``UnauthorizedError``), a certificate not trusted, an endpoint
+  the boundary refuses: pause the sink until an administrator fixes it (no event is to blame);
 - ``RejectedError``: any other refusal of the whole batch; bisect to find the event it refuses.
 """
 
@@ -47,7 +48,11 @@ class TooLargeError(SendError):
     pass
 
 
-class UnauthorizedError(SendError):
+class MisconfiguredError(SendError):
+    pass
+
+
+class UnauthorizedError(MisconfiguredError):
     pass
 
 
@@ -120,7 +125,7 @@ class Transport:
             response = self.client.request("POST", path_url, headers=headers, body=body)
         except OutboundError as error:
             if error.refused:
-                raise RejectedError(str(error)) from None  # the boundary or TLS refused it: not transient
+                raise MisconfiguredError(str(error)) from None  # the boundary, TLS or a pin refused it
             raise RetryLaterError(str(error)) from None
         _classify(response, response.url)
         return response
@@ -293,15 +298,16 @@ class DatadogTransport(Transport):
 
 class SyslogTransport(Transport):
     """RFC 5424 messages, RFC 5425 octet-counted framing, over TLS 1.2+ (client certificate when
-    the sink has one: its key is the sink's secret). TCP gives no application acknowledgement:
-    the batch counts as delivered when every byte is written and the TLS session closes cleanly."""
+    the sink has one: its key is the sink's secret). Syslog has no application acknowledgement:
+    the batch counts as delivered when every byte is written and the receiver answers our TLS
+    close with its own (a receiver that refused our client certificate, or broke off, does not)."""
 
     def send(self, events):
         host, port = split_host_port(self.sink.endpoint)
         try:
             endpoint = endpoint_check(f"https://{host}:{port}/", organization=self.sink.organization_id)
         except ValidationError as error:
-            raise RejectedError(f"The syslog endpoint was refused: {' '.join(error.messages)}") from None
+            raise MisconfiguredError(f"The syslog endpoint was refused: {' '.join(error.messages)}") from None
         hostname = self.options.get("hostname", "governance")
         frames = b"".join(
             formats.octet_counted(formats.syslog_message(event, self.sink.format, hostname=hostname))
@@ -310,9 +316,9 @@ class SyslogTransport(Transport):
         try:
             connection = self.client.open_tls(endpoint, self.client.timeout)
         except OutboundError as error:
-            raise (RejectedError if error.refused else RetryLaterError)(str(error)) from None
+            raise (MisconfiguredError if error.refused else RetryLaterError)(str(error)) from None
         except ssl.SSLCertVerificationError as error:
-            raise RejectedError(
+            raise MisconfiguredError(
                 f"The certificate of {host}:{port} was not accepted: {error.verify_message}."
             ) from None
         except (ssl.SSLError, OSError) as error:
