@@ -138,6 +138,11 @@ def _secret(value: Any, *, required: bool) -> str | None:
     return value
 
 
+def secret_clean(value: Any) -> str:
+    """A sink secret as given, or a ValidationError on ``secret``."""
+    return _secret(value, required=True)
+
+
 def _store_secret(sink: Sink, value: str) -> str:
     fingerprint = secret_fingerprint(value)
     secret = SinkSecret.objects.using(STORE).filter(sink_id=sink.pk).first() or SinkSecret(sink_id=sink.pk)
