@@ -81,7 +81,8 @@ def _max_failures() -> int:
 
 
 def backoff_seconds(failures: int, *, rng: random.Random | None = None) -> float:
-    """Full-jitter exponential backoff: uniform in [0, min(cap, base · 2^(failures-1))]."""
+    """Exponential backoff with equal jitter: uniform between half and all of
+    min(cap, base · 2^(failures-1)), so that sinks failing together do not retry together."""
     base = float(getattr(settings, "SIEM_BACKOFF_BASE_SECONDS", 2))
     cap = float(getattr(settings, "SIEM_BACKOFF_CAP_SECONDS", 300))
     ceiling = min(cap, base * 2 ** max(0, failures - 1))

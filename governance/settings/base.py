@@ -487,7 +487,7 @@ CELERY_BEAT_SCHEDULE["evidence-orders-expire"] = {
     "schedule": 3600.0,
 }
 # SIEM sinks (docs/siem.md): the beat sends a pump per sink every few seconds; a pump's lease
-# outlives a slow batch; failures back off (full jitter, doubling from the base up to the cap) and
+# outlives a slow batch; failures back off (jittered, doubling from the base up to the cap) and
 # after SIEM_MAX_FAILURES attempts the batch becomes a dead letter.
 SIEM_PUMP_INTERVAL_SECONDS = env_int("SIEM_PUMP_INTERVAL_SECONDS", 5)
 SIEM_LEASE_SECONDS = env_int("SIEM_LEASE_SECONDS", 120)
