@@ -13,6 +13,7 @@ class SiemEvent(EventCode):
     SINK_DISABLED = "siem.sink_disabled", Category.ADMIN
     SINK_PAUSED = "siem.sink_paused", Category.SYSTEM
     SINK_FAILING = "siem.sink_failing", Category.SYSTEM
+    SINK_RECOVERED = "siem.sink_recovered", Category.SYSTEM
     DEAD_LETTERED = "siem.dead_lettered", Category.SYSTEM
     DEAD_LETTER_REPLAY_REQUESTED = "siem.dead_letter_replay_requested", Category.ADMIN
     DEAD_LETTER_REPLAYED = "siem.dead_letter_replayed", Category.SYSTEM

@@ -305,7 +305,7 @@ def sink_status_set(*, sink_id: int, status: str, message: str) -> None:
         action = {
             SinkStatus.PAUSED: SiemEvent.SINK_PAUSED,
             SinkStatus.FAILING: SiemEvent.SINK_FAILING,
-        }.get(status, SiemEvent.SINK_ENABLED)
+        }.get(status, SiemEvent.SINK_RECOVERED)
         audit_event_record(
             action=action,
             actor=None,
