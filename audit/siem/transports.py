@@ -298,9 +298,16 @@ class DatadogTransport(Transport):
 
 class SyslogTransport(Transport):
     """RFC 5424 messages, RFC 5425 octet-counted framing, over TLS 1.2+ (client certificate when
-    the sink has one: its key is the sink's secret). Syslog has no application acknowledgement:
-    the batch counts as delivered when every byte is written and the receiver answers our TLS
-    close with its own (a receiver that refused our client certificate, or broke off, does not)."""
+    the sink has one: its key is the sink's secret).
+
+    Syslog has no application acknowledgement, so the batch counts as delivered only when the
+    receiver still has the session after reading it: before sending and again after, the session
+    is read for ``probe_seconds`` (a receiver never writes, so the read times out — unless it
+    refused us: under TLS 1.3 a server refuses a client certificate *after* the handshake, with
+    an alert that only a read sees), then our TLS close must be answered by the receiver's own.
+    A refusal of our certificate (or an unknown CA on either side) is a misconfiguration."""
+
+    probe_seconds = 0.2
 
     def send(self, events):
         host, port = split_host_port(self.sink.endpoint)
@@ -313,25 +320,51 @@ class SyslogTransport(Transport):
             formats.octet_counted(formats.syslog_message(event, self.sink.format, hostname=hostname))
             for event in events
         )
+        shown = f"{host}:{port}"
         try:
             connection = self.client.open_tls(endpoint, self.client.timeout)
         except OutboundError as error:
             raise (MisconfiguredError if error.refused else RetryLaterError)(str(error)) from None
         except ssl.SSLCertVerificationError as error:
             raise MisconfiguredError(
-                f"The certificate of {host}:{port} was not accepted: {error.verify_message}."
+                f"The certificate of {shown} was not accepted: {error.verify_message}."
             ) from None
         except (ssl.SSLError, OSError) as error:
-            raise RetryLaterError(
-                f"Could not reach {host}:{port}: {error.strerror or type(error).__name__}."
-            ) from None
+            raise _tls_failure(error, shown, "Could not reach") from None
         try:
+            self._still_accepted(connection, shown)
             connection.sendall(frames)
+            self._still_accepted(connection, shown)
             connection.unwrap().close()
         except (ssl.SSLError, OSError) as error:
             connection.close()
-            raise RetryLaterError(f"The connection to {host}:{port} broke: {type(error).__name__}.") from None
+            raise _tls_failure(error, shown, "The session with") from None
         return {}
+
+    def _still_accepted(self, connection: ssl.SSLSocket, shown: str) -> None:
+        """Read briefly: a timeout means the receiver kept the session; anything else means not."""
+        connection.settimeout(self.probe_seconds)
+        try:
+            data = connection.recv(1)
+        except TimeoutError:
+            return
+        finally:
+            connection.settimeout(self.client.timeout)
+        raise RetryLaterError(
+            f"{shown} closed the session{' and sent data' if data else ''} before taking the batch."
+        )
+
+
+def _tls_failure(error: OSError, shown: str, prefix: str) -> SendError:
+    """What a TLS or socket error means: a refused certificate pauses the sink; the rest is retried."""
+    reason = getattr(error, "reason", None) or ""
+    if isinstance(error, ssl.SSLError) and ("CERTIFICATE" in reason or "UNKNOWN_CA" in reason):
+        return MisconfiguredError(
+            f"{shown} refused our TLS session ({reason.lower().replace('_', ' ')}): check the sink's client "
+            "certificate and key, and the receiver's trusted authorities."
+        )
+    detail = reason or getattr(error, "strerror", None) or type(error).__name__
+    return RetryLaterError(f"{prefix} {shown} failed: {detail}.")
 
 
 def split_host_port(text: str) -> tuple[str, int]:
