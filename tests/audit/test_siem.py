@@ -394,7 +394,7 @@ def test_a_pump_that_lost_its_lease_cannot_move_the_cursor(world, pki, loopback,
     assert len(contract.stored) == len(contract.received)
 
 
-def test_a_worker_killed_mid_batch_loses_nothing(world, pki, loopback, receiver):  # noqa: F811
+def test_a_pump_that_dies_mid_batch_leaves_the_cursor_for_the_next(world, pki, loopback, receiver):  # noqa: F811
     """GIVEN a worker that dies after sending half its batch (its lease left behind) WHEN the
     lease expires THEN the next pump starts again from the cursor and every event arrives."""
     contract = Contract(token=TOKEN)
