@@ -583,3 +583,23 @@ def test_the_lag_is_counted_in_events_and_seconds(world, pki, loopback, receiver
     assert events >= 5
     assert seconds is not None
     assert seconds >= 0
+
+
+def test_the_beat_sends_a_pump_for_each_delivering_sink(world, pki, loopback, receiver):  # noqa: F811
+    """GIVEN a delivering sink and a disabled one WHEN the beat's task runs (eagerly here) THEN the
+    delivering sink is pumped, the disabled one is not."""
+    from audit.siem import tasks
+
+    contract = Contract(token=TOKEN)
+    siem_contracts.elastic(receiver, contract)
+    sink = make_sink(world, pki, receiver, "elastic")
+    disabled = services.sink_create(
+        actor=world.users["platform_admin"], organization=world.org, name="off", kind="elastic",
+        endpoint=f"https://127.0.0.1:{receiver.port}/off", secret=TOKEN, options={"ca_pem": pki.ca_pem},
+    )  # fmt: skip
+    services.sink_set_enabled(actor=world.users["platform_admin"], sink=disabled, enabled=False)
+    record_events(world.org, 3)
+    assert tasks.siem_pumps_dispatch() == 1
+    assert position(sink) > 0
+    assert position(disabled) == 0
+    assert set(org_uids(world.org)) == set(contract.ids())
