@@ -34,10 +34,16 @@ from audit.siem import formats
 from audit.siem.formats import ExportedEvent
 from governance.core.outbound.boundary import endpoint_check
 from governance.core.outbound.client import OutboundClient, OutboundError, OutboundResponse
+from governance.core.redaction import redact_text
 
 
 class SendError(Exception):
-    """A batch was not (entirely) delivered; the message is safe to show and record."""
+    """A batch was not (entirely) delivered. The message is safe to show and record: it may quote
+    the sink's answer, which a hostile or careless sink could make echo our credentials, so known
+    secrets and credential formats are redacted from it here."""
+
+    def __init__(self, message: str):
+        super().__init__(redact_text(message))
 
 
 class RetryLaterError(SendError):
@@ -241,7 +247,7 @@ class ElasticBulkTransport(Transport):
             else:
                 reason = result.get("error", {})
                 reason = reason.get("reason", "") if isinstance(reason, dict) else str(reason)
-                refused[event.sequence] = f"_bulk refused the event ({status}): {reason}"[:300]
+                refused[event.sequence] = redact_text(f"_bulk refused the event ({status}): {reason}")[:300]
         if items and len(items) != len(events):
             raise RetryLaterError(
                 "The _bulk answer did not account for every event; the batch will be sent again."

@@ -603,3 +603,22 @@ def test_the_beat_sends_a_pump_for_each_delivering_sink(world, pki, loopback, re
     assert position(sink) > 0
     assert position(disabled) == 0
     assert set(org_uids(world.org)) == set(contract.ids())
+
+
+def test_a_sink_that_echoes_our_token_does_not_get_it_recorded(world, pki, loopback, receiver):  # noqa: F811
+    """GIVEN a receiver that refuses every request with our own credential in its answer WHEN the
+    events are dead-lettered THEN neither the dead letter, the cursor, nor the ledger holds it."""
+    from werkzeug import Response
+
+    receiver.expect_request("/_bulk", method="POST").respond_with_handler(
+        lambda request: Response(f"bad request from {request.headers.get('Authorization')}", 400)
+    )
+    sink = make_sink(world, pki, receiver, "elastic", batch_size=2)
+    record_events(world.org, 2)
+    pump.sink_pump(sink_id=sink.pk)
+    letters = list(DeadLetter.objects.filter(sink=sink))
+    assert letters
+    assert all("400" in letter.error and TOKEN not in letter.error for letter in letters)
+    assert TOKEN not in SinkCursor.objects.get(sink=sink).last_error
+    for event in AuditEvent.objects.filter(action__startswith="siem."):
+        assert TOKEN.encode() not in bytes(event.canonical)
