@@ -266,16 +266,18 @@ def _failed(sink, worker, events, position, upto, message, result: PumpResult) -
             moved = SinkCursor.objects.filter(sink_id=sink.pk, position=position, lease_owner=worker).update(
                 position=upto, failures=0, next_attempt_at=None, last_error=message[:500]
             )
-            if moved:
-                services.dead_letter_create(
-                    sink=sink,
-                    first_sequence=events[0].sequence,
-                    last_sequence=events[-1].sequence,
-                    attempts=failures,
-                    error=message,
-                )
-                result.dead_lettered += len(events)
-                result.position = upto
+            if not moved:
+                result.stopped = "lost lease"
+                return
+            services.dead_letter_create(
+                sink=sink,
+                first_sequence=events[0].sequence,
+                last_sequence=events[-1].sequence,
+                attempts=failures,
+                error=message,
+            )
+        result.dead_lettered += len(events)
+        result.position = upto
         result.stopped = "dead-lettered"
         return
     SinkCursor.objects.filter(sink_id=sink.pk, lease_owner=worker).update(
