@@ -10,8 +10,12 @@ record and the ``_bulk`` NDJSON lines (what the transport builds), nothing sent.
 (b) The pump: ``sink_pump`` from cursor 0 to the signed tree head — lease, read in ledger order,
 format, HTTPS POST per batch (500 events), compare-and-set of the cursor. Every event must
 reach the receiver exactly once. The figure is its events/s and the ratio to (a).
+(c) When Debian's rsyslog (with its OpenSSL driver) is installed: the pump to a real rsyslog over
+TLS on 127.0.0.1 (RFC 5425 frames, batches of ``--syslog-batch``), until rsyslog has written every
+event to its file; baseline, in the same run: writing the same octet-counted bytes to a local
+plain TCP socket that a thread reads and discards.
 
-    .venv/bin/python bench/siem_export.py [--events 50000] [--batch 500]
+    .venv/bin/python bench/siem_export.py [--events 50000] [--batch 500] [--syslog-batch 2000]
 """
 
 from __future__ import annotations
@@ -125,8 +129,11 @@ def main() -> None:
     )
     parser.add_argument("--events", type=int, default=50_000, help="ledger events to export (default 50,000)")
     parser.add_argument("--batch", type=int, default=500, help="events per request (default 500)")
+    parser.add_argument(
+        "--syslog-batch", type=int, default=2000, help="events per TLS session to rsyslog (default 2000)"
+    )
     add_crypto_database_arguments(parser)
-    options = common.parse_arguments(parser, smoke={"events": 300, "batch": 100})
+    options = common.parse_arguments(parser, smoke={"events": 300, "batch": 100, "syslog_batch": 100})
     common.ensure_database(options.secrets_database, fresh=options.fresh)
     os.environ["SECRETS_DATABASE_URL"] = f"{common.SERVER_URL}/{options.secrets_database}"
     common.setup_django(options.database, fresh=options.fresh)
@@ -202,6 +209,110 @@ def main() -> None:
     common.show("ratio to formatting alone", f"{(result.delivered / seconds) / (formatted / baseline):.2f}×")
     common.show("requests (batches)", f"{result.batches:,}")
     httpd.shutdown()
+    syslog_section(options, organization, admin, ca_pem, cert_file, key_file, directory)
+
+
+def syslog_section(options, organization, admin, ca_pem, cert_file, key_file, directory: Path) -> None:
+    """(c): the pump to a real rsyslog over TLS against plain socket writes of the same bytes."""
+    import shutil
+    import socket
+    import subprocess
+
+    from audit.siem import formats, pump, services
+
+    common.title("(c) the pump to rsyslog over TLS, against writing the same bytes to a local socket")
+    rsyslogd = shutil.which("rsyslogd") or "/usr/sbin/rsyslogd"
+    if not (Path(rsyslogd).exists() and list(Path("/usr/lib").glob("*/rsyslog/lmnsd_ossl.so"))):
+        common.show("skipped", "rsyslog and rsyslog-openssl are not installed (make pytest installs them)")
+        return
+    (directory / "ca.pem").write_text(ca_pem)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    output = directory / "received.log"
+    (directory / "rsyslog.conf").write_text(f"""
+global(workDirectory="{directory}" maxMessageSize="256k" DefaultNetstreamDriver="ossl"
+       DefaultNetstreamDriverCAFile="{directory / "ca.pem"}" DefaultNetstreamDriverCertFile="{cert_file}"
+       DefaultNetstreamDriverKeyFile="{key_file}")
+module(load="imtcp" StreamDriver.Name="ossl" StreamDriver.Mode="1" StreamDriver.AuthMode="anon")
+template(name="raw" type="string" string="%rawmsg%\\n")
+ruleset(name="siem") {{ action(type="omfile" file="{output}" template="raw") }}
+input(type="imtcp" address="127.0.0.1" port="{port}" ruleset="siem")
+""")
+    command = [rsyslogd, "-n", "-f", str(directory / "rsyslog.conf"), "-i", str(directory / "rsyslogd.pid")]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    common.show("skipped", "rsyslogd did not start")
+                    return
+                time.sleep(0.05)
+        sink = services.sink_create(
+            actor=admin, organization=organization, name="bench rsyslog", kind="syslog",
+            endpoint=f"127.0.0.1:{port}", secret="no-client-key", options={"ca_pem": ca_pem},
+            batch_size=options.syslog_batch,
+        )  # fmt: skip
+        tree_size = pump.signed_tree_size()
+        events = pump.events_between(sink, 0, tree_size, tree_size, tree_size)
+        frames = b"".join(
+            formats.octet_counted(formats.syslog_message(event, "ocsf", hostname="governance"))
+            for event in events
+        )
+        started = time.perf_counter()
+        plain_seconds = _plain_socket_write(frames)
+        common.show(
+            "baseline: the same bytes to a plain local socket", common.rate(len(events), plain_seconds)
+        )
+        started = time.perf_counter()
+        result = pump.sink_pump(sink_id=sink.pk)
+        written = 0
+        deadline = time.monotonic() + 300
+        while written < len(events) and time.monotonic() < deadline:
+            written = output.read_text("utf-8").count("\n") if output.exists() else 0
+            if written < len(events):
+                time.sleep(0.01)
+        seconds = time.perf_counter() - started
+        common.show("the pump, until rsyslog wrote every event", common.rate(written, seconds))
+        common.show("events written by rsyslog", f"{written:,}", f"= {len(events):,}", written == len(events))
+        common.show(
+            "ratio to plain socket writes", f"{(written / seconds) / (len(events) / plain_seconds):.4f}×"
+        )
+        common.show("TLS sessions (batches)", f"{result.batches:,}")
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+def _plain_socket_write(frames: bytes) -> float:
+    """Seconds to write ``frames`` to a local TCP socket that a thread reads and discards."""
+    import socket
+
+    server = socket.create_server(("127.0.0.1", 0))
+    received = []
+
+    def drain() -> None:
+        connection, _ = server.accept()
+        with connection:
+            total = 0
+            while chunk := connection.recv(1 << 16):
+                total += len(chunk)
+            received.append(total)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    started = time.perf_counter()
+    with socket.create_connection(server.getsockname()) as client:
+        client.sendall(frames)
+    reader.join()
+    seconds = time.perf_counter() - started
+    server.close()
+    assert received == [len(frames)]
+    return seconds
 
 
 if __name__ == "__main__":
