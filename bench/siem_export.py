@@ -263,7 +263,6 @@ input(type="imtcp" address="127.0.0.1" port="{port}" ruleset="siem")
             formats.octet_counted(formats.syslog_message(event, "ocsf", hostname="governance"))
             for event in events
         )
-        started = time.perf_counter()
         plain_seconds = _plain_socket_write(frames)
         common.show(
             "baseline: the same bytes to a plain local socket", common.rate(len(events), plain_seconds)
