@@ -53,6 +53,8 @@ pytest: $(STAMP)
 	bash scripts/ensure-debian-package.sh graphviz dot "the workflow graphs"
 	bash scripts/ensure-debian-package.sh redis-server redis-server "the execution fault tests and bench/executions.py"
 	bash scripts/ensure-debian-package.sh fonts-dejavu-core /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf "the PDF summary test of other scripts"
+	bash scripts/ensure-debian-package.sh rsyslog rsyslogd "the SIEM syslog tests (a real rsyslog receiver)"
+	bash scripts/ensure-debian-package.sh rsyslog-openssl /usr/share/doc/rsyslog-openssl "the SIEM syslog tests (rsyslog's TLS driver)"
 	bash scripts/ensure-node-deps.sh
 	bash scripts/ensure-local-model.sh --if-cached
 	source scripts/test-database.sh && $(BIN)/pytest -n $(PYTEST_WORKERS) --maxprocesses=14 $(PYTEST_ARGS)

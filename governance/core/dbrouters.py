@@ -11,7 +11,12 @@ from __future__ import annotations
 SECRETS = "secrets"
 
 STORE_MODELS = frozenset(
-    {("workflows", "credential"), ("workflows", "credentialversion"), ("workflows", "webhooksecret")}
+    {
+        ("workflows", "credential"),
+        ("workflows", "credentialversion"),
+        ("workflows", "webhooksecret"),
+        ("siem", "sinksecret"),
+    }
 )
 
 

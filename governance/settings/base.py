@@ -23,6 +23,7 @@ INSTALLED_APPS = [
     "governance.access",
     "audit",
     "audit.evidence",
+    "audit.siem",
     "governance.crypto",
     "workflows",
     "governance.demo",
@@ -487,6 +488,18 @@ EVIDENCE_BUILD_MAX_ATTEMPTS = env_int("EVIDENCE_BUILD_MAX_ATTEMPTS", 3)
 CELERY_BEAT_SCHEDULE["evidence-orders-expire"] = {
     "task": "audit.tasks.evidence_orders_expire",
     "schedule": 3600.0,
+}
+# SIEM sinks (docs/siem.md): the beat sends a pump per sink every few seconds; a pump's lease
+# outlives a slow batch; failures back off (jittered, doubling from the base up to the cap) and
+# after SIEM_MAX_FAILURES attempts the batch becomes a dead letter.
+SIEM_PUMP_INTERVAL_SECONDS = env_int("SIEM_PUMP_INTERVAL_SECONDS", 5)
+SIEM_LEASE_SECONDS = env_int("SIEM_LEASE_SECONDS", 120)
+SIEM_MAX_FAILURES = env_int("SIEM_MAX_FAILURES", 8)
+SIEM_BACKOFF_BASE_SECONDS = env_int("SIEM_BACKOFF_BASE_SECONDS", 2)
+SIEM_BACKOFF_CAP_SECONDS = env_int("SIEM_BACKOFF_CAP_SECONDS", 300)
+CELERY_BEAT_SCHEDULE["siem-pumps-dispatch"] = {
+    "task": "audit.siem.tasks.siem_pumps_dispatch",
+    "schedule": float(SIEM_PUMP_INTERVAL_SECONDS),
 }
 # Conditional access (accounts.conditional, docs/identity.md). TRUSTED_PROXIES: CIDRs of reverse
 # proxies whose X-Forwarded-For and country header are believed; from any other peer both are

@@ -193,6 +193,28 @@ MATRIX = {
     },
     # Halts: seen and raised by those who may halt (owners, officers, platform administrators
     # for every workspace of their organisation); raised and released on their own pages.
+    # SIEM sinks: organisation administrators only (organization.manage); a sink is disabled,
+    # never deleted. Dead letters are made by the pump: replayed or acknowledged, never added.
+    "siem.sink": {
+        "changelist":      (_, OK,      DENY,    _, _, _, DENY,    DENY),
+        "add":             (_, OK,      DENY,    _, _, _, DENY,    DENY),
+        "change/own":      (_, OK,      DENY,    _, _, _, DENY,    DENY),
+        "change/foreign":  (_, MISSING, DENY,    _, _, _, DENY,    DENY),
+        "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+        "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+        "history/own":     (_, OK,      MISSING, _, _, _, MISSING, MISSING),
+        "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+    },
+    "siem.deadletter": {
+        "changelist":      (_, OK,      DENY,    _, _, _, DENY,    DENY),
+        "add":             (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+        "change/own":      (_, OK,      DENY,    _, _, _, DENY,    DENY),
+        "change/foreign":  (_, MISSING, DENY,    _, _, _, DENY,    DENY),
+        "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+        "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+        "history/own":     (_, OK,      MISSING, _, _, _, MISSING, MISSING),
+        "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+    },
     "workflows.halt": {
         "changelist":      (_, OK,      OK,      _, _, _, OK,      DENY),
         "add":             (_, DENY,    DENY,    _, _, _, DENY,    DENY),

@@ -31,6 +31,7 @@ APPS = (
     "governance.crypto",
     "governance.demo",
     "audit.evidence",
+    "audit.siem",
     "audit",
     "accounts",
     "workflows",
