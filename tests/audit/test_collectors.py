@@ -18,12 +18,14 @@ def test_the_owning_apps_register_every_record_file_in_package_order():
         "role-changes.csv",
         "service-accounts.csv",
         "credentials.csv",
+        "ai-decisions.csv",
         "policies.json",
     ]
     owners = {f.name: f.rows.__module__ for f in files}
     assert owners["memberships.csv"] == "governance.tenancy.evidence"
     assert owners["policies.json"] == "governance.access.evidence"
     assert owners["approvals.json"].startswith("workflows.")
+    assert owners["ai-decisions.csv"] == "workflows.executions.evidence"
     assert all(f.header for f in files if f.file_format is FileFormat.CSV)
 
 

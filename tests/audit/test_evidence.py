@@ -98,7 +98,7 @@ def test_the_package_holds_every_file_listed_and_signed(package):
     assert set(files) == {
         "manifest.json", "manifest.sig", "public-key.pem", "tree-head.json", "events.jsonl", "proofs.jsonl",
         "approvals.csv", "approvals.json", "memberships.csv", "role-changes.csv", "service-accounts.csv",
-        "credentials.csv", "policies.json", "sbom.cdx.json", "summary.html", "summary.pdf", "verify.py",
+        "credentials.csv", "ai-decisions.csv", "policies.json", "sbom.cdx.json", "summary.html", "summary.pdf", "verify.py",
     }  # fmt: skip
     manifest = json.loads(files["manifest.json"])
     assert {entry["name"] for entry in manifest["files"]} == set(files) - {"manifest.json", "manifest.sig"}

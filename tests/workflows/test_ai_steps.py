@@ -478,7 +478,7 @@ def test_evidence_packages_carry_the_ai_decisions_and_list_the_models_per_workfl
     with mock.patch("django.utils.timezone.now", side_effect=real_now):
         out = build(shop, tmp_path / "evidence.zip", first="2026-01-01", last=real_now().date().isoformat())
     with zipfile.ZipFile(out) as package:
-        rows = list(csv.DictReader(io.StringIO(package.read("ai_decisions.csv").decode())))
+        rows = list(csv.DictReader(io.StringIO(package.read("ai-decisions.csv").decode())))
         summary = package.read("summary.html").decode()
         events = package.read("events.jsonl").decode()
     ((row,),) = [rows]

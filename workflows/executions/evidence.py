@@ -67,5 +67,5 @@ def ai_decision_rows(scope: Scope, findings: Findings) -> Iterator[list[Any]]:
 def register() -> None:
     """Add the AI decisions to every evidence package (called from the app's ``ready``)."""
     register_evidence_file(
-        EvidenceFile("ai_decisions.csv", 60, FileFormat.CSV, ai_decision_rows, AI_DECISIONS_HEADER)
+        EvidenceFile("ai-decisions.csv", 60, FileFormat.CSV, ai_decision_rows, AI_DECISIONS_HEADER)
     )
