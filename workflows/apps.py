@@ -8,6 +8,7 @@ class WorkflowsConfig(AppConfig):
     def ready(self) -> None:
         from audit.events import register_event_codes
         from governance.core.outbound.boundary import register_allow_list_source
+        from workflows.ai import resources as ai_register
         from workflows.changes import evidence as changes_evidence
         from workflows.changes import resources as changes
         from workflows.credentials import evidence as credentials_evidence
@@ -29,5 +30,5 @@ class WorkflowsConfig(AppConfig):
             executions_evidence,
         ):
             evidence.register()
-        for sub_domain in (changes, integrations, service_accounts, credentials, executions):
+        for sub_domain in (changes, integrations, service_accounts, credentials, executions, ai_register):
             sub_domain.register()

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from unittest import mock
 
 import pytest
+from django.utils import timezone
 
 from tests.conftest import member
 from tests.factories import UserFactory
+from workflows.ai.models import AIModel, AIProvider, ModelStatus, ProviderKind
 from workflows.changes import services
 from workflows.integrations.models import Integration
 
@@ -53,7 +55,42 @@ def shop(world):
             workspace=world.ws, name=slug.upper(), slug=slug, kind="api", sensitivity=sensitivity
         )
     world.second_officer = second
+    register_model(world)
     return world
+
+
+def register_model(
+    world,
+    provider: str = "llm",
+    model: str = "small-eu",
+    integration: str = "llm",
+    *,
+    regions=("EU", "US"),
+    kind: str = ProviderKind.SAAS,
+    status: str = ModelStatus.APPROVED,
+    model_id: str | None = None,
+    reviewed_days_ago: int = 30,
+    model_reviewed_days_ago: int | None = None,
+    **model_fields,
+) -> AIModel:
+    """Put ``provider``/``model`` in the organisation's register (the provider is made once, with
+    ``integration`` as its endpoint); the model approved and reviewed ``reviewed_days_ago`` unless
+    told otherwise."""
+    today = timezone.now().date()
+    found, _ = AIProvider.objects.get_or_create(
+        organization=world.org,
+        slug=provider,
+        defaults={
+            "name": provider.upper(), "kind": kind, "integration_slug": integration, "regions": list(regions),
+            "retention_days": 30, "trains_on_customer_data": False, "contract_reference": "MSA-2026-01",
+            "dpa_on_file": True, "last_reviewed_on": today - timedelta(days=reviewed_days_ago),
+        },
+    )  # fmt: skip
+    reviewed = reviewed_days_ago if model_reviewed_days_ago is None else model_reviewed_days_ago
+    return AIModel.objects.create(
+        provider=found, slug=model, model_id=model_id or model, model_version="1", licence="Apache-2.0",
+        status=status, last_reviewed_on=today - timedelta(days=reviewed), **model_fields,
+    )  # fmt: skip
 
 
 def new_workflow(world, *, environment="staging", handles_pii=False, definition=None, slug="triage"):

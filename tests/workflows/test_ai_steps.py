@@ -17,6 +17,7 @@ from werkzeug import Request, Response
 from audit.models import AuditEvent
 from tests.workflows.test_executions import active_workflow, drain, trigger
 from tests.workflows.test_outbound import loopback_allowed, pki  # noqa: F401 (fixtures)
+from workflows.ai.models import AIModel, ModelStatus
 from workflows.credentials import services as credentials
 from workflows.executions import services
 from workflows.executions.models import AICall, AIControls, ExecutionStatus, HumanTask, StepStatus
@@ -228,17 +229,10 @@ def test_a_model_that_does_not_answer_in_time_is_a_retryable_failure(shop, model
     assert execution.step_runs.filter(status=StepStatus.PENDING).count() == 1
 
 
-def test_a_model_the_register_refuses_is_never_called(shop, model, monkeypatch):
-    from workflows.ai import selectors as register
-
+def test_a_model_the_register_refuses_is_never_called(shop, model):
     workflow = active_workflow(shop, REFUND, slug="refunds")
-    monkeypatch.setattr(
-        ai_prompt,
-        "ai_model_verdict",
-        lambda **kw: register.ModelVerdict(
-            False, "The model 'small-eu' is blocked in the register.", None, None
-        ),
-    )
+    # Blocked after the version was approved: the run stops at the step, before any call.
+    AIModel.objects.filter(provider__slug="llm", slug="small-eu").update(status=ModelStatus.BLOCKED)
     execution = trigger(shop, workflow, {"ticket": "hello"})
     drain(execution)
     run = execution.step_runs.get()

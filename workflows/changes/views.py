@@ -277,6 +277,7 @@ def change_detail(request, change_id: int):
             "approvals": history,
             "is_author": change.author_id == request.user.pk,
             "waiting": selectors.change_waiting(change),
+            "ai_refusal": selectors.change_ai_refusal(change),
             "can_apply_now": selectors.may_apply_now(request.user, change),
             "open": change.state
             in (ChangeState.DRAFT, ChangeState.SUBMITTED, ChangeState.IN_REVIEW, ChangeState.APPROVED),

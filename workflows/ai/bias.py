@@ -17,8 +17,8 @@ from django.utils import timezone
 from audit.services import audit_event_record, audited_transaction
 from governance.access.decision import require
 from governance.core.text import checked_reason, identifier_refusal
+from workflows.ai.models import BiasMetric, BiasTest
 from workflows.events import WorkflowEvent
-from workflows.executions.models import BiasMetric, BiasTest
 
 VALIDITY_DAYS = 365
 MAX_ATTRIBUTES = 20
