@@ -112,10 +112,12 @@ def definition_ai_verdicts(
     """The register's verdict on each AI step of ``definition`` for ``workspace``: (step id, verdict)."""
     on = on or timezone.now().date()
     return [
-        (str(step.get("id", "?")), ai_model_verdict(workspace=workspace, provider=step["provider"],
-                                                    model=step["model"], on=on))
+        (
+            str(step.get("id", "?")),
+            ai_model_verdict(workspace=workspace, provider=step["provider"], model=step["model"], on=on),
+        )
         for step in ai_steps(definition)
-    ]  # fmt: skip
+    ]
 
 
 def definition_ai_refusal(workspace, definition: Any, on: date | None = None) -> str:
@@ -138,9 +140,11 @@ def versions_using(model: AIModel) -> QuerySet[WorkflowVersion]:
     ids = [
         v.pk
         for v in versions.only("pk", "definition")
-        if any(s.get("provider") == wanted["provider"] and s.get("model") == wanted["model"]
-               for s in ai_steps(v.definition))
-    ]  # fmt: skip
+        if any(
+            s.get("provider") == wanted["provider"] and s.get("model") == wanted["model"]
+            for s in ai_steps(v.definition)
+        )
+    ]
     return versions.filter(pk__in=ids).order_by("workflow__name", "number")
 
 
