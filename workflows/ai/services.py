@@ -318,7 +318,11 @@ def register_change_propose(
 
 
 def _decided(change: RegisterChange, actor) -> RegisterChange:
-    change = RegisterChange.objects.select_for_update().select_related("provider", "model").get(pk=change.pk)
+    change = (
+        RegisterChange.objects.select_for_update(of=("self",))
+        .select_related("provider", "model")
+        .get(pk=change.pk)
+    )
     if change.proposed_by_id == actor.pk:
         raise ValidationError(
             {"decided_by": "You proposed this change; another compliance officer must decide it."}
