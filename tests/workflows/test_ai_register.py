@@ -72,7 +72,8 @@ def propose(shop, who="compliance_officer", **kwargs):
 
 def test_an_approved_reviewed_model_in_region_is_allowed_with_its_facts(shop):
     found = verdict(shop)
-    assert found.ok and found.reason == ""
+    assert found.ok
+    assert found.reason == ""
     assert (found.provider.slug, found.provider.integration_slug) == ("llm", "llm")
     assert (found.model.model_id, found.model.model_version) == ("small-eu", "1")
 
@@ -113,7 +114,8 @@ def test_residency_depends_on_the_workspace_region(shop):
     register_model(shop, provider="eu-only", model="m", regions=("EU",))
     assert verdict(shop, "eu-only", "m").ok
     refused = verdict(shop, "eu-only", "m", workspace=shop.sibling)
-    assert not refused.ok and "residency" in refused.reason
+    assert not refused.ok
+    assert "residency" in refused.reason
 
 
 def test_the_register_is_per_organisation(shop):
@@ -127,7 +129,8 @@ def test_review_due_is_the_last_review_plus_the_cycle(shop):
     model.save()
     assert selectors.review_due_on(model) == model.last_reviewed_on + timedelta(days=10)
     assert selectors.review_overdue(model, today())
-    assert "small-eu" in verdict(shop).reason and "overdue" in verdict(shop).reason
+    assert "small-eu" in verdict(shop).reason
+    assert "overdue" in verdict(shop).reason
 
 
 # --- Changes: proposed by one officer, decided by another -------------------------------------
@@ -137,7 +140,8 @@ def test_a_second_officer_approves_and_the_change_is_applied_with_its_ledger_eve
     change = propose(shop)
     assert not AIProvider.objects.filter(slug="llm-eu").exists()  # nothing changes before approval
     proposed = AuditEvent.objects.get(action="ai_register.change_proposed")
-    assert proposed.data["subject"] == "llm-eu" and proposed.data["reason"] == "New vendor"
+    assert proposed.data["subject"] == "llm-eu"
+    assert proposed.data["reason"] == "New vendor"
     services.register_change_approve(actor=shop.second_officer, change=change, comment="Contract checked")
     provider = AIProvider.objects.get(slug="llm-eu")
     assert (provider.regions, provider.last_reviewed_on) == (["EU"], date(2026, 5, 1))
@@ -299,14 +303,17 @@ def test_a_change_whose_ai_step_the_register_refuses_cannot_be_approved(shop, cl
     with pytest.raises(ValidationError) as refused:
         changes.change_request_decide(actor=shop.users["compliance_officer"], change=change, tier=tier,
                                       approve=True, comment="ok")  # fmt: skip
-    assert "The AI register refuses it" in str(refused.value) and says in str(refused.value)
+    assert "The AI register refuses it" in str(refused.value)
+    assert says in str(refused.value)
     assert "'decide'" in str(refused.value)  # the step is named
     change.refresh_from_db()
-    assert change.state == ChangeState.SUBMITTED and not change.approvals.exists()
+    assert change.state == ChangeState.SUBMITTED
+    assert not change.approvals.exists()
     # The review page says why, beside the approvals.
     client.force_login(shop.users["compliance_officer"])
     page = client.get(reverse("admin:workflows_changerequest_change", args=[change.pk])).content.decode()
-    assert "The AI register refuses this version" in page and says in page
+    assert "The AI register refuses this version" in page
+    assert says in page
     # Rejecting stays possible.
     changes.change_request_decide(actor=shop.users["compliance_officer"], change=change, tier=tier,
                                   approve=False, comment="Pick an approved model")  # fmt: skip
@@ -422,7 +429,8 @@ def test_officers_propose_and_decide_in_the_control_panel(shop, client):
     other = Client()
     other.force_login(second)
     page = other.get(reverse("admin:workflows_registerchange_change", args=[change.pk])).content.decode()
-    assert "Approve or reject" in page and "llm-eu" in page
+    assert "Approve or reject" in page
+    assert "llm-eu" in page
     decided = other.post(reverse("admin:workflows_registerchange_decide", args=[change.pk]),
                          {"decision": "approve", "comment": "DPA checked"})  # fmt: skip
     assert decided.status_code == 302
@@ -497,8 +505,10 @@ def test_the_posture_index_shows_models_by_status_and_reviews_due(shop, client):
     client.force_login(shop.users["compliance_officer"])
     page = client.get(reverse("admin:index")).content.decode()
     assert "AI register" in page
-    assert "2 approved" in page and "1 blocked" in page
-    assert "llm/stale" in page and "overdue: refused" in page
+    assert "2 approved" in page
+    assert "1 blocked" in page
+    assert "llm/stale" in page
+    assert "overdue: refused" in page
 
 
 def test_the_bias_test_form_records_through_the_service_with_field_errors(shop, client):
@@ -509,7 +519,8 @@ def test_the_bias_test_form_records_through_the_service_with_field_errors(shop, 
             "protected_attributes": "sex, age band", "metric": "selection_rate_ratio", "value": "0.9",
             "threshold": "0.8", "tested_on": (today() - timedelta(days=1)).isoformat(), "notes": ""}  # fmt: skip
     bad = client.post(add, form | {"value": "7"})
-    assert bad.status_code == 200 and bad.context["adminform"].form.errors.get("value")
+    assert bad.status_code == 200
+    assert bad.context["adminform"].form.errors.get("value")
     done = client.post(add, form)
     assert done.status_code == 302, done.context["adminform"].form.errors if done.status_code == 200 else ""
     assert workflow.bias_tests.get().protected_attributes == ["sex", "age band"]
