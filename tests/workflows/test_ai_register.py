@@ -525,3 +525,19 @@ def test_the_bias_test_form_records_through_the_service_with_field_errors(shop, 
     assert done.status_code == 302, done.context["adminform"].form.errors if done.status_code == 200 else ""
     assert workflow.bias_tests.get().protected_attributes == ["sex", "age band"]
     assert AuditEvent.objects.filter(action="ai.bias_test_recorded").exists()
+
+
+def test_the_step_editor_shows_the_registers_facts_of_each_ai_steps_model(shop, client):
+    register_model(shop, provider="us-only", model="m", regions=("US",))
+    definition = ai_definition()
+    definition["steps"][0]["next"] = "second"
+    definition["steps"].append({**ai_definition("m", "us-only")["steps"][0], "id": "second"})
+    workflow = new_workflow(shop, definition=definition, slug="ai-flow").workflow
+    client.force_login(shop.users["workflow_builder"])
+    page = client.get(reverse("workflow-edit", args=[workflow.pk])).content.decode()
+    assert "AI register: llm/small-eu" in page
+    assert "usable in this workspace" in page
+    assert "Trains on customer data" in page
+    assert "MSA-2026-01" in page
+    assert "AI register: us-only/m" in page
+    assert "residency" in page

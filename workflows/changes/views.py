@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from governance.access.decision import AccessDenied, decide
 from governance.access.queries import restrict
 from governance.tenancy.models import Workspace
+from workflows.ai.selectors import register_facts
 from workflows.changes import selectors, services
 from workflows.changes.definition import schema_json
 from workflows.changes.forms import (
@@ -90,9 +91,11 @@ def _editor(
     return change_form, steps, context, template
 
 
-def _finish_context(context: dict, *, time_zone: str | None) -> dict:
-    """What the page shows besides the forms: the error summary and a schedule's next runs."""
+def _finish_context(context: dict, *, time_zone: str | None, workspace=None) -> dict:
+    """What the page shows besides the forms: the error summary, a schedule's next runs and, beside
+    each AI step, what the AI register says of its model for the workspace."""
     change_form, steps, settings_form = context["change_form"], context["steps"], context["settings_form"]
+    _attach_register_facts(steps, workspace)
     if context["redraw"]:
         _unvalidated(settings_form, change_form, steps)
     elif change_form.is_bound:
@@ -100,6 +103,18 @@ def _finish_context(context: dict, *, time_zone: str | None) -> dict:
     context["next_runs"] = _next_runs(change_form, time_zone)
     context["time_zone"] = time_zone
     return context
+
+
+def _attach_register_facts(steps, workspace) -> None:
+    """Give each AI step's form the register's facts of the model it names (``register_facts``)."""
+    if steps is None or workspace is None:
+        return
+    for form in steps.forms:
+        if form.step_type() != "ai_prompt":
+            continue
+        provider, model = form["provider"].value(), form["model"].value()
+        if isinstance(provider, str) and isinstance(model, str) and provider.strip() and model.strip():
+            form.register_facts = register_facts(workspace, provider.strip()[:100], model.strip()[:100])
 
 
 def _unvalidated(*forms_and_sets) -> None:
@@ -187,7 +202,9 @@ def workflow_create(request):
     chosen = settings_form["workspace"].value() if settings_form.is_bound else None
     workspace = workspaces.filter(pk=chosen).first() if str(chosen or "").isdigit() else workspaces.first()
     return render(
-        request, template, _finish_context(context, time_zone=workspace.time_zone if workspace else None)
+        request,
+        template,
+        _finish_context(context, time_zone=workspace.time_zone if workspace else None, workspace=workspace),
     )
 
 
@@ -243,7 +260,7 @@ def workflow_edit(request, workflow_id: int):
         if waiting and not stale and request.POST.get("confirm_supersede") != "yes":
             # Saving now would take the waiting change out of the reviewers' queue: ask first.
             context["confirm_supersede"] = True
-            return render(request, template, _finish_context(context, time_zone=workflow.workspace.time_zone))
+            return render(request, template, _finish_context(context, time_zone=workflow.workspace.time_zone, workspace=workflow.workspace))
         try:
             change = services.workflow_version_create(
                 actor=request.user,
@@ -257,7 +274,7 @@ def workflow_edit(request, workflow_id: int):
         else:
             messages.success(request, f"Saved as version {change.version.number}.")
             return redirect("change-detail", change_id=change.pk)
-    return render(request, template, _finish_context(context, time_zone=workflow.workspace.time_zone))
+    return render(request, template, _finish_context(context, time_zone=workflow.workspace.time_zone, workspace=workflow.workspace))
 
 
 @login_required
