@@ -260,7 +260,13 @@ def workflow_edit(request, workflow_id: int):
         if waiting and not stale and request.POST.get("confirm_supersede") != "yes":
             # Saving now would take the waiting change out of the reviewers' queue: ask first.
             context["confirm_supersede"] = True
-            return render(request, template, _finish_context(context, time_zone=workflow.workspace.time_zone, workspace=workflow.workspace))
+            return render(
+                request,
+                template,
+                _finish_context(
+                    context, time_zone=workflow.workspace.time_zone, workspace=workflow.workspace
+                ),
+            )
         try:
             change = services.workflow_version_create(
                 actor=request.user,
@@ -274,7 +280,11 @@ def workflow_edit(request, workflow_id: int):
         else:
             messages.success(request, f"Saved as version {change.version.number}.")
             return redirect("change-detail", change_id=change.pk)
-    return render(request, template, _finish_context(context, time_zone=workflow.workspace.time_zone, workspace=workflow.workspace))
+    return render(
+        request,
+        template,
+        _finish_context(context, time_zone=workflow.workspace.time_zone, workspace=workflow.workspace),
+    )
 
 
 @login_required
