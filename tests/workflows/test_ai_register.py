@@ -312,7 +312,8 @@ def test_a_change_whose_ai_step_the_register_refuses_cannot_be_approved(shop, cl
     # The review page says why, beside the approvals.
     client.force_login(shop.users["compliance_officer"])
     page = client.get(reverse("admin:workflows_changerequest_change", args=[change.pk])).content.decode()
-    assert "The AI register refuses this version" in page
+    assert "cannot be approved or applied now" in page
+    assert "The AI register refuses it" in page
     assert says in page
     # Rejecting stays possible.
     changes.change_request_decide(actor=shop.users["compliance_officer"], change=change, tier=tier,

@@ -17,7 +17,6 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from governance.access.queries import restrict
-from workflows.ai.bias import bias_refusal
 from workflows.ai.models import AIModel, AIProvider, ModelStatus, RegisterChange, RegisterChangeStatus
 from workflows.changes.models import WorkflowVersion
 
@@ -200,18 +199,3 @@ def register_facts(workspace, provider: str, model: str, on: date | None = None)
             model_review_due=review_due_on(m),
         )
     return facts
-
-
-def workflow_ai_refusal(workflow, definition: Any, on: date | None = None) -> str:
-    """Why a version of ``workflow`` with ``definition`` may not be approved or activated: the
-    register's refusals of its AI steps' models, and the bias policy of the steps that decide
-    about people ("" when neither refuses)."""
-    on = on or timezone.now().date()
-    return " ".join(
-        reason
-        for reason in (
-            definition_ai_refusal(workflow.workspace, definition, on),
-            bias_refusal(workflow=workflow, definition=definition, on=on),
-        )
-        if reason
-    )

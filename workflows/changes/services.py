@@ -18,7 +18,7 @@ from governance.access.decision import AccessDenied, Decision, decide, require
 from governance.core.choices import ReviewDecision
 from governance.core.context import current_context
 from governance.core.errors import ReasonedRefusal
-from workflows.ai.selectors import workflow_ai_refusal
+from workflows.changes.checks import definition_refusal
 from workflows.changes.definition import content_hash, diff_definitions, validate_definition
 from workflows.changes.models import (
     Approval,
@@ -261,7 +261,7 @@ def change_request_decide(
         if approve and spec["checklist"] and not all(answers.values()):
             raise ValidationError({"checklist": "Complete the security-review checklist before approving."})
         if approve:
-            _refuse_by_ai_register(change.workflow, change.version.definition)
+            _refuse_by_checks(change.workflow, change.version.definition)
         decision = Approval.objects.create(
             change=change,
             reviewer=actor,
@@ -303,22 +303,18 @@ def change_request_decide(
     return change
 
 
-AI_REGISTER_REFUSES = "The AI register refuses it: "
-
-
-def _refuse_by_ai_register(workflow: Workflow, definition: Any, *, field: str = "definition") -> None:
-    """A version whose AI steps name a model the register refuses (unregistered, pending, blocked,
-    overdue for review, outside the workspace's region) or that lacks a passing bias test is never
-    approved, applied or activated: a field error saying which step and why."""
-    refusal = workflow_ai_refusal(workflow, definition)
+def _refuse_by_checks(workflow: Workflow, definition: Any, *, field: str = "definition") -> None:
+    """A version another sub-domain refuses (its AI steps name a model the AI register refuses, or
+    a step deciding about people lacks a passing bias test) is never approved, applied or
+    activated: a field error saying which step and why."""
+    refusal = definition_refusal(workflow, definition)
     if refusal:
-        raise ValidationError({field: AI_REGISTER_REFUSES + refusal})
+        raise ValidationError({field: refusal})
 
 
-def _hold_for_ai_register(change: ChangeRequest, refusal: str, *, at) -> None:
-    """The portal does not apply an approved change the register now refuses: it says why it
-    waits (recorded when the reason is new) until the register or the change moves."""
-    reason = AI_REGISTER_REFUSES + refusal
+def _hold_for_checks(change: ChangeRequest, reason: str, *, at) -> None:
+    """The portal does not apply an approved change a check now refuses (e.g. its model was
+    blocked since): it says why it waits (recorded when the reason is new) until that changes."""
     if change.deferral_reason == reason and change.deferred_until is None:
         return
     change.deferral_reason, change.deferred_until = reason, None
@@ -437,7 +433,7 @@ def change_request_apply(
             require(actor, "workflow.activate", workflow, context, fresh=True)
         elif basis is None:
             raise ValueError("The portal applies a change only on the basis of its approvals.")
-        _refuse_by_ai_register(workflow, change.version.definition)
+        _refuse_by_checks(workflow, change.version.definition)
         transition(change, "apply")
         change.deferral_reason, change.deferred_until = "", None
         change.save(update_fields=["deferral_reason", "deferred_until"])
@@ -535,9 +531,9 @@ def change_request_apply_as_portal(*, change_id: int, at=None) -> ChangeRequest 
         )
         if change is None:
             return None
-        refusal = workflow_ai_refusal(change.workflow, change.version.definition)
+        refusal = definition_refusal(change.workflow, change.version.definition)
         if refusal:
-            _hold_for_ai_register(change, refusal, at=at)
+            _hold_for_checks(change, refusal, at=at)
             return None
         activation = portal_activation(change, at=at)
         if activation.allowed:
@@ -596,7 +592,7 @@ def workflow_set_status(*, actor, workflow: Workflow, status: str, reason: str) 
         if status == WorkflowStatus.ACTIVE and workflow.active_version_id is None:
             raise ValidationError({"status": "No approved version yet: approve a change first."})
         if status == WorkflowStatus.ACTIVE:
-            _refuse_by_ai_register(workflow, workflow.active_version.definition, field="status")
+            _refuse_by_checks(workflow, workflow.active_version.definition, field="status")
         if workflow.status == status:
             raise ValidationError(
                 {"status": f"The workflow is already {workflow.get_status_display().lower()}."}

@@ -17,8 +17,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from governance.access.decision import AccessDenied, decide
 from governance.access.queries import restrict
 from governance.tenancy.models import Workspace
-from workflows.ai.selectors import register_facts
 from workflows.changes import selectors, services
+from workflows.changes.checks import step_note
 from workflows.changes.definition import schema_json
 from workflows.changes.forms import (
     ChangeForm,
@@ -93,9 +93,9 @@ def _editor(
 
 def _finish_context(context: dict, *, time_zone: str | None, workspace=None) -> dict:
     """What the page shows besides the forms: the error summary, a schedule's next runs and, beside
-    each AI step, what the AI register says of its model for the workspace."""
+    each step, what other sub-domains say of it (the AI register, of an AI step's model)."""
     change_form, steps, settings_form = context["change_form"], context["steps"], context["settings_form"]
-    _attach_register_facts(steps, workspace)
+    _attach_step_notes(steps, workspace)
     if context["redraw"]:
         _unvalidated(settings_form, change_form, steps)
     elif change_form.is_bound:
@@ -105,16 +105,18 @@ def _finish_context(context: dict, *, time_zone: str | None, workspace=None) -> 
     return context
 
 
-def _attach_register_facts(steps, workspace) -> None:
-    """Give each AI step's form the register's facts of the model it names (``register_facts``)."""
+def _attach_step_notes(steps, workspace) -> None:
+    """Give each step's form what other sub-domains say of it (``note``), e.g. the AI register's
+    facts of an AI step's model."""
     if steps is None or workspace is None:
         return
     for form in steps.forms:
-        if form.step_type() != "ai_prompt":
+        chosen = form.step_type()
+        if chosen is None:
             continue
-        provider, model = form["provider"].value(), form["model"].value()
-        if isinstance(provider, str) and isinstance(model, str) and provider.strip() and model.strip():
-            form.register_facts = register_facts(workspace, provider.strip()[:100], model.strip()[:100])
+        values = {name: form[name].value() for name in ("provider", "model")}
+        step = {"type": chosen, **{k: v.strip()[:100] for k, v in values.items() if isinstance(v, str)}}
+        form.note = step_note(workspace, step)
 
 
 def _unvalidated(*forms_and_sets) -> None:
@@ -304,7 +306,7 @@ def change_detail(request, change_id: int):
             "approvals": history,
             "is_author": change.author_id == request.user.pk,
             "waiting": selectors.change_waiting(change),
-            "ai_refusal": selectors.change_ai_refusal(change),
+            "refusal": selectors.change_refusal(change),
             "can_apply_now": selectors.may_apply_now(request.user, change),
             "open": change.state
             in (ChangeState.DRAFT, ChangeState.SUBMITTED, ChangeState.IN_REVIEW, ChangeState.APPROVED),
