@@ -542,3 +542,43 @@ def test_the_step_editor_shows_the_registers_facts_of_each_ai_steps_model(shop, 
     assert "MSA-2026-01" in page
     assert "AI register: us-only/m" in page
     assert "residency" in page
+
+
+def test_blocking_a_provider_blocks_each_of_its_models_in_one_recorded_change(shop, client):
+    register_model(shop, model="second")
+    provider = AIProvider.objects.get(slug="llm")
+    client.force_login(shop.users["compliance_officer"])
+    add = (
+        reverse("admin:workflows_registerchange_add")
+        + f"?entry=provider&operation=block&provider={provider.pk}"
+    )
+    assert client.post(add, {"reason": "Vendor breach"}).status_code == 302
+    change = RegisterChange.objects.get()
+    assert (change.entry, change.operation, change.provider) == ("provider", "block", provider)
+    assert verdict(shop).ok  # nothing changes before the second officer approves
+    services.register_change_approve(actor=shop.second_officer, change=change, comment="Confirmed")
+    assert set(provider.models.values_list("status", flat=True)) == {ModelStatus.BLOCKED}
+    applied = AuditEvent.objects.filter(action="ai_register.change_applied").order_by("id")
+    assert [event.data["subject"] for event in applied] == ["llm/small-eu", "llm/second"]
+    assert {event.data["diff"]["status"]["after"] for event in applied} == {"blocked"}
+    assert "blocked in the register" in verdict(shop).reason
+
+
+def test_every_register_write_is_captured_and_named_by_its_own_event(shop):
+    from audit.ledger_verification import ledger_verify
+    from audit.models import RowChange
+    from audit.sealing import ledger_seal_all
+
+    mark = ledger_seal_all().tree_size
+    change = propose(shop)
+    services.register_change_approve(actor=shop.second_officer, change=change, comment="ok")
+    block = propose(shop, entry="provider", operation="block", provider=AIProvider.objects.get(slug="llm"),
+                    values={}, reason="Incident")  # fmt: skip
+    services.register_change_approve(actor=shop.second_officer, change=block, comment="ok")
+    ledger_seal_all()
+    tables = ("workflows_aiprovider", "workflows_aimodel", "workflows_registerchange")
+    captures = RowChange.objects.filter(table_name__in=tables, event__sequence__gt=mark)
+    assert set(captures.values_list("table_name", flat=True)) == set(tables)
+    assert not captures.filter(event__action="db.row_changed").exists()
+    assert not RowChange.objects.filter(event__isnull=True).exists()
+    assert ledger_verify().ok

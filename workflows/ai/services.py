@@ -332,36 +332,33 @@ def _decided(change: RegisterChange, actor) -> RegisterChange:
     return change
 
 
-def _apply(change: RegisterChange, clean: dict) -> tuple[Any, dict, dict, list]:
-    """Write the change; returns (the entry written, its state before, after, other rows written)."""
+def _apply(change: RegisterChange, clean: dict) -> list[tuple[Any, dict, dict]]:
+    """Write the change; returns each row written with its state before and after (blocking a
+    provider writes each of its models that was not blocked yet, and not the provider itself)."""
     now = timezone.now()
     if change.entry == RegisterEntry.PROVIDER:
         if change.operation == RegisterOperation.BLOCK:
-            provider = AIProvider.objects.select_for_update().get(pk=change.provider_id)
-            blocked = list(
-                AIModel.objects.select_for_update()
-                .filter(provider=provider)
-                .exclude(status=ModelStatus.BLOCKED)
-            )
-            AIModel.objects.filter(pk__in=[m.pk for m in blocked]).update(
-                status=ModelStatus.BLOCKED, updated_at=now
-            )
-            before = {f"{provider.slug}/{m.slug}": m.status for m in blocked}
-            after = dict.fromkeys(before, ModelStatus.BLOCKED.value)
-            return provider, before, after, blocked
+            models = AIModel.objects.select_for_update().filter(provider_id=change.provider_id)
+            written = []
+            for model in models.exclude(status=ModelStatus.BLOCKED).order_by("pk"):
+                before = model_state(model)
+                model.status, model.updated_at = ModelStatus.BLOCKED, now
+                model.save(update_fields=["status", "updated_at"])
+                written.append((model, before, model_state(model)))
+            return written
         if change.operation == RegisterOperation.CREATE:
             provider = AIProvider.objects.create(organization_id=change.organization_id, **clean)
-            return provider, {}, provider_state(provider), []
+            return [(provider, {}, provider_state(provider))]
         provider = AIProvider.objects.select_for_update().get(pk=change.provider_id)
         before = provider_state(provider)
         for name, value in clean.items():
             setattr(provider, name, value)
         provider.updated_at = now
         provider.save()
-        return provider, before, provider_state(provider), []
+        return [(provider, before, provider_state(provider))]
     if change.operation == RegisterOperation.CREATE:
         model = AIModel.objects.create(provider_id=change.provider_id, **clean)
-        return model, {}, model_state(model), []
+        return [(model, {}, model_state(model))]
     model = AIModel.objects.select_for_update().get(pk=change.model_id)
     before = model_state(model)
     if change.operation == RegisterOperation.BLOCK:
@@ -371,7 +368,7 @@ def _apply(change: RegisterChange, clean: dict) -> tuple[Any, dict, dict, list]:
             setattr(model, name, value)
     model.updated_at = now
     model.save()
-    return model, before, model_state(model), []
+    return [(model, before, model_state(model))]
 
 
 def register_change_approve(*, actor, change: RegisterChange, comment: str) -> RegisterChange:
@@ -386,7 +383,7 @@ def register_change_approve(*, actor, change: RegisterChange, comment: str) -> R
             values=change.values, provider=change.provider,
             model=change.model if change.operation != RegisterOperation.CREATE else None,
         )  # fmt: skip
-        written, before, after, others = _apply(change, clean)
+        written = _apply(change, clean)
         change.status, change.decided_by, change.decided_at = (
             RegisterChangeStatus.APPROVED,
             actor,
@@ -395,9 +392,9 @@ def register_change_approve(*, actor, change: RegisterChange, comment: str) -> R
         change.decision_comment = comment
         if change.operation == RegisterOperation.CREATE:
             if change.entry == RegisterEntry.PROVIDER:
-                change.provider = written
+                change.provider = written[0][0]
             else:
-                change.model = written
+                change.model = written[0][0]
         change.save(
             update_fields=["status", "decided_by", "decided_at", "decision_comment", "provider", "model"]
         )
@@ -410,15 +407,15 @@ def register_change_approve(*, actor, change: RegisterChange, comment: str) -> R
             data={"subject": change.subject, "operation": change.operation,
                   "proposed_by": change.proposed_by.email, "comment": comment},
         )  # fmt: skip
-        audit_event_record(
-            action=WorkflowEvent.AI_REGISTER_CHANGE_APPLIED,
-            actor=actor,
-            target=written,
-            covers=others,
-            **where,
-            data={"change": change.pk, "entry": change.entry, "operation": change.operation,
-                  "subject": change.subject, "diff": diff_fields(before, after)},
-        )  # fmt: skip
+        for row, before, after in written:  # one event per row written, naming it
+            audit_event_record(
+                action=WorkflowEvent.AI_REGISTER_CHANGE_APPLIED,
+                actor=actor,
+                target=row,
+                **where,
+                data={"change": change.pk, "entry": change.entry, "operation": change.operation,
+                      "subject": str(row), "diff": diff_fields(before, after)},
+            )  # fmt: skip
     return change
 
 
