@@ -582,3 +582,24 @@ def test_every_register_write_is_captured_and_named_by_its_own_event(shop):
     assert not captures.filter(event__action="db.row_changed").exists()
     assert not RowChange.objects.filter(event__isnull=True).exists()
     assert ledger_verify().ok
+
+
+def test_a_proposed_change_starts_from_the_entrys_current_state(shop, client):
+    model = AIModel.objects.get(slug="small-eu")
+    client.force_login(shop.users["compliance_officer"])
+    base = reverse("admin:workflows_registerchange_add")
+    page = client.get(f"{base}?entry=model&operation=update&model={model.pk}")
+    assert page.status_code == 200
+    form = page.context["adminform"].form
+    assert form.initial["model_id"] == "small-eu"
+    assert form.fields["slug"].disabled
+    posted = {**{k: v for k, v in form.initial.items() if v is not None}, "model_card": "{}",
+              "licence": "MIT", "reason": "Relicensed"}  # fmt: skip
+    done = client.post(f"{base}?entry=model&operation=update&model={model.pk}", posted)
+    assert done.status_code == 302, done.context["adminform"].form.errors if done.status_code == 200 else ""
+    change = RegisterChange.objects.get()
+    assert (change.operation, change.model) == ("update", model)
+    assert change.values["licence"] == "MIT"
+    page = client.get(reverse("admin:workflows_registerchange_change", args=[change.pk])).content.decode()
+    assert "Apache-2.0" in page  # now
+    assert "Waiting for another compliance officer" in page
