@@ -66,6 +66,7 @@ def ensure_roles() -> None:
         importlib.import_module("governance.tenancy.migrations.0004_workflow_stop").grant(apps, None)
         importlib.import_module("governance.tenancy.migrations.0005_keys_integrations").grant(apps, None)
         importlib.import_module("governance.tenancy.migrations.0006_execution_halts").grant(apps, None)
+        importlib.import_module("governance.tenancy.migrations.0007_ai_register").grant(apps, None)
     from governance.access.models import Policy
 
     if not Policy.objects.exists():

@@ -8,6 +8,8 @@ class WorkflowsConfig(AppConfig):
     def ready(self) -> None:
         from audit.events import register_event_codes
         from governance.core.outbound.boundary import register_allow_list_source
+        from workflows.ai import checks as ai_checks
+        from workflows.ai import resources as ai_register
         from workflows.changes import evidence as changes_evidence
         from workflows.changes import resources as changes
         from workflows.credentials import evidence as credentials_evidence
@@ -21,6 +23,7 @@ class WorkflowsConfig(AppConfig):
         from workflows.service_accounts import resources as service_accounts
 
         register_event_codes(WorkflowEvent)
+        ai_checks.register()
         register_allow_list_source(organization_allow_list)
         for evidence in (
             changes_evidence,
@@ -29,5 +32,5 @@ class WorkflowsConfig(AppConfig):
             executions_evidence,
         ):
             evidence.register()
-        for sub_domain in (changes, integrations, service_accounts, credentials, executions):
+        for sub_domain in (changes, integrations, service_accounts, credentials, executions, ai_register):
             sub_domain.register()

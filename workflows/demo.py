@@ -13,6 +13,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from workflows.ai import services as register
+from workflows.ai.models import AIProvider
 from workflows.changes import services
 from workflows.changes.models import Workflow
 from workflows.credentials.models import STORE, Credential
@@ -115,6 +117,43 @@ INTEGRATIONS = (
     ("warehouse", "Data warehouse", "warehouse", "none"),
     ("hris", "HR system", "hris", "hr"),
 )
+
+
+AI_PROVIDER = {
+    "slug": "llm-eu", "name": "EU language model", "kind": "saas", "integration_slug": "llm-eu",
+    "regions": ["EU"], "retention_days": 0, "trains_on_customer_data": False,
+    "contract_reference": "Demo MSA, clause 7 (no training on customer data)", "dpa_on_file": True,
+    "review_every_days": 365,
+}  # fmt: skip
+AI_MODEL = {
+    "slug": "small-eu", "model_id": "small-eu", "model_version": "2026-01", "licence": "Apache-2.0",
+    "status": "approved", "review_every_days": 180,
+    "model_card": {"modelParameters": {"task": "text classification"},
+                   "considerations": {"useCases": ["Support ticket triage"],
+                                      "fairnessAssessments": []}},
+}  # fmt: skip
+
+
+def seed_ai_register(*, organization, officers: list, today) -> None:
+    """The demo's AI register (once): provider ``llm-eu`` (the ``llm-eu`` integration, EU only)
+    and its approved model ``small-eu``, each proposed by the first officer and approved by the
+    second, so the demo's AI steps may be approved and run."""
+    if AIProvider.objects.filter(organization=organization, slug=AI_PROVIDER["slug"]).exists():
+        return
+    proposer, approver = officers
+    reviewed = {"last_reviewed_on": today.isoformat()}
+    change = register.register_change_propose(
+        actor=proposer, organization=organization, entry="provider", operation="create",
+        values=AI_PROVIDER | reviewed, reason="The demo's EU language model provider.",
+    )  # fmt: skip
+    change = register.register_change_approve(
+        actor=approver, change=change, comment="DPA and regions checked."
+    )
+    model = register.register_change_propose(
+        actor=proposer, organization=organization, entry="model", operation="create", provider=change.provider,
+        values=AI_MODEL | reviewed, reason="The demo's ticket classifier.",
+    )  # fmt: skip
+    register.register_change_approve(actor=approver, change=model, comment="Model card reviewed.")
 
 
 def seed_workflows(*, workspace, builder, officers: list) -> None:

@@ -82,6 +82,11 @@ class WorkflowEvent(EventCode):
     AI_LIMIT_REACHED = "ai.limit_reached", Category.EXECUTION
     AI_CONTROLS_CHANGED = "ai.controls_changed", Category.EXECUTION
     AI_BIAS_TEST_RECORDED = "ai.bias_test_recorded", Category.ADMIN
+    # The AI register: one compliance officer proposes, another approves (then it is applied) or rejects.
+    AI_REGISTER_CHANGE_PROPOSED = "ai_register.change_proposed", Category.ADMIN
+    AI_REGISTER_CHANGE_APPROVED = "ai_register.change_approved", Category.ADMIN
+    AI_REGISTER_CHANGE_REJECTED = "ai_register.change_rejected", Category.ADMIN
+    AI_REGISTER_CHANGE_APPLIED = "ai_register.change_applied", Category.ADMIN
     # Halts: the incident stop of a workspace or an organisation, released by a second person.
     HALT_RAISED = "halt.raised", Category.EXECUTION
     HALT_RELEASED = "halt.released", Category.EXECUTION

@@ -4,6 +4,7 @@ The app label stays ``workflows`` (and so do the tables); import a model from th
 that owns it, e.g. ``workflows.changes.models.Workflow``.
 """
 
+import workflows.ai.models
 import workflows.changes.models
 import workflows.credentials.models
 import workflows.executions.models

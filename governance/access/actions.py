@@ -105,6 +105,13 @@ _ACTIONS = (
         Scope.ANY_WORKSPACE,
         sensitive=True,
     ),
+    Action("ai_register.view", "See the register of AI providers and models.", Scope.ANY_WORKSPACE),
+    Action(
+        "ai_register.manage",
+        "Propose, approve or reject changes of the AI register, and record bias tests.",
+        Scope.ANY_WORKSPACE,
+        sensitive=True,
+    ),
     Action(
         "oncall.activate", "Take an on-call override for production outside business hours.", sensitive=True
     ),

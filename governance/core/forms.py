@@ -9,9 +9,11 @@ carry an unpaired surrogate (its bytes are decoded with replacement).
 
 from __future__ import annotations
 
+import json
+
 from django import forms
 
-from governance.core.text import identifier, validate_storable_json
+from governance.core.text import identifier, text_refusal, validate_storable_json
 
 
 class IdentifierEmailField(forms.EmailField):
@@ -27,3 +29,11 @@ class StorableJSONField(forms.JSONField):
     """A JSON field whose strings (keys included) the database can store."""
 
     default_validators = [validate_storable_json]
+
+    def prepare_value(self, value):
+        # A refused document is shown again for correction: a string holding an unpaired
+        # surrogate (typed as a JSON escape) is shown escaped, since the page cannot encode it.
+        text = super().prepare_value(value)
+        if isinstance(text, str) and not isinstance(value, str) and text_refusal(text):
+            return json.dumps(value, ensure_ascii=True, cls=self.encoder)
+        return text

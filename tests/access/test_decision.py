@@ -65,6 +65,9 @@ EXPECTED_ON_OWN_WORKSPACE = {
     "network.allowlist": {"platform_admin"},
     "key.view": {"platform_admin", "workspace_owner", "compliance_officer", "auditor"},
     "key.manage": {"workspace_owner"},
+    # The AI register is the organisation's: every role reads it, officers keep it (two of them).
+    "ai_register.view": ALL,
+    "ai_register.manage": {"compliance_officer"},
 }
 
 

@@ -8,6 +8,7 @@ from tests.accounts.scim_world import scim_objects_of
 from tests.accounts.sso_admin_world import sso_objects_of
 from tests.audit.evidence_world import evidence_orders_of
 from tests.audit.siem_world import siem_objects_of
+from tests.workflows.ai_register_world import ai_register_of
 from tests.workflows.execution_world import executions_of
 from tests.workflows.halts_world import halts_of
 from tests.workflows.network_boundary_world import network_boundary_of
@@ -55,6 +56,7 @@ SOURCES = (
     sso_objects_of,
     halts_of,
     siem_objects_of,
+    ai_register_of,
 )
 SOURCE_OF: dict[str, int] = {}
 

@@ -257,6 +257,37 @@ MATRIX = {
         "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
     },
 }
+# The AI register (organisation-wide): read by every control-panel role, never edited in place —
+# officers propose changes (a second officer decides them on their own page).
+_AI_REGISTER_ENTRY = {
+    "changelist":      (_, OK,      OK,      _, _, _, OK,      OK),
+    "add":             (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+    "change/own":      (_, OK,      OK,      _, _, _, OK,      OK),
+    "change/foreign":  (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+    "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+    "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+    "history/own":     (_, OK,      OK,      _, _, _, OK,      OK),
+    "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+}
+MATRIX["workflows.aiprovider"] = _AI_REGISTER_ENTRY
+MATRIX["workflows.aimodel"] = _AI_REGISTER_ENTRY
+MATRIX["workflows.registerchange"] = {**_AI_REGISTER_ENTRY,
+    "add":             (_, DENY,    DENY,    _, _, _, OK,      DENY),
+}
+# Bias tests: recorded by officers, read across the organisation's workspaces like the register.
+MATRIX["workflows.biastest"] = {
+    "changelist":      (_, OK,      OK,      _, _, _, OK,      OK),
+    "add":             (_, DENY,    DENY,    _, _, _, OK,      DENY),
+    "change/own":      (_, OK,      OK,      _, _, _, OK,      OK),
+    "change/sibling":  (_, OK,      OK,      _, _, _, OK,      OK),
+    "change/foreign":  (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+    "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+    "delete/sibling":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+    "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
+    "history/own":     (_, OK,      OK,      _, _, _, OK,      OK),
+    "history/sibling": (_, OK,      OK,      _, _, _, OK,      OK),
+    "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+}
 # Service accounts: workspace owners manage their own workspace's only; nobody deletes one (it is
 # disabled) and nobody edits its row (tokens, disabling and reactivation are their own pages).
 MATRIX["workflows.serviceaccount"] = {
@@ -602,6 +633,11 @@ CUSTOM_MATRIX: dict[str, dict[str, tuple[str, ...]]] = {
         "sibling":          (_, GONE,     GONE,      _, _, _, GONE,      GONE),
         "foreign":          (_, GONE,     GONE,      _, _, _, GONE,      GONE),
     },
+    # AI register changes: decided by a compliance officer who did not propose them.
+    "workflows_registerchange_decide": {
+        "own":              (_, DENY,     DENY,      _, _, _, OK,        DENY),
+        "foreign":          (_, GONE,     GONE,      _, _, _, GONE,      GONE),
+    },
     # Halting: owners and officers of the workspace, platform administrators of the organisation.
     "workflows_halt_raise": {"page": (_, OK, OK, _, _, _, OK, DENY)},
     "workflows_halt_release": {
@@ -640,6 +676,7 @@ CUSTOM_OBJECTS: dict[str, str | None] = {
     "workflows_workflow_status": "workflows.workflow",
     "workflows_workflow_webhook_secret": "workflows.workflow",
     "workflows_halt_raise": None,
+    "workflows_registerchange_decide": "workflows.registerchange",
     "workflows_halt_release": "workflows.halt",
 }
 

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from tests.conftest import member
 from tests.factories import UserFactory
+from workflows.ai.models import AIModel, AIProvider, ModelStatus, ProviderKind
 from workflows.changes import services
 from workflows.integrations.models import Integration
 from workflows.service_accounts.models import ServiceAccount
@@ -56,6 +57,7 @@ def shop(world):
         )
         acting_account_for(integration, world.users["workspace_owner"])
     world.second_officer = second
+    register_model(world)
     return world
 
 
@@ -65,6 +67,40 @@ def acting_account_for(integration, owner, *, scopes=("integrations:read", "inte
     return ServiceAccount.objects.create(
         workspace=integration.workspace, integration=integration, name=f"{integration.slug} steps",
         scopes=list(scopes), created_by=owner, rotation_due_at=now + timedelta(days=90),
+    )  # fmt: skip
+
+
+def register_model(
+    world,
+    provider: str = "llm",
+    model: str = "small-eu",
+    integration: str = "llm",
+    *,
+    regions=("EU", "US"),
+    kind: str = ProviderKind.SAAS,
+    status: str = ModelStatus.APPROVED,
+    model_id: str | None = None,
+    reviewed_days_ago: int = 30,
+    model_reviewed_days_ago: int | None = None,
+    **model_fields,
+) -> AIModel:
+    """Put ``provider``/``model`` in the organisation's register (the provider is made once, with
+    ``integration`` as its endpoint); the model approved and reviewed ``reviewed_days_ago`` unless
+    told otherwise."""
+    today = timezone.now().date()
+    found, _ = AIProvider.objects.get_or_create(
+        organization=world.org,
+        slug=provider,
+        defaults={
+            "name": provider.upper(), "kind": kind, "integration_slug": integration, "regions": list(regions),
+            "retention_days": 30, "trains_on_customer_data": False, "contract_reference": "MSA-2026-01",
+            "dpa_on_file": True, "last_reviewed_on": today - timedelta(days=reviewed_days_ago),
+        },
+    )  # fmt: skip
+    reviewed = reviewed_days_ago if model_reviewed_days_ago is None else model_reviewed_days_ago
+    return AIModel.objects.create(
+        provider=found, slug=model, model_id=model_id or model, model_version="1", licence="Apache-2.0",
+        status=status, last_reviewed_on=today - timedelta(days=reviewed), **model_fields,
     )  # fmt: skip
 
 

@@ -18,6 +18,7 @@ from werkzeug import Request, Response
 from audit.models import AuditEvent
 from tests.workflows.test_executions import active_workflow, drain, trigger
 from tests.workflows.test_outbound import loopback_allowed, pki  # noqa: F401 (fixtures)
+from workflows.ai.models import AIModel, ModelStatus
 from workflows.credentials import services as credentials
 from workflows.executions import services
 from workflows.executions.guardrails import MAX_TEXT_CHARS
@@ -253,17 +254,10 @@ def test_the_call_is_made_as_the_providers_service_account(shop, model):
     assert len(model.seen) == 1
 
 
-def test_a_model_the_register_refuses_is_never_called(shop, model, monkeypatch):
-    from workflows.ai import selectors as register
-
+def test_a_model_the_register_refuses_is_never_called(shop, model):
     workflow = active_workflow(shop, REFUND, slug="refunds")
-    monkeypatch.setattr(
-        ai_prompt,
-        "ai_model_verdict",
-        lambda **kw: register.ModelVerdict(
-            False, "The model 'small-eu' is blocked in the register.", None, None
-        ),
-    )
+    # Blocked after the version was approved: the run stops at the step, before any call.
+    AIModel.objects.filter(provider__slug="llm", slug="small-eu").update(status=ModelStatus.BLOCKED)
     execution = trigger(shop, workflow, {"ticket": "hello"})
     drain(execution)
     run = execution.step_runs.get()

@@ -183,6 +183,11 @@ def test_demo_journey_officer_approves_the_waiting_change(client):
         assert [t["code"] for t in payroll.required_tiers] == ["compliance", "privacy", "security", "manager"]
         crm = next(c for c in inbox if c.workflow.slug == "crm-sync")
         assert [t["code"] for t in crm.required_tiers] == ["compliance"]
+        # The triage's AI step names the demo's registered model: nothing in the register refuses it.
+        from workflows.ai.selectors import definition_ai_refusal
+
+        triage = next(c for c in inbox if c.workflow.slug == "ticket-triage")
+        assert definition_ai_refusal(triage.workflow.workspace, triage.version.definition) == ""
         client.force_login(officer)
         response = client.post(
             reverse("admin:workflows_changerequest_decide", args=[crm.pk]),

@@ -1,1 +1,0 @@
-# PLACEHOLDER: the register replaces this package before release.

@@ -171,6 +171,7 @@ def _review_context(user, change: ChangeRequest) -> dict:
         "approvals": list(change.approvals.select_related("reviewer")),
         "my_tiers": selectors.approvable_tiers(user, change),
         "waiting": selectors.change_waiting(change),
+        "refusal": selectors.change_refusal(change),
         "can_apply_now": selectors.may_apply_now(user, change),
         "checklist": CHECKLIST,
         "version": change.version,

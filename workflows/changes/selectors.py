@@ -12,6 +12,7 @@ from governance.access.queries import restrict
 from governance.core.choices import ReviewDecision
 from governance.tenancy.models import Membership
 from governance.tenancy.roles import COMPLIANCE_OFFICER
+from workflows.changes.checks import definition_refusal
 from workflows.changes.models import Approval, ChangeRequest, ChangeState, Workflow
 from workflows.changes.transitions import OPEN
 from workflows.changes.waiting import approval_basis, describe_moment, manager_refusal, waiting_reason
@@ -91,6 +92,17 @@ def change_waiting(change: ChangeRequest) -> dict[str, str] | None:
         reason, until = waiting_reason(change, at=timezone.now())
     time_zone = change.workflow.workspace.time_zone
     return {"reason": reason, "until": describe_moment(until, time_zone) if until else ""}
+
+
+OPEN_TO_CHECKS = (ChangeState.DRAFT, ChangeState.SUBMITTED, ChangeState.IN_REVIEW, ChangeState.APPROVED)
+
+
+def change_refusal(change: ChangeRequest) -> str:
+    """Why the registered checks (the AI register, the bias policy) would refuse to approve or
+    apply ``change`` now, for its review page ("" when none does, or the change is decided)."""
+    if change.state not in OPEN_TO_CHECKS:
+        return ""
+    return definition_refusal(change.workflow, change.version.definition)
 
 
 def may_apply_now(actor, change: ChangeRequest) -> bool:

@@ -18,6 +18,7 @@ from governance.access.decision import AccessDenied, Decision, decide, require
 from governance.core.choices import ReviewDecision
 from governance.core.context import current_context
 from governance.core.errors import ReasonedRefusal
+from workflows.changes.checks import definition_refusal
 from workflows.changes.definition import content_hash, diff_definitions, validate_definition
 from workflows.changes.models import (
     Approval,
@@ -259,6 +260,8 @@ def change_request_decide(
         )
         if approve and spec["checklist"] and not all(answers.values()):
             raise ValidationError({"checklist": "Complete the security-review checklist before approving."})
+        if approve:
+            _refuse_by_checks(change.workflow, change.version.definition)
         decision = Approval.objects.create(
             change=change,
             reviewer=actor,
@@ -298,6 +301,31 @@ def change_request_decide(
     state = change.state
     transaction.on_commit(lambda: _notify("decided", change.pk, approval_id=decision.pk, state=state))
     return change
+
+
+def _refuse_by_checks(workflow: Workflow, definition: Any, *, field: str = "definition") -> None:
+    """A version another sub-domain refuses (its AI steps name a model the AI register refuses, or
+    a step deciding about people lacks a passing bias test) is never approved, applied or
+    activated: a field error saying which step and why."""
+    refusal = definition_refusal(workflow, definition)
+    if refusal:
+        raise ValidationError({field: refusal})
+
+
+def _hold_for_checks(change: ChangeRequest, reason: str, *, at) -> None:
+    """The portal does not apply an approved change a check now refuses (e.g. its model was
+    blocked since): it says why it waits (recorded when the reason is new) until that changes."""
+    if change.deferral_reason == reason and change.deferred_until is None:
+        return
+    change.deferral_reason, change.deferred_until = reason, None
+    change.save(update_fields=["deferral_reason", "deferred_until"])
+    audit_event_record(
+        action=WorkflowEvent.WORKFLOW_CHANGE_APPLY_DEFERRED,
+        actor=None,
+        target=change,
+        **_where(change.workflow),
+        data={"reason": reason, "until": None, "evaluated_at": at},
+    )
 
 
 def _require_reviewer(actor, change: ChangeRequest, tier: str) -> None:
@@ -405,6 +433,7 @@ def change_request_apply(
             require(actor, "workflow.activate", workflow, context, fresh=True)
         elif basis is None:
             raise ValueError("The portal applies a change only on the basis of its approvals.")
+        _refuse_by_checks(workflow, change.version.definition)
         transition(change, "apply")
         change.deferral_reason, change.deferred_until = "", None
         change.save(update_fields=["deferral_reason", "deferred_until"])
@@ -502,6 +531,10 @@ def change_request_apply_as_portal(*, change_id: int, at=None) -> ChangeRequest 
         )
         if change is None:
             return None
+        refusal = definition_refusal(change.workflow, change.version.definition)
+        if refusal:
+            _hold_for_checks(change, refusal, at=at)
+            return None
         activation = portal_activation(change, at=at)
         if activation.allowed:
             record = {"applied_by": "portal", **activation.as_record()}
@@ -558,6 +591,8 @@ def workflow_set_status(*, actor, workflow: Workflow, status: str, reason: str) 
         )
         if status == WorkflowStatus.ACTIVE and workflow.active_version_id is None:
             raise ValidationError({"status": "No approved version yet: approve a change first."})
+        if status == WorkflowStatus.ACTIVE:
+            _refuse_by_checks(workflow, workflow.active_version.definition, field="status")
         if workflow.status == status:
             raise ValidationError(
                 {"status": f"The workflow is already {workflow.get_status_display().lower()}."}

@@ -18,6 +18,7 @@ from governance.access.decision import AccessDenied, decide
 from governance.access.queries import restrict
 from governance.tenancy.models import Workspace
 from workflows.changes import selectors, services
+from workflows.changes.checks import step_note
 from workflows.changes.definition import schema_json
 from workflows.changes.forms import (
     ChangeForm,
@@ -90,9 +91,11 @@ def _editor(
     return change_form, steps, context, template
 
 
-def _finish_context(context: dict, *, time_zone: str | None) -> dict:
-    """What the page shows besides the forms: the error summary and a schedule's next runs."""
+def _finish_context(context: dict, *, time_zone: str | None, workspace=None) -> dict:
+    """What the page shows besides the forms: the error summary, a schedule's next runs and, beside
+    each step, what other sub-domains say of it (the AI register, of an AI step's model)."""
     change_form, steps, settings_form = context["change_form"], context["steps"], context["settings_form"]
+    _attach_step_notes(steps, workspace)
     if context["redraw"]:
         _unvalidated(settings_form, change_form, steps)
     elif change_form.is_bound:
@@ -100,6 +103,20 @@ def _finish_context(context: dict, *, time_zone: str | None) -> dict:
     context["next_runs"] = _next_runs(change_form, time_zone)
     context["time_zone"] = time_zone
     return context
+
+
+def _attach_step_notes(steps, workspace) -> None:
+    """Give each step's form what other sub-domains say of it (``note``), e.g. the AI register's
+    facts of an AI step's model."""
+    if steps is None or workspace is None:
+        return
+    for form in steps.forms:
+        chosen = form.step_type()
+        if chosen is None:
+            continue
+        values = {name: form[name].value() for name in ("provider", "model")}
+        step = {"type": chosen, **{k: v.strip()[:100] for k, v in values.items() if isinstance(v, str)}}
+        form.note = step_note(workspace, step)
 
 
 def _unvalidated(*forms_and_sets) -> None:
@@ -187,7 +204,9 @@ def workflow_create(request):
     chosen = settings_form["workspace"].value() if settings_form.is_bound else None
     workspace = workspaces.filter(pk=chosen).first() if str(chosen or "").isdigit() else workspaces.first()
     return render(
-        request, template, _finish_context(context, time_zone=workspace.time_zone if workspace else None)
+        request,
+        template,
+        _finish_context(context, time_zone=workspace.time_zone if workspace else None, workspace=workspace),
     )
 
 
@@ -243,7 +262,13 @@ def workflow_edit(request, workflow_id: int):
         if waiting and not stale and request.POST.get("confirm_supersede") != "yes":
             # Saving now would take the waiting change out of the reviewers' queue: ask first.
             context["confirm_supersede"] = True
-            return render(request, template, _finish_context(context, time_zone=workflow.workspace.time_zone))
+            return render(
+                request,
+                template,
+                _finish_context(
+                    context, time_zone=workflow.workspace.time_zone, workspace=workflow.workspace
+                ),
+            )
         try:
             change = services.workflow_version_create(
                 actor=request.user,
@@ -257,7 +282,11 @@ def workflow_edit(request, workflow_id: int):
         else:
             messages.success(request, f"Saved as version {change.version.number}.")
             return redirect("change-detail", change_id=change.pk)
-    return render(request, template, _finish_context(context, time_zone=workflow.workspace.time_zone))
+    return render(
+        request,
+        template,
+        _finish_context(context, time_zone=workflow.workspace.time_zone, workspace=workflow.workspace),
+    )
 
 
 @login_required
@@ -277,6 +306,7 @@ def change_detail(request, change_id: int):
             "approvals": history,
             "is_author": change.author_id == request.user.pk,
             "waiting": selectors.change_waiting(change),
+            "refusal": selectors.change_refusal(change),
             "can_apply_now": selectors.may_apply_now(request.user, change),
             "open": change.state
             in (ChangeState.DRAFT, ChangeState.SUBMITTED, ChangeState.IN_REVIEW, ChangeState.APPROVED),

@@ -17,6 +17,7 @@ from governance.tenancy import roles
 from governance.tenancy.models import Membership, Organization, Workspace
 from governance.tenancy.services import membership_create, organization_create, workspace_create
 from workflows.demo import (
+    seed_ai_register,
     seed_credentials,
     seed_runnable,
     seed_service_accounts,
@@ -142,6 +143,14 @@ class Command(BaseCommand):
         if builder.manager_id is None:
             user_update(actor=None, user=builder, manager=owner)
 
+        seed_ai_register(
+            organization=organization,
+            officers=[
+                User.objects.get(email="officer@demo.example"),
+                User.objects.get(email="privacy@demo.example"),
+            ],
+            today=timezone.now().date(),
+        )
         seed_workflows(
             workspace=workspaces["customer-ops-eu"],
             builder=User.objects.get(pk=builder.pk),

@@ -17,8 +17,8 @@ from django.utils import timezone
 from audit.services import audit_event_record, audited_transaction
 from governance.access.decision import require
 from governance.core.text import checked_reason, identifier_refusal
+from workflows.ai.models import BiasMetric, BiasTest
 from workflows.events import WorkflowEvent
-from workflows.executions.models import BiasMetric, BiasTest
 
 VALIDITY_DAYS = 365
 MAX_ATTRIBUTES = 20
@@ -68,7 +68,13 @@ def bias_refusal(*, workflow, definition: Any, on: date | None = None) -> str:
     return " ".join(reasons)
 
 
-def _checked(**values) -> dict:
+CHECKED_FIELDS = (
+    "provider", "model", "dataset_reference", "protected_attributes", "metric", "value", "threshold", "tested_on",
+)  # fmt: skip
+
+
+def bias_values_checked(**values) -> dict:
+    """A bias test's values, or a ``ValidationError`` with an error per field."""
     errors: dict[str, str] = {}
     for field in ("provider", "model", "dataset_reference"):
         text = values[field]
@@ -125,7 +131,7 @@ def bias_test_record(
 ) -> BiasTest:
     """Record a bias test reviewed by ``actor`` (a compliance officer); passed when ``value``
     reaches ``threshold``; valid for a year from ``tested_on``."""
-    _checked(
+    bias_values_checked(
         provider=provider, model=model, dataset_reference=dataset_reference, protected_attributes=protected_attributes,
         metric=metric, value=value, threshold=threshold, tested_on=tested_on,
     )  # fmt: skip
