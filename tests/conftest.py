@@ -67,6 +67,7 @@ def ensure_roles() -> None:
         importlib.import_module("governance.tenancy.migrations.0005_keys_integrations").grant(apps, None)
         importlib.import_module("governance.tenancy.migrations.0006_execution_halts").grant(apps, None)
         importlib.import_module("governance.tenancy.migrations.0007_ai_register").grant(apps, None)
+        importlib.import_module("governance.tenancy.migrations.0008_human_task_decide").grant(apps, None)
     from governance.access.models import Policy
 
     if not Policy.objects.exists():

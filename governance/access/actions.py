@@ -50,6 +50,11 @@ _ACTIONS = (
     Action("execution.view", "See workflow executions and their data."),
     Action("execution.trigger", "Trigger, retry or stop executions.", sensitive=True),
     Action(
+        "human_task.decide",
+        "Decide a run's approval or the review of an AI decision (approve, reject, override).",
+        sensitive=True,
+    ),
+    Action(
         "execution.halt",
         "Halt every execution of a workspace (the incident stop), or release a halt someone else raised.",
         sensitive=True,

@@ -38,6 +38,9 @@ EXPECTED_ON_OWN_WORKSPACE = {
     "workflow.stop": {"workspace_owner", "compliance_officer"},
     "execution.view": WORKSPACE_ROLES - {"auditor"},
     "execution.trigger": {"workspace_owner", "workflow_operator"},
+    # The roles a human_approval or ai_prompt step may name to decide; never the builder who wrote
+    # the step, nor read-only roles.
+    "human_task.decide": {"workspace_owner", "compliance_officer", "workflow_operator"},
     # The incident stop ("quarantine ... halt executions immediately"): officers, owners and the
     # platform administrator (who halts without seeing any execution data).
     "execution.halt": {"platform_admin", "workspace_owner", "compliance_officer"},

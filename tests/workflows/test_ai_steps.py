@@ -599,3 +599,29 @@ def test_a_credential_goes_only_to_the_integration_the_step_started_with(shop, m
     outcome = ai_prompt.run(claim.step, claim.context, claim.env)
     assert outcome.error_class == "IntegrationChanged"
     assert model.seen == []
+
+
+def test_only_roles_that_may_decide_can_be_named_to_review(shop):
+    from django.core.exceptions import ValidationError
+
+    from tests.workflows.conftest import new_workflow
+
+    for role in ("viewer", "workflow_builder", "auditor", "platform_admin", "nobody"):
+        bad = {**REFUND, "steps": [{**REFUND["steps"][0], "reviewer_role": role}, *REFUND["steps"][1:]]}
+        with pytest.raises(ValidationError) as refused:
+            new_workflow(shop, definition=bad, slug=f"x-{role.replace('_', '-')}")
+        assert f"steps[0].reviewer_role: The role {role!r} may not decide a run's tasks" in str(refused.value)
+
+
+def test_a_person_whose_role_may_not_decide_cannot_even_when_a_task_names_it(shop, model):
+    """The decision point is asked, not only the role the task names (a definition written before
+    the rule, or a role whose permission was withdrawn)."""
+    from governance.access.decision import AccessDenied
+
+    _, task = reviewed_run(shop, model, says({"action": "refund", "amount": 10}))
+    HumanTask.objects.filter(pk=task.pk).update(approver_role="viewer")
+    task.refresh_from_db()
+    with pytest.raises(AccessDenied):
+        services.human_task_decide(actor=shop.users["viewer"], task=task, approve=True, comment="")
+    task.refresh_from_db()
+    assert task.status == "open"

@@ -93,8 +93,11 @@ def test_a_rejection_says_why_and_fails_the_run(shop):
 def test_only_the_named_role_decides_and_never_whoever_triggered_the_run(shop):
     execution = waiting_run(shop)
     task = HumanTask.objects.get()
-    for code in ("workflow_operator", "workflow_builder", "workspace_owner", "viewer"):
+    for code in ("workflow_operator", "workspace_owner"):  # may decide tasks, not this one's
         with pytest.raises(ValidationError, match="Only a person with the role compliance_officer"):
+            services.human_task_decide(actor=shop.users[code], task=task, approve=True)
+    for code in ("workflow_builder", "viewer"):  # may decide no task at all: the decision point says no
+        with pytest.raises(AccessDenied, match="decide a run's approval"):
             services.human_task_decide(actor=shop.users[code], task=task, approve=True)
     with pytest.raises(AccessDenied):  # no execution data at all for a non-member administrator
         services.human_task_decide(actor=shop.users["platform_admin"], task=task, approve=True)

@@ -247,8 +247,11 @@ def _path(parts) -> str:
     return out
 
 
-def validate_definition(definition: Any, *, integrations: dict[str, Any]) -> list[DefinitionError]:
-    """Every problem of ``definition``; ``integrations`` maps the workspace's integration slugs."""
+def validate_definition(
+    definition: Any, *, integrations: dict[str, Any], deciding_roles: frozenset[str] | None = None
+) -> list[DefinitionError]:
+    """Every problem of ``definition``; ``integrations`` maps the workspace's integration slugs,
+    ``deciding_roles`` are the roles that may decide a run's tasks (None: not checked)."""
     unstorable = json_refusal(definition)
     if unstorable:  # NUL or an unpaired surrogate: PostgreSQL's jsonb cannot hold it
         return [DefinitionError(*unstorable)]
@@ -287,6 +290,17 @@ def validate_definition(definition: Any, *, integrations: dict[str, Any]) -> lis
                 errors.append(
                     DefinitionError(f"steps[{index}].routes.next.{choice}", f"No step has the id {target!r}.")
                 )
+        role_key = {"human_approval": "approver_role", "ai_prompt": "reviewer_role"}.get(step.get("type"))
+        role = step.get(role_key) if role_key else None
+        if deciding_roles is not None and isinstance(role, str) and role not in deciding_roles:
+            errors.append(
+                DefinitionError(
+                    f"steps[{index}].{role_key}",
+                    f"The role {role!r} may not decide a run's tasks; choose one of: "
+                    + ", ".join(sorted(deciding_roles))
+                    + ".",
+                )
+            )
         if step.get("type") == "http_request" and "body" in step and step.get("method") not in BODY_METHODS:
             errors.append(
                 DefinitionError(

@@ -18,6 +18,7 @@ from governance.access.decision import AccessDenied, Decision, decide, require
 from governance.core.choices import ReviewDecision
 from governance.core.context import current_context
 from governance.core.errors import ReasonedRefusal
+from governance.tenancy.models import RolePermission
 from workflows.changes.checks import definition_refusal
 from workflows.changes.definition import content_hash, diff_definitions, validate_definition
 from workflows.changes.models import (
@@ -44,7 +45,10 @@ from workflows.integrations.selectors import integrations_by_slug
 
 
 def _check_definition(workspace, definition: Any) -> None:
-    errors = validate_definition(definition, integrations=integrations_by_slug(workspace))
+    deciding = RolePermission.objects.filter(action="human_task.decide").values_list("role_id", flat=True)
+    errors = validate_definition(
+        definition, integrations=integrations_by_slug(workspace), deciding_roles=frozenset(deciding)
+    )
     if errors:
         raise ValidationError(
             {"definition": [f"{e.path}: {e.message}" if e.path else e.message for e in errors]}

@@ -881,6 +881,7 @@ def human_task_decide(
     with audited_transaction():
         execution, task = _lock_task(task.pk)
         require(actor, "execution.view", execution, fresh=True)
+        require(actor, "human_task.decide", execution, fresh=True)
         if task.status != HumanTaskStatus.OPEN:
             raise ValidationError(
                 {"task": f"This task is {task.get_status_display().lower()}: nothing to decide."}
