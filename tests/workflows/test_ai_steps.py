@@ -625,3 +625,43 @@ def test_a_person_whose_role_may_not_decide_cannot_even_when_a_task_names_it(sho
         services.human_task_decide(actor=shop.users["viewer"], task=task, approve=True, comment="")
     task.refresh_from_db()
     assert task.status == "open"
+
+
+def test_every_write_of_an_ai_decision_is_named_by_its_event_and_review_text_is_not_captured(shop, model):
+    """The backstop: an AI call's row, the workspace's limits and a reviewed task are captured, each
+    capture the target of an event of its own transaction; a task's encrypted review and override
+    stay out of the capture."""
+    from django.db import connection
+
+    from workflows.executions.ai_controls import ai_controls_set
+
+    ai_controls_set(actor=shop.users["workspace_owner"], workspace=shop.ws, risk_threshold=0.35,
+                    max_calls_per_execution=5, daily_token_budget=10_000, reason="Tighter for the pilot")  # fmt: skip
+    _, task = reviewed_run(shop, model, says({"action": "refund", "amount": 10}))
+    services.human_task_decide(actor=shop.users["compliance_officer"], task=task, approve=True, comment="ok",
+                               override='{"action": "escalate", "amount": 0}')  # fmt: skip
+    tables = ["workflows_aicall", "workflows_aicontrols", "workflows_humantask"]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.table_name FROM audit_rowchange c WHERE c.table_name = ANY(%s) AND NOT EXISTS "
+            "(SELECT 1 FROM audit_auditevent e WHERE e.transaction_id = c.transaction_id "
+            "AND e.target_id = c.row_id AND e.target_type = regexp_replace(c.table_name, '_', '.'))",
+            [tables],
+        )
+        assert cursor.fetchall() == []
+        cursor.execute(
+            "SELECT table_name, old, new FROM audit_rowchange WHERE table_name = ANY(%s)", [tables]
+        )
+        captured = cursor.fetchall()
+    assert {table for table, _, _ in captured} == set(tables)
+    images = [
+        image
+        for table, old, new in captured
+        if table == "workflows_humantask"
+        for image in (old, new)
+        if image
+    ]
+    assert images
+    images = [json.loads(image) if isinstance(image, str) else image for image in images]
+    hidden = {None, "[hidden]", "[hidden: changed]"}
+    assert all(image.get("review") in hidden and image.get("override") in hidden for image in images)

@@ -96,7 +96,8 @@ def ai_call_record(execution: Execution, run: StepRun, ai_call: dict, *, where: 
         "guardrails": guardrails,
         "validation": call.get("validation") or {},
     }
-    audit_event_record(action=WorkflowEvent.AI_DECISION, actor=None, target=run, **where, data=data)
+    # The record names its own row (the backstop links the row's capture to it).
+    audit_event_record(action=WorkflowEvent.AI_DECISION, actor=None, target=row, **where, data=data)
     if call["verdict"] == AICallVerdict.CANARY:
         audit_event_record(
             action=WorkflowEvent.AI_CANARY_LEAKED,
