@@ -24,7 +24,7 @@ from audit.siem.models import (
     SinkSecret,
     SinkStatus,
 )
-from audit.siem.transports import split_host_port
+from audit.siem.transports import host_for_url, split_host_port
 from governance.access.decision import require
 from governance.core.outbound.boundary import endpoint_check
 from governance.core.redaction import secret_register
@@ -88,7 +88,9 @@ def sink_errors(*, organization, kind: str, fields: dict[str, Any]) -> tuple[dic
                 if kind == SinkKind.SYSLOG:
                     host, port = split_host_port(endpoint)
                     endpoint_check(
-                        f"https://{host}:{port}/", organization=organization, require_resolution=False
+                        f"https://{host_for_url(host)}:{port}/",
+                        organization=organization,
+                        require_resolution=False,
                     )
                 else:
                     endpoint_check(endpoint, organization=organization, require_resolution=False)

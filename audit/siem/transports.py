@@ -318,7 +318,9 @@ class SyslogTransport(Transport):
     def send(self, events):
         host, port = split_host_port(self.sink.endpoint)
         try:
-            endpoint = endpoint_check(f"https://{host}:{port}/", organization=self.sink.organization_id)
+            endpoint = endpoint_check(
+                f"https://{host_for_url(host)}:{port}/", organization=self.sink.organization_id
+            )
         except ValidationError as error:
             raise MisconfiguredError(f"The syslog endpoint was refused: {' '.join(error.messages)}") from None
         hostname = self.options.get("hostname", "governance")
@@ -376,10 +378,25 @@ def _tls_failure(error: OSError, shown: str, prefix: str) -> SendError:
 def split_host_port(text: str) -> tuple[str, int]:
     """``host:port`` (``[v6]:port``) of a syslog endpoint; ValueError when it is not one."""
     host, _, port = text.strip().rpartition(":")
-    host = host.strip("[]")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError("Give the syslog receiver as host:port (e.g. siem.example.com:6514).")
+    bracketed = host.startswith("[") and host.endswith("]")
+    host = host[1:-1] if bracketed else host
+    if (
+        not host
+        or not port.isascii()
+        or not port.isdigit()
+        or not 0 < int(port) < 65536
+        or any(char in host for char in "/?#@[] \\")  # nothing a URL would read as another part
+        or (":" in host and not bracketed)
+    ):
+        raise ValueError(
+            "Give the syslog receiver as host:port (e.g. siem.example.com:6514, [2001:db8::1]:6514)."
+        )
     return host, int(port)
+
+
+def host_for_url(host: str) -> str:
+    """``host`` as a URL writes it: an IPv6 address in brackets."""
+    return f"[{host}]" if ":" in host else host
 
 
 TRANSPORTS: dict[str, type[Transport]] = {

@@ -12,8 +12,16 @@ from __future__ import annotations
 import json
 
 from django import forms
+from django.core.exceptions import ValidationError
+from django.forms.fields import InvalidJSONInput, JSONString
 
-from governance.core.text import identifier, text_refusal, validate_storable_json
+from governance.core.text import (
+    JsonRefusedError,
+    identifier,
+    strict_json_loads,
+    text_refusal,
+    validate_storable_json,
+)
 
 
 class IdentifierEmailField(forms.EmailField):
@@ -26,9 +34,32 @@ class IdentifierEmailField(forms.EmailField):
 
 
 class StorableJSONField(forms.JSONField):
-    """A JSON field whose strings (keys included) the database can store."""
+    """A JSON field whose strings (keys included) and numbers the database can store, read as
+    RFC 8259 JSON: NaN, Infinity, an overflowing number, a 5,000-digit integer or nesting past
+    ``MAX_JSON_DEPTH`` is a field error, never a server error."""
 
     default_validators = [validate_storable_json]
+
+    def to_python(self, value):
+        if (
+            self.disabled
+            or value in self.empty_values
+            or isinstance(value, list | dict | int | float | JSONString)
+        ):
+            return super().to_python(value)
+        try:
+            converted = strict_json_loads(value)
+        except JsonRefusedError as error:
+            raise ValidationError(str(error), code="invalid") from None
+        return JSONString(converted) if isinstance(converted, str) else converted
+
+    def bound_data(self, data, initial):
+        if self.disabled or data is None:
+            return super().bound_data(data, initial)
+        try:
+            return strict_json_loads(data)
+        except JsonRefusedError:
+            return InvalidJSONInput(data)
 
     def prepare_value(self, value):
         # A refused document is shown again for correction: a string holding an unpaired

@@ -23,6 +23,8 @@ of the offending value (``steps[2].prompt``), in the notation the definition che
 
 from __future__ import annotations
 
+import json
+import math
 import unicodedata
 from typing import Any
 
@@ -82,6 +84,25 @@ def text_refusal(value: str) -> str | None:
     return None
 
 
+_BIDI_CONTROLS = frozenset(chr(code) for code in (*range(0x202A, 0x202F), *range(0x2066, 0x206A)))
+
+
+def display_name_refusal(value: str) -> str | None:
+    """Why ``value`` cannot name something that others review (a provider, a licence): what
+    ``text_refusal`` refuses, control characters, and the bidirectional embeddings, overrides and
+    isolates that make a name read on screen as something else; None when it can."""
+    refusal = text_refusal(value)
+    if refusal:
+        return refusal
+    for character in value:
+        if character in _BIDI_CONTROLS or unicodedata.category(character) == "Cc":
+            return (
+                f"Remove the control or bidirectional-override character {_codepoint(character)}: "
+                "a name must read on screen as it is stored."
+            )
+    return None
+
+
 def identifier_refusal(value: str) -> str | None:
     """Why ``value`` cannot be an identifier (e-mail address, user name), or None. Checks the
     value as given; ``normalise_identifier`` checks it before and after NFKC."""
@@ -125,6 +146,61 @@ def _key_path(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
+MAX_JSON_DEPTH = 200  # brackets deep: more is refused before parsing (the parser recurses)
+
+
+class JsonRefusedError(ValueError):
+    """Text that is not JSON as RFC 8259 and PostgreSQL read it; the message never quotes it."""
+
+
+def _no_constant(name: str) -> Any:
+    raise JsonRefusedError(f"{name} is not a JSON number.")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise JsonRefusedError("A number is too large for a double.")
+    return number
+
+
+def _depth(text: str) -> int:
+    deepest = depth = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def strict_json_loads(text: str) -> Any:
+    """``json.loads`` that only takes what JSON and PostgreSQL's jsonb can hold: no NaN or
+    Infinity, no number that overflows to one, no integer past Python's digit limit, at most
+    ``MAX_JSON_DEPTH`` brackets deep; raises ``JsonRefusedError`` with a sentence that quotes nothing."""
+    if _depth(text) > MAX_JSON_DEPTH:
+        raise JsonRefusedError(f"It nests deeper than {MAX_JSON_DEPTH} levels.")
+    try:
+        return json.loads(text, parse_constant=_no_constant, parse_float=_finite)
+    except JsonRefusedError:
+        raise
+    except json.JSONDecodeError as error:
+        raise JsonRefusedError(f"Not valid JSON: {error.msg} (line {error.lineno}).") from None
+    except (ValueError, RecursionError):
+        raise JsonRefusedError("Not valid JSON: a number is too long, or it nests too deep.") from None
+
+
 def json_refusal(document: Any, path: str = "") -> tuple[str, str] | None:
     """The first string (value or key) of a JSON ``document`` that cannot be stored, as
     ``(path, reason)`` — the path like ``steps[2].prompt``, empty for the document itself — or
@@ -136,6 +212,8 @@ def json_refusal(document: Any, path: str = "") -> tuple[str, str] | None:
             refusal = text_refusal(value)
             if refusal:
                 return here, refusal
+        elif isinstance(value, float) and not math.isfinite(value):
+            return here, "NaN and Infinity are not JSON numbers: enter a finite number."
         elif isinstance(value, dict):
             children = []
             for key, child in value.items():

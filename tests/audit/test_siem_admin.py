@@ -103,3 +103,25 @@ def test_a_dead_letter_is_replayed_with_a_reason(world, administrator):
     event = AuditEvent.objects.get(action="siem.dead_letter_replay_requested")
     assert event.data["reason"] == "the outage is over"
     assert DeadLetter.objects.get(pk=letter.pk).sink.organization_id == world.org.pk
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "accepted"),
+    [
+        ("siem.example.com:6514", True),
+        ("[2606:4700:4700::1111]:6514", True),
+        ("evil.example#:6514", False),  # a URL would read the port as a fragment: shown 6514, dialled 443
+        ("evil.example/x:6514", False),
+        ("user@evil.example:6514", False),
+        ("2606:4700::1111:6514", False),  # IPv6 without brackets is ambiguous
+        ("siem.example.com:６５１４", False),
+    ],
+)
+def test_a_syslog_endpoint_is_exactly_host_and_port(endpoint, accepted):
+    from audit.siem.transports import split_host_port
+
+    if accepted:
+        assert split_host_port(endpoint)[1] == 6514
+    else:
+        with pytest.raises(ValueError, match="host:port"):
+            split_host_port(endpoint)

@@ -603,3 +603,21 @@ def test_a_proposed_change_starts_from_the_entrys_current_state(shop, client):
     page = client.get(reverse("admin:workflows_registerchange_change", args=[change.pk])).content.decode()
     assert "Apache-2.0" in page  # now
     assert "Waiting for another compliance officer" in page
+
+
+def test_an_older_update_cannot_undo_a_block_applied_after_it_was_proposed(shop):
+    """An update carries the whole state of the entry as it was proposed: once a block is applied,
+    pending updates of that model are closed as superseded, never applied over the block."""
+    model = AIModel.objects.get(slug="small-eu")
+    update = propose(shop, entry="model", operation="update", model=model,
+                     values=services.model_state(model) | {"licence": "MIT"}, reason="Licence fix")  # fmt: skip
+    block = propose(shop, entry="model", operation="block", model=model, values={}, reason="Incident 42")
+    services.register_change_approve(actor=shop.second_officer, change=block, comment="Blocked")
+    update.refresh_from_db()
+    assert update.status == "rejected"
+    assert f"Superseded by change #{block.pk}" in update.decision_comment
+    assert AuditEvent.objects.filter(action="ai_register.change_rejected", target_id=str(update.pk)).exists()
+    with pytest.raises(ValidationError):
+        services.register_change_approve(actor=shop.second_officer, change=update, comment="Licence ok")
+    model.refresh_from_db()
+    assert model.status == "blocked"

@@ -472,3 +472,44 @@ def test_rules_stay_linear_on_crafted_input():
     completes (no catastrophic backtracking) and finds nothing."""
     crafted = "ignore all the previous " * 2_000 + "email"
     assert rule_hits(crafted) == []
+
+
+def _canary_disguises(canary: str) -> dict[str, str]:
+    import base64 as b64
+
+    random_part = canary.removeprefix("cnry")
+    arabic = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
+    return {
+        **{
+            f"base64 inside a longer text, {len(lead) % 3} bytes off": b64.b64encode(
+                (lead + canary + " and more").encode()
+            ).decode()
+            for lead in ("abc", "abcd", "ab")
+        },
+        "base64 of the random part": b64.b64encode(random_part.encode()).decode(),
+        "hex of the random part": random_part.encode().hex(),
+        "random part reversed": random_part[::-1],
+        "Arabic-Indic digits": canary.translate(arabic),
+        "first 14 characters of the random part": "ref " + random_part[:14],
+    }
+
+
+@pytest.mark.parametrize(
+    "disguise",
+    ["base64 inside a longer text, 0 bytes off", "base64 inside a longer text, 1 bytes off",
+     "base64 inside a longer text, 2 bytes off", "base64 of the random part", "hex of the random part",
+     "random part reversed", "Arabic-Indic digits", "first 14 characters of the random part"],
+)  # fmt: skip
+def test_a_canary_in_more_disguises_is_found(disguise):
+    from workflows.executions.guardrails import canary_leaked, new_canary
+
+    for _ in range(20):  # base64 depends on alignment and on the token's bytes: many tokens
+        canary = new_canary()
+        assert canary_leaked(canary, _canary_disguises(canary)[disguise])
+
+
+def test_an_answer_without_the_canary_is_not_taken_for_a_leak():
+    from workflows.executions.guardrails import canary_leaked, new_canary
+
+    for _ in range(200):
+        assert not canary_leaked(new_canary(), "Refund 40 EUR for order 1182; reference " + new_canary())

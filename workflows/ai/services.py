@@ -20,7 +20,12 @@ from django.utils import timezone
 from audit.services import audit_event_record, audited_transaction, diff_fields
 from governance.access.decision import require
 from governance.core.regions import DataRegion
-from governance.core.text import checked_reason, identifier_refusal, json_refusal, text_refusal
+from governance.core.text import (
+    checked_reason,
+    display_name_refusal,
+    identifier_refusal,
+    json_refusal,
+)
 from workflows.ai.models import (
     AIModel,
     AIProvider,
@@ -61,7 +66,7 @@ def _text(
     if not isinstance(value, str):
         errors[field] = "Text expected."
         return ""
-    refusal = identifier_refusal(value) if ident else text_refusal(value)
+    refusal = identifier_refusal(value) if ident else display_name_refusal(value)
     if refusal:
         errors[field] = refusal
         return ""
@@ -416,7 +421,33 @@ def register_change_approve(*, actor, change: RegisterChange, comment: str) -> R
                 data={"change": change.pk, "entry": change.entry, "operation": change.operation,
                       "subject": str(row), "diff": diff_fields(before, after)},
             )  # fmt: skip
+            _supersede(row, by=change, actor=actor)
     return change
+
+
+def _supersede(row, *, by: RegisterChange, actor) -> None:
+    """Pending updates of ``row`` proposed a whole state of the entry as it was then; applied now,
+    they would undo what ``by`` just wrote (a block lifted by an old licence fix). They are closed
+    as superseded — each with its event — and their proposers propose again from the new state."""
+    entry = {"model": row} if isinstance(row, AIModel) else {"provider": row, "entry": RegisterEntry.PROVIDER}
+    stale = RegisterChange.objects.select_for_update().filter(
+        status=RegisterChangeStatus.PENDING, operation=RegisterOperation.UPDATE, **entry
+    )
+    now = timezone.now()
+    for change in stale.exclude(pk=by.pk).order_by("pk"):
+        change.status, change.decided_at = RegisterChangeStatus.REJECTED, now
+        change.decision_comment = (
+            f"Superseded by change #{by.pk}: the entry changed after this was proposed. "
+            "Propose again from its current state."
+        )
+        change.save(update_fields=["status", "decided_at", "decision_comment"])
+        audit_event_record(
+            action=WorkflowEvent.AI_REGISTER_CHANGE_REJECTED,
+            actor=actor,
+            target=change,
+            organization_id=change.organization_id,
+            data={"subject": change.subject, "operation": change.operation, "superseded_by": by.pk},
+        )
 
 
 def register_change_reject(*, actor, change: RegisterChange, comment: str) -> RegisterChange:

@@ -18,7 +18,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from governance.core.text import json_refusal
+from governance.core.text import JsonRefusedError, json_refusal, strict_json_loads
 from workflows.changes.definition import input_problem_codes, input_problems
 from workflows.executions.expressions import ExpressionError, evaluate
 
@@ -40,31 +40,14 @@ class OutputCheck:
         return not self.problems
 
 
-class _NotJsonError(ValueError):
-    pass
-
-
-def _no_constant(name: str) -> Any:
-    raise _NotJsonError(f"{name} is not a JSON number")
-
-
-def _finite(text: str) -> float:
-    number = float(text)
-    if number in (float("inf"), float("-inf")):
-        raise _NotJsonError("a number too large for a double")
-    return number
-
-
 def strict_json(text: str) -> tuple[Any, str]:
-    """``json.loads`` as RFC 8259 reads JSON — no NaN, no Infinity, no number that overflows to
-    one —, whose strings PostgreSQL can store (no NUL, no lone surrogate): ``(value, "")`` or
+    """``(value, "")`` for JSON that PostgreSQL can store (``strict_json_loads``: no NaN, no
+    Infinity, no overflow, bounded depth; no NUL or lone surrogate in a string), else
     ``(None, problem)``. The problem never quotes the text."""
     try:
-        value = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
-    except _NotJsonError as error:
-        return None, f"It is not JSON: {error}."
-    except (ValueError, RecursionError):
-        return None, "It is not JSON."
+        value = strict_json_loads(text)
+    except JsonRefusedError as error:
+        return None, f"It is not JSON: {str(error)[0].lower()}{str(error)[1:]}"
     refusal = json_refusal(value)
     if refusal:
         return None, f"It holds text that cannot be stored ({refusal[1].rstrip('.')})."
