@@ -18,7 +18,7 @@ from audit.siem import pump
 from audit.siem.models import SinkCursor
 from tests.audit import siem_contracts
 from tests.audit.siem_contracts import Contract
-from tests.audit.test_siem import TOKEN, make_sink, org_uids, record_events
+from tests.audit.test_siem import TOKEN, loopback, make_sink, org_uids, receiver, record_events  # noqa: F401 (fixtures)
 from tests.conftest import build_world
 from tests.workflows.test_outbound import pki  # noqa: F401 (fixture)
 
@@ -29,23 +29,6 @@ PATIENCE = 60  # ends a test that would hang; measures nothing
 @pytest.fixture
 def committed_world():
     return build_world()
-
-
-@pytest.fixture
-def loopback(settings):
-    settings.OUTBOUND_ALLOW_LIST = ["127.0.0.1"]
-    settings.SIEM_BACKOFF_BASE_SECONDS = 0
-    settings.SIEM_BACKOFF_CAP_SECONDS = 0
-    return settings
-
-
-@pytest.fixture
-def receiver(pki):  # noqa: F811
-    server = siem_contracts.https_server(pki)
-    yield server
-    server.clear()
-    if server.is_running():
-        server.stop()
 
 
 def test_two_workers_at_once_send_each_event_exactly_once(committed_world, pki, loopback, receiver):  # noqa: F811
