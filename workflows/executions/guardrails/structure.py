@@ -76,12 +76,21 @@ def canary_leaked(canary: str, output: str) -> bool:
     return any(variant in skeleton for variant in variants if variant)
 
 
+def _imitates_boundary(line: str) -> bool:
+    """Whether ``line`` reads as a boundary line once its look-alike letters are mapped and all but
+    letters dropped (``END_UNTRUSTED_DATA``, ``**ЕND UNTRUSTED DATA**``, ``> end untrusted data``)."""
+    folded = unicodedata.normalize("NFKC", line).casefold().translate(CONFUSABLES)  # linear in the line
+    letters = "".join(char for char in folded if char.isalpha())
+    return "beginuntrusteddata" in letters or "enduntrusteddata" in letters
+
+
 def build_messages(*, system: str, template: str, data: str, canary: str) -> list[dict]:
     """The chat messages of one call: the system prompt with the canary, then the user message with
     the step's template and the data in its delimited slot (the only place the data goes)."""
     boundary = secrets.token_hex(8)
-    slot = BOUNDARY_LINE.sub(
-        "[a line that imitated the data boundary was removed]", LINE_BREAKS.sub("\n", data)
+    slot = "\n".join(
+        "[a line that imitated the data boundary was removed]" if _imitates_boundary(line) else line
+        for line in LINE_BREAKS.sub("\n", data).split("\n")
     )
     return [
         {
