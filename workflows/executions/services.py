@@ -8,6 +8,7 @@ that becomes runnable is dispatched to the workers only after its transaction co
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
@@ -15,7 +16,7 @@ import secrets
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any
 
 import rfc8785
@@ -49,7 +50,13 @@ from workflows.executions.models import (
     StepStatus,
     TriggerKind,
 )
-from workflows.executions.selectors import OPEN_EXECUTION_STATES, HaltInForce, halt_in_force
+from workflows.executions.selectors import (
+    OPEN_EXECUTION_STATES,
+    HaltInForce,
+    halt_columns,
+    halt_in_force,
+    halt_in_force_of,
+)
 from workflows.executions.steps.base import StepEnv, StepOutcome
 from workflows.executions.transitions import FINISHED_EXECUTION_STATES, execution_move, step_move
 from workflows.integrations.selectors import integrations_by_slug
@@ -340,7 +347,8 @@ def step_run_mark_dispatched(*, step_run_id: uuid.UUID) -> None:
 
 
 def _step_of(version: WorkflowVersion, step_id: str) -> dict:
-    return next(step for step in version.definition["steps"] if step["id"] == step_id)
+    """A copy of the step (a definition may be shared by every run of its version in this process)."""
+    return copy.deepcopy(next(step for step in version.definition["steps"] if step["id"] == step_id))
 
 
 def _finish_execution(execution: Execution, name: str, *, actor=None, data: dict | None = None) -> None:
@@ -455,14 +463,6 @@ def _halt_executions(stopping: list[tuple[Execution, HaltInForce]], *, now) -> N
     )
 
 
-def _halt_if_stopped(execution: Execution) -> None:
-    """After a step in flight finished: a halt raised meanwhile stops the run at this boundary,
-    its next step (just queued) kept as the place to resume."""
-    halt = _halt_for(execution)
-    if halt is not None:
-        _halt_execution(execution, halt)
-
-
 def executions_halt_enforce(*, execution_ids: list[int]) -> int:
     """Halt the open runs among ``execution_ids`` that a halt or quarantine covers and that have no
     step in flight, in one transaction; return how many. Runs a worker holds are skipped (its
@@ -498,19 +498,48 @@ def executions_halt_enforce(*, execution_ids: list[int]) -> int:
     return len(stopping)
 
 
-def _lock(step_run_id, *, skip_locked: bool) -> tuple[Execution | None, StepRun | None]:
-    # The run's row first (one statement finds and locks it), then the step's: the lock order of
-    # every service. A step run never moves to another execution, so the subquery cannot go stale.
-    execution = (
+def _only(queryset):
+    """The one row ``queryset`` selects, or None (no ORDER BY: it names a row by its key)."""
+    rows = list(queryset.order_by()[:1])
+    return rows[0] if rows else None
+
+
+@lru_cache(maxsize=256)
+def _definition(content_hash: str, version_id: int) -> dict:
+    """The definition of a version, read once per process. Versions are immutable (a database
+    trigger refuses UPDATE and DELETE), and the key holds the hash of the definition too, so a
+    cached copy is never stale; callers get copies of its steps (``_step_of``)."""
+    return WorkflowVersion.objects.values_list("definition", flat=True).get(pk=version_id)
+
+
+def _lock(
+    step_run_id, *, skip_locked: bool, halts: bool = False
+) -> tuple[Execution | None, StepRun | None, HaltInForce | None]:
+    """Lock a step run's execution, then the step run (the lock order of every service), in two
+    statements; with ``halts``, the second also reads what halts the run (``halt_columns``): a
+    snapshot taken after the run's lock, as the claim's check requires. A step run never moves to
+    another execution, so the first statement's subquery cannot go stale."""
+    execution = _only(
         Execution.objects.select_for_update(of=("self",))
         .select_related("workspace", "workflow", "version")
+        .defer("version__definition")
         .filter(pk=Subquery(StepRun.objects.filter(pk=step_run_id).values("execution_id")[:1]))
-        .first()
     )
     if execution is None:
-        return None, None
-    run = StepRun.objects.select_for_update(skip_locked=skip_locked).filter(pk=step_run_id).first()
-    return execution, run
+        return None, None, None
+    version = execution.version
+    version.definition = _definition(version.content_hash, version.pk)
+    runs = StepRun.objects.select_for_update(skip_locked=skip_locked).filter(pk=step_run_id)
+    if halts:
+        runs = runs.annotate(
+            **halt_columns(
+                workflow_id=execution.workflow_id,
+                workspace_id=execution.workspace_id,
+                organization_id=execution.workspace.organization_id,
+            )
+        )
+    run = _only(runs)
+    return execution, run, (halt_in_force_of(run) if halts and run is not None else None)
 
 
 def step_run_claim(*, step_run_id: uuid.UUID) -> Claim | None:
@@ -523,7 +552,7 @@ def step_run_claim(*, step_run_id: uuid.UUID) -> Claim | None:
     the claim's lock and before any I/O.
     """
     with audited_transaction():
-        execution, run = _lock(step_run_id, skip_locked=True)
+        execution, run, halt = _lock(step_run_id, skip_locked=True, halts=True)
         if run is None:
             return None
         now = timezone.now()
@@ -566,7 +595,6 @@ def step_run_claim(*, step_run_id: uuid.UUID) -> Claim | None:
                 data={"execution": execution.pk, "step": run.step_id, "execution_status": execution.status},
             )
             return None
-        halt = _halt_for(execution)
         if halt is not None:
             _halt_execution(execution, halt)
             return None
@@ -625,7 +653,7 @@ def step_run_claim_failed(*, step_run_id: uuid.UUID, error_class: str) -> None:
     its own, so that a row whose claim always fails (a missing data key, say) is poisoned after
     ``EXECUTION_MAX_DELIVERIES`` deliveries instead of being sent again for ever."""
     with audited_transaction():
-        execution, run = _lock(step_run_id, skip_locked=True)
+        execution, run, _ = _lock(step_run_id, skip_locked=True)
         if run is None or run.status not in (StepStatus.PENDING, StepStatus.RUNNING):
             return
         where = _where(execution)
@@ -713,7 +741,7 @@ def step_run_finish(*, claim: Claim, outcome: StepOutcome) -> StepRun | None:
     while the step was in flight, its result is recorded and nothing follows.
     """
     with audited_transaction():
-        execution, run = _lock(claim.step_run_id, skip_locked=False)
+        execution, run, halt = _lock(claim.step_run_id, skip_locked=False, halts=True)
         if run is None or run.status != StepStatus.RUNNING or run.claim_token != claim.token:
             return None
         where = _where(execution)
@@ -762,7 +790,8 @@ def step_run_finish(*, claim: Claim, outcome: StepOutcome) -> StepRun | None:
             if retry:
                 due_at = now + timedelta(seconds=retry_delay(run.attempt))
                 _queue_step(execution, claim.step, claim.context, attempt=run.attempt + 1, due_at=due_at)
-                _halt_if_stopped(execution)
+                if halt is not None:
+                    _halt_execution(execution, halt)
                 return run
             if execution.status == ExecutionStatus.RUNNING:
                 _finish_execution(
@@ -795,17 +824,26 @@ def step_run_finish(*, claim: Claim, outcome: StepOutcome) -> StepRun | None:
             )
         if execution.status != ExecutionStatus.RUNNING:
             return run
-        _go_on(execution, run, claim.context, json.loads(text), outcome.next_step)
+        _go_on(execution, run, claim.context, json.loads(text), outcome.next_step, halt=halt)
         return run
 
 
-def _go_on(execution: Execution, run: StepRun, context: dict, output, next_step: str | None) -> None:
+_UNREAD = object()
+
+
+def _go_on(
+    execution: Execution, run: StepRun, context: dict, output, next_step: str | None, *, halt=_UNREAD
+) -> None:
     """After ``run`` succeeded with ``output``: queue the next step with the context it sees (or
-    finish the run when there is none); a halt raised meanwhile stops the run there."""
+    finish the run when there is none); a halt raised meanwhile stops the run there. ``halt`` is
+    what the caller's lock read (``_lock(halts=True)``); unless given, it is read now."""
     if next_step:
         following = {**context, "steps": {**context.get("steps", {}), run.step_id: output}, "prev": output}
         _queue_step(execution, _step_of(execution.version, next_step), following)
-        _halt_if_stopped(execution)
+        if halt is _UNREAD:
+            halt = _halt_for(execution)
+        if halt is not None:
+            _halt_execution(execution, halt)
     else:
         _finish_execution(execution, "succeed", data={"last_step": run.step_id})
 
