@@ -100,6 +100,22 @@ def _where(execution: Execution) -> dict[str, int]:
     return {"organization_id": execution.workspace.organization_id, "workspace_id": execution.workspace_id}
 
 
+def _record(events: list[dict] | None, **event) -> None:
+    """Record a ledger event now, or add it to ``events``, which the caller records with the
+    others of its transaction in one INSERT (``_flush``)."""
+    if events is None:
+        audit_event_record(**event)
+    else:
+        events.append(event)
+
+
+def _flush(events: list[dict]) -> None:
+    """Record the events collected so far, in order, in one INSERT."""
+    if events:
+        audit_events_record(events)
+        events.clear()
+
+
 MAX_INPUT_DEPTH = 64
 # Idempotency keys the engine gives its own triggers: nobody else may use them (a manual run with
 # a slot's key would take the scheduled run's place).
@@ -291,9 +307,11 @@ def _queue_step(
     actor=None,
     attempt: int = 1,
     due_at=None,
+    events: list[dict] | None = None,
 ) -> StepRun:
     """Insert the pending row of a step (a retry: with the time it is due) and send it after commit;
-    a retry is sent by the sweep once it is due, never as a countdown held by the broker."""
+    a retry is sent by the sweep once it is due, never as a countdown held by the broker. Its event
+    is recorded now, or added to ``events`` (``_record``)."""
     text, digest = _sealable(context)
     run = StepRun(
         execution=execution,
@@ -308,7 +326,8 @@ def _queue_step(
         dispatched_at=timezone.now() if due_at is None else None,
     )
     run.save()
-    audit_event_record(
+    _record(
+        events,
         action=WorkflowEvent.STEP_RETRY_SCHEDULED if due_at else WorkflowEvent.STEP_QUEUED,
         actor=actor,
         target=run,
@@ -351,11 +370,14 @@ def _step_of(version: WorkflowVersion, step_id: str) -> dict:
     return copy.deepcopy(next(step for step in version.definition["steps"] if step["id"] == step_id))
 
 
-def _finish_execution(execution: Execution, name: str, *, actor=None, data: dict | None = None) -> None:
+def _finish_execution(
+    execution: Execution, name: str, *, actor=None, data: dict | None = None, events: list[dict] | None = None
+) -> None:
     execution_move(execution, name)
     execution.finished_at = timezone.now()
     execution.save(update_fields=["status", "finished_at"])
-    audit_event_record(
+    _record(
+        events,
         action=WorkflowEvent.EXECUTION_FINISHED,
         actor=actor,
         target=execution,
@@ -606,18 +628,21 @@ def step_run_claim(*, step_run_id: uuid.UUID) -> Claim | None:
         run.claim_token = uuid.uuid4().hex
         run.lease_until = now + timedelta(seconds=settings.EXECUTION_LEASE_SECONDS)
         run.save(update_fields=["status", "claim_token", "lease_until", "started_at", "pins", "deliveries"])
+        events: list[dict] = []
         if execution.status == ExecutionStatus.QUEUED:
             execution_move(execution, "start")
             execution.started_at = now
             execution.save(update_fields=["status", "started_at"])
-            audit_event_record(
+            _record(
+                events,
                 action=WorkflowEvent.EXECUTION_STARTED,
                 actor=None,
                 target=execution,
                 **where,
                 data={"version": execution.version.number},
             )
-        audit_event_record(
+        _record(
+            events,
             action=WorkflowEvent.STEP_STARTED,
             actor=None,
             target=run,
@@ -632,6 +657,7 @@ def step_run_claim(*, step_run_id: uuid.UUID) -> Claim | None:
                 "inputs_digest": run.inputs_digest,
             },
         )
+        _flush(events)
         return Claim(
             step_run_id=run.pk,
             execution_id=execution.pk,
@@ -738,114 +764,138 @@ def step_run_finish(*, claim: Claim, outcome: StepOutcome) -> StepRun | None:
 
     Returns None when the claim is no longer the row's (a duplicate delivery, or a lease that
     lapsed and was claimed again): nothing is recorded twice. When the run was cancelled or halted
-    while the step was in flight, its result is recorded and nothing follows.
+    while the step was in flight, its result is recorded and nothing follows. The step's events
+    and those of what follows it are written together, in order, in one INSERT.
     """
     with audited_transaction():
-        execution, run, halt = _lock(claim.step_run_id, skip_locked=False, halts=True)
-        if run is None or run.status != StepStatus.RUNNING or run.claim_token != claim.token:
-            return None
-        where = _where(execution)
-        now = timezone.now()
-        duration_ms = int((now - run.started_at).total_seconds() * 1000) if run.started_at else None
-        if outcome.ai_call is not None:
-            ai_call_record(execution, run, outcome.ai_call, where=where)
-        _account_used(outcome, now)
-        outcome, text, digest = _checked_output(outcome)
-        common = {
-            "execution": execution.pk,
-            "step": run.step_id,
-            "type": run.step_type,
-            "attempt": run.attempt,
-            "duration_ms": duration_ms,
-            "inputs_digest": run.inputs_digest,
-        }
-        if outcome.data_event is not None:
-            touched = dict(outcome.data_event)
-            audit_event_record(
-                action=WorkflowEvent.DATA_ACCESSED
-                if touched.pop("kind", "") == "accessed"
-                else WorkflowEvent.DATA_WRITTEN,
-                actor=None,
-                target=run,
-                **where,
-                data={"execution": execution.pk, "step": run.step_id, **touched},
-            )
-        if not outcome.ok:
-            message = redact_text(outcome.error_message)[:MAX_ERROR_CHARS]
-            retry = (
-                not outcome.final
-                and run.attempt < settings.EXECUTION_MAX_ATTEMPTS
-                and execution.status == ExecutionStatus.RUNNING
-            )
-            _end_step(
-                run, "retry" if retry else "fail", error_class=outcome.error_class[:100], message=message
-            )
-            audit_event_record(
-                action=WorkflowEvent.STEP_FAILED,
-                actor=None,
-                target=run,
-                **where,
-                data={**common, "error_class": run.error_class, "final": outcome.final, "retry": retry},
-            )
-            if retry:
-                due_at = now + timedelta(seconds=retry_delay(run.attempt))
-                _queue_step(execution, claim.step, claim.context, attempt=run.attempt + 1, due_at=due_at)
-                if halt is not None:
-                    _halt_execution(execution, halt)
-                return run
-            if execution.status == ExecutionStatus.RUNNING:
-                _finish_execution(
-                    execution, "fail", data={"step": run.step_id, "error_class": run.error_class}
-                )
-            return run
-        if outcome.wait is not None:
-            _open_human_task(execution, run, outcome.wait, now=now, common=common)
-            return run
-        step_move(run, "succeed")
-        run.outputs = text
-        run.outputs_digest = digest
-        run.finished_at = now
-        run.lease_until = None
-        run.save(update_fields=["status", "outputs", "outputs_digest", "finished_at", "lease_until"])
-        audit_event_record(
-            action=WorkflowEvent.STEP_SUCCEEDED,
+        events: list[dict] = []
+        run = _finish(claim, outcome, events)
+        _flush(events)
+        return run
+
+
+def _finish(claim: Claim, outcome: StepOutcome, events: list[dict]) -> StepRun | None:
+    execution, run, halt = _lock(claim.step_run_id, skip_locked=False, halts=True)
+    if run is None or run.status != StepStatus.RUNNING or run.claim_token != claim.token:
+        return None
+    where = _where(execution)
+    now = timezone.now()
+    duration_ms = int((now - run.started_at).total_seconds() * 1000) if run.started_at else None
+    if outcome.ai_call is not None:
+        ai_call_record(execution, run, outcome.ai_call, where=where)
+    _account_used(outcome, now)
+    outcome, text, digest = _checked_output(outcome)
+    common = {
+        "execution": execution.pk,
+        "step": run.step_id,
+        "type": run.step_type,
+        "attempt": run.attempt,
+        "duration_ms": duration_ms,
+        "inputs_digest": run.inputs_digest,
+    }
+    if outcome.data_event is not None:
+        touched = dict(outcome.data_event)
+        _record(
+            events,
+            action=WorkflowEvent.DATA_ACCESSED
+            if touched.pop("kind", "") == "accessed"
+            else WorkflowEvent.DATA_WRITTEN,
             actor=None,
             target=run,
             **where,
-            data={**common, "outputs_digest": digest, "next": outcome.next_step},
+            data={"execution": execution.pk, "step": run.step_id, **touched},
         )
-        if outcome.decided is not None:
-            audit_event_record(
-                action=WorkflowEvent.BRANCH_DECIDED,
-                actor=None,
-                target=run,
-                **where,
-                data={"execution": execution.pk, "step": run.step_id, **outcome.decided},
+    if not outcome.ok:
+        message = redact_text(outcome.error_message)[:MAX_ERROR_CHARS]
+        retry = (
+            not outcome.final
+            and run.attempt < settings.EXECUTION_MAX_ATTEMPTS
+            and execution.status == ExecutionStatus.RUNNING
+        )
+        _end_step(run, "retry" if retry else "fail", error_class=outcome.error_class[:100], message=message)
+        _record(
+            events,
+            action=WorkflowEvent.STEP_FAILED,
+            actor=None,
+            target=run,
+            **where,
+            data={**common, "error_class": run.error_class, "final": outcome.final, "retry": retry},
+        )
+        if retry:
+            due_at = now + timedelta(seconds=retry_delay(run.attempt))
+            _queue_step(
+                execution, claim.step, claim.context, attempt=run.attempt + 1, due_at=due_at, events=events
             )
-        if execution.status != ExecutionStatus.RUNNING:
+            if halt is not None:
+                _flush(events)
+                _halt_execution(execution, halt)
             return run
-        _go_on(execution, run, claim.context, json.loads(text), outcome.next_step, halt=halt)
+        if execution.status == ExecutionStatus.RUNNING:
+            _finish_execution(
+                execution, "fail", data={"step": run.step_id, "error_class": run.error_class}, events=events
+            )
         return run
+    if outcome.wait is not None:
+        _flush(events)
+        _open_human_task(execution, run, outcome.wait, now=now, common=common)
+        return run
+    step_move(run, "succeed")
+    run.outputs = text
+    run.outputs_digest = digest
+    run.finished_at = now
+    run.lease_until = None
+    run.save(update_fields=["status", "outputs", "outputs_digest", "finished_at", "lease_until"])
+    _record(
+        events,
+        action=WorkflowEvent.STEP_SUCCEEDED,
+        actor=None,
+        target=run,
+        **where,
+        data={**common, "outputs_digest": digest, "next": outcome.next_step},
+    )
+    if outcome.decided is not None:
+        _record(
+            events,
+            action=WorkflowEvent.BRANCH_DECIDED,
+            actor=None,
+            target=run,
+            **where,
+            data={"execution": execution.pk, "step": run.step_id, **outcome.decided},
+        )
+    if execution.status != ExecutionStatus.RUNNING:
+        return run
+    _go_on(execution, run, claim.context, json.loads(text), outcome.next_step, halt=halt, events=events)
+    return run
 
 
 _UNREAD = object()
 
 
 def _go_on(
-    execution: Execution, run: StepRun, context: dict, output, next_step: str | None, *, halt=_UNREAD
+    execution: Execution,
+    run: StepRun,
+    context: dict,
+    output,
+    next_step: str | None,
+    *,
+    halt=_UNREAD,
+    events: list[dict] | None = None,
 ) -> None:
     """After ``run`` succeeded with ``output``: queue the next step with the context it sees (or
     finish the run when there is none); a halt raised meanwhile stops the run there. ``halt`` is
-    what the caller's lock read (``_lock(halts=True)``); unless given, it is read now."""
+    what the caller's lock read (``_lock(halts=True)``); unless given, it is read now. Events go
+    to ``events`` when given (``_record``)."""
     if next_step:
         following = {**context, "steps": {**context.get("steps", {}), run.step_id: output}, "prev": output}
-        _queue_step(execution, _step_of(execution.version, next_step), following)
+        _queue_step(execution, _step_of(execution.version, next_step), following, events=events)
         if halt is _UNREAD:
             halt = _halt_for(execution)
         if halt is not None:
+            if events is not None:
+                _flush(events)
             _halt_execution(execution, halt)
     else:
-        _finish_execution(execution, "succeed", data={"last_step": run.step_id})
+        _finish_execution(execution, "succeed", data={"last_step": run.step_id}, events=events)
 
 
 def _open_human_task(execution: Execution, run: StepRun, wait: dict, *, now, common: dict) -> None:
