@@ -13,12 +13,14 @@ import pytest
 from celery.exceptions import SoftTimeLimitExceeded
 from django.core.exceptions import ValidationError
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from audit.models import AuditEvent
 from governance.access.decision import AccessDenied
+from governance.crypto.keyring import forget_keys
 from tests.conftest import member
 from tests.factories import UserFactory
 from tests.workflows.test_outbound import _Handler, loopback_allowed, pki, server  # noqa: F401 (fixtures)
@@ -207,6 +209,54 @@ def test_two_workers_delivered_the_same_step_at_once_run_it_once():
     assert sorted(outcomes) == ["skipped", "succeeded"]
     assert AuditEvent.objects.filter(action="step.succeeded", target_id=str(first.pk)).count() == 1
     assert execution.step_runs.count() == 2
+
+
+FIVE_TRANSFORMS = {
+    "trigger": {"type": "manual"},
+    "steps": [
+        {"id": f"t{n}", "type": "transform", "expression": f"input.amount + {n}", "next": f"t{n + 1}" if n < 5 else None}
+        for n in range(1, 6)
+    ],
+}  # fmt: skip
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", "secrets"])
+def test_a_transform_step_costs_a_fixed_number_of_statements_and_two_commits(settings):
+    """GIVEN a five-step transform workflow, real transactions and production's cache of unwrapped
+    data keys WHEN each step is delivered THEN it costs the same few SQL statements — claim: lock
+    the run, lock the step with the halt check, lease, its events in one INSERT; finish: lock the
+    run, lock the step with the halt check, result, next step, its events in one INSERT — and two
+    commits, whatever the step's place (the first also starts the run; the last finishes it)."""
+    from tests.conftest import build_world
+    from tests.workflows.conftest import BUSINESS_HOURS, shop
+
+    settings.CRYPTO_KEY_CACHE_SECONDS = 60
+    forget_keys()
+    try:
+        with (
+            mock.patch("governance.access.policies.timezone.now", return_value=BUSINESS_HOURS),
+            mock.patch("workflows.executions.services._dispatch"),
+        ):
+            world = shop.__wrapped__(build_world())
+            workflow = active_workflow(world, FIVE_TRANSFORMS, slug="five")
+            trigger(world, workflow)  # the first run reads the data key and the version: cached now
+            drain(Execution.objects.get())
+            execution = trigger(world, workflow)
+            statements, commits = [], []
+            for _ in range(5):
+                pending = execution.step_runs.get(status=StepStatus.PENDING)
+                with CaptureQueriesContext(connection) as captured:
+                    assert step_run_execute(str(pending.pk)) == StepStatus.SUCCEEDED
+                sql = [query["sql"] for query in captured.captured_queries]
+                statements.append(len([text for text in sql if text not in ("BEGIN", "COMMIT")]))
+                commits.append(sql.count("COMMIT"))
+    finally:
+        forget_keys()
+    # Claim 4 (+1 to start the run) and finish 5: see the docstring; a regression shows here.
+    assert statements == [10, 9, 9, 9, 9], statements
+    assert commits == [2] * 5
+    execution.refresh_from_db()
+    assert execution.status == ExecutionStatus.SUCCEEDED
 
 
 def test_a_lapsed_lease_is_claimed_again_and_the_old_claim_cannot_finish(shop):
