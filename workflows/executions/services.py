@@ -30,6 +30,7 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from audit.services import audit_event_record, audit_events_record, audited_transaction
 from governance.access.decision import require
+from governance.core.prepared import PreparedQuery
 from governance.core.redaction import redact_data, redact_text
 from governance.core.text import checked_reason, json_refusal
 from governance.tenancy.models import Membership
@@ -534,34 +535,66 @@ def _definition(content_hash: str, version_id: int) -> dict:
     return WorkflowVersion.objects.values_list("definition", flat=True).get(pk=version_id)
 
 
+def _run_of_step(step_run_id):
+    # The run's row, found and locked in one statement. A step run never moves to another
+    # execution, so the subquery cannot go stale.
+    return (
+        Execution.objects.select_for_update(of=("self",))
+        .select_related("workspace", "workflow", "version")
+        .defer("version__definition")
+        .filter(pk=Subquery(StepRun.objects.filter(pk=step_run_id).values("execution_id")[:1]))
+        .order_by()[:1]
+    )
+
+
+def _step_with_halts(*, skip_locked: bool):
+    def build(step_run_id, workflow_id, workspace_id, organization_id):
+        return (
+            StepRun.objects.select_for_update(skip_locked=skip_locked)
+            .filter(pk=step_run_id)
+            .annotate(
+                **halt_columns(
+                    workflow_id=workflow_id, workspace_id=workspace_id, organization_id=organization_id
+                )
+            )
+            .order_by()[:1]
+        )
+
+    return PreparedQuery(build, step_run_id=uuid.UUID, workflow_id=int, workspace_id=int, organization_id=int)
+
+
+# The engine's two locks per claim and per finish, compiled once per process (governance.core.prepared).
+_LOCK_RUN = PreparedQuery(_run_of_step, step_run_id=uuid.UUID)
+_LOCK_STEP = {skip_locked: _step_with_halts(skip_locked=skip_locked) for skip_locked in (True, False)}
+
+
 def _lock(
     step_run_id, *, skip_locked: bool, halts: bool = False
 ) -> tuple[Execution | None, StepRun | None, HaltInForce | None]:
     """Lock a step run's execution, then the step run (the lock order of every service), in two
     statements; with ``halts``, the second also reads what halts the run (``halt_columns``): a
-    snapshot taken after the run's lock, as the claim's check requires. A step run never moves to
-    another execution, so the first statement's subquery cannot go stale."""
-    execution = _only(
-        Execution.objects.select_for_update(of=("self",))
-        .select_related("workspace", "workflow", "version")
-        .defer("version__definition")
-        .filter(pk=Subquery(StepRun.objects.filter(pk=step_run_id).values("execution_id")[:1]))
-    )
+    snapshot taken after the run's lock, as the claim's check requires."""
+    step_run_id = uuid.UUID(str(step_run_id))
+    execution = next(iter(_LOCK_RUN.run(step_run_id=step_run_id)), None)
     if execution is None:
         return None, None, None
     version = execution.version
     version.definition = _definition(version.content_hash, version.pk)
-    runs = StepRun.objects.select_for_update(skip_locked=skip_locked).filter(pk=step_run_id)
     if halts:
-        runs = runs.annotate(
-            **halt_columns(
-                workflow_id=execution.workflow_id,
-                workspace_id=execution.workspace_id,
-                organization_id=execution.workspace.organization_id,
-            )
+        run = next(
+            iter(
+                _LOCK_STEP[skip_locked].run(
+                    step_run_id=step_run_id,
+                    workflow_id=execution.workflow_id,
+                    workspace_id=execution.workspace_id,
+                    organization_id=execution.workspace.organization_id,
+                )
+            ),
+            None,
         )
-    run = _only(runs)
-    return execution, run, (halt_in_force_of(run) if halts and run is not None else None)
+        return execution, run, (halt_in_force_of(run) if run is not None else None)
+    run = _only(StepRun.objects.select_for_update(skip_locked=skip_locked).filter(pk=step_run_id))
+    return execution, run, None
 
 
 def step_run_claim(*, step_run_id: uuid.UUID) -> Claim | None:
