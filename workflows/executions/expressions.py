@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import math
+from functools import lru_cache
 from typing import Any
 
 import celpy
@@ -57,6 +58,17 @@ def _first_line(error: BaseException) -> str:
     return line.split(" (in activation", 1)[0][:300]
 
 
+@lru_cache(maxsize=512)
+def _program(expression: str):
+    """The parsed program of ``expression``, kept per process (an approved version's expressions
+    never change; parsing is most of the cost of a small one). Each evaluation has activations
+    of its own, so a program serves any number of them."""
+    # The interpreter walks the parse tree. (The library's CompiledRunner would transpile the
+    # expression to Python and exec() it: never used here.)
+    environment = celpy.Environment(runner_class=celpy.InterpretedRunner)
+    return environment.program(environment.compile(expression))
+
+
 def evaluate(expression: str, names: dict[str, Any]) -> Any:
     """The JSON value of ``expression`` with ``names`` (JSON values) bound; raise ``ExpressionError``."""
     if not isinstance(expression, str) or not expression.strip():
@@ -65,11 +77,8 @@ def evaluate(expression: str, names: dict[str, Any]) -> Any:
         raise ExpressionError(f"The expression is longer than {MAX_EXPRESSION_CHARS:,} characters.")
     if _nesting(expression) > MAX_NESTING:
         raise ExpressionError(f"The expression nests deeper than {MAX_NESTING} brackets.")
-    # The interpreter walks the parse tree. (The library's CompiledRunner would transpile the
-    # expression to Python and exec() it: never used here.)
-    environment = celpy.Environment(runner_class=celpy.InterpretedRunner)
     try:
-        program = environment.program(environment.compile(expression))
+        program = _program(expression)
     except _LIBRARY_ERRORS as error:
         raise ExpressionError(f"The expression does not parse: {_first_line(error)}") from None
     try:
