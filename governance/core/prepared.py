@@ -7,6 +7,13 @@ step — pays that again and again. ``PreparedQuery`` builds the queryset once w
 values, keeps the SQL and the compiler that made it, and afterwards only binds the real values,
 runs the statement and builds the model instances as the ORM does (``select_related`` objects
 and annotations included). What the rows mean does not change: it is the ORM's own SQL.
+
+On PostgreSQL the statement is also a server-side prepared statement of its connection (psycopg's
+``prepare=True``, with the values bound by the server): planning a join or a few subqueries costs
+the server more than running them on one row (0.6–0.8 ms against 0.1 ms per statement,
+measured). Django leaves preparation off by default for poolers in transaction mode; the
+portal's connections are direct or through a pooler in session mode (docs/operations.md), where
+a connection keeps its prepared statements.
 """
 
 from __future__ import annotations
@@ -16,16 +23,57 @@ import threading
 import uuid
 import weakref
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
 from django.db import connections
+from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from django.db.models import QuerySet
 from django.db.models.query import get_related_populators
 from django.db.transaction import TransactionManagementError
 
+NEVER_BY_COUNT = 2**62
+
 # Stand-ins no real key takes: distinct negative integers, random UUIDs.
 _stand_ins = itertools.count(start=-(2**62))
 _STAND_IN_TYPES: dict[type, Callable[[], Any]] = {int: lambda: next(_stand_ins), uuid.UUID: uuid.uuid4}
+
+
+@lru_cache(maxsize=1)
+def _preparing_cursor_class() -> type:
+    """The PostgreSQL backend's server-binding cursor (psycopg 3), preparing every statement."""
+    from django.db.backends.postgresql.base import ServerBindingCursor  # only where PostgreSQL is used
+
+    class PreparingCursor(ServerBindingCursor):
+        def execute(self, query, params=None, **options):
+            return super().execute(query, params, **{**options, "prepare": True})
+
+    return PreparingCursor
+
+
+def _cursor(connection) -> CursorWrapper:
+    """A cursor of ``connection`` whose statements are prepared on the server (PostgreSQL), wrapped
+    as Django wraps its own (query logging, database errors); elsewhere Django's own cursor."""
+    if connection.vendor != "postgresql":
+        return connection.cursor()
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    if connection.connection.prepare_threshold is None:
+        # Django leaves it None, which psycopg reads as "prepare nothing", even when asked. A
+        # threshold no statement reaches keeps every other statement unprepared (Django's own
+        # cursors bind on the client and never prepare anyway); ours ask with ``prepare=True``.
+        connection.connection.prepare_threshold = NEVER_BY_COUNT
+    raw = _preparing_cursor_class()(connection.connection)
+    return _Logged(raw, connection) if connection.queries_logged else connection.make_cursor(raw)
+
+
+class _Logged(CursorDebugWrapper):
+    """Query logging (DEBUG, tests' query capture) with the statement's values in its text, as
+    Django logs its own: the server-binding cursor keeps no client-side text of it."""
+
+    def execute(self, sql, params=None):
+        with self.debug_sql(self.db.ops.compose_sql(sql, params)):
+            return CursorWrapper.execute(self, sql, params)
 
 
 class _Compiled:
@@ -38,7 +86,10 @@ class _Compiled:
         self.sql, params = compiler.as_sql()
         named = {value: name for name, value in stand_ins.items()}
         # Each parameter is either a value given per call (by name) or a constant of the query.
-        self.slots = [(True, named[param]) if param in named else (False, param) for param in params]
+        self.slots = [
+            (True, named[param]) if isinstance(param, int | uuid.UUID) and param in named else (False, param)
+            for param in params
+        ]
         missing = set(stand_ins) - {slot for given, slot in self.slots if given}
         if missing:
             raise ValueError(f"The query does not take {', '.join(sorted(missing))} as a parameter.")
@@ -56,7 +107,7 @@ class _Compiled:
         if self.for_update and connection.get_autocommit():
             raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
         params = [values[slot] if given else slot for given, slot in self.slots]
-        with connection.cursor() as cursor:
+        with _cursor(connection) as cursor:
             cursor.execute(self.sql, params)
             rows = cursor.fetchall()
         found = []

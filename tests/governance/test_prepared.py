@@ -61,7 +61,15 @@ def test_values_are_checked_and_a_lock_is_a_lock(world):
         assert [row.pk for row in locking.run(pk=world.ws.pk)] == [world.ws.pk]
         with CaptureQueriesContext(transaction.get_connection()) as captured:
             locking.run(pk=world.ws.pk)
-        assert captured.captured_queries[0]["sql"].endswith("FOR UPDATE")
+        logged = captured.captured_queries[0]["sql"]
+        assert logged.endswith("FOR UPDATE")
+        assert f"= {world.ws.pk} " in logged  # logged with its value, as Django logs its own
+        with transaction.get_connection().cursor() as cursor:  # prepared once on the server
+            cursor.execute(
+                "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
+                ['%FROM "tenancy_workspace"%FOR UPDATE'],
+            )
+            assert cursor.fetchone()[0] >= 1
 
 
 @pytest.mark.django_db(transaction=True)
