@@ -23,7 +23,8 @@ benchmark database, keeping their database connections as production workers sho
     claim (lock, checks, lease, ledger events, commit) plus the finish (re-lock, encrypted
     output, ledger events, the next step's row, commit, and the publish of its message to Redis),
     without the step's own work (the CEL expression), p50/p99; next to a bare ``delay()`` of a
-    no-op task to the same Redis.
+    no-op task to the same Redis. With it, the CPU per step of this process and of its database
+    backend (``/proc``) over the whole loop: where a step's time goes when round trips are cheap.
 
     .venv/bin/python bench/executions.py [--runs 200] [--rounds 2] [--overhead-runs 100]
 """
@@ -316,6 +317,8 @@ def overhead(redis: Redis, operator, workflow, runs: int) -> None:
     common.title(f"(b) Per-step overhead in one process: {runs} runs of {STEPS} steps, workers stopped")
     executions = trigger_held(operator, workflow, runs)
     costs: list[float] = []
+    backend = common.backend_pid()
+    client_cpu, server_cpu = common.client_cpu(), common.server_cpu(backend)
     for execution in executions:
         for _ in range(STEPS):
             step_run_id = StepRun.objects.get(execution=execution, status=StepStatus.PENDING).pk
@@ -326,6 +329,9 @@ def overhead(redis: Redis, operator, workflow, runs: int) -> None:
             ran = time.perf_counter()
             services.step_run_finish(claim=claim, outcome=outcome)
             costs.append(claimed - started + time.perf_counter() - ran)
+    # CPU of the whole loop (the pending-row lookup and the CEL expression included), per step.
+    client_cpu = (common.client_cpu() - client_cpu) / len(costs)
+    server_cpu = (common.server_cpu(backend) - server_cpu) / len(costs)
     publishes: list[float] = []
     for _ in range(len(costs)):
         started = time.perf_counter()
@@ -337,6 +343,8 @@ def overhead(redis: Redis, operator, workflow, runs: int) -> None:
     common.show("ours: claim + ledger + finish + publish", str(ours))
     common.show("ratio p50 ours / bare publish", f"{ours.p50 / base.p50:.1f}")
     common.show("ratio p99 ours / bare publish", f"{ours.p99 / base.p99:.1f}")
+    common.show("ours: this process's CPU per step (whole loop)", f"{client_cpu * 1000:.2f} ms")
+    common.show("ours: the database backend's CPU per step", f"{server_cpu * 1000:.2f} ms")
 
 
 def main() -> None:
