@@ -104,6 +104,10 @@ def test_the_next_five_runs_are_shown_in_the_workspaces_time_zone(shop, client):
     for moment in map(datetime.fromisoformat, times):
         assert moment.weekday() < 5
         assert (moment.hour, moment.minute) == (6, 0)
+    # What the builder reads is the time in that zone too, not the same moment in UTC.
+    shown = re.findall(r"<time [^>]*>([^<]+)</time>", body)
+    assert len(shown) == 5
+    assert all(" 06:00 " in text for text in shown), shown
 
 
 def test_next_runs_follow_daylight_saving_as_cron_does():
