@@ -244,9 +244,10 @@ def test_nothing_waits_for_the_review_of_someone_who_may_not_review(shop, client
     client.force_login(person)
     inbox = client.get("/admin/workflows/changerequest/").content.decode()
     assert f"/changerequest/{change.pk}/change/" not in inbox
-    assert f"/changerequest/{change.pk}/change/" in client.get(
-        "/admin/workflows/changerequest/?inbox=all"
-    ).content.decode()
+    assert (
+        f"/changerequest/{change.pk}/change/"
+        in client.get("/admin/workflows/changerequest/?inbox=all").content.decode()
+    )
     home = client.get("/admin/").content.decode()
     if "Changes waiting for my review" in home:
         assert "nothing waits for you" in home
