@@ -42,7 +42,9 @@ class WorkflowSettingsForm(forms.Form):
 
 class ChangeForm(forms.Form):
     summary = forms.CharField(
-        max_length=300, help_text="One line: what this change does and why.", validators=[validate_display_name]
+        max_length=300,
+        help_text="One line: what this change does and why.",
+        validators=[validate_display_name],
     )
     base_version = forms.IntegerField(required=False, widget=forms.HiddenInput)
     trigger_type = forms.ChoiceField(
@@ -331,7 +333,9 @@ class JsonDefinitionForm(forms.Form):
     """The expert view: the whole definition as JSON."""
 
     summary = forms.CharField(
-        max_length=300, help_text="One line: what this change does and why.", validators=[validate_display_name]
+        max_length=300,
+        help_text="One line: what this change does and why.",
+        validators=[validate_display_name],
     )
     base_version = forms.IntegerField(required=False, widget=forms.HiddenInput)
     definition = forms.CharField(
