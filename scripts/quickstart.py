@@ -110,8 +110,17 @@ def main(argv: list[str] | None = None) -> int:
         f"quickstart: web server, Celery worker and beat, demo billing service; broker: {broker_said}",
         flush=True,
     )
-    processes = [_start("demo-service", demo, env), _start("worker", worker, env), _start("web", web, env)]
     stopping = False
+
+    def _on_signal(signum, _frame):
+        nonlocal stopping
+        stopping = True
+
+    # Before anything starts: a Ctrl-C in the first seconds (while the demo runs are started)
+    # stops everything too, instead of leaving the processes behind it without their parent.
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+    processes = [_start("demo-service", demo, env), _start("worker", worker, env), _start("web", web, env)]
     # The demo runs, once: their steps go to the worker, which calls the demo service.
     seeded = subprocess.run(  # noqa: S603 - fixed argv
         [python, "manage.py", "seed_demo", "--runs"],
@@ -121,15 +130,12 @@ def main(argv: list[str] | None = None) -> int:
         text=True,
         check=False,
     )
-    for line in (seeded.stdout + seeded.stderr).splitlines():
-        print(f"quickstart: {line}", flush=True)
+    if stopping and seeded.returncode != 0:
+        print("quickstart: interrupted while the demo runs were being started.", flush=True)
+    else:
+        for line in (seeded.stdout + seeded.stderr).splitlines():
+            print(f"quickstart: {line}", flush=True)
 
-    def _on_signal(signum, _frame):
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, _on_signal)
-    signal.signal(signal.SIGTERM, _on_signal)
     failed = None
     while not stopping:
         for name, process in processes:

@@ -188,6 +188,8 @@ class OversizedFormMiddleware:
                 response = TemplateResponse(
                     request, "413.html", {"size": length, "limit": limit, "back": request.path}, status=413
                 )
-                response["Connection"] = "close"  # the unread body is not drained
+                # No "Connection: close": it is a hop-by-hop header, which the development server
+                # of the quick start refuses from an application (a 500 instead of this page) and
+                # gunicorn drops. Both read and discard the unread body before the next request.
                 return response.render()
         return self.get_response(request)

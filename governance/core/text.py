@@ -256,6 +256,14 @@ def validate_storable_json(document: Any) -> None:
         raise ValidationError(str(refused), code=INVALID_TEXT) from None
 
 
+def validate_display_name(value: str) -> None:
+    """A validator for the names and one-line summaries that others review (a workflow's name, a
+    change's summary): ``display_name_refusal`` as a ``ValidationError``."""
+    refusal = display_name_refusal(value) if isinstance(value, str) else None
+    if refusal:
+        raise ValidationError(refusal, code=INVALID_TEXT)
+
+
 def identifier(value: str) -> str:
     """``value`` as an identifier (NFKC), or a ``ValidationError`` naming the refused character."""
     try:

@@ -3,6 +3,7 @@ keeps its JSON 413."""
 
 from __future__ import annotations
 
+import pytest
 from django.conf import settings
 from django.test import override_settings
 from django.urls import reverse
@@ -54,3 +55,24 @@ def test_the_api_answers_an_oversized_body_in_json(world, client):
     )
     assert response.status_code == 413
     assert response["Content-Type"].startswith("application/json")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_development_server_of_the_quick_start_serves_the_page_too(live_server):
+    """``make run`` serves through Django's development server (wsgiref), which refuses
+    hop-by-hop headers from the application: the page must not set one, or the 413 becomes a
+    500 "A server error occurred". The server reads the unsent rest of the body itself."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    address = urlsplit(live_server.url)
+    body = f"login={_big()}".encode()
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
+    connection.request(
+        "POST", "/accounts/login/", body, {"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    response = connection.getresponse()
+    page = response.read().decode()
+    connection.close()
+    assert response.status == 413, page[:500]
+    assert "Too much at once" in page

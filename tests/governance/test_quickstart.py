@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -156,3 +157,47 @@ def test_quick_start_runs_a_worker_and_beat_and_stops_them_together(tmp_path):
     assert returncode == 0, (tmp_path / "quickstart.log").read_text()
     assert _processes_mentioning(str(tmp_path / "celerybeat-schedule")) == []
     assert _processes_mentioning(f"runserver 127.0.0.1:{port}") == []
+
+
+def test_ctrl_c_in_the_first_seconds_stops_everything_too(tmp_path):
+    """A Ctrl-C while the demo runs are still being started (the first seconds) reaches the whole
+    foreground group, as a terminal sends it: the web server, the worker, beat and the demo
+    service stop with the quick start, none is left running without it."""
+    assert _manage("migrate", "--no-input", var=tmp_path).returncode == 0
+    assert _manage("migrate", "--no-input", "--database", "secrets", var=tmp_path).returncode == 0
+    port, demo_port = _free_port(), _free_port()
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "DJANGO_SETTINGS_MODULE"}}
+    env.update(DJANGO_SETTINGS_MODULE="governance.settings.local", PORTAL_VAR_DIR=str(tmp_path),
+               QUICKSTART_BROKER="filesystem", DEMO_SERVICE_PORT=str(demo_port))  # fmt: skip
+    log_path = tmp_path / "quickstart.log"
+    log = log_path.open("w")
+    runner = subprocess.Popen(  # noqa: S603 - our own script
+        [sys.executable, "scripts/quickstart.py", "--port", str(port), "--noreload"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while "quickstart: web server" not in log_path.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)  # the processes are started; `seed_demo --runs` is still at work
+        os.killpg(runner.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
+        returncode = runner.wait(timeout=60)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+        log.close()
+    time.sleep(0.5)
+    leftovers = {
+        name: _processes_mentioning(text)
+        for name, text in {
+            "worker and beat": str(tmp_path / "celerybeat-schedule"),
+            "web server": f"runserver 127.0.0.1:{port}",
+            "demo service": f"demo_service.py --port {demo_port}",
+        }.items()
+    }
+    for pids in leftovers.values():
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    assert leftovers == {"worker and beat": [], "web server": [], "demo service": []}, log_path.read_text()
+    assert returncode == 0, log_path.read_text()

@@ -626,3 +626,34 @@ def test_a_non_numeric_session_id_is_a_message_not_an_error(world, client):
         assert response.status_code == 200
         assert "That is not one of your sessions." in [str(m) for m in response.context["messages"]]
     assert UserSession.objects.filter(ended_at__isnull=True).count() == live
+
+
+@pytest.mark.parametrize("override", ["\u202e", "\u202d", "\u2066", "\u2067", "\u2068"])
+@pytest.mark.parametrize("field", ["name", "summary"])
+def test_a_workflow_name_or_summary_with_a_bidi_override_is_refused_on_its_field(
+    shop, client, field, override
+):
+    """What reviewers read — a workflow's name, a change's one-line summary — reads as it is
+    stored: a right-to-left override or isolate (``Pay\u202eyrtne``) is a field error on the
+    builder's page and in the API, as it is for the AI register's names. Right-to-left text
+    itself is kept."""
+    from tests.workflows.test_pages import SETTINGS, structured
+
+    spoofed = f"Vendor sync {override}kcabllor"
+    client.force_login(shop.users["workflow_builder"])
+    data = {**SETTINGS, "workspace": shop.ws.pk, **structured(), field: spoofed}
+    body = client.post(reverse("workflow-create"), data).content.decode()
+    assert f'href="#id_{field}"' in body
+    assert "bidirectional-override" in body
+    assert not Workflow.objects.filter(slug=SETTINGS["slug"]).exists()
+
+    api_body = _workflow_body("Ticket triage", "First version", "1")
+    api_body.update(workspace=shop.ws.pk, **{field: spoofed})
+    response = _post_json(
+        _api(shop.users["workflow_builder"]), "post", reverse("api-workflow-list"), api_body
+    )
+    assert response.status_code == 400
+    assert list(response.json()) == [field]
+
+    kept = {**data, field: "Zahlungen \u05e9\u05dc\u05d5\u05dd"}  # Hebrew, no control character
+    assert client.post(reverse("workflow-create"), kept).status_code == 302

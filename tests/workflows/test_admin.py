@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -224,6 +225,32 @@ def test_the_officers_home_counts_what_waits_and_the_inbox_opens_on_it(shop, cli
     for other in others:
         assert f"/changerequest/{other.pk}/change/" in everything
         assert f"/changerequest/{other.pk}/change/" not in inbox
+
+
+@pytest.mark.parametrize("role", ["auditor", "viewer", "workflow_operator", "workspace_owner"])
+def test_nothing_waits_for_the_review_of_someone_who_may_not_review(shop, client, role):
+    """A submitted change is visible to everyone of the workspace, but it waits only for those
+    who may decide it: an auditor's home and inbox do not call it theirs."""
+    from workflows.changes import services as change_services
+    from workflows.changes.selectors import inbox_for
+
+    change = new_workflow(shop)
+    change_services.change_request_submit(actor=shop.users["workflow_builder"], change=change)
+    assert change in inbox_for(shop.users["compliance_officer"])
+    person = shop.users[role]
+    assert list(inbox_for(person)) == []
+    if role not in ("auditor", "workspace_owner"):
+        return  # no control panel for them
+    client.force_login(person)
+    inbox = client.get("/admin/workflows/changerequest/").content.decode()
+    assert f"/changerequest/{change.pk}/change/" not in inbox
+    assert (
+        f"/changerequest/{change.pk}/change/"
+        in client.get("/admin/workflows/changerequest/?inbox=all").content.decode()
+    )
+    home = client.get("/admin/").content.decode()
+    if "Changes waiting for my review" in home:
+        assert "nothing waits for you" in home
 
 
 def test_the_change_page_shows_each_approval_given_and_the_checklist_answers(shop, client):

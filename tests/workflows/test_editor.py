@@ -89,6 +89,18 @@ def test_a_schedule_is_checked_by_the_schedulers_parser(shop, client, cron, mess
     assert "about trigger types" not in body
 
 
+@pytest.mark.parametrize("path", ["tickets", "/tickets?x=1", "/a\u202eb", "/a\u200bb", "/" + "t" * 10_000])
+def test_a_webhook_path_that_is_not_one_is_said_on_its_field(shop, client, path):
+    client.force_login(shop.users["workflow_builder"])
+    data = {**SETTINGS, "workspace": shop.ws.pk, **structured(trigger=("webhook", "", path))}
+    body = client.post(reverse("workflow-create"), data).content.decode()
+    field = body[body.index('<label for="id_trigger_path"') : body.index('<label for="id_input_schema"')]
+    assert "A webhook path starts with /" in field
+    assert 'href="#id_trigger_path"' in body
+    assert "must be manual, schedule" not in body
+    assert not Workflow.objects.filter(slug="ticket-triage").exists()
+
+
 def test_the_next_five_runs_are_shown_in_the_workspaces_time_zone(shop, client):
     client.force_login(shop.users["workflow_builder"])
     data = {
@@ -104,6 +116,10 @@ def test_the_next_five_runs_are_shown_in_the_workspaces_time_zone(shop, client):
     for moment in map(datetime.fromisoformat, times):
         assert moment.weekday() < 5
         assert (moment.hour, moment.minute) == (6, 0)
+    # What the builder reads is the time in that zone too, not the same moment in UTC.
+    shown = re.findall(r"<time [^>]*>([^<]+)</time>", body)
+    assert len(shown) == 5
+    assert all(" 06:00 " in text for text in shown), shown
 
 
 def test_next_runs_follow_daylight_saving_as_cron_does():

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 MAX_DEFINITION_BYTES = 64 * 1024
 MAX_STEPS = 100
+# A webhook trigger's path: the URL part after /hooks/<workspace>/ (ASCII only, so it reads as it is).
+WEBHOOK_PATH_PATTERN = r"^/[A-Za-z0-9/_-]{1,100}$"
 STEP_TYPES = ("http_request", "transform", "branch", "ai_prompt", "human_approval")
 BODY_METHODS = ("POST", "PUT", "PATCH")  # the methods whose http_request step may send a body
 
@@ -77,7 +79,7 @@ SCHEMA: dict[str, Any] = {
                     "type": "object",
                     "properties": {
                         "type": {"const": "webhook"},
-                        "path": {"type": "string", "pattern": "^/[A-Za-z0-9/_-]{1,100}$"},
+                        "path": {"type": "string", "pattern": WEBHOOK_PATH_PATTERN},
                     },
                     "required": ["type", "path"],
                     "additionalProperties": False,
@@ -459,8 +461,18 @@ def _trigger_errors(trigger: Any) -> list[DefinitionError]:
             else "A schedule needs a cron expression, e.g. 0 6 * * 1-5."
         )
         return [DefinitionError("trigger.cron", problem)] if problem else []
-    if kind == "webhook" and not (isinstance(trigger.get("path"), str) and trigger["path"].strip()):
-        return [DefinitionError("trigger.path", "A webhook needs a path, e.g. /tickets.")]
+    if kind == "webhook":
+        path = trigger.get("path")
+        if not (isinstance(path, str) and path.strip()):
+            return [DefinitionError("trigger.path", "A webhook needs a path, e.g. /tickets.")]
+        if not re.fullmatch(WEBHOOK_PATH_PATTERN, path):
+            return [
+                DefinitionError(
+                    "trigger.path",
+                    "A webhook path starts with / and holds at most 100 letters (A–Z, a–z), digits, "
+                    "/, _ and -, e.g. /tickets.",
+                )
+            ]
     return []
 
 

@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 from django.forms import formset_factory
 
 from governance.core.regions import DataRegion
-from governance.core.text import validate_storable_json
+from governance.core.text import validate_display_name, validate_storable_json
 from workflows.changes.definition import STEP_TYPES
 from workflows.changes.models import Environment
 from workflows.changes.schedule import cron_problem
@@ -33,7 +33,7 @@ JSON_FIELDS = ("output_schema", "validators", "routes", "guardrails")
 
 
 class WorkflowSettingsForm(forms.Form):
-    name = forms.CharField(max_length=200)
+    name = forms.CharField(max_length=200, validators=[validate_display_name])
     slug = forms.SlugField(max_length=80, help_text="Short name used in URLs, e.g. ticket-triage.")
     environment = forms.ChoiceField(choices=Environment.choices)
     data_region = forms.ChoiceField(choices=DataRegion.choices)
@@ -41,7 +41,11 @@ class WorkflowSettingsForm(forms.Form):
 
 
 class ChangeForm(forms.Form):
-    summary = forms.CharField(max_length=300, help_text="One line: what this change does and why.")
+    summary = forms.CharField(
+        max_length=300,
+        help_text="One line: what this change does and why.",
+        validators=[validate_display_name],
+    )
     base_version = forms.IntegerField(required=False, widget=forms.HiddenInput)
     trigger_type = forms.ChoiceField(
         choices=[("manual", "Manual"), ("schedule", "Schedule"), ("webhook", "Webhook")], label="Trigger"
@@ -328,7 +332,11 @@ def definition_from(change_form: ChangeForm, steps: StepFormSet) -> tuple[dict, 
 class JsonDefinitionForm(forms.Form):
     """The expert view: the whole definition as JSON."""
 
-    summary = forms.CharField(max_length=300, help_text="One line: what this change does and why.")
+    summary = forms.CharField(
+        max_length=300,
+        help_text="One line: what this change does and why.",
+        validators=[validate_display_name],
+    )
     base_version = forms.IntegerField(required=False, widget=forms.HiddenInput)
     definition = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 24, "cols": 100, "spellcheck": "false"})

@@ -38,7 +38,8 @@ def changes_visible_to(actor) -> QuerySet[ChangeRequest]:
 
 def inbox_for(actor) -> QuerySet[ChangeRequest]:
     """Changes waiting for a review the actor may give, oldest first (not their own, not yet decided by them)."""
-    by_role = restrict(ChangeRequest.objects.all(), actor, "workflow.view").values("pk")
+    # Those whose role decides changes (seeing a change is not enough: an auditor reads them all).
+    by_role = restrict(ChangeRequest.objects.all(), actor, "workflow.approve").values("pk")
     # A manager reviews only changes that need a manager's approval (the tiers are JSON text).
     as_manager = Q(author__manager=actor, required_tiers__icontains='"manager"')
     reviewable = ChangeRequest.objects.filter(

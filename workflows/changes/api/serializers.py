@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from governance.access.queries import restrict
 from governance.core.regions import DataRegion
+from governance.core.text import validate_display_name
 from governance.tenancy.models import Workspace
 from workflows.changes.models import ChangeRequest, Environment, Workflow
 
@@ -98,13 +99,13 @@ class ChangeOutput(serializers.ModelSerializer):
 
 class WorkflowCreateInput(serializers.Serializer):
     workspace = serializers.PrimaryKeyRelatedField(queryset=Workspace.objects.none())
-    name = serializers.CharField(max_length=200)
+    name = serializers.CharField(max_length=200, validators=[validate_display_name])
     slug = serializers.SlugField(max_length=80)
     environment = serializers.ChoiceField(choices=Environment.choices)
     data_region = serializers.ChoiceField(choices=DataRegion.choices)
     handles_pii = serializers.BooleanField(default=False)
     definition = serializers.JSONField()
-    summary = serializers.CharField(max_length=300)
+    summary = serializers.CharField(max_length=300, validators=[validate_display_name])
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -118,7 +119,7 @@ class WorkflowCreateInput(serializers.Serializer):
 class VersionCreateInput(serializers.Serializer):
     definition = serializers.JSONField()
     base_version = serializers.IntegerField(allow_null=True, help_text="The version your edit started from.")
-    summary = serializers.CharField(max_length=300)
+    summary = serializers.CharField(max_length=300, validators=[validate_display_name])
 
 
 class DecisionInput(serializers.Serializer):
