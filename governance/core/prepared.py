@@ -84,13 +84,21 @@ class _Compiled:
         self.for_update = queryset.query.select_for_update
         compiler = queryset.query.get_compiler(using=self.alias)
         self.sql, params = compiler.as_sql()
-        named = {value: name for name, value in stand_ins.items()}
+        # How each stand-in may appear among the parameters: as itself, or as the database's form
+        # of it (SQLite keeps a UUID as its 32 hex digits), and how a real value takes that form.
+        named: dict[Any, tuple[str, Callable[[Any], Any]]] = {}
+        for name, value in stand_ins.items():
+            named[value] = (name, lambda given: given)
+            if isinstance(value, uuid.UUID):
+                named[value.hex] = (name, lambda given: uuid.UUID(str(given)).hex)
         # Each parameter is either a value given per call (by name) or a constant of the query.
         self.slots = [
-            (True, named[param]) if isinstance(param, int | uuid.UUID) and param in named else (False, param)
+            (True, named[param])
+            if isinstance(param, int | uuid.UUID | str) and param in named
+            else (False, param)
             for param in params
         ]
-        missing = set(stand_ins) - {slot for given, slot in self.slots if given}
+        missing = set(stand_ins) - {slot[0] for given, slot in self.slots if given}
         if missing:
             raise ValueError(f"The query does not take {', '.join(sorted(missing))} as a parameter.")
         self.compiler = compiler
@@ -106,7 +114,7 @@ class _Compiled:
         connection = connections[self.alias]
         if self.for_update and connection.get_autocommit():
             raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
-        params = [values[slot] if given else slot for given, slot in self.slots]
+        params = [slot[1](values[slot[0]]) if given else slot for given, slot in self.slots]
         with _cursor(connection) as cursor:
             cursor.execute(self.sql, params)
             rows = cursor.fetchall()
