@@ -24,6 +24,7 @@ from audit.proofs import event_inclusion
 from audit.search import search_events
 from audit.signing import key_id_of, load_signing_key, public_key_pem
 from governance.access.admin_base import ReadOnlyModelAdmin
+from governance.access.decision import decide
 from governance.tenancy.selectors import workspaces_visible_to
 
 COUNT_CAP = 10_000
@@ -37,6 +38,9 @@ class CappedPaginator(Paginator):
         return self.object_list[: COUNT_CAP + 1].count()
 
 
+ORGANIZATION = "organization"  # the workspace filter's value for the organisation's own events
+
+
 class EventFilterForm(forms.Form):
     """The ledger's extra filters, from the query string."""
 
@@ -44,17 +48,20 @@ class EventFilterForm(forms.Form):
     action = forms.CharField(
         required=False, max_length=100, help_text="A code, or a prefix such as workflow."
     )
-    workspace = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
+    workspace = forms.TypedChoiceField(
+        required=False, coerce=lambda value: value if value == ORGANIZATION else int(value), empty_value=None
+    )
     since = forms.DateTimeField(required=False, label="From")
     until = forms.DateTimeField(required=False, label="To")
     before = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
 
     FIELDS = ("actor", "action", "workspace", "since", "until", "before")
 
-    def __init__(self, *args, workspaces=(), **kwargs):
+    def __init__(self, *args, workspaces=(), organization_events=False, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["workspace"].choices = [
-            ("", "All visible workspaces"),
+            ("", "Everything you may see"),
+            *([(ORGANIZATION, "The organisation's own events")] if organization_events else []),
             *((w.pk, w.name) for w in workspaces),
         ]
 
@@ -82,7 +89,9 @@ class EventFilterForm(forms.Form):
                 if action.endswith(".")
                 else queryset.filter(action=action)
             )
-        if data.get("workspace"):
+        if data.get("workspace") == ORGANIZATION:
+            queryset = queryset.filter(workspace_id__isnull=True)
+        elif data.get("workspace"):
             queryset = queryset.filter(workspace_id=data["workspace"])
         if data.get("since"):
             queryset = queryset.filter(occurred_at__gte=data["since"])
@@ -141,7 +150,9 @@ class AuditEventAdmin(ReadOnlyModelAdmin):
 
     @admin.display(description="workspace")
     def workspace_name(self, event: AuditEvent) -> str:
-        return event.workspace.name if event.workspace_id and event.workspace else ""
+        if event.workspace_id and event.workspace:
+            return event.workspace.name
+        return "(organisation)" if event.organization_id else ""
 
     def get_search_results(self, request, queryset, search_term):
         return search_events(queryset, search_term), False
@@ -158,7 +169,10 @@ class AuditEventAdmin(ReadOnlyModelAdmin):
         own = {name: params.pop(name)[-1] for name in EventFilterForm.FIELDS if name in params}
         request.GET = params
         workspaces = list(workspaces_visible_to(request.user).select_related(None).only("pk", "name"))
-        form = EventFilterForm(own, workspaces=workspaces)
+        organization_events = decide(
+            request.user, "audit.view_organization", request.user.organization
+        ).allowed
+        form = EventFilterForm(own, workspaces=workspaces, organization_events=organization_events)
         form.is_valid()
         for name, errors in form.errors.items():
             messages.error(request, f"Filter {form.fields[name].label or name} ignored: {' '.join(errors)}")

@@ -25,16 +25,43 @@ EXAMPLES_KEPT = 50  # per kind of exception: the summary lists this many and cou
 
 @dataclass(frozen=True)
 class Scope:
-    """What a package covers: one workspace (a ``tenancy.Workspace``), events with
+    """What a package covers: one workspace (a ``tenancy.Workspace``) or, when ``workspace`` is
+    None, the organisation's own events (``organization``: sign-ins, accounts, SSO, SCIM), with
     ``start <= occurred_at < end``."""
 
     workspace: Any
     start: datetime
     end: datetime
     built_at: datetime
+    organization: Any = None
+
+    def __post_init__(self) -> None:
+        if self.organization is None:
+            if self.workspace is None:
+                raise ValueError("a scope is a workspace or an organisation")
+            object.__setattr__(self, "organization", self.workspace.organization)
+
+    @property
+    def is_organization(self) -> bool:
+        """True for a package of the organisation's own events."""
+        return self.workspace is None
+
+    @property
+    def label(self) -> str:
+        """How the scope is named to people: ``acme / ops-eu`` or ``acme (organisation events)``."""
+        if self.workspace is None:
+            return f"{self.organization.slug} (organisation events)"
+        return f"{self.organization.slug} / {self.workspace.slug}"
 
     def in_period(self, name: str) -> Q:
         return Q(**{f"{name}__gte": self.start, f"{name}__lt": self.end})
+
+    def owns(self, organization: str = "organization", workspace: str = "workspace") -> Q:
+        """Rows of this scope, given the names of a model's organisation and workspace fields:
+        the workspace's, or the organisation's own (no workspace)."""
+        if self.workspace is None:
+            return Q(**{organization: self.organization.pk, f"{workspace}__isnull": True})
+        return Q(**{workspace: self.workspace.pk})
 
 
 @dataclass
@@ -81,6 +108,9 @@ class EvidenceFile:
     file_format: FileFormat
     rows: Callable[[Scope, Findings], Iterable[Any] | Any]
     header: tuple[str, ...] = ()
+    # Whether the file belongs in an organisation's package too (its ``rows`` then handles a
+    # scope whose ``workspace`` is None); workspace records such as approvals do not.
+    organization: bool = False
 
 
 _files: dict[str, EvidenceFile] = {}
@@ -96,6 +126,11 @@ def register_evidence_file(evidence_file: EvidenceFile) -> None:
     _files[evidence_file.name] = evidence_file
 
 
-def evidence_files() -> list[EvidenceFile]:
-    """The registered files, in the order the package holds them."""
-    return sorted(_files.values(), key=lambda evidence_file: (evidence_file.order, evidence_file.name))
+def evidence_files(scope: Scope | None = None) -> list[EvidenceFile]:
+    """The registered files, in the order the package holds them (those of ``scope``'s kind when given)."""
+    files = [
+        evidence_file
+        for evidence_file in _files.values()
+        if scope is None or not scope.is_organization or evidence_file.organization
+    ]
+    return sorted(files, key=lambda evidence_file: (evidence_file.order, evidence_file.name))

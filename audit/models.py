@@ -217,7 +217,8 @@ class EvidenceOrderState(models.TextChoices):
 class EvidenceOrder(models.Model):
     """An auditor's request for an evidence package of one workspace and period, and its build.
 
-    One workspace per order: a package proves one workspace's events (see docs/evidence.md).
+    One workspace per order: a package proves one workspace's events (see docs/evidence.md); an
+    order without a workspace is for the organisation's own events (sign-ins, accounts, SSO, SCIM).
     The period is whole UTC days, ``period_end`` included. State, progress and the file change
     only through the services of ``audit.evidence.orders``; the file lives under
     ``settings.EVIDENCE_DIR`` as ``file_name`` and is served only through a signed link.
@@ -226,7 +227,14 @@ class EvidenceOrder(models.Model):
     uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     requester = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     organization = models.ForeignKey("tenancy.Organization", on_delete=models.PROTECT, related_name="+")
-    workspace = models.ForeignKey("tenancy.Workspace", on_delete=models.PROTECT, related_name="+")
+    workspace = models.ForeignKey(
+        "tenancy.Workspace",
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+        help_text="Empty: the organisation's own events.",
+    )
     period_start = models.DateField("from")
     period_end = models.DateField("to (included)")
     framework = models.CharField(max_length=20, choices=EvidenceFramework.choices, blank=True)
@@ -252,7 +260,12 @@ class EvidenceOrder(models.Model):
         indexes = [models.Index(fields=["requester", "-id"], name="evidence_order_requester")]
 
     def __str__(self) -> str:
-        return f"evidence order #{self.pk}: {self.workspace} {self.period_start}–{self.period_end}"
+        return f"evidence order #{self.pk}: {self.scope_label} {self.period_start}–{self.period_end}"
+
+    @property
+    def scope_label(self) -> str:
+        """The workspace's name, or "organisation events" for an order of the organisation's own."""
+        return str(self.workspace) if self.workspace_id else "organisation events"
 
     @property
     def in_progress(self) -> bool:

@@ -1,7 +1,9 @@
 """Ledger events and evidence orders as governed resources.
 
 Events are visible to those who may search the audit trail; evidence orders to those who may
-order evidence in the order's workspace (the control panel narrows them to one's own orders)."""
+order evidence in the order's workspace (the control panel narrows them to one's own orders).
+The organisation's own events and orders (no workspace: sign-ins, accounts, SSO, SCIM) answer to
+organisation-wide actions held by the organisation auditor, never to a workspace's roles."""
 
 from audit.models import AuditEvent, EvidenceOrder
 from governance.core import resources as access_resources
@@ -16,6 +18,7 @@ def register() -> None:
             organization_field="organization",
             workspace_field="workspace",
             actions={"view": "audit.view"},
+            organization_row_actions={"audit.view": "audit.view_organization"},
         )
     )
     access_resources.register(
@@ -24,5 +27,6 @@ def register() -> None:
             organization_field="organization",
             workspace_field="workspace",
             actions={"view": "evidence.order", "add": "evidence.order"},
+            organization_row_actions={"evidence.order": "evidence.order_organization"},
         )
     )

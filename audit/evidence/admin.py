@@ -10,21 +10,35 @@ from django.template.defaultfilters import filesizeformat
 from django.utils.html import format_html
 
 from audit.evidence.links import evidence_link_issue
-from audit.evidence.orders import ACTION, evidence_order_create, evidence_order_period_errors
+from audit.evidence.orders import (
+    ACTION,
+    ORGANIZATION_ACTION,
+    evidence_order_create,
+    evidence_order_decision,
+    evidence_order_period_errors,
+)
 from audit.models import EvidenceOrder, EvidenceOrderState
 from audit.services import denials_record
+from governance.access.actions import ACTIONS
 from governance.access.admin_base import ActorFormMixin, GovernedModelAdmin
-from governance.access.decision import decide
+from governance.access.decision import decide, list_reach
 from governance.access.queries import restrict
 from governance.tenancy.models import Workspace
 
+ORGANIZATION_CHOICE = "organization"
+
 
 class EvidenceOrderForm(forms.ModelForm):
-    """An auditor's order: one workspace among those assigned to them, a period of whole UTC days.
+    """An auditor's order: one workspace among those assigned to them (or, for an organisation
+    auditor, the organisation's own events), a period of whole UTC days.
 
-    The workspace field offers only the workspaces where the actor may order evidence; a posted
+    The workspace field offers only the scopes where the actor may order evidence; a posted
     value outside them (a forged form) is refused with a field error and the refusal recorded.
     """
+
+    # Any value reaches clean_workspace, so that a forged one meets the decision point (and the
+    # ledger) instead of failing as a mere "invalid choice".
+    workspace = forms.CharField(label="Scope", widget=forms.Select)
 
     class Meta:
         model = EvidenceOrder
@@ -38,27 +52,49 @@ class EvidenceOrderForm(forms.ModelForm):
     def __init__(self, *args, actor, **kwargs):
         super().__init__(*args, **kwargs)
         self.actor = actor
+        self.organization = None
         field = self.fields.get("workspace")
         if field is None:
             return
-        # Validation looks a posted id up among all workspaces, so that a forged one reaches the
-        # decision point (and the ledger) instead of failing as a mere "invalid choice".
-        field.queryset = Workspace.objects.select_related("organization")
         offered = [
-            ws
+            (str(ws.pk), ws.name)
             for ws in restrict(Workspace.objects.order_by("name"), actor, ACTION)
             if decide(actor, ACTION, ws).allowed
         ]
-        field.choices = [("", "---------"), *((ws.pk, ws.name) for ws in offered)]
+        # Whether to offer the organisation: the roles alone, as lists decide (an offer is not an
+        # attempt, so nothing is recorded; the choice, once posted, meets the decision point).
+        if list_reach(actor, ACTIONS[ORGANIZATION_ACTION]).organization:
+            offered.append(
+                (ORGANIZATION_CHOICE, "The organisation's own events (sign-ins, accounts, SSO, SCIM)")
+            )
+        field.widget.choices = [("", "---------"), *offered]
         field.error_messages["required"] = "Choose the workspace the package is for."
         field.help_text = (
-            "One workspace per package: the workspaces where you are assigned as auditor."
+            "One scope per package: a workspace where you are assigned as auditor, or the organisation's "
+            "own events when you are its organisation auditor."
             if offered
             else "You are assigned to no workspace where you may order evidence."
         )
 
     def clean_workspace(self):
-        workspace = self.cleaned_data["workspace"]
+        value = self.cleaned_data["workspace"].strip()
+        if value == ORGANIZATION_CHOICE:
+            self.organization = self.actor.organization
+            decision = evidence_order_decision(self.actor, workspace=None, organization=self.organization)
+            if not decision.allowed:
+                denials_record(decisions=[decision])
+                raise forms.ValidationError(
+                    "You may not order the organisation's own events: that is for its organisation "
+                    "auditors. The refusal has been recorded in the ledger."
+                )
+            return None
+        workspace = (
+            Workspace.objects.select_related("organization").filter(pk=int(value)).first()
+            if value.isascii() and value.isdigit() and len(value) < 19
+            else None
+        )
+        if workspace is None:
+            raise forms.ValidationError("Choose one of the scopes listed.")
         decision = decide(self.actor, ACTION, workspace)
         if not decision.allowed:
             denials_record(decisions=[decision])  # a refused sensitive action is always recorded
@@ -172,6 +208,7 @@ class EvidenceOrderAdmin(ActorFormMixin, GovernedModelAdmin):
         return evidence_order_create(
             actor=request.user,
             workspace=data["workspace"],
+            organization=form.organization,
             period_start=data["period_start"],
             period_end=data["period_end"],
             framework=data.get("framework") or "",

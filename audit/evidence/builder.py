@@ -1,4 +1,5 @@
-"""Build an evidence package: one workspace, one period, proven against one signed tree head.
+"""Build an evidence package: one workspace (or the organisation's own events), one period,
+proven against one signed tree head.
 
 Every file is streamed into the ZIP from querysets read with ``.iterator()`` while its SHA-256
 and size are computed, so memory does not grow with the number of events or records; the
@@ -46,7 +47,7 @@ from audit.signing import (
     public_key_pem,
     verify_statement,
 )
-from governance.tenancy.models import Workspace
+from governance.tenancy.models import Organization, Workspace
 
 CHUNK = 2000
 LINES = 1000  # lines per chunk handed to the ZIP writer
@@ -160,7 +161,7 @@ class _PackageWriter:
 
 def _period_events(scope: Scope, tree_size: int):
     return AuditEvent.objects.filter(
-        scope.in_period("occurred_at"), workspace=scope.workspace, sequence__lte=tree_size
+        scope.in_period("occurred_at"), scope.owns(), sequence__lte=tree_size
     ).order_by("sequence")
 
 
@@ -171,15 +172,20 @@ def _check_scope(scope: Scope) -> tuple[SignedTreeHead, int]:
     # One pass over the scope answers every question (each was a scan of its own at scale). The
     # head is read first and the events counted are those the writers read (sealed, under this
     # head): an event that a slow transaction commits during the build is not half-included.
-    found = AuditEvent.objects.filter(scope.in_period("occurred_at"), workspace=scope.workspace).aggregate(
+    found = AuditEvent.objects.filter(scope.in_period("occurred_at"), scope.owns()).aggregate(
         total=Count("id"),
         unsealed=Count("id", filter=Q(sequence__isnull=True)),
         last=Max("sequence"),
         covered=Count("id", filter=Q(sequence__lte=size)),
     )
     if not found["total"]:
+        what = (
+            f"the organisation's own events of {scope.organization.slug!r}"
+            if scope.is_organization
+            else f"workspace {scope.workspace.slug!r}"
+        )
         raise EvidenceError(
-            f"No ledger events for workspace {scope.workspace.slug!r} between {format_time(scope.start)} "
+            f"No ledger events for {what} between {format_time(scope.start)} "
             f"and {format_time(scope.end)}: there is nothing to prove. Choose another period."
         )
     if found["unsealed"]:
@@ -245,17 +251,23 @@ class _Written:
 def _event_lines(scope: Scope, tree_size: int, expected: int, written: _Written) -> Iterator[bytes]:
     """events.jsonl in chunks of LINES lines, each line exactly ``jsonl_line``'s bytes for
     ``{"canonical": ..., "sequence": ...}`` (without its per-line overhead; a test holds them equal)."""
-    workspace = scope.workspace.pk
+    workspace = None if scope.is_organization else scope.workspace.pk
+    organization = scope.organization.pk
     # Canonical bytes are RFC 8785: keys sorted, so the top-level "workspace_id" is the last
     # member. A record ending so names this workspace; any other is parsed (defence in depth:
-    # the record, not only the column, must name the workspace).
-    ending = b',"workspace_id":%d}' % workspace
+    # the record, not only the column, must name the workspace). The organisation's own events
+    # (few: sign-ins, accounts) are all parsed, for their organisation too.
+    ending = b',"workspace_id":%d}' % workspace if workspace is not None else None
     rows = _period_events(scope, tree_size).values_list("sequence", "canonical").iterator(chunk_size=CHUNK)
     sha256 = hashlib.sha256
     lines: list[str] = []
     for sequence, canonical in rows:
         data = bytes(canonical)
-        if not data.endswith(ending) and parse(data).get("workspace_id") != workspace:
+        if ending is None:
+            document = parse(data)
+            if document.get("workspace_id") is not None or document.get("organization_id") != organization:
+                raise EvidenceError(f"Event {sequence}'s record names another scope; run `audit_verify`.")
+        elif not data.endswith(ending) and parse(data).get("workspace_id") != workspace:
             raise EvidenceError(f"Event {sequence}'s record names another workspace; run `audit_verify`.")
         written.add(sequence, sha256(b"\x00" + data).digest())
         # A JSON string that decodes to exactly these bytes, control characters and DEL escaped.
@@ -376,14 +388,19 @@ def _reported(
 def evidence_package_build(
     *,
     actor,
-    workspace: Workspace,
+    workspace: Workspace | None,
     start: datetime,
     end: datetime,
     out: Path,
     framework: str = "",
     progress: Progress | None = None,
+    organization: Organization | None = None,
 ) -> BuildResult:
     """Write the evidence package of ``workspace`` for ``[start, end)`` to ``out``; record that it was built.
+
+    With ``workspace`` None and an ``organization``, the package holds the organisation's own
+    events (no workspace: sign-ins, MFA, SSO, SCIM, accounts and organisation-wide roles) and the
+    files registered for organisation packages.
 
     ``actor`` is the person it is built for (None when run by an operator from the command
     line); permission to order evidence is checked by the caller. ``framework`` (a name such as
@@ -391,7 +408,7 @@ def evidence_package_build(
     the events and proofs are written (units: one per event and proof, one for the rest).
     """
     now = timezone.now()
-    scope = _scope_of(workspace, start, end, now)
+    scope = _scope_of(workspace, organization, start, end, now)
     head, expected = _check_scope(scope)
     out = Path(out)
     partial = out.with_name(f".{out.name}.partial-{os.getpid()}")
@@ -416,10 +433,11 @@ def evidence_package_build(
             audit_event_record(
                 action=EvidenceEvent.EVIDENCE_PACKAGE_BUILT,
                 actor=actor,
-                target=workspace,
-                organization_id=workspace.organization_id,
-                workspace_id=workspace.pk,
+                target=scope.organization if scope.is_organization else workspace,
+                organization_id=scope.organization.pk,
+                workspace_id=None if scope.is_organization else workspace.pk,
                 data={
+                    "scope": "organization" if scope.is_organization else "workspace",
                     "start": format_time(scope.start),
                     "end": format_time(scope.end),
                     "events": expected,
@@ -439,8 +457,18 @@ def evidence_package_build(
     )
 
 
-def _scope_of(workspace: Workspace, start: datetime, end: datetime, now: datetime) -> Scope:
-    """The package's scope, or ``EvidenceError`` naming what is wrong with the period."""
+def _scope_of(
+    workspace: Workspace | None,
+    organization: Organization | None,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+) -> Scope:
+    """The package's scope, or ``EvidenceError`` naming what is wrong with it or the period."""
+    if workspace is None and organization is None:
+        raise EvidenceError("Name the workspace, or the organisation, the package is for.")
+    if workspace is not None and organization is not None and workspace.organization_id != organization.pk:
+        raise EvidenceError(f"Workspace {workspace.slug!r} is not one of organisation {organization.slug!r}.")
     if start.tzinfo is None or end.tzinfo is None:
         raise EvidenceError("The period must be given in timezone-aware times.")
     if end <= start:
@@ -450,7 +478,13 @@ def _scope_of(workspace: Workspace, start: datetime, end: datetime, now: datetim
         )
     if start >= now:
         raise EvidenceError(f"The period starts in the future ({format_time(start)}).")
-    return Scope(workspace=workspace, start=start, end=min(end, now), built_at=now)
+    return Scope(
+        workspace=workspace,
+        start=start,
+        end=min(end, now),
+        built_at=now,
+        organization=organization or workspace.organization,
+    )
 
 
 def _write_ledger(
@@ -471,7 +505,7 @@ def _write_ledger(
 
 def _write_records(writer: _PackageWriter, scope: Scope, findings: Findings) -> None:
     """The files the apps registered (approvals, memberships, service accounts, …), in order."""
-    for evidence_file in evidence_files():
+    for evidence_file in evidence_files(scope):
         writer.write(evidence_file.name, _file_content(evidence_file, scope, findings))
 
 
@@ -515,19 +549,16 @@ def _write_summary_and_manifest(
     from audit.evidence.summary_pdf import summary_pdf
 
     writer.write("summary.pdf", summary_pdf(**summary))
-    workspace = scope.workspace
+    workspace, organization = scope.workspace, scope.organization
     manifest = {
         "format": verifier.PACKAGE_FORMAT,
         "generator": generator,
         "built_at": format_time(scope.built_at),
         "scope": {
-            "organization": {
-                "id": workspace.organization_id,
-                "slug": workspace.organization.slug,
-                "name": workspace.organization.name,
-            },
-            "workspace_id": workspace.pk,
-            "workspace": {"slug": workspace.slug, "name": workspace.name},
+            "organization": {"id": organization.pk, "slug": organization.slug, "name": organization.name},
+            # None: the organisation's own events (no workspace), as their own proven package.
+            "workspace_id": None if workspace is None else workspace.pk,
+            "workspace": None if workspace is None else {"slug": workspace.slug, "name": workspace.name},
             "start": format_time(scope.start),
             "end": format_time(scope.end),
             "requested_end": format_time(requested_end),

@@ -15,10 +15,9 @@ from django.core import signing
 from django.urls import reverse
 
 from audit.events import EvidenceEvent
-from audit.evidence.orders import ACTION, evidence_path
+from audit.evidence.orders import evidence_order_decision, evidence_path
 from audit.models import EvidenceOrder, EvidenceOrderState, Outcome
 from audit.services import audit_event_record, audited_transaction
-from governance.access.decision import decide
 
 SALT = "audit.evidence.download-link"
 
@@ -60,7 +59,11 @@ def evidence_link_check(*, token: str, user) -> EvidenceOrder:
             403, "invalid_signature", "This download link is not valid (it was altered or cut short)."
         ) from None
     order_id, _, user_id = value.partition(".")
-    order = EvidenceOrder.objects.select_related("workspace", "requester").filter(pk=int(order_id)).first()
+    order = (
+        EvidenceOrder.objects.select_related("workspace", "organization", "requester")
+        .filter(pk=int(order_id))
+        .first()
+    )
     if order is None:
         raise LinkRefusedError(404, "no_such_order", "The order of this link no longer exists.")
     if int(user_id) != user.pk or order.requester_id != user.pk:
@@ -70,7 +73,7 @@ def evidence_link_check(*, token: str, user) -> EvidenceOrder:
             "This download link was issued to someone else; ask for the package to be ordered for you.",
             order,
         )
-    decision = decide(user, ACTION, order.workspace)
+    decision = evidence_order_decision(user, workspace=order.workspace, organization=order.organization)
     if not decision.allowed:
         raise LinkRefusedError(403, "not_assigned", decision.message, order)
     if order.state == EvidenceOrderState.EXPIRED:

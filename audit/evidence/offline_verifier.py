@@ -342,6 +342,13 @@ def _check_event(report, scope, number, event, proof, head) -> None:
             f"{where}: belongs to workspace {document.get('workspace_id')}, outside the package's "
             f"scope (workspace {scope.get('workspace_id')})"
         )
+    organization = scope.get("organization") if isinstance(scope.get("organization"), dict) else {}
+    if scope.get("workspace_id") is None and document.get("organization_id") != organization.get("id"):
+        # A package of the organisation's own events: each must name that organisation.
+        report.fail(
+            f"{where}: belongs to organisation {document.get('organization_id')}, outside the package's "
+            f"scope (organisation {organization.get('id')})"
+        )
     occurred = document.get("occurred_at")
     if not isinstance(occurred, str) or not scope.get("start", "") <= occurred < scope.get("end", ""):
         report.fail(

@@ -35,6 +35,14 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 ACTION = "evidence.order"
+ORGANIZATION_ACTION = "evidence.order_organization"  # a package of the organisation's own events
+
+
+def evidence_order_decision(actor, *, workspace, organization=None):
+    """Whether ``actor`` may order a package of ``workspace`` (None: of ``organization``'s own events)."""
+    if workspace is None:
+        return decide(actor, ORGANIZATION_ACTION, organization, fresh=True)
+    return decide(actor, ACTION, workspace, fresh=True)
 
 
 def utc_today() -> date:
@@ -59,27 +67,35 @@ def evidence_order_period_errors(*, period_start: date | None, period_end: date 
 
 
 def evidence_order_create(
-    *, actor, workspace, period_start: date, period_end: date, framework: str = ""
+    *,
+    actor,
+    workspace,
+    period_start: date,
+    period_end: date,
+    framework: str = "",
+    organization=None,
 ) -> EvidenceOrder:
     """Order a package of ``workspace`` for the period; the build starts once this commits.
 
-    Raises ``ValidationError`` (field errors) for a bad period or framework and ``AccessDenied``
-    when the actor may not order evidence for the workspace (the caller records the denial).
+    With ``workspace`` None, the package is of ``organization``'s own events (the actor's
+    organisation; ``evidence.order_organization``). Raises ``ValidationError`` (field errors)
+    for a bad period or framework and ``AccessDenied`` when the actor may not order it (the
+    caller records the denial).
     """
     errors = evidence_order_period_errors(period_start=period_start, period_end=period_end)
-    if workspace is None:
+    if workspace is None and organization is None:
         errors["workspace"] = "Choose the workspace the package is for."
     if framework and framework not in EvidenceFramework.values:
         errors["framework"] = f"{framework!r} is not one of the frameworks offered."
     if errors:
         raise ValidationError(errors)
     with audited_transaction():
-        decision = decide(actor, ACTION, workspace, fresh=True)
+        decision = evidence_order_decision(actor, workspace=workspace, organization=organization)
         if not decision.allowed:
             raise AccessDenied(decision)
         order = EvidenceOrder.objects.create(
             requester=actor,
-            organization_id=workspace.organization_id,
+            organization_id=workspace.organization_id if workspace is not None else organization.pk,
             workspace=workspace,
             period_start=period_start,
             period_end=period_end,
@@ -91,7 +107,13 @@ def evidence_order_create(
             target=order,
             organization_id=order.organization_id,
             workspace_id=order.workspace_id,
-            data={"order": order.pk, "from": period_start, "to": period_end, "framework": framework},
+            data={
+                "order": order.pk,
+                "scope": "workspace" if workspace is not None else "organization",
+                "from": period_start,
+                "to": period_end,
+                "framework": framework,
+            },
         )
         transaction.on_commit(lambda: _enqueue(order.pk))
     return order
@@ -258,12 +280,19 @@ def evidence_order_build(*, order_id: int) -> str:
         order = evidence_order_start(order_id=order_id)
         if order is None:
             return EvidenceOrder.objects.values_list("state", flat=True).get(pk=order_id)
-        decision = decide(order.requester, ACTION, order.workspace, fresh=True)
+        decision = evidence_order_decision(
+            order.requester, workspace=order.workspace, organization=order.organization
+        )
         if not decision.allowed:
+            scope = (
+                f"workspace {order.workspace.slug!r}"
+                if order.workspace_id
+                else "the organisation's own events"
+            )
             evidence_order_fail(
                 order_id=order_id,
                 message=(
-                    f"{order.requester.email} may no longer order evidence for workspace {order.workspace.slug!r}: "
+                    f"{order.requester.email} may no longer order evidence for {scope}: "
                     f"{'; '.join(decision.reasons)}."
                 ),
             )
@@ -283,6 +312,7 @@ def evidence_order_build(*, order_id: int) -> str:
             result = evidence_package_build(
                 actor=order.requester,
                 workspace=order.workspace,
+                organization=order.organization,
                 start=start,
                 end=end,
                 out=evidence_path(order),
@@ -318,7 +348,8 @@ def evidence_path(order: EvidenceOrder) -> Path:
 
 def evidence_download_name(order: EvidenceOrder) -> str:
     """The file name offered to the auditor's browser."""
-    return f"evidence-{order.workspace.slug}-{order.period_start}-{order.period_end}.zip"
+    scope = order.workspace.slug if order.workspace_id else f"{order.organization.slug}-organisation"
+    return f"evidence-{scope}-{order.period_start}-{order.period_end}.zip"
 
 
 def _remove_files(order: EvidenceOrder, *, final: bool) -> None:

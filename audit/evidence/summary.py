@@ -26,8 +26,12 @@ def _e(value: Any) -> str:
 def summary_html(
     *, scope: Scope, head: dict[str, Any], key_id: str, findings: Findings, generator: str, sbom_source: str
 ) -> bytes:
-    workspace = scope.workspace
-    title = f"Evidence package: {workspace.organization.name} / {workspace.name}"
+    workspace, organization = scope.workspace, scope.organization
+    title = f"Evidence package: {organization.name} / {'organisation events' if workspace is None else workspace.name}"
+    if workspace is None:
+        workspace_cell = "none: the organisation&#x27;s own events (sign-ins, accounts, SSO, SCIM)"
+    else:
+        workspace_cell = f"{_e(workspace.name)} (<code>{_e(workspace.slug)}</code>, id {_e(workspace.pk)})"
     counts = "".join(
         f"<tr><th>{_e(name)}</th><td>{_e(count)}</td></tr>" for name, count in sorted(findings.counts.items())
     )
@@ -49,8 +53,8 @@ def summary_html(
 <h1>{_e(title)}</h1>
 <h2>Scope</h2>
 <table>
-<tr><th>Organisation</th><td>{_e(workspace.organization.name)} (<code>{_e(workspace.organization.slug)}</code>)</td></tr>
-<tr><th>Workspace</th><td>{_e(workspace.name)} (<code>{_e(workspace.slug)}</code>, id {_e(workspace.pk)})</td></tr>
+<tr><th>Organisation</th><td>{_e(organization.name)} (<code>{_e(organization.slug)}</code>)</td></tr>
+<tr><th>Workspace</th><td>{workspace_cell}</td></tr>
 <tr><th>Period (UTC)</th><td>{_e(format_time(scope.start))} to {_e(format_time(scope.end))} (end excluded)</td></tr>
 <tr><th>Built</th><td>{_e(format_time(scope.built_at))} by {_e(generator)}</td></tr>
 <tr><th>Signed tree head</th><td>#{_e(head["number"])}: {_e(head["tree_size"])} events, root <code>{_e(head["root_hash"])}</code>, issued {_e(head["issued_at"])}</td></tr>

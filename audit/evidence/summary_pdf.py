@@ -90,15 +90,20 @@ def summary_pdf(
         )
         return grid
 
-    workspace = scope.workspace
-    organization = workspace.organization
-    title = f"Evidence package: {organization.name} / {workspace.name}"
+    workspace, organization = scope.workspace, scope.organization
+    where = "organisation events" if workspace is None else workspace.name
+    title = f"Evidence package: {organization.name} / {where}"
     story: list[Any] = [para(title, "title"), para("Scope", "h2")]
     story.append(
         table(
             [
                 ("Organisation", f"{organization.name} ({organization.slug})"),
-                ("Workspace", f"{workspace.name} ({workspace.slug}, id {workspace.pk})"),
+                (
+                    "Workspace",
+                    "none: the organisation's own events (sign-ins, accounts, SSO, SCIM)"
+                    if workspace is None
+                    else f"{workspace.name} ({workspace.slug}, id {workspace.pk})",
+                ),
                 ("Period (UTC)", f"{format_time(scope.start)} to {format_time(scope.end)} (end excluded)"),
                 ("Built", f"{format_time(scope.built_at)} by {generator}"),
                 (

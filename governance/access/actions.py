@@ -102,7 +102,19 @@ _ACTIONS = (
         "key.manage", "Rotate the workspace's data keys and configure its own key (BYOK).", sensitive=True
     ),
     Action("audit.view", "Search the audit ledger."),
+    Action(
+        "audit.view_organization",
+        "Search the organisation's own events: sign-ins, MFA, SSO, SCIM and the administration of "
+        "accounts and organisation-wide roles.",
+        Scope.ORGANIZATION,
+    ),
     Action("evidence.order", "Order and download evidence packages.", sensitive=True),
+    Action(
+        "evidence.order_organization",
+        "Order and download evidence packages of the organisation's own events.",
+        Scope.ORGANIZATION,
+        sensitive=True,
+    ),
     Action("policy.view", "See the access policies.", Scope.ANY_WORKSPACE),
     Action(
         "policy.manage",

@@ -22,7 +22,8 @@ from django.core.exceptions import ImproperlyConfigured, PermissionDenied, Valid
 from django.db import models
 from django.http import HttpResponseRedirect
 
-from governance.access.decision import decide
+from governance.access.actions import get_action
+from governance.access.decision import decide, list_reach
 from governance.access.queries import restrict
 from governance.core.forms import IdentifierEmailField, StorableJSONField
 from governance.core.resources import resource_for
@@ -158,7 +159,18 @@ class GovernedModelAdmin(GovernedChoicesMixin, admin.ModelAdmin):
 
     def _allows(self, request, verb: str, obj=None) -> bool:
         action = self._action(verb)
-        return action is not None and decide(request.user, action, obj).allowed
+        if action is None:
+            return False
+        if obj is None and request.user.is_authenticated:
+            # The page itself (a list, an add form): open to whoever may act on some kind of its
+            # rows — a workspace's, or the organisation's own, which answer to their own action.
+            # Asked of the roles alone (``list_reach``, as lists are): a page that is not offered
+            # is not an attempt, and must not record a denial of the rows' own action.
+            resource = resource_for(self.model)
+            row_action = get_action(resource.organization_row_actions.get(action, "")) if resource else None
+            if row_action is not None and list_reach(request.user, row_action).organization:
+                return True
+        return decide(request.user, action, obj).allowed
 
     def get_queryset(self, request):
         action = self._action("view")

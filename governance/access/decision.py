@@ -242,6 +242,11 @@ def _decide(
     where = {"organization_id": organization_id, "workspace_id": workspace_id}
     if organization_id != actor.organization_id:
         return deny("it belongs to another organisation", **where)
+    if (guarded_by := resource.action_on(action_code, workspace_id)) != action_code:
+        # A row of the organisation itself (an organisation event, say): its own action guards it.
+        action_code, action = guarded_by, get_action(guarded_by)
+        if action is None:
+            return deny(f"the action {action_code!r} is unknown, and unknown actions are denied", **where)
 
     reasons: list[str] = []
     if action_code in grants.org_actions.get(organization_id, ()):
@@ -368,6 +373,9 @@ def decide_for_service_account(principal, action_code: str, obj: models.Model | 
         }
         if where["organization_id"] != principal.organization_id:
             return deny("it belongs to another organisation", **where)
+        guarded_by = resource.action_on(action_code, where["workspace_id"])
+        if guarded_by not in principal.allowed_actions:
+            return deny(f"none of its scopes grants {guarded_by}", **where)
         return Decision(
             True, action_code, (f"{principal.label}: allowed in its organisation",), None, obj, **where
         )

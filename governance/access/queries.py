@@ -87,23 +87,37 @@ def restrict(queryset: models.QuerySet, actor, action: str) -> models.QuerySet:
         holds = memberships.filter(workspace__isnull=True) if act.scope is Scope.ORGANIZATION else memberships
         return queryset.filter(Exists(holds))
 
-    narrowed = queryset.filter(**{resource.organization_field: actor.organization_id})
-    reach = list_reach(actor, act)
-    if not reach.organization:
-        in_workspaces = None
-        if reach.workspaces and resource.workspace_field is not None:
-            in_workspaces = Q(**{f"{resource.workspace_field}__in": sorted(reach.workspaces)})
-        codenames = guardian_codenames(resource, action)
-        if codenames:
-            id_sets = [_object_grants(resource.model, actor, codenames)]
-            if in_workspaces is not None:
-                id_sets.insert(0, resource.model._base_manager.filter(in_workspaces).values("pk"))
-            narrowed = narrowed.filter(InIdSet("pk", *id_sets))
-        elif in_workspaces is not None:  # no grant table: the workspaces' index alone
-            narrowed = narrowed.filter(in_workspaces)
-        else:  # no role here and no grant table: deny by default
-            return queryset.none()
+    visible = _workspace_rows(actor, act, resource)
+    if (row_action := resource.organization_row_actions.get(action)) and resource.workspace_field:
+        # Rows of the organisation itself (no workspace) answer to their own action, never to
+        # a role that grants ``action`` organisation-wide.
+        empty = f"{resource.workspace_field}__isnull"
+        visible = None if visible is None else visible & Q(**{empty: False})
+        row_act = get_action(row_action)
+        if row_act is not None and list_reach(actor, row_act).organization:
+            visible = Q(**{empty: True}) if visible is None else visible | Q(**{empty: True})
+    if visible is None:  # no role here and no grant table: deny by default
+        return queryset.none()
+    narrowed = queryset.filter(Q(**{resource.organization_field: actor.organization_id}) & visible)
     return narrowed.filter(resource.list_policy(actor)) if resource.list_policy is not None else narrowed
+
+
+def _workspace_rows(actor, act, resource) -> Q | None:
+    """Which rows of the actor's organisation its roles and grants reach for ``act``: ``Q()`` for
+    all of them, None for none."""
+    reach = list_reach(actor, act)
+    if reach.organization:
+        return Q()
+    in_workspaces = None
+    if reach.workspaces and resource.workspace_field is not None:
+        in_workspaces = Q(**{f"{resource.workspace_field}__in": sorted(reach.workspaces)})
+    codenames = guardian_codenames(resource, act.code)
+    if codenames:
+        id_sets = [_object_grants(resource.model, actor, codenames)]
+        if in_workspaces is not None:
+            id_sets.insert(0, resource.model._base_manager.filter(in_workspaces).values("pk"))
+        return Q(InIdSet("pk", *id_sets))
+    return in_workspaces  # no grant table: the workspaces' index alone
 
 
 def _object_grants(model: type[models.Model], actor, codenames: list[str]) -> models.QuerySet:
@@ -120,8 +134,13 @@ def _restrict_for_service_account(
     for the actions its scopes grant."""
     allowed = principal.is_active and action in principal.allowed_actions and action != "admin.access"
     if allowed and principal.workspace_id is None and resource.organization_field is not None:
-        # An organisation-wide machine principal (a SCIM token) sees its organisation's rows.
-        return queryset.filter(**{resource.organization_field: principal.organization_id})
+        # An organisation-wide machine principal (a SCIM token) sees its organisation's rows —
+        # those of the organisation itself only when its scopes grant their own action.
+        rows = queryset.filter(**{resource.organization_field: principal.organization_id})
+        row_action = resource.organization_row_actions.get(action)
+        if row_action and resource.workspace_field and row_action not in principal.allowed_actions:
+            rows = rows.filter(**{f"{resource.workspace_field}__isnull": False})
+        return rows
     if not allowed or resource.workspace_field is None:
         return queryset.none()
     return queryset.filter(**{resource.workspace_field: principal.workspace_id})

@@ -34,9 +34,16 @@ class Resource:
     policy_entity: Callable[[Any], tuple[str, dict, Any]] | None = field(default=None, compare=False)
     # For long lists: the attribute policies' coarse part as SQL (actor -> Q), e.g. the region rule.
     list_policy: Callable[[Any], Any] | None = field(default=None, compare=False)
+    organization_row_actions: dict[str, str] = field(default_factory=dict)
 
     def action_for(self, verb: str) -> str | None:
         return self.actions.get(verb)
+
+    def action_on(self, action: str, workspace_id: int | None) -> str:
+        """The action that guards ``action`` on a row of ``workspace_id`` (None: the organisation's)."""
+        if workspace_id is None and self.workspace_field is not None:
+            return self.organization_row_actions.get(action, action)
+        return action
 
     def organization_id_of(self, obj: models.Model) -> int | None:
         return _follow(obj, self.organization_field)

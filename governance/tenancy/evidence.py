@@ -31,11 +31,12 @@ MEMBERSHIPS_HEADER = (
 
 
 def membership_rows(scope: Scope, findings: Findings) -> Iterator[list[Any]]:
-    """The workspace's members now, and the organisation-wide roles that reach into it."""
-    workspace = scope.workspace
+    """The workspace's members now, and the organisation-wide roles that reach into it (an
+    organisation's package: those roles alone)."""
+    organization_wide = Q(workspace__isnull=True, organization_id=scope.organization.pk)
     rows = (
         Membership.objects.filter(
-            Q(workspace=workspace) | Q(workspace__isnull=True, organization_id=workspace.organization_id)
+            organization_wide if scope.is_organization else Q(workspace=scope.workspace) | organization_wide
         )
         .select_related("user", "role")
         .order_by("workspace_id", "user__email", "id")
@@ -59,10 +60,11 @@ ROLE_CHANGES_HEADER = ("sequence", "occurred_at", "action", "actor", "target", "
 
 
 def role_change_rows(scope: Scope, findings: Findings) -> Iterator[list[Any]]:
-    """Membership events of the period, read from the ledger's canonical records."""
+    """Membership events of the period, read from the ledger's canonical records (an
+    organisation's package: the changes of organisation-wide roles)."""
     events = (
         AuditEvent.objects.filter(
-            scope.in_period("occurred_at"), workspace=scope.workspace, action__startswith=MEMBERSHIP_EVENTS
+            scope.in_period("occurred_at"), scope.owns(), action__startswith=MEMBERSHIP_EVENTS
         )
         .exclude(sequence__isnull=True)
         .order_by("sequence")
@@ -84,8 +86,12 @@ def role_change_rows(scope: Scope, findings: Findings) -> Iterator[list[Any]]:
 def register() -> None:
     """Add the app's files to every evidence package (called from the app's ``ready``)."""
     register_evidence_file(
-        EvidenceFile("memberships.csv", 20, FileFormat.CSV, membership_rows, MEMBERSHIPS_HEADER)
+        EvidenceFile(
+            "memberships.csv", 20, FileFormat.CSV, membership_rows, MEMBERSHIPS_HEADER, organization=True
+        )
     )
     register_evidence_file(
-        EvidenceFile("role-changes.csv", 30, FileFormat.CSV, role_change_rows, ROLE_CHANGES_HEADER)
+        EvidenceFile(
+            "role-changes.csv", 30, FileFormat.CSV, role_change_rows, ROLE_CHANGES_HEADER, organization=True
+        )
     )

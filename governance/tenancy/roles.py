@@ -1,4 +1,4 @@
-"""Codes of the seven roles. What each may do is data (``RolePermission``), not code."""
+"""Codes of the eight roles. What each may do is data (``RolePermission``), not code."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ WORKFLOW_OPERATOR = "workflow_operator"
 VIEWER = "viewer"
 COMPLIANCE_OFFICER = "compliance_officer"
 AUDITOR = "auditor"
+ORGANIZATION_AUDITOR = "organization_auditor"
 
 ALL_ROLES = (
     PLATFORM_ADMIN,
@@ -18,4 +19,5 @@ ALL_ROLES = (
     VIEWER,
     COMPLIANCE_OFFICER,
     AUDITOR,
+    ORGANIZATION_AUDITOR,
 )

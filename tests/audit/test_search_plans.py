@@ -109,3 +109,28 @@ def test_the_unfiltered_first_page_reads_no_whole_table(seeded, auditor):
     scans = _scans_of_events(_plan_of_changelist(auditor, {}))
     assert scans, "the plan reads the events table"
     assert "Seq Scan" not in {node for node, _ in scans}, scans
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the plans are PostgreSQL's")
+def test_the_organisation_events_come_from_their_own_index(world, client):
+    """GIVEN 5,000 workspace events and 20 of the organisation itself WHEN an organisation auditor
+    opens the ledger (all it may read, or filtered on the organisation's events) THEN the rows come
+    from the workspace index's entries without a workspace, newest first — no walk over the
+    workspaces' rows, no sequential scan."""
+    from audit.services import audit_event_record, audited_transaction
+    from tests.conftest import member
+    from tests.factories import UserFactory
+
+    make_events(SEEDED, workspace=world.ws)
+    for _ in range(20):
+        with audited_transaction():
+            audit_event_record(action="login.succeeded", actor=None, organization_id=world.org.pk)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE audit_auditevent")
+    user = UserFactory(organization=world.org, email="org.auditor@acme.test")
+    member(user, "organization_auditor", organization=world.org)
+    client.force_login(user)
+    for params in ({}, {"workspace": "organization"}):
+        scans = _scans_of_events(_plan_of_changelist(client, params))
+        assert ("Index Scan", "audit_event_workspace") in scans, (params, scans)
+        assert "Seq Scan" not in {node for node, _ in scans}, (params, scans)

@@ -46,6 +46,8 @@ USERS = (
 EXTRA_MEMBERSHIPS = (
     ("owner@demo.example", roles.WORKSPACE_OWNER, "finance-us"),
     ("officer@demo.example", roles.COMPLIANCE_OFFICER, "finance-us"),
+    # The auditor also answers for the organisation: its sign-ins, accounts, SSO and SCIM events.
+    ("auditor@demo.example", roles.ORGANIZATION_AUDITOR, None),
 )
 
 
@@ -135,7 +137,9 @@ class Command(BaseCommand):
                     security_training_expires_on=timezone.now().date() + timedelta(days=365),
                 )
         for email, role, ws_slug in EXTRA_MEMBERSHIPS:
-            self._ensure_membership(User.objects.get(email=email), role, workspaces[ws_slug], organization)
+            self._ensure_membership(
+                User.objects.get(email=email), role, workspaces.get(ws_slug), organization
+            )
         builder, owner = (
             User.objects.get(email="builder@demo.example"),
             User.objects.get(email="owner@demo.example"),
