@@ -28,7 +28,7 @@ from governance.access.actions import Action, Scope, get_action
 from governance.access.policies import policy_outcome, policy_outcomes
 from governance.core.context import current_context
 from governance.core.errors import ReasonedRefusal
-from governance.core.resources import resource_for
+from governance.core.resources import organization_row_action_codes, resource_for
 from governance.tenancy.models import Membership
 
 
@@ -242,6 +242,8 @@ def _decide(
     where = {"organization_id": organization_id, "workspace_id": workspace_id}
     if organization_id != actor.organization_id:
         return deny("it belongs to another organisation", **where)
+    if workspace_id is not None and action_code in organization_row_action_codes():
+        return deny("this action is for the organisation's own records, not a workspace's", **where)
     if (guarded_by := resource.action_on(action_code, workspace_id)) != action_code:
         # A row of the organisation itself (an organisation event, say): its own action guards it.
         action_code, action = guarded_by, get_action(guarded_by)

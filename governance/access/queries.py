@@ -25,7 +25,7 @@ from django.db.models import BooleanField, Exists, Expression, F, Q, Subquery
 
 from governance.access.actions import Scope, get_action
 from governance.access.decision import grant_model_for, guardian_codenames, list_reach
-from governance.core.resources import resource_for
+from governance.core.resources import organization_row_action_codes, resource_for
 from governance.tenancy.models import Membership, RolePermission
 
 
@@ -96,6 +96,10 @@ def restrict(queryset: models.QuerySet, actor, action: str) -> models.QuerySet:
         row_act = get_action(row_action)
         if row_act is not None and list_reach(actor, row_act).organization:
             visible = Q(**{empty: True}) if visible is None else visible | Q(**{empty: True})
+    if action in organization_row_action_codes():  # the organisation's own rows, never a workspace's
+        if resource.workspace_field is None:
+            return queryset.none()
+        visible = None if visible is None else visible & Q(**{f"{resource.workspace_field}__isnull": True})
     if visible is None:  # no role here and no grant table: deny by default
         return queryset.none()
     narrowed = queryset.filter(Q(**{resource.organization_field: actor.organization_id}) & visible)

@@ -86,5 +86,12 @@ def resource_for(model_or_obj) -> Resource | None:
     return _registry.get(model)
 
 
+def organization_row_action_codes() -> frozenset[str]:
+    """The actions that guard rows of an organisation itself: they never reach a workspace's row."""
+    return frozenset(
+        code for resource in _registry.values() for code in resource.organization_row_actions.values()
+    )
+
+
 def registered_resources() -> list[Resource]:
     return list(_registry.values())

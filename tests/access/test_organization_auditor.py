@@ -127,6 +127,23 @@ def test_the_role_reaches_nothing_of_a_workspace(world, org_auditor):
     assert not {code for code in ACTIONS if decide(org_auditor, code, world.foreign).allowed}
 
 
+def test_the_organisation_actions_asked_directly_reach_no_workspace_row(world, org_auditor, events):
+    """Asked for the organisation's own action itself (not through the workspace action it stands
+    for), decide and restrict still keep to the rows without a workspace."""
+    for event in events["ws"] + events["sibling"]:
+        assert not decide(org_auditor, "audit.view_organization", event).allowed
+    assert not decide(org_auditor, "evidence.order_organization", world.ws).allowed
+    listed = set(
+        restrict(AuditEvent.objects.all(), org_auditor, "audit.view_organization").values_list(
+            "pk", flat=True
+        )
+    )
+    assert listed == {event.pk for event in events["org"]}
+    from governance.tenancy.models import Workspace
+
+    assert not restrict(Workspace.objects.all(), org_auditor, "evidence.order_organization").exists()
+
+
 def test_every_control_panel_list_but_its_own_is_closed(client, world, org_auditor):
     """GIVEN every model of the control panel WHEN the organisation auditor opens its list THEN
     only the ledger, evidence orders, user accounts (with their SCIM groups) and the roles table

@@ -60,13 +60,7 @@ CALL_THEN_TWO = {
     ],
 }  # fmt: skip
 
-FIVE_TRANSFORMS = {
-    "trigger": {"type": "manual"},
-    "steps": [
-        {"id": f"t{n}", "type": "transform", "expression": f"input.amount + {n}", "next": f"t{n + 1}" if n < 5 else None}
-        for n in range(1, 6)
-    ],
-}  # fmt: skip
+from tests.workflows.test_executions import FIVE_TRANSFORMS  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
