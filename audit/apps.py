@@ -8,7 +8,7 @@ class AuditConfig(AppConfig):
     def ready(self) -> None:
         # Imported here, not at module top: Django loads apps.py before the app registry is ready.
         from audit import resources
-        from audit.events import EvidenceEvent, LedgerEvent, register_event_codes
+        from audit.events import EvidenceEvent, LedgerEvent, RetentionEvent, register_event_codes
 
-        register_event_codes(LedgerEvent, EvidenceEvent)
+        register_event_codes(LedgerEvent, EvidenceEvent, RetentionEvent)
         resources.register()

@@ -79,3 +79,15 @@ class EvidenceEvent(EventCode):
     EVIDENCE_ORDER_EXPIRED = "evidence.order_expired", Category.SYSTEM
     EVIDENCE_DOWNLOADED = "evidence.downloaded", Category.ACCESS
     EVIDENCE_DOWNLOAD_DENIED = "evidence.download_denied", Category.ACCESS
+
+
+class RetentionEvent(EventCode):
+    """Retention: policies, legal holds, archive-then-prune runs (docs/retention.md)."""
+
+    POLICY_CHANGED = "retention.policy_changed", Category.ADMIN
+    HOLD_PLACED = "legal_hold.placed", Category.ADMIN
+    HOLD_RELEASED = "legal_hold.released", Category.ADMIN
+    ARCHIVE_STARTED = "retention.archive_started", Category.SYSTEM
+    PRUNED = "retention.pruned", Category.SYSTEM
+    PRUNE_COMPLETED = "retention.prune_completed", Category.SYSTEM
+    PRUNE_FAILED = "retention.prune_failed", Category.SYSTEM

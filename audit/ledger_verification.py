@@ -19,6 +19,7 @@ What each attack breaks:
 
 from __future__ import annotations
 
+import heapq
 import json
 import threading
 from collections.abc import Callable
@@ -34,7 +35,7 @@ from django.utils import timezone
 
 from audit import merkle
 from audit.canonical import CONTENT_COLUMNS, content_of, format_time, parse
-from audit.models import AuditEvent, SignedTreeHead
+from audit.models import AuditEvent, LedgerArchive, PrunedLeaf, SignedTreeHead
 from audit.sealing import chain_hash
 from audit.signing import TreeHeadStatement, key_id_of, load_signing_key, verify_statement
 
@@ -58,6 +59,7 @@ class Report:
     """The outcome of a verification."""
 
     events: int = 0
+    pruned: int = 0
     heads: int = 0
     unsealed: int = 0
     unsigned_tail: int = 0
@@ -76,6 +78,7 @@ class Report:
         return {
             "ok": self.ok,
             "events_verified": self.events,
+            "events_pruned": self.pruned,
             "heads_verified": self.heads,
             "tree_size": self.events,
             "root_hash": self.root.hex(),
@@ -180,31 +183,45 @@ def _walk_events(
     streamed = ("sequence", "canonical", "leaf_hash", "chain_hash") + (
         () if columns_in_sql else CONTENT_COLUMNS
     )
-    rows = (
+    events = (
         AuditEvent.objects.filter(sequence__isnull=False)
         .order_by("sequence")
         .values_list(*streamed)
         .iterator(chunk_size=CHUNK)
     )
-    for row in rows:
-        sequence, canonical, stored_leaf, stored_chain = row[0], bytes(row[1]), row[2], row[3]
+    vouched = _vouching_archives()
+    for row in heapq.merge(events, _pruned_rows(), key=lambda row: row[0]):
+        sequence, canonical, stored_leaf, stored_chain = row[0], row[1], row[2], row[3]
         if sequence != expected:
             reason = "is missing" if sequence > expected else "appears twice or out of order"
             report.problems.append(Problem(f"event {expected} {reason}", sequence=expected))
             break
-        leaf = merkle.leaf_hash(canonical)
-        if stored_leaf is None or bytes(stored_leaf) != leaf:
-            report.problems.append(
-                Problem("the event's content does not match its leaf hash", sequence=sequence)
-            )
-            break
+        if canonical is None:  # pruned: its content is in an archive, its leaf is kept here
+            if row[4] not in vouched:
+                report.problems.append(
+                    Problem(
+                        "the event's content was deleted without an archive run whose retention.pruned "
+                        "event accounts for it",
+                        sequence=sequence,
+                    )
+                )
+                break
+            leaf = bytes(stored_leaf)
+            report.pruned += 1
+        else:
+            leaf = merkle.leaf_hash(bytes(canonical))
+            if stored_leaf is None or bytes(stored_leaf) != leaf:
+                report.problems.append(
+                    Problem("the event's content does not match its leaf hash", sequence=sequence)
+                )
+                break
         chain = chain_hash(chain, leaf)
         if stored_chain is None or bytes(stored_chain) != chain:
             report.problems.append(
                 Problem("the chain hash breaks here (event inserted, removed or moved)", sequence=sequence)
             )
             break
-        if not columns_in_sql and not _columns_match(parse(canonical), row):
+        if canonical is not None and not columns_in_sql and not _columns_match(parse(bytes(canonical)), row):
             report.problems.append(
                 Problem("a field was changed after the event was written", sequence=sequence)
             )
@@ -230,6 +247,35 @@ def _walk_events(
         expected += 1
     report.root = frontier.root()
     return head_index
+
+
+def _pruned_rows():
+    """Kept leaves as rows shaped like the streamed events': (sequence, None, leaf, chain, archive)."""
+    rows = PrunedLeaf.objects.order_by("sequence").values_list(
+        "sequence", "leaf_hash", "chain_hash", "archive_id"
+    )
+    for sequence, leaf, chain, archive in rows.iterator(chunk_size=CHUNK):
+        yield sequence, None, leaf, chain, archive
+
+
+def _vouching_archives() -> set[int]:
+    """Archive runs that may account for kept leaves: past writing their archive, and named with
+    their file's digest by a sealed ``retention.pruned`` event (what ``audit_prune`` requires)."""
+    runs = {
+        (str(uid), digest): pk
+        for pk, uid, digest in LedgerArchive.objects.filter(state__in=("pruning", "done")).values_list(
+            "pk", "uid", "file_sha256"
+        )
+    }
+    if not runs:
+        return set()
+    recorded = AuditEvent.objects.filter(action="retention.pruned", sequence__isnull=False).values_list(
+        "data", flat=True
+    )
+    named = {
+        (str(data.get("archive")), data.get("file_sha256")) for data in recorded if isinstance(data, dict)
+    }
+    return {pk for key, pk in runs.items() if key in named}
 
 
 def _check_coverage(report: Report, heads: list[SignedTreeHead], head_index: int) -> None:

@@ -26,10 +26,13 @@ __all__ = [
     "LEAF_PREFIX",
     "NODE_PREFIX",
     "Frontier",
+    "batch_path",
+    "consistency_path",
     "consistency_proof",
     "inclusion_proof",
     "leaf_hash",
     "node_hash",
+    "root_from_batch",
     "root_from_leaf_hashes",
     "verify_consistency",
     "verify_inclusion",
@@ -259,6 +262,14 @@ def consistency_proof(leaves: Sequence[bytes], old_size: int, new_size: int | No
     if old_size in (0, new_size):
         return []
 
+    return consistency_path(old_size, new_size, lambda start, end: _subtree_root(leaves, start, end))
+
+
+def consistency_path(old_size: int, new_size: int, subtree_root: Callable[[int, int], bytes]) -> list[bytes]:
+    """PROOF(old_size, D[new_size]) given a function returning MTH of the leaves in [start, end)
+    (as :func:`inclusion_path` takes one); empty when ``old_size`` is 0 or ``new_size``."""
+    if old_size in (0, new_size):
+        return []
     # Iterative SUBPROOF: descend the halves of the new tree that contain the old tree's right
     # edge. ``known`` is SUBPROOF's flag: it stays true while the old tree is still a whole
     # subtree whose root the verifier already holds, i.e. until the walk first turns right.
@@ -270,17 +281,86 @@ def consistency_proof(leaves: Sequence[bytes], old_size: int, new_size: int | No
         half = largest_power_of_two_below(end - start)
         split = start + half
         if remaining <= half:
-            proof.append(_subtree_root(leaves, split, end))
+            proof.append(subtree_root(split, end))
             end = split
         else:
-            proof.append(_subtree_root(leaves, start, split))
+            proof.append(subtree_root(start, split))
             start = split
             remaining -= half
             known = False
     if not known:
-        proof.append(_subtree_root(leaves, start, end))
+        proof.append(subtree_root(start, end))
     proof.reverse()
     return proof
+
+
+def batch_path(indices: Sequence[int], size: int, subtree_root: Callable[[int, int], bytes]) -> list[bytes]:
+    """The hashes that, with the leaves at ``indices`` (sorted, distinct, 0-based), rebuild the
+    root of the tree of ``size`` leaves: the root of every largest subtree holding none of them,
+    left to right. One proof for many leaves; its size grows with the number of runs of
+    consecutive indices (times log2 size), not with the number of leaves."""
+    proof: list[bytes] = []
+    for start, end, known in _batch_walk(indices, size):
+        if not known:
+            proof.append(subtree_root(start, end))
+    return proof
+
+
+def root_from_batch(
+    indices: Sequence[int], size: int, leaves: Iterable[bytes], proof: Iterable[bytes]
+) -> bytes | None:
+    """The root rebuilt from the leaf hashes at ``indices`` (sorted, distinct, 0-based; ``leaves``
+    in the same order) and a :func:`batch_path` proof; None when the leaves or the proof run out
+    early or are left over (a proof of the wrong shape)."""
+    leaf_iter, proof_iter = iter(leaves), iter(proof)
+    stack: list[tuple[int, bytes]] = []  # (level, hash) of finished subtrees, merged as they pair
+    try:
+        for start, end, known in _batch_walk(indices, size):
+            node = next(leaf_iter) if known else next(proof_iter)
+            if not (isinstance(node, bytes) and len(node) == HASH_SIZE):
+                return None
+            stack.append((end - start, node))
+            _merge(stack)
+    except StopIteration:
+        return None
+    if next(leaf_iter, None) is not None or next(proof_iter, None) is not None:
+        return None
+    while len(stack) > 1:  # the right edge of an unbalanced tree: fold from the right
+        _, right = stack.pop()
+        width, left = stack.pop()
+        stack.append((width, node_hash(left, right)))
+    return stack[0][1] if stack else EMPTY_ROOT
+
+
+def _merge(stack: list[tuple[int, bytes]]) -> None:
+    """Pair the two last subtrees while they are siblings of equal width (a perfect subtree)."""
+    while len(stack) >= 2 and stack[-1][0] == stack[-2][0]:
+        width, right = stack.pop()
+        _, left = stack.pop()
+        stack.append((width * 2, node_hash(left, right)))
+
+
+def _batch_walk(indices: Sequence[int], size: int):
+    """The subtrees a batch proof is made of, left to right, as (start, end, is_a_given_leaf):
+    each given leaf, and each largest subtree with no given leaf (its root is in the proof).
+    The walk descends only into subtrees holding given leaves, so it costs O(k log size) steps
+    for k runs of consecutive leaves, each step a bisection of ``indices``."""
+    from bisect import bisect_left
+
+    if size == 0:
+        return
+    pending = [(0, size)]
+    while pending:
+        start, end = pending.pop()
+        at = bisect_left(indices, start)
+        if at == len(indices) or indices[at] >= end:
+            yield start, end, False
+        elif end - start == 1:
+            yield start, end, True
+        else:
+            split = start + largest_power_of_two_below(end - start)
+            pending.append((split, end))
+            pending.append((start, split))
 
 
 def verify_consistency(

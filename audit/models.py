@@ -276,3 +276,182 @@ class EvidenceOrder(models.Model):
         if self.state == EvidenceOrderState.READY:
             return 100
         return int(100 * self.progress_done / self.progress_total) if self.progress_total else 0
+
+
+class RetentionFramework(models.TextChoices):
+    """Frameworks whose minimum log retention a workspace's policy takes into account
+    (the minima and their sources are in ``audit.retention.FRAMEWORK_MINIMA``)."""
+
+    PCI_DSS = "pci_dss", "PCI DSS"
+    HIPAA = "hipaa", "HIPAA"
+    SOX = "sox", "SOX"
+    EU_AI_ACT_HIGH_RISK = "eu_ai_act_high_risk", "EU AI Act (high-risk AI system)"
+    SOC2 = "soc2", "SOC 2"
+    ISO27001 = "iso27001", "ISO/IEC 27001"
+
+
+class RetentionPolicy(models.Model):
+    """How long a workspace's ledger events are kept at least: the frameworks in scope and an
+    optional longer minimum of the organisation's own. The effective period is the longest of
+    these and the platform's floor (``audit.retention.workspace_retention`` says it with its
+    reasons); a workspace without a row keeps events for the platform's floor."""
+
+    workspace = models.OneToOneField(
+        "tenancy.Workspace", on_delete=models.CASCADE, related_name="retention_policy"
+    )
+    frameworks = models.JSONField(default=list, blank=True)
+    minimum_months = models.PositiveIntegerField(
+        null=True, blank=True, help_text="A longer minimum of your own, in months (optional)."
+    )
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "retention policies"
+
+    def __str__(self) -> str:
+        return f"retention policy of {self.workspace}"
+
+
+class LegalHold(models.Model):
+    """A hold that keeps ledger events from being pruned or erased while it is in force.
+
+    It covers the events of its organisation that match every criterion it names: a workspace
+    (none: the whole organisation, its own events included), a subject (a person, as actor or
+    target), a target (e.g. a workflow, by type and id) and a time range (whole UTC days, both
+    ends optional). A released hold no longer blocks anything but stays on record.
+    """
+
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organization = models.ForeignKey("tenancy.Organization", on_delete=models.PROTECT, related_name="+")
+    workspace = models.ForeignKey(
+        "tenancy.Workspace",
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+        help_text="Empty: every workspace of the organisation and its own events.",
+    )
+    subject = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Only the events this person did or that concern them.",
+    )
+    subject_label = models.CharField(max_length=254, blank=True, editable=False)
+    target_type = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="Only events about this kind of object, e.g. workflows.workflow.",
+    )
+    target_id = models.CharField(max_length=64, blank=True, help_text="…and this object's id.")
+    starts_on = models.DateField(null=True, blank=True, help_text="Events from this day (UTC).")
+    ends_on = models.DateField(null=True, blank=True, help_text="Events up to this day, included (UTC).")
+    reason = models.TextField()
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Who answers for the hold (legal counsel, the investigation's lead).",
+    )
+    placed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", editable=False
+    )
+    placed_at = models.DateTimeField(default=timezone.now, editable=False)
+    released_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+        editable=False,
+    )
+    released_at = models.DateTimeField(null=True, blank=True, editable=False)
+    release_reason = models.TextField(blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(
+                fields=["organization"],
+                condition=models.Q(released_at__isnull=True),
+                name="legal_hold_active",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"legal hold {str(self.uid)[:8]} ({self.scope_label})"
+
+    @property
+    def active(self) -> bool:
+        return self.released_at is None
+
+    @property
+    def scope_label(self) -> str:
+        parts = [str(self.workspace) if self.workspace_id else "whole organisation"]
+        if self.subject_id:
+            parts.append(f"subject {self.subject_label}")
+        if self.target_type:
+            parts.append(f"{self.target_type} {self.target_id}".strip())
+        if self.starts_on or self.ends_on:
+            parts.append(f"{self.starts_on or '…'} to {self.ends_on or '…'}")
+        return ", ".join(parts)
+
+
+class LedgerArchiveState(models.TextChoices):
+    PLANNED = "planned", "Planned"
+    ARCHIVING = "archiving", "Writing the archive"
+    PRUNING = "pruning", "Pruning"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class LedgerArchive(models.Model):
+    """One run of archive-then-prune: the events it chose (sealed, under a signed tree head, past
+    their retention, under no hold), the signed archive that keeps them verifiable offline, and
+    the prune that then deletes their content from the database while keeping their leaves
+    (``PrunedLeaf``). Runs one at a time; an interrupted run resumes where it stopped."""
+
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    state = models.CharField(
+        max_length=16, choices=LedgerArchiveState.choices, default=LedgerArchiveState.PLANNED
+    )
+    requested_by = models.CharField(max_length=254)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    head_number = models.BigIntegerField()
+    tree_size = models.BigIntegerField()
+    criteria = models.JSONField(default=dict)
+    events_total = models.BigIntegerField(default=0)
+    events_pruned = models.BigIntegerField(default=0)
+    events_kept = models.BigIntegerField(default=0, help_text="Chosen but kept: a hold placed since.")
+    first_sequence = models.BigIntegerField(null=True, blank=True)
+    last_sequence = models.BigIntegerField(null=True, blank=True)
+    file_name = models.CharField(max_length=100, blank=True)
+    file_size = models.BigIntegerField(null=True, blank=True)
+    file_sha256 = models.CharField(max_length=64, blank=True)
+    manifest_sha256 = models.CharField(max_length=64, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"ledger archive #{self.pk} ({self.get_state_display()})"
+
+
+class PrunedLeaf(models.Model):
+    """The leaf of a sealed event whose content was pruned: its sequence, leaf hash and chain
+    hash, and the archive that holds its content. The Merkle tree, every later proof and the
+    chain stay whole; ``audit_verify`` accepts the leaf in place of the event because an archive
+    run whose ``retention.pruned`` event is in the ledger vouches for it. Insert-only."""
+
+    sequence = models.BigIntegerField(primary_key=True)
+    leaf_hash = models.BinaryField()
+    chain_hash = models.BinaryField()
+    archive = models.ForeignKey(LedgerArchive, on_delete=models.PROTECT, related_name="+", db_index=False)
+
+    def __str__(self) -> str:
+        return f"pruned leaf {self.sequence}"

@@ -11,9 +11,20 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from audit import merkle
-from audit.models import AuditEvent, MerkleTile, SignedTreeHead
+from audit.models import AuditEvent, MerkleTile, PrunedLeaf, SignedTreeHead
 
 TILE = MerkleTile.TILE_SIZE
+
+
+def sealed_leaves(first: int, last: int) -> list[bytes]:
+    """The leaf hashes of sealed events ``first`` to ``last`` (sequence numbers, both included),
+    in order: those of events still held and those of events whose content was pruned."""
+    kept = AuditEvent.objects.filter(sequence__gte=first, sequence__lte=last).order_by("sequence")
+    leaves = list(kept.values_list("sequence", "leaf_hash"))
+    if len(leaves) < last - first + 1:  # some were pruned: merge their kept leaves in
+        pruned = PrunedLeaf.objects.filter(sequence__gte=first, sequence__lte=last)
+        leaves = sorted(leaves + list(pruned.values_list("sequence", "leaf_hash")), key=lambda row: row[0])
+    return [bytes(leaf) for _, leaf in leaves]
 
 
 class SealedTree:
@@ -34,12 +45,7 @@ class SealedTree:
 
     def _leaves_of_tile(self, tile: int) -> list[bytes]:
         if tile not in self._tile_leaves:
-            rows = AuditEvent.objects.filter(
-                sequence__gt=tile * TILE, sequence__lte=min((tile + 1) * TILE, self.size)
-            )
-            self._tile_leaves[tile] = [
-                bytes(v) for v in rows.order_by("sequence").values_list("leaf_hash", flat=True)
-            ]
+            self._tile_leaves[tile] = sealed_leaves(tile * TILE + 1, min((tile + 1) * TILE, self.size))
         return self._tile_leaves[tile]
 
     def subtree_root(self, start: int, end: int) -> bytes:

@@ -30,6 +30,7 @@ from audit import merkle
 from audit.canonical import canonical_bytes
 from audit.events import LedgerEvent
 from audit.models import AuditEvent, LedgerState, MerkleTile, RowChange, SignedTreeHead
+from audit.proofs import sealed_leaves
 from audit.signing import TreeHeadStatement, key_id_of, load_signing_key, sign_statement
 from audit.triggers import CAPTURE_PARTS, may_cover, table_target_type
 
@@ -251,8 +252,7 @@ def _write_seals(rows: list[tuple[int, int, bytes, bytes]], sealed_at) -> None:
 def _open_tile_leaves(tree_size: int) -> list[bytes]:
     """Leaf hashes already sealed in the tile that is not complete yet."""
     start = tree_size - tree_size % MerkleTile.TILE_SIZE
-    rows = AuditEvent.objects.filter(sequence__gt=start, sequence__lte=tree_size).order_by("sequence")
-    return [bytes(leaf) for leaf in rows.values_list("leaf_hash", flat=True)]
+    return sealed_leaves(start + 1, tree_size) if tree_size > start else []
 
 
 def _sign_head(state: LedgerState, frontier: merkle.Frontier, *, force: bool) -> SignedTreeHead | None:

@@ -467,14 +467,15 @@ def privileges_sql(app_role: str) -> str:
     event_columns = ", ".join(EVENT_INSERT_COLUMNS)
     capture_columns = ", ".join(CAPTURE_INSERT_COLUMNS)
     return f"""
-REVOKE ALL ON audit_auditevent, audit_signedtreehead, audit_rowchange FROM {app_role};
-GRANT SELECT ON audit_auditevent, audit_signedtreehead, audit_rowchange TO {app_role};
+REVOKE ALL ON audit_auditevent, audit_signedtreehead, audit_rowchange, audit_prunedleaf FROM {app_role};
+GRANT SELECT ON audit_auditevent, audit_signedtreehead, audit_rowchange, audit_prunedleaf TO {app_role};
 GRANT INSERT ({event_columns}) ON audit_auditevent TO {app_role};
 GRANT INSERT ON audit_signedtreehead TO {app_role};
 GRANT UPDATE (sequence, leaf_hash, chain_hash, sealed_at) ON audit_auditevent TO {app_role};
 GRANT SELECT, INSERT, UPDATE ON audit_ledgerstate TO {app_role};
 GRANT INSERT ({capture_columns}) ON audit_rowchange TO {app_role};
 GRANT EXECUTE ON FUNCTION audit_rowchange_settle(bigint[], bigint[]) TO {app_role};
+GRANT EXECUTE ON FUNCTION audit_prune(bigint, bigint[]) TO {app_role};
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {app_role};
 """
 
@@ -494,3 +495,90 @@ def capture_operation(*tables: tuple[str, str, tuple[str, ...]]):
                 schema_editor.execute(drop_capture_triggers_sql(table), params=None)
 
     return migrations.RunPython(install, uninstall)
+
+
+# Retention (migration 0011). A sealed event may be deleted only once its leaf is kept: a row of
+# ``audit_prunedleaf`` with its sequence, leaf hash and chain hash, so that the tree, the chain and
+# every proof stay whole. Kept leaves are append-only. On PostgreSQL the application role has no
+# DELETE on the ledger: it prunes only through ``audit_prune``, which keeps the leaves itself and
+# refuses unless the archive run is pruning, its ``retention.pruned`` event (naming the archive
+# and its file's digest) is sealed, and each event is older than the hard floor below — so even
+# a compromised application cannot delete a recent event, nor one no sealed record accounts for.
+RETENTION_HARD_FLOOR = "6 months"  # the EU AI Act's minimum for high-risk AI logs; no policy goes below
+
+POSTGRES_PRUNE = f"""
+CREATE OR REPLACE FUNCTION audit_event_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' AND OLD.sequence IS NULL AND NEW.sequence IS NOT NULL
+       AND OLD.leaf_hash IS NULL AND OLD.chain_hash IS NULL AND OLD.sealed_at IS NULL
+       AND {unchanged((*EVENT_CONTENT_COLUMNS, "search", "transaction_id"))} THEN
+        RETURN NEW;
+    END IF;
+    IF TG_OP = 'DELETE' AND OLD.sequence IS NOT NULL AND EXISTS (
+        SELECT 1 FROM audit_prunedleaf AS p WHERE p.sequence = OLD.sequence
+           AND p.leaf_hash = OLD.leaf_hash AND p.chain_hash = OLD.chain_hash) THEN
+        RETURN OLD;
+    END IF;
+    RAISE EXCEPTION 'the audit ledger is append-only: % of event % refused', TG_OP, OLD.id
+        USING ERRCODE = 'insufficient_privilege';
+END $$;
+
+CREATE OR REPLACE FUNCTION audit_prunedleaf_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'kept leaves are append-only: % refused', TG_OP USING ERRCODE = 'insufficient_privilege';
+END $$;
+CREATE TRIGGER audit_prunedleaf_immutable BEFORE UPDATE OR DELETE ON audit_prunedleaf
+    FOR EACH ROW EXECUTE FUNCTION audit_prunedleaf_guard();
+
+CREATE OR REPLACE FUNCTION audit_prune(archive bigint, sequences bigint[]) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+DECLARE
+    run audit_ledgerarchive%ROWTYPE;
+    deleted bigint;
+BEGIN
+    SELECT * INTO run FROM audit_ledgerarchive WHERE id = archive;
+    IF NOT FOUND OR run.state <> 'pruning' OR run.file_sha256 = '' OR NOT EXISTS (
+        SELECT 1 FROM audit_auditevent AS e
+        WHERE e.action = 'retention.pruned' AND e.sequence IS NOT NULL
+          AND e.data ->> 'archive' = run.uid::text AND e.data ->> 'file_sha256' = run.file_sha256
+    ) THEN
+        RAISE EXCEPTION 'archive run % may not prune: it must be pruning, with its retention.pruned event sealed', archive
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    INSERT INTO audit_prunedleaf (sequence, leaf_hash, chain_hash, archive_id)
+    SELECT e.sequence, e.leaf_hash, e.chain_hash, run.id FROM audit_auditevent AS e
+    WHERE e.sequence = ANY(sequences) AND e.sequence <= run.tree_size
+      AND e.occurred_at < now() - interval '{RETENTION_HARD_FLOOR}';
+    DELETE FROM audit_rowchange AS c USING audit_auditevent AS e, audit_prunedleaf AS p
+    WHERE c.event_id = e.id AND e.sequence = ANY(sequences) AND p.sequence = e.sequence AND p.archive_id = run.id;
+    DELETE FROM audit_auditevent AS e USING audit_prunedleaf AS p
+    WHERE e.sequence = ANY(sequences) AND p.sequence = e.sequence AND p.archive_id = run.id;
+    GET DIAGNOSTICS deleted = ROW_COUNT;
+    RETURN deleted;
+END $$;
+REVOKE ALL ON FUNCTION audit_prune(bigint, bigint[]) FROM PUBLIC;
+"""  # noqa: S608 (constants of this module, no input)
+
+POSTGRES_PRUNE_REVERSE = """
+DROP FUNCTION IF EXISTS audit_prune(bigint, bigint[]);
+DROP TRIGGER IF EXISTS audit_prunedleaf_immutable ON audit_prunedleaf;
+DROP FUNCTION IF EXISTS audit_prunedleaf_guard();
+"""
+
+SQLITE_PRUNE = [
+    "DROP TRIGGER IF EXISTS audit_event_no_delete",
+    "CREATE TRIGGER audit_event_no_delete BEFORE DELETE ON audit_auditevent WHEN NOT EXISTS ("
+    "SELECT 1 FROM audit_prunedleaf AS p WHERE OLD.sequence IS NOT NULL AND p.sequence = OLD.sequence "
+    "AND p.leaf_hash = OLD.leaf_hash AND p.chain_hash = OLD.chain_hash) "
+    "BEGIN SELECT RAISE(ABORT, 'the audit ledger is append-only: DELETE refused'); END",
+    "CREATE TRIGGER audit_prunedleaf_no_update BEFORE UPDATE ON audit_prunedleaf "
+    "BEGIN SELECT RAISE(ABORT, 'kept leaves are append-only: UPDATE refused'); END",
+    "CREATE TRIGGER audit_prunedleaf_no_delete BEFORE DELETE ON audit_prunedleaf "
+    "BEGIN SELECT RAISE(ABORT, 'kept leaves are append-only: DELETE refused'); END",
+]
+SQLITE_PRUNE_REVERSE = [
+    "DROP TRIGGER IF EXISTS audit_prunedleaf_no_update",
+    "DROP TRIGGER IF EXISTS audit_prunedleaf_no_delete",
+    "DROP TRIGGER IF EXISTS audit_event_no_delete",
+    SQLITE_IMMUTABILITY[0],
+]

@@ -18,6 +18,7 @@ class LockClass(IntEnum):
 
     EVIDENCE_BUILD = 0x657669  # "evi"
     KEY_ROTATION = 0x6B6579  # "key"
+    LEDGER_PRUNE = 0x70726E  # "prn"
 
 
 @contextlib.contextmanager

@@ -377,6 +377,11 @@ LEDGER_SEAL_BATCH = env_int("LEDGER_SEAL_BATCH", 20_000)
 LEDGER_HEAD_INTERVAL_SECONDS = env_int("LEDGER_HEAD_INTERVAL_SECONDS", 1)
 # Sealed events without a signed head for longer than this are reported by audit_verify.
 LEDGER_HEAD_GRACE_SECONDS = env_int("LEDGER_HEAD_GRACE_SECONDS", 600)
+# Retention (docs/retention.md): the shortest time any event is kept, whatever its workspace's
+# frameworks (never below 6 months: the database refuses to prune younger events), and where the
+# signed archives of pruned events are written.
+LEDGER_RETENTION_FLOOR_MONTHS = env_int("LEDGER_RETENTION_FLOOR_MONTHS", 12)
+LEDGER_ARCHIVE_DIR = Path(env_str("LEDGER_ARCHIVE_DIR", str(VAR_DIR / "ledger-archives")))
 CELERY_BEAT_SCHEDULE = {
     "ledger-seal": {"task": "audit.tasks.ledger_seal", "schedule": 1.0},
 }
