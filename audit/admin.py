@@ -249,3 +249,5 @@ def _public_key_context() -> dict[str, str]:
 
 
 posture.register()  # the app's rows of the control panel's posture table
+
+from audit.retention import admin as retention_admin  # noqa: E402, F401  (registers the retention pages)

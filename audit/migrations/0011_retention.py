@@ -258,4 +258,7 @@ class Migration(migrations.Migration):
             },
         ),
         migrations.RunPython(install_prune, uninstall_prune),
+        # The completeness backstop on what decides retention (archive runs are the job's
+        # bookkeeping: each of their steps is a ledger event of its own).
+        triggers.capture_operation(("audit_legalhold", "id", ()), ("audit_retentionpolicy", "id", ())),
     ]

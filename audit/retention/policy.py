@@ -10,10 +10,10 @@ fixes none, the figure is the convention stated with it.
 
 from __future__ import annotations
 
+import calendar
 from dataclasses import dataclass
 from datetime import datetime
 
-from dateutil.relativedelta import relativedelta
 from django.conf import settings
 
 from audit.models import RetentionFramework, RetentionPolicy
@@ -66,7 +66,7 @@ class Retention:
 
     def cutoff(self, now: datetime) -> datetime:
         """Events that occurred before this moment are past their retention."""
-        return now - relativedelta(months=self.months)
+        return months_before(now, self.months)
 
     def describe(self) -> str:
         years, months = divmod(self.months, 12)
@@ -79,6 +79,14 @@ class Retention:
             if part
         )
         return f"{span} ({'; '.join(self.deciding)})"
+
+
+def months_before(moment: datetime, months: int) -> datetime:
+    """The same time of day ``months`` calendar months earlier (the 31st becomes the month's last day)."""
+    index = moment.year * 12 + moment.month - 1 - months
+    year, month = divmod(index, 12)
+    day = min(moment.day, calendar.monthrange(year, month + 1)[1])
+    return moment.replace(year=year, month=month + 1, day=day)
 
 
 def floor_months() -> int:

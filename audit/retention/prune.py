@@ -27,7 +27,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from dateutil.relativedelta import relativedelta
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Min, Q
@@ -47,6 +46,7 @@ from audit.models import (
 from audit.retention.archive import ArchiveError, archive_check, archive_events, archive_write
 from audit.retention.policy import (
     HARD_FLOOR_MONTHS,
+    months_before,
     organization_retentions,
     platform_retention,
     policy_retention,
@@ -408,7 +408,7 @@ def _prune_batch(run: LedgerArchive, sequences: list[int]) -> int:
                 cursor.execute("SELECT audit_prune(%s, %s::bigint[])", [run.pk, sequences])
                 return cursor.fetchone()[0]
         # SQLite (the quick start): the same steps; the delete trigger checks the kept leaf.
-        floor = timezone.now() - _hard_floor()
+        floor = months_before(timezone.now(), HARD_FLOOR_MONTHS)
         rows = list(
             AuditEvent.objects.filter(
                 sequence__in=sequences, sequence__lte=run.tree_size, occurred_at__lt=floor
@@ -420,10 +420,6 @@ def _prune_batch(run: LedgerArchive, sequences: list[int]) -> int:
         )
         AuditEvent.objects.filter(pk__in=[pk for pk, *_ in rows])._raw_delete(connection.alias)
         return len(rows)
-
-
-def _hard_floor() -> relativedelta:
-    return relativedelta(months=HARD_FLOOR_MONTHS)
 
 
 def _fail(run: LedgerArchive, message: str) -> None:

@@ -16,6 +16,10 @@ from audit.events import RetentionEvent
 from audit.models import AuditEvent, LegalHold, RetentionFramework, RetentionPolicy
 from audit.retention.policy import policy_retention
 from audit.services import audit_event_record, audited_transaction
+from governance.access.decision import require
+
+MANAGE = "retention.manage"
+MANAGE_ORGANIZATION = "retention.manage_organization"
 
 MAX_MINIMUM_MONTHS = 1200  # a hundred years: anything longer is a typing slip
 
@@ -33,6 +37,7 @@ def retention_policy_set(
             {"minimum_months": f"Give a number of months between 1 and {MAX_MINIMUM_MONTHS}."}
         )
     with audited_transaction():
+        require(actor, MANAGE, workspace, fresh=True)
         policy, _ = RetentionPolicy.objects.select_for_update().get_or_create(workspace=workspace)
         before = {"frameworks": list(policy.frameworks), "minimum_months": policy.minimum_months}
         before_retention = policy_retention(policy if policy.frameworks or policy.minimum_months else None)
@@ -87,6 +92,7 @@ def legal_hold_place(
     if errors:
         raise ValidationError(errors)
     with audited_transaction():
+        _require_hold(actor, organization, workspace)
         hold = LegalHold.objects.create(
             organization=organization,
             workspace=workspace,
@@ -123,7 +129,12 @@ def legal_hold_release(*, actor, hold: LegalHold, reason: str) -> LegalHold:
             {"release_reason": "Say why the hold ends (matter closed, request withdrawn…)."}
         )
     with audited_transaction():
-        hold = LegalHold.objects.select_for_update().get(pk=hold.pk)
+        hold = (
+            LegalHold.objects.select_for_update(of=("self",))
+            .select_related("organization", "workspace")
+            .get(pk=hold.pk)
+        )
+        _require_hold(actor, hold.organization, hold.workspace)
         if hold.released_at is not None:
             raise ValidationError("This hold was already released.")
         hold.released_at = timezone.now()
@@ -139,6 +150,15 @@ def legal_hold_release(*, actor, hold: LegalHold, reason: str) -> LegalHold:
             data={"hold": str(hold.uid), "covers": hold.scope_label, "reason": hold.release_reason},
         )
     return hold
+
+
+def _require_hold(actor, organization, workspace) -> None:
+    """A workspace's holds are its compliance officers'; holds over the whole organisation are
+    for its platform administrators."""
+    if workspace is not None:
+        require(actor, MANAGE, workspace, fresh=True)
+    else:
+        require(actor, MANAGE_ORGANIZATION, organization, fresh=True)
 
 
 def hold_filter(hold: LegalHold) -> Q:

@@ -115,6 +115,24 @@ _ACTIONS = (
         Scope.ORGANIZATION,
         sensitive=True,
     ),
+    Action("retention.view", "See how long the workspace's ledger events are kept, and its legal holds."),
+    Action(
+        "retention.manage",
+        "Set the frameworks that decide how long the workspace's events are kept; place and release its "
+        "legal holds.",
+        sensitive=True,
+    ),
+    Action(
+        "retention.view_organization",
+        "See the legal holds over the whole organisation.",
+        Scope.ORGANIZATION,
+    ),
+    Action(
+        "retention.manage_organization",
+        "Place and release legal holds over the whole organisation.",
+        Scope.ORGANIZATION,
+        sensitive=True,
+    ),
     Action("policy.view", "See the access policies.", Scope.ANY_WORKSPACE),
     Action(
         "policy.manage",

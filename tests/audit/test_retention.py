@@ -16,7 +16,16 @@ from hypothesis import strategies as st
 
 from audit import merkle
 from audit.ledger_verification import ledger_verify
-from audit.models import AuditEvent, LedgerArchive, LedgerArchiveState, PrunedLeaf, RowChange, SignedTreeHead
+from audit.models import (
+    AuditEvent,
+    LedgerArchive,
+    LedgerArchiveState,
+    LegalHold,
+    PrunedLeaf,
+    RetentionPolicy,
+    RowChange,
+    SignedTreeHead,
+)
 from audit.proofs import event_inclusion
 from audit.retention import prune as pruning
 from audit.retention.archive import ArchiveError, archive_check
@@ -25,8 +34,16 @@ from audit.retention.prune import PruneRefusedError, prune_plan, prune_resume, p
 from audit.retention.services import legal_hold_place, legal_hold_release, retention_policy_set
 from audit.sealing import ledger_seal, ledger_seal_all
 from audit.signing import load_signing_key
+from governance.access.decision import AccessDenied
+from governance.tenancy.models import Role
 from tests.audit.conftest import triggers_disabled
-from tests.factories import AuditEventFactory, OrganizationFactory, UserFactory, WorkspaceFactory
+from tests.factories import (
+    AuditEventFactory,
+    MembershipFactory,
+    OrganizationFactory,
+    UserFactory,
+    WorkspaceFactory,
+)
 
 NOW = datetime.now(UTC)  # the database's clock decides what is recent: no mocked time here
 
@@ -69,9 +86,20 @@ def test_a_batch_proof_of_a_run_of_leaves_is_logarithmic():
 # --- Policies ---------------------------------------------------------------------------------
 
 
+def _member(workspace, role: str):
+    """A user of ``workspace``'s organisation holding ``role`` (in the workspace, or organisation-wide)."""
+    user = UserFactory(organization=workspace.organization)
+    scoped = Role.objects.get(pk=role).scope == "workspace"
+    MembershipFactory(
+        user=user, workspace=workspace if scoped else None, organization=workspace.organization,
+        role=Role.objects.get(pk=role),
+    )  # fmt: skip
+    return user
+
+
 def test_the_longest_minimum_wins_and_says_why(db):
     workspace = WorkspaceFactory()
-    officer = UserFactory()
+    officer = _member(workspace, "compliance_officer")
     assert workspace_retention(workspace).months == 12  # the platform's floor
     retention_policy_set(
         actor=officer, workspace=workspace, frameworks=["pci_dss", "eu_ai_act_high_risk"], minimum_months=None
@@ -94,7 +122,9 @@ def test_the_longest_minimum_wins_and_says_why(db):
 def test_an_organisation_keeps_its_own_events_as_long_as_its_longest_workspace(db):
     organization = OrganizationFactory()
     short, long = WorkspaceFactory(organization=organization), WorkspaceFactory(organization=organization)
-    retention_policy_set(actor=UserFactory(), workspace=long, frameworks=["hipaa"], minimum_months=None)
+    retention_policy_set(
+        actor=_member(long, "compliance_officer"), workspace=long, frameworks=["hipaa"], minimum_months=None
+    )
     retention = organization_retentions([organization.pk])[organization.pk]
     assert retention.months == 72
     assert long.name in retention.deciding[0]
@@ -111,6 +141,28 @@ def test_a_bad_policy_is_refused_on_its_field(db, frameworks, minimum, field):
             actor=UserFactory(), workspace=WorkspaceFactory(), frameworks=frameworks, minimum_months=minimum
         )
     assert field in refused.value.message_dict
+
+
+def test_only_a_workspace_s_compliance_officers_set_its_policy_and_holds(db):
+    workspace = WorkspaceFactory()
+    for role in ("auditor", "workflow_builder", "platform_admin"):
+        with pytest.raises(AccessDenied):
+            retention_policy_set(
+                actor=_member(workspace, role), workspace=workspace, frameworks=[], minimum_months=None
+            )
+    other = WorkspaceFactory()
+    officer = _member(other, "compliance_officer")
+    with pytest.raises(AccessDenied):
+        legal_hold_place(
+            actor=officer, organization=workspace.organization, workspace=workspace, reason="r", owner=officer
+        )
+    with pytest.raises(AccessDenied):  # the whole organisation is for its administrators
+        legal_hold_place(actor=officer, organization=other.organization, reason="r", owner=officer)
+    admin = _member(other, "platform_admin")
+    hold = legal_hold_place(actor=admin, organization=other.organization, reason="Audit of 2026", owner=admin)
+    with pytest.raises(AccessDenied):
+        legal_hold_release(actor=officer, hold=hold, reason="done")
+    assert LegalHold.objects.get(pk=hold.pk).active
 
 
 def test_a_hold_needs_a_reason_and_a_coherent_range(db):
@@ -135,7 +187,7 @@ def old_ledger(db, tmp_path):
     organization = OrganizationFactory(slug="acme")
     plain = WorkspaceFactory(organization=organization, slug="plain")
     sox = WorkspaceFactory(organization=organization, slug="ledgers")
-    retention_policy_set(actor=None, workspace=sox, frameworks=["sox"], minimum_months=None)
+    RetentionPolicy.objects.create(workspace=sox, frameworks=["sox"])
     ledger_seal_all()
     old = NOW - timedelta(days=40 * 30)
     events = {"plain": [], "sox": [], "org": [], "platform": []}
@@ -216,7 +268,7 @@ def test_the_archive_verifies_offline_and_tampering_is_caught(old_ledger, tmp_pa
 
 
 def test_a_hold_keeps_its_events_and_an_explicit_prune_across_it_is_refused(old_ledger):
-    user = UserFactory()
+    user = _member(old_ledger["plain"], "compliance_officer")
     hold = legal_hold_place(
         actor=user, organization=old_ledger["organization"], workspace=old_ledger["plain"],
         reason="Litigation 2026-114: keep everything of this workspace", owner=user,
@@ -234,7 +286,7 @@ def test_a_hold_keeps_its_events_and_an_explicit_prune_across_it_is_refused(old_
 
 
 def test_a_hold_placed_during_a_run_keeps_its_events(old_ledger):
-    user = UserFactory()
+    user = _member(old_ledger["plain"], "compliance_officer")
     run = prune_start(plan=prune_plan(), requested_by="test")
     legal_hold_place(
         actor=user, organization=old_ledger["organization"], workspace=old_ledger["plain"],
@@ -422,3 +474,18 @@ def test_pruned_events_take_their_captured_row_changes_with_them(old_ledger):
     _prune()
     assert not RowChange.objects.filter(event_id=event.pk).exists()
     assert SignedTreeHead.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("moment", "months", "expected"),
+    [
+        (datetime(2026, 3, 31, 9, tzinfo=UTC), 1, datetime(2026, 2, 28, 9, tzinfo=UTC)),
+        (datetime(2024, 3, 31, tzinfo=UTC), 1, datetime(2024, 2, 29, tzinfo=UTC)),
+        (datetime(2026, 1, 15, tzinfo=UTC), 84, datetime(2019, 1, 15, tzinfo=UTC)),
+        (datetime(2026, 1, 15, tzinfo=UTC), 13, datetime(2024, 12, 15, tzinfo=UTC)),
+    ],
+)
+def test_months_are_calendar_months(moment, months, expected):
+    from audit.retention.policy import months_before
+
+    assert months_before(moment, months) == expected
