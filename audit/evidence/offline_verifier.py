@@ -1,15 +1,23 @@
 #!/usr/bin/env python3
-"""Verify an evidence package of the governance portal, offline.
+"""Verify an evidence package or a ledger archive of the governance portal, offline.
 
 Needs only Python 3.11+ and the ``cryptography`` package; it imports nothing of the portal, so an
 auditor can read it in one sitting and run it anywhere::
 
     python verify.py package.zip --public-key ledger.pem     # or --key-id HEX
+    python verify.py ledger-archive-UID.zip --public-key ledger.pem
 
-It checks the manifest's Ed25519 signature, every file's size and SHA-256, the signed tree head,
-and, for every event, the RFC 9162 inclusion proof from its canonical bytes up to the signed
-root. Exit status: 0 when everything holds, 1 when something does not (each failure is printed
-with the file, line and sequence number), 2 when the package cannot be read at all.
+For an evidence package it checks the manifest's Ed25519 signature, every file's size and
+SHA-256, the signed tree head, and, for every event, the RFC 9162 inclusion proof from its
+canonical bytes up to the signed root.
+
+A ledger archive (the events a retention run pruned; its manifest says ``"kind":
+"ledger-archive"``) is checked the same way up to the events; then one batch proof must rebuild
+the root of the tree head the run pruned under from the events' leaf hashes, and an RFC 9162
+consistency proof must show that head to be a prefix of the latest head the archive carries.
+
+Exit status: 0 when everything holds, 1 when something does not (each failure is printed with
+the file, line and sequence number), 2 when the file cannot be read at all.
 """
 
 from __future__ import annotations
@@ -21,6 +29,8 @@ import hashlib
 import json
 import sys
 import zipfile
+from array import array
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -42,6 +52,16 @@ MANIFEST_CONTEXT = b"governance-portal/evidence-manifest/v1\n"
 TREE_HEAD_STATEMENT_VERSION = 1
 MAX_LINE = 1 << 20  # an event's canonical record is at most 64 KiB; its escaped line far less than this
 
+# A ledger archive (audit/retention/archive.py writes it): the same manifest, signature, key and
+# events files, its own signing context, the latest head and one proof file instead of proofs.jsonl.
+ARCHIVE_KIND = "ledger-archive"
+ARCHIVE_FORMAT = 1
+ARCHIVE_MANIFEST_CONTEXT = b"governance-portal/ledger-archive-manifest/v1\n"
+LATEST_HEAD = "latest-head.json"
+PROOF = "proof.json"
+ARCHIVE_REQUIRED = (MANIFEST, MANIFEST_SIGNATURE, PUBLIC_KEY, TREE_HEAD, LATEST_HEAD, EVENTS, PROOF)
+EMPTY_ROOT = hashlib.sha256(b"").digest()
+
 
 class PackageError(Exception):
     """The package cannot be read at all (not a ZIP, no manifest, …)."""
@@ -56,6 +76,7 @@ class Report:
     events: int = 0
     key_id: str = ""
     key_trusted: bool = False
+    proven: str = ""  # what an archive's proofs showed, for the closing line
 
     @property
     def ok(self) -> bool:
@@ -123,6 +144,83 @@ class InclusionChecker:
             self._states, self._proof = states, list(proof)
             return True
         return False
+
+
+def verify_consistency(
+    old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: list[bytes]
+) -> bool:
+    """RFC 9162 §2.1.4.2: whether ``proof`` shows the tree (old_size, old_root) to be a prefix of
+    (new_size, new_root). Equal sizes need equal roots and no proof."""
+    if any(len(node) != 32 for node in proof) or not 0 <= old_size <= new_size:
+        return False
+    if old_size == 0:
+        return not proof and old_root == EMPTY_ROOT and (new_size > 0 or new_root == EMPTY_ROOT)
+    if old_size == new_size:
+        return not proof and old_root == new_root
+    if not proof:
+        return False
+    if old_size & (old_size - 1) == 0:  # the old tree is a whole subtree: its root is not sent
+        proof = [old_root, *proof]
+    fn, sn = old_size - 1, new_size - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    old_computed = new_computed = proof[0]
+    for node in proof[1:]:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            old_computed = node_hash(node, old_computed)
+            new_computed = node_hash(node, new_computed)
+            while not fn & 1 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        else:
+            new_computed = node_hash(new_computed, node)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and old_computed == old_root and new_computed == new_root
+
+
+def _largest_power_of_two_below(n: int) -> int:
+    """RFC 9162's k: the size of the left subtree of a tree of n >= 2 leaves."""
+    return 1 << ((n - 1).bit_length() - 1)
+
+
+def root_from_batch(sequences: array, size: int, leaves, proof: list[bytes]) -> bytes | None:
+    """The root of the tree of ``size`` leaves rebuilt from the leaf hashes of the events at
+    ``sequences`` (increasing; ``leaves`` yields their hashes in the same order) and a batch proof:
+    the roots of the largest subtrees holding none of those events, left to right. None when the
+    leaves or the proof run out early or are left over (a proof of another shape).
+
+    The walk visits each given leaf and each proof subtree left to right, descending only into
+    subtrees that hold a given event; finished subtrees of equal width pair up on a stack, so
+    memory is the stack (one entry per level) besides ``sequences``.
+    """
+    leaves, nodes = iter(leaves), iter(proof)
+    stack: list[tuple[int, bytes]] = []  # (width, hash) of finished subtrees
+    pending = [(0, size)] if size else []  # half-open ranges of leaf indices, sequence = index + 1
+    while pending:
+        start, end = pending.pop()
+        at = bisect_left(sequences, start + 1)
+        holds_one = at < len(sequences) and sequences[at] <= end
+        if holds_one and end - start > 1:
+            split = start + _largest_power_of_two_below(end - start)
+            pending += [(split, end), (start, split)]
+            continue
+        node = next(leaves, None) if holds_one else next(nodes, None)
+        if node is None or len(node) != 32:
+            return None
+        stack.append((end - start, node))
+        while len(stack) >= 2 and stack[-1][0] == stack[-2][0]:
+            width, right = stack.pop()
+            stack[-1] = (width * 2, node_hash(stack[-1][1], right))
+    if next(leaves, None) is not None or next(nodes, None) is not None:
+        return None
+    while len(stack) > 1:  # the right edge of an unbalanced tree folds from the right
+        _, right = stack.pop()
+        stack[-1] = (stack[-1][0], node_hash(stack[-1][1], right))
+    return stack[0][1] if stack else EMPTY_ROOT
 
 
 # --- Keys and statements ----------------------------------------------------------------------
@@ -204,7 +302,11 @@ def _file_digest(archive: zipfile.ZipFile, name: str) -> tuple[int, str]:
 
 
 def _check_key(
-    report: Report, public_key: Ed25519PublicKey, trusted_pem: bytes | None, key_id: str | None
+    report: Report,
+    public_key: Ed25519PublicKey,
+    trusted_pem: bytes | None,
+    key_id: str | None,
+    what: str = "package",
 ) -> None:
     report.key_id = key_id_of(public_key)
     if trusted_pem is not None:
@@ -214,7 +316,7 @@ def _check_key(
             raise PackageError(f"the trusted public key cannot be read: {error}") from None
         if key_id_of(trusted) != report.key_id:
             report.fail(
-                f"{PUBLIC_KEY}: the package's key (key id {report.key_id}) is not the trusted key "
+                f"{PUBLIC_KEY}: the {what}'s key (key id {report.key_id}) is not the trusted key "
                 f"(key id {key_id_of(trusted)})"
             )
         else:
@@ -226,14 +328,17 @@ def _check_key(
         else:
             report.key_trusted = True
     if trusted_pem is None and key_id is None:
+        article = "an" if what[0] in "aeiou" else "a"
         report.notes.append(
             f"WARNING: the public key (key id {report.key_id}) was only checked against itself; anyone "
-            "can make a package that passes this way. Pass --public-key or --key-id with the ledger key "
-            "the portal publishes."
+            f"can make {article} {what} that passes this way. Pass --public-key or --key-id with the "
+            "ledger key the portal publishes."
         )
 
 
-def _check_files(report: Report, archive: zipfile.ZipFile, manifest: dict[str, Any]) -> set[str]:
+def _check_files(
+    report: Report, archive: zipfile.ZipFile, manifest: dict[str, Any], what: str = "package"
+) -> set[str]:
     """Sizes and hashes of the listed files; returns the names that match the manifest."""
     names = [info.filename for info in archive.infolist()]
     for name in sorted({n for n in names if names.count(n) > 1}):
@@ -251,7 +356,7 @@ def _check_files(report: Report, archive: zipfile.ZipFile, manifest: dict[str, A
             continue
         seen.add(name)
         if name not in names:
-            report.fail(f"{name}: listed in the manifest but missing from the package")
+            report.fail(f"{name}: listed in the manifest but missing from the {what}")
             continue
         size, digest = _file_digest(archive, name)
         if size != entry.get("size"):
@@ -261,32 +366,41 @@ def _check_files(report: Report, archive: zipfile.ZipFile, manifest: dict[str, A
         else:
             good.add(name)
     for name in sorted(set(names) - seen - {MANIFEST, MANIFEST_SIGNATURE}):
-        report.fail(f"{name}: in the package but not listed in the manifest")
+        report.fail(f"{name}: in the {what} but not listed in the manifest")
     return good
+
+
+def _signed_head(
+    report: Report, archive: zipfile.ZipFile, name: str, public_key: Ed25519PublicKey, what: str = "package"
+) -> tuple[dict[str, Any], bytes] | None:
+    """A signed tree head file and its root: well formed, named key id and signature checked."""
+    try:
+        head = json.loads(_read(archive, name))
+        statement = tree_head_statement(head)
+        signature = _b64(head.get("signature"))
+        root = bytes.fromhex(head["root_hash"])
+    except (KeyError, ValueError, TypeError, AttributeError, binascii.Error) as error:
+        report.fail(f"{name}: malformed ({error})")
+        return None
+    if len(root) != 32:
+        report.fail(f"{name}: the root hash is not 32 bytes")
+        return None
+    if head.get("key_id") != report.key_id:
+        report.fail(f"{name}: signed by key id {head.get('key_id')}, but the {what}'s key is {report.key_id}")
+    if not _signature_ok(public_key, signature, statement):
+        report.fail(
+            f"{name}: the signature of tree head #{head.get('number')} does not verify with the {what}'s key"
+        )
+    return head, root
 
 
 def _check_tree_head(
     report: Report, archive: zipfile.ZipFile, manifest: dict[str, Any], public_key: Ed25519PublicKey
 ) -> dict[str, Any] | None:
-    try:
-        head = json.loads(_read(archive, TREE_HEAD))
-        statement = tree_head_statement(head)
-        signature = _b64(head.get("signature"))
-        root = bytes.fromhex(head["root_hash"])
-    except (KeyError, ValueError, TypeError, AttributeError, binascii.Error) as error:
-        report.fail(f"{TREE_HEAD}: malformed ({error})")
+    signed = _signed_head(report, archive, TREE_HEAD, public_key)
+    if signed is None:
         return None
-    if len(root) != 32:
-        report.fail(f"{TREE_HEAD}: the root hash is not 32 bytes")
-        return None
-    if head.get("key_id") != report.key_id:
-        report.fail(
-            f"{TREE_HEAD}: signed by key id {head.get('key_id')}, but the package's key is {report.key_id}"
-        )
-    if not _signature_ok(public_key, signature, statement):
-        report.fail(
-            f"{TREE_HEAD}: the signature of tree head #{head.get('number')} does not verify with the package's key"
-        )
+    head, root = signed
     claimed = manifest.get("tree_head")
     if not isinstance(claimed, dict) or any(
         claimed.get(k) != head.get(k)
@@ -428,6 +542,191 @@ def _check_events(report: Report, archive: zipfile.ZipFile, manifest: dict[str, 
         report.fail(f"{EVENTS}: holds {count} events, the manifest says {expected}")
 
 
+# --- A ledger archive -------------------------------------------------------------------------
+
+
+def _archive_manifest(archive: zipfile.ZipFile, names: set[str]) -> tuple[bytes, dict[str, Any]] | None:
+    """The manifest's bytes and content when it declares a ledger archive; None for anything else,
+    which then goes through the evidence package's checks (and their errors) unchanged."""
+    if MANIFEST not in names:
+        return None
+    try:
+        manifest_bytes = _read(archive, MANIFEST)
+        manifest = json.loads(manifest_bytes)
+    except (PackageError, ValueError):
+        return None
+    if isinstance(manifest, dict) and manifest.get("kind") == ARCHIVE_KIND:
+        return manifest_bytes, manifest
+    return None
+
+
+def _verify_archive(
+    report: Report,
+    archive: zipfile.ZipFile,
+    manifest_bytes: bytes,
+    manifest: dict[str, Any],
+    trusted_pem: bytes | None,
+    key_id: str | None,
+) -> None:
+    names = set(archive.namelist())
+    missing = [name for name in ARCHIVE_REQUIRED if name not in names]
+    if missing:
+        raise PackageError(f"missing {', '.join(missing)}")
+    try:
+        public_key = load_public_key(_read(archive, PUBLIC_KEY))
+    except ValueError as error:
+        raise PackageError(f"{PUBLIC_KEY}: cannot be read ({error})") from None
+    _check_key(report, public_key, trusted_pem, key_id, what="archive")
+    try:
+        signature = _b64(_read(archive, MANIFEST_SIGNATURE).decode("ascii"))
+    except (ValueError, UnicodeDecodeError, binascii.Error) as error:
+        raise PackageError(f"{MANIFEST_SIGNATURE} is malformed ({error})") from None
+    if not _signature_ok(public_key, signature, ARCHIVE_MANIFEST_CONTEXT + manifest_bytes):
+        report.fail(
+            f"{MANIFEST}: the signature in {MANIFEST_SIGNATURE} does not verify with the archive's key"
+        )
+    if manifest.get("format") != ARCHIVE_FORMAT:
+        report.fail(f"{MANIFEST}: unknown archive format {manifest.get('format')!r}")
+    if manifest.get("key_id") != report.key_id:
+        report.fail(
+            f"{MANIFEST}: names key id {manifest.get('key_id')}, but the archive's key is {report.key_id}"
+        )
+    _check_files(report, archive, manifest, what="archive")
+    heads = []
+    for name, member in ((TREE_HEAD, "tree_head"), (LATEST_HEAD, "latest_head")):
+        signed = _signed_head(report, archive, name, public_key, what="archive")
+        if signed is not None and signed[0].get("number") != manifest.get(member):
+            report.fail(
+                f"{name}: tree head #{signed[0].get('number')}, but the manifest names "
+                f"#{manifest.get(member)}"
+            )
+        heads.append(signed)
+    head, latest = heads
+    sequences = _archive_events(report, archive, manifest, head[0]["tree_size"] if head else None)
+    if head is not None:
+        _archive_proofs(report, archive, sequences, head, latest)
+    if report.ok:
+        report.proven = (
+            f"ledger archive {manifest.get('archive')}: {report.events} events (sequences {sequences[0]} to "
+            f"{sequences[-1]}) rebuild the root of signed tree head #{head[0]['number']}, which is proven "
+            f"a prefix of signed tree head #{latest[0]['number']}"
+        )
+
+
+def _archive_events(
+    report: Report, archive: zipfile.ZipFile, manifest: dict[str, Any], size: int | None
+) -> array | None:
+    """Each line well formed, in strictly increasing sequence order and within the head; the
+    count, first and last sequence the manifest's. Returns the sequences, or None when the lines
+    cannot be taken as the leaves of a batch proof."""
+    sequences = array("q")
+    sound = True
+    count = 0
+    for number, event, error in _lines(archive, EVENTS):
+        count += 1
+        if error:
+            report.fail(f"{EVENTS} line {number}: {error}")
+            sound = False
+            continue
+        sequence = event.get("sequence") if isinstance(event, dict) else None
+        canonical = event.get("canonical") if isinstance(event, dict) else None
+        if not _is_int(sequence) or not isinstance(canonical, str):
+            report.fail(
+                f"{EVENTS} line {number}: malformed (needs an integer 'sequence' and a string 'canonical')"
+            )
+            sound = False
+            continue
+        where = f"{EVENTS} line {number} (event sequence {sequence})"
+        try:
+            data = canonical.encode("utf-8")
+        except UnicodeEncodeError:
+            report.fail(f"{where}: the canonical record is not valid UTF-8")
+            sound = False
+            continue
+        try:
+            document = json.loads(data)
+        except ValueError:
+            document = None
+        if not isinstance(document, dict):
+            report.fail(f"{where}: the canonical record is not a JSON object")
+        previous = sequences[-1] if sequences else 0
+        if sequence <= previous:
+            report.fail(
+                f"{where}: out of order, follows sequence {previous} (events must be in increasing "
+                "sequence order, each once)"
+            )
+            sound = False
+            continue
+        if size is not None and sequence > size:
+            report.fail(f"{where}: beyond the signed tree head's {size} events")
+            sound = False
+        sequences.append(sequence)
+    report.events = count
+    if not count:
+        report.fail(f"{EVENTS}: holds no event")
+    for member, found in (
+        ("events", count),
+        ("first_sequence", sequences[0] if sequences else None),
+        ("last_sequence", sequences[-1] if sequences else None),
+    ):
+        if manifest.get(member) != found:
+            report.fail(
+                f"{EVENTS}: its {member.replace('_', ' ')} is {found}, the manifest says "
+                f"{manifest.get(member)}"
+            )
+    return sequences if sound and sequences else None
+
+
+def _archive_leaves(archive: zipfile.ZipFile):
+    """The leaf hashes of the events, read again one line at a time (the first pass vouched for them)."""
+    for _, event, _ in _lines(archive, EVENTS):
+        yield leaf_hash(event["canonical"].encode("utf-8"))
+
+
+def _archive_proofs(report: Report, archive: zipfile.ZipFile, sequences: array | None, first, latest) -> None:
+    """The batch proof from the events to the first head's root (when the events allow a check);
+    the consistency proof from it to the latest head (when that head could be read)."""
+    head, root = first
+    try:
+        proof = json.loads(_read(archive, PROOF))
+        batch = [bytes.fromhex(node) for node in proof["batch_path"]]
+        consistency = proof["consistency"]
+        path = [bytes.fromhex(node) for node in consistency["path"]]
+        sizes = (proof["tree_size"], consistency["from_size"], consistency["to_size"])
+    except (KeyError, ValueError, TypeError, AttributeError) as error:
+        report.fail(f"{PROOF}: malformed ({error})")
+        return
+    expected = (head["tree_size"], head["tree_size"], latest[0]["tree_size"] if latest else sizes[2])
+    if sizes != expected:
+        report.fail(
+            f"{PROOF}: proves tree sizes {sizes[0]} (batch) and {sizes[1]} to {sizes[2]} (consistency), "
+            f"the heads say {expected[0]} and {expected[1]} to {expected[2]}"
+        )
+    if sequences is not None:
+        rebuilt = root_from_batch(sequences, head["tree_size"], _archive_leaves(archive), batch)
+        if rebuilt is None:
+            report.fail(
+                f"{PROOF}: the batch proof ({len(batch)} hashes) does not fit the {len(sequences)} events of "
+                f"{EVENTS} in a tree of {head['tree_size']}, so it does not rebuild the root of signed tree "
+                f"head #{head['number']}"
+            )
+        elif rebuilt != root:
+            report.fail(
+                f"{PROOF}: the batch proof with the leaf hashes of the events in {EVENTS} does not rebuild "
+                f"the root of signed tree head #{head['number']} (an event, or a proof hash, is not the "
+                "ledger's)"
+            )
+    if latest is None:
+        return
+    latest, latest_root = latest
+    if not verify_consistency(head["tree_size"], latest["tree_size"], root, latest_root, path):
+        report.fail(
+            f"{PROOF}: the consistency proof does not show signed tree head #{head['number']} (size "
+            f"{head['tree_size']}) to be a prefix of signed tree head #{latest['number']} "
+            f"(size {latest['tree_size']})"
+        )
+
+
 def verify_package(
     source: str | IO[bytes], *, public_key_pem: bytes | None = None, key_id: str | None = None
 ) -> Report:
@@ -439,6 +738,9 @@ def verify_package(
         raise PackageError(f"not a readable ZIP file: {error}") from None
     with archive:
         names = set(archive.namelist())
+        if (archive_manifest := _archive_manifest(archive, names)) is not None:
+            _verify_archive(report, archive, *archive_manifest, public_key_pem, key_id)
+            return report
         missing = [name for name in REQUIRED if name not in names]
         if missing:
             raise PackageError(f"missing {', '.join(missing)}")
@@ -472,12 +774,14 @@ def verify_package(
 
 
 def main(argv: list[str] | None = None, out: IO[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Verify an evidence package of the governance portal.")
-    parser.add_argument("package", help="the evidence package (ZIP)")
+    parser = argparse.ArgumentParser(
+        description="Verify an evidence package or a ledger archive of the governance portal."
+    )
+    parser.add_argument("package", help="the evidence package or ledger archive (ZIP)")
     parser.add_argument(
         "--public-key", help="PEM file of the ledger's public key, as the portal publishes it"
     )
-    parser.add_argument("--key-id", help="the ledger key id (hex) the package must be signed with")
+    parser.add_argument("--key-id", help="the ledger key id (hex) the file must be signed with")
     args = parser.parse_args(argv)
     out = out or sys.stdout
     try:
@@ -493,9 +797,8 @@ def main(argv: list[str] | None = None, out: IO[str] | None = None) -> int:
         out.write(note + "\n")
     if report.ok:
         trust = "a trusted key" if report.key_trusted else "its own key (NOT checked against a trusted key)"
-        out.write(
-            f"OK: {report.events} events proven against the signed tree head; signed with {trust}, key id {report.key_id}.\n"
-        )
+        proven = report.proven or f"{report.events} events proven against the signed tree head"
+        out.write(f"OK: {proven}; signed with {trust}, key id {report.key_id}.\n")
         return 0
     out.write(f"FAILED: {len(report.problems)} problem(s):\n")
     for problem in report.problems:

@@ -10,7 +10,6 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.db import InternalError, ProgrammingError, connection, transaction
-from django.test import override_settings
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -22,7 +21,6 @@ from audit.models import (
     LedgerArchiveState,
     LegalHold,
     PrunedLeaf,
-    RetentionPolicy,
     RowChange,
     SignedTreeHead,
 )
@@ -36,17 +34,8 @@ from audit.sealing import ledger_seal, ledger_seal_all
 from audit.signing import load_signing_key
 from governance.access.decision import AccessDenied
 from governance.tenancy.models import Role
-from tests.audit.conftest import triggers_disabled
-from tests.factories import (
-    AuditEventFactory,
-    MembershipFactory,
-    OrganizationFactory,
-    UserFactory,
-    WorkspaceFactory,
-)
-
-NOW = datetime.now(UTC)  # the database's clock decides what is recent: no mocked time here
-
+from tests.audit.conftest import NOW, triggers_disabled
+from tests.factories import MembershipFactory, OrganizationFactory, UserFactory, WorkspaceFactory
 
 # --- Batch proofs -----------------------------------------------------------------------------
 
@@ -178,35 +167,6 @@ def test_a_hold_needs_a_reason_and_a_coherent_range(db):
 
 
 # --- Archive then prune -----------------------------------------------------------------------
-
-
-@pytest.fixture
-def old_ledger(db, tmp_path):
-    """Two workspaces (one under SOX), an organisation's own events and the platform's, 40
-    months old, then 10 recent events; all sealed under signed heads."""
-    organization = OrganizationFactory(slug="acme")
-    plain = WorkspaceFactory(organization=organization, slug="plain")
-    sox = WorkspaceFactory(organization=organization, slug="ledgers")
-    RetentionPolicy.objects.create(workspace=sox, frameworks=["sox"])
-    ledger_seal_all()
-    old = NOW - timedelta(days=40 * 30)
-    events = {"plain": [], "sox": [], "org": [], "platform": []}
-    for index in range(12):
-        events["plain"].append(AuditEventFactory(workspace=plain, occurred_at=old + timedelta(minutes=index)))
-        events["sox"].append(AuditEventFactory(workspace=sox, occurred_at=old + timedelta(minutes=index)))
-        if index % 3 == 0:
-            events["org"].append(
-                AuditEventFactory(organization_id=organization.pk, occurred_at=old + timedelta(minutes=index))
-            )
-            events["platform"].append(AuditEventFactory(occurred_at=old + timedelta(minutes=index)))
-        if index % 5 == 4:
-            ledger_seal(force_head=True)
-    for _ in range(10):
-        AuditEventFactory(workspace=plain, occurred_at=NOW - timedelta(days=1))
-    ledger_seal_all()
-    ledger_seal(force_head=True)
-    with override_settings(LEDGER_ARCHIVE_DIR=tmp_path):
-        yield {"organization": organization, "plain": plain, "sox": sox, "events": events, "dir": tmp_path}
 
 
 def _prune(**kwargs) -> LedgerArchive:
