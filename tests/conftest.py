@@ -17,17 +17,23 @@ from tests.factories import (
     WorkspaceFactory,
 )
 
-# The roles the authorization matrices have a column for. The organisation auditor, which reaches
-# only the organisation's own events, is checked against every page and action on its own
-# (tests/access/test_organization_auditor.py).
+# Every role, each with one user in the world: the columns of the authorization matrices of the
+# control panel and the API (tests/governance/test_admin_matrix.py, test_api_matrix.py).
+MATRIX_ROLES = roles.ALL_ROLES
+# The roles of the per-action tables of the decision point (tests/access/test_decision.py). The
+# organisation auditor, whose own actions are the organisation's, is checked against every action
+# on its own (tests/access/test_organization_auditor.py).
 ROLE_ORDER = tuple(code for code in roles.ALL_ROLES if code != roles.ORGANIZATION_AUDITOR)
+# The roles held organisation-wide (a membership without a workspace).
+ORGANIZATION_WIDE_ROLES = (roles.PLATFORM_ADMIN, roles.ORGANIZATION_AUDITOR)
 PASSWORD = "correct horse battery staple"
 
 
 @dataclass
 class World:
-    """Organisation A: workspace ``ws`` with one user per role, a ``sibling`` workspace with its own
-    owner; organisation B: a ``foreign`` workspace with its own owner."""
+    """Organisation A: one user per role (in workspace ``ws``, or organisation-wide for the
+    organisation-wide roles), a ``sibling`` workspace with its own owner; organisation B: a
+    ``foreign`` workspace with its own owner."""
 
     org: object
     ws: Workspace
@@ -88,10 +94,10 @@ def build_world() -> World:
     foreign_org = OrganizationFactory(name="Globex", slug="globex")
     foreign = WorkspaceFactory(organization=foreign_org, name="Globex Ops", slug="globex-ops")
     world = World(org=org, ws=ws, sibling=sibling, foreign_org=foreign_org, foreign=foreign)
-    for code in ROLE_ORDER:
+    for code in MATRIX_ROLES:
         user = UserFactory(organization=org, email=f"{code}@acme.test", region="EU")
         world.users[code] = user
-        if code == roles.PLATFORM_ADMIN:
+        if code in ORGANIZATION_WIDE_ROLES:
             world.memberships[code] = member(user, code, organization=org)
         else:
             world.memberships[code] = member(user, code, ws)

@@ -1,5 +1,6 @@
 """The objects of every control-panel model in the test world, per scope (own, sibling, foreign),
-for the admin matrix and the tenant-clean checks of filters and choices."""
+for the admin matrix and the tenant-clean checks of filters and choices. Records of an
+organisation itself (no workspace) have the scopes ``org`` (Acme's) and ``foreign_org`` (Globex's)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from tests.accounts.conditional_world import conditional_access_of
 from tests.accounts.scim_world import scim_objects_of
 from tests.accounts.sso_admin_world import sso_objects_of
 from tests.audit.evidence_world import evidence_orders_of
+from tests.audit.ledger_world import ledger_events_of
 from tests.audit.siem_world import siem_objects_of
 from tests.workflows.ai_register_world import ai_register_of
 from tests.workflows.execution_world import executions_of
@@ -33,7 +35,6 @@ def _world_objects(world):
             "foreign": world.foreign_membership,
         },
         "tenancy.role": {"own": Role.objects.get(pk="viewer")},
-        "audit.auditevent": world.events,
         "access.policy": world.policies,
         "access.policychange": world.policy_changes,
         "access.oncalloverride": world.overrides,
@@ -52,6 +53,7 @@ SOURCES = (
     conditional_access_of,
     secrets_objects_of,
     evidence_orders_of,
+    ledger_events_of,
     scim_objects_of,
     sso_objects_of,
     halts_of,

@@ -1,4 +1,5 @@
-"""Authorization matrix of the control panel: every role × every admin URL × own/sibling/foreign.
+"""Authorization matrix of the control panel: every role × every admin URL × own/sibling/foreign
+(and, for records of an organisation itself, such as its own ledger events, org/foreign_org).
 
 The table below is the specification. A model registered in the admin without rows here fails
 ``test_matrix_covers_every_admin_url``; any cell that differs fails the matrix test. Legend:
@@ -12,409 +13,439 @@ import pytest
 from django.urls import reverse
 
 from governance.admin_site import site
-from tests.conftest import ROLE_ORDER
+from tests.conftest import MATRIX_ROLES
 from tests.governance.admin_world import objects_of
 
 # The credentials admin reads the secrets store.
 pytestmark = pytest.mark.django_db(databases=["default", "secrets"])
 
 OK, DENY, LOGIN, MISSING = "OK", "DENY", "LOGIN", "MISSING"
-COLUMNS = ("anonymous", *ROLE_ORDER)
+COLUMNS = ("anonymous", *MATRIX_ROLES)
+# own: of workspace ``ws``; sibling: of another workspace of the organisation; foreign: of another
+# organisation; org and foreign_org: a record of the organisation itself, without a workspace.
+SCOPES = ("own", "sibling", "foreign", "org", "foreign_org")
 VIEWS = ("changelist", "add", "change", "delete", "history")
 OBJECT_VIEWS = ("change", "delete", "history")
 
 # fmt: off
 # Non-admin roles (builder, operator, viewer) and anonymous visitors never get in: LOGIN.
+# The organisation auditor (last column) opens the control panel to read the organisation's own
+# events and order packages of them, the user accounts (user.view) and the roles; it reaches no
+# workspace's rows, so every other list is refused (DENY) and no workspace's record opens.
 _ = LOGIN
-# columns:             anon p.admin owner    bld/op/view  officer  auditor
+# columns:             anon p.admin owner    bld/op/view  officer  auditor  org. auditor
 MATRIX = {
     # Users: platform administrators only; nobody deletes accounts (they are deactivated).
     "accounts.user": {
-        "changelist":      (_, OK,      DENY,    _, _, _, DENY,    DENY),
-        "add":             (_, OK,      DENY,    _, _, _, DENY,    DENY),
-        "change/own":      (_, OK,      DENY,    _, _, _, DENY,    DENY),
-        "change/sibling":  (_, OK,      DENY,    _, _, _, DENY,    DENY),
-        "change/foreign":  (_, MISSING, DENY,    _, _, _, DENY,    DENY),
-        "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-        "delete/sibling":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-        "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-        "history/own":     (_, OK,      MISSING, _, _, _, MISSING, MISSING),
-        "history/sibling": (_, OK,      MISSING, _, _, _, MISSING, MISSING),
-        "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+        "changelist":      (_, OK,      DENY,    _, _, _, DENY,    DENY,    OK),
+        "add":             (_, OK,      DENY,    _, _, _, DENY,    DENY,    DENY),
+        "change/own":      (_, OK,      DENY,    _, _, _, DENY,    DENY,    OK),
+        "change/sibling":  (_, OK,      DENY,    _, _, _, DENY,    DENY,    OK),
+        "change/foreign":  (_, MISSING, DENY,    _, _, _, DENY,    DENY,    MISSING),
+        "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+        "delete/sibling":  (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+        "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+        "history/own":     (_, OK,      MISSING, _, _, _, MISSING, MISSING, OK),
+        "history/sibling": (_, OK,      MISSING, _, _, _, MISSING, MISSING, OK),
+        "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING, MISSING),
     },
     # Single sign-on configuration: platform administrators of the organisation only
     # (organization.manage). Providers and policies are never deleted (they are disabled);
     # mappings are added and removed, never edited (their change page is read-only).
     "accounts.identityprovider": {
-        "changelist":      (_, OK,      DENY,    _, _, _, DENY,    DENY),
-        "add":             (_, OK,      DENY,    _, _, _, DENY,    DENY),
-        "change/own":      (_, OK,      DENY,    _, _, _, DENY,    DENY),
-        "change/foreign":  (_, MISSING, DENY,    _, _, _, DENY,    DENY),
-        "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-        "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-        "history/own":     (_, OK,      MISSING, _, _, _, MISSING, MISSING),
-        "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+        "changelist":      (_, OK,      DENY,    _, _, _, DENY,    DENY,    DENY),
+        "add":             (_, OK,      DENY,    _, _, _, DENY,    DENY,    DENY),
+        "change/own":      (_, OK,      DENY,    _, _, _, DENY,    DENY,    DENY),
+        "change/foreign":  (_, MISSING, DENY,    _, _, _, DENY,    DENY,    DENY),
+        "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+        "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+        "history/own":     (_, OK,      MISSING, _, _, _, MISSING, MISSING, MISSING),
+        "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING, MISSING),
     },
     "accounts.grouprolemapping": {
-        "changelist":      (_, OK,      DENY,    _, _, _, DENY,    DENY),
-        "add":             (_, OK,      DENY,    _, _, _, DENY,    DENY),
-        "change/own":      (_, OK,      DENY,    _, _, _, DENY,    DENY),
-        "change/foreign":  (_, MISSING, DENY,    _, _, _, DENY,    DENY),
-        "delete/own":      (_, OK,      DENY,    _, _, _, DENY,    DENY),
-        "delete/foreign":  (_, MISSING, DENY,    _, _, _, DENY,    DENY),
-        "history/own":     (_, OK,      MISSING, _, _, _, MISSING, MISSING),
-        "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+        "changelist":      (_, OK,      DENY,    _, _, _, DENY,    DENY,    DENY),
+        "add":             (_, OK,      DENY,    _, _, _, DENY,    DENY,    DENY),
+        "change/own":      (_, OK,      DENY,    _, _, _, DENY,    DENY,    DENY),
+        "change/foreign":  (_, MISSING, DENY,    _, _, _, DENY,    DENY,    DENY),
+        "delete/own":      (_, OK,      DENY,    _, _, _, DENY,    DENY,    DENY),
+        "delete/foreign":  (_, MISSING, DENY,    _, _, _, DENY,    DENY,    DENY),
+        "history/own":     (_, OK,      MISSING, _, _, _, MISSING, MISSING, MISSING),
+        "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING, MISSING),
     },
     # One policy per organisation: added once (the add page refuses once it exists).
     "accounts.signinpolicy": {
-        "changelist":      (_, OK,      DENY,    _, _, _, DENY,    DENY),
-        "add":             (_, OK,      DENY,    _, _, _, DENY,    DENY),
-        "change/own":      (_, OK,      DENY,    _, _, _, DENY,    DENY),
-        "change/foreign":  (_, MISSING, DENY,    _, _, _, DENY,    DENY),
-        "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-        "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-        "history/own":     (_, OK,      MISSING, _, _, _, MISSING, MISSING),
-        "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+        "changelist":      (_, OK,      DENY,    _, _, _, DENY,    DENY,    DENY),
+        "add":             (_, OK,      DENY,    _, _, _, DENY,    DENY,    DENY),
+        "change/own":      (_, OK,      DENY,    _, _, _, DENY,    DENY,    DENY),
+        "change/foreign":  (_, MISSING, DENY,    _, _, _, DENY,    DENY,    DENY),
+        "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+        "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+        "history/own":     (_, OK,      MISSING, _, _, _, MISSING, MISSING, MISSING),
+        "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING, MISSING),
     },
     "tenancy.organization": {
-        "changelist":      (_, OK,      DENY,    _, _, _, DENY,    DENY),
-        "add":             (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-        "change/own":      (_, OK,      DENY,    _, _, _, DENY,    DENY),
-        "change/foreign":  (_, MISSING, DENY,    _, _, _, DENY,    DENY),
-        "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-        "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-        "history/own":     (_, OK,      MISSING, _, _, _, MISSING, MISSING),
-        "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+        "changelist":      (_, OK,      DENY,    _, _, _, DENY,    DENY,    DENY),
+        "add":             (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+        "change/own":      (_, OK,      DENY,    _, _, _, DENY,    DENY,    DENY),
+        "change/foreign":  (_, MISSING, DENY,    _, _, _, DENY,    DENY,    DENY),
+        "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+        "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+        "history/own":     (_, OK,      MISSING, _, _, _, MISSING, MISSING, MISSING),
+        "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING, MISSING),
     },
     # Officers and auditors see their workspace read-only (200 on the change page, no save).
     "tenancy.workspace": {
-        "changelist":      (_, OK,      OK,      _, _, _, OK,      OK),
-        "add":             (_, OK,      DENY,    _, _, _, DENY,    DENY),
-        "change/own":      (_, OK,      OK,      _, _, _, OK,      OK),
-        "change/sibling":  (_, OK,      MISSING, _, _, _, MISSING, MISSING),
-        "change/foreign":  (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
-        "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-        "delete/sibling":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-        "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-        "history/own":     (_, OK,      OK,      _, _, _, OK,      OK),
-        "history/sibling": (_, OK,      MISSING, _, _, _, MISSING, MISSING),
-        "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+        "changelist":      (_, OK,      OK,      _, _, _, OK,      OK,      DENY),
+        "add":             (_, OK,      DENY,    _, _, _, DENY,    DENY,    DENY),
+        "change/own":      (_, OK,      OK,      _, _, _, OK,      OK,      DENY),
+        "change/sibling":  (_, OK,      MISSING, _, _, _, MISSING, MISSING, DENY),
+        "change/foreign":  (_, MISSING, MISSING, _, _, _, MISSING, MISSING, DENY),
+        "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+        "delete/sibling":  (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+        "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+        "history/own":     (_, OK,      OK,      _, _, _, OK,      OK,      MISSING),
+        "history/sibling": (_, OK,      MISSING, _, _, _, MISSING, MISSING, MISSING),
+        "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING, MISSING),
     },
     # Owners manage their own workspace's members only; the platform administrator all of the org.
     "tenancy.membership": {
-        "changelist":      (_, OK,      OK,      _, _, _, OK,      OK),
-        "add":             (_, OK,      OK,      _, _, _, DENY,    DENY),
-        "change/own":      (_, OK,      OK,      _, _, _, OK,      OK),
-        "change/sibling":  (_, OK,      MISSING, _, _, _, MISSING, MISSING),
-        "change/foreign":  (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
-        "delete/own":      (_, OK,      OK,      _, _, _, DENY,    DENY),
-        "delete/sibling":  (_, OK,      MISSING, _, _, _, DENY,    DENY),
-        "delete/foreign":  (_, MISSING, MISSING, _, _, _, DENY,    DENY),
-        "history/own":     (_, OK,      OK,      _, _, _, OK,      OK),
-        "history/sibling": (_, OK,      MISSING, _, _, _, MISSING, MISSING),
-        "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+        "changelist":      (_, OK,      OK,      _, _, _, OK,      OK,      DENY),
+        "add":             (_, OK,      OK,      _, _, _, DENY,    DENY,    DENY),
+        "change/own":      (_, OK,      OK,      _, _, _, OK,      OK,      DENY),
+        "change/sibling":  (_, OK,      MISSING, _, _, _, MISSING, MISSING, DENY),
+        "change/foreign":  (_, MISSING, MISSING, _, _, _, MISSING, MISSING, DENY),
+        "delete/own":      (_, OK,      OK,      _, _, _, DENY,    DENY,    DENY),
+        "delete/sibling":  (_, OK,      MISSING, _, _, _, DENY,    DENY,    DENY),
+        "delete/foreign":  (_, MISSING, MISSING, _, _, _, DENY,    DENY,    DENY),
+        "history/own":     (_, OK,      OK,      _, _, _, OK,      OK,      MISSING),
+        "history/sibling": (_, OK,      MISSING, _, _, _, MISSING, MISSING, MISSING),
+        "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING, MISSING),
     },
     # The role table is read-only for everyone: it changes by migration.
     "tenancy.role": {
-        "changelist":      (_, OK,      OK,      _, _, _, OK,      OK),
-        "add":             (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-        "change/own":      (_, OK,      OK,      _, _, _, OK,      OK),
-        "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-        "history/own":     (_, OK,      OK,      _, _, _, OK,      OK),
+        "changelist":      (_, OK,      OK,      _, _, _, OK,      OK,      OK),
+        "add":             (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+        "change/own":      (_, OK,      OK,      _, _, _, OK,      OK,      OK),
+        "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+        "history/own":     (_, OK,      OK,      _, _, _, OK,      OK,      OK),
     },
-    # The ledger is read-only for everyone; the platform administrator does not read it.
+    # The ledger is read-only for everyone; the platform administrator does not read it. The
+    # organisation's own events (sign-ins, accounts: no workspace) are read by the organisation
+    # auditor alone; it reads no workspace's events.
     "audit.auditevent": {
-        "changelist":      (_, DENY,    OK,      _, _, _, OK,      OK),
-        "add":             (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-        "change/own":      (_, DENY,    OK,      _, _, _, OK,      OK),
-        "change/sibling":  (_, DENY,    MISSING, _, _, _, MISSING, MISSING),
-        "change/foreign":  (_, DENY,    MISSING, _, _, _, MISSING, MISSING),
-        "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-        "delete/sibling":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-        "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-        "history/own":     (_, MISSING, OK,      _, _, _, OK,      OK),
-        "history/sibling": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
-        "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+        "changelist":      (_, DENY,    OK,      _, _, _, OK,      OK,      OK),
+        "add":             (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+        "change/own":      (_, DENY,    OK,      _, _, _, OK,      OK,      MISSING),
+        "change/sibling":  (_, DENY,    MISSING, _, _, _, MISSING, MISSING, MISSING),
+        "change/foreign":  (_, DENY,    MISSING, _, _, _, MISSING, MISSING, MISSING),
+        "change/org":      (_, DENY,    MISSING, _, _, _, MISSING, MISSING, OK),
+        "change/foreign_org": (_, DENY, MISSING, _, _, _, MISSING, MISSING, MISSING),
+        "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+        "delete/sibling":  (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+        "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+        "delete/org":      (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+        "delete/foreign_org": (_, DENY, DENY,    _, _, _, DENY,    DENY,    DENY),
+        "history/own":     (_, MISSING, OK,      _, _, _, OK,      OK,      MISSING),
+        "history/sibling": (_, MISSING, MISSING, _, _, _, MISSING, MISSING, MISSING),
+        "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING, MISSING),
+        "history/org":     (_, MISSING, MISSING, _, _, _, MISSING, MISSING, OK),
+        "history/foreign_org": (_, MISSING, MISSING, _, _, _, MISSING, MISSING, MISSING),
     },
     # Policies: shipped and own ones, read-only; a change is proposed (officers only) and decided apart.
     "access.policy": {
-        "changelist":      (_, OK,      OK,      _, _, _, OK,      OK),
-        "add":             (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-        "change/own":      (_, OK,      OK,      _, _, _, OK,      OK),
-        "change/foreign":  (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
-        "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-        "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-        "history/own":     (_, OK,      OK,      _, _, _, OK,      OK),
-        "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+        "changelist":      (_, OK,      OK,      _, _, _, OK,      OK,      DENY),
+        "add":             (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+        "change/own":      (_, OK,      OK,      _, _, _, OK,      OK,      DENY),
+        "change/foreign":  (_, MISSING, MISSING, _, _, _, MISSING, MISSING, DENY),
+        "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+        "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+        "history/own":     (_, OK,      OK,      _, _, _, OK,      OK,      MISSING),
+        "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING, MISSING),
     },
     "access.policychange": {
-        "changelist":      (_, OK,      OK,      _, _, _, OK,      OK),
-        "add":             (_, DENY,    DENY,    _, _, _, OK,      DENY),
-        "change/own":      (_, OK,      OK,      _, _, _, OK,      OK),
-        "change/foreign":  (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
-        "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-        "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-        "history/own":     (_, OK,      OK,      _, _, _, OK,      OK),
-        "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+        "changelist":      (_, OK,      OK,      _, _, _, OK,      OK,      DENY),
+        "add":             (_, DENY,    DENY,    _, _, _, OK,      DENY,    DENY),
+        "change/own":      (_, OK,      OK,      _, _, _, OK,      OK,      DENY),
+        "change/foreign":  (_, MISSING, MISSING, _, _, _, MISSING, MISSING, DENY),
+        "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+        "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+        "history/own":     (_, OK,      OK,      _, _, _, OK,      OK,      MISSING),
+        "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING, MISSING),
     },
     # On-call overrides: taken by those on call (owners here; builders and operators on their page).
     "access.oncalloverride": {
-        "changelist":      (_, OK,      OK,      _, _, _, OK,      OK),
-        "add":             (_, DENY,    OK,      _, _, _, DENY,    DENY),
-        "change/own":      (_, OK,      OK,      _, _, _, OK,      OK),
-        "change/sibling":  (_, OK,      MISSING, _, _, _, MISSING, MISSING),
-        "change/foreign":  (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
-        "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-        "delete/sibling":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-        "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-        "history/own":     (_, OK,      OK,      _, _, _, OK,      OK),
-        "history/sibling": (_, OK,      MISSING, _, _, _, MISSING, MISSING),
-        "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+        "changelist":      (_, OK,      OK,      _, _, _, OK,      OK,      DENY),
+        "add":             (_, DENY,    OK,      _, _, _, DENY,    DENY,    DENY),
+        "change/own":      (_, OK,      OK,      _, _, _, OK,      OK,      DENY),
+        "change/sibling":  (_, OK,      MISSING, _, _, _, MISSING, MISSING, DENY),
+        "change/foreign":  (_, MISSING, MISSING, _, _, _, MISSING, MISSING, DENY),
+        "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+        "delete/sibling":  (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+        "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+        "history/own":     (_, OK,      OK,      _, _, _, OK,      OK,      MISSING),
+        "history/sibling": (_, OK,      MISSING, _, _, _, MISSING, MISSING, MISSING),
+        "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING, MISSING),
     },
     # Workflows and their changes: members with a control-panel role read them; the platform
     # administrator sees no workflow data; reviews go through the decision page, never edits.
     "workflows.workflow": {
-        "changelist":      (_, DENY,    OK,      _, _, _, OK,      OK),
-        "add":             (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-        "change/own":      (_, DENY,    OK,      _, _, _, OK,      OK),
-        "change/sibling":  (_, DENY,    MISSING, _, _, _, MISSING, MISSING),
-        "change/foreign":  (_, DENY,    MISSING, _, _, _, MISSING, MISSING),
-        "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-        "delete/sibling":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-        "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-        "history/own":     (_, MISSING, OK,      _, _, _, OK,      OK),
-        "history/sibling": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
-        "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+        "changelist":      (_, DENY,    OK,      _, _, _, OK,      OK,      DENY),
+        "add":             (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+        "change/own":      (_, DENY,    OK,      _, _, _, OK,      OK,      DENY),
+        "change/sibling":  (_, DENY,    MISSING, _, _, _, MISSING, MISSING, DENY),
+        "change/foreign":  (_, DENY,    MISSING, _, _, _, MISSING, MISSING, DENY),
+        "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+        "delete/sibling":  (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+        "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+        "history/own":     (_, MISSING, OK,      _, _, _, OK,      OK,      MISSING),
+        "history/sibling": (_, MISSING, MISSING, _, _, _, MISSING, MISSING, MISSING),
+        "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING, MISSING),
     },
     # A workspace's AI limits: set by those who may halt its runs (the world makes no row).
     "workflows.aicontrols": {
-        "changelist":      (_, OK,      OK,      _, _, _, OK,      DENY),
-        "add":             (_, OK,      OK,      _, _, _, OK,      DENY),
+        "changelist":      (_, OK,      OK,      _, _, _, OK,      DENY,    DENY),
+        "add":             (_, OK,      OK,      _, _, _, OK,      DENY,    DENY),
     },
     # Halts: seen and raised by those who may halt (owners, officers, platform administrators
     # for every workspace of their organisation); raised and released on their own pages.
     # SIEM sinks: organisation administrators only (organization.manage); a sink is disabled,
     # never deleted. Dead letters are made by the pump: replayed or acknowledged, never added.
     "siem.sink": {
-        "changelist":      (_, OK,      DENY,    _, _, _, DENY,    DENY),
-        "add":             (_, OK,      DENY,    _, _, _, DENY,    DENY),
-        "change/own":      (_, OK,      DENY,    _, _, _, DENY,    DENY),
-        "change/foreign":  (_, MISSING, DENY,    _, _, _, DENY,    DENY),
-        "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-        "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-        "history/own":     (_, OK,      MISSING, _, _, _, MISSING, MISSING),
-        "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+        "changelist":      (_, OK,      DENY,    _, _, _, DENY,    DENY,    DENY),
+        "add":             (_, OK,      DENY,    _, _, _, DENY,    DENY,    DENY),
+        "change/own":      (_, OK,      DENY,    _, _, _, DENY,    DENY,    DENY),
+        "change/foreign":  (_, MISSING, DENY,    _, _, _, DENY,    DENY,    DENY),
+        "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+        "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+        "history/own":     (_, OK,      MISSING, _, _, _, MISSING, MISSING, MISSING),
+        "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING, MISSING),
     },
     "siem.deadletter": {
-        "changelist":      (_, OK,      DENY,    _, _, _, DENY,    DENY),
-        "add":             (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-        "change/own":      (_, OK,      DENY,    _, _, _, DENY,    DENY),
-        "change/foreign":  (_, MISSING, DENY,    _, _, _, DENY,    DENY),
-        "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-        "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-        "history/own":     (_, OK,      MISSING, _, _, _, MISSING, MISSING),
-        "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+        "changelist":      (_, OK,      DENY,    _, _, _, DENY,    DENY,    DENY),
+        "add":             (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+        "change/own":      (_, OK,      DENY,    _, _, _, DENY,    DENY,    DENY),
+        "change/foreign":  (_, MISSING, DENY,    _, _, _, DENY,    DENY,    DENY),
+        "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+        "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+        "history/own":     (_, OK,      MISSING, _, _, _, MISSING, MISSING, MISSING),
+        "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING, MISSING),
     },
     "workflows.halt": {
-        "changelist":      (_, OK,      OK,      _, _, _, OK,      DENY),
-        "add":             (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-        "change/own":      (_, OK,      OK,      _, _, _, OK,      DENY),
-        "change/sibling":  (_, OK,      MISSING, _, _, _, MISSING, DENY),
-        "change/foreign":  (_, MISSING, MISSING, _, _, _, MISSING, DENY),
-        "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-        "delete/sibling":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-        "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-        "history/own":     (_, OK,      OK,      _, _, _, OK,      MISSING),
-        "history/sibling": (_, OK,      MISSING, _, _, _, MISSING, MISSING),
-        "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+        "changelist":      (_, OK,      OK,      _, _, _, OK,      DENY,    DENY),
+        "add":             (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+        "change/own":      (_, OK,      OK,      _, _, _, OK,      DENY,    DENY),
+        "change/sibling":  (_, OK,      MISSING, _, _, _, MISSING, DENY,    DENY),
+        "change/foreign":  (_, MISSING, MISSING, _, _, _, MISSING, DENY,    DENY),
+        "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+        "delete/sibling":  (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+        "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+        "history/own":     (_, OK,      OK,      _, _, _, OK,      MISSING, MISSING),
+        "history/sibling": (_, OK,      MISSING, _, _, _, MISSING, MISSING, MISSING),
+        "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING, MISSING),
     },
     # Runs, read-only, for those who see run data (owners, officers); the platform administrator and
     # the auditor see none.
     "workflows.execution": {
-        "changelist":      (_, DENY,    OK,      _, _, _, OK,      DENY),
-        "add":             (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-        "change/own":      (_, DENY,    OK,      _, _, _, OK,      DENY),
-        "change/sibling":  (_, DENY,    MISSING, _, _, _, MISSING, DENY),
-        "change/foreign":  (_, DENY,    MISSING, _, _, _, MISSING, DENY),
-        "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-        "delete/sibling":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-        "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-        "history/own":     (_, MISSING, OK,      _, _, _, OK,      MISSING),
-        "history/sibling": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
-        "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+        "changelist":      (_, DENY,    OK,      _, _, _, OK,      DENY,    DENY),
+        "add":             (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+        "change/own":      (_, DENY,    OK,      _, _, _, OK,      DENY,    DENY),
+        "change/sibling":  (_, DENY,    MISSING, _, _, _, MISSING, DENY,    DENY),
+        "change/foreign":  (_, DENY,    MISSING, _, _, _, MISSING, DENY,    DENY),
+        "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+        "delete/sibling":  (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+        "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+        "history/own":     (_, MISSING, OK,      _, _, _, OK,      MISSING, MISSING),
+        "history/sibling": (_, MISSING, MISSING, _, _, _, MISSING, MISSING, MISSING),
+        "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING, MISSING),
     },
     "workflows.changerequest": {
-        "changelist":      (_, DENY,    OK,      _, _, _, OK,      OK),
-        "add":             (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-        "change/own":      (_, DENY,    OK,      _, _, _, OK,      OK),
-        "change/sibling":  (_, DENY,    MISSING, _, _, _, MISSING, MISSING),
-        "change/foreign":  (_, DENY,    MISSING, _, _, _, MISSING, MISSING),
-        "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-        "delete/sibling":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-        "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-        "history/own":     (_, MISSING, OK,      _, _, _, OK,      OK),
-        "history/sibling": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
-        "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+        "changelist":      (_, DENY,    OK,      _, _, _, OK,      OK,      DENY),
+        "add":             (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+        "change/own":      (_, DENY,    OK,      _, _, _, OK,      OK,      DENY),
+        "change/sibling":  (_, DENY,    MISSING, _, _, _, MISSING, MISSING, DENY),
+        "change/foreign":  (_, DENY,    MISSING, _, _, _, MISSING, MISSING, DENY),
+        "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+        "delete/sibling":  (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+        "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+        "history/own":     (_, MISSING, OK,      _, _, _, OK,      OK,      MISSING),
+        "history/sibling": (_, MISSING, MISSING, _, _, _, MISSING, MISSING, MISSING),
+        "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING, MISSING),
     },
 }
 # The AI register (organisation-wide): read by every control-panel role, never edited in place —
 # officers propose changes (a second officer decides them on their own page).
 _AI_REGISTER_ENTRY = {
-    "changelist":      (_, OK,      OK,      _, _, _, OK,      OK),
-    "add":             (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-    "change/own":      (_, OK,      OK,      _, _, _, OK,      OK),
-    "change/foreign":  (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
-    "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-    "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-    "history/own":     (_, OK,      OK,      _, _, _, OK,      OK),
-    "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+    "changelist":      (_, OK,      OK,      _, _, _, OK,      OK,      DENY),
+    "add":             (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+    "change/own":      (_, OK,      OK,      _, _, _, OK,      OK,      DENY),
+    "change/foreign":  (_, MISSING, MISSING, _, _, _, MISSING, MISSING, DENY),
+    "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+    "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+    "history/own":     (_, OK,      OK,      _, _, _, OK,      OK,      MISSING),
+    "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING, MISSING),
 }
 MATRIX["workflows.aiprovider"] = _AI_REGISTER_ENTRY
 MATRIX["workflows.aimodel"] = _AI_REGISTER_ENTRY
 MATRIX["workflows.registerchange"] = {**_AI_REGISTER_ENTRY,
-    "add":             (_, DENY,    DENY,    _, _, _, OK,      DENY),
+    "add":             (_, DENY,    DENY,    _, _, _, OK,      DENY,    DENY),
 }
 # Bias tests: recorded by officers, read across the organisation's workspaces like the register.
 MATRIX["workflows.biastest"] = {
-    "changelist":      (_, OK,      OK,      _, _, _, OK,      OK),
-    "add":             (_, DENY,    DENY,    _, _, _, OK,      DENY),
-    "change/own":      (_, OK,      OK,      _, _, _, OK,      OK),
-    "change/sibling":  (_, OK,      OK,      _, _, _, OK,      OK),
-    "change/foreign":  (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
-    "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-    "delete/sibling":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-    "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-    "history/own":     (_, OK,      OK,      _, _, _, OK,      OK),
-    "history/sibling": (_, OK,      OK,      _, _, _, OK,      OK),
-    "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+    "changelist":      (_, OK,      OK,      _, _, _, OK,      OK,      DENY),
+    "add":             (_, DENY,    DENY,    _, _, _, OK,      DENY,    DENY),
+    "change/own":      (_, OK,      OK,      _, _, _, OK,      OK,      DENY),
+    "change/sibling":  (_, OK,      OK,      _, _, _, OK,      OK,      DENY),
+    "change/foreign":  (_, MISSING, MISSING, _, _, _, MISSING, MISSING, DENY),
+    "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+    "delete/sibling":  (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+    "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+    "history/own":     (_, OK,      OK,      _, _, _, OK,      OK,      MISSING),
+    "history/sibling": (_, OK,      OK,      _, _, _, OK,      OK,      MISSING),
+    "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING, MISSING),
 }
 # Service accounts: workspace owners manage their own workspace's only; nobody deletes one (it is
 # disabled) and nobody edits its row (tokens, disabling and reactivation are their own pages).
 MATRIX["workflows.serviceaccount"] = {
-    "changelist":      (_, DENY,    OK,      _, _, _, DENY,    DENY),
-    "add":             (_, DENY,    OK,      _, _, _, DENY,    DENY),
-    "change/own":      (_, DENY,    OK,      _, _, _, DENY,    DENY),
-    "change/sibling":  (_, DENY,    MISSING, _, _, _, DENY,    DENY),
-    "change/foreign":  (_, DENY,    MISSING, _, _, _, DENY,    DENY),
-    "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-    "delete/sibling":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-    "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-    "history/own":     (_, MISSING, OK,      _, _, _, MISSING, MISSING),
-    "history/sibling": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
-    "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+    "changelist":      (_, DENY,    OK,      _, _, _, DENY,    DENY,    DENY),
+    "add":             (_, DENY,    OK,      _, _, _, DENY,    DENY,    DENY),
+    "change/own":      (_, DENY,    OK,      _, _, _, DENY,    DENY,    DENY),
+    "change/sibling":  (_, DENY,    MISSING, _, _, _, DENY,    DENY,    DENY),
+    "change/foreign":  (_, DENY,    MISSING, _, _, _, DENY,    DENY,    DENY),
+    "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+    "delete/sibling":  (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+    "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+    "history/own":     (_, MISSING, OK,      _, _, _, MISSING, MISSING, MISSING),
+    "history/sibling": (_, MISSING, MISSING, _, _, _, MISSING, MISSING, MISSING),
+    "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING, MISSING),
 }
 # Connector types: officers and platform administrators register and vet them (the change page is
 # the vetting form); allow-list rules: platform administrators only, added or removed, never edited;
 # integrations: owners connect and configure their workspace's, officers and auditors read them.
 MATRIX["workflows.connectortype"] = {
-    "changelist":      (_, OK,      DENY,    _, _, _, OK,      DENY),
-    "add":             (_, OK,      DENY,    _, _, _, OK,      DENY),
-    "change/own":      (_, OK,      DENY,    _, _, _, OK,      DENY),
-    "change/foreign":  (_, MISSING, DENY,    _, _, _, MISSING, DENY),
-    "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-    "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-    "history/own":     (_, OK,      MISSING, _, _, _, OK,      MISSING),
-    "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+    "changelist":      (_, OK,      DENY,    _, _, _, OK,      DENY,    DENY),
+    "add":             (_, OK,      DENY,    _, _, _, OK,      DENY,    DENY),
+    "change/own":      (_, OK,      DENY,    _, _, _, OK,      DENY,    DENY),
+    "change/foreign":  (_, MISSING, DENY,    _, _, _, MISSING, DENY,    DENY),
+    "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+    "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+    "history/own":     (_, OK,      MISSING, _, _, _, OK,      MISSING, MISSING),
+    "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING, MISSING),
 }
 MATRIX["workflows.networkallowrule"] = {
-    "changelist":      (_, OK,      DENY,    _, _, _, DENY,    DENY),
-    "add":             (_, OK,      DENY,    _, _, _, DENY,    DENY),
-    "change/own":      (_, OK,      DENY,    _, _, _, DENY,    DENY),
-    "change/foreign":  (_, MISSING, DENY,    _, _, _, DENY,    DENY),
-    "delete/own":      (_, OK,      DENY,    _, _, _, DENY,    DENY),
-    "delete/foreign":  (_, MISSING, DENY,    _, _, _, DENY,    DENY),
-    "history/own":     (_, OK,      MISSING, _, _, _, MISSING, MISSING),
-    "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+    "changelist":      (_, OK,      DENY,    _, _, _, DENY,    DENY,    DENY),
+    "add":             (_, OK,      DENY,    _, _, _, DENY,    DENY,    DENY),
+    "change/own":      (_, OK,      DENY,    _, _, _, DENY,    DENY,    DENY),
+    "change/foreign":  (_, MISSING, DENY,    _, _, _, DENY,    DENY,    DENY),
+    "delete/own":      (_, OK,      DENY,    _, _, _, DENY,    DENY,    DENY),
+    "delete/foreign":  (_, MISSING, DENY,    _, _, _, DENY,    DENY,    DENY),
+    "history/own":     (_, OK,      MISSING, _, _, _, MISSING, MISSING, MISSING),
+    "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING, MISSING),
 }
 MATRIX["workflows.integration"] = {
-    "changelist":      (_, DENY,    OK,      _, _, _, OK,      OK),
-    "add":             (_, DENY,    OK,      _, _, _, DENY,    DENY),
-    "change/own":      (_, DENY,    OK,      _, _, _, OK,      OK),
-    "change/sibling":  (_, DENY,    MISSING, _, _, _, MISSING, MISSING),
-    "change/foreign":  (_, DENY,    MISSING, _, _, _, MISSING, MISSING),
-    "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-    "delete/sibling":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-    "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-    "history/own":     (_, MISSING, OK,      _, _, _, OK,      OK),
-    "history/sibling": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
-    "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+    "changelist":      (_, DENY,    OK,      _, _, _, OK,      OK,      DENY),
+    "add":             (_, DENY,    OK,      _, _, _, DENY,    DENY,    DENY),
+    "change/own":      (_, DENY,    OK,      _, _, _, OK,      OK,      DENY),
+    "change/sibling":  (_, DENY,    MISSING, _, _, _, MISSING, MISSING, DENY),
+    "change/foreign":  (_, DENY,    MISSING, _, _, _, MISSING, MISSING, DENY),
+    "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+    "delete/sibling":  (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+    "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+    "history/own":     (_, MISSING, OK,      _, _, _, OK,      OK,      MISSING),
+    "history/sibling": (_, MISSING, MISSING, _, _, _, MISSING, MISSING, MISSING),
+    "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING, MISSING),
 }
 # Keys: read-only status pages for key viewers of the workspace (platform administrators see every
 # workspace of their organisation); rotation and BYOK are their own pages.
 _KEY_STATUS_ROWS = {
-    "changelist":      (_, OK,      OK,      _, _, _, OK,      OK),
-    "add":             (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-    "change/own":      (_, OK,      OK,      _, _, _, OK,      OK),
-    "change/sibling":  (_, OK,      MISSING, _, _, _, MISSING, MISSING),
-    "change/foreign":  (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
-    "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-    "delete/sibling":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-    "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-    "history/own":     (_, OK,      OK,      _, _, _, OK,      OK),
-    "history/sibling": (_, OK,      MISSING, _, _, _, MISSING, MISSING),
-    "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+    "changelist":      (_, OK,      OK,      _, _, _, OK,      OK,      DENY),
+    "add":             (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+    "change/own":      (_, OK,      OK,      _, _, _, OK,      OK,      DENY),
+    "change/sibling":  (_, OK,      MISSING, _, _, _, MISSING, MISSING, DENY),
+    "change/foreign":  (_, MISSING, MISSING, _, _, _, MISSING, MISSING, DENY),
+    "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+    "delete/sibling":  (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+    "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+    "history/own":     (_, OK,      OK,      _, _, _, OK,      OK,      MISSING),
+    "history/sibling": (_, OK,      MISSING, _, _, _, MISSING, MISSING, MISSING),
+    "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING, MISSING),
 }
 for _label in ("crypto.keyencryptionkey", "crypto.datakey", "crypto.rotationjob"):
     MATRIX[_label] = _KEY_STATUS_ROWS
 # Credentials (in the secrets store): workspace owners only, never deleted (versions are revoked).
 MATRIX["workflows.credential"] = {
-    "changelist":      (_, DENY,    OK,      _, _, _, DENY,    DENY),
-    "add":             (_, DENY,    OK,      _, _, _, DENY,    DENY),
-    "change/own":      (_, DENY,    OK,      _, _, _, DENY,    DENY),
-    "change/sibling":  (_, DENY,    MISSING, _, _, _, DENY,    DENY),
-    "change/foreign":  (_, DENY,    MISSING, _, _, _, DENY,    DENY),
-    "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-    "delete/sibling":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-    "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-    "history/own":     (_, MISSING, OK,      _, _, _, MISSING, MISSING),
-    "history/sibling": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
-    "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+    "changelist":      (_, DENY,    OK,      _, _, _, DENY,    DENY,    DENY),
+    "add":             (_, DENY,    OK,      _, _, _, DENY,    DENY,    DENY),
+    "change/own":      (_, DENY,    OK,      _, _, _, DENY,    DENY,    DENY),
+    "change/sibling":  (_, DENY,    MISSING, _, _, _, DENY,    DENY,    DENY),
+    "change/foreign":  (_, DENY,    MISSING, _, _, _, DENY,    DENY,    DENY),
+    "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+    "delete/sibling":  (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+    "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+    "history/own":     (_, MISSING, OK,      _, _, _, MISSING, MISSING, MISSING),
+    "history/sibling": (_, MISSING, MISSING, _, _, _, MISSING, MISSING, MISSING),
+    "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING, MISSING),
 }
 # The incident runbook: owners and compliance officers start and follow it; it is never edited.
 MATRIX["workflows.credentialrunbook"] = {
-    "changelist":      (_, DENY,    OK,      _, _, _, OK,      DENY),
-    "add":             (_, DENY,    OK,      _, _, _, OK,      DENY),
-    "change/own":      (_, DENY,    OK,      _, _, _, OK,      DENY),
-    "change/sibling":  (_, DENY,    MISSING, _, _, _, MISSING, DENY),
-    "change/foreign":  (_, DENY,    MISSING, _, _, _, MISSING, DENY),
-    "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-    "delete/sibling":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-    "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-    "history/own":     (_, MISSING, OK,      _, _, _, OK,      MISSING),
-    "history/sibling": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
-    "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+    "changelist":      (_, DENY,    OK,      _, _, _, OK,      DENY,    DENY),
+    "add":             (_, DENY,    OK,      _, _, _, OK,      DENY,    DENY),
+    "change/own":      (_, DENY,    OK,      _, _, _, OK,      DENY,    DENY),
+    "change/sibling":  (_, DENY,    MISSING, _, _, _, MISSING, DENY,    DENY),
+    "change/foreign":  (_, DENY,    MISSING, _, _, _, MISSING, DENY,    DENY),
+    "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+    "delete/sibling":  (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+    "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+    "history/own":     (_, MISSING, OK,      _, _, _, OK,      MISSING, MISSING),
+    "history/sibling": (_, MISSING, MISSING, _, _, _, MISSING, MISSING, MISSING),
+    "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING, MISSING),
 }
 # Evidence orders: auditors order packages of their workspaces and see only their own orders;
-# nobody edits or deletes one (it expires).
+# the organisation auditor orders packages of the organisation's own events and sees only its own
+# orders; nobody edits or deletes one (it expires).
 MATRIX["audit.evidenceorder"] = {
-    "changelist":      (_, DENY,    DENY,    _, _, _, DENY,    OK),
-    "add":             (_, DENY,    DENY,    _, _, _, DENY,    OK),
-    "change/own":      (_, DENY,    DENY,    _, _, _, DENY,    OK),
-    "change/sibling":  (_, DENY,    DENY,    _, _, _, DENY,    MISSING),
-    "change/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    MISSING),
-    "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-    "delete/sibling":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-    "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-    "history/own":     (_, MISSING, MISSING, _, _, _, MISSING, OK),
-    "history/sibling": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
-    "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+    "changelist":      (_, DENY,    DENY,    _, _, _, DENY,    OK,      OK),
+    "add":             (_, DENY,    DENY,    _, _, _, DENY,    OK,      OK),
+    "change/own":      (_, DENY,    DENY,    _, _, _, DENY,    OK,      MISSING),
+    "change/sibling":  (_, DENY,    DENY,    _, _, _, DENY,    MISSING, MISSING),
+    "change/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    MISSING, MISSING),
+    "change/org":      (_, DENY,    DENY,    _, _, _, DENY,    MISSING, OK),
+    "change/foreign_org": (_, DENY, DENY,    _, _, _, DENY,    MISSING, MISSING),
+    "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+    "delete/sibling":  (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+    "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+    "delete/org":      (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+    "delete/foreign_org": (_, DENY, DENY,    _, _, _, DENY,    DENY,    DENY),
+    "history/own":     (_, MISSING, MISSING, _, _, _, MISSING, OK,      MISSING),
+    "history/sibling": (_, MISSING, MISSING, _, _, _, MISSING, MISSING, MISSING),
+    "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING, MISSING),
+    "history/org":     (_, MISSING, MISSING, _, _, _, MISSING, MISSING, OK),
+    "history/foreign_org": (_, MISSING, MISSING, _, _, _, MISSING, MISSING, MISSING),
 }
 # Organisation configuration (platform administrators of their own organisation only, through
 # organization.manage): SCIM tokens are created and revoked, never edited or deleted; SCIM groups
-# are read-only, written by the identity provider; the conditional-access policy is switched off,
-# never deleted.
+# are read-only, written by the identity provider (the organisation auditor reads them with the
+# user accounts, user.view); the conditional-access policy is switched off, never deleted.
 _ORG_CONFIG_ROWS = {
-    "changelist":      (_, OK,      DENY,    _, _, _, DENY,    DENY),
-    "add":             (_, OK,      DENY,    _, _, _, DENY,    DENY),
-    "change/own":      (_, OK,      DENY,    _, _, _, DENY,    DENY),
-    "change/foreign":  (_, MISSING, DENY,    _, _, _, DENY,    DENY),
-    "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-    "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY),
-    "history/own":     (_, OK,      MISSING, _, _, _, MISSING, MISSING),
-    "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING),
+    "changelist":      (_, OK,      DENY,    _, _, _, DENY,    DENY,    DENY),
+    "add":             (_, OK,      DENY,    _, _, _, DENY,    DENY,    DENY),
+    "change/own":      (_, OK,      DENY,    _, _, _, DENY,    DENY,    DENY),
+    "change/foreign":  (_, MISSING, DENY,    _, _, _, DENY,    DENY,    DENY),
+    "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+    "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+    "history/own":     (_, OK,      MISSING, _, _, _, MISSING, MISSING, MISSING),
+    "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING, MISSING),
 }
 MATRIX["accounts.scimtoken"] = _ORG_CONFIG_ROWS
-MATRIX["accounts.scimgroup"] = {**_ORG_CONFIG_ROWS, "add": (_, DENY, DENY, _, _, _, DENY, DENY)}
+MATRIX["accounts.scimgroup"] = {
+    "changelist":      (_, OK,      DENY,    _, _, _, DENY,    DENY,    OK),
+    "add":             (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+    "change/own":      (_, OK,      DENY,    _, _, _, DENY,    DENY,    OK),
+    "change/foreign":  (_, MISSING, DENY,    _, _, _, DENY,    DENY,    MISSING),
+    "delete/own":      (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+    "delete/foreign":  (_, DENY,    DENY,    _, _, _, DENY,    DENY,    DENY),
+    "history/own":     (_, OK,      MISSING, _, _, _, MISSING, MISSING, OK),
+    "history/foreign": (_, MISSING, MISSING, _, _, _, MISSING, MISSING, MISSING),
+}
 MATRIX["accounts.conditionalaccesspolicy"] = _ORG_CONFIG_ROWS
 # fmt: on
 
@@ -460,7 +491,7 @@ def _expected_keys(world) -> set[tuple[str, str]]:
             if view not in OBJECT_VIEWS:
                 keys.add((label, view))
                 continue
-            for scope in ("own", "sibling", "foreign"):
+            for scope in SCOPES:
                 if targets(world, model, view, scope) is not None:
                     keys.add((label, f"{view}/{scope}"))
     return keys
@@ -518,19 +549,21 @@ def test_no_unexpected_allows_via_post(shared_world, client):
     assert membership.role_id == "viewer"
 
 
+# The roles granting admin.access.
+CONTROL_PANEL_ROLES = {
+    "platform_admin",
+    "workspace_owner",
+    "compliance_officer",
+    "auditor",
+    "organization_auditor",
+}
+
+
 @pytest.mark.parametrize(
     ("column", "expected"),
     [
         ("anonymous", LOGIN),
-        *(
-            (
-                code,
-                OK
-                if code in {"platform_admin", "workspace_owner", "compliance_officer", "auditor"}
-                else LOGIN,
-            )
-            for code in ROLE_ORDER
-        ),
+        *((code, OK if code in CONTROL_PANEL_ROLES else LOGIN) for code in MATRIX_ROLES),
     ],
 )
 def test_control_panel_index(shared_world, client, column, expected):
@@ -549,101 +582,106 @@ def test_control_panel_index(shared_world, client, column, expected):
 # to show) · GET_REFUSED 405 · ELSEWHERE redirected to another page of the control panel.
 GONE, GET_REFUSED, ELSEWHERE = "404", "405", "ELSEWHERE"
 # fmt: off
-# columns:             anon p.admin   owner      bld/op/view  officer    auditor
-_SEE_USERS = {  # people's sign-in: platform administrators of the organisation (user.manage)
-    "own":              (_, OK,       GONE,      _, _, _, GONE,      GONE),
-    "sibling":          (_, OK,       GONE,      _, _, _, GONE,      GONE),
-    "foreign":          (_, GONE,     GONE,      _, _, _, GONE,      GONE),
+# columns:             anon p.admin   owner      bld/op/view  officer    auditor     org. auditor
+# The organisation auditor reaches no workspace's record: every page on one answers as missing
+# (GONE), or is refused (DENY) where the page asks for an action before it looks for the object;
+# of the organisation's records it sees only the user accounts, and changes nothing.
+# People's sign-in: platform administrators of the organisation (user.manage); the organisation
+# auditor sees the accounts (user.view) but may not act on them.
+_SEE_USERS = {
+    "own":              (_, OK,       GONE,      _, _, _, GONE,      GONE,       DENY),
+    "sibling":          (_, OK,       GONE,      _, _, _, GONE,      GONE,       DENY),
+    "foreign":          (_, GONE,     GONE,      _, _, _, GONE,      GONE,       GONE),
 }
 _ACCOUNT_PAGE = {  # a service account's token, disable and reactivate pages: as its change page
-    "own":              (_, DENY,     OK,        _, _, _, DENY,      DENY),
-    "sibling":          (_, DENY,     GONE,      _, _, _, DENY,      DENY),
-    "foreign":          (_, DENY,     GONE,      _, _, _, DENY,      DENY),
+    "own":              (_, DENY,     OK,        _, _, _, DENY,      DENY,       DENY),
+    "sibling":          (_, DENY,     GONE,      _, _, _, DENY,      DENY,       DENY),
+    "foreign":          (_, DENY,     GONE,      _, _, _, DENY,      DENY,       DENY),
 }
 CUSTOM_MATRIX: dict[str, dict[str, tuple[str, ...]]] = {
     # The site's own pages. Signed-in control-panel roles asking for the login page go to the index.
-    "index":                {"page": (_, OK, OK, _, _, _, OK, OK)},
-    "app_list":             {"page": (_, OK, OK, _, _, _, OK, OK)},
-    "login":                {"page": (OK, MISSING, MISSING, OK, OK, OK, MISSING, MISSING)},
+    "index":                {"page": (_, OK, OK, _, _, _, OK, OK, OK)},
+    "app_list":             {"page": (_, OK, OK, _, _, _, OK, OK, OK)},
+    "login":                {"page": (OK, MISSING, MISSING, OK, OK, OK, MISSING, MISSING, MISSING)},
     "logout":               {"page": (MISSING, GET_REFUSED, GET_REFUSED, MISSING, MISSING, MISSING,
-                                      GET_REFUSED, GET_REFUSED)},
-    "password_change":      {"page": (_, OK, OK, _, _, _, OK, OK)},
-    "password_change_done": {"page": (_, OK, OK, _, _, _, OK, OK)},
-    "jsi18n":               {"page": (_, OK, OK, _, _, _, OK, OK)},
+                                      GET_REFUSED, GET_REFUSED, GET_REFUSED)},
+    "password_change":      {"page": (_, OK, OK, _, _, _, OK, OK, OK)},
+    "password_change_done": {"page": (_, OK, OK, _, _, _, OK, OK, OK)},
+    "jsi18n":               {"page": (_, OK, OK, _, _, _, OK, OK, OK)},
     # Only fields a governed admin declares (none today) are answered; a bare request is refused.
-    "autocomplete":         {"page": (_, DENY, DENY, _, _, _, DENY, DENY)},
+    "autocomplete":         {"page": (_, DENY, DENY, _, _, _, DENY, DENY, DENY)},
     # No governed model has a public page of its own: nothing to redirect to, for anyone.
     "view_on_site": {
-        "own":              (_, GONE,     GONE,      _, _, _, GONE,      GONE),
-        "sibling":          (_, GONE,     GONE,      _, _, _, GONE,      GONE),
-        "foreign":          (_, GONE,     GONE,      _, _, _, GONE,      GONE),
+        "own":              (_, GONE,     GONE,      _, _, _, GONE,      GONE,       GONE),
+        "sibling":          (_, GONE,     GONE,      _, _, _, GONE,      GONE,       GONE),
+        "foreign":          (_, GONE,     GONE,      _, _, _, GONE,      GONE,       GONE),
     },
     "accounts_user_force_logout": _SEE_USERS,
     "accounts_user_unlock": _SEE_USERS,
     "accounts_user_mfa_reset": _SEE_USERS,
     "accounts_scimtoken_revoke": {
-        "own":              (_, OK,       GONE,      _, _, _, GONE,      GONE),
-        "foreign":          (_, GONE,     GONE,      _, _, _, GONE,      GONE),
+        "own":              (_, OK,       GONE,      _, _, _, GONE,      GONE,       GONE),
+        "foreign":          (_, GONE,     GONE,      _, _, _, GONE,      GONE,       GONE),
     },
     # Trying the policies is reading them (policy.view).
-    "access_policy_try":    {"page": (_, OK, OK, _, _, _, OK, OK)},
+    "access_policy_try":    {"page": (_, OK, OK, _, _, _, OK, OK, DENY)},
     # Policy changes are decided by compliance officers, never by their proposer.
     "access_policychange_decide": {
-        "own":              (_, DENY,     DENY,      _, _, _, OK,        DENY),
-        "foreign":          (_, GONE,     GONE,      _, _, _, GONE,      GONE),
+        "own":              (_, DENY,     DENY,      _, _, _, OK,        DENY,       GONE),
+        "foreign":          (_, GONE,     GONE,      _, _, _, GONE,      GONE,       GONE),
     },
     # Ending an override is a POST; a GET goes back to the override's page.
     "access_oncalloverride_end": {
-        "own":              (_, ELSEWHERE, ELSEWHERE, _, _, _, ELSEWHERE, ELSEWHERE),
-        "sibling":          (_, ELSEWHERE, GONE,     _, _, _, GONE,      GONE),
-        "foreign":          (_, GONE,     GONE,      _, _, _, GONE,      GONE),
+        "own":              (_, ELSEWHERE, ELSEWHERE, _, _, _, ELSEWHERE, ELSEWHERE,  GONE),
+        "sibling":          (_, ELSEWHERE, GONE,     _, _, _, GONE,      GONE,       GONE),
+        "foreign":          (_, GONE,     GONE,      _, _, _, GONE,      GONE,       GONE),
     },
     # Keys: owners bring their own and rotate their workspace's (key.manage).
-    "crypto_keyencryptionkey_byok": {"page": (_, DENY, OK, _, _, _, DENY, DENY)},
+    "crypto_keyencryptionkey_byok": {"page": (_, DENY, OK, _, _, _, DENY, DENY, DENY)},
     "crypto_datakey_rotate": {
-        "own":              (_, DENY,     OK,        _, _, _, DENY,      DENY),
-        "sibling":          (_, DENY,     GONE,      _, _, _, GONE,      GONE),
-        "foreign":          (_, GONE,     GONE,      _, _, _, GONE,      GONE),
+        "own":              (_, DENY,     OK,        _, _, _, DENY,      DENY,       GONE),
+        "sibling":          (_, DENY,     GONE,      _, _, _, GONE,      GONE,       GONE),
+        "foreign":          (_, GONE,     GONE,      _, _, _, GONE,      GONE,       GONE),
     },
     "workflows_serviceaccount_token": _ACCOUNT_PAGE,
     "workflows_serviceaccount_disable": _ACCOUNT_PAGE,
     "workflows_serviceaccount_reactivate": _ACCOUNT_PAGE,
     # Reviews: the approvers of a tier decide; the platform administrator sees no workflow data.
     "workflows_changerequest_decide": {
-        "own":              (_, GONE,     DENY,      _, _, _, OK,        DENY),
-        "sibling":          (_, GONE,     GONE,      _, _, _, GONE,      GONE),
-        "foreign":          (_, GONE,     GONE,      _, _, _, GONE,      GONE),
+        "own":              (_, GONE,     DENY,      _, _, _, OK,        DENY,       GONE),
+        "sibling":          (_, GONE,     GONE,      _, _, _, GONE,      GONE,       GONE),
+        "foreign":          (_, GONE,     GONE,      _, _, _, GONE,      GONE,       GONE),
     },
     # Apply now is a POST (tests/workflows/test_waiting.py); a GET is refused on a change one may
     # see, and answers as missing on any other.
     "workflows_changerequest_apply": {
-        "own":              (_, GONE,     GET_REFUSED, _, _, _, GET_REFUSED, GET_REFUSED),
-        "sibling":          (_, GONE,     GONE,      _, _, _, GONE,      GONE),
-        "foreign":          (_, GONE,     GONE,      _, _, _, GONE,      GONE),
+        "own":              (_, GONE,     GET_REFUSED, _, _, _, GET_REFUSED, GET_REFUSED, GONE),
+        "sibling":          (_, GONE,     GONE,      _, _, _, GONE,      GONE,       GONE),
+        "foreign":          (_, GONE,     GONE,      _, _, _, GONE,      GONE,       GONE),
     },
     # Quarantine and reactivation of a workflow: owners and compliance officers.
     "workflows_workflow_status": {
-        "own":              (_, GONE,     OK,        _, _, _, OK,        DENY),
-        "sibling":          (_, GONE,     GONE,      _, _, _, GONE,      GONE),
-        "foreign":          (_, GONE,     GONE,      _, _, _, GONE,      GONE),
+        "own":              (_, GONE,     OK,        _, _, _, OK,        DENY,       GONE),
+        "sibling":          (_, GONE,     GONE,      _, _, _, GONE,      GONE,       GONE),
+        "foreign":          (_, GONE,     GONE,      _, _, _, GONE,      GONE,       GONE),
     },
     # A workflow's webhook secret: its workspace's owners (credential.manage).
     "workflows_workflow_webhook_secret": {
-        "own":              (_, GONE,     OK,        _, _, _, DENY,      DENY),
-        "sibling":          (_, GONE,     GONE,      _, _, _, GONE,      GONE),
-        "foreign":          (_, GONE,     GONE,      _, _, _, GONE,      GONE),
+        "own":              (_, GONE,     OK,        _, _, _, DENY,      DENY,       GONE),
+        "sibling":          (_, GONE,     GONE,      _, _, _, GONE,      GONE,       GONE),
+        "foreign":          (_, GONE,     GONE,      _, _, _, GONE,      GONE,       GONE),
     },
     # AI register changes: decided by a compliance officer who did not propose them.
     "workflows_registerchange_decide": {
-        "own":              (_, DENY,     DENY,      _, _, _, OK,        DENY),
-        "foreign":          (_, GONE,     GONE,      _, _, _, GONE,      GONE),
+        "own":              (_, DENY,     DENY,      _, _, _, OK,        DENY,       GONE),
+        "foreign":          (_, GONE,     GONE,      _, _, _, GONE,      GONE,       GONE),
     },
     # Halting: owners and officers of the workspace, platform administrators of the organisation.
-    "workflows_halt_raise": {"page": (_, OK, OK, _, _, _, OK, DENY)},
+    "workflows_halt_raise": {"page": (_, OK, OK, _, _, _, OK, DENY, DENY)},
     "workflows_halt_release": {
-        "own":              (_, OK,       OK,        _, _, _, OK,        GONE),
-        "sibling":          (_, OK,       GONE,      _, _, _, GONE,      GONE),
-        "foreign":          (_, GONE,     GONE,      _, _, _, GONE,      GONE),
+        "own":              (_, OK,       OK,        _, _, _, OK,        GONE,       GONE),
+        "sibling":          (_, OK,       GONE,      _, _, _, GONE,      GONE,       GONE),
+        "foreign":          (_, GONE,     GONE,      _, _, _, GONE,      GONE,       GONE),
     },
 }
 # fmt: on
