@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("audit", "0010_evidence_order_organisation"),
+        ("audit", "0011_retention"),
     ]
 
     operations = [
