@@ -171,7 +171,7 @@ class RowChange(models.Model):
         AuditEvent,
         on_delete=models.DO_NOTHING,
         db_constraint=False,
-        db_index=False,  # looked up from the capture, never from the event
+        db_index=False,  # the index below serves the one lookup from the event (pruning)
         null=True,
         blank=True,
         related_name="+",
@@ -184,6 +184,8 @@ class RowChange(models.Model):
             models.Index(
                 fields=["id"], condition=models.Q(event__isnull=True), name="audit_rowchange_pending"
             ),
+            # Pruning an event deletes its captures with it (audit_prune).
+            models.Index(fields=["event"], name="audit_rowchange_event"),
         ]
 
     def __str__(self) -> str:

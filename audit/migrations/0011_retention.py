@@ -257,6 +257,10 @@ class Migration(migrations.Migration):
                 ],
             },
         ),
+        migrations.AddIndex(
+            model_name="rowchange",
+            index=models.Index(fields=["event"], name="audit_rowchange_event"),
+        ),
         migrations.RunPython(install_prune, uninstall_prune),
         # The completeness backstop on what decides retention (archive runs are the job's
         # bookkeeping: each of their steps is a ledger event of its own).

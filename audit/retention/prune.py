@@ -76,6 +76,7 @@ class ScopeLine:
     label: str
     retention: str
     cutoff: datetime
+    key: dict[str, int]  # {"workspace": pk}, {"organization": pk}, or {} for the platform's own
     filter: Q = field(repr=False)
     chosen: int = 0
     held: int = 0
@@ -108,7 +109,12 @@ class PrunePlan:
             "bound": self.bound,
             "bound_reason": self.bound_reason,
             "scopes": [
-                {"scope": line.label, "cutoff": format_time(line.cutoff), "retention": line.retention}
+                {
+                    "scope": line.label,
+                    **line.key,
+                    "cutoff": format_time(line.cutoff),
+                    "retention": line.retention,
+                }
                 for line in self.scopes
             ],
             "holds": [str(hold.uid) for hold in self.holds],
@@ -143,10 +149,12 @@ def prune_plan(
         workspaces = [workspace]
         organizations = []
     elif organization is not None:
-        workspaces = list(Workspace.objects.filter(organization=organization).order_by("pk"))
+        workspaces = list(
+            Workspace.objects.filter(organization=organization).select_related("organization").order_by("pk")
+        )
         organizations = [organization]
     else:
-        workspaces = list(Workspace.objects.order_by("pk"))
+        workspaces = list(Workspace.objects.select_related("organization").order_by("pk"))
         organizations = list(Organization.objects.order_by("pk"))
     policies = {policy.workspace_id: policy for policy in _policies(workspaces)}
     org_retention = organization_retentions([org.pk for org in organizations])
@@ -155,7 +163,11 @@ def prune_plan(
         retention = policy_retention(policies.get(ws.pk))
         lines.append(
             ScopeLine(
-                f"workspace {ws.slug}", retention.describe(), retention.cutoff(now), Q(workspace_id=ws.pk)
+                f"workspace {ws.organization.slug}/{ws.slug}",
+                retention.describe(),
+                retention.cutoff(now),
+                {"workspace": ws.pk},
+                _scope_filter({"workspace": ws.pk}),
             )
         )
     for org in organizations:
@@ -165,7 +177,8 @@ def prune_plan(
                 f"organisation {org.slug} (its own events)",
                 retention.describe(),
                 retention.cutoff(now),
-                Q(organization_id=org.pk, workspace_id__isnull=True),
+                {"organization": org.pk},
+                _scope_filter({"organization": org.pk}),
             )
         )
     if workspace is None and organization is None:
@@ -175,7 +188,8 @@ def prune_plan(
                 "the platform's own events",
                 retention.describe(),
                 retention.cutoff(now),
-                Q(organization_id__isnull=True, workspace_id__isnull=True),
+                {},
+                _scope_filter({}),
             )
         )
     if before is not None:
@@ -272,7 +286,7 @@ def _chosen_rows(run: LedgerArchive):
     chosen = Q(pk__in=[])
     criteria = run.criteria
     for scope in criteria["scopes"]:
-        chosen |= _scope_filter(scope["scope"]) & Q(
+        chosen |= _scope_filter(scope) & Q(
             occurred_at__lt=datetime.fromisoformat(
                 (criteria["before"] or scope["cutoff"]).replace("Z", "+00:00")
             )
@@ -284,14 +298,12 @@ def _chosen_rows(run: LedgerArchive):
     return selected.order_by("sequence").values_list("sequence", "canonical").iterator(chunk_size=2_000)
 
 
-def _scope_filter(label: str) -> Q:
-    if label.startswith("workspace "):
-        return Q(workspace_id__in=Workspace.objects.filter(slug=label.split(" ", 1)[1]).values("pk"))
-    if label.startswith("organisation "):
-        slug = label.split(" ", 2)[1]
-        return Q(
-            organization_id__in=Organization.objects.filter(slug=slug).values("pk"), workspace_id__isnull=True
-        )
+def _scope_filter(key: dict) -> Q:
+    """The events of a scope, by its key (ids, never names: slugs repeat across organisations)."""
+    if key.get("workspace") is not None:
+        return Q(workspace_id=int(key["workspace"]))
+    if key.get("organization") is not None:
+        return Q(organization_id=int(key["organization"]), workspace_id__isnull=True)
     return Q(organization_id__isnull=True, workspace_id__isnull=True)
 
 

@@ -21,6 +21,7 @@ from audit.models import (
     LedgerArchiveState,
     LegalHold,
     PrunedLeaf,
+    RetentionPolicy,
     RowChange,
     SignedTreeHead,
 )
@@ -35,7 +36,13 @@ from audit.signing import load_signing_key
 from governance.access.decision import AccessDenied
 from governance.tenancy.models import Role
 from tests.audit.conftest import NOW, triggers_disabled
-from tests.factories import MembershipFactory, OrganizationFactory, UserFactory, WorkspaceFactory
+from tests.factories import (
+    AuditEventFactory,
+    MembershipFactory,
+    OrganizationFactory,
+    UserFactory,
+    WorkspaceFactory,
+)
 
 # --- Batch proofs -----------------------------------------------------------------------------
 
@@ -177,8 +184,8 @@ def _prune(**kwargs) -> LedgerArchive:
 def test_a_prune_takes_what_is_past_retention_and_keeps_the_rest(old_ledger):
     plan = prune_plan()
     counts = {line.label: line.chosen for line in plan.scopes}
-    assert counts["workspace plain"] == 12  # 40 months > 12
-    assert counts["workspace ledgers"] == 0  # SOX: 7 years
+    assert counts["workspace acme/plain"] == 12  # 40 months > 12
+    assert counts["workspace acme/ledgers"] == 0  # SOX: 7 years
     assert counts["organisation acme (its own events)"] == 0  # as long as its SOX workspace
     assert counts["the platform's own events"] == 4
     run = _prune()
@@ -234,7 +241,7 @@ def test_a_hold_keeps_its_events_and_an_explicit_prune_across_it_is_refused(old_
         reason="Litigation 2026-114: keep everything of this workspace", owner=user,
     )  # fmt: skip
     plan = prune_plan()
-    line = next(line for line in plan.scopes if line.label == "workspace plain")
+    line = next(line for line in plan.scopes if line.label == "workspace acme/plain")
     assert (line.chosen, line.held) == (0, 12)
     with pytest.raises(PruneRefusedError, match="Litigation 2026-114"):
         prune_plan(before=NOW - timedelta(days=500), workspace=old_ledger["plain"])
@@ -258,9 +265,9 @@ def test_a_hold_placed_during_a_run_keeps_its_events(old_ledger):
 
 
 def test_an_explicit_prune_past_the_retention_boundary_is_refused_with_the_reason(old_ledger):
-    with pytest.raises(PruneRefusedError, match=r"workspace ledgers keeps its events 7 years \(SOX"):
+    with pytest.raises(PruneRefusedError, match=r"workspace acme/ledgers keeps its events 7 years \(SOX"):
         prune_plan(before=NOW - timedelta(days=400), workspace=old_ledger["sox"])
-    with pytest.raises(PruneRefusedError, match="workspace plain keeps its events 1 year"):
+    with pytest.raises(PruneRefusedError, match="workspace acme/plain keeps its events 1 year"):
         prune_plan(before=NOW - timedelta(days=300), workspace=old_ledger["plain"])
     plan = prune_plan(before=NOW - timedelta(days=400), workspace=old_ledger["plain"])
     assert plan.total == 12
@@ -321,7 +328,7 @@ def test_nothing_is_pruned_beyond_what_every_siem_sink_acknowledged(old_ledger):
 def test_the_command_shows_the_plan_then_prunes_with_yes(old_ledger, capsys):
     call_command("ledger_prune")
     shown = capsys.readouterr().out
-    assert "workspace plain: 12 to prune" in shown
+    assert "workspace acme/plain: 12 to prune" in shown
     assert "Nothing done" in shown
     assert not LedgerArchive.objects.exists()
     call_command("ledger_prune", "--yes")
@@ -449,3 +456,18 @@ def test_months_are_calendar_months(moment, months, expected):
     from audit.retention.policy import months_before
 
     assert months_before(moment, months) == expected
+
+
+def test_a_workspace_of_the_same_name_in_another_organisation_keeps_its_own_retention(old_ledger):
+    other = WorkspaceFactory(organization=OrganizationFactory(slug="globex"), slug="plain")
+    RetentionPolicy.objects.create(workspace=other, frameworks=["hipaa"])
+    theirs = [
+        AuditEventFactory(workspace=other, occurred_at=NOW - timedelta(days=40 * 30 - index))
+        for index in range(3)
+    ]
+    ledger_seal_all()
+    ledger_seal(force_head=True)
+    run = prune_start(plan=prune_plan(), requested_by="test")
+    run = prune_resume(run=run)
+    assert run.events_pruned == 16
+    assert AuditEvent.objects.filter(pk__in=[event.pk for event in theirs]).count() == 3
