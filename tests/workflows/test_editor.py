@@ -12,7 +12,7 @@ from django.urls import reverse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.workflows.conftest import new_workflow
+from tests.workflows.conftest import TRIAGE, new_workflow
 from tests.workflows.test_pages import SETTINGS, structured
 from workflows.changes import services
 from workflows.changes.models import ChangeState, Workflow
@@ -191,10 +191,50 @@ def test_diffs_and_the_active_version_read_as_json_field_by_field(shop, client):
     assert "&#x27;next&#x27;: None" not in body
     assert "None}" not in body
     assert "&quot;GET&quot;" in body  # a field's value as JSON
-    assert 'class="field-changed"' in body  # a new workflow: every field is new
+    assert 'class="field-added"' in body  # a new workflow: every field is new
+    assert 'class="field-changed"' not in body
     assert re.search(
-        r"<td>next <span class=\"changed-mark\">changed</span></td>\s*<td>—</td>\s*<td><pre>null</pre>", body
+        r"<td>next <span class=\"added-mark\">added</span></td>\s*<td>—</td>\s*<td><pre>null</pre>", body
     )
+
+
+def test_an_added_step_reads_as_added_and_a_changed_one_names_only_what_changed(shop, client):
+    """GIVEN an active version WHEN a new version adds a step and edits one field of another
+    THEN the change page marks every field of the added step added (none changed), and of the
+    edited step only that field changed, the others neither."""
+    world = shop
+    first = new_workflow(world)
+    workflow = first.workflow
+    workflow.active_version = first.version  # as if approved and applied: the diff is against it
+    workflow.save(update_fields=["active_version"])
+    edited = {**TRIAGE, "steps": [dict(step) for step in TRIAGE["steps"]]}
+    edited["steps"][3]["next"] = "notify"
+    edited["steps"][0]["path"] = "/tickets/open"
+    edited["steps"].append(
+        {"id": "notify", "type": "transform", "expression": "{'done': true}", "next": None}
+    )
+    change = services.workflow_version_create(
+        actor=world.users["workflow_builder"], workflow=workflow, definition=edited,
+        base_version=first.version, summary="notify at the end",
+    )  # fmt: skip
+    client.force_login(world.users["workflow_builder"])
+    body = client.get(reverse("change-detail", args=[change.pk])).content.decode()
+
+    def rows_of(step_id: str) -> list[tuple[str, str]]:
+        start = re.search(rf'<th scope="rowgroup" rowspan="\d+">{step_id} ', body).start()
+        group = body[body.rindex("<tbody", 0, start) : body.index("</tbody>", start)]
+        return re.findall(r'<tr class="field-(\w+)">.*?<td>(\w+)', group, re.S)
+
+    assert sorted(rows_of("notify")) == [
+        ("added", "expression"),
+        ("added", "id"),
+        ("added", "next"),
+        ("added", "type"),
+    ]
+    assert '<span class="added-mark">added</span>' in body
+    fetch = {field: mark for mark, field in rows_of("fetch")}
+    assert fetch.pop("path") == "changed"
+    assert set(fetch.values()) == {"same"}
 
 
 def test_the_structured_editor_keeps_every_field_of_ai_and_approval_steps_and_the_input_schema():
