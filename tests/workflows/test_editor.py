@@ -101,6 +101,62 @@ def test_a_webhook_path_that_is_not_one_is_said_on_its_field(shop, client, path)
     assert not Workflow.objects.filter(slug="ticket-triage").exists()
 
 
+def test_the_trigger_fields_are_marked_with_their_type_and_all_shown_without_script(shop, client):
+    client.force_login(shop.users["workflow_builder"])
+    body = client.get(reverse("workflow-create")).content.decode()
+    for types, name in (("schedule", "trigger_cron"), ("webhook", "trigger_path")):
+        row = re.search(rf'<div class="typed" data-trigger-types="([^"]*)"( hidden)?>\s*<div class="field">\s*'
+                        rf'<label for="id_{name}"', body)  # fmt: skip
+        assert row, name
+        assert row.group(1) == types
+        assert row.group(2) is None  # the script hides the other types' fields; the server never does
+    assert 'data-trigger-types="" ' not in body
+    assert (
+        re.search(r'data-trigger-types="[^"]*">\s*<div class="field">\s*<label for="id_summary"', body)
+        is None
+    )
+
+
+def test_a_webhook_trigger_ignores_a_cron_typed_before_the_type_changed(shop, client):
+    """GIVEN a builder typed a schedule, then chose a webhook WHEN the editor is saved THEN the
+    schedule is neither checked nor kept: the trigger is the webhook alone."""
+    client.force_login(shop.users["workflow_builder"])
+    data = {
+        **SETTINGS,
+        "workspace": shop.ws.pk,
+        **structured(trigger=("webhook", "every tuesday", "/tickets")),
+    }
+    response = client.post(reverse("workflow-create"), data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    version = Workflow.objects.get(slug="ticket-triage").versions.get()
+    assert version.definition["trigger"] == {"type": "webhook", "path": "/tickets"}
+
+
+def test_a_schedule_trigger_ignores_a_webhook_path_and_a_manual_one_both(shop, client):
+    client.force_login(shop.users["workflow_builder"])
+    data = {**SETTINGS, "workspace": shop.ws.pk, **structured(trigger=("schedule", "0 6 * * 1-5", "no path"))}
+    assert client.post(reverse("workflow-create"), data).status_code == 302
+    assert Workflow.objects.get(slug="ticket-triage").versions.get().definition["trigger"] == {
+        "type": "schedule",
+        "cron": "0 6 * * 1-5",
+    }
+    data = {**SETTINGS, "workspace": shop.ws.pk, **structured(trigger=("manual", "61 25 * * *", "no path"))}
+    data["slug"] = "manual-one"
+    assert client.post(reverse("workflow-create"), data).status_code == 302
+    assert Workflow.objects.get(slug="manual-one").versions.get().definition["trigger"] == {"type": "manual"}
+
+
+def test_an_error_keeps_what_was_typed_in_every_trigger_field(shop, client):
+    client.force_login(shop.users["workflow_builder"])
+    data = {**SETTINGS, "workspace": shop.ws.pk, **structured(trigger=("webhook", "0 6 * * 1-5", "tickets"))}
+    body = client.post(reverse("workflow-create"), data).content.decode()
+    assert 'href="#id_trigger_path"' in body
+    assert 'href="#id_trigger_cron"' not in body  # the schedule is not the chosen type: not judged
+    assert 'value="0 6 * * 1-5"' in body
+    assert 'value="tickets"' in body
+    assert not Workflow.objects.filter(slug="ticket-triage").exists()
+
+
 def test_the_next_five_runs_are_shown_in_the_workspaces_time_zone(shop, client):
     client.force_login(shop.users["workflow_builder"])
     data = {
