@@ -1,6 +1,6 @@
 // The structured editor, a little better with script: a step's fields follow its type at once,
-// and the error summary takes the focus. Without script the page works the same way, through
-// its "Update the form" button.
+// so do the trigger's, and the error summary takes the focus. Without script the page works the
+// same way: the steps through its "Update the form" button, the trigger showing all its fields.
 (function () {
   "use strict";
   function showFieldsOf(select) {
@@ -15,6 +15,18 @@
   document.querySelectorAll("fieldset.step select[name$='-type']").forEach(function (select) {
     select.addEventListener("change", function () { showFieldsOf(select); });
   });
+  // The trigger's fields: those of the chosen type only (without script, all of them show, and
+  // only the chosen type's are checked and kept).
+  var trigger = document.querySelector("select[name='trigger_type']");
+  function showTriggerFields() {
+    document.querySelectorAll("[data-trigger-types]").forEach(function (row) {
+      row.hidden = row.getAttribute("data-trigger-types").split(" ").indexOf(trigger.value) === -1;
+    });
+  }
+  if (trigger) {
+    trigger.addEventListener("change", showTriggerFields);
+    showTriggerFields();
+  }
   document.querySelectorAll(".js-hide").forEach(function (element) { element.hidden = true; });
   var summary = document.getElementById("error-summary") || document.getElementById("confirm-supersede");
   if (summary) { summary.focus(); }

@@ -62,11 +62,16 @@ class AuditedBrowser:
     def settle(self, page, *, since: int, attempts: int = 600) -> None:
         """Wait until the check of the load that followed ``since`` (``checked`` before the
         navigation) has finished: it runs beside the journey's own calls, and a ``goto`` made
-        before it ends would cut it short."""
-        for _ in range(attempts):
+        before it ends would cut it short. The patience (``attempts`` of 50 ms) is per check, not
+        for all of them: a sign-in waits for three pages, each slow on a busy machine."""
+        waited, seen = 0, self.checked
+        while waited < attempts:
             if self.checked > since:
                 return
+            if self.checked != seen:
+                waited, seen = 0, self.checked
             page.wait_for_timeout(50)
+            waited += 1
         self._audit(page)
 
     def _audit(self, page) -> None:

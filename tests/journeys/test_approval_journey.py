@@ -66,38 +66,54 @@ def test_builder_changes_officer_approves_version_goes_live(browser, demo):
     base = demo
     with mock.patch("governance.access.policies.timezone.now", return_value=BUSINESS_HOURS):
         builder = browser.new_page()
+        checked = browser.checked
         sign_in(builder, base, "builder@demo.example")
-        builder.get_by_role("link", name="Workflows").click()
-        builder.get_by_role("link", name="Support ticket triage").click()
-        builder.get_by_role("link", name="Edit the definition").click()
-        builder.get_by_role("link", name="JSON view (for experts)").click()
+        browser.settle(builder, since=checked + 2)  # the sign-in and verification pages, then home
+        for link in ("Workflows", "Support ticket triage", "Edit the definition", "JSON view (for experts)"):
+            checked = browser.checked
+            builder.get_by_role("link", name=link).click()
+            browser.settle(builder, since=checked)
         definition = builder.input_value("#id_definition").replace('max_tokens": 300', 'max_tokens": 200')
         builder.fill("#id_definition", definition)
         builder.fill("#id_summary", "Shorter AI answers")
+        checked = browser.checked
         with builder.expect_navigation():
             builder.get_by_role("button", name="Save as a new version").click()
+        browser.settle(builder, since=checked)
         # The demo's v1 is still in review: the editor asks first, names it and what happens to
         # its reviews, and keeps what was typed; confirming supersedes it.
         assert "Save over the change waiting for review?" in builder.content()
         assert builder.input_value("#id_summary") == "Shorter AI answers"
+        checked = browser.checked
         with builder.expect_navigation():
             builder.get_by_role("button", name="Save and supersede").click()
+        browser.settle(builder, since=checked)
         assert "Saved as version 2" in builder.content()
+        checked = browser.checked
         with builder.expect_navigation():
             builder.get_by_role("button", name="Submit for review").click()
+        browser.settle(builder, since=checked)
         assert "Submitted" in builder.content()
         assert "security" in builder.content()
 
         officer = browser.new_page()
+        checked = browser.checked
         sign_in(officer, base, "officer@demo.example", admin=True)
+        browser.settle(officer, since=checked + 2)
+        checked = browser.checked
         officer.goto(f"{base}/admin/workflows/changerequest/?inbox=mine")
-        officer.get_by_role("link", name="Sync once a weekday morning").click()
-        officer.get_by_role("link", name="Review (compliance)…").click()
+        browser.settle(officer, since=checked)
+        for link in ("Sync once a weekday morning", "Review (compliance)…"):
+            checked = browser.checked
+            officer.get_by_role("link", name=link).click()
+            browser.settle(officer, since=checked)
         officer.get_by_label("Approve").check()
         officer.fill("textarea[name=comment]", "Weekday mornings are enough.")
+        checked = browser.checked
         with officer.expect_navigation():
             officer.get_by_role("button", name="Confirm").click()
         expect(officer.get_by_text("The change is now applied")).to_be_visible()
+        browser.settle(officer, since=checked)  # its accessibility check, before the tabs close
         builder.close()
         officer.close()
     workflow = Workflow.objects.get(slug="crm-sync")

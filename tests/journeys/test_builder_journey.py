@@ -1,8 +1,9 @@
 """The builder's first change in a real browser (headless Chromium), in the structured editor
-only — the JSON view is never opened: a schedule typed wrong is named in the error summary at the
-top (which takes the focus) with everything typed kept; the next five runs are shown in the
-workspace's time zone; a step added with *Add a step* shows the fields of its type only; the
-draft saves and is submitted for review. Every page passes axe-core and leaves its screenshot."""
+only — the JSON view is never opened: the trigger shows the fields of its type only; a schedule
+typed wrong is named in the error summary at the top (which takes the focus) with everything typed
+kept; the next five runs are shown in the workspace's time zone; a step added with *Add a step*
+shows the fields of its type only; the draft saves and is submitted for review. Every page passes
+axe-core and leaves its screenshot."""
 
 from __future__ import annotations
 
@@ -32,7 +33,12 @@ def test_builder_saves_and_submits_in_the_structured_editor(browser, demo):  # n
             builder.get_by_role("link", name=link).click()
             browser.settle(builder, since=checked)
         builder.get_by_label("Summary").fill("Fetch the rates every weekday morning")
+        # The trigger's fields follow its type: a schedule has no webhook path.
+        builder.get_by_label("Trigger").select_option(label="Webhook")
+        expect(builder.get_by_label("Schedule (cron)")).to_be_hidden()
+        expect(builder.get_by_label("Webhook path")).to_be_visible()
         builder.get_by_label("Trigger").select_option(label="Schedule")
+        expect(builder.get_by_label("Webhook path")).to_be_hidden()
         builder.get_by_label("Schedule (cron)").fill("61 25 * * *")
         checked = browser.checked
         with builder.expect_navigation():
@@ -43,6 +49,7 @@ def test_builder_saves_and_submits_in_the_structured_editor(browser, demo):  # n
         expect(summary).to_contain_text("1 problem to fix before saving")
         expect(summary.get_by_role("link")).to_have_attribute("href", "#id_trigger_cron")
         expect(builder.get_by_label("Summary")).to_have_value("Fetch the rates every weekday morning")
+        expect(builder.get_by_label("Webhook path")).to_be_hidden()  # after the error too
         builder.get_by_label("Schedule (cron)").fill("0 6 * * 1-5")
 
         # A step of its own: the fields of its type only, once the type is chosen.

@@ -52,24 +52,38 @@ def test_newcomer_enrols_a_security_key_then_signs_in_with_it(browser, live_serv
                      "hasUserVerification": True, "isUserVerified": True}},
     )  # fmt: skip
 
+    checked = browser.checked
     _password(page, base, newcomer.email)
     page.wait_for_url("**/accounts/mfa/enrol/**")
+    browser.settle(page, since=checked + 1)  # the sign-in page, then enrolment
     expect(page.get_by_label("QR code for your authenticator app")).to_be_visible()
+    checked = browser.checked
     page.goto(f"{base}/workflows/")  # any page leads back to enrolment
     page.wait_for_url("**/accounts/mfa/enrol/**")
+    browser.settle(page, since=checked)
+    checked = browser.checked
     page.get_by_role("button", name="Register a security key").click()
     page.wait_for_url("**/accounts/mfa/backup-codes/**")
+    browser.settle(page, since=checked)
     expect(page.get_by_role("heading", name="Your backup codes")).to_be_visible()
     assert page.locator(".backup-codes li").count() == 10
+    checked = browser.checked
     page.get_by_role("link", name="I have kept them — go on").click()
     page.wait_for_url("**/workflows/")
+    browser.settle(page, since=checked)
 
+    checked = browser.checked
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_url("**/accounts/login/**")
+    browser.settle(page, since=checked)
+    checked = browser.checked
     _password(page, base, newcomer.email)
     page.wait_for_url("**/accounts/mfa/verify/**")
+    browser.settle(page, since=checked + 1)  # the sign-in page, then verification
+    checked = browser.checked
     page.get_by_role("button", name="Use security key").click()
     page.wait_for_url(f"{base}/")
+    browser.settle(page, since=checked)
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
     methods = list(AuditEvent.objects.filter(action="mfa.verified").values_list("data__method", flat=True))
     assert methods == ["webauthn", "webauthn"]
@@ -86,15 +100,21 @@ def test_newcomer_enrols_an_authenticator_app_with_the_key_shown_on_the_page(bro
 
     base = live_server.url
     page = browser.new_page()
+    checked = browser.checked
     _password(page, base, newcomer.email)
     page.wait_for_url("**/accounts/mfa/enrol/**")
+    browser.settle(page, since=checked + 1)  # the sign-in page, then enrolment
     expect(page.locator("figure.qr svg")).to_be_visible()
     secret = page.inner_text("#totp-secret").replace(" ", "")
     totp = TOTP(base64.b32decode(secret + "=" * (-len(secret) % 8)))
     totp.time = time.time()
     page.fill("input[name=code]", f"{totp.token():06d}")
+    checked = browser.checked
     page.get_by_role("button", name="Confirm the app").click()
     expect(page.get_by_role("heading", name="Your backup codes")).to_be_visible()
+    browser.settle(page, since=checked)
+    checked = browser.checked
     page.get_by_role("link", name="I have kept them — go on").click()
     page.wait_for_url(f"{base}/")
+    browser.settle(page, since=checked)
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()

@@ -26,37 +26,54 @@ def test_operator_starts_and_stops_a_run_viewer_reads_it(browser, demo):  # noqa
         mock.patch("workflows.executions.services._dispatch"),
     ):
         operator = browser.new_page()
+        checked = browser.checked
         sign_in(operator, base, "operator@demo.example")
-        operator.get_by_role("link", name="Workflows").click()
-        operator.get_by_role("link", name="CRM sync").click()
-        operator.get_by_role("link", name="Runs").click()
+        browser.settle(operator, since=checked + 2)  # the sign-in and verification pages, then home
+        for link in ("Workflows", "CRM sync", "Runs"):
+            checked = browser.checked
+            operator.get_by_role("link", name=link).click()
+            browser.settle(operator, since=checked)
         expect(operator.get_by_role("heading", name="Run this workflow")).to_be_visible()
         operator.get_by_label("Input (a JSON object)").fill('{"since": "yesterday"')
+        checked = browser.checked
         with operator.expect_navigation():
             operator.get_by_role("button", name="Start the run").click()
+        browser.settle(operator, since=checked)
         expect(operator.get_by_text("This is not valid JSON")).to_be_visible()
         assert operator.input_value("#id_input") == '{"since": "yesterday"'
         operator.get_by_label("Input (a JSON object)").fill('{"since": "<b>yesterday</b>"}')
+        checked = browser.checked
         with operator.expect_navigation():
             operator.get_by_role("button", name="Start the run").click()
+        browser.settle(operator, since=checked)
         execution = Execution.objects.get()
         assert operator.url.endswith(f"/workflows/runs/{execution.pk}/")
         expect(operator.get_by_role("heading", name="Timeline")).to_be_visible()
+        checked = browser.checked
         with operator.expect_navigation():
             operator.get_by_role("button", name="Stop the run").click()
+        browser.settle(operator, since=checked)
         expect(operator.get_by_text("This field is required.")).to_be_visible()
         operator.get_by_label("Reason for stopping this run").fill("Started with the wrong date range")
+        checked = browser.checked
         with operator.expect_navigation():
             operator.get_by_role("button", name="Stop the run").click()
+        browser.settle(operator, since=checked)
         stopped = operator.get_by_role("listitem").filter(has_text="Stopped by operator@demo.example")
         expect(stopped).to_contain_text("Started with the wrong date range")
         execution.refresh_from_db()
         assert execution.status == ExecutionStatus.CANCELLED
 
         viewer = browser.new_page()
+        checked = browser.checked
         sign_in(viewer, base, "viewer@demo.example")
+        browser.settle(viewer, since=checked + 2)
+        checked = browser.checked
         viewer.goto(f"{base}/workflows/runs/{execution.pk}/")
+        browser.settle(viewer, since=checked)
         expect(viewer.get_by_text("Cancelled").first).to_be_visible()
+        checked = browser.checked
         viewer.goto(f"{base}/workflows/{execution.workflow_id}/runs/")
+        browser.settle(viewer, since=checked)
         expect(viewer.get_by_role("link", name=f"Run {execution.pk}")).to_be_visible()
         assert viewer.get_by_role("button", name="Start the run").count() == 0

@@ -36,16 +36,22 @@ def test_sign_in_through_the_openid_provider(browser, live_server):
         world = build_world()
         connect_oidc(world, idp, trust_mfa=True)
         page = browser.new_page()
+        checked = browser.checked
         page.goto(f"{live_server.url}/accounts/login/")
+        browser.settle(page, since=checked)
+        checked = browser.checked
         page.get_by_role("link", name="Acme login").click()
+        browser.settle(page, since=checked)
         with page.expect_navigation():
             page.get_by_role("button", name="Continue").click()
         assert page.url.startswith(idp.issuer), page.url
         page.fill("input[name=login]", "ada")
         page.fill("input[name=password]", "ada-idp-pass")
+        checked = browser.checked  # the provider's own pages are not the portal's to check
         with page.expect_navigation(url=f"{live_server.url}/**"):
             page.get_by_role("button", name="Sign in at the IdP").click()
         page.wait_for_load_state()
+        browser.settle(page, since=checked)
         assert "/login" not in page.url, page.content()[:2000]
         _signed_in_as("ada@acme.example", world.ws, "workflow_builder")
     finally:
@@ -60,16 +66,22 @@ def test_sign_in_through_the_saml_idp(browser, live_server):
         world = build_world()
         connect_saml(world, idp)
         page = browser.new_page()
+        checked = browser.checked
         page.goto(f"{live_server.url}/accounts/login/")
+        browser.settle(page, since=checked)
+        checked = browser.checked
         page.get_by_role("link", name="Acme SAML").click()
+        browser.settle(page, since=checked)
         with page.expect_navigation():
             page.get_by_role("button", name="Continue").click()
         assert page.url.startswith(idp.base), page.url
         page.fill("input[name=login]", "grace")
         page.fill("input[name=password]", "grace-idp-pass")
+        checked = browser.checked  # the IdP's own pages are not the portal's to check
         page.get_by_role("button", name="Sign in at the SAML IdP").click()
         page.wait_for_url(f"{live_server.url}/**")
         page.wait_for_load_state()
+        browser.settle(page, since=checked)
         assert "/login" not in page.url, page.content()[:2000]
         assert "/saml/" not in page.url
         _signed_in_as("grace@acme.example", world.ws, "workflow_builder")

@@ -12,7 +12,7 @@ from django.urls import reverse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.workflows.conftest import new_workflow
+from tests.workflows.conftest import TRIAGE, new_workflow
 from tests.workflows.test_pages import SETTINGS, structured
 from workflows.changes import services
 from workflows.changes.models import ChangeState, Workflow
@@ -98,6 +98,62 @@ def test_a_webhook_path_that_is_not_one_is_said_on_its_field(shop, client, path)
     assert "A webhook path starts with /" in field
     assert 'href="#id_trigger_path"' in body
     assert "must be manual, schedule" not in body
+    assert not Workflow.objects.filter(slug="ticket-triage").exists()
+
+
+def test_the_trigger_fields_are_marked_with_their_type_and_all_shown_without_script(shop, client):
+    client.force_login(shop.users["workflow_builder"])
+    body = client.get(reverse("workflow-create")).content.decode()
+    for types, name in (("schedule", "trigger_cron"), ("webhook", "trigger_path")):
+        row = re.search(rf'<div class="typed" data-trigger-types="([^"]*)"( hidden)?>\s*<div class="field">\s*'
+                        rf'<label for="id_{name}"', body)  # fmt: skip
+        assert row, name
+        assert row.group(1) == types
+        assert row.group(2) is None  # the script hides the other types' fields; the server never does
+    assert 'data-trigger-types="" ' not in body
+    assert (
+        re.search(r'data-trigger-types="[^"]*">\s*<div class="field">\s*<label for="id_summary"', body)
+        is None
+    )
+
+
+def test_a_webhook_trigger_ignores_a_cron_typed_before_the_type_changed(shop, client):
+    """GIVEN a builder typed a schedule, then chose a webhook WHEN the editor is saved THEN the
+    schedule is neither checked nor kept: the trigger is the webhook alone."""
+    client.force_login(shop.users["workflow_builder"])
+    data = {
+        **SETTINGS,
+        "workspace": shop.ws.pk,
+        **structured(trigger=("webhook", "every tuesday", "/tickets")),
+    }
+    response = client.post(reverse("workflow-create"), data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    version = Workflow.objects.get(slug="ticket-triage").versions.get()
+    assert version.definition["trigger"] == {"type": "webhook", "path": "/tickets"}
+
+
+def test_a_schedule_trigger_ignores_a_webhook_path_and_a_manual_one_both(shop, client):
+    client.force_login(shop.users["workflow_builder"])
+    data = {**SETTINGS, "workspace": shop.ws.pk, **structured(trigger=("schedule", "0 6 * * 1-5", "no path"))}
+    assert client.post(reverse("workflow-create"), data).status_code == 302
+    assert Workflow.objects.get(slug="ticket-triage").versions.get().definition["trigger"] == {
+        "type": "schedule",
+        "cron": "0 6 * * 1-5",
+    }
+    data = {**SETTINGS, "workspace": shop.ws.pk, **structured(trigger=("manual", "61 25 * * *", "no path"))}
+    data["slug"] = "manual-one"
+    assert client.post(reverse("workflow-create"), data).status_code == 302
+    assert Workflow.objects.get(slug="manual-one").versions.get().definition["trigger"] == {"type": "manual"}
+
+
+def test_an_error_keeps_what_was_typed_in_every_trigger_field(shop, client):
+    client.force_login(shop.users["workflow_builder"])
+    data = {**SETTINGS, "workspace": shop.ws.pk, **structured(trigger=("webhook", "0 6 * * 1-5", "tickets"))}
+    body = client.post(reverse("workflow-create"), data).content.decode()
+    assert 'href="#id_trigger_path"' in body
+    assert 'href="#id_trigger_cron"' not in body  # the schedule is not the chosen type: not judged
+    assert 'value="0 6 * * 1-5"' in body
+    assert 'value="tickets"' in body
     assert not Workflow.objects.filter(slug="ticket-triage").exists()
 
 
@@ -191,10 +247,50 @@ def test_diffs_and_the_active_version_read_as_json_field_by_field(shop, client):
     assert "&#x27;next&#x27;: None" not in body
     assert "None}" not in body
     assert "&quot;GET&quot;" in body  # a field's value as JSON
-    assert 'class="field-changed"' in body  # a new workflow: every field is new
+    assert 'class="field-added"' in body  # a new workflow: every field is new
+    assert 'class="field-changed"' not in body
     assert re.search(
-        r"<td>next <span class=\"changed-mark\">changed</span></td>\s*<td>—</td>\s*<td><pre>null</pre>", body
+        r"<td>next <span class=\"added-mark\">added</span></td>\s*<td>—</td>\s*<td><pre>null</pre>", body
     )
+
+
+def test_an_added_step_reads_as_added_and_a_changed_one_names_only_what_changed(shop, client):
+    """GIVEN an active version WHEN a new version adds a step and edits one field of another
+    THEN the change page marks every field of the added step added (none changed), and of the
+    edited step only that field changed, the others neither."""
+    world = shop
+    first = new_workflow(world)
+    workflow = first.workflow
+    workflow.active_version = first.version  # as if approved and applied: the diff is against it
+    workflow.save(update_fields=["active_version"])
+    edited = {**TRIAGE, "steps": [dict(step) for step in TRIAGE["steps"]]}
+    edited["steps"][3]["next"] = "notify"
+    edited["steps"][0]["path"] = "/tickets/open"
+    edited["steps"].append(
+        {"id": "notify", "type": "transform", "expression": "{'done': true}", "next": None}
+    )
+    change = services.workflow_version_create(
+        actor=world.users["workflow_builder"], workflow=workflow, definition=edited,
+        base_version=first.version, summary="notify at the end",
+    )  # fmt: skip
+    client.force_login(world.users["workflow_builder"])
+    body = client.get(reverse("change-detail", args=[change.pk])).content.decode()
+
+    def rows_of(step_id: str) -> list[tuple[str, str]]:
+        start = re.search(rf'<th scope="rowgroup" rowspan="\d+">{step_id} ', body).start()
+        group = body[body.rindex("<tbody", 0, start) : body.index("</tbody>", start)]
+        return re.findall(r'<tr class="field-(\w+)">.*?<td>(\w+)', group, re.S)
+
+    assert sorted(rows_of("notify")) == [
+        ("added", "expression"),
+        ("added", "id"),
+        ("added", "next"),
+        ("added", "type"),
+    ]
+    assert '<span class="added-mark">added</span>' in body
+    fetch = {field: mark for mark, field in rows_of("fetch")}
+    assert fetch.pop("path") == "changed"
+    assert set(fetch.values()) == {"same"}
 
 
 def test_the_structured_editor_keeps_every_field_of_ai_and_approval_steps_and_the_input_schema():

@@ -30,6 +30,8 @@ STEP_FIELDS = {
     "human_approval": ("approver_role", "timeout_hours", "on_timeout", "next"),
 }  # fmt: skip
 JSON_FIELDS = ("output_schema", "validators", "routes", "guardrails")
+# The trigger's own fields, by trigger type: only the chosen type's are checked and kept.
+TRIGGER_FIELDS = {"schedule": ("trigger_cron",), "webhook": ("trigger_path",)}
 
 
 class WorkflowSettingsForm(forms.Form):
@@ -78,6 +80,7 @@ class ChangeForm(forms.Form):
                 self.add_error("input_schema", f"Not valid JSON: {error.msg} (line {error.lineno}).")
             except RecursionError:
                 self.add_error("input_schema", "The JSON is nested too deeply.")
+        # The other types' fields are shown without script and may hold anything: never judged.
         kind = cleaned.get("trigger_type")
         if kind == "schedule":
             problem = cron_problem(cleaned.get("trigger_cron", ""))
@@ -86,6 +89,14 @@ class ChangeForm(forms.Form):
         elif kind == "webhook" and not cleaned.get("trigger_path", "").strip():
             self.add_error("trigger_path", "A webhook needs a path, e.g. /tickets.")
         return cleaned
+
+    def typed_fields(self) -> list[tuple]:
+        """Every field with the trigger types it belongs to ("" for all): the page shows them all,
+        and a line of script hides those of the other types as the trigger type changes."""
+        return [
+            (field, " ".join(t for t, names in TRIGGER_FIELDS.items() if field.name in names))
+            for field in self
+        ]
 
 
 class StepForm(forms.Form):

@@ -25,20 +25,28 @@ def as_json(value: Any) -> str:
 
 @register.filter
 def field_changes(step_change: dict) -> list[dict]:
-    """One row per field of a changed step: its name, the JSON before and after ("" when the
-    field is absent on that side) and whether it changed, in the step's own field order."""
+    """One row per field of a step in a diff: its name, the JSON before and after ("" when the
+    field is absent on that side) and its mark, in the step's own field order. A field only after
+    is ``added`` (every field of an added step), only before ``removed`` (every field of a removed
+    step), on both sides and different ``changed``, else ""."""
     before = step_change.get("before") or {}
     after = step_change.get("after") or {}
     names = list(before) + [name for name in after if name not in before]
     rows = []
     for name in names:
         old, new = before.get(name, _ABSENT), after.get(name, _ABSENT)
+        if old is _ABSENT:
+            mark = "added"
+        elif new is _ABSENT:
+            mark = "removed"
+        else:
+            mark = "changed" if old != new else ""
         rows.append(
             {
                 "field": name,
                 "before": "" if old is _ABSENT else _json(old),
                 "after": "" if new is _ABSENT else _json(new),
-                "changed": old != new,
+                "mark": mark,
             }
         )
     return rows
