@@ -57,6 +57,10 @@ EXPECTED_ON_OWN_WORKSPACE = {
     # tests/access/test_organization_auditor.py); no role of this table holds them.
     "audit.view_organization": set(),
     "evidence.order_organization": set(),
+    "retention.view": {"compliance_officer", "auditor"},
+    "retention.manage": {"compliance_officer"},
+    "retention.view_organization": {"platform_admin"},
+    "retention.manage_organization": {"platform_admin"},
     # Organisation-scoped actions count only organisation-wide roles.
     "organization.view": {"platform_admin"},
     "organization.manage": {"platform_admin"},

@@ -122,7 +122,7 @@ def test_the_role_reaches_nothing_of_a_workspace(world, org_auditor):
     on_org = {code for code in ACTIONS if decide(org_auditor, code, world.org).allowed}
     assert on_org == {
         "admin.access", "dashboard.view", "role.view", "user.view",
-        "audit.view_organization", "evidence.order_organization",
+        "audit.view_organization", "evidence.order_organization", "retention.view_organization",
     }  # fmt: skip
     assert not {code for code in ACTIONS if decide(org_auditor, code, world.foreign).allowed}
 
@@ -161,6 +161,7 @@ def test_every_control_panel_list_but_its_own_is_closed(client, world, org_audit
             opened.add(model._meta.label_lower)
     assert opened == {
         "audit.auditevent", "audit.evidenceorder", "accounts.user", "accounts.scimgroup", "tenancy.role",
+        "audit.legalhold",
     }  # fmt: skip
 
 

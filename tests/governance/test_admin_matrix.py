@@ -421,6 +421,18 @@ MATRIX["audit.evidenceorder"] = {
     "history/org":     (_, MISSING, MISSING, _, _, _, MISSING, MISSING, OK),
     "history/foreign_org": (_, MISSING, MISSING, _, _, _, MISSING, MISSING, MISSING),
 }
+# Retention (docs/retention.md): a workspace's compliance officers set its frameworks and place its
+# holds, its auditors read them; holds over the whole organisation are its platform
+# administrators', read by its organisation auditors. Rows are checked in tests/audit/
+# test_retention_admin.py (forged scopes, another organisation's rows).
+MATRIX["audit.retentionpolicy"] = {
+    "changelist":      (_, DENY,    DENY,    _, _, _, OK,      OK,      DENY),
+    "add":             (_, DENY,    DENY,    _, _, _, OK,      DENY,    DENY),
+}
+MATRIX["audit.legalhold"] = {
+    "changelist":      (_, OK,      DENY,    _, _, _, OK,      OK,      OK),
+    "add":             (_, OK,      DENY,    _, _, _, OK,      DENY,    DENY),
+}
 # Organisation configuration (platform administrators of their own organisation only, through
 # organization.manage): SCIM tokens are created and revoked, never edited or deleted; SCIM groups
 # are read-only, written by the identity provider (the organisation auditor reads them with the
