@@ -51,6 +51,7 @@ import argparse
 import contextlib
 import functools
 import json
+import re
 import statistics
 import sys
 import tempfile
@@ -220,6 +221,7 @@ class Phases:
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
         self.peak_mb: dict[str, float] = {}
+        self.start_mb: dict[str, float] = {}
         self.batches: list[float] = []
 
     def wrap(self, module, name: str, label: str, *, memory: bool = False, batches: bool = False) -> None:
@@ -240,6 +242,7 @@ class Phases:
                     self.batches.append(elapsed)
                 if memory:
                     self.peak_mb[label] = max(self.peak_mb.get(label, 0.0), rss_mb("VmHWM") - start_mb)
+                    self.start_mb[label] = start_mb
 
         setattr(module, name, timed)
 
@@ -354,11 +357,12 @@ def pgstattuple_available() -> bool:
 
 
 def explain_prune_statements(sequences: list[int], archive: int) -> None:
-    """EXPLAIN of the two deletes ``audit_prune`` runs, for the run's last batch (statistics fresh)."""
+    """EXPLAIN of the two deletes ``audit_prune`` runs, for the run's last batch (after ANALYZE;
+    no VACUUM, which would clear the dead tuples counted below). The sequence array is elided."""
     from django.db import connection
 
     chunk = sequences[-5_000:]
-    common.vacuum_analyze(*LEDGER_TABLES, "audit_prunedleaf")
+    common.execute(*(f"ANALYZE {table}" for table in (*LEDGER_TABLES, "audit_prunedleaf")))
     with connection.cursor() as cursor:
         for statement in (
             "DELETE FROM audit_rowchange AS c USING audit_auditevent AS e, audit_prunedleaf AS p "
@@ -367,7 +371,7 @@ def explain_prune_statements(sequences: list[int], archive: int) -> None:
             "WHERE e.sequence = ANY(%s) AND p.sequence = e.sequence AND p.archive_id = %s",
         ):
             cursor.execute("EXPLAIN " + statement, [chunk, archive])
-            print("\n".join("    " + row[0] for row in cursor.fetchall()))
+            print("\n".join("    " + re.sub(r"'\{[0-9,]+\}'", "'{…}'", row[0]) for row in cursor.fetchall()))
 
 
 def run_prune(phases: Phases):
@@ -492,7 +496,10 @@ def main() -> None:
     last_mean = statistics.mean(phases.batches[-tenth:]) * 1000
     common.show("  first tenth of batches vs last tenth", f"{first_mean:.1f} ms vs {last_mean:.1f} ms mean")
     for label in ("archive write", "archive check", "prune"):
-        common.show(f"  peak RSS over start: {label}", f"+{phases.peak_mb.get(label, float('nan')):.1f} MB")
+        common.show(
+            f"  peak RSS over start: {label}",
+            f"+{phases.peak_mb.get(label, float('nan')):.1f} MB (RSS {phases.start_mb.get(label, 0):.0f} MB at start)",
+        )
     common.show("peak RSS of the process", f"{rss_mb('VmHWM'):.0f} MB")
     common.show(
         "archive", f"{run.file_size:,} B, {run.file_size / run.events_total:.1f} B/event ({run.file_name})"
