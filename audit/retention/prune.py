@@ -79,6 +79,9 @@ class ScopeLine:
     filter: Q = field(repr=False)
     chosen: int = 0
     held: int = 0
+    # The scope's ids, kept in the run's criteria: a workspace's slug is unique only within its
+    # organisation, so the label alone does not name one workspace.
+    ids: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -108,7 +111,12 @@ class PrunePlan:
             "bound": self.bound,
             "bound_reason": self.bound_reason,
             "scopes": [
-                {"scope": line.label, "cutoff": format_time(line.cutoff), "retention": line.retention}
+                {
+                    "scope": line.label,
+                    "cutoff": format_time(line.cutoff),
+                    "retention": line.retention,
+                    **line.ids,
+                }
                 for line in self.scopes
             ],
             "holds": [str(hold.uid) for hold in self.holds],
@@ -155,7 +163,11 @@ def prune_plan(
         retention = policy_retention(policies.get(ws.pk))
         lines.append(
             ScopeLine(
-                f"workspace {ws.slug}", retention.describe(), retention.cutoff(now), Q(workspace_id=ws.pk)
+                f"workspace {ws.slug}",
+                retention.describe(),
+                retention.cutoff(now),
+                Q(workspace_id=ws.pk),
+                ids={"workspace_id": ws.pk},
             )
         )
     for org in organizations:
@@ -166,6 +178,7 @@ def prune_plan(
                 retention.describe(),
                 retention.cutoff(now),
                 Q(organization_id=org.pk, workspace_id__isnull=True),
+                ids={"organization_id": org.pk},
             )
         )
     if workspace is None and organization is None:
@@ -272,7 +285,7 @@ def _chosen_rows(run: LedgerArchive):
     chosen = Q(pk__in=[])
     criteria = run.criteria
     for scope in criteria["scopes"]:
-        chosen |= _scope_filter(scope["scope"]) & Q(
+        chosen |= _scope_filter(scope) & Q(
             occurred_at__lt=datetime.fromisoformat(
                 (criteria["before"] or scope["cutoff"]).replace("Z", "+00:00")
             )
@@ -284,7 +297,12 @@ def _chosen_rows(run: LedgerArchive):
     return selected.order_by("sequence").values_list("sequence", "canonical").iterator(chunk_size=2_000)
 
 
-def _scope_filter(label: str) -> Q:
+def _scope_filter(scope: dict[str, Any]) -> Q:
+    if "workspace_id" in scope:
+        return Q(workspace_id=scope["workspace_id"])
+    if "organization_id" in scope:
+        return Q(organization_id=scope["organization_id"], workspace_id__isnull=True)
+    label = scope["scope"]  # a run recorded before the ids were kept
     if label.startswith("workspace "):
         return Q(workspace_id__in=Workspace.objects.filter(slug=label.split(" ", 1)[1]).values("pk"))
     if label.startswith("organisation "):
