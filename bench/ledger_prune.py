@@ -19,7 +19,8 @@ the last, where a statement that scans more as the run goes on would show). Peak
 phase over the RSS at its start (VmHWM, reset through /proc/self/clear_refs). Then:
 ``ledger_verify()`` (must pass; it walks kept leaves and remaining events), and the database space:
 ``pg_total_relation_size`` (heap, indexes, TOAST) of ``audit_auditevent`` and ``audit_rowchange``
-before, after the prune, after a plain ``VACUUM`` (which makes the space reusable but returns
+before, right after the prune (with the dead tuples then and the autovacuum runs during the prune:
+autovacuum may reclaim them within a minute), after a plain ``VACUUM`` (which makes the space reusable but returns
 little to the operating system; the dead tuples it reclaims are counted by pgstattuple when the
 extension can be created, else by ``pg_stat_user_tables``), and after ``VACUUM FULL`` (which
 rewrites the tables and returns the space; timed), and the size of ``audit_prunedleaf`` added.
@@ -345,6 +346,18 @@ def dead_tuples(table: str, exact: bool) -> str:
         return f"{cursor.fetchone()[0]:,} dead (pg_stat_user_tables estimate)"
 
 
+def autovacuum_counts() -> dict[str, int]:
+    """How many times autovacuum has vacuumed each ledger table so far."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname, autovacuum_count FROM pg_stat_user_tables WHERE relname = ANY(%s)",
+            [list(LEDGER_TABLES)],
+        )
+        return dict(cursor.fetchall())
+
+
 def pgstattuple_available() -> bool:
     from django.db import DatabaseError
 
@@ -464,6 +477,7 @@ def main() -> None:
     common.show("(b) DELETE events + row changes, by 5,000", common.rate(deleted_before, delete_before))
 
     before = sizes(*LEDGER_TABLES, "audit_prunedleaf")
+    autovacuums = autovacuum_counts()
     phases = Phases()
     phases.wrap(prune, "_archive", "archive + record")
     phases.wrap(prune, "archive_write", "archive write", memory=True)
@@ -505,6 +519,10 @@ def main() -> None:
         "archive", f"{run.file_size:,} B, {run.file_size / run.events_total:.1f} B/event ({run.file_name})"
     )
 
+    # Right after the prune: autovacuum may reclaim the dead tuples within a minute.
+    after_prune = sizes(*LEDGER_TABLES, "audit_prunedleaf")
+    dead_after_prune = {table: dead_tuples(table, exact) for table in LEDGER_TABLES}
+    autovacuums = {table: autovacuum_counts()[table] - autovacuums[table] for table in LEDGER_TABLES}
     report, verify_seconds = time_verify()
     show_verify("ledger_verify() after the prune", report, verify_seconds)
     if options.explain:
@@ -539,11 +557,12 @@ def main() -> None:
     )
 
     common.title("Database space (pg_total_relation_size: heap + indexes + TOAST)")
-    after_prune = sizes(*LEDGER_TABLES, "audit_prunedleaf")
     for table in LEDGER_TABLES:
         common.show(f"{table} before", megabytes(before[table]))
-        common.show(f"{table} after the prune", megabytes(after_prune[table]))
-        common.show("  dead tuples before VACUUM", dead_tuples(table, exact))
+        common.show(f"{table} right after the prune", megabytes(after_prune[table]))
+        common.show("  dead tuples then", dead_after_prune[table])
+        common.show("  autovacuum runs during the prune", f"{autovacuums[table]}")
+        common.show("  dead tuples before VACUUM (later)", dead_tuples(table, exact))
     started = time.perf_counter()
     common.execute(*(f"VACUUM {table}" for table in LEDGER_TABLES))
     vacuum_seconds = time.perf_counter() - started
