@@ -201,6 +201,15 @@ def test_a_prune_takes_what_is_past_retention_and_keeps_the_rest(old_ledger):
     assert AuditEvent.objects.filter(action="retention.prune_completed").exists()
 
 
+def test_a_workspace_of_another_organisation_with_the_same_slug_keeps_its_own_retention(old_ledger):
+    """GIVEN the SOX workspace ``acme/ledgers`` and a workspace ``globex/ledgers`` under the floor
+    WHEN a prune runs THEN each scope takes its own workspace's events only: the SOX events stay."""
+    WorkspaceFactory(organization=OrganizationFactory(slug="globex"), slug="ledgers")
+    run = _prune()
+    assert run.events_pruned == 16
+    assert AuditEvent.objects.filter(pk__in=[e.pk for e in old_ledger["events"]["sox"]]).count() == 12
+
+
 def test_the_ledger_and_later_proofs_still_verify_after_a_prune(old_ledger):
     run = _prune()
     ledger_seal_all()
