@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import operator
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -345,8 +346,6 @@ def _batch_walk(indices: Sequence[int], size: int):
     each given leaf, and each largest subtree with no given leaf (its root is in the proof).
     The walk descends only into subtrees holding given leaves, so it costs O(k log size) steps
     for k runs of consecutive leaves, each step a bisection of ``indices``."""
-    from bisect import bisect_left
-
     if size == 0:
         return
     pending = [(0, size)]

@@ -30,6 +30,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Min, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from audit.canonical import format_time
@@ -95,14 +96,6 @@ class PrunePlan:
     def total(self) -> int:
         return sum(line.chosen for line in self.scopes)
 
-    def chosen_filter(self) -> Q:
-        chosen = Q(pk__in=[])
-        for line in self.scopes:
-            chosen |= line.filter
-        held = held_filter(self.holds)
-        selected = Q(sequence__isnull=False, sequence__lte=self.bound) & chosen
-        return selected & ~held if held is not None else selected
-
     def criteria(self) -> dict[str, Any]:
         return {
             "before": format_time(self.before) if self.before else None,
@@ -122,13 +115,15 @@ class PrunePlan:
 
 
 def _bound(head: SignedTreeHead) -> tuple[int, str]:
-    """How far the prefix may reach: the head, and no further than any live sink's cursor."""
-    positions = Sink.objects.exclude(status=SinkStatus.DISABLED).aggregate(low=Min("cursor__position"))
-    has_sinks = Sink.objects.exclude(status=SinkStatus.DISABLED).exists()
-    if has_sinks:
-        low = positions["low"] or 0
-        if low < head.tree_size:
-            return low, f"the SIEM sinks have acknowledged events up to {low}"
+    """How far the prefix may reach: the head, and no further than any live sink's cursor (a sink
+    whose pump has not run yet has acknowledged nothing)."""
+    low = (
+        Sink.objects.exclude(status=SinkStatus.DISABLED)
+        .annotate(position=Coalesce("cursor__position", 0))
+        .aggregate(low=Min("position"))["low"]
+    )
+    if low is not None and low < head.tree_size:
+        return low, f"the SIEM sinks have acknowledged events up to {low}"
     return head.tree_size, f"signed tree head #{head.number}"
 
 
@@ -156,7 +151,9 @@ def prune_plan(
     else:
         workspaces = list(Workspace.objects.select_related("organization").order_by("pk"))
         organizations = list(Organization.objects.order_by("pk"))
-    policies = {policy.workspace_id: policy for policy in _policies(workspaces)}
+    policies = {
+        p.workspace_id: p for p in RetentionPolicy.objects.filter(workspace__in=[ws.pk for ws in workspaces])
+    }
     org_retention = organization_retentions([org.pk for org in organizations])
     lines: list[ScopeLine] = []
     for ws in workspaces:
@@ -239,10 +236,6 @@ def prune_plan(
     return plan
 
 
-def _policies(workspaces):
-    return RetentionPolicy.objects.filter(workspace__in=[ws.pk for ws in workspaces])
-
-
 def archive_path(run: LedgerArchive) -> Path:
     directory = Path(settings.LEDGER_ARCHIVE_DIR)
     directory.mkdir(parents=True, exist_ok=True)
@@ -280,22 +273,23 @@ def prune_start(*, plan: PrunePlan, requested_by: str) -> LedgerArchive:
     return run
 
 
-def _chosen_rows(run: LedgerArchive):
-    """The run's events, chosen again from its stored criteria (cutoffs are absolute times) and
-    the holds in force now (a hold placed since the plan keeps its events out)."""
+def chosen_events(criteria: dict[str, Any], tree_size: int):
+    """The events a run's criteria choose (cutoffs are absolute times, scopes ids), minus those
+    the holds in force now cover (a hold placed since the plan keeps its events out)."""
     chosen = Q(pk__in=[])
-    criteria = run.criteria
     for scope in criteria["scopes"]:
-        chosen |= _scope_filter(scope) & Q(
-            occurred_at__lt=datetime.fromisoformat(
-                (criteria["before"] or scope["cutoff"]).replace("Z", "+00:00")
-            )
-        )
-    selected = AuditEvent.objects.filter(chosen, sequence__isnull=False, sequence__lte=run.tree_size)
+        before = datetime.fromisoformat((criteria["before"] or scope["cutoff"]).replace("Z", "+00:00"))
+        chosen |= _scope_filter(scope) & Q(occurred_at__lt=before)
+    selected = AuditEvent.objects.filter(chosen, sequence__isnull=False, sequence__lte=tree_size)
     held = held_filter(active_holds())
-    if held is not None:
-        selected = selected.exclude(held)
-    return selected.order_by("sequence").values_list("sequence", "canonical").iterator(chunk_size=2_000)
+    return selected.exclude(held) if held is not None else selected
+
+
+def _chosen_rows(run: LedgerArchive):
+    rows = (
+        chosen_events(run.criteria, run.tree_size).order_by("sequence").values_list("sequence", "canonical")
+    )
+    return rows.iterator(chunk_size=2_000)
 
 
 def _scope_filter(key: dict) -> Q:

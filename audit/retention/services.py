@@ -76,23 +76,27 @@ def legal_hold_place(
     owner,
 ) -> LegalHold:
     """Place a hold: from now on no event it covers is pruned or erased until it is released."""
-    errors = {}
-    if not (reason or "").strip():
-        errors["reason"] = "Say why the events must be kept (the matter, the request, the reference)."
-    if workspace is not None and workspace.organization_id != organization.pk:
-        errors["workspace"] = "The workspace belongs to another organisation."
-    if starts_on and ends_on and ends_on < starts_on:
-        errors["ends_on"] = "The end comes before the start."
-    if bool(target_type) != bool(target_id):
-        errors["target_id" if target_type else "target_type"] = (
-            "Give both the kind of object and its id, or neither."
-        )
-    if owner is None:
-        errors["owner"] = "Name who answers for the hold."
-    if errors:
-        raise ValidationError(errors)
     with audited_transaction():
-        _require_hold(actor, organization, workspace)
+        _require_hold(actor, organization, workspace)  # who asks, before what they ask
+        errors = {}
+        if not (reason or "").strip():
+            errors["reason"] = "Say why the events must be kept (the matter, the request, the reference)."
+        if workspace is not None and workspace.organization_id != organization.pk:
+            errors["workspace"] = "The workspace belongs to another organisation."
+        if starts_on and ends_on and ends_on < starts_on:
+            errors["ends_on"] = "The end comes before the start."
+        if bool(target_type) != bool(target_id):
+            errors["target_id" if target_type else "target_type"] = (
+                "Give both the kind of object and its id, or neither."
+            )
+        if owner is None:
+            errors["owner"] = "Name who answers for the hold."
+        elif owner.organization_id != organization.pk:
+            errors["owner"] = "The owner must be a person of this organisation."
+        if subject is not None and subject.organization_id != organization.pk:
+            errors["subject"] = "The subject must be a person of this organisation."
+        if errors:
+            raise ValidationError(errors)
         hold = LegalHold.objects.create(
             organization=organization,
             workspace=workspace,

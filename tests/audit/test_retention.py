@@ -162,15 +162,22 @@ def test_only_a_workspace_s_compliance_officers_set_its_policy_and_holds(db):
 
 
 def test_a_hold_needs_a_reason_and_a_coherent_range(db):
-    organization = OrganizationFactory()
-    user = UserFactory()
+    workspace = WorkspaceFactory()
+    officer = _member(workspace, "compliance_officer")
     with pytest.raises(ValidationError) as refused:
         legal_hold_place(
-            actor=user, organization=organization, reason="  ", owner=user,
-            starts_on=date(2026, 2, 1), ends_on=date(2026, 1, 1),
-            workspace=WorkspaceFactory(),
+            actor=officer, organization=OrganizationFactory(), reason="  ", owner=officer,
+            starts_on=date(2026, 2, 1), ends_on=date(2026, 1, 1), workspace=workspace,
         )  # fmt: skip
-    assert {"reason", "ends_on", "workspace"} <= set(refused.value.message_dict)
+    assert {"reason", "ends_on", "workspace", "owner"} <= set(refused.value.message_dict)
+    stranger = UserFactory()  # of another organisation
+    with pytest.raises(ValidationError) as refused:
+        legal_hold_place(
+            actor=officer, organization=workspace.organization, workspace=workspace, reason="r",
+            owner=stranger, subject=stranger,
+        )  # fmt: skip
+    assert {"owner", "subject"} <= set(refused.value.message_dict)
+    assert not LegalHold.objects.exists()
 
 
 # --- Archive then prune -----------------------------------------------------------------------
@@ -328,10 +335,13 @@ def test_nothing_is_pruned_beyond_what_every_siem_sink_acknowledged(old_ledger):
     plan = prune_plan()
     assert plan.bound == 10
     assert "SIEM" in plan.bound_reason
-    assert all(
-        sequence <= 10
-        for sequence in AuditEvent.objects.filter(plan.chosen_filter()).values_list("sequence", flat=True)
+    chosen = pruning.chosen_events(plan.criteria(), plan.bound).values_list("sequence", flat=True)
+    assert chosen
+    assert all(sequence <= 10 for sequence in chosen)
+    Sink.objects.create(
+        organization=old_ledger["organization"], name="new", kind="webhook", endpoint="https://y"
     )
+    assert prune_plan().bound == 0  # a sink not pumped yet has acknowledged nothing
 
 
 def test_the_command_shows_the_plan_then_prunes_with_yes(old_ledger, capsys):
