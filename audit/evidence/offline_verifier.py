@@ -560,6 +560,54 @@ def _archive_manifest(archive: zipfile.ZipFile, names: set[str]) -> tuple[bytes,
     return None
 
 
+def _key_of(
+    report: Report,
+    archive: zipfile.ZipFile,
+    required,
+    trusted_pem: bytes | None,
+    key_id: str | None,
+    *,
+    what: str,
+) -> Ed25519PublicKey:
+    """The key the package or archive carries, checked against the key the auditor trusts."""
+    names = set(archive.namelist())
+    missing = [name for name in required if name not in names]
+    if missing:
+        raise PackageError(f"missing {', '.join(missing)}")
+    try:
+        public_key = load_public_key(_read(archive, PUBLIC_KEY))
+    except ValueError as error:
+        raise PackageError(f"{PUBLIC_KEY}: cannot be read ({error})") from None
+    _check_key(report, public_key, trusted_pem, key_id, what=what)
+    return public_key
+
+
+def _check_manifest(
+    report: Report,
+    archive: zipfile.ZipFile,
+    public_key: Ed25519PublicKey,
+    manifest_bytes: bytes,
+    manifest: dict[str, Any],
+    signature: bytes,
+    *,
+    context: bytes,
+    version: int,
+    what: str,
+) -> None:
+    """The manifest's signature (under ``context``), format and key id, and every file it lists."""
+    if not _signature_ok(public_key, signature, context + manifest_bytes):
+        report.fail(
+            f"{MANIFEST}: the signature in {MANIFEST_SIGNATURE} does not verify with the {what}'s key"
+        )
+    if manifest.get("format") != version:
+        report.fail(f"{MANIFEST}: unknown {what} format {manifest.get('format')!r}")
+    if manifest.get("key_id") != report.key_id:
+        report.fail(
+            f"{MANIFEST}: names key id {manifest.get('key_id')}, but the {what}'s key is {report.key_id}"
+        )
+    _check_files(report, archive, manifest, what=what)
+
+
 def _verify_archive(
     report: Report,
     archive: zipfile.ZipFile,
@@ -568,30 +616,15 @@ def _verify_archive(
     trusted_pem: bytes | None,
     key_id: str | None,
 ) -> None:
-    names = set(archive.namelist())
-    missing = [name for name in ARCHIVE_REQUIRED if name not in names]
-    if missing:
-        raise PackageError(f"missing {', '.join(missing)}")
-    try:
-        public_key = load_public_key(_read(archive, PUBLIC_KEY))
-    except ValueError as error:
-        raise PackageError(f"{PUBLIC_KEY}: cannot be read ({error})") from None
-    _check_key(report, public_key, trusted_pem, key_id, what="archive")
+    public_key = _key_of(report, archive, ARCHIVE_REQUIRED, trusted_pem, key_id, what="archive")
     try:
         signature = _b64(_read(archive, MANIFEST_SIGNATURE).decode("ascii"))
     except (ValueError, UnicodeDecodeError, binascii.Error) as error:
         raise PackageError(f"{MANIFEST_SIGNATURE} is malformed ({error})") from None
-    if not _signature_ok(public_key, signature, ARCHIVE_MANIFEST_CONTEXT + manifest_bytes):
-        report.fail(
-            f"{MANIFEST}: the signature in {MANIFEST_SIGNATURE} does not verify with the archive's key"
-        )
-    if manifest.get("format") != ARCHIVE_FORMAT:
-        report.fail(f"{MANIFEST}: unknown archive format {manifest.get('format')!r}")
-    if manifest.get("key_id") != report.key_id:
-        report.fail(
-            f"{MANIFEST}: names key id {manifest.get('key_id')}, but the archive's key is {report.key_id}"
-        )
-    _check_files(report, archive, manifest, what="archive")
+    _check_manifest(
+        report, archive, public_key, manifest_bytes, manifest, signature,
+        context=ARCHIVE_MANIFEST_CONTEXT, version=ARCHIVE_FORMAT, what="archive",
+    )  # fmt: skip
     heads = []
     for name, member in ((TREE_HEAD, "tree_head"), (LATEST_HEAD, "latest_head")):
         signed = _signed_head(report, archive, name, public_key, what="archive")
@@ -741,14 +774,7 @@ def verify_package(
         if (archive_manifest := _archive_manifest(archive, names)) is not None:
             _verify_archive(report, archive, *archive_manifest, public_key_pem, key_id)
             return report
-        missing = [name for name in REQUIRED if name not in names]
-        if missing:
-            raise PackageError(f"missing {', '.join(missing)}")
-        try:
-            public_key = load_public_key(_read(archive, PUBLIC_KEY))
-        except ValueError as error:
-            raise PackageError(f"{PUBLIC_KEY}: cannot be read ({error})") from None
-        _check_key(report, public_key, public_key_pem, key_id)
+        public_key = _key_of(report, archive, REQUIRED, public_key_pem, key_id, what="package")
         manifest_bytes = _read(archive, MANIFEST)
         try:
             manifest = json.loads(manifest_bytes)
@@ -757,17 +783,10 @@ def verify_package(
             raise PackageError(f"{MANIFEST} or {MANIFEST_SIGNATURE} is malformed ({error})") from None
         if not isinstance(manifest, dict):
             raise PackageError(f"{MANIFEST} is not a JSON object")
-        if not _signature_ok(public_key, signature, MANIFEST_CONTEXT + manifest_bytes):
-            report.fail(
-                f"{MANIFEST}: the signature in {MANIFEST_SIGNATURE} does not verify with the package's key"
-            )
-        if manifest.get("format") != PACKAGE_FORMAT:
-            report.fail(f"{MANIFEST}: unknown package format {manifest.get('format')!r}")
-        if manifest.get("key_id") != report.key_id:
-            report.fail(
-                f"{MANIFEST}: names key id {manifest.get('key_id')}, but the package's key is {report.key_id}"
-            )
-        _check_files(report, archive, manifest)
+        _check_manifest(
+            report, archive, public_key, manifest_bytes, manifest, signature,
+            context=MANIFEST_CONTEXT, version=PACKAGE_FORMAT, what="package",
+        )  # fmt: skip
         head = _check_tree_head(report, archive, manifest, public_key)
         _check_events(report, archive, manifest, head)
     return report
