@@ -60,11 +60,33 @@ def test_quick_start_on_sqlite(tmp_path):
     verified = _manage("audit_verify", var=tmp_path)
     assert verified.returncode == 0, verified.stderr
     assert "Ledger intact" in verified.stdout
+    # Archive-then-prune on SQLite: old events go, their leaves stay, the ledger still verifies.
+    pruned = _manage("shell", "-c", PRUNE_OLD_EVENTS, var=tmp_path)
+    assert "pruned 5 kept 0" in pruned.stdout, pruned.stdout + pruned.stderr
+    assert "verified True 5" in pruned.stdout, pruned.stdout + pruned.stderr
+    assert "Ledger intact" in _manage("audit_verify", var=tmp_path).stdout
     tampered = _manage("shell", "-c", TAMPER, var=tmp_path)
     assert tampered.stdout.count("refused: the audit ledger is append-only") == 2, (
         tampered.stdout + tampered.stderr
     )
 
+
+PRUNE_OLD_EVENTS = """
+from datetime import timedelta
+from django.utils import timezone
+from audit.ledger_verification import ledger_verify
+from audit.retention.prune import prune_plan, prune_resume, prune_start
+from audit.sealing import ledger_seal, ledger_seal_all
+from tests.factories import AuditEventFactory
+for _ in range(5):
+    AuditEventFactory(occurred_at=timezone.now() - timedelta(days=800))
+ledger_seal_all()
+ledger_seal(force_head=True)
+run = prune_resume(run=prune_start(plan=prune_plan(), requested_by="quick start check"))
+print("pruned", run.events_pruned, "kept", run.events_kept)
+report = ledger_verify(parallel=False)
+print("verified", report.ok, report.pruned)
+"""
 
 RECORD_EVENT = """
 from django.db import transaction
