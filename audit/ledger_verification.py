@@ -190,7 +190,11 @@ def _walk_events(
         .iterator(chunk_size=CHUNK)
     )
     vouched = _vouching_archives()
-    for row in heapq.merge(events, _pruned_rows(), key=lambda row: row[0]):
+    # A ledger never pruned has no kept leaves: stream its events alone (no merge per row).
+    rows = (
+        heapq.merge(events, _pruned_rows(), key=lambda row: row[0]) if PrunedLeaf.objects.exists() else events
+    )
+    for row in rows:
         sequence, canonical, stored_leaf, stored_chain = row[0], row[1], row[2], row[3]
         if sequence != expected:
             reason = "is missing" if sequence > expected else "appears twice or out of order"
