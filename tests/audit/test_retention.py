@@ -351,7 +351,9 @@ def test_the_command_shows_the_plan_then_prunes_with_yes(old_ledger, capsys):
     assert "Nothing done" in shown
     assert not LedgerArchive.objects.exists()
     call_command("ledger_prune", "--yes")
-    assert "Pruned 16 events" in capsys.readouterr().out
+    done = capsys.readouterr().out
+    assert "Pruned 16 events" in done
+    assert "pruning: 16/16 (100%)" in done  # progress is shown as it goes
     with pytest.raises(CommandError, match="not a day"):
         call_command("ledger_prune", "--before", "yesterday")
     with pytest.raises(CommandError, match="no workspace"):
